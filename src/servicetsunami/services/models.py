@@ -1,0 +1,89 @@
+"""Result shapes the services return and every front door serialises (MCP structured content,
+REST bodies, CLI tables). Pydantic models, so their JSON schema is published as-is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ColumnInfo(BaseModel):
+    name: str
+    type: str = Field(description="Databricks SQL type name, e.g. BIGINT, STRING, DECIMAL(15,2)")
+    nullable: bool = True
+    comment: str | None = Field(None, description="Original source name or a description")
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    timestamp: datetime | None
+    operation: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class TableInfo(BaseModel):
+    catalog: str
+    schema_: str = Field(alias="schema", serialization_alias="schema")
+    name: str
+    full_name: str
+    version: int
+    rows: int | None = None
+    size_bytes: int | None = None
+    updated_at: datetime | None = None
+
+    model_config = {"populate_by_name": True}
+
+
+class TableDescription(TableInfo):
+    columns: list[ColumnInfo]
+    partition_columns: list[str] = Field(default_factory=list)
+    files: int = 0
+    location: str | None = Field(None, description="Where the table's data lives")
+    history: list[HistoryEntry] = Field(default_factory=list, description="Most recent first")
+    comment: str | None = None
+    dataset: dict[str, Any] | None = Field(None, description="Where the rows came from (file, sync)")
+
+
+class QueryColumn(BaseModel):
+    name: str
+    type: str
+
+
+class QueryResult(BaseModel):
+    columns: list[QueryColumn]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool = False
+    hint: str | None = Field(None, description="How to get the rest when truncated")
+    elapsed_ms: float
+    sql: str | None = Field(None, description="The statement as run, with names qualified to your catalog")
+
+
+class UploadResult(BaseModel):
+    dataset_id: str
+    table: str
+    mode: Literal["create", "append", "overwrite"]
+    rows: int
+    columns: list[ColumnInfo]
+    version: int
+    size_bytes: int | None = None
+    landing_path: str
+    sync_id: str
+    elapsed_ms: float
+    sheets: list[str] | None = Field(None, description="Excel sheets ingested")
+
+
+class HealthCheck(BaseModel):
+    ok: bool
+    detail: str
+    latency_ms: float
+
+
+class HealthReport(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    engine: str
+    checks: dict[str, HealthCheck]
