@@ -1,0 +1,138 @@
+"""The ASGI application of ``tsunami serve``: REST at ``/api/v1``, MCP (streamable HTTP) at ``/mcp``,
+OpenAPI at ``/docs``, liveness at ``/health``.
+
+Errors of ours become ``application/problem+json`` with their stable ``code`` in one handler; any
+other exception is logged and answered with a masked 500.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from servicetsunami import __version__, logs
+from servicetsunami.api.routes import health, tables
+from servicetsunami.errors import TsunamiError
+from servicetsunami.services.container import Services
+from servicetsunami.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_CODE = {
+    "invalid_input": 400,
+    "invalid_identifier": 400,
+    "query_refused": 400,
+    "sql_syntax_error": 400,
+    "bad_file": 422,
+    "unauthenticated": 401,
+    "permission_denied": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "limit_exceeded": 413,
+    "query_timeout": 408,
+    "engine_error": 502,
+    "store_error": 503,
+}
+
+
+def problem(status: int, code: str, detail: str, request_id: str) -> JSONResponse:
+    headers = {"X-Request-ID": request_id}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="servicetsunami"'
+    return JSONResponse(
+        {"type": f"urn:servicetsunami:error:{code}", "title": code.replace("_", " "), "status": status,
+         "code": code, "detail": detail, "request_id": request_id},
+        status_code=status,
+        media_type="application/problem+json",
+        headers=headers,
+    )
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (or keeps the caller's ``X-Request-ID``) for logs and responses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex[:16]
+        token = logs.request_id.set(rid)
+
+        async def send_with_id(message: dict) -> None:  # type: ignore[type-arg]  # ASGI message
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            logs.request_id.reset(token)
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
+    """Build the app. With ``services`` given (tests), the caller owns their lifetime."""
+    from servicetsunami.mcp.http import mcp_http_app
+
+    owned = services is None
+    services = services or Services.open(settings)
+    mcp_app = mcp_http_app(services)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with mcp_lifespan(mcp_app):
+            yield
+        if owned:
+            services.close()
+
+    app = FastAPI(
+        title="ServiceTsunami",
+        version=__version__,
+        description="Integration brain for data and AI agents: a lakehouse per tenant, guarded SQL, MCP.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    app.include_router(health.router)
+    app.include_router(health.router, prefix="/api/v1")
+    app.include_router(tables.router, prefix="/api/v1")
+    app.mount("/mcp", mcp_app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.exception_handler(TsunamiError)
+    async def tsunami_error(request: Request, exc: TsunamiError) -> JSONResponse:
+        return problem(STATUS_BY_CODE.get(exc.code, 400), exc.code, exc.message, logs.request_id.get())
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return problem(422, "invalid_input", detail, logs.request_id.get())
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal_error", "internal error; see the server log", logs.request_id.get())
+
+    return app
+
+
+@contextlib.asynccontextmanager
+async def mcp_lifespan(mcp_app: ASGIApp) -> AsyncIterator[None]:
+    """Run the mounted MCP app's own lifespan (its session manager) inside ours."""
+    lifespan = getattr(getattr(mcp_app, "router", None), "lifespan_context", None)
+    if lifespan is None:
+        yield
+        return
+    async with lifespan(mcp_app):
+        yield

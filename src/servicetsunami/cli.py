@@ -1,0 +1,248 @@
+"""The ``tsunami`` command.
+
+``serve`` runs every door in one process; ``mcp`` speaks MCP over stdio for Claude Desktop.
+``tenants`` and ``keys`` are operator commands: they act on the system store of this machine
+directly. ``query``, ``upload`` and ``tables`` act as the principal of ``TSUNAMI_API_KEY``.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from servicetsunami.errors import AuthError, TsunamiError
+from servicetsunami.logs import configure_logging
+from servicetsunami.settings import Settings
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
+    from servicetsunami.tenancy import Principal
+
+app = typer.Typer(help="ServiceTsunami: the integration brain for data and AI agents.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Manage tenants (operator).", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys (operator).", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
+console = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def _services(settings: Settings | None = None) -> Iterator[Services]:
+    from servicetsunami.services.container import Services
+
+    svc = Services.open(settings or Settings())
+    try:
+        yield svc
+    except TsunamiError as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        raise typer.Exit(2) from None
+    finally:
+        svc.close()
+
+
+def _principal(svc: Services) -> Principal:
+    key = svc.settings.api_key
+    if not key:
+        raise AuthError("set TSUNAMI_API_KEY to an API key (create one with `tsunami keys create`)")
+    return svc.authenticate(key)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from TSUNAMI_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from TSUNAMI_PORT)")] = None,
+) -> None:
+    """Run REST (/api/v1), MCP (/mcp), OpenAPI (/docs) and health (/health) in one process."""
+    import uvicorn
+
+    from servicetsunami.api.app import create_app
+    from servicetsunami.services.container import Services
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic-settings accepts field kwargs
+    configure_logging(settings.log_level)
+    services = Services.open(settings)
+    created = services.bootstrap()
+    base = settings.resolved_public_url
+    console.print(f"[bold]ServiceTsunami[/bold] on the {services.engine.kind} engine, data in {settings.resolved_home}")
+    console.print(f"  MCP (streamable HTTP): {base}/mcp")
+    console.print(f"  REST API:              {base}/api/v1")
+    console.print(f"  API docs:              {base}/docs")
+    console.print(f"  Health:                {base}/health")
+    if created is not None:
+        console.print(
+            f"\n[bold yellow]First start:[/bold yellow] tenant '{created.tenant_slug}' with admin API key\n\n"
+            f"    {created.plaintext}\n\nIt is shown only this once; store it now (e.g. TSUNAMI_API_KEY)."
+        )
+    try:
+        uvicorn.run(create_app(settings, services=services), host=settings.host, port=settings.port,
+                    log_config=None, proxy_headers=False)
+    finally:
+        services.close()
+
+
+@app.command()
+def mcp() -> None:
+    """Speak MCP over stdio (for Claude Desktop). The principal comes from TSUNAMI_API_KEY."""
+    from servicetsunami.mcp.stdio import run_stdio
+
+    run_stdio(Settings())
+
+
+@tenants_app.command("create")
+def tenants_create(
+    slug: Annotated[str, typer.Argument(help="Short name: lower-case letters, digits, underscores")],
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    admin_key: Annotated[bool, typer.Option(help="Also create an admin API key and show it once")] = True,
+) -> None:
+    """Create a tenant (and its lakehouse catalog)."""
+    from servicetsunami.services import tenants
+
+    with _services() as svc:
+        tenant = tenants.create_tenant(svc.store, slug, name=name)
+        svc.engine.ensure_catalog(svc.settings.catalog_prefix + tenant.slug)
+        console.print(f"created tenant {tenant.slug} (catalog {svc.settings.catalog_prefix}{tenant.slug})")
+        if admin_key:
+            key = tenants.create_api_key(svc.store, tenant_slug=slug, name="admin", role="admin")
+            console.print(f"admin API key (shown once): {key.plaintext}")
+
+
+@tenants_app.command("list")
+def tenants_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List tenants."""
+    from servicetsunami.services import tenants
+
+    with _services() as svc:
+        rows = tenants.list_tenants(svc.store)
+    if as_json:
+        console.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
+        return
+    table = Table("slug", "name", "created")
+    for r in rows:
+        table.add_row(r.slug, r.name, str(r.created_at))
+    console.print(table)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str | None, typer.Option(help="Tenant slug (default: the default tenant)")] = None,
+    name: Annotated[str, typer.Option(help="What the key is for")] = "cli",
+    role: Annotated[str, typer.Option(help="admin | engineer | analyst")] = "analyst",
+) -> None:
+    """Create an API key. The key is shown once; only its hash is stored."""
+    from servicetsunami.services import tenants
+
+    with _services() as svc:
+        slug = tenant or svc.settings.default_tenant
+        key = tenants.create_api_key(svc.store, tenant_slug=slug, name=name, role=role)
+    console.print(f"{key.role} key for tenant {slug} (id {key.id}), shown once:")
+    print(key.plaintext)
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str | None, typer.Option(help="Tenant slug (default: the default tenant)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List a tenant's API keys (prefixes only)."""
+    from servicetsunami.services import tenants
+
+    with _services() as svc:
+        slug = tenant or svc.settings.default_tenant
+        rows = tenants.list_api_keys(svc.store, tenant_slug=slug)
+    if as_json:
+        console.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
+        return
+    table = Table("id", "prefix", "name", "role", "created", "last used", "revoked")
+    for r in rows:
+        table.add_row(r.id, r.prefix, r.name, r.role, str(r.created_at), str(r.last_used_at or "-"),
+                      str(r.revoked_at or "-"))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="Key id or prefix")],
+    tenant: Annotated[str | None, typer.Option(help="Tenant slug (default: the default tenant)")] = None,
+) -> None:
+    """Revoke an API key; it stops working at once."""
+    from servicetsunami.services import tenants
+
+    with _services() as svc:
+        slug = tenant or svc.settings.default_tenant
+        revoked = tenants.revoke_api_key(svc.store, tenant_slug=slug, key_id_or_prefix=key)
+    console.print(f"revoked key {revoked.prefix} ({revoked.name})")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One read-only Databricks SQL statement")],
+    max_rows: Annotated[int | None, typer.Option(help="Lower the row cap")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run a query as the principal of TSUNAMI_API_KEY."""
+    from servicetsunami.services.query import query_sql
+
+    with _services() as svc:
+        result = query_sql(svc, _principal(svc), sql, max_rows=max_rows)
+    if as_json:
+        console.print_json(result.model_dump_json())
+        return
+    table = Table(*[f"{c.name}\n[dim]{c.type}[/dim]" for c in result.columns])
+    for row in result.rows:
+        table.add_row(*["NULL" if v is None else str(v) for v in row])
+    console.print(table)
+    console.print(f"{result.row_count} rows in {result.elapsed_ms:.1f} ms" + (f" — {result.hint}" if result.truncated else ""))
+
+
+@app.command()
+def upload(
+    path: Annotated[pathlib.Path, typer.Argument(exists=True, dir_okay=False, help="File to ingest")],
+    dataset: Annotated[str, typer.Option(help="Bronze table name")],
+    mode: Annotated[str, typer.Option(help="create | append | overwrite")] = "create",
+    sheet: Annotated[str | None, typer.Option(help="Excel sheet (default: all)")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: detect)")] = None,
+    encoding: Annotated[str | None, typer.Option(help="utf-8 | utf-16 | latin-1")] = None,
+) -> None:
+    """Ingest a local file into bronze as the principal of TSUNAMI_API_KEY."""
+    from servicetsunami.services.ingestion import FileOptions, upload_file
+
+    with _services() as svc:
+        result = upload_file(
+            svc, _principal(svc), file_name=path.name, dataset_name=dataset, path=path, mode=mode,
+            options=FileOptions(sheet=sheet, delimiter=delimiter, encoding=encoding),
+        )
+    console.print(f"{result.rows} rows into {result.table} (version {result.version}) in {result.elapsed_ms:.0f} ms")
+
+
+@app.command()
+def tables(layer: Annotated[str | None, typer.Option(help="bronze | silver | gold")] = None) -> None:
+    """List the tables of your catalog (principal of TSUNAMI_API_KEY)."""
+    from servicetsunami.services.catalog import list_tables
+
+    with _services() as svc:
+        rows = list_tables(svc, _principal(svc), layer=layer)
+    table = Table("table", "version", "rows", "bytes")
+    for r in rows:
+        table.add_row(f"{r.schema_}.{r.name}", str(r.version), str(r.rows), str(r.size_bytes))
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

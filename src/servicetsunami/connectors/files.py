@@ -1,0 +1,344 @@
+"""Reading files as Arrow streams: CSV/TSV, Excel, Parquet, JSON and NDJSON.
+
+DuckDB does the parsing: its CSV sniffer detects delimiter, quoting, header and types, its readers
+stream (memory does not grow with file size) and its errors name the line. Each open file gets its
+own short-lived DuckDB connection that may read only that file, with extension autoloading off; the
+Excel reader is DuckDB's ``excel`` extension, loaded from its pip package (never downloaded).
+
+Column names become snake_case (the original kept as the column comment), and types Delta cannot
+store (TIME, unsigned integers, HUGEINT, INTERVAL, UNION) are cast to ones it can.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import pathlib
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from servicetsunami.errors import BadFile, InvalidInput
+
+FORMATS = ("csv", "tsv", "xlsx", "parquet", "json", "ndjson")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-16": "utf-16", "utf16": "utf-16",
+              "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1"}
+_CASTS = {
+    "TIME": "VARCHAR", "TIME WITH TIME ZONE": "VARCHAR", "INTERVAL": "VARCHAR", "UUID": "VARCHAR",
+    "JSON": "VARCHAR", "BIT": "VARCHAR", "UTINYINT": "SMALLINT", "USMALLINT": "INTEGER",
+    "UINTEGER": "BIGINT", "UBIGINT": "DECIMAL(20,0)", "HUGEINT": "DECIMAL(38,0)",
+    "UHUGEINT": "DECIMAL(38,0)", "TIMESTAMP_NS": "TIMESTAMP", "TIMESTAMP_MS": "TIMESTAMP",
+    "TIMESTAMP_S": "TIMESTAMP",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FileOptions:
+    """How to read a file. ``None`` everywhere means "detect it"."""
+
+    format: str | None = None
+    delimiter: str | None = None
+    header: bool | None = None
+    encoding: str | None = None
+    quote: str | None = None
+    sheet: str | None = None  # Excel: a sheet name; None or "*" means every sheet
+
+
+def detect_format(file_name: str, options: FileOptions) -> str:
+    if options.format:
+        fmt = options.format.lower().lstrip(".")
+        fmt = {"excel": "xlsx", "jsonl": "ndjson", "txt": "csv"}.get(fmt, fmt)
+        if fmt not in FORMATS:
+            raise InvalidInput(f"format {options.format!r} is not supported; use one of {', '.join(FORMATS)}")
+        return fmt
+    suffix = pathlib.PurePath(file_name).suffix.lower()
+    if suffix == ".xls":
+        raise BadFile("legacy .xls files are not supported; save the workbook as .xlsx or CSV")
+    if suffix not in _EXTENSIONS:
+        raise InvalidInput(
+            f"cannot tell the format of {file_name!r} from its extension; pass format= one of {', '.join(FORMATS)}"
+        )
+    return _EXTENSIONS[suffix]
+
+
+def snake_case(name: str) -> str:
+    """``"Order ID"`` -> ``order_id``; ``"customerName"`` -> ``customer_name``; ``"1st"`` -> ``c_1st``."""
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
+    text = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
+    if not text:
+        return ""
+    return text if text[0].isalpha() else f"c_{text}"
+
+
+def unique_names(originals: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for i, original in enumerate(originals, start=1):
+        base = (snake_case(original) or f"column_{i}")[:120]
+        name, n = base, 2
+        while name in seen or name.startswith("_"):
+            name, n = f"{base}_{n}", n + 1
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+class FileReader:
+    """One file, opened for reading as Arrow batches. Use as a context manager."""
+
+    def __init__(self, path: pathlib.Path, *, file_name: str, options: FileOptions, batch_rows: int) -> None:
+        self.path = path
+        self.file_name = file_name
+        self.options = options
+        self.format = detect_format(file_name, options)
+        self.batch_rows = batch_rows
+        self._con = duckdb.connect(":memory:")
+        self._con.execute("SET autoinstall_known_extensions = false")
+        self._con.execute("SET autoload_known_extensions = false")
+        if self.format == "xlsx":
+            _load_packaged_extension(self._con, "excel")
+        self._con.execute(f"SET allowed_paths = [{_lit(str(path))}]")
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
+        self._full_sample = False
+
+    def __enter__(self) -> FileReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._con.close()
+
+    def sheets(self) -> list[str]:
+        if self.format != "xlsx":
+            return []
+        from openpyxl import load_workbook
+
+        try:
+            wb = load_workbook(self.path, read_only=True)
+        except Exception as exc:  # openpyxl raises zipfile/KeyError/ValueError for broken files
+            raise BadFile(f"{self.file_name} is not a readable .xlsx workbook: {exc}") from exc
+        try:
+            names = list(wb.sheetnames)
+        finally:
+            wb.close()
+        wanted = self.options.sheet
+        if wanted and wanted != "*":
+            if wanted not in names:
+                raise BadFile(f"sheet {wanted!r} not found; the workbook has: {', '.join(names)}")
+            return [wanted]
+        return names
+
+    def retry_with_full_sample(self) -> bool:
+        """After a type conversion error late in a file: infer types from every row instead of a
+        sample. Returns False when that was already done (the error is real)."""
+        if self._full_sample or self.format not in ("csv", "tsv", "json", "ndjson", "xlsx"):
+            return False
+        self._full_sample = True
+        return True
+
+    def open(self, *, extra: dict[str, Any]) -> tuple[pa.RecordBatchReader, list[tuple[str, str]]]:
+        """Stream the file's rows with snake_case columns plus ``extra`` constant columns.
+
+        Returns the reader and ``(column, original name)`` pairs.
+        """
+        if self.path.stat().st_size == 0:
+            raise BadFile(f"{self.file_name} is empty")
+        sources = self._sources()
+        described = [self._describe(src) for src in sources]
+        originals: list[str] = []
+        for cols in described:
+            originals += [c for c, _ in cols if c not in originals]
+        names = unique_names(originals)
+        rename = dict(zip(originals, names, strict=True))
+        types = {c: t for cols in described for c, t in cols}
+        selects = []
+        for src, cols in zip(sources, described, strict=True):
+            present = {c for c, _ in cols}
+            parts = []
+            for original in originals:
+                expr = _ident(original) if original in present else "NULL"
+                target = _CASTS.get(types[original].upper())
+                if target is None and types[original].upper() == "DOUBLE" and self.format == "xlsx":
+                    target = self._integral_or_none(src, original)
+                if target:
+                    expr = f"CAST({expr} AS {target})"
+                parts.append(f"{expr} AS {_ident(rename[original])}")
+            if len(sources) > 1:
+                parts.append(f"{_lit(src[1])} AS _sheet")
+            selects.append(f"SELECT {', '.join(parts)} FROM {src[0]}")
+        body = " UNION ALL ".join(selects)
+        consts = ", ".join(f"? AS {_ident(k)}" for k in extra)
+        sql = f"SELECT *, {consts} FROM ({body})" if extra else body
+        self._check_not_empty(body)
+        try:
+            reader = self._con.execute(sql, list(extra.values())).to_arrow_reader(self.batch_rows)
+        except duckdb.Error as exc:
+            raise BadFile(_clean(exc, self.file_name)) from exc
+        comments = {rename[o]: o for o in originals}
+        return _with_comments(reader, comments), [(rename[o], o) for o in originals]
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _sources(self) -> list[tuple[str, str]]:
+        p = _lit(str(self.path))
+        o = self.options
+        sample = ", sample_size=-1" if self._full_sample else ""
+        if self.format in ("csv", "tsv"):
+            args = [p, "strict_mode=true", "null_padding=false"]
+            delim = o.delimiter or ("\t" if self.format == "tsv" else None)
+            if delim:
+                args.append(f"delim={_lit(delim)}")
+            if o.header is not None:
+                args.append(f"header={'true' if o.header else 'false'}")
+            if o.quote:
+                args.append(f"quote={_lit(o.quote)}")
+            if o.encoding:
+                enc = _ENCODINGS.get(o.encoding.lower())
+                if enc is None:
+                    raise InvalidInput(f"encoding {o.encoding!r} is not supported; use utf-8, utf-16 or latin-1")
+                args.append(f"encoding={_lit(enc)}")
+            self._check_csv_shape(args)
+            return [(f"read_csv({', '.join(args)}{sample})", "")]
+        if self.format == "parquet":
+            return [(f"read_parquet({p})", "")]
+        if self.format in ("json", "ndjson"):
+            fmt = "newline_delimited" if self.format == "ndjson" else "auto"
+            return [(f"read_json({p}, format={_lit(fmt)}{sample})", "")]
+        header = "" if self.options.header is None else f", header={'true' if self.options.header else 'false'}"
+        every = ", all_varchar=true" if self._full_sample else ""
+        return [(f"read_xlsx({p}, sheet={_lit(s)}{header}{every})", s) for s in self.sheets()]
+
+    def _check_csv_shape(self, args: list[str]) -> None:
+        """DuckDB's sniffer treats leading lines that disagree with the rest as a preamble and skips
+        them silently, which would lose rows of a ragged file. When it wants to skip lines, or cannot
+        find a dialect at all, find the first line whose field count differs and name it."""
+        try:
+            row = self._con.execute(
+                f"SELECT Delimiter, Quote, SkipRows FROM sniff_csv({', '.join(args[:1] + args[3:])})"
+            ).fetchone()
+        except duckdb.Error as exc:
+            self._raise_ragged(None, None)
+            raise BadFile(_clean(exc, self.file_name)) from exc
+        if row and row[2]:
+            self._raise_ragged(row[0], None if row[1] in ("(empty)", "") else row[1])
+
+    def _raise_ragged(self, delimiter: str | None, quote: str | None) -> None:
+        encoding = {"utf-16": "utf-16", "latin-1": "latin-1"}.get(
+            _ENCODINGS.get((self.options.encoding or "utf-8").lower(), "utf-8"), "utf-8"
+        )
+        with open(self.path, newline="", encoding=encoding, errors="replace") as fh:
+            sample = fh.read(64 * 1024)
+            fh.seek(0)
+            delim = self.options.delimiter or delimiter
+            if not delim:
+                try:
+                    delim = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+                except csv.Error:
+                    return
+            reader = csv.reader(fh, delimiter=delim, quotechar=self.options.quote or quote or '"')
+            expected = None
+            for row in reader:
+                if expected is None:
+                    expected = len(row)
+                elif row and len(row) != expected:
+                    raise BadFile(
+                        f"{self.file_name}: line {reader.line_num} has {len(row)} fields but the first "
+                        f"line has {expected}; fix the row or quote the values that contain {delim!r}"
+                    )
+
+    def _describe(self, src: tuple[str, str]) -> list[tuple[str, str]]:
+        try:
+            rows = self._con.execute(f"DESCRIBE SELECT * FROM {src[0]}").fetchall()
+        except duckdb.Error as exc:
+            raise BadFile(_clean(exc, self.file_name)) from exc
+        if not rows:
+            raise BadFile(f"{self.file_name} has no columns")
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def _integral_or_none(self, src: tuple[str, str], column: str) -> str | None:
+        """Excel stores every number as a double; a column of whole numbers becomes BIGINT."""
+        c = _ident(column)
+        row = self._con.execute(
+            f"SELECT bool_and({c} = trunc({c}) AND abs({c}) < 9e15) FROM {src[0]} WHERE {c} IS NOT NULL"
+        ).fetchone()
+        return "BIGINT" if row and row[0] else None
+
+    def _check_not_empty(self, body: str) -> None:
+        try:
+            row = self._con.execute(f"SELECT 1 FROM ({body}) LIMIT 1").fetchone()
+        except duckdb.Error as exc:
+            raise BadFile(_clean(exc, self.file_name)) from exc
+        if row is None:
+            raise BadFile(f"{self.file_name} has no data rows")
+
+
+def _with_comments(reader: pa.RecordBatchReader, comments: dict[str, str]) -> pa.RecordBatchReader:
+    fields = []
+    for f in reader.schema:
+        t = pa.large_string() if pa.types.is_string_view(f.type) else f.type
+        meta = {"comment": comments[f.name]} if f.name in comments else None
+        fields.append(pa.field(f.name, t, f.nullable, metadata=meta))
+    schema = pa.schema(fields)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            yield pa.RecordBatch.from_arrays(
+                [col.cast(f.type) if col.type != f.type else col for col, f in zip(batch.columns, schema, strict=True)],
+                schema=schema,
+            )
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _load_packaged_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    try:
+        module = importlib.import_module(f"duckdb_extension_{name}")
+    except ImportError as exc:
+        raise InvalidInput(f"the {name} reader is not installed (pip package duckdb-extension-{name})") from exc
+    version = con.execute("PRAGMA version").fetchone()[0]  # type: ignore[index]  # PRAGMA version has one row
+    path = pathlib.Path(next(iter(module.__path__))) / "extensions" / version / f"{name}.duckdb_extension"
+    con.execute(f"LOAD {_lit(str(path))}")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _clean(exc: BaseException, file_name: str) -> str:
+    """DuckDB's message without its advice about DuckDB options, which our users cannot set."""
+    text = str(exc)
+    for cut in ("\n\nPossible", "\nPossible", "\n\nLINE ", "\n* "):
+        text = text.split(cut)[0]
+    text = re.sub(r"^[A-Za-z ]*Error: ", "", text.strip())
+    text = text.replace("This type was auto-detected from the CSV file.", "").strip()
+    text = re.sub(r"\nOriginal Line: [^\n]*", "", text)
+    text = re.sub(r"\s*\n\s*", "; ", text)
+    return f"{file_name}: {text}"[:800]
+
+
+def clean_error(exc: BaseException, file_name: str) -> str:
+    return _clean(exc, file_name)

@@ -1,0 +1,198 @@
+"""The Engine contract: the port to the lakehouse.
+
+Glossary
+--------
+catalog
+    One per tenant (``tenant_<slug>``). Holds schemas ``bronze``, ``silver``, ``gold`` and the volume
+    ``bronze.landing`` for raw files. Created idempotently by :meth:`Engine.ensure_catalog`.
+table
+    A Delta table ``catalog.schema.name`` (:class:`~servicetsunami.tenancy.TableRef`). Every write
+    is one atomic commit that produces a new table *version*; readers see a consistent snapshot.
+volume
+    A folder of files inside a schema (``/Volumes/<catalog>/<schema>/<volume>/...`` on Databricks).
+
+Semantics every engine honours
+------------------------------
+- :meth:`write_table` takes an Arrow stream, so memory stays bounded whatever the size. Modes:
+  ``create`` (refuse if the table exists), ``append``, ``overwrite`` (new schema allowed) and
+  ``merge`` (upsert on ``merge_keys``). New columns are added (schema evolution). A failed write
+  leaves the table at the version it had; a failed ``create`` leaves no table behind.
+  With an :class:`Idempotency` token the write is applied at most once: a token whose sequence is
+  not newer than the last one committed for the same ``app_id`` is skipped (``skipped=True``).
+- :meth:`query` runs a statement already checked by :func:`servicetsunami.sql.guard_query`. Results
+  are capped by rows and bytes (``truncated=True`` when cut) and interrupted at the timeout
+  (:class:`~servicetsunami.errors.QueryTimeout`). Tables resolve only inside the query's catalog.
+- Time travel: :meth:`describe` and queries accept a version (``VERSION AS OF``) or a timestamp
+  (``TIMESTAMP AS OF``); history lists commits newest first.
+
+Errors: :class:`~servicetsunami.errors.NotFound` for a missing table or version,
+:class:`~servicetsunami.errors.Conflict` for ``create`` on an existing table,
+:class:`~servicetsunami.errors.EngineError` (``transient`` set) for failures of the engine itself.
+
+Capabilities an engine lacks are declared in :attr:`Engine.capabilities`; callers and the contract
+suite read them instead of testing for an engine's kind.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO, ClassVar, Literal
+
+import pyarrow as pa
+
+from servicetsunami.services.models import ColumnInfo, HistoryEntry
+from servicetsunami.sql import GuardedQuery
+from servicetsunami.tenancy import TableRef
+
+WriteMode = Literal["create", "append", "overwrite", "merge"]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an engine can do. Data, so nothing branches on an engine's name."""
+
+    time_travel: bool = True
+    merge: bool = True
+    volumes: bool = True
+    optimize: bool = True
+    vacuum: bool = True
+    column_comments: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """A write's identity: ``app_id`` (e.g. a sync id) and a strictly increasing ``sequence``.
+
+    Stored in the same commit as the rows (a Delta application transaction), so a retried write
+    that already landed is recognised and skipped.
+    """
+
+    app_id: str
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    table: TableRef
+    version: int
+    rows: int
+    skipped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ArrowResult:
+    table: pa.Table
+    truncated: bool
+    elapsed_ms: float
+    sql: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableDetail:
+    ref: TableRef
+    version: int
+    columns: list[ColumnInfo]
+    rows: int | None
+    size_bytes: int | None
+    files: int
+    partition_columns: list[str]
+    updated_at: datetime | None
+    location: str
+    comment: str | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeFile:
+    path: str
+    size_bytes: int
+    modified_at: datetime
+
+
+class Engine(abc.ABC):
+    """A lakehouse: tenant catalogs of Delta tables, read with SQL. See the module docstring."""
+
+    kind: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    @abc.abstractmethod
+    def ensure_catalog(self, catalog: str, /) -> None:
+        """Create the catalog, its schemas and its landing volume if missing. Idempotent."""
+
+    @abc.abstractmethod
+    def write_table(
+        self,
+        ref: TableRef,
+        data: pa.RecordBatchReader,
+        /,
+        *,
+        mode: WriteMode,
+        merge_keys: list[str] | None = None,
+        idempotency: Idempotency | None = None,
+        description: str | None = None,
+        commit_info: dict[str, str] | None = None,
+    ) -> WriteResult:
+        """Write an Arrow stream to ``ref`` as one commit. Column comments travel as Arrow field
+        metadata under the key ``comment``."""
+
+    @abc.abstractmethod
+    def query(
+        self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float
+    ) -> ArrowResult:
+        """Run a guarded read-only statement (kinds ``select`` and ``explain``)."""
+
+    @abc.abstractmethod
+    def table_exists(self, ref: TableRef, /) -> bool: ...
+
+    @abc.abstractmethod
+    def list_tables(self, catalog: str, /, *, schema: str | None = None) -> list[TableDetail]:
+        """Tables in a catalog (optionally one schema), sorted by schema and name."""
+
+    @abc.abstractmethod
+    def describe(
+        self, ref: TableRef, /, *, version: int | None = None, timestamp: datetime | str | None = None
+    ) -> TableDetail: ...
+
+    @abc.abstractmethod
+    def history(self, ref: TableRef, /, *, limit: int = 20) -> list[HistoryEntry]:
+        """Commits, newest first."""
+
+    @abc.abstractmethod
+    def drop_table(self, ref: TableRef, /) -> None: ...
+
+    @abc.abstractmethod
+    def optimize(self, ref: TableRef, /) -> dict[str, Any]:
+        """Compact small files. Returns engine metrics."""
+
+    @abc.abstractmethod
+    def vacuum(self, ref: TableRef, /, *, retention_hours: int = 168) -> list[str]:
+        """Delete files no longer referenced by versions newer than the retention. Returns them."""
+
+    @abc.abstractmethod
+    def put_file(
+        self, catalog: str, schema: str, volume: str, path: str, data: BinaryIO, /
+    ) -> VolumeFile:
+        """Store a file in a volume at a relative ``path`` (folders created). Atomic: a reader never
+        sees a partial file."""
+
+    @abc.abstractmethod
+    def list_files(self, catalog: str, schema: str, volume: str, /, *, prefix: str = "") -> list[VolumeFile]: ...
+
+    @abc.abstractmethod
+    def open_file(self, catalog: str, schema: str, volume: str, path: str, /) -> BinaryIO: ...
+
+    @abc.abstractmethod
+    def delete_file(self, catalog: str, schema: str, volume: str, path: str, /) -> None: ...
+
+    @abc.abstractmethod
+    def local_path(self, catalog: str, schema: str, volume: str, path: str, /) -> str | None:
+        """A filesystem path for a volume file when the engine keeps files locally, else None."""
+
+    @abc.abstractmethod
+    def ping(self) -> float:
+        """Check the engine really answers; return latency in ms or raise EngineError."""
+
+    def close(self) -> None:  # noqa: B027  # optional hook; most engines hold nothing to release
+        """Release connections and caches."""

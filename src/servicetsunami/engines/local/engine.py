@@ -1,0 +1,461 @@
+"""The embedded engine: Delta Lake tables on local disk, written by delta-rs, read by DuckDB.
+
+Read path (measured in ``benchmarks/read_path.py``, figures in ``benchmarks/README.md``): each table
+reference becomes ``read_parquet([...files of the Delta snapshot...])``. That honours the snapshot
+(only files in the log at that version), matches raw DuckDB speed on the same files, and needs no
+DuckDB extension.
+
+Sandbox: one DuckDB database per tenant catalog, opened with external access off, only the
+catalog's folder readable, extension autoloading off, and its configuration locked, so even a
+statement that slipped past the SQL guard could not read another tenant's files or change settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+import duckdb
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import DeltaError
+
+from servicetsunami.engines.base import (
+    ArrowResult,
+    Capabilities,
+    Engine,
+    Idempotency,
+    TableDetail,
+    VolumeFile,
+    WriteMode,
+    WriteResult,
+)
+from servicetsunami.engines.local.storage import Layout, Snapshots, TableLocks
+from servicetsunami.engines.types import columns_of
+from servicetsunami.errors import (
+    BadFile,
+    Conflict,
+    EngineError,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    QueryTimeout,
+    TsunamiError,
+)
+from servicetsunami.services.models import HistoryEntry
+from servicetsunami.sql import GuardedQuery, TableReference, to_duckdb
+from servicetsunami.tenancy import LANDING_VOLUME, LAYERS, TableRef
+
+logger = logging.getLogger(__name__)
+
+_BATCH_ROWS = 65_536
+
+
+class LocalEngine(Engine):
+    kind: ClassVar[str] = "local"
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, root: Path, *, threads: int = 0, memory_limit: str = "") -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._layout = Layout(root)
+        self._locks = TableLocks(self._layout)
+        self._snapshots = Snapshots()
+        self._threads = threads
+        self._memory_limit = memory_limit
+        self._dbs: dict[str, duckdb.DuckDBPyConnection] = {}
+        self._dbs_guard = threading.Lock()
+
+    # -- catalogs -----------------------------------------------------------------------------
+
+    def ensure_catalog(self, catalog: str, /) -> None:
+        base = self._layout.catalog_dir(catalog)
+        for schema in LAYERS:
+            (base / schema).mkdir(parents=True, exist_ok=True)
+        self._layout.volume_dir(catalog, "bronze", LANDING_VOLUME).mkdir(parents=True, exist_ok=True)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write_table(
+        self,
+        ref: TableRef,
+        data: pa.RecordBatchReader,
+        /,
+        *,
+        mode: WriteMode,
+        merge_keys: list[str] | None = None,
+        idempotency: Idempotency | None = None,
+        description: str | None = None,
+        commit_info: dict[str, str] | None = None,
+    ) -> WriteResult:
+        path = self._layout.table_dir(ref)
+        if not path.parent.is_dir():
+            raise NotFound(f"schema {ref.catalog}.{ref.schema} does not exist")
+        with self._locks.hold(ref):
+            existed = Layout.is_table(path)
+            if mode == "create" and existed:
+                raise Conflict(
+                    f"table {ref.schema}.{ref.name} already exists; use mode 'append' or 'overwrite'"
+                )
+            if existed and idempotency is not None:
+                done = DeltaTable(str(path)).transaction_version(idempotency.app_id)
+                if done is not None and done >= idempotency.sequence:
+                    version = DeltaTable(str(path)).version()
+                    return WriteResult(ref, version, 0, skipped=True)
+            counter = _RowCounter(data)
+            props = CommitProperties(
+                custom_metadata=commit_info or None,
+                app_transactions=(
+                    [Transaction(app_id=idempotency.app_id, version=idempotency.sequence)]
+                    if idempotency
+                    else None
+                ),
+            )
+            try:
+                if mode == "merge" and existed:
+                    self._merge(path, counter.reader(), merge_keys or [], props)
+                else:
+                    write_deltalake(
+                        str(path),
+                        counter.reader(),
+                        mode="overwrite" if mode == "overwrite" else "append",
+                        schema_mode="overwrite" if mode == "overwrite" else "merge",
+                        description=description if not existed else None,
+                        commit_properties=props,
+                    )
+            except BaseException as exc:
+                if not existed:
+                    shutil.rmtree(path, ignore_errors=True)
+                raise _translate_write_error(exc, ref) from exc
+            finally:
+                self._snapshots.forget(path)
+            version = DeltaTable(str(path)).version()
+        return WriteResult(ref, version, counter.rows)
+
+    @staticmethod
+    def _merge(path: Path, source: pa.RecordBatchReader, keys: list[str], props: CommitProperties) -> None:
+        if not keys:
+            raise InvalidInput("merge needs at least one key column")
+        quoted = [k.replace("`", "``") for k in keys]
+        predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in quoted)
+        (
+            DeltaTable(str(path))
+            .merge(
+                source,
+                predicate,
+                source_alias="s",
+                target_alias="t",
+                merge_schema=True,
+                commit_properties=props,
+            )
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def query(
+        self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float
+    ) -> ArrowResult:
+        if query.kind not in ("select", "explain"):
+            raise InvalidInput(f"the engine runs SELECT and EXPLAIN statements, not {query.kind}")
+        started = time.perf_counter()
+        catalog = query.tables[0].table.catalog if query.tables else None
+        cursor = self._database(catalog).cursor()
+        try:
+            sql = to_duckdb(query, resolve=lambda ref: self._source_for(ref, cursor))
+            table, truncated = self._run_capped(cursor, sql, max_rows, max_bytes, timeout_seconds)
+        finally:
+            cursor.close()
+        return ArrowResult(table, truncated, (time.perf_counter() - started) * 1000, sql)
+
+    def _run_capped(
+        self, cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_bytes: int, timeout: float
+    ) -> tuple[pa.Table, bool]:
+        timer = threading.Timer(timeout, cursor.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            reader = cursor.execute(sql).to_arrow_reader(min(max_rows + 1, _BATCH_ROWS))
+            batches: list[pa.RecordBatch] = []
+            rows = size = 0
+            truncated = False
+            for batch in reader:
+                if rows + batch.num_rows > max_rows:
+                    batch = batch.slice(0, max_rows - rows)
+                    truncated = True
+                if size + batch.nbytes > max_bytes and batches:
+                    truncated = True
+                    break
+                batches.append(batch)
+                rows += batch.num_rows
+                size += batch.nbytes
+                if truncated:
+                    break
+            return pa.Table.from_batches(batches, schema=reader.schema), truncated
+        except duckdb.InterruptException as exc:
+            raise QueryTimeout(
+                f"the query ran longer than {timeout:g} s and was stopped; add filters or aggregate"
+            ) from exc
+        except duckdb.OutOfMemoryException as exc:
+            raise LimitExceeded("the query needs more memory than allowed; aggregate or filter") from exc
+        except duckdb.Error as exc:
+            raise InvalidInput(self._clean_message(exc)) from exc
+        finally:
+            timer.cancel()
+
+    def _source_for(self, ref: TableReference, cursor: duckdb.DuckDBPyConnection) -> str:
+        path = self._layout.table_dir(ref.table)
+        dt = self._snapshot(ref.table, version=ref.version, timestamp=ref.timestamp)
+        files = dt.file_uris()
+        if not files:
+            name = f"__empty_{ref.table.schema}_{ref.table.name}_{dt.version()}"
+            cursor.register(name, pa.schema(dt.schema().to_arrow()).empty_table())
+            return f'"{name}"'
+        quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        hive = ", hive_partitioning=true" if dt.metadata().partition_columns else ""
+        logger.debug("reading %s at version %s from %d files in %s", ref.table, dt.version(), len(files), path)
+        return f"read_parquet([{quoted}], union_by_name=true{hive})"
+
+    def _snapshot(
+        self, ref: TableRef, *, version: int | None = None, timestamp: datetime | str | None = None
+    ) -> DeltaTable:
+        path = self._layout.table_dir(ref)
+        latest = self._snapshots.latest(path)
+        if latest is None:
+            raise NotFound(
+                f"table {ref.schema}.{ref.name} does not exist in your catalog; list_tables shows what is there"
+            )
+        try:
+            if version is not None:
+                if version < 0 or version > latest.version():
+                    raise NotFound(
+                        f"table {ref.schema}.{ref.name} has no version {version} "
+                        f"(versions 0 to {latest.version()})"
+                    )
+                return self._snapshots.at_version(path, version)
+            if timestamp is not None:
+                return self._snapshots.at_timestamp(path, timestamp)
+        except DeltaError as exc:
+            raise NotFound(f"table {ref.schema}.{ref.name} has no version at {timestamp or version}: {exc}") from exc
+        return latest
+
+    def _database(self, catalog: str | None) -> duckdb.DuckDBPyConnection:
+        key = catalog or ""
+        with self._dbs_guard:
+            db = self._dbs.get(key)
+            if db is None:
+                db = duckdb.connect(":memory:")
+                allowed = [str(self._layout.catalog_dir(catalog)) + "/"] if catalog else []
+                db.execute(f"SET allowed_directories = {allowed!r}")
+                db.execute("SET enable_external_access = false")
+                db.execute("SET autoinstall_known_extensions = false")
+                db.execute("SET autoload_known_extensions = false")
+                if self._threads:
+                    db.execute(f"SET threads = {int(self._threads)}")
+                if self._memory_limit:
+                    db.execute("SET memory_limit = ?", [self._memory_limit])
+                db.execute("SET lock_configuration = true")
+                self._dbs[key] = db
+        return db
+
+    def _clean_message(self, exc: BaseException) -> str:
+        text = str(exc).split("\n\nLINE ")[0].strip()
+        text = text.replace(str(self.root) + "/", "")
+        text = re.sub(r"read_parquet\(\[[^\]]*\][^)]*\)", "<table>", text)
+        return text[:800]
+
+    # -- metadata -----------------------------------------------------------------------------
+
+    def table_exists(self, ref: TableRef, /) -> bool:
+        return Layout.is_table(self._layout.table_dir(ref))
+
+    def list_tables(self, catalog: str, /, *, schema: str | None = None) -> list[TableDetail]:
+        base = self._layout.catalog_dir(catalog)
+        schemas = [schema] if schema else sorted(p.name for p in base.iterdir() if p.is_dir() and p.name[0] != "_") if base.is_dir() else []
+        out = []
+        for s in schemas:
+            folder = base / s
+            if not folder.is_dir():
+                continue
+            for child in sorted(folder.iterdir()):
+                if Layout.is_table(child):
+                    try:
+                        out.append(self.describe(TableRef(catalog, s, child.name)))
+                    except TsunamiError:
+                        logger.warning("skipping unreadable table %s.%s.%s", catalog, s, child.name)
+        return out
+
+    def describe(
+        self, ref: TableRef, /, *, version: int | None = None, timestamp: datetime | str | None = None
+    ) -> TableDetail:
+        dt = self._snapshot(ref, version=version, timestamp=timestamp)
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        rows = sum(v for v in actions.column("num_records").to_pylist() if v is not None) if actions.num_rows else 0
+        size = sum(actions.column("size_bytes").to_pylist()) if actions.num_rows else 0
+        meta = dt.metadata()
+        history = dt.history(1)
+        updated = _ms_to_dt(history[0].get("timestamp")) if history else None
+        return TableDetail(
+            ref=ref,
+            version=dt.version(),
+            columns=columns_of(pa.schema(dt.schema().to_arrow())),
+            rows=rows,
+            size_bytes=size,
+            files=actions.num_rows,
+            partition_columns=list(meta.partition_columns),
+            updated_at=updated,
+            location=str(self._layout.table_dir(ref)),
+            comment=meta.description,
+            properties=dict(meta.configuration),
+        )
+
+    def history(self, ref: TableRef, /, *, limit: int = 20) -> list[HistoryEntry]:
+        dt = self._snapshot(ref)
+        return [
+            HistoryEntry(
+                version=h["version"],
+                timestamp=_ms_to_dt(h.get("timestamp")),
+                operation=h.get("operation", ""),
+                parameters={k: v for k, v in (h.get("operationParameters") or {}).items()},
+                metrics=h.get("operationMetrics") or {},
+            )
+            for h in dt.history(limit)
+        ]
+
+    def drop_table(self, ref: TableRef, /) -> None:
+        path = self._layout.table_dir(ref)
+        with self._locks.hold(ref):
+            if not Layout.is_table(path):
+                raise NotFound(f"table {ref.schema}.{ref.name} does not exist")
+            shutil.rmtree(path)
+            self._snapshots.forget(path)
+
+    def optimize(self, ref: TableRef, /) -> dict[str, Any]:
+        with self._locks.hold(ref):
+            dt = self._snapshot(ref)
+            metrics = dt.optimize.compact()
+            self._snapshots.forget(self._layout.table_dir(ref))
+        return dict(metrics)
+
+    def vacuum(self, ref: TableRef, /, *, retention_hours: int = 168) -> list[str]:
+        with self._locks.hold(ref):
+            dt = self._snapshot(ref)
+            removed = dt.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
+        return list(removed)
+
+    # -- volumes ------------------------------------------------------------------------------
+
+    def put_file(self, catalog: str, schema: str, volume: str, path: str, data: BinaryIO, /) -> VolumeFile:
+        target = self._layout.volume_file(catalog, schema, volume, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        try:
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(data, out, 1024 * 1024)
+            tmp.replace(target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise EngineError(f"could not store {path} in volume {schema}.{volume}: {exc.strerror}") from exc
+        return self._volume_file(catalog, schema, volume, target)
+
+    def list_files(self, catalog: str, schema: str, volume: str, /, *, prefix: str = "") -> list[VolumeFile]:
+        base = self._layout.volume_dir(catalog, schema, volume)
+        if not base.is_dir():
+            return []
+        return [
+            self._volume_file(catalog, schema, volume, p)
+            for p in sorted(base.rglob("*"))
+            if p.is_file() and not p.name.startswith(".") and str(p.relative_to(base)).startswith(prefix)
+        ]
+
+    def open_file(self, catalog: str, schema: str, volume: str, path: str, /) -> BinaryIO:
+        target = self._layout.volume_file(catalog, schema, volume, path)
+        if not target.is_file():
+            raise NotFound(f"file {path} does not exist in volume {schema}.{volume}")
+        return open(target, "rb")
+
+    def delete_file(self, catalog: str, schema: str, volume: str, path: str, /) -> None:
+        self._layout.volume_file(catalog, schema, volume, path).unlink(missing_ok=True)
+
+    def local_path(self, catalog: str, schema: str, volume: str, path: str, /) -> str | None:
+        return str(self._layout.volume_file(catalog, schema, volume, path))
+
+    def _volume_file(self, catalog: str, schema: str, volume: str, p: Path) -> VolumeFile:
+        st = p.stat()
+        rel = p.relative_to(self._layout.volume_dir(catalog, schema, volume)).as_posix()
+        return VolumeFile(
+            path=f"/Volumes/{catalog}/{schema}/{volume}/{rel}",
+            size_bytes=st.st_size,
+            modified_at=datetime.fromtimestamp(st.st_mtime, tz=UTC),
+        )
+
+    # -- health -------------------------------------------------------------------------------
+
+    def ping(self) -> float:
+        started = time.perf_counter()
+        try:
+            probe = self.root / ".ping"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+            cur = self._database(None).cursor()
+            try:
+                cur.execute("SELECT 1").fetchall()
+            finally:
+                cur.close()
+        except (OSError, duckdb.Error) as exc:
+            raise EngineError(f"local lakehouse at {self.root} is not usable: {exc}", transient=True) from exc
+        return (time.perf_counter() - started) * 1000
+
+    def close(self) -> None:
+        with self._dbs_guard:
+            for db in self._dbs.values():
+                db.close()
+            self._dbs.clear()
+
+
+class _RowCounter:
+    """Counts rows as the writer pulls batches, without materialising the stream."""
+
+    def __init__(self, source: pa.RecordBatchReader) -> None:
+        self._source = source
+        self.rows = 0
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self._source.schema, self._batches())
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        for batch in self._source:
+            self.rows += batch.num_rows
+            yield batch
+
+
+def _ms_to_dt(ms: Any) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC) if isinstance(ms, int | float) else None
+
+
+def _translate_write_error(exc: BaseException, ref: TableRef) -> BaseException:
+    if isinstance(exc, TsunamiError):
+        return exc
+    if not isinstance(exc, Exception):
+        return exc  # KeyboardInterrupt and friends pass through untouched
+    text = str(exc)
+    marker = "IOError: "
+    if marker in text:  # an error raised by the stream's producer (e.g. a CSV parser)
+        return BadFile(text.split(marker, 1)[1].split("\n\n")[0].strip()[:800])
+    if "Schema error" in text or "SchemaMismatch" in type(exc).__name__ or "Cast error" in text:
+        return InvalidInput(
+            f"the data does not fit table {ref.schema}.{ref.name}: {text.splitlines()[0][:400]}; "
+            "use mode 'overwrite' to replace the table"
+        )
+    if isinstance(exc, OSError) or "No space left" in text:
+        return EngineError(f"could not write {ref.schema}.{ref.name}: {text[:300]}", transient=True)
+    return EngineError(f"could not write {ref.schema}.{ref.name}: {text.splitlines()[0][:400]}")

@@ -1,0 +1,81 @@
+"""The tenant's catalog: list, describe and preview tables. Every name resolves inside the
+caller's own catalog (a name pointing elsewhere is refused)."""
+
+from __future__ import annotations
+
+from servicetsunami.engines.base import TableDetail
+from servicetsunami.errors import InvalidInput
+from servicetsunami.services.container import Services
+from servicetsunami.services.models import QueryResult, TableDescription, TableInfo
+from servicetsunami.services.query import query_sql
+from servicetsunami.store import repositories as repo
+from servicetsunami.tenancy import LAYERS, Principal, Scope, TableRef, check_identifier, parse_table_name
+
+
+def list_tables(svc: Services, principal: Principal, *, layer: str | None = None) -> list[TableInfo]:
+    principal.require(Scope.READ)
+    if layer is not None:
+        check_identifier(layer, what="layer")
+    if layer is not None and layer not in LAYERS:
+        raise InvalidInput(f"layer must be one of {', '.join(LAYERS)}")
+    svc.engine.ensure_catalog(principal.catalog)
+    return [_info(d) for d in svc.engine.list_tables(principal.catalog, schema=layer)]
+
+
+def describe_table(
+    svc: Services, principal: Principal, table_name: str, /, *, version: int | None = None
+) -> TableDescription:
+    principal.require(Scope.READ)
+    ref = parse_table_name(table_name, catalog=principal.catalog)
+    if version is not None and (not isinstance(version, int) or version < 0):
+        raise InvalidInput("version must be a non-negative integer")
+    detail = svc.engine.describe(ref, version=version)
+    history = svc.engine.history(ref, limit=10)
+    dataset = None
+    with svc.store.session() as session:
+        found = repo.find_dataset(session, ref.name, tenant_id=principal.tenant_id)
+        if found is not None and found.table_schema == ref.schema and found.table_name == ref.name:
+            dataset = {
+                "id": found.id,
+                "source_kind": found.source_kind,
+                "source_name": found.source_name,
+                "format": found.format,
+                "landing_path": found.landing_path,
+                "last_sync_id": (found.meta or {}).get("last_sync_id"),
+                "updated_at": found.updated_at.isoformat() if found.updated_at else None,
+            }
+    info = _info(detail)
+    return TableDescription(
+        **info.model_dump(by_alias=True),
+        columns=detail.columns,
+        partition_columns=detail.partition_columns,
+        files=detail.files,
+        location=f"{ref}",
+        history=history,
+        comment=detail.comment,
+        dataset=dataset,
+    )
+
+
+def preview_table(svc: Services, principal: Principal, table_name: str, /, *, limit: int = 20) -> QueryResult:
+    ref = parse_table_name(table_name, catalog=principal.catalog)
+    if not 1 <= limit <= svc.settings.query.max_rows:
+        raise InvalidInput(f"limit must be between 1 and {svc.settings.query.max_rows}")
+    return query_sql(svc, principal, f"SELECT * FROM {ref.schema}.{ref.name}", max_rows=limit)
+
+
+def table_ref(principal: Principal, table_name: str) -> TableRef:
+    return parse_table_name(table_name, catalog=principal.catalog)
+
+
+def _info(d: TableDetail) -> TableInfo:
+    return TableInfo(
+        catalog=d.ref.catalog,
+        schema=d.ref.schema,
+        name=d.ref.name,
+        full_name=str(d.ref),
+        version=d.version,
+        rows=d.rows,
+        size_bytes=d.size_bytes,
+        updated_at=d.updated_at,
+    )

@@ -1,0 +1,53 @@
+"""The service container: settings, the system store and the lakehouse engine, built once by an
+entry point and handed to every service function."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from servicetsunami.engines.base import Engine
+from servicetsunami.engines.registry import create_engine
+from servicetsunami.security.auth import authenticate_api_key
+from servicetsunami.settings import Settings
+from servicetsunami.store.db import Store
+from servicetsunami.tenancy import Principal
+
+if TYPE_CHECKING:
+    from servicetsunami.services.tenants import CreatedKey
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    engine: Engine
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        """Create the data folder, migrate the system store and start the engine."""
+        settings.resolved_home.mkdir(parents=True, exist_ok=True)
+        store = Store(settings.resolved_database_url)
+        store.migrate()
+        engine = create_engine(settings)
+        return cls(settings=settings, store=store, engine=engine)
+
+    def authenticate(self, api_key: str) -> Principal:
+        """The principal of an API key; raises ``AuthError`` for a missing, unknown or revoked key."""
+        return authenticate_api_key(self.store, api_key, catalog_prefix=self.settings.catalog_prefix)
+
+    def bootstrap(self) -> CreatedKey | None:
+        """On the first start only: the default tenant, its catalog and an admin key (returned once)."""
+        from servicetsunami.services.tenants import bootstrap
+
+        created = bootstrap(self.store, default_tenant=self.settings.default_tenant)
+        if created is not None:
+            self.engine.ensure_catalog(self.settings.catalog_prefix + created.tenant_slug)
+        return created
+
+    def close(self) -> None:
+        self.engine.close()
+        self.store.dispose()

@@ -1,0 +1,33 @@
+"""Health: the store and the engine are really asked, not assumed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from servicetsunami import __version__
+from servicetsunami.errors import TsunamiError
+from servicetsunami.services.container import Services
+from servicetsunami.services.models import HealthCheck, HealthReport
+
+logger = logging.getLogger(__name__)
+
+
+def health(svc: Services) -> HealthReport:
+    checks = {
+        "store": _check(svc.store.ping, "system store answers"),
+        "engine": _check(svc.engine.ping, f"{svc.engine.kind} lakehouse answers"),
+    }
+    status = "ok" if all(c.ok for c in checks.values()) else "degraded"
+    return HealthReport(status=status, version=__version__, engine=svc.engine.kind, checks=checks)
+
+
+def _check(probe: Callable[[], float], ok_detail: str) -> HealthCheck:
+    started = time.perf_counter()
+    try:
+        latency = probe()
+        return HealthCheck(ok=True, detail=ok_detail, latency_ms=round(latency, 2))
+    except TsunamiError as exc:
+        logger.warning("health check failed: %s", exc.message)
+        return HealthCheck(ok=False, detail=exc.message, latency_ms=round((time.perf_counter() - started) * 1000, 2))

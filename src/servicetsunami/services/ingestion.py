@@ -1,0 +1,224 @@
+"""File ingestion: a file lands in the tenant's ``landing`` volume and its rows in ``bronze``.
+
+One upload is one Delta commit. The original file is kept (``/Volumes/<catalog>/bronze/landing/
+uploads/<date>/<sync_id>/<file>``) so bronze can be rebuilt from it. If anything fails, the landed
+file and any table this upload would have created are removed, and an existing table keeps the
+version it had.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import binascii
+import io
+import logging
+import pathlib
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import BinaryIO, Literal, cast
+
+from servicetsunami.connectors.files import FileOptions, FileReader, clean_error, detect_format
+from servicetsunami.engines.base import WriteResult
+from servicetsunami.errors import BadFile, InvalidInput, LimitExceeded
+from servicetsunami.services.container import Services
+from servicetsunami.services.models import UploadResult
+from servicetsunami.store import repositories as repo
+from servicetsunami.tenancy import LANDING_VOLUME, Principal, Scope, TableRef, check_identifier
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["create", "append", "overwrite"]
+MODES: tuple[Mode, ...] = ("create", "append", "overwrite")
+_FILE_NAME_RE = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
+
+__all__ = ["FileOptions", "decode_base64", "upload_file"]
+
+
+def decode_base64(text: str, /) -> bytes:
+    """Decode ``file_content`` as sent by an MCP client; a clear error when it is not base64."""
+    cleaned = re.sub(r"\s+", "", text or "")
+    if "," in cleaned[:100] and cleaned.startswith("data:"):  # a data URL
+        cleaned = cleaned.split(",", 1)[1]
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput("file_content is not valid base64; encode the file's bytes with base64") from exc
+
+
+def upload_file(
+    svc: Services,
+    principal: Principal,
+    *,
+    file_name: str,
+    dataset_name: str,
+    content: bytes | None = None,
+    path: pathlib.Path | None = None,
+    mode: str = "create",
+    options: FileOptions | None = None,
+) -> UploadResult:
+    """Ingest one file into ``bronze.<dataset_name>``; see the module docstring."""
+    principal.require(Scope.WRITE)
+    started = time.perf_counter()
+    options = options or FileOptions()
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if not isinstance(file_name, str) or not _FILE_NAME_RE.fullmatch(file_name) or file_name in (".", ".."):
+        raise InvalidInput("file_name must be a plain file name like 'sales.csv' (no folders)")
+    check_identifier(dataset_name, what="dataset_name")
+    fmt = detect_format(file_name, options)
+    if (content is None) == (path is None):
+        raise InvalidInput("send the file either as file_content (base64) or as a local path, not both")
+
+    ref = TableRef(principal.catalog, "bronze", dataset_name)
+    svc.engine.ensure_catalog(principal.catalog)
+    sync_id = uuid.uuid4().hex
+    landing_rel = f"uploads/{datetime.now(UTC):%Y-%m-%d}/{sync_id}/{file_name}"
+    limit = svc.settings.ingest.max_upload_bytes
+    source = _open_source(content, path, limit)
+    try:
+        landed = svc.engine.put_file(principal.catalog, "bronze", LANDING_VOLUME, landing_rel, source)
+    finally:
+        source.close()
+    try:
+        with _local_copy(svc, principal.catalog, landing_rel, file_name) as local:
+            result, columns, sheets = _ingest(svc, ref, local, file_name, options, mode, sync_id)
+        detail = svc.engine.describe(ref, version=result.version)
+    except BaseException:
+        svc.engine.delete_file(principal.catalog, "bronze", LANDING_VOLUME, landing_rel)
+        raise
+
+    with svc.store.session() as session:
+        dataset = repo.upsert_dataset(
+            session,
+            tenant_id=principal.tenant_id,
+            name=dataset_name,
+            table_schema="bronze",
+            table_name=dataset_name,
+            source_name=file_name,
+            landing_path=landed.path,
+            format=fmt,
+            rows=detail.rows or 0,
+            table_version=result.version,
+            size_bytes=detail.size_bytes,
+            meta={
+                "original_columns": dict(columns),
+                "options": {k: v for k, v in dataclasses.asdict(options).items() if v is not None},
+                "sheets": sheets,
+                "last_sync_id": sync_id,
+                "last_mode": mode,
+                "last_rows": result.rows,
+            },
+        )
+        repo.record_audit(
+            session,
+            tenant_id=principal.tenant_id,
+            subject=principal.subject,
+            action="upload_file",
+            target=str(ref),
+            meta={"rows": result.rows, "mode": mode, "version": result.version, "file": file_name},
+        )
+        dataset_id = dataset.id
+    logger.info("ingested %s rows into %s (version %s)", result.rows, ref, result.version)
+    return UploadResult(
+        dataset_id=dataset_id,
+        table=f"{ref.schema}.{ref.name}",
+        mode=cast(Mode, mode),
+        rows=result.rows,
+        columns=detail.columns,
+        version=result.version,
+        size_bytes=detail.size_bytes,
+        landing_path=landed.path,
+        sync_id=sync_id,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        sheets=sheets or None,
+    )
+
+
+def _ingest(
+    svc: Services,
+    ref: TableRef,
+    local: pathlib.Path,
+    file_name: str,
+    options: FileOptions,
+    mode: str,
+    sync_id: str,
+) -> tuple[WriteResult, list[tuple[str, str]], list[str]]:
+    extra = {
+        "_ingested_at": datetime.now(UTC),
+        "_source": f"file:{file_name}",
+        "_sync_id": sync_id,
+    }
+    with FileReader(local, file_name=file_name, options=options, batch_rows=svc.settings.ingest.batch_rows) as reader:
+        sheets = reader.sheets()
+        while True:
+            stream, columns = reader.open(extra=extra)
+            try:
+                result = svc.engine.write_table(
+                    ref,
+                    stream,
+                    mode=mode,  # type: ignore[arg-type]  # checked against MODES above
+                    description=f"Uploaded from {file_name}",
+                    commit_info={"tsunami.sync_id": sync_id, "tsunami.source": f"file:{file_name}"},
+                )
+            except BadFile as exc:
+                if _is_late_type_error(exc) and reader.retry_with_full_sample():
+                    logger.info("type guess failed late in %s; re-reading with every row sampled", file_name)
+                    continue
+                if exc.message.startswith(f"{file_name}: "):
+                    raise
+                raise BadFile(clean_error(exc, file_name)) from exc
+            return result, columns, sheets
+
+
+def _is_late_type_error(exc: BadFile) -> bool:
+    text = exc.message
+    return "Could not convert" in text or "Conversion Error" in text or "could not convert" in text
+
+
+def _open_source(content: bytes | None, path: pathlib.Path | None, limit: int) -> BinaryIO:
+    if content is not None:
+        if len(content) > limit:
+            raise LimitExceeded(f"the file is {len(content)} bytes; the limit is {limit} bytes")
+        return io.BytesIO(content)
+    assert path is not None
+    p = pathlib.Path(path).expanduser()
+    if not p.is_file():
+        raise InvalidInput(f"{p} is not a readable file")
+    size = p.stat().st_size
+    if size > limit:
+        raise LimitExceeded(f"{p.name} is {size} bytes; the limit is {limit} bytes")
+    try:
+        return open(p, "rb")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {p}: {exc.strerror}") from exc
+
+
+class _local_copy:  # noqa: N801  # used like a function: `with _local_copy(...) as path`
+    """The landed file as a local path: the volume file itself on the local engine, a temporary
+    copy when the engine keeps volumes elsewhere."""
+
+    def __init__(self, svc: Services, catalog: str, rel: str, file_name: str) -> None:
+        self._svc, self._catalog, self._rel, self._name = svc, catalog, rel, file_name
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> pathlib.Path:
+        local = self._svc.engine.local_path(self._catalog, "bronze", LANDING_VOLUME, self._rel)
+        if local is not None:
+            return pathlib.Path(local)
+        self._tmp = tempfile.TemporaryDirectory(prefix="tsunami-upload-")
+        target = pathlib.Path(self._tmp.name) / self._name
+        with (
+            self._svc.engine.open_file(self._catalog, "bronze", LANDING_VOLUME, self._rel) as src,
+            open(target, "wb") as out,
+        ):
+            shutil.copyfileobj(src, out, 1024 * 1024)
+        return target
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()

@@ -1,0 +1,244 @@
+"""The Engine contract, run against every registered engine (today: local).
+
+An engine that lacks a capability declares it in ``capabilities``; tests for it are skipped with
+the reason "not available on this engine", never special-cased by engine name.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import io
+
+import pyarrow as pa
+import pytest
+
+from servicetsunami.engines.base import Engine, Idempotency
+from servicetsunami.engines.registry import ENGINES
+from servicetsunami.errors import Conflict, NotFound, QueryTimeout
+from servicetsunami.settings import Settings
+from servicetsunami.sql import guard_query
+from servicetsunami.tenancy import TableRef
+
+CATALOG = "tenant_contract"
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    settings = Settings(home=tmp_path, engine=request.param, _env_file=None)  # type: ignore[call-arg]
+    eng = ENGINES[request.param](settings)
+    eng.ensure_catalog(CATALOG)
+    yield eng
+    eng.close()
+
+
+def stream(rows: dict[str, list[object]], schema: pa.Schema | None = None) -> pa.RecordBatchReader:
+    return pa.table(rows, schema=schema).to_reader(max_chunksize=2)
+
+
+def q(engine: Engine, sql: str, max_rows: int = 1000, max_bytes: int = 10**8, timeout: float = 30) -> list[dict]:
+    res = engine.query(guard_query(sql, catalog=CATALOG), max_rows=max_rows, max_bytes=max_bytes,
+                       timeout_seconds=timeout)
+    return res.table.to_pylist()
+
+
+REF = TableRef(CATALOG, "bronze", "items")
+
+
+def test_ensure_catalog_is_idempotent(engine: Engine) -> None:
+    engine.ensure_catalog(CATALOG)
+    engine.ensure_catalog(CATALOG)
+    assert engine.list_tables(CATALOG) == []
+
+
+def test_written_rows_are_read_back_with_sql(engine: Engine) -> None:
+    result = engine.write_table(REF, stream({"id": [1, 2, 3], "name": ["a", "b", "c"]}), mode="create")
+    assert (result.version, result.rows) == (0, 3)
+    assert q(engine, "SELECT name FROM items WHERE id >= 2 ORDER BY id") == [{"name": "b"}, {"name": "c"}]
+
+
+def test_create_refuses_an_existing_table_and_changes_nothing(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1]}), mode="create")
+    with pytest.raises(Conflict):
+        engine.write_table(REF, stream({"id": [2]}), mode="create")
+    assert engine.describe(REF).version == 0
+    assert q(engine, "SELECT id FROM items") == [{"id": 1}]
+
+
+def test_append_adds_new_columns_and_old_rows_read_as_null(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1]}), mode="create")
+    engine.write_table(REF, stream({"id": [2], "extra": ["x"]}), mode="append")
+    assert q(engine, "SELECT id, extra FROM items ORDER BY id") == [
+        {"id": 1, "extra": None}, {"id": 2, "extra": "x"}
+    ]
+
+
+def test_overwrite_replaces_rows_and_schema(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1, 2]}), mode="create")
+    engine.write_table(REF, stream({"code": ["z"]}), mode="overwrite")
+    assert q(engine, "SELECT * FROM items") == [{"code": "z"}]
+
+
+def test_merge_upserts_on_keys(engine: Engine) -> None:
+    if not engine.capabilities.merge:
+        pytest.skip("not available on this engine")
+    engine.write_table(REF, stream({"id": [1, 2], "v": ["a", "b"]}), mode="create")
+    engine.write_table(REF, stream({"id": [2, 3], "v": ["B", "c"]}), mode="merge", merge_keys=["id"])
+    assert q(engine, "SELECT id, v FROM items ORDER BY id") == [
+        {"id": 1, "v": "a"}, {"id": 2, "v": "B"}, {"id": 3, "v": "c"}
+    ]
+
+
+def test_a_write_with_an_already_committed_idempotency_token_is_skipped(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1]}), mode="create", idempotency=Idempotency("sync-1", 1))
+    again = engine.write_table(REF, stream({"id": [1]}), mode="append", idempotency=Idempotency("sync-1", 1))
+    assert again.skipped
+    engine.write_table(REF, stream({"id": [2]}), mode="append", idempotency=Idempotency("sync-1", 2))
+    assert q(engine, "SELECT count(*) AS n FROM items") == [{"n": 2}]
+
+
+def test_a_failing_stream_leaves_the_table_at_its_version(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1]}), mode="create")
+    schema = pa.schema([("id", pa.int64())])
+
+    def broken() -> Iterator[pa.RecordBatch]:
+        yield pa.record_batch({"id": [2]}, schema=schema)
+        raise OSError("source went away")
+
+    with pytest.raises(Exception):
+        engine.write_table(REF, pa.RecordBatchReader.from_batches(schema, broken()), mode="append")
+    assert engine.describe(REF).version == 0
+    assert q(engine, "SELECT id FROM items") == [{"id": 1}]
+
+
+def test_a_failing_create_leaves_no_table(engine: Engine) -> None:
+    schema = pa.schema([("id", pa.int64())])
+
+    def broken() -> Iterator[pa.RecordBatch]:
+        yield pa.record_batch({"id": [2]}, schema=schema)
+        raise OSError("source went away")
+
+    with pytest.raises(Exception):
+        engine.write_table(REF, pa.RecordBatchReader.from_batches(schema, broken()), mode="create")
+    assert not engine.table_exists(REF)
+    assert engine.list_tables(CATALOG) == []
+
+
+def test_time_travel_by_version_and_timestamp(engine: Engine) -> None:
+    if not engine.capabilities.time_travel:
+        pytest.skip("not available on this engine")
+    engine.write_table(REF, stream({"id": [1]}), mode="create")
+    between = datetime.now(UTC)
+    time.sleep(0.01)  # commit timestamps have millisecond resolution
+    engine.write_table(REF, stream({"id": [2]}), mode="append")
+    assert q(engine, "SELECT count(*) AS n FROM items VERSION AS OF 0") == [{"n": 1}]
+    assert q(engine, "SELECT count(*) AS n FROM items") == [{"n": 2}]
+    stamp = between.strftime("%Y-%m-%d %H:%M:%S.%f")
+    assert q(engine, f"SELECT count(*) AS n FROM items TIMESTAMP AS OF '{stamp}'") == [{"n": 1}]
+    assert engine.describe(REF, version=0).rows == 1
+    with pytest.raises(NotFound):
+        engine.describe(REF, version=7)
+
+
+def test_history_lists_commits_newest_first(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1]}), mode="create")
+    engine.write_table(REF, stream({"id": [2]}), mode="append")
+    history = engine.history(REF)
+    assert [h.version for h in history] == [1, 0]
+    assert history[0].operation
+
+
+def test_describe_reports_columns_comments_rows_and_size(engine: Engine) -> None:
+    schema = pa.schema([pa.field("order_id", pa.int64(), metadata={"comment": "Order ID"}),
+                        pa.field("amount", pa.decimal128(15, 2))])
+    engine.write_table(REF, stream({"order_id": [1, 2], "amount": [None, None]}, schema), mode="create")
+    d = engine.describe(REF)
+    assert [(c.name, c.type) for c in d.columns] == [("order_id", "BIGINT"), ("amount", "DECIMAL(15,2)")]
+    if engine.capabilities.column_comments:
+        assert d.columns[0].comment == "Order ID"
+    assert d.rows == 2 and d.size_bytes and d.size_bytes > 0 and d.version == 0
+
+
+def test_queries_are_capped_by_rows_and_bytes(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": list(range(100))}), mode="create")
+    res = engine.query(guard_query("SELECT * FROM items", catalog=CATALOG), max_rows=10, max_bytes=10**8,
+                       timeout_seconds=30)
+    assert res.table.num_rows == 10 and res.truncated
+    res = engine.query(guard_query("SELECT * FROM items", catalog=CATALOG), max_rows=1000, max_bytes=1024,
+                       timeout_seconds=30)
+    assert res.truncated or res.table.nbytes <= 1024 * 2
+
+
+def test_a_long_query_is_interrupted_at_the_timeout(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": list(range(10))}), mode="create")
+    sql = "SELECT count(*) FROM items a, items b, items c, items d, items e, items f, items g, items h, items i"
+    started = time.perf_counter()
+    with pytest.raises(QueryTimeout):
+        engine.query(guard_query(sql, catalog=CATALOG), max_rows=10, max_bytes=10**6, timeout_seconds=0.3)
+    assert time.perf_counter() - started < 10
+
+
+def test_concurrent_appends_to_one_table_all_land(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [0]}), mode="create")
+    errors: list[BaseException] = []
+
+    def append(i: int) -> None:
+        try:
+            engine.write_table(REF, stream({"id": [i]}), mode="append")
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert q(engine, "SELECT count(*) AS n FROM items") == [{"n": 9}]
+    assert engine.describe(REF).version == 8
+
+
+def test_missing_table_is_not_found(engine: Engine) -> None:
+    with pytest.raises(NotFound):
+        q(engine, "SELECT * FROM nowhere")
+    with pytest.raises(NotFound):
+        engine.describe(TableRef(CATALOG, "silver", "nowhere"))
+
+
+def test_drop_removes_the_table(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1]}), mode="create")
+    engine.drop_table(REF)
+    assert not engine.table_exists(REF)
+    with pytest.raises(NotFound):
+        engine.drop_table(REF)
+
+
+def test_optimize_compacts_and_vacuum_runs(engine: Engine) -> None:
+    if not (engine.capabilities.optimize and engine.capabilities.vacuum):
+        pytest.skip("not available on this engine")
+    for i in range(3):
+        engine.write_table(REF, stream({"id": [i]}), mode="append" if i else "create")
+    engine.optimize(REF)
+    assert engine.describe(REF).files == 1
+    engine.vacuum(REF, retention_hours=0)
+    assert q(engine, "SELECT count(*) AS n FROM items") == [{"n": 3}]
+
+
+def test_volume_files_round_trip(engine: Engine) -> None:
+    if not engine.capabilities.volumes:
+        pytest.skip("not available on this engine")
+    f = engine.put_file(CATALOG, "bronze", "landing", "a/b.csv", io.BytesIO(b"x,y\n1,2\n"))
+    assert f.path == f"/Volumes/{CATALOG}/bronze/landing/a/b.csv" and f.size_bytes == 8
+    assert [x.path for x in engine.list_files(CATALOG, "bronze", "landing")] == [f.path]
+    with engine.open_file(CATALOG, "bronze", "landing", "a/b.csv") as fh:
+        assert fh.read() == b"x,y\n1,2\n"
+    engine.delete_file(CATALOG, "bronze", "landing", "a/b.csv")
+    assert engine.list_files(CATALOG, "bronze", "landing") == []
+
+
+def test_ping_answers(engine: Engine) -> None:
+    assert engine.ping() >= 0

@@ -1,0 +1,185 @@
+"""File ingestion through the service layer: real files, real Delta tables, real DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import openpyxl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from servicetsunami.errors import BadFile, Conflict, InvalidInput, PermissionDenied
+from servicetsunami.services.catalog import describe_table, list_tables
+from servicetsunami.services.container import Services
+from servicetsunami.services.ingestion import FileOptions, upload_file
+from servicetsunami.services.query import query_sql
+from servicetsunami.tenancy import Principal
+
+from tests.helpers import make_principal
+
+CSV = b"Order ID,Customer Name,Amount,Ordered At\n1,Ann,10.50,2024-01-02\n2,Bob,3.25,2024-01-03\n"
+
+
+def up(svc: Services, p: Principal, name: str, data: bytes, dataset: str = "orders", **kw: object):  # type: ignore[no-untyped-def]
+    options = kw.pop("options", None)
+    return upload_file(svc, p, file_name=name, dataset_name=dataset, content=data, options=options, **kw)  # type: ignore[arg-type]
+
+
+def rows(svc: Services, p: Principal, sql: str) -> list[list[object]]:
+    return query_sql(svc, p, sql).rows
+
+
+def test_a_csv_lands_in_bronze_with_snake_case_names_types_and_lineage_columns(
+    services: Services, acme: Principal
+) -> None:
+    result = up(services, acme, "orders.csv", CSV)
+    assert result.table == "bronze.orders" and result.rows == 2 and result.version == 0
+    desc = describe_table(services, acme, "orders")
+    cols = {c.name: c for c in desc.columns}
+    assert list(cols)[:4] == ["order_id", "customer_name", "amount", "ordered_at"]
+    assert cols["order_id"].type == "BIGINT" and cols["ordered_at"].type == "DATE"
+    assert cols["order_id"].comment == "Order ID"
+    assert {"_ingested_at", "_source", "_sync_id"} <= set(cols)
+    assert rows(services, acme, "SELECT customer_name, _source FROM orders ORDER BY order_id") == [
+        ["Ann", "file:orders.csv"], ["Bob", "file:orders.csv"]
+    ]
+    assert desc.dataset and desc.dataset["source_name"] == "orders.csv"
+
+
+def test_the_original_file_is_kept_in_the_landing_volume(services: Services, acme: Principal) -> None:
+    result = up(services, acme, "orders.csv", CSV)
+    assert result.landing_path.startswith(f"/Volumes/{acme.catalog}/bronze/landing/uploads/")
+    files = services.engine.list_files(acme.catalog, "bronze", "landing")
+    assert [f.path for f in files] == [result.landing_path]
+
+
+def test_modes_create_append_and_overwrite(services: Services, acme: Principal) -> None:
+    up(services, acme, "orders.csv", CSV)
+    with pytest.raises(Conflict):
+        up(services, acme, "orders.csv", CSV)
+    up(services, acme, "orders.csv", CSV, mode="append")
+    assert rows(services, acme, "SELECT count(*) FROM orders") == [[4]]
+    up(services, acme, "more.csv", b"a\n1\n", mode="overwrite")
+    assert rows(services, acme, "SELECT a FROM orders") == [[1]]
+    assert describe_table(services, acme, "orders").version == 2
+
+
+def test_tsv_quoting_header_detection_and_latin1(services: Services, acme: Principal) -> None:
+    up(services, acme, "t.tsv", b"x\ty\n1\t\"a\tb\"\n", dataset="tabs")
+    assert rows(services, acme, "SELECT x, y FROM tabs") == [[1, "a\tb"]]
+    up(services, acme, "semi.csv", b"1;alpha\n2;beta\n", dataset="semi")
+    assert rows(services, acme, "SELECT count(*) FROM semi") == [[2]]
+    up(services, acme, "l.csv", "name\nJosé\n".encode("latin-1"), dataset="latin",
+       options=FileOptions(encoding="latin-1"))
+    assert rows(services, acme, "SELECT name FROM latin") == [["José"]]
+
+
+def test_excel_named_sheet_and_all_sheets(services: Services, acme: Principal, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Sales Q1"
+    ws.append(["Order ID", "Amount", "When"])
+    ws.append([1, 2.5, dt.date(2024, 1, 1)])
+    ws.append([2, 3.0, dt.date(2024, 1, 2)])
+    ws2 = wb.create_sheet("Sales Q2")
+    ws2.append(["Order ID", "Amount", "When"])
+    ws2.append([3, 4.0, dt.date(2024, 4, 1)])
+    buf = io.BytesIO()
+    wb.save(buf)
+    one = up(services, acme, "book.xlsx", buf.getvalue(), dataset="q1", options=FileOptions(sheet="Sales Q1"))
+    assert one.rows == 2
+    assert rows(services, acme, "SELECT order_id, amount FROM q1 ORDER BY order_id") == [[1, 2.5], [2, 3.0]]
+    assert [c.type for c in one.columns[:1]] == ["BIGINT"]
+    both = up(services, acme, "book.xlsx", buf.getvalue(), dataset="sales")
+    assert both.rows == 3 and both.sheets == ["Sales Q1", "Sales Q2"]
+    assert rows(services, acme, "SELECT _sheet, count(*) FROM sales GROUP BY 1 ORDER BY 1") == [
+        ["Sales Q1", 2], ["Sales Q2", 1]
+    ]
+    with pytest.raises(BadFile, match="Nope"):
+        up(services, acme, "book.xlsx", buf.getvalue(), dataset="nope", options=FileOptions(sheet="Nope"))
+
+
+def test_parquet_json_and_ndjson(services: Services, acme: Principal) -> None:
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"Id": [1, 2], "Price": [pa.scalar(1.5), pa.scalar(2.5)]}), buf)
+    up(services, acme, "p.parquet", buf.getvalue(), dataset="pq")
+    assert rows(services, acme, "SELECT id, price FROM pq ORDER BY id") == [[1, 1.5], [2, 2.5]]
+    up(services, acme, "j.json", json.dumps([{"a": 1, "b": {"c": "x"}}, {"a": 2, "b": {"c": "y"}}]).encode(),
+       dataset="js")
+    assert rows(services, acme, "SELECT a, b.c FROM js ORDER BY a") == [[1, "x"], [2, "y"]]
+    up(services, acme, "n.ndjson", b'{"a": 1}\n{"a": 2, "z": "new"}\n', dataset="nd")
+    assert rows(services, acme, "SELECT a, z FROM nd ORDER BY a") == [[1, None], [2, "new"]]
+
+
+def test_a_type_change_late_in_a_file_is_handled_by_a_full_scan(services: Services, acme: Principal) -> None:
+    body = b"n\n" + b"1\n" * 30_000 + b"x\n"
+    result = up(services, acme, "late.csv", body, dataset="late")
+    assert result.rows == 30_001
+    assert [c.type for c in result.columns if c.name == "n"] == ["STRING"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "needle"),
+    [
+        ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "Line: 3"),
+        ("bad.csv", b"a,b\n1,ok\n2,\xff\xfe\n", "Line: 3"),
+        ("empty.csv", b"", "empty"),
+        ("header_only.csv", b"a,b\n", "no data rows"),
+        ("bad.json", b"[{\"a\": 1}, {\"a\": ", "bad.json"),
+        ("broken.xlsx", b"not a zip", "broken.xlsx"),
+        ("broken.parquet", b"PAR1 nope", "broken.parquet"),
+    ],
+)
+def test_a_bad_file_is_refused_with_a_named_reason_and_leaves_nothing_behind(
+    services: Services, acme: Principal, name: str, data: bytes, needle: str
+) -> None:
+    with pytest.raises(BadFile) as info:
+        up(services, acme, name, data, dataset="bad")
+    assert needle.lower() in info.value.message.lower()
+    assert "Traceback" not in info.value.message
+    assert list_tables(services, acme) == []
+    assert services.engine.list_files(acme.catalog, "bronze", "landing") == []
+
+
+def test_a_bad_append_keeps_the_table_at_its_version(services: Services, acme: Principal) -> None:
+    up(services, acme, "orders.csv", CSV)
+    with pytest.raises(BadFile):
+        up(services, acme, "ragged.csv", b"a,b\n1,2\n3,4,5\n", mode="append")
+    assert describe_table(services, acme, "orders").version == 0
+    assert rows(services, acme, "SELECT count(*) FROM orders") == [[2]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"file_name": "x.xls"}, BadFile),
+        ({"file_name": "x.docx"}, InvalidInput),
+        ({"file_name": "../x.csv"}, InvalidInput),
+        ({"dataset_name": "Bad Name"}, InvalidInput),
+        ({"mode": "upsert"}, InvalidInput),
+    ],
+)
+def test_bad_arguments_get_clear_errors(services: Services, acme: Principal, kwargs, error) -> None:  # type: ignore[no-untyped-def]
+    args = {"file_name": "x.csv", "dataset_name": "x", "mode": "create"} | kwargs
+    with pytest.raises(error):
+        upload_file(services, acme, content=b"a\n1\n", **args)
+    assert list_tables(services, acme) == []
+
+
+def test_analysts_may_not_upload(services: Services) -> None:
+    analyst, _ = make_principal(services, "acme", role="analyst")
+    with pytest.raises(PermissionDenied):
+        up(services, analyst, "orders.csv", CSV)
+
+
+def test_one_tenant_cannot_see_or_query_another_tenants_tables(
+    services: Services, acme: Principal, globex: Principal
+) -> None:
+    up(services, acme, "orders.csv", CSV, dataset="secret")
+    assert list_tables(services, globex) == []
+    for sql in ("SELECT * FROM secret", "SELECT * FROM bronze.secret", f"SELECT * FROM {acme.catalog}.bronze.secret"):
+        with pytest.raises((PermissionDenied, InvalidInput)):
+            query_sql(services, globex, sql)
