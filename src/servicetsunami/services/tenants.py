@@ -1,0 +1,224 @@
+"""Tenants and their API keys: the operator-level service functions behind the CLI and REST.
+
+These take the :class:`~servicetsunami.store.db.Store` and no principal: creating tenants and
+keys is an operator's act (the CLI on the server, or a REST route that checks the caller's
+``manage`` permission before calling in). Every change is written to the audit log with ``actor``
+as its subject.
+
+A key's plaintext exists in exactly one place: the :class:`CreatedKey` returned when it is made.
+It is never stored, logged or returned again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from servicetsunami.errors import Conflict, InvalidInput
+from servicetsunami.security import auth
+from servicetsunami.store import repositories as repo
+from servicetsunami.store.db import Store
+from servicetsunami.store.models import ApiKey, Tenant, utcnow
+from servicetsunami.tenancy import Role, check_slug
+
+logger = logging.getLogger(__name__)
+
+BOOTSTRAP_KEY_NAME = "bootstrap-admin"
+_MAX_NAME = 200
+
+
+class TenantPublic(BaseModel):
+    id: str
+    slug: str
+    name: str
+    created_at: datetime
+
+
+class ApiKeyPublic(BaseModel):
+    """An API key as listings show it: never the key, never its hash."""
+
+    id: str
+    tenant_slug: str = Field(description="Slug of the tenant the key belongs to")
+    name: str
+    prefix: str = Field(description="Public part of the key (tsk_<prefix>_...)")
+    role: Role
+    created_at: datetime
+    last_used_at: datetime | None = Field(None, description="Updated at most once a minute")
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    active: bool = Field(description="Neither revoked nor expired")
+
+
+class CreatedKey(ApiKeyPublic):
+    """A key just created. ``plaintext`` is shown this once and cannot be recovered later."""
+
+    plaintext: str = Field(repr=False, description="The key itself; store it now, it is not kept")
+
+
+def create_tenant(
+    store: Store, slug: str, *, name: str | None = None, actor: str = "operator"
+) -> TenantPublic:
+    """Create the tenant ``slug`` (:class:`Conflict` if it exists). ``name`` defaults to the slug."""
+    check_slug(slug)
+    display_name = _check_name(name if name is not None else slug, what="tenant name")
+    with store.session() as session:
+        tenant = repo.create_tenant(session, slug=slug, name=display_name)
+        repo.record_audit(session, action="tenant.create", subject=actor, tenant_id=tenant.id, target=slug)
+        public = _tenant_public(tenant)
+    logger.info("tenant created", extra={"tenant": slug})
+    return public
+
+
+def list_tenants(store: Store) -> list[TenantPublic]:
+    with store.session() as session:
+        return [_tenant_public(t) for t in repo.list_tenants(session)]
+
+
+def create_api_key(
+    store: Store,
+    *,
+    tenant_slug: str,
+    name: str,
+    role: Role | str,
+    expires_at: datetime | None = None,
+    actor: str = "operator",
+) -> CreatedKey:
+    """Make a key for the tenant; the returned :class:`CreatedKey` holds the plaintext, once."""
+    checked_role = _check_role(role)
+    key_name = _check_name(name, what="key name")
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise InvalidInput("expires_at must carry a time zone")
+    with store.session() as session:
+        tenant = repo.get_tenant_by_slug(session, tenant_slug)
+        return _new_key(session, tenant, key_name, checked_role, expires_at=expires_at, actor=actor)
+
+
+def list_api_keys(store: Store, *, tenant_slug: str) -> list[ApiKeyPublic]:
+    """Every key of the tenant, revoked ones included (their ``active`` is false)."""
+    with store.session() as session:
+        tenant = repo.get_tenant_by_slug(session, tenant_slug)
+        now = utcnow()
+        return [_key_public(k, tenant, now) for k in repo.list_api_keys(session, tenant_id=tenant.id)]
+
+
+def revoke_api_key(
+    store: Store, *, tenant_slug: str, key_id_or_prefix: str, actor: str = "operator"
+) -> ApiKeyPublic:
+    """Revoke a key of the tenant by id or prefix (``tsk_<prefix>`` accepted too).
+
+    A key of another tenant is :class:`~servicetsunami.errors.NotFound`. Revoking twice is fine.
+    """
+    ref = key_id_or_prefix.strip()
+    if ref.startswith(f"{auth.KEY_SCHEME}_"):
+        ref = ref.split("_")[1]
+    with store.session() as session:
+        tenant = repo.get_tenant_by_slug(session, tenant_slug)
+        key = repo.find_api_key(session, ref, tenant_id=tenant.id)
+        already = key.revoked_at is not None
+        auth.revoke_api_key(session, key.id, tenant_id=tenant.id)
+        if not already:
+            repo.record_audit(
+                session,
+                action="api_key.revoke",
+                subject=actor,
+                tenant_id=tenant.id,
+                target=f"key:{key.prefix}",
+            )
+        public = _key_public(key, tenant, utcnow())
+    # Evicted again after commit: a request that read the key before the commit may have cached it.
+    auth.evict_cached_key(key.key_hash)
+    return public
+
+
+def bootstrap(store: Store, *, default_tenant: str) -> CreatedKey | None:
+    """On the very first start (no tenant at all), create ``default_tenant`` and an admin key.
+
+    Returns the key so the entry point can print it once; returns None on every later start, and
+    also when another process bootstrapped at the same moment.
+    """
+    check_slug(default_tenant)
+    try:
+        with store.session(write_lock=True) as session:
+            if repo.has_tenants(session):
+                return None
+            tenant = repo.create_tenant(session, slug=default_tenant, name=default_tenant)
+            repo.record_audit(
+                session,
+                action="tenant.create",
+                subject="system:bootstrap",
+                tenant_id=tenant.id,
+                target=tenant.slug,
+            )
+            created = _new_key(session, tenant, BOOTSTRAP_KEY_NAME, Role.ADMIN, actor="system:bootstrap")
+    except Conflict:
+        # PostgreSQL: another process created the tenant between our check and our insert.
+        return None
+    logger.info("bootstrapped tenant and admin key", extra={"tenant": default_tenant})
+    return created
+
+
+def _new_key(
+    session: Session,
+    tenant: Tenant,
+    name: str,
+    role: Role,
+    *,
+    actor: str,
+    expires_at: datetime | None = None,
+) -> CreatedKey:
+    plaintext, prefix, key_hash = auth.generate_api_key()
+    key = repo.create_api_key(
+        session,
+        tenant_id=tenant.id,
+        name=name,
+        prefix=prefix,
+        key_hash=key_hash,
+        role=role.value,
+        expires_at=expires_at,
+    )
+    repo.record_audit(
+        session,
+        action="api_key.create",
+        subject=actor,
+        tenant_id=tenant.id,
+        target=f"key:{prefix}",
+        meta={"name": name, "role": role.value},
+    )
+    public = _key_public(key, tenant, utcnow())
+    return CreatedKey(**public.model_dump(), plaintext=plaintext)
+
+
+def _tenant_public(tenant: Tenant) -> TenantPublic:
+    return TenantPublic(id=tenant.id, slug=tenant.slug, name=tenant.name, created_at=tenant.created_at)
+
+
+def _key_public(key: ApiKey, tenant: Tenant, now: datetime) -> ApiKeyPublic:
+    return ApiKeyPublic(
+        id=key.id,
+        tenant_slug=tenant.slug,
+        name=key.name,
+        prefix=key.prefix,
+        role=Role(key.role),
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+        active=key.is_active(now),
+    )
+
+
+def _check_role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise InvalidInput(f"role {role!r} is not one of {', '.join(r.value for r in Role)}") from None
+
+
+def _check_name(name: str, *, what: str) -> str:
+    cleaned = name.strip() if isinstance(name, str) else ""
+    if not cleaned or len(cleaned) > _MAX_NAME:
+        raise InvalidInput(f"{what} must be 1 to {_MAX_NAME} characters")
+    return cleaned

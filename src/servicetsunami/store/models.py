@@ -1,0 +1,179 @@
+"""The system-of-record tables, as SQLAlchemy 2 declarative models.
+
+The same models run on SQLite (the embedded default) and PostgreSQL, so they stick to portable
+types: string UUID primary keys generated in Python, :class:`UTCDateTime` for every timestamp, and a
+JSON ``metadata`` column on each table (mapped to the attribute ``meta``, because ``metadata`` is
+reserved on declarative classes; JSONB on PostgreSQL). Constraint names follow one naming
+convention so that later Alembic migrations (batch mode on SQLite) can refer to them.
+
+Schema changes go through a new revision in ``store/migrations/versions``; these models are the
+target that ``alembic revision --autogenerate`` compares against.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.mutable import MutableDict
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("admin", "engineer", "analyst")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC (the only kind of datetime the store accepts)."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp that always comes back as an aware UTC ``datetime``.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are normalised to UTC
+    before they are written and tagged as UTC when read. Naive datetimes are refused rather than
+    guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware datetime (UTC)")
+        value = value.astimezone(UTC)
+        # SQLite would keep the "+00:00" suffix in some paths and not others; store it bare.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# In-place changes to the top-level dict are tracked; reassign the attribute for nested changes.
+MetaJSON = MutableDict.as_mutable(JSON().with_variant(JSONB(), "postgresql"))
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class _MetaMixin:
+    """The JSON ``metadata`` column every table has, for facts that do not deserve a column yet."""
+
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", MetaJSON, nullable=False, default=dict)
+
+
+class Tenant(_MetaMixin, Base):
+    """A customer: owns one lakehouse catalog, its keys, datasets and everything else."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(48), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
+class ApiKey(_MetaMixin, Base):
+    """An API key of one tenant. Only the SHA-256 of the key is kept; ``prefix`` is its public part."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'engineer', 'analyst')", name="role"),
+        Index("ix_api_keys_tenant_id", "tenant_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    def is_active(self, now: datetime | None = None) -> bool:
+        now = now or utcnow()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Dataset(_MetaMixin, Base):
+    """A table that was created from an uploaded file (and where its rows came from).
+
+    ``meta`` holds the columns' original names, the reader options used and, for Excel, the sheets.
+    """
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    table_schema: Mapped[str] = mapped_column(String(128), nullable=False)
+    table_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    source_kind: Mapped[str] = mapped_column(String(32), nullable=False, default="file")
+    source_name: Mapped[str] = mapped_column(String(512), nullable=False)
+    landing_path: Mapped[str] = mapped_column(Text, nullable=False)
+    format: Mapped[str] = mapped_column(String(32), nullable=False)
+    rows: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    table_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class AuditLog(_MetaMixin, Base):
+    """Who did what to which target. Rows outlive their tenant (``tenant_id`` is then null)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant_id_created_at", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="SET NULL"), nullable=True
+    )
+    subject: Mapped[str] = mapped_column(String(200), nullable=False)
+    action: Mapped[str] = mapped_column(String(100), nullable=False)
+    target: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)

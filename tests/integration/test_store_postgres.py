@@ -1,0 +1,303 @@
+"""The system store against a real PostgreSQL (``TSUNAMI_TEST_POSTGRES_URL``).
+
+Each run works in databases of its own (``tsunami_test_<random>``), created through the server's
+``postgres`` database and dropped afterwards. The URL is required: these tests fail, never skip,
+when it is missing, so CI cannot pass without running them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from servicetsunami.errors import AuthError, Conflict, NotFound
+from servicetsunami.security.auth import authenticate_api_key, clear_key_cache, hash_api_key
+from servicetsunami.services import tenants
+from servicetsunami.store import repositories as repo
+from servicetsunami.store.db import Store
+from servicetsunami.store.models import ApiKey, Base
+from servicetsunami.tenancy import Role
+
+pytestmark = pytest.mark.postgres
+
+ENV = "TSUNAMI_TEST_POSTGRES_URL"
+TABLES = {"tenants", "api_keys", "datasets", "audit_log", "alembic_version"}
+PREFIX = "tenant_"
+
+
+def _server_url() -> str:
+    url = os.environ.get(ENV, "")
+    if not url:
+        pytest.fail(
+            f"{ENV} is not set: these tests need a PostgreSQL server, "
+            f"e.g. {ENV}=postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+            pytrace=False,
+        )
+    return url
+
+
+@contextmanager
+def _database() -> Iterator[str]:
+    """A new, empty database on the test server; dropped (with its connections) afterwards."""
+    server = make_url(_server_url())
+    name = f"tsunami_test_{secrets.token_hex(4)}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield server.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def migrated_url() -> Iterator[str]:
+    with _database() as url:
+        store = Store(url)
+        store.migrate()
+        store.dispose()
+        yield url
+
+
+@pytest.fixture
+def fresh_url() -> Iterator[str]:
+    with _database() as url:
+        yield url
+
+
+@pytest.fixture
+def store(migrated_url: str) -> Iterator[Store]:
+    """The module's migrated database, emptied before each test."""
+    store = Store(migrated_url)
+    with store.session() as s:
+        s.execute(text("TRUNCATE audit_log, datasets, api_keys, tenants CASCADE"))
+    clear_key_cache()
+    yield store
+    clear_key_cache()
+    store.dispose()
+
+
+def _in_threads(count: int, work: Callable[[int], Any]) -> tuple[list[Any], list[BaseException]]:
+    barrier = threading.Barrier(count)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(work(i))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results, errors
+
+
+# --- migrations ------------------------------------------------------------------------------
+
+
+def test_migrate_creates_every_table_and_a_second_run_is_a_no_op(fresh_url: str) -> None:
+    store = Store(fresh_url)
+    try:
+        assert store.current_revision() is None
+        store.migrate()
+        assert set(inspect(store.engine).get_table_names()) >= TABLES
+        store.migrate()
+        assert store.current_revision() == Store.head_revision()
+        assert store.ping() >= 0.0
+    finally:
+        store.dispose()
+
+
+def test_models_match_the_migrations_on_postgres(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_two_threads_migrating_at_once_both_succeed_on_postgres(fresh_url: str) -> None:
+    stores = [Store(fresh_url), Store(fresh_url)]
+    try:
+        _, errors = _in_threads(2, lambda i: stores[i].migrate())
+        assert errors == []
+        assert all(s.current_revision() == Store.head_revision() for s in stores)
+    finally:
+        for s in stores:
+            s.dispose()
+
+
+_MIGRATE_IN_CHILD = """
+import sys
+from servicetsunami.store.db import Store
+store = Store(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+store.migrate()
+print(store.current_revision(), flush=True)
+store.dispose()
+"""
+
+
+def test_several_processes_migrating_at_once_all_succeed_on_postgres(fresh_url: str) -> None:
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _MIGRATE_IN_CHILD, fresh_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        outputs = [child.communicate(timeout=60) for child in children]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    for child, (out, err) in zip(children, outputs, strict=True):
+        assert child.returncode == 0, err
+        assert out.strip() == Store.head_revision()
+
+
+# --- tenants and keys ------------------------------------------------------------------------
+
+
+def _key(store: Store, slug: str = "acme", role: str = "engineer") -> tenants.CreatedKey:
+    if slug not in {t.slug for t in tenants.list_tenants(store)}:
+        tenants.create_tenant(store, slug)
+    return tenants.create_api_key(store, tenant_slug=slug, name=f"{slug}-{role}", role=role)
+
+
+def test_only_the_hash_of_a_key_is_stored_on_postgres(store: Store) -> None:
+    created = _key(store)
+    authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
+    secret = created.plaintext.split("_", 2)[2]
+    with store.engine.connect() as conn:
+        for table in TABLES:
+            for (row_text,) in conn.execute(text(f'SELECT t::text FROM "{table}" AS t')):
+                assert secret not in row_text, table
+        assert conn.execute(select(ApiKey.key_hash)).scalar_one() == hash_api_key(created.plaintext)
+
+
+def test_authenticate_returns_the_keys_tenant_and_role_on_postgres(store: Store) -> None:
+    created = _key(store, "acme", "analyst")
+    principal = authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
+    assert (principal.tenant_slug, principal.catalog, principal.role) == ("acme", "tenant_acme", Role.ANALYST)
+    assert principal.subject == f"key:{created.prefix}"
+    last_used = tenants.list_api_keys(store, tenant_slug="acme")[0].last_used_at
+    assert last_used is not None and last_used.utcoffset() == timedelta(0)
+
+
+def test_a_wrong_secret_with_the_right_prefix_is_refused_on_postgres(store: Store) -> None:
+    created = _key(store)
+    with pytest.raises(AuthError):
+        authenticate_api_key(store, f"tsk_{created.prefix}_" + "x" * 43, catalog_prefix=PREFIX)
+
+
+def test_a_revoked_key_is_refused_even_after_a_cached_success_on_postgres(store: Store) -> None:
+    created = _key(store)
+    authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
+    tenants.revoke_api_key(store, tenant_slug="acme", key_id_or_prefix=created.id)
+    with pytest.raises(AuthError):
+        authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
+
+
+def test_keys_are_listed_per_tenant_and_another_tenants_key_is_not_found(store: Store) -> None:
+    mine = _key(store, "acme")
+    theirs = _key(store, "globex")
+    assert [k.id for k in tenants.list_api_keys(store, tenant_slug="acme")] == [mine.id]
+    with pytest.raises(NotFound):
+        tenants.revoke_api_key(store, tenant_slug="acme", key_id_or_prefix=theirs.id)
+    assert authenticate_api_key(store, theirs.plaintext, catalog_prefix=PREFIX).tenant_slug == "globex"
+
+
+def test_a_taken_slug_is_a_conflict_on_postgres(store: Store) -> None:
+    tenants.create_tenant(store, "acme")
+    with pytest.raises(Conflict):
+        tenants.create_tenant(store, "acme")
+
+
+def test_bootstrap_returns_a_key_only_the_first_time_on_postgres(store: Store) -> None:
+    first = tenants.bootstrap(store, default_tenant="default")
+    assert first is not None and first.role is Role.ADMIN
+    assert tenants.bootstrap(store, default_tenant="default") is None
+
+
+def test_concurrent_bootstraps_create_one_key_on_postgres(store: Store, migrated_url: str) -> None:
+    stores = [Store(migrated_url) for _ in range(4)]
+    try:
+        results, errors = _in_threads(4, lambda i: tenants.bootstrap(stores[i], default_tenant="default"))
+    finally:
+        for s in stores:
+            s.dispose()
+    assert errors == []
+    assert len([r for r in results if r is not None]) == 1
+    assert len(tenants.list_api_keys(store, tenant_slug="default")) == 1
+
+
+# --- datasets --------------------------------------------------------------------------------
+
+
+def _dataset_fields(rows: int) -> dict[str, Any]:
+    return {
+        "table_schema": "bronze",
+        "table_name": "orders",
+        "source_name": "orders.csv",
+        "landing_path": "landing/orders.csv",
+        "format": "csv",
+        "rows": rows,
+        "table_version": rows,
+        "meta": {"columns": {"order_id": "Order ID"}},
+    }
+
+
+def test_concurrent_upserts_of_one_dataset_leave_one_row_on_postgres(store: Store, migrated_url: str) -> None:
+    tenants.create_tenant(store, "acme")
+    with store.session() as s:
+        tenant_id = repo.get_tenant_by_slug(s, "acme").id
+    stores = [Store(migrated_url) for _ in range(4)]
+
+    def upsert(i: int) -> str:
+        with stores[i].session() as s:
+            return repo.upsert_dataset(s, tenant_id=tenant_id, name="orders", **_dataset_fields(i)).id
+
+    try:
+        results, errors = _in_threads(4, upsert)
+    finally:
+        for st in stores:
+            st.dispose()
+    assert errors == []
+    assert len(set(results)) == 1
+    with store.session() as s:
+        [dataset] = repo.list_datasets(s, tenant_id=tenant_id)
+        assert dataset.meta == {"columns": {"order_id": "Order ID"}}
+        assert repo.delete_dataset(s, "orders", tenant_id=tenant_id)
