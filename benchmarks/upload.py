@@ -64,7 +64,9 @@ def run(kind: str, csv: pathlib.Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="tsunami-bench-") as home:
         out = subprocess.run(
             [sys.executable, __file__, "--child", kind, str(csv), home],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -82,8 +84,10 @@ def main() -> None:
     large = args.data / f"upload_{args.rows * 2}.csv"
     make_csv(small, args.rows)
     make_csv(large, args.rows * 2)
-    print(f"CSV: {args.rows:,} rows = {small.stat().st_size / 1e6:.0f} MB; {args.rows * 2:,} rows = "
-          f"{large.stat().st_size / 1e6:.0f} MB")
+    print(
+        f"CSV: {args.rows:,} rows = {small.stat().st_size / 1e6:.0f} MB; {args.rows * 2:,} rows = "
+        f"{large.stat().st_size / 1e6:.0f} MB"
+    )
     base = run("duckdb", small)
     ours = run("tsunami", small)
     ours_large = run("tsunami", large)
@@ -91,8 +95,10 @@ def main() -> None:
     print(f"duckdb COPY to parquet   {base['seconds']:7.2f} s  peak {base['peak_mb']:6.0f} MB")
     print(f"upload_file to bronze    {ours['seconds']:7.2f} s  peak {ours['peak_mb']:6.0f} MB  rows {ours['rows']:,}")
     print(f"time ratio (target <= 1.5): {ours['seconds'] / base['seconds']:.2f}")
-    print(f"2x file: upload {ours_large['seconds']:.2f} s peak {ours_large['peak_mb']:.0f} MB; "
-          f"duckdb {base_large['seconds']:.2f} s peak {base_large['peak_mb']:.0f} MB")
+    print(
+        f"2x file: upload {ours_large['seconds']:.2f} s peak {ours_large['peak_mb']:.0f} MB; "
+        f"duckdb {base_large['seconds']:.2f} s peak {base_large['peak_mb']:.0f} MB"
+    )
     print(f"peak RSS ratio 2x/1x file (target <= 1.2): {ours_large['peak_mb'] / ours['peak_mb']:.2f}")
     print(f"time ratio on the 2x file: {ours_large['seconds'] / base_large['seconds']:.2f}")
 

@@ -84,8 +84,13 @@ def serve(
             f"    {created.plaintext}\n\nIt is shown only this once; store it now (e.g. TSUNAMI_API_KEY)."
         )
     try:
-        uvicorn.run(create_app(settings, services=services), host=settings.host, port=settings.port,
-                    log_config=None, proxy_headers=False)
+        uvicorn.run(
+            create_app(settings, services=services),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            proxy_headers=False,
+        )
     finally:
         services.close()
 
@@ -164,8 +169,9 @@ def keys_list(
         return
     table = Table("id", "prefix", "name", "role", "created", "last used", "revoked")
     for r in rows:
-        table.add_row(r.id, r.prefix, r.name, r.role, str(r.created_at), str(r.last_used_at or "-"),
-                      str(r.revoked_at or "-"))
+        table.add_row(
+            r.id, r.prefix, r.name, r.role, str(r.created_at), str(r.last_used_at or "-"), str(r.revoked_at or "-")
+        )
     console.print(table)
 
 
@@ -201,7 +207,9 @@ def query(
     for row in result.rows:
         table.add_row(*["NULL" if v is None else str(v) for v in row])
     console.print(table)
-    console.print(f"{result.row_count} rows in {result.elapsed_ms:.1f} ms" + (f" — {result.hint}" if result.truncated else ""))
+    console.print(
+        f"{result.row_count} rows in {result.elapsed_ms:.1f} ms" + (f" — {result.hint}" if result.truncated else "")
+    )
 
 
 @app.command()
@@ -218,7 +226,12 @@ def upload(
 
     with _services() as svc:
         result = upload_file(
-            svc, _principal(svc), file_name=path.name, dataset_name=dataset, path=path, mode=mode,
+            svc,
+            _principal(svc),
+            file_name=path.name,
+            dataset_name=dataset,
+            path=path,
+            mode=mode,
             options=FileOptions(sheet=sheet, delimiter=delimiter, encoding=encoding),
         )
     console.print(f"{result.rows} rows into {result.table} (version {result.version}) in {result.elapsed_ms:.0f} ms")

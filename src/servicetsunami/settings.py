@@ -28,9 +28,7 @@ class QuerySettings(BaseModel):
 class IngestSettings(BaseModel):
     """How uploaded files are read."""
 
-    max_upload_bytes: int = Field(
-        1024**3, ge=1, description="Largest file accepted by upload_file (decoded size)."
-    )
+    max_upload_bytes: int = Field(1024**3, ge=1, description="Largest file accepted by upload_file (decoded size).")
     batch_rows: int = Field(122_880, ge=1024, description="Rows per Arrow batch streamed to the table writer.")
 
 
@@ -46,14 +44,10 @@ class McpSettings(BaseModel):
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="TSUNAMI_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="TSUNAMI_", env_nested_delimiter="__", env_file=".env", extra="ignore")
 
     home: Path = Field(Path(".tsunami"), description="Data folder: system store, lakehouse, keys.")
-    database_url: str = Field(
-        "", description="System store URL (SQLAlchemy). Empty means SQLite at <home>/tsunami.db."
-    )
+    database_url: str = Field("", description="System store URL (SQLAlchemy). Empty means SQLite at <home>/tsunami.db.")
     engine: Literal["local"] = Field("local", description="Lakehouse engine.")
     lakehouse_root: Path | None = Field(
         None, description="Where the local engine keeps catalogs. Empty means <home>/lakehouse."
@@ -61,15 +55,11 @@ class Settings(BaseSettings):
     catalog_prefix: str = Field(
         "tenant_", pattern=r"^[a-z][a-z0-9_]{0,20}$", description="Prefix of every tenant catalog name."
     )
-    default_tenant: str = Field(
-        "default", description="Slug of the tenant created on first start in embedded mode."
-    )
+    default_tenant: str = Field("default", description="Slug of the tenant created on first start in embedded mode.")
     host: str = Field("127.0.0.1", description="Address `tsunami serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `tsunami serve` listens on.")
     public_url: str = Field("", description="URL clients use to reach the server; empty = http://host:port.")
-    api_key: str = Field(
-        "", description="API key used by `tsunami mcp` (stdio) and the CLI to pick the principal."
-    )
+    api_key: str = Field("", description="API key used by `tsunami mcp` (stdio) and the CLI to pick the principal.")
     log_level: str = Field("INFO", description="Python logging level for entry points.")
     query: QuerySettings = Field(default_factory=QuerySettings, description="Query caps.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="File ingestion.")

@@ -57,9 +57,7 @@ class Principal:
 
     def require(self, scope: Scope) -> None:
         if scope not in self.scopes:
-            raise PermissionDenied(
-                f"the {self.role.value} role may not do this (needs the '{scope.value}' permission)"
-            )
+            raise PermissionDenied(f"the {self.role.value} role may not do this (needs the '{scope.value}' permission)")
 
 
 def principal_for(
@@ -124,7 +122,7 @@ def parse_table_name(name: str, /, *, catalog: str, default_schema: str = "bronz
 
     A three-part name that points at another catalog is refused: tenants see only their own.
     """
-    parts = [p.strip().strip("`\"").lower() for p in str(name).split(".")]
+    parts = [p.strip().strip('`"').lower() for p in str(name).split(".")]
     if len(parts) == 1:
         return TableRef(catalog, default_schema, parts[0])
     if len(parts) == 2:

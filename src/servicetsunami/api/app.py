@@ -47,8 +47,14 @@ def problem(status: int, code: str, detail: str, request_id: str) -> JSONRespons
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="servicetsunami"'
     return JSONResponse(
-        {"type": f"urn:servicetsunami:error:{code}", "title": code.replace("_", " "), "status": status,
-         "code": code, "detail": detail, "request_id": request_id},
+        {
+            "type": f"urn:servicetsunami:error:{code}",
+            "title": code.replace("_", " "),
+            "status": status,
+            "code": code,
+            "detail": detail,
+            "request_id": request_id,
+        },
         status_code=status,
         media_type="application/problem+json",
         headers=headers,

@@ -39,13 +39,30 @@ _EXTENSIONS = {
     ".ndjson": "ndjson",
     ".jsonl": "ndjson",
 }
-_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-16": "utf-16", "utf16": "utf-16",
-              "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1"}
+_ENCODINGS = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "utf-16": "utf-16",
+    "utf16": "utf-16",
+    "latin-1": "latin-1",
+    "latin1": "latin-1",
+    "iso-8859-1": "latin-1",
+}
 _CASTS = {
-    "TIME": "VARCHAR", "TIME WITH TIME ZONE": "VARCHAR", "INTERVAL": "VARCHAR", "UUID": "VARCHAR",
-    "JSON": "VARCHAR", "BIT": "VARCHAR", "UTINYINT": "SMALLINT", "USMALLINT": "INTEGER",
-    "UINTEGER": "BIGINT", "UBIGINT": "DECIMAL(20,0)", "HUGEINT": "DECIMAL(38,0)",
-    "UHUGEINT": "DECIMAL(38,0)", "TIMESTAMP_NS": "TIMESTAMP", "TIMESTAMP_MS": "TIMESTAMP",
+    "TIME": "VARCHAR",
+    "TIME WITH TIME ZONE": "VARCHAR",
+    "INTERVAL": "VARCHAR",
+    "UUID": "VARCHAR",
+    "JSON": "VARCHAR",
+    "BIT": "VARCHAR",
+    "UTINYINT": "SMALLINT",
+    "USMALLINT": "INTEGER",
+    "UINTEGER": "BIGINT",
+    "UBIGINT": "DECIMAL(20,0)",
+    "HUGEINT": "DECIMAL(38,0)",
+    "UHUGEINT": "DECIMAL(38,0)",
+    "TIMESTAMP_NS": "TIMESTAMP",
+    "TIMESTAMP_MS": "TIMESTAMP",
     "TIMESTAMP_S": "TIMESTAMP",
 }
 

@@ -138,9 +138,7 @@ class Engine(abc.ABC):
         metadata under the key ``comment``."""
 
     @abc.abstractmethod
-    def query(
-        self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float
-    ) -> ArrowResult:
+    def query(self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float) -> ArrowResult:
         """Run a guarded read-only statement (kinds ``select`` and ``explain``)."""
 
     @abc.abstractmethod
@@ -171,9 +169,7 @@ class Engine(abc.ABC):
         """Delete files no longer referenced by versions newer than the retention. Returns them."""
 
     @abc.abstractmethod
-    def put_file(
-        self, catalog: str, schema: str, volume: str, path: str, data: BinaryIO, /
-    ) -> VolumeFile:
+    def put_file(self, catalog: str, schema: str, volume: str, path: str, data: BinaryIO, /) -> VolumeFile:
         """Store a file in a volume at a relative ``path`` (folders created). Atomic: a reader never
         sees a partial file."""
 

@@ -9,8 +9,8 @@ version it had.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import io
 import logging
 import pathlib
@@ -198,7 +198,7 @@ def _open_source(content: bytes | None, path: pathlib.Path | None, limit: int) -
         raise InvalidInput(f"cannot read {p}: {exc.strerror}") from exc
 
 
-class _local_copy:  # noqa: N801  # used like a function: `with _local_copy(...) as path`
+class _local_copy:  # used like a function: `with _local_copy(...) as path`
     """The landed file as a local path: the volume file itself on the local engine, a temporary
     copy when the engine keeps volumes elsewhere."""
 

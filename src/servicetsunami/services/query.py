@@ -61,9 +61,7 @@ def query_sql(svc: Services, principal: Principal, sql: str, /, *, max_rows: int
     )
 
 
-def _metadata_statement(
-    svc: Services, principal: Principal, q: GuardedQuery, cap: int
-) -> tuple[pa.Table, bool]:
+def _metadata_statement(svc: Services, principal: Principal, q: GuardedQuery, cap: int) -> tuple[pa.Table, bool]:
     """DESCRIBE and SHOW answered from the engine's catalog, the same on every engine."""
     if q.kind == "show_schemas":
         names = sorted({t.ref.schema for t in svc.engine.list_tables(principal.catalog)} | {"bronze", "silver", "gold"})

@@ -101,9 +101,7 @@ class LocalEngine(Engine):
         with self._locks.hold(ref):
             existed = Layout.is_table(path)
             if mode == "create" and existed:
-                raise Conflict(
-                    f"table {ref.schema}.{ref.name} already exists; use mode 'append' or 'overwrite'"
-                )
+                raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'append' or 'overwrite'")
             if existed and idempotency is not None:
                 done = DeltaTable(str(path)).transaction_version(idempotency.app_id)
                 if done is not None and done >= idempotency.sequence:
@@ -113,9 +111,7 @@ class LocalEngine(Engine):
             props = CommitProperties(
                 custom_metadata=commit_info or None,
                 app_transactions=(
-                    [Transaction(app_id=idempotency.app_id, version=idempotency.sequence)]
-                    if idempotency
-                    else None
+                    [Transaction(app_id=idempotency.app_id, version=idempotency.sequence)] if idempotency else None
                 ),
             )
             try:
@@ -162,9 +158,7 @@ class LocalEngine(Engine):
 
     # -- reads --------------------------------------------------------------------------------
 
-    def query(
-        self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float
-    ) -> ArrowResult:
+    def query(self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float) -> ArrowResult:
         if query.kind not in ("select", "explain"):
             raise InvalidInput(f"the engine runs SELECT and EXPLAIN statements, not {query.kind}")
         started = time.perf_counter()
@@ -238,12 +232,18 @@ class LocalEngine(Engine):
             if version is not None:
                 if version < 0 or version > latest.version():
                     raise NotFound(
-                        f"table {ref.schema}.{ref.name} has no version {version} "
-                        f"(versions 0 to {latest.version()})"
+                        f"table {ref.schema}.{ref.name} has no version {version} (versions 0 to {latest.version()})"
                     )
                 return self._snapshots.at_version(path, version)
             if timestamp is not None:
-                return self._snapshots.at_timestamp(path, timestamp)
+                when = _parse_timestamp(timestamp)
+                first = latest.history()[-1].get("timestamp") if latest.version() < 1000 else None
+                if first is not None and when.timestamp() * 1000 < first:
+                    raise NotFound(
+                        f"table {ref.schema}.{ref.name} did not exist yet at {when.isoformat()}; "
+                        f"its first version is from {_ms_to_dt(first)}"
+                    )
+                return self._snapshots.at_timestamp(path, when)
         except DeltaError as exc:
             raise NotFound(f"table {ref.schema}.{ref.name} has no version at {timestamp or version}: {exc}") from exc
         return latest
@@ -280,7 +280,13 @@ class LocalEngine(Engine):
 
     def list_tables(self, catalog: str, /, *, schema: str | None = None) -> list[TableDetail]:
         base = self._layout.catalog_dir(catalog)
-        schemas = [schema] if schema else sorted(p.name for p in base.iterdir() if p.is_dir() and p.name[0] != "_") if base.is_dir() else []
+        schemas = (
+            [schema]
+            if schema
+            else sorted(p.name for p in base.iterdir() if p.is_dir() and p.name[0] != "_")
+            if base.is_dir()
+            else []
+        )
         out = []
         for s in schemas:
             folder = base / s
@@ -436,6 +442,18 @@ class _RowCounter:
         for batch in self._source:
             self.rows += batch.num_rows
             yield batch
+
+
+def _parse_timestamp(value: datetime | str) -> datetime:
+    """``TIMESTAMP AS OF`` accepts a date or a timestamp; without a zone it is UTC (Databricks' default)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise InvalidInput(
+                f"cannot read {value!r} as a timestamp; use 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'"
+            ) from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _ms_to_dt(ms: Any) -> datetime | None:

@@ -1,0 +1,56 @@
+"""The ASGI app of `tsunami serve`: health, auth, errors as problem+json, tenant isolation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from servicetsunami.api.app import create_app
+from servicetsunami.services.container import Services
+from servicetsunami.services.ingestion import upload_file
+from tests.helpers import make_principal
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services.settings, services=services)) as c:
+        yield c
+
+
+def test_health_checks_the_store_and_the_engine(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["checks"]["store"]["ok"] and body["checks"]["engine"]["ok"]
+    assert client.get("/health").headers["x-request-id"]
+
+
+def test_protected_routes_need_a_valid_key(client: TestClient) -> None:
+    assert client.get("/api/v1/tables").status_code == 401
+    r = client.get("/api/v1/tables", headers={"Authorization": "Bearer tsk_deadbeef_nope"})
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "unauthenticated"
+    assert "tsk_deadbeef_nope" not in r.text
+
+
+def test_query_and_describe_over_rest_stay_inside_the_callers_catalog(client: TestClient, services: Services) -> None:
+    acme, acme_key = make_principal(services, "acme")
+    _, globex_key = make_principal(services, "globex")
+    upload_file(services, acme, file_name="o.csv", dataset_name="orders", content=b"id,amount\n1,2.5\n")
+    ok = client.post(
+        "/api/v1/query",
+        json={"sql": "SELECT sum(amount) AS s FROM orders"},
+        headers={"Authorization": f"Bearer {acme_key}"},
+    )
+    assert ok.status_code == 200 and ok.json()["rows"] == [[2.5]]
+    assert (
+        client.get("/api/v1/tables/bronze/orders", headers={"Authorization": f"Bearer {acme_key}"}).json()["rows"] == 1
+    )
+    other = {"Authorization": f"Bearer {globex_key}"}
+    assert client.get("/api/v1/tables/bronze/orders", headers=other).status_code == 404
+    refused = client.post("/api/v1/query", json={"sql": f"SELECT * FROM {acme.catalog}.bronze.orders"}, headers=other)
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+    bad = client.post("/api/v1/query", json={"sql": "SELECT * FROM read_csv('/etc/passwd')"}, headers=other)
+    assert bad.status_code == 400 and bad.json()["code"] == "query_refused"
