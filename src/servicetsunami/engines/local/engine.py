@@ -259,6 +259,7 @@ class LocalEngine(Engine):
                 db.execute("SET enable_external_access = false")
                 db.execute("SET autoinstall_known_extensions = false")
                 db.execute("SET autoload_known_extensions = false")
+                db.execute("SET TimeZone = 'UTC'")  # Databricks' default session zone
                 if self._threads:
                     db.execute(f"SET threads = {int(self._threads)}")
                 if self._memory_limit:
