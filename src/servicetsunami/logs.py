@@ -40,3 +40,4 @@ def configure_logging(level: str = "INFO", *, stream: TextIO | None = None) -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter on every start

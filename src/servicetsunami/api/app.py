@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetsunami import __version__, logs
 from servicetsunami.api.routes import health, tables
@@ -75,7 +75,7 @@ class RequestIdMiddleware:
         rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex[:16]
         token = logs.request_id.set(rid)
 
-        async def send_with_id(message: dict) -> None:  # type: ignore[type-arg]  # ASGI message
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
             await send(message)

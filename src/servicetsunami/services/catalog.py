@@ -71,7 +71,7 @@ def table_ref(principal: Principal, table_name: str) -> TableRef:
 def _info(d: TableDetail) -> TableInfo:
     return TableInfo(
         catalog=d.ref.catalog,
-        schema=d.ref.schema,
+        schema_=d.ref.schema,
         name=d.ref.name,
         full_name=str(d.ref),
         version=d.version,

@@ -19,8 +19,8 @@ def health(svc: Services) -> HealthReport:
         "store": _check(svc.store.ping, "system store answers"),
         "engine": _check(svc.engine.ping, f"{svc.engine.kind} lakehouse answers"),
     }
-    status = "ok" if all(c.ok for c in checks.values()) else "degraded"
-    return HealthReport(status=status, version=__version__, engine=svc.engine.kind, checks=checks)
+    healthy = all(c.ok for c in checks.values())
+    return HealthReport(status="ok" if healthy else "degraded", version=__version__, engine=svc.engine.kind, checks=checks)
 
 
 def _check(probe: Callable[[], float], ok_detail: str) -> HealthCheck:
