@@ -65,11 +65,13 @@ def serve(
     import uvicorn
 
     from servicetsunami.api.app import create_app
+    from servicetsunami.mcp.server import use_service_logging
     from servicetsunami.services.container import Services
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic-settings accepts field kwargs
     configure_logging(settings.log_level)
+    use_service_logging()
     services = Services.open(settings)
     created = services.bootstrap()
     base = settings.resolved_public_url

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetsunami import __version__, logs
@@ -113,7 +114,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(health.router)
     app.include_router(health.router, prefix="/api/v1")
     app.include_router(tables.router, prefix="/api/v1")
-    app.mount("/mcp", mcp_app)
+    # mcp_app serves exactly /mcp itself; a Route (not a mount) avoids a /mcp -> /mcp/ redirect.
+    app.router.routes.append(Route("/mcp", endpoint=mcp_app))
     app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(TsunamiError)

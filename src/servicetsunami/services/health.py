@@ -20,7 +20,9 @@ def health(svc: Services) -> HealthReport:
         "engine": _check(svc.engine.ping, f"{svc.engine.kind} lakehouse answers"),
     }
     healthy = all(c.ok for c in checks.values())
-    return HealthReport(status="ok" if healthy else "degraded", version=__version__, engine=svc.engine.kind, checks=checks)
+    return HealthReport(
+        status="ok" if healthy else "degraded", version=__version__, engine=svc.engine.kind, checks=checks
+    )
 
 
 def _check(probe: Callable[[], float], ok_detail: str) -> HealthCheck:

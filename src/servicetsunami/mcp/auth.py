@@ -1,0 +1,160 @@
+"""Who is calling, and which tools they may see.
+
+The :class:`~servicetsunami.tenancy.Principal` never comes from a tool argument:
+
+- over stdio it is fixed at launch (the ``TSUNAMI_API_KEY`` of the local user), and
+- over HTTP it comes from the bearer API key of each request. :class:`ApiKeyVerifier` is a fastmcp
+  ``TokenVerifier``: fastmcp's HTTP app calls it on every request and answers 401 with a
+  ``WWW-Authenticate: Bearer`` challenge when the key is missing or not accepted. The principal
+  rides in the access token's claims and is rebuilt for each tool call.
+
+Tools carry the scopes they need as tags (``"read"``, ``"write"``, ``"manage"``).
+:class:`RoleGateMiddleware` hides from ``tools/list`` the tools the caller's role lacks a scope for,
+and refuses a call to one anyway with ``permission_denied``. It runs on every transport: fastmcp's
+own component ``auth=`` checks are skipped over stdio, and a stdio user may hold an analyst key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import mcp.types as mcp_types
+from fastmcp.server.auth import AccessToken, TokenVerifier
+from fastmcp.server.dependencies import get_access_token
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools.base import Tool, ToolResult
+
+from servicetsunami import logs
+from servicetsunami.errors import AuthError, PermissionDenied
+from servicetsunami.mcp.errors import DoorError
+from servicetsunami.services.container import Services
+from servicetsunami.tenancy import Principal, Role, Scope
+
+logger = logging.getLogger(__name__)
+
+_SCOPE_TAGS = {scope.value: scope for scope in Scope}
+
+
+class ApiKeyVerifier(TokenVerifier):
+    """Accepts a ServiceTsunami API key as the bearer token, checked on every HTTP request."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self._services = services
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            principal = await anyio.to_thread.run_sync(self._services.authenticate, token)
+        except AuthError:
+            return None  # fastmcp turns this into 401 invalid_token
+        return AccessToken(
+            token=token,
+            client_id=principal.subject,
+            subject=principal.subject,
+            scopes=sorted(scope.value for scope in principal.scopes),
+            claims={
+                "tenant_id": principal.tenant_id,
+                "tenant_slug": principal.tenant_slug,
+                "catalog": principal.catalog,
+                "role": principal.role.value,
+            },
+        )
+
+
+def principal_from_token(token: AccessToken, /) -> Principal:
+    """Rebuild the principal that :class:`ApiKeyVerifier` put into ``token``."""
+    claims = token.claims
+    return Principal(
+        tenant_id=str(claims["tenant_id"]),
+        tenant_slug=str(claims["tenant_slug"]),
+        catalog=str(claims["catalog"]),
+        subject=token.subject or token.client_id,
+        role=Role(claims["role"]),
+        scopes=frozenset(Scope(s) for s in token.scopes),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Resolves the principal of the current request for tools, resources and middleware.
+
+    ``fixed`` is the launch-time principal of a stdio (or in-process) server; without it the
+    principal comes from the request's verified bearer token.
+    """
+
+    fixed: Principal | None = None
+
+    @property
+    def is_local(self) -> bool:
+        """True when the server speaks for one local user (stdio), so local file paths are theirs."""
+        return self.fixed is not None
+
+    def principal(self) -> Principal:
+        if self.fixed is not None:
+            return self.fixed
+        token = get_access_token()
+        if token is None or not token.claims:
+            # Raised inside tool bodies too, so it must already be in the form fastmcp lets through.
+            raise DoorError.from_error(AuthError("no credentials: send your API key as 'Authorization: Bearer <key>'"))
+        return principal_from_token(token)
+
+
+def required_scopes(tags: Iterable[str], /) -> frozenset[Scope]:
+    return frozenset(_SCOPE_TAGS[tag] for tag in tags if tag in _SCOPE_TAGS)
+
+
+def allows(principal: Principal, tool: Tool, /) -> bool:
+    return required_scopes(tool.tags) <= principal.scopes
+
+
+class TenantLogContextMiddleware(Middleware):
+    """Puts the caller's tenant into the logging context (``servicetsunami.logs.tenant``) for the
+    duration of each request, so service log lines say whose request they belong to."""
+
+    def __init__(self, caller: Caller) -> None:
+        self._caller = caller
+
+    async def on_request(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        try:
+            principal = self._caller.principal()
+        except DoorError:  # unauthenticated requests are refused elsewhere; nothing to label
+            return await call_next(context)
+        token = logs.tenant.set(principal.tenant_slug)
+        try:
+            return await call_next(context)
+        finally:
+            logs.tenant.reset(token)
+
+
+class RoleGateMiddleware(Middleware):
+    """Hides the tools a role may not use and refuses calls to them (see the module docstring)."""
+
+    def __init__(self, caller: Caller) -> None:
+        self._caller = caller
+
+    async def on_list_tools(
+        self,
+        context: MiddlewareContext[mcp_types.ListToolsRequest],
+        call_next: CallNext[mcp_types.ListToolsRequest, Sequence[Tool]],
+    ) -> Sequence[Tool]:
+        tools = await call_next(context)
+        principal = self._caller.principal()
+        return [tool for tool in tools if allows(principal, tool)]
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mcp_types.CallToolRequestParams],
+        call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        principal = self._caller.principal()
+        if context.fastmcp_context is None:  # fastmcp always sets it for tools/call; never guess
+            raise PermissionDenied("this call cannot be checked against your role")
+        tool = await context.fastmcp_context.fastmcp.get_tool(context.message.name)
+        if tool is not None:  # an unknown name falls through to fastmcp's "Unknown tool"
+            for scope in sorted(required_scopes(tool.tags)):
+                principal.require(scope)
+        return await call_next(context)

@@ -1,0 +1,129 @@
+"""How errors reach an MCP client.
+
+Our own errors (:class:`~servicetsunami.errors.TsunamiError`) are written for the caller, so their
+message and ``code`` are shown: a tool call returns an error result (``isError: true``, the message
+and code as text, ``{"code", "message", "details"}`` under ``_meta["servicetsunami/error"]``); a
+resource read fails with a JSON-RPC error whose ``data`` holds the same dict. Anything else is a bug
+or an outage: it is logged here with its traceback and the client sees only
+"internal error; see server logs".
+
+Service calls block (DuckDB, delta-rs, the system store), so :func:`call_service` runs them in a
+worker thread; it is also the one place where exceptions are sorted into "show" and "mask".
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import anyio.to_thread
+import mcp.types as mcp_types
+from fastmcp.exceptions import FastMCPError
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools.base import ToolResult
+from mcp.shared.exceptions import MCPError
+
+from servicetsunami.errors import (
+    AuthError,
+    Conflict,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    PermissionDenied,
+    TsunamiError,
+)
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR_CODE = "internal_error"
+INTERNAL_ERROR_MESSAGE = "internal error; see server logs"
+ERROR_META_KEY = "servicetsunami/error"
+
+# Errors the caller can fix by asking differently; JSON-RPC calls these invalid params.
+_CALLER_FAULTS = (InvalidInput, AuthError, PermissionDenied, NotFound, Conflict, LimitExceeded)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class DoorError(FastMCPError):
+    """A failure on its way to the client, already judged safe to show.
+
+    Being a :class:`FastMCPError`, fastmcp passes it through unmasked. fastmcp logs it at DEBUG
+    only: the ones worth a traceback were logged before being turned into this.
+    """
+
+    def __init__(
+        self, code: str, message: str, *, details: dict[str, Any] | None = None, caller_fault: bool = False
+    ) -> None:
+        super().__init__(message, log_level=logging.DEBUG)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.caller_fault = caller_fault
+
+    @classmethod
+    def from_error(cls, exc: TsunamiError) -> DoorError:
+        return cls(exc.code, exc.message, details=exc.details, caller_fault=isinstance(exc, _CALLER_FAULTS))
+
+    @classmethod
+    def internal(cls) -> DoorError:
+        return cls(INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+    def to_tool_result(self) -> ToolResult:
+        return ToolResult(
+            content=f"{self.message} (error code: {self.code})",
+            meta={ERROR_META_KEY: self.to_dict()},
+            is_error=True,
+        )
+
+    def to_mcp_error(self) -> MCPError:
+        code = mcp_types.INVALID_PARAMS if self.caller_fault else mcp_types.INTERNAL_ERROR
+        return MCPError(code=code, message=self.message, data=self.to_dict())
+
+
+def door_error(exc: DoorError | TsunamiError, /) -> DoorError:
+    return exc if isinstance(exc, DoorError) else DoorError.from_error(exc)
+
+
+async def call_service(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a blocking service function in a worker thread, translating its errors for MCP."""
+    try:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+    except TsunamiError as exc:
+        raise DoorError.from_error(exc) from exc
+    except Exception as exc:
+        logger.exception("service call %s failed", getattr(fn, "__qualname__", repr(fn)))
+        raise DoorError.internal() from exc
+
+
+class ErrorShapingMiddleware(Middleware):
+    """Outermost middleware: our errors become tool error results or JSON-RPC errors with a code.
+
+    Errors raised by inner middleware (the role gate) never pass through fastmcp's own handling,
+    so they are caught here as well as those coming out of tools and resources.
+    """
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mcp_types.CallToolRequestParams],
+        call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        try:
+            return await call_next(context)
+        except (DoorError, TsunamiError) as exc:
+            return door_error(exc).to_tool_result()
+
+    async def on_read_resource(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        try:
+            return await call_next(context)
+        except (DoorError, TsunamiError) as exc:
+            raise door_error(exc).to_mcp_error() from None

@@ -1,0 +1,86 @@
+"""Builds the ServiceTsunami MCP server (fastmcp), the same for stdio and HTTP.
+
+:func:`build_mcp_server` wires the tools (:mod:`servicetsunami.mcp.tools`), the table resources
+(:mod:`servicetsunami.mcp.resources`) and three middlewares, outermost first:
+
+1. :class:`~servicetsunami.mcp.errors.ErrorShapingMiddleware`: our errors are shown with their code,
+   everything else is masked (``mask_error_details`` as the backstop);
+2. :class:`~servicetsunami.mcp.auth.TenantLogContextMiddleware`: log lines name the caller's tenant;
+3. :class:`~servicetsunami.mcp.auth.RoleGateMiddleware`: a role sees and calls only its tools.
+
+With ``principal`` the server speaks for that one caller (stdio, in-process tests); local file
+paths are then the caller's own. Without it the server expects fastmcp's HTTP app to verify a
+bearer API key on each request (:class:`~servicetsunami.mcp.auth.ApiKeyVerifier`), and refuses
+local paths.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastmcp import FastMCP
+
+from servicetsunami import __version__
+from servicetsunami.mcp import resources
+from servicetsunami.mcp.auth import ApiKeyVerifier, Caller, RoleGateMiddleware, TenantLogContextMiddleware
+from servicetsunami.mcp.errors import ErrorShapingMiddleware
+from servicetsunami.mcp.tools import register_all
+from servicetsunami.services.container import Services
+from servicetsunami.settings import Settings
+from servicetsunami.tenancy import Principal
+
+SERVER_NAME = "ServiceTsunami"
+
+
+def use_service_logging() -> None:
+    """Send fastmcp's log records through the root logger's handlers (ours: stderr, tenant and
+    request id, key redaction) instead of the rich console handlers fastmcp installs on import.
+    For entry points, after :func:`servicetsunami.logs.configure_logging`."""
+    fastmcp_logger = logging.getLogger("fastmcp")
+    for handler in fastmcp_logger.handlers[:]:
+        fastmcp_logger.removeHandler(handler)
+    fastmcp_logger.propagate = True
+    fastmcp_logger.setLevel(logging.NOTSET)
+
+
+def instructions(settings: Settings, /) -> str:
+    caps = settings.query
+    return f"""\
+ServiceTsunami is your team's lakehouse. Everything you see belongs to one tenant: its own catalog
+(named {settings.catalog_prefix}<tenant>) with three schemas:
+- bronze: data as it arrived (uploaded files, synced sources), one Delta table per dataset;
+- silver: cleaned, typed, deduplicated tables built from bronze;
+- gold: business-level tables and views built from silver.
+
+Typical flow: upload_file (lands a file in bronze) -> list_tables -> describe_table -> query_sql.
+Name tables as schema.table (bronze.sales); a bare name means bronze; catalog.schema.table works
+only for your own catalog. The resources table://<catalog>/<schema>/<table>/schema and .../preview
+give a table's description and first rows.
+
+query_sql takes one read-only statement in Databricks SQL (Spark SQL): SELECT, WITH, VALUES,
+EXPLAIN, DESCRIBE or SHOW; backticks quote identifiers; time travel with
+`SELECT ... FROM bronze.sales VERSION AS OF 3`. File and table functions (read_csv, read_files,
+glob, ...), ATTACH, COPY, SET and writes are refused. Results are capped at {caps.max_rows} rows and
+{caps.max_bytes / 2**20:g} MiB and stop after {caps.timeout_seconds:g} s; a capped result says truncated=true with a
+hint, so aggregate, filter or LIMIT rather than page through raw rows.
+
+Errors carry a code (e.g. query_refused, not_found, permission_denied) and a message saying what
+to change. Analysts can read and query; uploading needs an engineer or admin key."""
+
+
+def build_mcp_server(services: Services, *, principal: Principal | None = None) -> FastMCP:
+    """The MCP server over ``services``: for one fixed ``principal`` (stdio), or per-request
+    bearer API keys when ``principal`` is None (mount :func:`servicetsunami.mcp.http.mcp_http_app`)."""
+    caller = Caller(fixed=principal)
+    server: FastMCP = FastMCP(
+        SERVER_NAME,
+        instructions=instructions(services.settings),
+        version=__version__,
+        auth=None if principal is not None else ApiKeyVerifier(services),
+        middleware=[ErrorShapingMiddleware(), TenantLogContextMiddleware(caller), RoleGateMiddleware(caller)],
+        mask_error_details=True,
+        on_duplicate="error",
+    )
+    register_all(server, services, caller)
+    resources.register(server, services, caller)
+    return server

@@ -1,0 +1,64 @@
+"""``tsunami mcp``: MCP over stdio for a local client (Claude Desktop, Claude Code, ...).
+
+The caller is fixed at launch by ``TSUNAMI_API_KEY``: there is no default identity, so a missing
+or refused key stops the server with exit status 2 and a message on stderr saying what to do.
+stdout carries the protocol and nothing else: logging goes to stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from servicetsunami import logs
+from servicetsunami.errors import AuthError
+from servicetsunami.logs import configure_logging
+from servicetsunami.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+EXIT_NO_KEY = 2
+
+NO_KEY_MESSAGE = """\
+tsunami mcp: no API key. Set TSUNAMI_API_KEY to a key of your tenant, for example:
+
+    tsunami keys create --name claude-desktop --role engineer
+    TSUNAMI_API_KEY=tsk_... tsunami mcp
+
+(in Claude Desktop, put TSUNAMI_API_KEY under "env" in the server's entry)."""
+
+BAD_KEY_MESSAGE = """\
+tsunami mcp: the API key in TSUNAMI_API_KEY was not accepted ({reason}).
+Create a new one with `tsunami keys create` and check that TSUNAMI_HOME points at the same data
+folder ({home})."""
+
+
+def run_stdio(settings: Settings) -> None:
+    """Serve MCP on stdin/stdout as the principal of ``settings.api_key``; returns when stdin closes."""
+    configure_logging(settings.log_level, stream=sys.stderr)
+    if not settings.api_key.strip():
+        print(NO_KEY_MESSAGE, file=sys.stderr)
+        raise SystemExit(EXIT_NO_KEY)
+
+    # Imported here so that a missing key is reported before the engine and fastmcp load.
+    from servicetsunami.mcp.server import build_mcp_server, use_service_logging
+    from servicetsunami.services.container import Services
+
+    use_service_logging()
+    services = Services.open(settings)
+    try:
+        try:
+            principal = services.authenticate(settings.api_key.strip())
+        except AuthError as exc:
+            print(BAD_KEY_MESSAGE.format(reason=exc.message, home=settings.resolved_home), file=sys.stderr)
+            raise SystemExit(EXIT_NO_KEY) from None
+        logs.tenant.set(principal.tenant_slug)
+        logger.info(
+            "serving MCP over stdio for tenant %s as %s (%s)",
+            principal.tenant_slug,
+            principal.subject,
+            principal.role.value,
+        )
+        build_mcp_server(services, principal=principal).run(transport="stdio", show_banner=False)
+    finally:
+        services.close()

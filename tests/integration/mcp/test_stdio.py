@@ -1,0 +1,98 @@
+"""The stdio door: a real ``tsunami mcp`` subprocess, as Claude Desktop launches it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from fastmcp import Client
+from fastmcp.client.transports import StdioTransport
+
+from servicetsunami.services.container import Services
+from tests.integration.mcp.support import SALES_CSV, WAIT_SECONDS, Keys, error_code, result_text
+
+RUN_STDIO = (
+    "from servicetsunami.mcp.stdio import run_stdio; from servicetsunami.settings import Settings; "
+    "run_stdio(Settings())"
+)
+
+
+def tsunami_mcp_command() -> list[str]:
+    """``python -m servicetsunami.cli mcp``, or run_stdio directly where the CLI lacks the command."""
+    if importlib.util.find_spec("servicetsunami.cli") is not None:
+        return [sys.executable, "-m", "servicetsunami.cli", "mcp"]
+    return [sys.executable, "-c", RUN_STDIO]
+
+
+def launch_env(services: Services, api_key: str | None) -> dict[str, str]:
+    env = {"TSUNAMI_HOME": str(services.settings.resolved_home), "TSUNAMI_LOG_LEVEL": "WARNING"}
+    if api_key is not None:
+        env["TSUNAMI_API_KEY"] = api_key
+    return env
+
+
+def stdio_client(services: Services, api_key: str, cwd: Path) -> Client[Any]:
+    command, *args = tsunami_mcp_command()
+    transport = StdioTransport(command, args, env=launch_env(services, api_key), cwd=str(cwd), keep_alive=False)
+    return Client(transport, timeout=WAIT_SECONDS * 2)
+
+
+async def test_the_stdio_server_acts_as_the_launch_key_and_reads_the_users_own_files(
+    services: Services, keys: Keys, tmp_path: Path
+) -> None:
+    local_file = tmp_path / "sales.csv"
+    local_file.write_bytes(SALES_CSV)
+    async with stdio_client(services, keys.acme_engineer, tmp_path) as client:
+        uploaded = await client.call_tool_mcp(
+            "upload_file", {"file_name": "sales.csv", "dataset_name": "sales", "path": str(local_file)}
+        )
+        assert not uploaded.is_error, result_text(uploaded)
+        result = await client.call_tool("query_sql", {"sql": "SELECT count(*) AS n FROM bronze.sales"})
+        listed = await client.call_tool("list_tables", {})
+    assert result.structured_content is not None and result.structured_content["rows"] == [[3]]
+    assert listed.structured_content is not None
+    assert [t["full_name"] for t in listed.structured_content["tables"]] == ["tenant_acme.bronze.sales"]
+
+
+async def test_an_analyst_key_over_stdio_hides_and_refuses_upload_file(
+    services: Services, keys: Keys, tmp_path: Path
+) -> None:
+    async with stdio_client(services, keys.acme_analyst, tmp_path) as client:
+        names = {tool.name for tool in await client.list_tools()}
+        refused = await client.call_tool_mcp(
+            "upload_file", {"file_name": "x.csv", "dataset_name": "x", "path": str(tmp_path / "x.csv")}
+        )
+    assert "upload_file" not in names and "query_sql" in names
+    assert error_code(refused) == "permission_denied"
+
+
+def run_without_protocol(services: Services, api_key: str | None, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TSUNAMI_")}
+    return subprocess.run(
+        tsunami_mcp_command(),
+        env=env | launch_env(services, api_key),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS * 4,
+        check=False,
+    )
+
+
+def test_without_a_key_the_stdio_server_exits_2_and_says_how_to_make_one(services: Services, tmp_path: Path) -> None:
+    completed = run_without_protocol(services, None, tmp_path)
+    assert completed.returncode == 2
+    assert "TSUNAMI_API_KEY" in completed.stderr and "tsunami keys create" in completed.stderr
+    assert completed.stdout == ""
+
+
+def test_with_a_refused_key_the_stdio_server_exits_2(services: Services, keys: Keys, tmp_path: Path) -> None:
+    completed = run_without_protocol(services, keys.acme_engineer[:-4] + "AAAA", tmp_path)
+    assert completed.returncode == 2
+    assert "not accepted" in completed.stderr
+    assert completed.stdout == ""
