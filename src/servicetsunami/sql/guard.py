@@ -20,6 +20,8 @@ the first ``;``, even inside quotes), so the text after those keywords is tokeni
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -176,11 +178,23 @@ def _describe_parse_error(exc: ParseError) -> str:
         error = exc.errors[0]
         near = str(error.get("highlight") or "").strip()
         where = f"line {error.get('line')}, column {error.get('col')}"
-        description = str(error.get("description") or "invalid syntax")
+        description = _plain(str(error.get("description") or "invalid syntax"))
         return f"the SQL does not parse as Databricks SQL: {description} at {where}" + (
             f" near {near!r}" if near else ""
         )
     return f"the SQL does not parse as Databricks SQL: {_first_line(str(exc))}"
+
+
+def _plain(description: str) -> str:
+    """sqlglot's descriptions can embed token and class reprs; say the same in words."""
+    description = re.sub(r"but got <Token token_type: TokenType\.SENTINEL[^>]*>", "but the statement ended", description)
+    description = re.sub(r"<Token token_type: TokenType\.\w+, text: ([^,]*),[^>]*>", r"'\1'", description)
+    description = re.sub(
+        r"Required keyword: '(\w+)' missing for <class '[\w.]+\.(\w+)'>",
+        lambda m: f"the {m.group(2).upper()} is incomplete",
+        description,
+    )
+    return description
 
 
 def _first_line(message: str) -> str:

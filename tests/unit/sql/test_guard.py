@@ -337,3 +337,12 @@ def test_rendered_sql_is_qualified_and_passes_the_guard_again() -> None:
     assert isinstance(again, GuardedQuery)
     assert again.tables == first.tables
     assert again.sql == first.sql
+
+
+@pytest.mark.parametrize("sql", ["select * from", "select 1 +", "select * from t where", "select (1"])
+def test_syntax_errors_are_described_in_words_without_parser_internals(sql: str) -> None:
+    with pytest.raises(SqlSyntaxError) as info:
+        guard_query(sql, catalog="tenant_a")
+    message = info.value.message
+    assert "line 1" in message
+    assert "<Token" not in message and "<class" not in message and "TokenType" not in message

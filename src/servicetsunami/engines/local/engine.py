@@ -281,13 +281,12 @@ class LocalEngine(Engine):
 
     def list_tables(self, catalog: str, /, *, schema: str | None = None) -> list[TableDetail]:
         base = self._layout.catalog_dir(catalog)
-        schemas = (
-            [schema]
-            if schema
-            else sorted(p.name for p in base.iterdir() if p.is_dir() and p.name[0] != "_")
-            if base.is_dir()
-            else []
-        )
+        if schema:
+            schemas = [schema]
+        elif base.is_dir():
+            schemas = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("_"))
+        else:
+            schemas = []
         out = []
         for s in schemas:
             folder = base / s

@@ -72,7 +72,7 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
             bool | None, Field(description="Whether the first row holds column names; sniffed if omitted.")
         ] = None,
         encoding: Annotated[
-            str | None, Field(description="Text encoding, e.g. 'utf-8' or 'latin-1'; detected if omitted.")
+            str | None, Field(description="Text encoding: utf-8 (the default), utf-16 or latin-1.")
         ] = None,
         sheet: Annotated[
             str | None, Field(description="Excel only: the sheet to load; every sheet if omitted.")
