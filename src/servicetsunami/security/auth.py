@@ -98,9 +98,7 @@ class _KeyCache:
         entry = self._entries.get((db, key_hash))
         if entry is None:
             return None
-        if entry.cached_until <= time.monotonic() or (
-            entry.expires_at is not None and entry.expires_at <= utcnow()
-        ):
+        if entry.cached_until <= time.monotonic() or (entry.expires_at is not None and entry.expires_at <= utcnow()):
             self._pop(db, key_hash)
             return None
         return entry
@@ -132,9 +130,7 @@ class _KeyCache:
 _cache = _KeyCache(CACHE_TTL_SECONDS, CACHE_MAX_ENTRIES)
 
 
-def authenticate_api_key(
-    session_or_store: Session | Store, plaintext: str, /, *, catalog_prefix: str
-) -> Principal:
+def authenticate_api_key(session_or_store: Session | Store, plaintext: str, /, *, catalog_prefix: str) -> Principal:
     """The principal of the API key ``plaintext``, or ``AuthError("invalid or revoked API key")``.
 
     With a :class:`Store`, a short transaction of its own is used (and only on a cache miss); with

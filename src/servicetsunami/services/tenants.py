@@ -58,9 +58,7 @@ class CreatedKey(ApiKeyPublic):
     plaintext: str = Field(repr=False, description="The key itself; store it now, it is not kept")
 
 
-def create_tenant(
-    store: Store, slug: str, *, name: str | None = None, actor: str = "operator"
-) -> TenantPublic:
+def create_tenant(store: Store, slug: str, *, name: str | None = None, actor: str = "operator") -> TenantPublic:
     """Create the tenant ``slug`` (:class:`Conflict` if it exists). ``name`` defaults to the slug."""
     check_slug(slug)
     display_name = _check_name(name if name is not None else slug, what="tenant name")
@@ -104,9 +102,7 @@ def list_api_keys(store: Store, *, tenant_slug: str) -> list[ApiKeyPublic]:
         return [_key_public(k, tenant, now) for k in repo.list_api_keys(session, tenant_id=tenant.id)]
 
 
-def revoke_api_key(
-    store: Store, *, tenant_slug: str, key_id_or_prefix: str, actor: str = "operator"
-) -> ApiKeyPublic:
+def revoke_api_key(store: Store, *, tenant_slug: str, key_id_or_prefix: str, actor: str = "operator") -> ApiKeyPublic:
     """Revoke a key of the tenant by id or prefix (``tsk_<prefix>`` accepted too).
 
     A key of another tenant is :class:`~servicetsunami.errors.NotFound`. Revoking twice is fine.

@@ -21,7 +21,6 @@ the first ``;``, even inside quotes), so the text after those keywords is tokeni
 from __future__ import annotations
 
 import re
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -187,7 +186,9 @@ def _describe_parse_error(exc: ParseError) -> str:
 
 def _plain(description: str) -> str:
     """sqlglot's descriptions can embed token and class reprs; say the same in words."""
-    description = re.sub(r"but got <Token token_type: TokenType\.SENTINEL[^>]*>", "but the statement ended", description)
+    description = re.sub(
+        r"but got <Token token_type: TokenType\.SENTINEL[^>]*>", "but the statement ended", description
+    )
     description = re.sub(r"<Token token_type: TokenType\.\w+, text: ([^,]*),[^>]*>", r"'\1'", description)
     description = re.sub(
         r"Required keyword: '(\w+)' missing for <class '[\w.]+\.(\w+)'>",

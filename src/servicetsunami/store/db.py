@@ -51,9 +51,7 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option read by the SQLite "begin" hook: "" (deferred) or "IMMEDIATE".
 _BEGIN_OPTION = "tsunami_sqlite_begin"
 # Key of the PostgreSQL advisory lock held while migrating; any constant 64-bit number works.
-_PG_MIGRATION_LOCK = int.from_bytes(
-    hashlib.sha256(b"servicetsunami.migrate").digest()[:8], "big", signed=True
-)
+_PG_MIGRATION_LOCK = int.from_bytes(hashlib.sha256(b"servicetsunami.migrate").digest()[:8], "big", signed=True)
 _MIGRATE_ATTEMPTS = 6
 # Alembic installs its migration context as a module global (alembic.context), so two migrations
 # in one process must not overlap, whatever the database-level lock says.

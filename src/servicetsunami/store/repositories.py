@@ -122,9 +122,7 @@ def get_api_key_by_prefix(session: Session, prefix: str, /) -> tuple[ApiKey, Ten
     return None if row is None else (row[0], row[1])
 
 
-def revoke_api_key(
-    session: Session, key_id: str, /, *, tenant_id: str, now: datetime | None = None
-) -> ApiKey:
+def revoke_api_key(session: Session, key_id: str, /, *, tenant_id: str, now: datetime | None = None) -> ApiKey:
     """Mark the key revoked (idempotent: an already revoked key keeps its first revocation time)."""
     key = get_api_key(session, key_id, tenant_id=tenant_id)
     if key.revoked_at is None:
@@ -247,9 +245,7 @@ def record_audit(
     meta: dict[str, Any] | None = None,
 ) -> AuditLog:
     """Append an audit entry (``action`` like ``api_key.revoke``; ``meta`` must hold no secret)."""
-    entry = AuditLog(
-        tenant_id=tenant_id, subject=subject, action=action, target=target, meta=dict(meta or {})
-    )
+    entry = AuditLog(tenant_id=tenant_id, subject=subject, action=action, target=target, meta=dict(meta or {}))
     session.add(entry)
     session.flush()
     return entry

@@ -95,9 +95,7 @@ def test_an_unknown_prefix_and_a_wrong_secret_fail_the_same_way(store: Store) ->
     assert errors[0] == errors[1] == ("unauthenticated", "invalid or revoked API key")
 
 
-@pytest.mark.parametrize(
-    "value", ["", "tsk_", "Bearer tsk_abc", "tsk_ABCDEFGH_" + "a" * 43, "tsk_abcd1234_short"]
-)
+@pytest.mark.parametrize("value", ["", "tsk_", "Bearer tsk_abc", "tsk_ABCDEFGH_" + "a" * 43, "tsk_abcd1234_short"])
 def test_malformed_keys_are_refused(store: Store, value: str) -> None:
     with pytest.raises(AuthError):
         authenticate_api_key(store, value, catalog_prefix=PREFIX)
@@ -187,9 +185,7 @@ def test_revoking_through_the_auth_module_evicts_the_cache(store: Store) -> None
         authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
 
 
-def test_nothing_logged_while_authenticating_contains_the_key(
-    store: Store, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_nothing_logged_while_authenticating_contains_the_key(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     created = _key(store)
     caplog.set_level(logging.DEBUG)
     authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
