@@ -16,6 +16,7 @@ import argparse
 import json
 import pathlib
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", type=pathlib.Path, default=pathlib.Path("benchmarks/.data"))
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
@@ -88,20 +90,24 @@ def main() -> None:
         f"CSV: {args.rows:,} rows = {small.stat().st_size / 1e6:.0f} MB; {args.rows * 2:,} rows = "
         f"{large.stat().st_size / 1e6:.0f} MB"
     )
-    base = run("duckdb", small)
-    ours = run("tsunami", small)
-    ours_large = run("tsunami", large)
-    base_large = run("duckdb", large)
-    print(f"duckdb COPY to parquet   {base['seconds']:7.2f} s  peak {base['peak_mb']:6.0f} MB")
-    print(f"upload_file to bronze    {ours['seconds']:7.2f} s  peak {ours['peak_mb']:6.0f} MB  rows {ours['rows']:,}")
-    print(f"time ratio (target <= 1.5): {ours['seconds'] / base['seconds']:.2f}")
-    print(
-        f"2x file: upload {ours_large['seconds']:.2f} s peak {ours_large['peak_mb']:.0f} MB; "
-        f"duckdb {base_large['seconds']:.2f} s peak {base_large['peak_mb']:.0f} MB"
-    )
-    print(f"peak RSS ratio 2x/1x file (target <= 1.2): {ours_large['peak_mb'] / ours['peak_mb']:.2f}")
-    print(f"time ratio on the 2x file: {ours_large['seconds'] / base_large['seconds']:.2f}")
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for _ in range(args.repeat):  # interleaved, so drift in the machine's load hits both sides
+        for size, csv in (("1x", small), ("2x", large)):
+            for kind in ("duckdb", "tsunami"):
+                results.setdefault((kind, size), []).append(run(kind, csv))
 
+    def med(kind: str, size: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[(kind, size)])
+
+    for size in ("1x", "2x"):
+        base_s, ours_s = med("duckdb", size, "seconds"), med("tsunami", size, "seconds")
+        print(
+            f"{size} file: duckdb COPY {base_s:6.2f} s (peak {med('duckdb', size, 'peak_mb'):5.0f} MB)   "
+            f"upload_file {ours_s:6.2f} s (peak {med('tsunami', size, 'peak_mb'):5.0f} MB)   "
+            f"time ratio {ours_s / base_s:.2f} (target <= 1.5)"
+        )
+    growth = med("tsunami", "2x", "peak_mb") / med("tsunami", "1x", "peak_mb")
+    print(f"peak RSS of upload_file, 2x file / 1x file: {growth:.2f} (target <= 1.2)")
 
 if __name__ == "__main__":
     main()

@@ -154,6 +154,7 @@ def test_a_bad_file_is_refused_with_a_named_reason_and_leaves_nothing_behind(
     assert "Traceback" not in info.value.message
     assert list_tables(services, acme) == []
     assert services.engine.list_files(acme.catalog, "bronze", "landing") == []
+    assert not (services.settings.resolved_lakehouse_root / acme.catalog / "bronze" / "bad").exists()
 
 
 def test_a_bad_append_keeps_the_table_at_its_version(services: Services, acme: Principal) -> None:

@@ -12,6 +12,7 @@ store (TIME, unsigned integers, HUGEINT, INTERVAL, UNION) are cast to ones it ca
 from __future__ import annotations
 
 import csv
+import datetime
 import importlib
 import pathlib
 import re
@@ -26,6 +27,7 @@ import pyarrow as pa
 from servicetsunami.errors import BadFile, InvalidInput
 
 FORMATS = ("csv", "tsv", "xlsx", "parquet", "json", "ndjson")
+SAMPLED_FORMATS = ("csv", "tsv", "xlsx", "json", "ndjson")  # types inferred from a sample of rows
 _EXTENSIONS = {
     ".csv": "csv",
     ".txt": "csv",
@@ -123,8 +125,20 @@ def unique_names(originals: list[str]) -> list[str]:
 class FileReader:
     """One file, opened for reading as Arrow batches. Use as a context manager."""
 
-    def __init__(self, path: pathlib.Path, *, file_name: str, options: FileOptions, batch_rows: int) -> None:
+    def __init__(
+        self,
+        path: pathlib.Path,
+        *,
+        file_name: str,
+        options: FileOptions,
+        batch_rows: int,
+        output_dir: pathlib.Path | None = None,
+        full_sample: bool = False,
+    ) -> None:
+        """``full_sample``: infer types from every row, not a sample (slower; for files whose
+        types change late). ``output_dir``: where :meth:`copy_to_parquet` may write."""
         self.path = path
+        self.output_dir = output_dir
         self.file_name = file_name
         self.options = options
         self.format = detect_format(file_name, options)
@@ -134,10 +148,13 @@ class FileReader:
         self._con.execute("SET autoload_known_extensions = false")
         if self.format == "xlsx":
             _load_packaged_extension(self._con, "excel")
-        self._con.execute(f"SET allowed_paths = [{_lit(str(path))}]")
+        allowed = [_lit(str(path))] + ([_lit(str(output_dir))] if output_dir is not None else [])
+        self._con.execute(f"SET allowed_paths = [{', '.join(allowed)}]")
+        if output_dir is not None:
+            self._con.execute(f"SET allowed_directories = [{_lit(str(output_dir) + '/')}]")
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET lock_configuration = true")
-        self._full_sample = False
+        self._full_sample = full_sample
 
     def __enter__(self) -> FileReader:
         return self
@@ -165,19 +182,39 @@ class FileReader:
             return [wanted]
         return names
 
-    def retry_with_full_sample(self) -> bool:
-        """After a type conversion error late in a file: infer types from every row instead of a
-        sample. Returns False when that was already done (the error is real)."""
-        if self._full_sample or self.format not in ("csv", "tsv", "json", "ndjson", "xlsx"):
-            return False
-        self._full_sample = True
-        return True
-
     def open(self, *, extra: dict[str, Any]) -> tuple[pa.RecordBatchReader, list[tuple[str, str]]]:
         """Stream the file's rows with snake_case columns plus ``extra`` constant columns.
 
         Returns the reader and ``(column, original name)`` pairs.
         """
+        body, columns = self._plan()
+        consts = ", ".join(f"? AS {_ident(k)}" for k in extra)
+        sql = f"SELECT *, {consts} FROM ({body})" if extra else body
+        try:
+            reader = self._con.execute(sql, list(extra.values())).to_arrow_reader(self.batch_rows)
+        except duckdb.Error as exc:
+            raise BadFile(_clean(exc, self.file_name)) from exc
+        return _with_comments(reader, {name: original for name, original in columns}), columns
+
+    def copy_to_parquet(self, *, extra: dict[str, Any]) -> list[tuple[str, str]]:
+        """Write the rows (as :meth:`open` streams them) as Parquet files into ``output_dir``,
+        with DuckDB's parallel writer. Returns ``(column, original name)`` pairs."""
+        if self.output_dir is None:
+            raise ValueError("this reader was opened without an output_dir")
+        body, columns = self._plan()
+        consts = ", ".join(f"{_sql_literal(v)} AS {_ident(k)}" for k, v in extra.items())
+        sql = f"SELECT *, {consts} FROM ({body})" if extra else body
+        try:
+            self._con.execute(
+                f"COPY ({sql}) TO {_lit(str(self.output_dir))} "
+                "(FORMAT parquet, COMPRESSION snappy, FILE_SIZE_BYTES '256MB', OVERWRITE_OR_IGNORE true)"
+            )
+        except duckdb.Error as exc:
+            raise BadFile(_clean(exc, self.file_name)) from exc
+        return columns
+
+    def _plan(self) -> tuple[str, list[tuple[str, str]]]:
+        """The SELECT over the file (snake_case names, storable types) and the column pairs."""
         if self.path.stat().st_size == 0:
             raise BadFile(f"{self.file_name} is empty")
         sources = self._sources()
@@ -204,15 +241,8 @@ class FileReader:
                 parts.append(f"{_lit(src[1])} AS _sheet")
             selects.append(f"SELECT {', '.join(parts)} FROM {src[0]}")
         body = " UNION ALL ".join(selects)
-        consts = ", ".join(f"? AS {_ident(k)}" for k in extra)
-        sql = f"SELECT *, {consts} FROM ({body})" if extra else body
         self._check_not_empty(body)
-        try:
-            reader = self._con.execute(sql, list(extra.values())).to_arrow_reader(self.batch_rows)
-        except duckdb.Error as exc:
-            raise BadFile(_clean(exc, self.file_name)) from exc
-        comments = {rename[o]: o for o in originals}
-        return _with_comments(reader, comments), [(rename[o], o) for o in originals]
+        return body, [(rename[o], o) for o in originals]
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -335,6 +365,15 @@ def _load_packaged_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
     version = con.execute("PRAGMA version").fetchone()[0]  # type: ignore[index]  # PRAGMA version has one row
     path = pathlib.Path(next(iter(module.__path__))) / "extensions" / version / f"{name}.duckdb_extension"
     con.execute(f"LOAD {_lit(str(path))}")
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, datetime.datetime):
+        kind = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
+        return f"{kind} {_lit(value.isoformat())}"
+    if value is None:
+        return "NULL"
+    return _lit(str(value))
 
 
 def _ident(name: str) -> str:

@@ -38,10 +38,12 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Literal
 
 import pyarrow as pa
 
+from servicetsunami.errors import EngineError
 from servicetsunami.services.models import ColumnInfo, HistoryEntry
 from servicetsunami.sql import GuardedQuery
 from servicetsunami.tenancy import TableRef
@@ -59,6 +61,7 @@ class Capabilities:
     optimize: bool = True
     vacuum: bool = True
     column_comments: bool = True
+    staged_parquet: bool = False  # new_stage / commit_stage: the caller writes Parquet files itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,31 @@ class Engine(abc.ABC):
         """Write an Arrow stream to ``ref`` as one commit. Column comments travel as Arrow field
         metadata under the key ``comment``."""
 
+    def new_stage(self, ref: TableRef, /) -> Path:
+        """An empty local folder where the caller writes Parquet files for :meth:`commit_stage`
+        (only with ``capabilities.staged_parquet``). Lets a native writer such as DuckDB's ``COPY``
+        produce the files, while the engine alone commits them."""
+        raise EngineError("staged Parquet writes are not available on this engine")
+
+    def commit_stage(
+        self,
+        ref: TableRef,
+        stage: Path,
+        /,
+        *,
+        mode: WriteMode,
+        comments: dict[str, str] | None = None,
+        idempotency: Idempotency | None = None,
+        description: str | None = None,
+        commit_info: dict[str, str] | None = None,
+    ) -> WriteResult:
+        """Commit the Parquet files in ``stage`` to ``ref`` as one commit, with the semantics of
+        :meth:`write_table`. The stage is consumed whether the commit succeeds or not."""
+        raise EngineError("staged Parquet writes are not available on this engine")
+
+    def discard_stage(self, ref: TableRef, stage: Path, /) -> None:  # noqa: B027  # nothing staged, nothing to remove
+        """Remove a stage that will not be committed (and a table folder it alone created)."""
+
     @abc.abstractmethod
     def query(self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float) -> ArrowResult:
         """Run a guarded read-only statement (kinds ``select`` and ``explain``)."""
@@ -169,9 +197,9 @@ class Engine(abc.ABC):
         """Delete files no longer referenced by versions newer than the retention. Returns them."""
 
     @abc.abstractmethod
-    def put_file(self, catalog: str, schema: str, volume: str, path: str, data: BinaryIO, /) -> VolumeFile:
-        """Store a file in a volume at a relative ``path`` (folders created). Atomic: a reader never
-        sees a partial file."""
+    def put_file(self, catalog: str, schema: str, volume: str, path: str, data: BinaryIO | Path, /) -> VolumeFile:
+        """Store a file (an open binary stream, or a local file to copy) in a volume at a relative
+        ``path`` (folders created). Atomic: a reader never sees a partial file."""
 
     @abc.abstractmethod
     def list_files(self, catalog: str, schema: str, volume: str, /, *, prefix: str = "") -> list[VolumeFile]: ...

@@ -12,11 +12,13 @@ statement that slipped past the SQL guard could not read another tenant's files 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +26,11 @@ from typing import Any, BinaryIO, ClassVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset  # registers pa.dataset
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import DeltaError
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from servicetsunami.engines.base import (
     ArrowResult,
@@ -37,6 +42,7 @@ from servicetsunami.engines.base import (
     WriteMode,
     WriteResult,
 )
+from servicetsunami.engines.local import staging
 from servicetsunami.engines.local.storage import Layout, Snapshots, TableLocks
 from servicetsunami.engines.types import columns_of
 from servicetsunami.errors import (
@@ -60,7 +66,7 @@ _BATCH_ROWS = 65_536
 
 class LocalEngine(Engine):
     kind: ClassVar[str] = "local"
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    capabilities: ClassVar[Capabilities] = Capabilities(staged_parquet=True)
 
     def __init__(self, root: Path, *, threads: int = 0, memory_limit: str = "") -> None:
         self.root = root
@@ -134,6 +140,102 @@ class LocalEngine(Engine):
                 self._snapshots.forget(path)
             version = DeltaTable(str(path)).version()
         return WriteResult(ref, version, counter.rows)
+
+    def new_stage(self, ref: TableRef, /) -> Path:
+        path = self._layout.table_dir(ref)
+        if not path.parent.is_dir():
+            raise NotFound(f"schema {ref.catalog}.{ref.schema} does not exist")
+        stage = path / f"_stage_{uuid.uuid4().hex}"
+        stage.mkdir(parents=True)
+        return stage
+
+    def discard_stage(self, ref: TableRef, stage: Path, /) -> None:
+        shutil.rmtree(stage, ignore_errors=True)
+        path = self._layout.table_dir(ref)
+        with contextlib.suppress(OSError):  # only when the stage was all the folder held
+            path.rmdir()
+
+    def commit_stage(
+        self,
+        ref: TableRef,
+        stage: Path,
+        /,
+        *,
+        mode: WriteMode,
+        comments: dict[str, str] | None = None,
+        idempotency: Idempotency | None = None,
+        description: str | None = None,
+        commit_info: dict[str, str] | None = None,
+    ) -> WriteResult:
+        if mode == "merge":
+            self.discard_stage(ref, stage)
+            raise InvalidInput("merge needs write_table; staged files are appended or overwritten")
+        path = self._layout.table_dir(ref)
+        try:
+            with self._locks.hold(ref):
+                existed = Layout.is_table(path)
+                if mode == "create" and existed:
+                    raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'append' or 'overwrite'")
+                if existed and idempotency is not None:
+                    dt = DeltaTable(str(path))
+                    done = dt.transaction_version(idempotency.app_id)
+                    if done is not None and done >= idempotency.sequence:
+                        return WriteResult(ref, dt.version(), 0, skipped=True)
+                actions, schema, rows = staging.adopt_files(stage, path)
+                try:
+                    self._commit_actions(
+                        path, existed, actions, schema, mode, comments, description, _props(commit_info, idempotency)
+                    )
+                except BaseException as exc:
+                    for action in actions:
+                        (path / action.path).unlink(missing_ok=True)
+                    if not existed:
+                        shutil.rmtree(path, ignore_errors=True)
+                    raise _translate_write_error(exc, ref) from exc
+                finally:
+                    self._snapshots.forget(path)
+                version = DeltaTable(str(path)).version()
+        finally:
+            self.discard_stage(ref, stage)
+        return WriteResult(ref, version, rows)
+
+    def _commit_actions(
+        self,
+        path: Path,
+        existed: bool,
+        actions: list[AddAction],
+        schema: pa.Schema | None,
+        mode: WriteMode,
+        comments: dict[str, str] | None,
+        description: str | None,
+        props: CommitProperties,
+    ) -> None:
+        if schema is None:
+            raise InvalidInput("there are no rows to write")
+        schema = staging.with_comments(schema, comments)
+        if not existed:
+            create_table_with_add_actions(
+                str(path),
+                DeltaSchema.from_arrow(schema),
+                actions,
+                mode="error",
+                description=description,
+                commit_properties=props,
+            )
+            return
+        dt = DeltaTable(str(path))
+        current = pa.schema(dt.schema().to_arrow())
+        changes: list[AddAction | RemoveAction] = [*actions]
+        if mode == "overwrite":
+            dt.create_write_transaction(changes, "overwrite", DeltaSchema.from_arrow(schema), commit_properties=props)
+        elif _same_columns(current, schema):
+            dt.create_write_transaction(changes, "append", DeltaSchema.from_arrow(current), commit_properties=props)
+        else:  # new columns: delta-rs's writer evolves the schema; it reads the staged files back
+            files = [str(path / a.path) for a in actions]
+            reader = pa.dataset.dataset(files, schema=schema).scanner().to_reader()
+            write_deltalake(str(path), reader, mode="append", schema_mode="merge", commit_properties=props)
+            for f in files:
+                Path(f).unlink(missing_ok=True)
 
     @staticmethod
     def _merge(path: Path, source: pa.RecordBatchReader, keys: list[str], props: CommitProperties) -> None:
@@ -360,13 +462,16 @@ class LocalEngine(Engine):
 
     # -- volumes ------------------------------------------------------------------------------
 
-    def put_file(self, catalog: str, schema: str, volume: str, path: str, data: BinaryIO, /) -> VolumeFile:
+    def put_file(self, catalog: str, schema: str, volume: str, path: str, data: BinaryIO | Path, /) -> VolumeFile:
         target = self._layout.volume_file(catalog, schema, volume, path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.part")
         try:
-            with open(tmp, "wb") as out:
-                shutil.copyfileobj(data, out, 1024 * 1024)
+            if isinstance(data, Path):
+                shutil.copyfile(data, tmp)  # kernel-side copy (copy_file_range / sendfile)
+            else:
+                with open(tmp, "wb") as out:
+                    shutil.copyfileobj(data, out, 1024 * 1024)
             tmp.replace(target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
@@ -442,6 +547,19 @@ class _RowCounter:
         for batch in self._source:
             self.rows += batch.num_rows
             yield batch
+
+
+def _props(commit_info: dict[str, str] | None, idempotency: Idempotency | None) -> CommitProperties:
+    return CommitProperties(
+        custom_metadata=commit_info or None,
+        app_transactions=[Transaction(app_id=idempotency.app_id, version=idempotency.sequence)]
+        if idempotency
+        else None,
+    )
+
+
+def _same_columns(a: pa.Schema, b: pa.Schema) -> bool:
+    return [(f.name, f.type) for f in a] == [(f.name, f.type) for f in b]
 
 
 def _parse_timestamp(value: datetime | str) -> datetime:
