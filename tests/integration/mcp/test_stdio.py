@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import base64
 import os
 import subprocess
 import sys
@@ -15,17 +15,10 @@ from fastmcp.client.transports import StdioTransport
 from servicetsunami.services.container import Services
 from tests.integration.mcp.support import SALES_CSV, WAIT_SECONDS, Keys, error_code, result_text
 
-RUN_STDIO = (
-    "from servicetsunami.mcp.stdio import run_stdio; from servicetsunami.settings import Settings; "
-    "run_stdio(Settings())"
-)
-
 
 def tsunami_mcp_command() -> list[str]:
-    """``python -m servicetsunami.cli mcp``, or run_stdio directly where the CLI lacks the command."""
-    if importlib.util.find_spec("servicetsunami.cli") is not None:
-        return [sys.executable, "-m", "servicetsunami.cli", "mcp"]
-    return [sys.executable, "-c", RUN_STDIO]
+    """``tsunami mcp`` from the same environment, exactly as the README's Claude Desktop config runs it."""
+    return [str(Path(sys.executable).with_name("tsunami")), "mcp"]
 
 
 def launch_env(services: Services, api_key: str | None) -> dict[str, str]:
@@ -52,10 +45,18 @@ async def test_the_stdio_server_acts_as_the_launch_key_and_reads_the_users_own_f
         )
         assert not uploaded.is_error, result_text(uploaded)
         result = await client.call_tool("query_sql", {"sql": "SELECT count(*) AS n FROM bronze.sales"})
+        encoded = base64.b64encode(SALES_CSV).decode()
+        sent = await client.call_tool(
+            "upload_file", {"file_name": "s.csv", "dataset_name": "sent", "file_content": encoded}
+        )
+        described = await client.call_tool("describe_table", {"table_name": "sent"})
         listed = await client.call_tool("list_tables", {})
     assert result.structured_content is not None and result.structured_content["rows"] == [[3]]
+    assert sent.structured_content is not None and sent.structured_content["rows"] == 3
+    assert described.structured_content is not None and described.structured_content["rows"] == 3
     assert listed.structured_content is not None
-    assert [t["full_name"] for t in listed.structured_content["tables"]] == ["tenant_acme.bronze.sales"]
+    names = [t["full_name"] for t in listed.structured_content["tables"]]
+    assert names == ["tenant_acme.bronze.sales", "tenant_acme.bronze.sent"]
 
 
 async def test_an_analyst_key_over_stdio_hides_and_refuses_upload_file(
