@@ -106,20 +106,11 @@ class LocalEngine(Engine):
             raise NotFound(f"schema {ref.catalog}.{ref.schema} does not exist")
         with self._locks.hold(ref):
             existed = Layout.is_table(path)
-            if mode == "create" and existed:
-                raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'append' or 'overwrite'")
-            if existed and idempotency is not None:
-                done = DeltaTable(str(path)).transaction_version(idempotency.app_id)
-                if done is not None and done >= idempotency.sequence:
-                    version = DeltaTable(str(path)).version()
-                    return WriteResult(ref, version, 0, skipped=True)
+            skipped = _already_written(ref, path, existed, mode, idempotency)
+            if skipped is not None:
+                return skipped
             counter = _RowCounter(data)
-            props = CommitProperties(
-                custom_metadata=commit_info or None,
-                app_transactions=(
-                    [Transaction(app_id=idempotency.app_id, version=idempotency.sequence)] if idempotency else None
-                ),
-            )
+            props = _props(commit_info, idempotency)
             try:
                 if mode == "merge" and existed:
                     self._merge(path, counter.reader(), merge_keys or [], props)
@@ -174,13 +165,9 @@ class LocalEngine(Engine):
         try:
             with self._locks.hold(ref):
                 existed = Layout.is_table(path)
-                if mode == "create" and existed:
-                    raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'append' or 'overwrite'")
-                if existed and idempotency is not None:
-                    dt = DeltaTable(str(path))
-                    done = dt.transaction_version(idempotency.app_id)
-                    if done is not None and done >= idempotency.sequence:
-                        return WriteResult(ref, dt.version(), 0, skipped=True)
+                skipped = _already_written(ref, path, existed, mode, idempotency)
+                if skipped is not None:
+                    return skipped
                 actions, schema, rows = staging.adopt_files(stage, path)
                 try:
                     self._commit_actions(
@@ -547,6 +534,20 @@ class _RowCounter:
         for batch in self._source:
             self.rows += batch.num_rows
             yield batch
+
+
+def _already_written(
+    ref: TableRef, path: Path, existed: bool, mode: WriteMode, idempotency: Idempotency | None
+) -> WriteResult | None:
+    """Refuse ``create`` on an existing table; recognise a write whose token is already committed."""
+    if mode == "create" and existed:
+        raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'append' or 'overwrite'")
+    if existed and idempotency is not None:
+        dt = DeltaTable(str(path))
+        done = dt.transaction_version(idempotency.app_id)
+        if done is not None and done >= idempotency.sequence:
+            return WriteResult(ref, dt.version(), 0, skipped=True)
+    return None
 
 
 def _props(commit_info: dict[str, str] | None, idempotency: Idempotency | None) -> CommitProperties:
