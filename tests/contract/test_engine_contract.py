@@ -246,3 +246,12 @@ def test_volume_files_round_trip(engine: Engine) -> None:
 
 def test_ping_answers(engine: Engine) -> None:
     assert engine.ping() >= 0
+
+
+def test_sums_of_integers_come_back_as_bigint_like_databricks(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1, 2, 3]}), mode="create")
+    res = engine.query(
+        guard_query("SELECT sum(id) AS s FROM items", catalog=CATALOG), max_rows=10, max_bytes=10**6, timeout_seconds=30
+    )
+    assert res.table.schema.field("s").type == pa.int64()
+    assert res.table.to_pylist() == [{"s": 6}]

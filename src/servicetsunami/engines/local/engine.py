@@ -267,7 +267,9 @@ class LocalEngine(Engine):
         timer.daemon = True
         timer.start()
         try:
-            reader = cursor.execute(sql).to_arrow_reader(min(max_rows + 1, _BATCH_ROWS))
+            result = cursor.execute(sql)
+            hugeints = [i for i, d in enumerate(result.description or []) if str(d[1]) == "HUGEINT"]
+            reader = result.to_arrow_reader(min(max_rows + 1, _BATCH_ROWS))
             batches: list[pa.RecordBatch] = []
             rows = size = 0
             truncated = False
@@ -283,7 +285,7 @@ class LocalEngine(Engine):
                 size += batch.nbytes
                 if truncated:
                     break
-            return pa.Table.from_batches(batches, schema=reader.schema), truncated
+            return _narrow_hugeints(pa.Table.from_batches(batches, schema=reader.schema), hugeints), truncated
         except duckdb.InterruptException as exc:
             raise QueryTimeout(
                 f"the query ran longer than {timeout:g} s and was stopped; add filters or aggregate"
@@ -534,6 +536,18 @@ class _RowCounter:
         for batch in self._source:
             self.rows += batch.num_rows
             yield batch
+
+
+def _narrow_hugeints(table: pa.Table, columns: list[int]) -> pa.Table:
+    """DuckDB sums BIGINTs into HUGEINT (shown as DECIMAL(38,0)); Databricks returns BIGINT. Narrow
+    them back when every value fits, so results have the types a Databricks user expects."""
+    for i in columns:
+        try:
+            narrowed = table.column(i).cast(pa.int64())
+        except pa.ArrowInvalid:
+            continue  # a value beyond BIGINT: keep the exact decimal
+        table = table.set_column(i, table.schema.field(i).with_type(pa.int64()), narrowed)
+    return table
 
 
 def _already_written(

@@ -1,0 +1,65 @@
+"""The `tsunami` command, run in-process with typer's runner against a temporary home."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from servicetsunami.cli import app
+
+KEY_RE = re.compile(r"tsk_[0-9a-f]{8}_[A-Za-z0-9_\-]+")
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]  # returns a runner function
+    monkeypatch.setenv("TSUNAMI_HOME", str(tmp_path / "home"))
+    for name in ("TSUNAMI_API_KEY", "TSUNAMI_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, key: str | None = None) -> str:
+        env = {"TSUNAMI_API_KEY": key} if key else {}
+        result = runner.invoke(app, list(args), env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return invoke
+
+
+def test_tenants_and_keys_are_managed_from_the_cli_and_keys_are_shown_once(run) -> None:  # type: ignore[no-untyped-def]
+    created = run("tenants", "create", "acme")
+    admin_key = KEY_RE.search(created)
+    assert admin_key is not None
+    assert "acme" in run("tenants", "list")
+    analyst = KEY_RE.search(run("keys", "create", "--tenant", "acme", "--role", "analyst", "--name", "bi"))
+    assert analyst is not None
+    listed = json.loads(run("keys", "list", "--tenant", "acme", "--json"))
+    assert {k["role"] for k in listed} == {"admin", "analyst"}
+    assert analyst.group(0) not in json.dumps(listed)
+    prefix = analyst.group(0).split("_")[1]
+    assert "revoked" in run("keys", "revoke", prefix, "--tenant", "acme")
+
+
+def test_upload_tables_and_query_act_as_the_key_in_the_environment(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    key = KEY_RE.search(run("tenants", "create", "acme"))
+    assert key is not None
+    csv = tmp_path / "sales.csv"
+    csv.write_text("Region,Amount\nnorth,10\nsouth,5\nnorth,1\n")
+    assert "3 rows into bronze.sales" in run("upload", str(csv), "--dataset", "sales", key=key.group(0))
+    assert "bronze.sales" in run("tables", key=key.group(0))
+    out = json.loads(
+        run("query", "SELECT region, sum(amount) AS s FROM sales GROUP BY 1 ORDER BY 1", "--json", key=key.group(0))
+    )
+    assert out["rows"] == [["north", 11], ["south", 5]]
+
+
+def test_data_commands_without_a_key_say_how_to_get_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TSUNAMI_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("TSUNAMI_API_KEY", raising=False)
+    result = CliRunner().invoke(app, ["tables"])
+    assert result.exit_code == 2
+    assert "tsunami keys create" in result.output
