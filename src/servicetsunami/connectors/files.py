@@ -12,8 +12,6 @@ store (TIME, unsigned integers, HUGEINT, INTERVAL, UNION) are cast to ones it ca
 from __future__ import annotations
 
 import csv
-import datetime
-import importlib
 import pathlib
 import re
 import unicodedata
@@ -24,6 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from servicetsunami.connectors.duckdb_support import load_packaged_extension, sql_literal, storable_cast
 from servicetsunami.errors import BadFile, InvalidInput
 
 FORMATS = ("csv", "tsv", "xlsx", "parquet", "json", "ndjson")
@@ -49,23 +48,6 @@ _ENCODINGS = {
     "latin-1": "latin-1",
     "latin1": "latin-1",
     "iso-8859-1": "latin-1",
-}
-_CASTS = {
-    "TIME": "VARCHAR",
-    "TIME WITH TIME ZONE": "VARCHAR",
-    "INTERVAL": "VARCHAR",
-    "UUID": "VARCHAR",
-    "JSON": "VARCHAR",
-    "BIT": "VARCHAR",
-    "UTINYINT": "SMALLINT",
-    "USMALLINT": "INTEGER",
-    "UINTEGER": "BIGINT",
-    "UBIGINT": "DECIMAL(20,0)",
-    "HUGEINT": "DECIMAL(38,0)",
-    "UHUGEINT": "DECIMAL(38,0)",
-    "TIMESTAMP_NS": "TIMESTAMP",
-    "TIMESTAMP_MS": "TIMESTAMP",
-    "TIMESTAMP_S": "TIMESTAMP",
 }
 
 
@@ -147,7 +129,7 @@ class FileReader:
         self._con.execute("SET autoinstall_known_extensions = false")
         self._con.execute("SET autoload_known_extensions = false")
         if self.format == "xlsx":
-            _load_packaged_extension(self._con, "excel")
+            load_packaged_extension(self._con, "excel")
         allowed = [_lit(str(path))] + ([_lit(str(output_dir))] if output_dir is not None else [])
         self._con.execute(f"SET allowed_paths = [{', '.join(allowed)}]")
         if output_dir is not None:
@@ -202,7 +184,7 @@ class FileReader:
         if self.output_dir is None:
             raise ValueError("this reader was opened without an output_dir")
         body, columns = self._plan()
-        consts = ", ".join(f"{_sql_literal(v)} AS {_ident(k)}" for k, v in extra.items())
+        consts = ", ".join(f"{sql_literal(v)} AS {_ident(k)}" for k, v in extra.items())
         sql = f"SELECT *, {consts} FROM ({body})" if extra else body
         try:
             self._con.execute(
@@ -231,7 +213,7 @@ class FileReader:
             parts = []
             for original in originals:
                 expr = _ident(original) if original in present else "NULL"
-                target = _CASTS.get(types[original].upper())
+                target = storable_cast(types[original])
                 if target is None and types[original].upper() == "DOUBLE" and self.format == "xlsx":
                     target = self._integral_or_none(src, original)
                 if target:
@@ -355,25 +337,6 @@ def _with_comments(reader: pa.RecordBatchReader, comments: dict[str, str]) -> pa
             )
 
     return pa.RecordBatchReader.from_batches(schema, batches())
-
-
-def _load_packaged_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    try:
-        module = importlib.import_module(f"duckdb_extension_{name}")
-    except ImportError as exc:
-        raise InvalidInput(f"the {name} reader is not installed (pip package duckdb-extension-{name})") from exc
-    version = con.execute("PRAGMA version").fetchone()[0]  # type: ignore[index]  # PRAGMA version has one row
-    path = pathlib.Path(next(iter(module.__path__))) / "extensions" / version / f"{name}.duckdb_extension"
-    con.execute(f"LOAD {_lit(str(path))}")
-
-
-def _sql_literal(value: Any) -> str:
-    if isinstance(value, datetime.datetime):
-        kind = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
-        return f"{kind} {_lit(value.isoformat())}"
-    if value is None:
-        return "NULL"
-    return _lit(str(value))
 
 
 def _ident(name: str) -> str:

@@ -153,13 +153,15 @@ class Engine(abc.ABC):
         /,
         *,
         mode: WriteMode,
+        merge_keys: list[str] | None = None,
         comments: dict[str, str] | None = None,
         idempotency: Idempotency | None = None,
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
     ) -> WriteResult:
         """Commit the Parquet files in ``stage`` to ``ref`` as one commit, with the semantics of
-        :meth:`write_table`. The stage is consumed whether the commit succeeds or not."""
+        :meth:`write_table` (``merge`` upserts on ``merge_keys``). The stage is consumed whether the
+        commit succeeds or not."""
         raise EngineError("staged Parquet writes are not available on this engine")
 
     def discard_stage(self, ref: TableRef, stage: Path, /) -> None:  # noqa: B027  # nothing staged, nothing to remove
@@ -168,6 +170,12 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def query(self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float) -> ArrowResult:
         """Run a guarded read-only statement (kinds ``select`` and ``explain``)."""
+
+    @abc.abstractmethod
+    def last_commit_for(self, ref: TableRef, app_id: str, /) -> tuple[int, dict[str, Any]] | None:
+        """The newest sequence committed under ``app_id`` (see :class:`Idempotency`) and that
+        commit's ``commit_info``; None when the table or the app id has no commit. This is how a
+        resumed sync finds the cursor that landed with its rows."""
 
     @abc.abstractmethod
     def table_exists(self, ref: TableRef, /) -> bool: ...

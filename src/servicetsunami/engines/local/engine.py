@@ -153,14 +153,15 @@ class LocalEngine(Engine):
         /,
         *,
         mode: WriteMode,
+        merge_keys: list[str] | None = None,
         comments: dict[str, str] | None = None,
         idempotency: Idempotency | None = None,
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
     ) -> WriteResult:
-        if mode == "merge":
+        if mode == "merge" and not merge_keys:
             self.discard_stage(ref, stage)
-            raise InvalidInput("merge needs write_table; staged files are appended or overwritten")
+            raise InvalidInput("merge needs at least one key column")
         path = self._layout.table_dir(ref)
         try:
             with self._locks.hold(ref):
@@ -169,10 +170,17 @@ class LocalEngine(Engine):
                 if skipped is not None:
                     return skipped
                 actions, schema, rows = staging.adopt_files(stage, path)
+                props = _props(commit_info, idempotency)
                 try:
-                    self._commit_actions(
-                        path, existed, actions, schema, mode, comments, description, _props(commit_info, idempotency)
-                    )
+                    if mode == "merge" and existed:  # upsert: delta-rs merges the staged rows in
+                        files = [str(path / a.path) for a in actions]
+                        reader = pa.dataset.dataset(files, schema=schema).scanner().to_reader()
+                        self._merge(path, reader, merge_keys or [], props)
+                        for f in files:
+                            Path(f).unlink(missing_ok=True)
+                    else:
+                        effective: WriteMode = "append" if mode == "merge" else mode
+                        self._commit_actions(path, existed, actions, schema, effective, comments, description, props)
                 except BaseException as exc:
                     for action in actions:
                         (path / action.path).unlink(missing_ok=True)
@@ -366,6 +374,19 @@ class LocalEngine(Engine):
         return text[:800]
 
     # -- metadata -----------------------------------------------------------------------------
+
+    def last_commit_for(self, ref: TableRef, app_id: str, /) -> tuple[int, dict[str, Any]] | None:
+        path = self._layout.table_dir(ref)
+        dt = self._snapshots.latest(path)
+        if dt is None:
+            return None
+        sequence = dt.transaction_version(app_id)
+        if sequence is None:
+            return None
+        for commit in dt.history():
+            if commit.get("tsunami.app_id") == app_id and commit.get("tsunami.sequence") == str(sequence):
+                return sequence, commit
+        return sequence, {}
 
     def table_exists(self, ref: TableRef, /) -> bool:
         return Layout.is_table(self._layout.table_dir(ref))
@@ -565,8 +586,11 @@ def _already_written(
 
 
 def _props(commit_info: dict[str, str] | None, idempotency: Idempotency | None) -> CommitProperties:
+    info = dict(commit_info or {})
+    if idempotency is not None:  # found again by last_commit_for
+        info |= {"tsunami.app_id": idempotency.app_id, "tsunami.sequence": str(idempotency.sequence)}
     return CommitProperties(
-        custom_metadata=commit_info or None,
+        custom_metadata=info or None,
         app_transactions=[Transaction(app_id=idempotency.app_id, version=idempotency.sequence)]
         if idempotency
         else None,
