@@ -6,11 +6,13 @@ import-time global. Nested models use ``__`` in the environment (``TSUNAMI_QUERY
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class QuerySettings(BaseModel):
@@ -41,6 +43,24 @@ class McpSettings(BaseModel):
     )
 
 
+class SyncSettings(BaseModel):
+    """How syncs from sources into bronze tables run."""
+
+    batch_rows: int = Field(
+        1_000_000, ge=1, description="Rows per incremental commit: a killed sync resumes from the last commit."
+    )
+    lookback_seconds: float = Field(
+        0,
+        ge=0,
+        description="Incremental syncs re-read this many seconds before the saved cursor, to catch rows "
+        "that committed late in the source (merge syncs deduplicate them; append syncs may repeat them).",
+    )
+    wait_seconds: float = Field(
+        20, ge=0, description="How long a sync tool call waits for the run to finish before returning its id to poll."
+    )
+    max_parallel: int = Field(4, ge=1, description="Most syncs running at once in one process.")
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
@@ -64,6 +84,44 @@ class Settings(BaseSettings):
     query: QuerySettings = Field(default_factory=QuerySettings, description="Query caps.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="File ingestion.")
     mcp: McpSettings = Field(default_factory=McpSettings, description="MCP door.")
+    master_key: SecretStr | None = Field(
+        None,
+        description="Keys that encrypt stored credentials: 'kid:base64key' entries (32 random bytes each) "
+        "separated by commas, the FIRST one active and the others kept to decrypt older secrets; a bare "
+        "base64 key means kid 'k1'. Unset: the key file <home>/master.key (created on first start in "
+        "single-user mode).",
+    )
+    multi_tenant: bool = Field(
+        False,
+        description="Serve several tenants. Off (the default) is single-user embedded mode: sources on "
+        "private and loopback addresses are allowed and the key file is created on first start.",
+    )
+    source_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs (comma-separated or a JSON list) whose private addresses sources may use in "
+        "multi-tenant mode, e.g. '10.20.0.0/16'. Link-local and cloud metadata addresses stay refused.",
+    )
+    sync: SyncSettings = Field(default_factory=SyncSettings, description="Syncs from sources.")
+
+    @field_validator("source_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("source_allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a network in CIDR form (like 10.20.0.0/16)") from None
+        return value
 
     @property
     def resolved_home(self) -> Path:

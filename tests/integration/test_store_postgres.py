@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,17 +26,20 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from servicetsunami.errors import AuthError, Conflict, NotFound
+from servicetsunami.security import secrets as keyring
 from servicetsunami.security.auth import authenticate_api_key, clear_key_cache, hash_api_key
 from servicetsunami.services import tenants
+from servicetsunami.services.secrets import rotate_secrets
+from servicetsunami.settings import Settings
 from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store
-from servicetsunami.store.models import ApiKey, Base
+from servicetsunami.store.models import ApiKey, Base, new_id, utcnow
 from servicetsunami.tenancy import Role
 
 pytestmark = pytest.mark.postgres
 
 ENV = "TSUNAMI_TEST_POSTGRES_URL"
-TABLES = {"tenants", "api_keys", "datasets", "audit_log", "alembic_version"}
+TABLES = {"tenants", "api_keys", "datasets", "audit_log", "connections", "syncs", "sync_runs", "alembic_version"}
 PREFIX = "tenant_"
 
 
@@ -301,3 +305,128 @@ def test_concurrent_upserts_of_one_dataset_leave_one_row_on_postgres(store: Stor
         [dataset] = repo.list_datasets(s, tenant_id=tenant_id)
         assert dataset.meta == {"columns": {"order_id": "Order ID"}}
         assert repo.delete_dataset(s, "orders", tenant_id=tenant_id)
+
+
+# --- connections, syncs and runs -------------------------------------------------------------
+
+CONNECTION_CONFIG = {"host": "db.example.com", "port": 5432, "database": "app", "user": "reader"}
+
+
+def _tenant_id(store: Store, slug: str) -> str:
+    tenants.create_tenant(store, slug)
+    with store.session() as s:
+        return repo.get_tenant_by_slug(s, slug).id
+
+
+def _connection(store: Store, tenant_id: str, name: str = "warehouse", **kwargs: Any) -> str:
+    with store.session() as s:
+        return repo.create_connection(
+            s, tenant_id=tenant_id, name=name, kind="postgres", config=CONNECTION_CONFIG, **kwargs
+        ).id
+
+
+def _sync(store: Store, tenant_id: str, connection_id: str) -> str:
+    with store.session() as s:
+        return repo.upsert_sync(
+            s,
+            tenant_id=tenant_id,
+            connection_id=connection_id,
+            source_table="public.customers",
+            target_table="bronze.customers",
+            mode="incremental_merge",
+            cursor_column="updated_at",
+            primary_key=["id"],
+        ).id
+
+
+def test_the_migration_head_has_the_connection_and_sync_tables_on_postgres(store: Store) -> None:
+    inspector = inspect(store.engine)
+    assert {"connections", "syncs", "sync_runs"} <= set(inspector.get_table_names())
+    assert {c["name"]: str(c["type"]) for c in inspector.get_columns("connections")}["secret_ciphertext"] == "BYTEA"
+    assert store.current_revision() == Store.head_revision() == "0002"
+
+
+def test_connections_are_tenant_scoped_on_postgres(store: Store) -> None:
+    acme, globex = _tenant_id(store, "acme"), _tenant_id(store, "globex")
+    theirs = _connection(store, globex)
+    mine = _connection(store, acme)
+    with pytest.raises(Conflict):
+        _connection(store, acme)
+    with store.session() as s:
+        assert [c.id for c in repo.list_connections(s, tenant_id=acme)] == [mine]
+        with pytest.raises(NotFound):
+            repo.get_connection(s, theirs, tenant_id=acme)
+        with pytest.raises(NotFound):
+            repo.delete_connection(s, theirs, tenant_id=acme)
+
+
+def test_a_ciphertext_without_its_key_id_is_refused_by_postgres(store: Store) -> None:
+    connection_id = _connection(store, _tenant_id(store, "acme"))
+    with pytest.raises(Conflict), store.session() as s:
+        s.execute(text("UPDATE connections SET secret_kid = 'k1' WHERE id = :id"), {"id": connection_id})
+
+
+def test_deleting_a_connection_cascades_to_syncs_and_runs_on_postgres(store: Store) -> None:
+    acme = _tenant_id(store, "acme")
+    connection_id = _connection(store, acme)
+    sync_id = _sync(store, acme, connection_id)
+    with store.session() as s:
+        run_id = repo.create_run(s, tenant_id=acme, sync_id=sync_id).id
+        repo.delete_connection(s, connection_id, tenant_id=acme)
+    with store.session() as s:
+        assert repo.list_syncs(s, tenant_id=acme) == []
+        with pytest.raises(NotFound):
+            repo.get_run(s, run_id, tenant_id=acme)
+
+
+def test_concurrent_upserts_of_one_sync_leave_one_row_on_postgres(store: Store, migrated_url: str) -> None:
+    acme = _tenant_id(store, "acme")
+    connection_id = _connection(store, acme)
+    stores = [Store(migrated_url) for _ in range(4)]
+    try:
+        results, errors = _in_threads(4, lambda i: _sync(stores[i], acme, connection_id))
+    finally:
+        for st in stores:
+            st.dispose()
+    assert errors == []
+    assert len(set(results)) == 1
+    with store.session() as s:
+        [(sync, last_run)] = repo.list_syncs(s, tenant_id=acme)
+        assert (sync.primary_key, last_run) == (["id"], None)
+
+
+def test_runs_record_progress_and_stale_ones_are_failed_on_postgres(store: Store) -> None:
+    acme = _tenant_id(store, "acme")
+    sync_id = _sync(store, acme, _connection(store, acme))
+    now = utcnow()
+    with store.session() as s:
+        dead = repo.create_run(s, tenant_id=acme, sync_id=sync_id, status="running", now=now - timedelta(hours=1)).id
+        alive = repo.create_run(s, tenant_id=acme, sync_id=sync_id, status="running", now=now).id
+        repo.update_run(s, alive, tenant_id=acme, progress={"rows_done": 10, "rate": 5.0}, rows=10, bytes=80)
+    with store.session() as s:
+        assert repo.mark_stale_runs(s, older_than=now - timedelta(minutes=10)) == [dead]
+    with store.session() as s:
+        runs = {r.id: r for r in repo.list_runs(s, sync_id, tenant_id=acme)}
+        assert (runs[dead].status, runs[alive].status) == ("failed", "running")
+        assert (runs[alive].rows, runs[alive].bytes, runs[alive].progress["rows_done"]) == (10, 80, 10)
+        assert [r.id for r in runs.values()] == [alive, dead]
+
+
+def test_rotation_re_encrypts_every_secret_on_postgres(store: Store, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", master_key=None, _env_file=None)  # type: ignore[call-arg]
+    ring = keyring.load_keyring(settings)
+    expected: dict[str, bytes] = {}
+    for slug in ("acme", "globex"):
+        tenant_id = _tenant_id(store, slug)
+        connection_id = new_id()
+        expected[connection_id] = f"pw-{slug}".encode()
+        blob = ring.encrypt(expected[connection_id], aad=keyring.secret_aad(tenant_id, connection_id))
+        _connection(store, tenant_id, secret_ciphertext=blob, secret_kid=ring.active_kid, connection_id=connection_id)
+    report = rotate_secrets(store, settings)
+    assert (report.active_kid, report.rotated, report.remaining, report.failed) == ("k2", 2, 0, [])
+    with store.session() as s:
+        stored = repo.list_connection_secrets(s)
+    assert {item.kid for item in stored} == {"k2"}
+    assert {
+        item.id: ring.decrypt(item.ciphertext, aad=keyring.secret_aad(item.tenant_id, item.id)) for item in stored
+    } == expected

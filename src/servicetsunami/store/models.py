@@ -19,12 +19,14 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -44,6 +46,9 @@ NAMING_CONVENTION: dict[str, str] = {
 }
 
 ROLES = ("admin", "engineer", "analyst")
+SYNC_MODES = ("full_refresh", "incremental_append", "incremental_merge")
+RUN_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
+FINISHED_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def utcnow() -> datetime:
@@ -85,6 +90,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # In-place changes to the top-level dict are tracked; reassign the attribute for nested changes.
 MetaJSON = MutableDict.as_mutable(JSON().with_variant(JSONB(), "postgresql"))
+# Plain JSON (lists, or values only ever replaced whole).
+PlainJSON = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Base(DeclarativeBase):
@@ -157,6 +168,97 @@ class Dataset(_MetaMixin, Base):
     table_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Connection(_MetaMixin, Base):
+    """A tenant's saved connection to a source (a PostgreSQL server, ...).
+
+    ``config`` holds what may be shown (host, port, database, user, sslmode, schemas) and never a
+    secret. The credentials live only in ``secret_ciphertext``, encrypted by the key ring
+    (:mod:`servicetsunami.security.secrets`) with the tenant and connection ids as associated data;
+    ``secret_kid`` names the key, so rotation finds the rows still under an old key. Both are null
+    for a connection without credentials.
+    """
+
+    __tablename__ = "connections"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        CheckConstraint("(secret_ciphertext IS NULL) = (secret_kid IS NULL)", name="secret_pair"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    config: Mapped[dict[str, Any]] = mapped_column(MetaJSON, nullable=False, default=dict)
+    secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    secret_kid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+    last_tested_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_test_ok: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    last_test_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Sync(_MetaMixin, Base):
+    """One source table landing in one bronze table of a tenant; ``state`` holds the saved cursor.
+
+    ``target_table`` (``schema.table``) is unique per tenant, so the sync's id stays stable for the
+    table it writes (the exactly-once commits are keyed by it). ``last_run_id`` points at the newest
+    :class:`SyncRun`; it is not a foreign key, to keep the two tables free of a cycle.
+    """
+
+    __tablename__ = "syncs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "target_table"),
+        CheckConstraint(_in("mode", SYNC_MODES), name="mode"),
+        Index("ix_syncs_connection_id", "connection_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    connection_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("connections.id", ondelete="CASCADE"), nullable=False
+    )
+    source_table: Mapped[str] = mapped_column(String(512), nullable=False)
+    target_table: Mapped[str] = mapped_column(String(300), nullable=False)
+    mode: Mapped[str] = mapped_column(String(32), nullable=False)
+    cursor_column: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    primary_key: Mapped[list[str]] = mapped_column(PlainJSON, nullable=False, default=list)
+    state: Mapped[dict[str, Any]] = mapped_column(MetaJSON, nullable=False, default=dict)
+    last_run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class SyncRun(_MetaMixin, Base):
+    """One execution of a sync. ``updated_at`` moves with every progress update (a heartbeat), so a
+    run left ``running`` by a dead process can be told from a slow one."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        Index("ix_sync_runs_sync_id_started_at", "sync_id", "started_at"),
+        Index("ix_sync_runs_status_updated_at", "status", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    sync_id: Mapped[str] = mapped_column(String(36), ForeignKey("syncs.id", ondelete="CASCADE"), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    rows: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    batches: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    table_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    progress: Mapped[dict[str, Any]] = mapped_column(MetaJSON, nullable=False, default=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_RUN_STATUSES
 
 
 class AuditLog(_MetaMixin, Base):
