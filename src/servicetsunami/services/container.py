@@ -4,17 +4,19 @@ entry point and handed to every service function."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from servicetsunami.engines.base import Engine
 from servicetsunami.engines.registry import create_engine
 from servicetsunami.security.auth import authenticate_api_key
+from servicetsunami.security.secrets import KeyRing, load_keyring
 from servicetsunami.settings import Settings
 from servicetsunami.store.db import Store
 from servicetsunami.tenancy import Principal
 
 if TYPE_CHECKING:
+    from servicetsunami.services.syncs import SyncManager
     from servicetsunami.services.tenants import CreatedKey
 
 logger = logging.getLogger(__name__)
@@ -25,15 +27,27 @@ class Services:
     settings: Settings
     store: Store
     engine: Engine
+    keyring: KeyRing
+    _syncs: SyncManager | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
         """Create the data folder, migrate the system store and start the engine."""
         settings.resolved_home.mkdir(parents=True, exist_ok=True)
+        keyring = load_keyring(settings)  # a bad or unreadable master key stops the start, loudly
         store = Store(settings.resolved_database_url)
         store.migrate()
         engine = create_engine(settings)
-        return cls(settings=settings, store=store, engine=engine)
+        return cls(settings=settings, store=store, engine=engine, keyring=keyring)
+
+    @property
+    def syncs(self) -> SyncManager:
+        """The sync runs of this process (thread pool, running runners), created on first use."""
+        if self._syncs is None:
+            from servicetsunami.services.syncs import SyncManager
+
+            self._syncs = SyncManager(self)
+        return self._syncs
 
     def authenticate(self, api_key: str) -> Principal:
         """The principal of an API key; raises ``AuthError`` for a missing, unknown or revoked key."""
@@ -49,5 +63,7 @@ class Services:
         return created
 
     def close(self) -> None:
+        if self._syncs is not None:
+            self._syncs.shutdown()
         self.engine.close()
         self.store.dispose()

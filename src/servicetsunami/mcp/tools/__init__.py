@@ -10,10 +10,10 @@ from __future__ import annotations
 from fastmcp import FastMCP
 
 from servicetsunami.mcp.auth import Caller
-from servicetsunami.mcp.tools import catalog, health, ingestion, query
+from servicetsunami.mcp.tools import catalog, health, ingestion, query, sources
 from servicetsunami.services.container import Services
 
 
 def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
-    for module in (ingestion, catalog, query, health):
+    for module in (ingestion, catalog, query, health, sources):
         module.register(server, services, caller)

@@ -1,0 +1,240 @@
+"""Data source connections: stored with their secret encrypted, checked with a diagnosis a person
+can act on, discovered. No function here returns or logs a secret.
+
+Passwords given as tool arguments end up in chat transcripts; ``tsunami connections create``
+(which prompts) and the REST API are the safer ways. ``password_env`` names an environment variable
+of the server; it is only honoured in single-user embedded mode, where the server is the user's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from servicetsunami.connectors.base import StreamInfo
+from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
+from servicetsunami.errors import InvalidInput, PermissionDenied
+from servicetsunami.security.secrets import secret_aad
+from servicetsunami.security.ssrf import check_source_host
+from servicetsunami.services.container import Services
+from servicetsunami.store import repositories as repo
+from servicetsunami.store.models import Connection, new_id
+from servicetsunami.tenancy import Principal, Scope, check_identifier
+
+logger = logging.getLogger(__name__)
+
+
+class ConnectionPublic(BaseModel):
+    id: str
+    name: str
+    kind: str
+    config: dict[str, Any] = Field(description="Host, port, database, user, sslmode, schemas; never the password")
+    has_password: bool
+    created_at: datetime
+    last_tested_at: datetime | None = None
+    last_test_ok: bool | None = None
+    last_test_detail: str | None = None
+
+
+class ConnectionTest(BaseModel):
+    connection_id: str
+    ok: bool
+    latency_ms: float
+    server_version: str | None = None
+    problem: str | None = Field(None, description="dns, refused, timeout, auth, database, ssl, access, permission")
+    diagnosis: str | None = Field(None, description="What happened and what to do about it")
+
+
+class ConnectionCreated(ConnectionPublic):
+    test: ConnectionTest
+
+
+class SourceColumnPublic(BaseModel):
+    name: str
+    type: str
+    nullable: bool
+
+
+class SourceTable(BaseModel):
+    name: str
+    kind: str
+    row_estimate: int | None
+    size_bytes: int | None
+    primary_key: list[str]
+    columns: list[SourceColumnPublic]
+    cursor_candidates: list[str] = Field(description="Columns that suit incremental syncs, best first")
+    readable: bool
+    problem: str | None = None
+
+
+def connect_postgres(
+    svc: Services,
+    principal: Principal,
+    *,
+    name: str,
+    host: str,
+    port: int = 5432,
+    database: str,
+    user: str,
+    password: str | None = None,
+    password_env: str | None = None,
+    sslmode: str = "prefer",
+    schemas: list[str] | None = None,
+) -> ConnectionCreated:
+    """Store an encrypted PostgreSQL connection, then test it."""
+    principal.require(Scope.MANAGE)
+    check_identifier(name, what="connection name")
+    if password is not None and password_env is not None:
+        raise InvalidInput("give password or password_env, not both")
+    if password_env is not None:
+        if svc.settings.multi_tenant:
+            raise PermissionDenied("password_env is only available in single-user mode; send the password instead")
+        if password_env not in os.environ:
+            raise InvalidInput(f"environment variable {password_env!r} is not set on the server")
+        password = os.environ[password_env]
+    try:
+        config = PostgresConfig(
+            host=host,
+            port=port,
+            database=database,
+            user=user,
+            password=SecretStr(password) if password is not None else None,
+            sslmode=sslmode,
+            schemas=schemas,
+        )
+    except ValidationError as exc:
+        raise InvalidInput(_validation_message(exc)) from None
+    _vet_host(svc, config)
+    connection_id = new_id()
+    ciphertext = kid = None
+    if config.password is not None:
+        ring = svc.keyring
+        ciphertext = ring.encrypt_json(
+            {"password": config.password.get_secret_value()}, aad=secret_aad(principal.tenant_id, connection_id)
+        )
+        kid = ring.active_kid
+    with svc.store.session() as session:
+        repo.create_connection(
+            session,
+            tenant_id=principal.tenant_id,
+            name=name,
+            kind="postgres",
+            config=config.public(),
+            secret_ciphertext=ciphertext,
+            secret_kid=kid,
+            connection_id=connection_id,
+        )
+        repo.record_audit(
+            session,
+            tenant_id=principal.tenant_id,
+            subject=principal.subject,
+            action="connect_postgres",
+            target=connection_id,
+            meta={"name": name, "host": host, "database": database},
+        )
+    logger.info("stored connection %s to %s", connection_id, config.redacted())
+    test = test_connection(svc, principal, connection_id)
+    return ConnectionCreated(**get_connection(svc, principal, connection_id).model_dump(), test=test)
+
+
+def test_connection(svc: Services, principal: Principal, connection_id: str, /) -> ConnectionTest:
+    principal.require(Scope.READ)
+    source = open_source(svc, principal, connection_id)
+    try:
+        result = source.check()
+    finally:
+        source.close()
+    with svc.store.session() as session:
+        repo.record_connection_test(
+            session, connection_id, tenant_id=principal.tenant_id, ok=result.ok, detail=result.diagnosis
+        )
+    return ConnectionTest(
+        connection_id=connection_id,
+        ok=result.ok,
+        latency_ms=result.latency_ms,
+        server_version=result.server_version,
+        problem=result.problem,
+        diagnosis=result.diagnosis,
+    )
+
+
+def list_connections(svc: Services, principal: Principal) -> list[ConnectionPublic]:
+    principal.require(Scope.READ)
+    with svc.store.session() as session:
+        return [_public(c) for c in repo.list_connections(session, tenant_id=principal.tenant_id)]
+
+
+def get_connection(svc: Services, principal: Principal, connection_id: str, /) -> ConnectionPublic:
+    principal.require(Scope.READ)
+    with svc.store.session() as session:
+        return _public(repo.get_connection(session, connection_id, tenant_id=principal.tenant_id))
+
+
+def list_source_tables(
+    svc: Services, principal: Principal, connection_id: str, /, *, schema: str | None = None
+) -> list[SourceTable]:
+    principal.require(Scope.READ)
+    source = open_source(svc, principal, connection_id)
+    try:
+        return [_table(s) for s in source.discover(schema=schema)]
+    finally:
+        source.close()
+
+
+def open_source(svc: Services, principal: Principal, connection_id: str, /) -> PostgresSource:
+    """The tenant's connection as a ready source (secret decrypted in memory only, host vetted)."""
+    with svc.store.session() as session:
+        row = repo.get_connection(session, connection_id, tenant_id=principal.tenant_id)
+        config_data, ciphertext = dict(row.config), row.secret_ciphertext
+    password = None
+    if ciphertext is not None:
+        secret = svc.keyring.decrypt_json(ciphertext, aad=secret_aad(principal.tenant_id, connection_id))
+        password = SecretStr(secret["password"])
+    config = PostgresConfig(**config_data, password=password)
+    addresses = _vet_host(svc, config)
+    return PostgresSource(config, hostaddr=addresses[0], threads=svc.settings.query.threads)
+
+
+def _vet_host(svc: Services, config: PostgresConfig) -> list[str]:
+    return check_source_host(
+        config.host,
+        config.port,
+        multi_tenant=svc.settings.multi_tenant,
+        allowed_networks=svc.settings.source_allowed_networks,
+    )
+
+
+def _public(row: Connection) -> ConnectionPublic:
+    return ConnectionPublic(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        config=dict(row.config),
+        has_password=row.secret_ciphertext is not None,
+        created_at=row.created_at,
+        last_tested_at=row.last_tested_at,
+        last_test_ok=row.last_test_ok,
+        last_test_detail=row.last_test_detail,
+    )
+
+
+def _table(s: StreamInfo) -> SourceTable:
+    return SourceTable(
+        name=s.name,
+        kind=s.kind,
+        row_estimate=s.row_estimate,
+        size_bytes=s.size_bytes,
+        primary_key=s.primary_key,
+        columns=[SourceColumnPublic(name=c.name, type=c.source_type, nullable=c.nullable) for c in s.columns],
+        cursor_candidates=s.cursor_candidates,
+        readable=s.readable,
+        problem=s.problem,
+    )
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False))
