@@ -76,11 +76,26 @@ async def test_results_validate_against_the_published_output_schemas(services: S
 async def test_tool_annotations_say_which_tools_only_read(services: Services, keys: Keys) -> None:
     async with local_client(services, keys.acme_engineer) as client:
         tools = {tool.name: tool for tool in await client.list_tools()}
-    assert set(tools) == {"upload_file", "list_tables", "describe_table", "query_sql", "health"}
+    assert set(tools) == {
+        "upload_file",
+        "list_tables",
+        "describe_table",
+        "query_sql",
+        "health",  # the lakehouse
+        "test_connection",
+        "list_source_tables",
+        "sync_table_to_bronze",
+        "get_sync_status",
+        "cancel_sync",
+        "list_syncs",  # data sources; connect_postgres needs the admin role
+    }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations
         assert annotations is not None
         assert annotations.read_only_hint is True and annotations.open_world_hint is False
+    for name in ("test_connection", "list_source_tables", "get_sync_status", "list_syncs"):
+        annotations = tools[name].annotations
+        assert annotations is not None and annotations.read_only_hint is True
     upload = tools["upload_file"].annotations
     assert upload is not None
     assert upload.read_only_hint is False
@@ -176,6 +191,8 @@ async def test_table_resources_give_the_schema_and_a_preview_as_json(services: S
         assert templates == {
             "table://{catalog}/{schema}/{name}/schema",
             "table://{catalog}/{schema}/{name}/preview",
+            "datasource://{connection_id}/status",
+            "datasource://{connection_id}/tables",
         }
 
         schema = await client.read_resource("table://tenant_acme/bronze/sales/schema")
