@@ -29,8 +29,14 @@ if TYPE_CHECKING:
 app = typer.Typer(help="ServiceTsunami: the integration brain for data and AI agents.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Manage tenants (operator).", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys (operator).", no_args_is_help=True)
+connections_app = typer.Typer(
+    help="Data source connections (as the principal of TSUNAMI_API_KEY).", no_args_is_help=True
+)
+secrets_app = typer.Typer(help="The master key ring for stored secrets (operator).", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.add_typer(connections_app, name="connections")
+app.add_typer(secrets_app, name="secrets")
 console = Console()
 err = Console(stderr=True)
 
@@ -250,6 +256,162 @@ def tables(layer: Annotated[str | None, typer.Option(help="bronze | silver | gol
     for r in rows:
         table.add_row(f"{r.schema_}.{r.name}", str(r.version), str(r.rows), str(r.size_bytes))
     console.print(table)
+
+
+@connections_app.command("create")
+def connections_create(
+    name: Annotated[str, typer.Argument(help="Short name for the connection")],
+    host: Annotated[str, typer.Option(help="PostgreSQL host")],
+    database: Annotated[str, typer.Option(help="Database name")],
+    user: Annotated[str, typer.Option(help="User name")],
+    port: Annotated[int, typer.Option(help="Port")] = 5432,
+    sslmode: Annotated[
+        str, typer.Option(help="disable | allow | prefer | require | verify-ca | verify-full")
+    ] = "prefer",
+    schema: Annotated[list[str] | None, typer.Option(help="Schema to offer (repeat for more)")] = None,
+    no_password: Annotated[bool, typer.Option("--no-password", help="The server needs no password")] = False,
+) -> None:
+    """Store an encrypted PostgreSQL connection; the password is prompted for, never an argument."""
+    from servicetsunami.services.connections import connect_postgres
+
+    password = None if no_password else typer.prompt("password", hide_input=True)
+    with _services() as svc:
+        created = connect_postgres(
+            svc,
+            _principal(svc),
+            name=name,
+            host=host,
+            port=port,
+            database=database,
+            user=user,
+            password=password,
+            sslmode=sslmode,
+            schemas=schema or None,
+        )
+    test = created.test
+    state = (
+        f"[green]ok[/green] {test.server_version} in {test.latency_ms:.0f} ms"
+        if test.ok
+        else (f"[red]{test.problem}[/red]: {test.diagnosis}")
+    )
+    console.print(f"connection {created.name} ({created.id}): {state}")
+
+
+@connections_app.command("list")
+def connections_list() -> None:
+    """List your connections (never their secrets)."""
+    from servicetsunami.services.connections import list_connections
+
+    with _services() as svc:
+        rows = list_connections(svc, _principal(svc))
+    table = Table("id", "name", "host", "database", "last test")
+    for r in rows:
+        last = "-" if r.last_test_ok is None else ("ok" if r.last_test_ok else f"failed: {r.last_test_detail}")
+        table.add_row(
+            r.id, r.name, f"{r.config.get('host')}:{r.config.get('port')}", str(r.config.get("database")), last
+        )
+    console.print(table)
+
+
+@connections_app.command("test")
+def connections_test(connection_id: Annotated[str, typer.Argument(help="Connection id")]) -> None:
+    """Connect and report latency, version, or a diagnosis."""
+    from servicetsunami.services.connections import test_connection
+
+    with _services() as svc:
+        result = test_connection(svc, _principal(svc), connection_id)
+    console.print_json(result.model_dump_json())
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def sync(
+    connection_id: Annotated[str, typer.Argument(help="Connection id")],
+    table: Annotated[str, typer.Argument(help="Source table, e.g. public.customers")],
+    mode: Annotated[str, typer.Option(help="full_refresh | incremental_append | incremental_merge")] = "full_refresh",
+    cursor: Annotated[str | None, typer.Option(help="Cursor column (incremental modes)")] = None,
+    key: Annotated[list[str] | None, typer.Option(help="Primary key column (merge; repeat for more)")] = None,
+    target: Annotated[str | None, typer.Option(help="Bronze table (default: the source table's name)")] = None,
+) -> None:
+    """Sync a source table into bronze, with a progress bar; exactly once even if interrupted."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from servicetsunami.services.syncs import SyncRunPublic, start_sync, wait_for_run
+
+    with _services() as svc:
+        principal = _principal(svc)
+        run_id = start_sync(
+            svc,
+            principal,
+            connection_id,
+            table,
+            sync_mode=mode,
+            cursor_column=cursor,
+            primary_key=key or None,
+            target_table=target,
+        )
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=err,
+        ) as bar:
+            task = bar.add_task(f"sync {table}", total=None, info="starting")
+
+            def show(status: SyncRunPublic) -> None:
+                rows = status.rows
+                pct = status.progress.get("batch_percent")
+                bar.update(task, info=f"{rows:,} rows" + (f", batch {pct:.0f}%" if isinstance(pct, float) else ""))
+
+            status = wait_for_run(svc, principal, run_id, timeout=float("inf"), on_progress=show)
+    console.print(
+        f"{status.status}: {status.rows:,} rows, {status.bytes:,} bytes into {status.bronze_table} "
+        f"(version {status.table_version}) in {status.duration_seconds} s"
+        + (f" — {status.error}" if status.error else "")
+    )
+    if status.status != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command("syncs")
+def syncs_list() -> None:
+    """Configured syncs with their state and last run."""
+    from servicetsunami.services.syncs import list_syncs
+
+    with _services() as svc:
+        rows = list_syncs(svc, _principal(svc))
+    table = Table("bronze table", "source", "mode", "cursor", "last run")
+    for r in rows:
+        cursor = (r.state.get("cursor") or {}).get("value", "-")
+        last = f"{r.last_run.status} ({r.last_run.rows} rows)" if r.last_run else "-"
+        table.add_row(r.bronze_table, r.source_table, r.mode, str(cursor), last)
+    console.print(table)
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret under a new master key, while the service keeps running."""
+    from servicetsunami.services.secrets import rotate_secrets
+
+    with _services() as svc:
+        report = rotate_secrets(svc.store, svc.settings)
+    console.print_json(report.model_dump_json())
+
+
+@secrets_app.command("add-key")
+def secrets_add_key() -> None:
+    """Add a new active master key (key file mode); older keys stay for decryption."""
+    from servicetsunami.security.secrets import add_key
+
+    settings = Settings()
+    try:
+        kid = add_key(settings)
+    except TsunamiError as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        raise typer.Exit(2) from None
+    console.print(f"new active key {kid}; run `tsunami secrets rotate` to re-encrypt stored secrets")
 
 
 def main() -> None:

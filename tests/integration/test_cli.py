@@ -63,3 +63,50 @@ def test_data_commands_without_a_key_say_how_to_get_one(tmp_path: Path, monkeypa
     result = CliRunner().invoke(app, ["tables"])
     assert result.exit_code == 2
     assert "tsunami keys create" in result.output
+
+
+def test_connections_are_created_with_a_prompted_password_and_tables_sync_with_progress(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import uuid
+
+    import psycopg
+
+    url = os.environ.get("TSUNAMI_TEST_POSTGRES_URL")
+    assert url, "TSUNAMI_TEST_POSTGRES_URL must point at the test PostgreSQL"
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    table = f"cli_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE public.{table} AS SELECT g AS id, g * 2 AS v FROM generate_series(1, 100) g")
+    try:
+        key = KEY_RE.search(run("tenants", "create", "acme"))
+        assert key is not None
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+        result = CliRunner().invoke(
+            app,
+            [
+                "connections",
+                "create",
+                "pg",
+                "--host",
+                str(info.get("host", "127.0.0.1")),
+                "--database",
+                str(info["dbname"]),
+                "--user",
+                str(info.get("user", "postgres")),
+            ],
+            env={"TSUNAMI_API_KEY": key.group(0)},
+            input="prompted-secret\n",
+        )
+        assert result.exit_code == 0, result.output
+        assert "ok" in result.output and "prompted-secret" not in result.output
+        connection_id = re.search(r"\(([0-9a-f-]{36})\)", result.output)
+        assert connection_id is not None
+        out = run("sync", connection_id.group(1), f"public.{table}", key=key.group(0))
+        assert "succeeded: 100 rows" in out
+        listed = run("syncs", key=key.group(0))
+        assert "cli_" in listed and "succeeded" in listed  # the table is narrow in a test terminal
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS public.{table}")
