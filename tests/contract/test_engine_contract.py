@@ -18,7 +18,7 @@ import pytest
 
 from servicetsunami.engines.base import Engine, Idempotency
 from servicetsunami.engines.registry import ENGINES
-from servicetsunami.errors import Conflict, NotFound, QueryTimeout, TsunamiError
+from servicetsunami.errors import Conflict, InvalidInput, NotFound, QueryTimeout, TsunamiError
 from servicetsunami.settings import Settings
 from servicetsunami.sql import guard_query
 from servicetsunami.tenancy import TableRef
@@ -255,3 +255,14 @@ def test_sums_of_integers_come_back_as_bigint_like_databricks(engine: Engine) ->
     )
     assert res.table.schema.field("s").type == pa.int64()
     assert res.table.to_pylist() == [{"s": 6}]
+
+
+def test_a_widened_column_is_rewritten_and_an_incompatible_change_is_refused_by_name(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1]}, pa.schema([("id", pa.int32())])), mode="create")
+    engine.write_table(REF, stream({"id": [5_000_000_000]}, pa.schema([("id", pa.int64())])), mode="append")
+    assert [c.type for c in engine.describe(REF).columns] == ["BIGINT"]
+    assert q(engine, "SELECT id FROM items ORDER BY id") == [{"id": 1}, {"id": 5_000_000_000}]
+    version = engine.describe(REF).version
+    with pytest.raises(InvalidInput, match="'id'"):
+        engine.write_table(REF, stream({"id": ["x"]}), mode="append")
+    assert engine.describe(REF).version == version

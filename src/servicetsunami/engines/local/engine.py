@@ -42,7 +42,7 @@ from servicetsunami.engines.base import (
     WriteMode,
     WriteResult,
 )
-from servicetsunami.engines.local import staging
+from servicetsunami.engines.local import drift, staging
 from servicetsunami.engines.local.storage import Layout, Snapshots, TableLocks
 from servicetsunami.engines.types import columns_of
 from servicetsunami.errors import (
@@ -111,6 +111,8 @@ class LocalEngine(Engine):
                 return skipped
             counter = _RowCounter(data)
             props = _props(commit_info, idempotency)
+            if existed and mode in ("append", "merge"):
+                self._widen_for(ref, path, data.schema)
             try:
                 if mode == "merge" and existed:
                     self._merge(path, counter.reader(), merge_keys or [], props)
@@ -172,6 +174,8 @@ class LocalEngine(Engine):
                 actions, schema, rows = staging.adopt_files(stage, path)
                 props = _props(commit_info, idempotency)
                 try:
+                    if existed and mode in ("append", "merge") and schema is not None:
+                        self._widen_for(ref, path, schema)
                     if mode == "merge" and existed:  # upsert: delta-rs merges the staged rows in
                         files = [str(path / a.path) for a in actions]
                         reader = pa.dataset.dataset(files, schema=schema).scanner().to_reader()
@@ -231,6 +235,25 @@ class LocalEngine(Engine):
             write_deltalake(str(path), reader, mode="append", schema_mode="merge", commit_properties=props)
             for f in files:
                 Path(f).unlink(missing_ok=True)
+
+    def _widen_for(self, ref: TableRef, path: Path, incoming: pa.Schema) -> None:
+        """Apply the widenings ``incoming`` needs (one rewrite commit); refuse other type changes."""
+        dt = DeltaTable(str(path))
+        current = pa.schema(dt.schema().to_arrow())
+        widen = drift.columns_to_widen(current, incoming, table=f"{ref.schema}.{ref.name}")
+        if not widen:
+            return
+        target = drift.widened_schema(current, widen)
+        batches = (batch.cast(target) for batch in dt.to_pyarrow_dataset().to_batches())
+        logger.info("widening %s of %s", ", ".join(f"{k} to {v}" for k, v in widen.items()), ref)
+        write_deltalake(
+            str(path),
+            pa.RecordBatchReader.from_batches(target, batches),
+            mode="overwrite",
+            schema_mode="overwrite",
+            commit_properties=CommitProperties(custom_metadata={"tsunami.operation": "widen columns"}),
+        )
+        self._snapshots.forget(path)
 
     @staticmethod
     def _merge(path: Path, source: pa.RecordBatchReader, keys: list[str], props: CommitProperties) -> None:
