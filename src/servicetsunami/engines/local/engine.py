@@ -19,15 +19,14 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, ClassVar
 
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset  # registers pa.dataset
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import DeltaError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
@@ -38,16 +37,24 @@ from servicetsunami.engines.base import (
     Engine,
     Idempotency,
     TableDetail,
-    VolumeFile,
     WriteMode,
     WriteResult,
 )
 from servicetsunami.engines.local import drift, staging
 from servicetsunami.engines.local.storage import Layout, Snapshots, TableLocks
+from servicetsunami.engines.local.volumes import LocalVolumes
+from servicetsunami.engines.local.writes import (
+    RowCounter,
+    already_written,
+    commit_props,
+    ms_to_dt,
+    narrow_hugeints,
+    parse_timestamp,
+    same_columns,
+    translate_write_error,
+)
 from servicetsunami.engines.types import columns_of
 from servicetsunami.errors import (
-    BadFile,
-    Conflict,
     EngineError,
     InvalidInput,
     LimitExceeded,
@@ -64,7 +71,7 @@ logger = logging.getLogger(__name__)
 _BATCH_ROWS = 65_536
 
 
-class LocalEngine(Engine):
+class LocalEngine(LocalVolumes, Engine):
     kind: ClassVar[str] = "local"
     capabilities: ClassVar[Capabilities] = Capabilities(staged_parquet=True)
 
@@ -106,11 +113,11 @@ class LocalEngine(Engine):
             raise NotFound(f"schema {ref.catalog}.{ref.schema} does not exist")
         with self._locks.hold(ref):
             existed = Layout.is_table(path)
-            skipped = _already_written(ref, path, existed, mode, idempotency)
+            skipped = already_written(ref, path, existed, mode, idempotency)
             if skipped is not None:
                 return skipped
-            counter = _RowCounter(data)
-            props = _props(commit_info, idempotency)
+            counter = RowCounter(data)
+            props = commit_props(commit_info, idempotency)
             if existed and mode in ("append", "merge"):
                 self._widen_for(ref, path, data.schema)
             try:
@@ -128,7 +135,7 @@ class LocalEngine(Engine):
             except BaseException as exc:
                 if not existed:
                     shutil.rmtree(path, ignore_errors=True)
-                raise _translate_write_error(exc, ref) from exc
+                raise translate_write_error(exc, ref) from exc
             finally:
                 self._snapshots.forget(path)
             version = DeltaTable(str(path)).version()
@@ -168,11 +175,11 @@ class LocalEngine(Engine):
         try:
             with self._locks.hold(ref):
                 existed = Layout.is_table(path)
-                skipped = _already_written(ref, path, existed, mode, idempotency)
+                skipped = already_written(ref, path, existed, mode, idempotency)
                 if skipped is not None:
                     return skipped
                 actions, schema, rows = staging.adopt_files(stage, path)
-                props = _props(commit_info, idempotency)
+                props = commit_props(commit_info, idempotency)
                 try:
                     if existed and mode in ("append", "merge") and schema is not None:
                         self._widen_for(ref, path, schema)
@@ -190,7 +197,7 @@ class LocalEngine(Engine):
                         (path / action.path).unlink(missing_ok=True)
                     if not existed:
                         shutil.rmtree(path, ignore_errors=True)
-                    raise _translate_write_error(exc, ref) from exc
+                    raise translate_write_error(exc, ref) from exc
                 finally:
                     self._snapshots.forget(path)
                 version = DeltaTable(str(path)).version()
@@ -227,7 +234,7 @@ class LocalEngine(Engine):
         changes: list[AddAction | RemoveAction] = [*actions]
         if mode == "overwrite":
             dt.create_write_transaction(changes, "overwrite", DeltaSchema.from_arrow(schema), commit_properties=props)
-        elif _same_columns(current, schema):
+        elif same_columns(current, schema):
             dt.create_write_transaction(changes, "append", DeltaSchema.from_arrow(current), commit_properties=props)
         else:  # new columns: delta-rs's writer evolves the schema; it reads the staged files back
             files = [str(path / a.path) for a in actions]
@@ -316,7 +323,7 @@ class LocalEngine(Engine):
                 size += batch.nbytes
                 if truncated:
                     break
-            return _narrow_hugeints(pa.Table.from_batches(batches, schema=reader.schema), hugeints), truncated
+            return narrow_hugeints(pa.Table.from_batches(batches, schema=reader.schema), hugeints), truncated
         except duckdb.InterruptException as exc:
             raise QueryTimeout(
                 f"the query ran longer than {timeout:g} s and was stopped; add filters or aggregate"
@@ -358,12 +365,12 @@ class LocalEngine(Engine):
                     )
                 return self._snapshots.at_version(path, version)
             if timestamp is not None:
-                when = _parse_timestamp(timestamp)
+                when = parse_timestamp(timestamp)
                 first = latest.history()[-1].get("timestamp") if latest.version() < 1000 else None
                 if first is not None and when.timestamp() * 1000 < first:
                     raise NotFound(
                         f"table {ref.schema}.{ref.name} did not exist yet at {when.isoformat()}; "
-                        f"its first version is from {_ms_to_dt(first)}"
+                        f"its first version is from {ms_to_dt(first)}"
                     )
                 return self._snapshots.at_timestamp(path, when)
         except DeltaError as exc:
@@ -444,7 +451,7 @@ class LocalEngine(Engine):
         size = sum(actions.column("size_bytes").to_pylist()) if actions.num_rows else 0
         meta = dt.metadata()
         history = dt.history(1)
-        updated = _ms_to_dt(history[0].get("timestamp")) if history else None
+        updated = ms_to_dt(history[0].get("timestamp")) if history else None
         return TableDetail(
             ref=ref,
             version=dt.version(),
@@ -464,7 +471,7 @@ class LocalEngine(Engine):
         return [
             HistoryEntry(
                 version=h["version"],
-                timestamp=_ms_to_dt(h.get("timestamp")),
+                timestamp=ms_to_dt(h.get("timestamp")),
                 operation=h.get("operation", ""),
                 parameters={k: v for k, v in (h.get("operationParameters") or {}).items()},
                 metrics=h.get("operationMetrics") or {},
@@ -493,55 +500,6 @@ class LocalEngine(Engine):
             removed = dt.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
         return list(removed)
 
-    # -- volumes ------------------------------------------------------------------------------
-
-    def put_file(self, catalog: str, schema: str, volume: str, path: str, data: BinaryIO | Path, /) -> VolumeFile:
-        target = self._layout.volume_file(catalog, schema, volume, path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        try:
-            if isinstance(data, Path):
-                shutil.copyfile(data, tmp)  # kernel-side copy (copy_file_range / sendfile)
-            else:
-                with open(tmp, "wb") as out:
-                    shutil.copyfileobj(data, out, 1024 * 1024)
-            tmp.replace(target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise EngineError(f"could not store {path} in volume {schema}.{volume}: {exc.strerror}") from exc
-        return self._volume_file(catalog, schema, volume, target)
-
-    def list_files(self, catalog: str, schema: str, volume: str, /, *, prefix: str = "") -> list[VolumeFile]:
-        base = self._layout.volume_dir(catalog, schema, volume)
-        if not base.is_dir():
-            return []
-        return [
-            self._volume_file(catalog, schema, volume, p)
-            for p in sorted(base.rglob("*"))
-            if p.is_file() and not p.name.startswith(".") and str(p.relative_to(base)).startswith(prefix)
-        ]
-
-    def open_file(self, catalog: str, schema: str, volume: str, path: str, /) -> BinaryIO:
-        target = self._layout.volume_file(catalog, schema, volume, path)
-        if not target.is_file():
-            raise NotFound(f"file {path} does not exist in volume {schema}.{volume}")
-        return open(target, "rb")
-
-    def delete_file(self, catalog: str, schema: str, volume: str, path: str, /) -> None:
-        self._layout.volume_file(catalog, schema, volume, path).unlink(missing_ok=True)
-
-    def local_path(self, catalog: str, schema: str, volume: str, path: str, /) -> str | None:
-        return str(self._layout.volume_file(catalog, schema, volume, path))
-
-    def _volume_file(self, catalog: str, schema: str, volume: str, p: Path) -> VolumeFile:
-        st = p.stat()
-        rel = p.relative_to(self._layout.volume_dir(catalog, schema, volume)).as_posix()
-        return VolumeFile(
-            path=f"/Volumes/{catalog}/{schema}/{volume}/{rel}",
-            size_bytes=st.st_size,
-            modified_at=datetime.fromtimestamp(st.st_mtime, tz=UTC),
-        )
-
     # -- health -------------------------------------------------------------------------------
 
     def ping(self) -> float:
@@ -564,96 +522,3 @@ class LocalEngine(Engine):
             for db in self._dbs.values():
                 db.close()
             self._dbs.clear()
-
-
-class _RowCounter:
-    """Counts rows as the writer pulls batches, without materialising the stream."""
-
-    def __init__(self, source: pa.RecordBatchReader) -> None:
-        self._source = source
-        self.rows = 0
-
-    def reader(self) -> pa.RecordBatchReader:
-        return pa.RecordBatchReader.from_batches(self._source.schema, self._batches())
-
-    def _batches(self) -> Iterator[pa.RecordBatch]:
-        for batch in self._source:
-            self.rows += batch.num_rows
-            yield batch
-
-
-def _narrow_hugeints(table: pa.Table, columns: list[int]) -> pa.Table:
-    """DuckDB sums BIGINTs into HUGEINT (shown as DECIMAL(38,0)); Databricks returns BIGINT. Narrow
-    them back when every value fits, so results have the types a Databricks user expects."""
-    for i in columns:
-        try:
-            narrowed = table.column(i).cast(pa.int64())
-        except pa.ArrowInvalid:
-            continue  # a value beyond BIGINT: keep the exact decimal
-        table = table.set_column(i, table.schema.field(i).with_type(pa.int64()), narrowed)
-    return table
-
-
-def _already_written(
-    ref: TableRef, path: Path, existed: bool, mode: WriteMode, idempotency: Idempotency | None
-) -> WriteResult | None:
-    """Refuse ``create`` on an existing table; recognise a write whose token is already committed."""
-    if mode == "create" and existed:
-        raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'append' or 'overwrite'")
-    if existed and idempotency is not None:
-        dt = DeltaTable(str(path))
-        done = dt.transaction_version(idempotency.app_id)
-        if done is not None and done >= idempotency.sequence:
-            return WriteResult(ref, dt.version(), 0, skipped=True)
-    return None
-
-
-def _props(commit_info: dict[str, str] | None, idempotency: Idempotency | None) -> CommitProperties:
-    info = dict(commit_info or {})
-    if idempotency is not None:  # found again by last_commit_for
-        info |= {"tsunami.app_id": idempotency.app_id, "tsunami.sequence": str(idempotency.sequence)}
-    return CommitProperties(
-        custom_metadata=info or None,
-        app_transactions=[Transaction(app_id=idempotency.app_id, version=idempotency.sequence)]
-        if idempotency
-        else None,
-    )
-
-
-def _same_columns(a: pa.Schema, b: pa.Schema) -> bool:
-    return [(f.name, f.type) for f in a] == [(f.name, f.type) for f in b]
-
-
-def _parse_timestamp(value: datetime | str) -> datetime:
-    """``TIMESTAMP AS OF`` accepts a date or a timestamp; without a zone it is UTC (Databricks' default)."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError as exc:
-            raise InvalidInput(
-                f"cannot read {value!r} as a timestamp; use 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'"
-            ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _ms_to_dt(ms: Any) -> datetime | None:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC) if isinstance(ms, int | float) else None
-
-
-def _translate_write_error(exc: BaseException, ref: TableRef) -> BaseException:
-    if isinstance(exc, TsunamiError):
-        return exc
-    if not isinstance(exc, Exception):
-        return exc  # KeyboardInterrupt and friends pass through untouched
-    text = str(exc)
-    marker = "IOError: "
-    if marker in text:  # an error raised by the stream's producer (e.g. a CSV parser)
-        return BadFile(text.split(marker, 1)[1].split("\n\n")[0].strip()[:800])
-    if "Schema error" in text or "SchemaMismatch" in type(exc).__name__ or "Cast error" in text:
-        return InvalidInput(
-            f"the data does not fit table {ref.schema}.{ref.name}: {text.splitlines()[0][:400]}; "
-            "use mode 'overwrite' to replace the table"
-        )
-    if isinstance(exc, OSError) or "No space left" in text:
-        return EngineError(f"could not write {ref.schema}.{ref.name}: {text[:300]}", transient=True)
-    return EngineError(f"could not write {ref.schema}.{ref.name}: {text.splitlines()[0][:400]}")
