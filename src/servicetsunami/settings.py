@@ -52,8 +52,9 @@ class SyncSettings(BaseModel):
     lookback_seconds: float = Field(
         0,
         ge=0,
-        description="Incremental syncs re-read this many seconds before the saved cursor, to catch rows "
-        "that committed late in the source (merge syncs deduplicate them; append syncs may repeat them).",
+        description="Incremental merge syncs re-read this many seconds before the saved cursor, to catch rows "
+        "that committed late in the source; the merge makes the overlap harmless. Append syncs never re-read "
+        "(they would duplicate rows).",
     )
     wait_seconds: float = Field(
         20, ge=0, description="How long a sync tool call waits for the run to finish before returning its id to poll."

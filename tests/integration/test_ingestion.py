@@ -196,3 +196,23 @@ def test_one_tenant_cannot_see_or_query_another_tenants_tables(
     for sql in ("SELECT * FROM secret", "SELECT * FROM bronze.secret", f"SELECT * FROM {acme.catalog}.bronze.secret"):
         with pytest.raises((PermissionDenied, NotFound)):
             query_sql(services, globex, sql)
+
+
+def test_sheets_with_different_columns_load_into_one_table(services: Services, acme: Principal) -> None:
+    wb = openpyxl.Workbook()
+    orders = wb.active
+    orders.title = "Orders"
+    orders.append(["id", "name"])
+    orders.append([1, "a"])
+    other = wb.create_sheet("Other")
+    other.append(["k"])
+    other.append([2.5])
+    buf = io.BytesIO()
+    wb.save(buf)
+    result = up(services, acme, "mixed.xlsx", buf.getvalue(), dataset="mixed")
+    assert result.rows == 2
+    assert {c.name: c.type for c in result.columns}["id"] == "BIGINT"
+    assert rows(services, acme, "SELECT id, k, _sheet FROM mixed ORDER BY _sheet") == [
+        [1, None, "Orders"],
+        [None, 2.5, "Other"],
+    ]

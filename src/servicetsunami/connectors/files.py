@@ -208,6 +208,7 @@ class FileReader:
         rename = dict(zip(originals, names, strict=True))
         types = {c: t for cols in described for c, t in cols}
         selects = []
+        whole: dict[str, str | None] = {}  # Excel columns of whole numbers, decided across all sheets
         for src, cols in zip(sources, described, strict=True):
             present = {c for c, _ in cols}
             parts = []
@@ -215,7 +216,7 @@ class FileReader:
                 expr = _ident(original) if original in present else "NULL"
                 target = storable_cast(types[original])
                 if target is None and types[original].upper() == "DOUBLE" and self.format == "xlsx":
-                    target = self._integral_or_none(src, original)
+                    target = whole.setdefault(original, self._integral_everywhere(sources, described, original))
                 if target:
                     expr = f"CAST({expr} AS {target})"
                 parts.append(f"{expr} AS {_ident(rename[original])}")
@@ -304,13 +305,21 @@ class FileReader:
             raise BadFile(f"{self.file_name} has no columns")
         return [(str(r[0]), str(r[1])) for r in rows]
 
-    def _integral_or_none(self, src: tuple[str, str], column: str) -> str | None:
-        """Excel stores every number as a double; a column of whole numbers becomes BIGINT."""
+    def _integral_everywhere(
+        self, sources: list[tuple[str, str]], described: list[list[tuple[str, str]]], column: str
+    ) -> str | None:
+        """Excel stores every number as a double; a column of whole numbers (in every sheet that
+        has it) becomes BIGINT."""
         c = _ident(column)
-        row = self._con.execute(
-            f"SELECT bool_and({c} = trunc({c}) AND abs({c}) < 9e15) FROM {src[0]} WHERE {c} IS NOT NULL"
-        ).fetchone()
-        return "BIGINT" if row and row[0] else None
+        for src, cols in zip(sources, described, strict=True):
+            if not any(name == column for name, _ in cols):
+                continue
+            row = self._con.execute(
+                f"SELECT bool_and({c} = trunc({c}) AND abs({c}) < 9e15) FROM {src[0]} WHERE {c} IS NOT NULL"
+            ).fetchone()
+            if row is not None and row[0] is False:
+                return None
+        return "BIGINT"
 
     def _check_not_empty(self, body: str) -> None:
         try:

@@ -138,12 +138,19 @@ class SyncRunner:
                 self.plan.stream, cursor_column=self.plan.cursor_column, cursor_after=lower, cursor_upto=upper
             )
             sequence += 1
-            self._batch(request, sequence, mode, cursor=upper)
-            lower = upper
+            if self._batch(request, sequence, mode, cursor=upper):
+                lower = upper
+                continue
+            # Another run of this sync committed this sequence first: carry on from what it committed.
+            committed = self.engine.last_commit_for(self.plan.target, self.plan.app_id)
+            sequence = committed[0] if committed else sequence
+            lower = decode_cursor((committed[1] if committed else {}).get("tsunami.cursor"))
+            self.progress.cursor = lower
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _batch(self, request: ReadRequest, sequence: int, mode: WriteMode, *, cursor: Any) -> None:
+    def _batch(self, request: ReadRequest, sequence: int, mode: WriteMode, *, cursor: Any) -> bool:
+        """Stage and commit one batch; False when the sequence had already been committed."""
         self._check_cancelled()
         request = ReadRequest(
             request.stream,
@@ -182,12 +189,14 @@ class SyncRunner:
         )
         if result.skipped:
             logger.info("batch %s of %s was already committed; skipped", sequence, self.plan.app_id)
+            return False
         self.progress.rows += result.rows
         self.progress.bytes += staged_bytes
         self.progress.batches += 1
         self.progress.version = result.version
         self.progress.cursor = cursor
         self._on_progress(self.progress)
+        return True
 
     def _minus_lookback(self, cursor: Any) -> Any:
         if cursor is None or not self.lookback:

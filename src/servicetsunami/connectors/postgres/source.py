@@ -306,6 +306,9 @@ class PostgresSource(Source):
         """DuckDB SQL reading the requested rows, with Delta-storable types."""
         info = self.stream(request.stream)
         schema, table = info.name.split(".", 1)
+        # The attached catalog caches table definitions; a column added or retyped since the last
+        # batch would otherwise be missed or misread.
+        self._duckdb().execute("CALL pg_clear_cache()")
         exact = [c.name for c in info.columns if c.source_type == "numeric"]
         filters = []
         if request.cursor_column:

@@ -1,0 +1,158 @@
+"""An uploaded or landed file as a Source: one stream per file, or one per sheet of a workbook.
+
+Parsing is :class:`~servicetsunami.connectors.files.FileReader`'s (DuckDB sniffs, streams and names
+the bad line); this adapter maps the Source contract onto it. A workbook's sheets are the streams
+``<file name>:<sheet>`` (Excel forbids ``:`` in sheet names); the stream ``<file name>`` is the
+whole file, every sheet of a workbook with a ``_sheet`` column. Files are read whole: there are no
+incremental reads (``capabilities.incremental`` is False).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ClassVar, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from servicetsunami.connectors.base import (
+    CheckResult,
+    ReadRequest,
+    Source,
+    SourceCapabilities,
+    SourceColumn,
+    SourceError,
+    StreamInfo,
+)
+from servicetsunami.connectors.files import FileOptions, FileReader, detect_format
+from servicetsunami.errors import InvalidInput
+
+T = TypeVar("T")
+
+
+class FileSource(Source):
+    kind: ClassVar[str] = "file"
+    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(incremental=False, stage_parquet=True)
+
+    def __init__(
+        self,
+        path: Path,
+        /,
+        *,
+        file_name: str | None = None,
+        options: FileOptions | None = None,
+        batch_rows: int = 65_536,
+    ) -> None:
+        """``file_name``: the name the user gave the file (its extension tells the format when
+        ``options.format`` does not); defaults to the path's name."""
+        self.path = path
+        self.file_name = file_name or path.name
+        self.options = options or FileOptions()
+        self.batch_rows = batch_rows
+        self._readers: set[FileReader] = set()  # open for streams handed out by read()
+        self._guard = threading.Lock()
+
+    def check(self) -> CheckResult:
+        started = time.perf_counter()
+        try:
+            detect_format(self.file_name, self.options)
+        except InvalidInput as exc:
+            return CheckResult(False, _ms(started), problem="format", diagnosis=exc.message)
+        try:
+            with open(self.path, "rb") as fh:
+                fh.read(1)
+        except FileNotFoundError:
+            return CheckResult(
+                False, _ms(started), problem="missing", diagnosis=f"{self.file_name} is gone; upload it again"
+            )
+        except OSError as exc:
+            return CheckResult(
+                False, _ms(started), problem="permission", diagnosis=f"cannot read {self.file_name}: {exc.strerror}"
+            )
+        return CheckResult(True, _ms(started))
+
+    def discover(self, *, schema: str | None = None) -> list[StreamInfo]:
+        """``schema`` is ignored: a file has none."""
+        with self._reader(self.file_name) as reader:
+            sheets = reader.sheets()
+        if not sheets:
+            return [self._info(self.file_name, "file")]
+        return [self._info(f"{self.file_name}:{sheet}", "sheet") for sheet in sheets]
+
+    def read(self, request: ReadRequest, /) -> pa.RecordBatchReader:
+        reader = self._reader(request.stream)
+        try:
+            stream, _ = self._translated(lambda: reader.open(extra=request.extra_columns))
+        except BaseException:
+            reader.__exit__()
+            raise
+        with self._guard:
+            self._readers.add(reader)
+        return pa.RecordBatchReader.from_batches(stream.schema, self._drain(stream, reader))
+
+    def stage_parquet(self, request: ReadRequest, directory: Path, /) -> None:
+        with self._reader(request.stream, output_dir=directory) as reader:
+            self._translated(lambda: reader.copy_to_parquet(extra=request.extra_columns))
+
+    def close(self) -> None:
+        with self._guard:
+            readers, self._readers = self._readers, set()
+        for reader in readers:
+            reader.__exit__()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _reader(self, stream: str, *, output_dir: Path | None = None) -> FileReader:
+        options = self._options_for(stream)
+        return self._translated(
+            lambda: FileReader(
+                self.path, file_name=self.file_name, options=options, batch_rows=self.batch_rows, output_dir=output_dir
+            )
+        )
+
+    def _options_for(self, stream: str) -> FileOptions:
+        if stream == self.file_name:
+            return self.options
+        prefix = f"{self.file_name}:"
+        if stream.startswith(prefix) and detect_format(self.file_name, self.options) == "xlsx":
+            return dataclasses.replace(self.options, sheet=stream.removeprefix(prefix))
+        raise InvalidInput(f"{self.file_name} has no stream {stream!r}; discover lists its streams")
+
+    def _info(self, stream: str, kind: str) -> StreamInfo:
+        with self._reader(stream) as reader:
+            rows, _ = self._translated(lambda: reader.open(extra={}))
+            columns = _described(rows.schema)
+        return StreamInfo(name=stream, kind=kind, columns=columns, size_bytes=self.path.stat().st_size)
+
+    def _drain(self, stream: pa.RecordBatchReader, reader: FileReader) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from stream
+        finally:
+            with self._guard:
+                self._readers.discard(reader)
+            reader.__exit__()
+
+    def _translated(self, call: Callable[[], T]) -> T:
+        """A file that vanished or cannot be opened fails the source; a bad file stays BadFile."""
+        try:
+            return call()
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.file_name}: {exc.strerror or exc}") from exc
+
+
+def _described(schema: pa.Schema) -> list[SourceColumn]:
+    """Columns with DuckDB's names for their types, as ``DESCRIBE`` shows them."""
+    con = duckdb.connect(":memory:")
+    try:
+        rel = con.from_arrow(schema.empty_table())
+        return [SourceColumn(name, str(typ)) for name, typ in zip(rel.columns, rel.types, strict=True)]
+    finally:
+        con.close()
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,195 @@
+"""The Source contract, run against every source: PostgreSQL (a small table in the test server's
+database, which is required: these cases fail, never skip, without ``TSUNAMI_TEST_POSTGRES_URL``),
+a CSV file and a sheet of a workbook.
+
+A source that lacks a capability declares it in ``capabilities``; tests for it are skipped with
+the reason "not available on this source", never special-cased by the source's kind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pyarrow.dataset as ds
+import pytest
+from psycopg import sql
+
+from servicetsunami.connectors.base import ReadRequest, Source
+from servicetsunami.connectors.file_source import FileSource
+from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
+from servicetsunami.errors import InvalidInput
+from tests.integration.pg.support import connect, postgres_config
+
+COLUMNS = ["id", "name", "amount", "updated_at"]
+START = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
+# 25 rows; three share each updated_at, so batches must keep ties together
+ROWS = [(i, f"name {i}", f"{i * 1.25:.2f}", START + dt.timedelta(minutes=i // 3)) for i in range(1, 26)]
+EXPECTED = [{"id": i, "name": name} for i, name, _, _ in ROWS]
+
+
+@dataclass
+class Case:
+    source: Source
+    stream: str
+    unreachable: Callable[[], Source]  # the same kind of source, pointed at nothing
+    cursor_column: str = "updated_at"
+
+
+def _postgres(tmp_path: Path) -> Iterator[Case]:
+    schema = f"contract_{secrets.token_hex(4)}"
+    with connect() as pg:
+        pg.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        pg.execute(
+            sql.SQL(
+                "CREATE TABLE {}.items (id bigint PRIMARY KEY, name text, amount numeric(12,2), updated_at timestamptz)"
+            ).format(sql.Identifier(schema))
+        )
+        with pg.cursor() as cur:
+            cur.executemany(
+                sql.SQL("INSERT INTO {}.items VALUES (%s, %s, %s, %s)").format(sql.Identifier(schema)), ROWS
+            )
+    config = postgres_config()
+    source = PostgresSource(config)
+    refused = PostgresConfig(host="127.0.0.1", port=1, database=config.database, user=config.user, connect_timeout=2)
+    try:
+        yield Case(source, f"{schema}.items", lambda: PostgresSource(refused))
+    finally:
+        source.close()
+        with connect() as pg:
+            pg.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _csv(tmp_path: Path) -> Iterator[Case]:
+    path = tmp_path / "items.csv"
+    lines = [",".join(COLUMNS)] + [f"{i},{name},{amount},{at.isoformat()}" for i, name, amount, at in ROWS]
+    path.write_text("\n".join(lines) + "\n")
+    source = FileSource(path)
+    try:
+        yield Case(source, "items.csv", lambda: FileSource(tmp_path / "gone.csv"))
+    finally:
+        source.close()
+
+
+def _xlsx_sheet(tmp_path: Path) -> Iterator[Case]:
+    path = tmp_path / "book.xlsx"
+    wb = openpyxl.Workbook()
+    notes = wb.active
+    assert notes is not None
+    notes.title = "Notes"
+    notes.append(["note"])
+    notes.append(["the items are on the next sheet"])
+    items = wb.create_sheet("Items")
+    items.append(COLUMNS)
+    for i, name, amount, at in ROWS:
+        items.append([i, name, float(amount), at.replace(tzinfo=None)])
+    wb.save(path)
+    source = FileSource(path)
+    try:
+        yield Case(source, "book.xlsx:Items", lambda: FileSource(tmp_path / "gone.xlsx"))
+    finally:
+        source.close()
+
+
+SOURCES: dict[str, Callable[[Path], Iterator[Case]]] = {"postgres": _postgres, "csv": _csv, "xlsx_sheet": _xlsx_sheet}
+
+
+@pytest.fixture(params=sorted(SOURCES))
+def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
+    yield from SOURCES[request.param](tmp_path)
+
+
+def _ids_and_names(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(({"id": r["id"], "name": r["name"]} for r in rows), key=lambda r: r["id"])
+
+
+def test_check_succeeds_on_a_reachable_source(case: Case) -> None:
+    result = case.source.check()
+    assert result.ok, result.diagnosis
+    assert result.problem is None and result.latency_ms >= 0
+
+
+def test_check_explains_what_is_wrong_with_an_unreachable_source_instead_of_raising(case: Case) -> None:
+    source = case.unreachable()
+    try:
+        result = source.check()
+    finally:
+        source.close()
+    assert not result.ok
+    assert result.problem and result.diagnosis
+
+
+def test_discover_finds_the_stream_with_its_columns(case: Case) -> None:
+    streams = {s.name: s for s in case.source.discover()}
+    assert case.stream in streams
+    info = streams[case.stream]
+    assert info.readable
+    assert [c.name for c in info.columns] == COLUMNS
+    assert all(c.source_type for c in info.columns)
+
+
+def test_read_returns_every_row_with_the_extra_columns(case: Case) -> None:
+    reader = case.source.read(ReadRequest(case.stream, extra_columns={"_sync_id": "run-1"}))
+    rows = reader.read_all().to_pylist()
+    assert _ids_and_names(rows) == EXPECTED
+    assert {r["_sync_id"] for r in rows} == {"run-1"}
+
+
+def test_stage_parquet_writes_files_with_the_rows_that_read_returns(case: Case, tmp_path: Path) -> None:
+    if not case.source.capabilities.stage_parquet:
+        pytest.skip("not available on this source")
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    case.source.stage_parquet(ReadRequest(case.stream, extra_columns={"_sync_id": "run-1"}), stage)
+    files = sorted(stage.rglob("*.parquet"))
+    assert files
+    rows = ds.dataset(files, format="parquet").to_table().to_pylist()
+    assert _ids_and_names(rows) == EXPECTED
+    assert {r["_sync_id"] for r in rows} == {"run-1"}
+    read = case.source.read(ReadRequest(case.stream, extra_columns={"_sync_id": "run-1"})).read_all()
+    assert ds.dataset(files, format="parquet").schema.names == read.schema.names
+
+
+def test_reading_an_unknown_stream_is_invalid_input(case: Case) -> None:
+    with pytest.raises(InvalidInput):
+        case.source.read(ReadRequest(f"{case.stream}_nowhere")).read_all()
+
+
+def test_cursor_bounds_partition_the_rows_without_gaps_or_overlaps(case: Case) -> None:
+    if not case.source.capabilities.incremental:
+        pytest.skip("not available on this source")
+    batches: list[list[dict[str, Any]]] = []
+    lower: Any = None
+    while (upper := case.source.cursor_bound(_window(case, lower), rows=4)) is not None:
+        batch = case.source.read(_window(case, lower, upper)).read_all().to_pylist()
+        assert all((lower is None or r["updated_at"] > lower) and r["updated_at"] <= upper for r in batch)
+        batches.append(batch)
+        lower = upper
+        assert len(batches) <= len(ROWS), "the bounds stopped advancing"
+    ids = [r["id"] for batch in batches for r in batch]
+    assert sorted(ids) == [r["id"] for r in EXPECTED]  # every row once: no gap, no overlap
+    assert all(len(batch) >= 4 for batch in batches[:-1])  # ties stay together, batches are not short
+    assert len(batches) > 1
+
+
+def test_cursor_bound_is_none_once_every_row_was_read(case: Case) -> None:
+    if not case.source.capabilities.incremental:
+        pytest.skip("not available on this source")
+    last = max(at for *_, at in ROWS)
+    assert case.source.cursor_bound(_window(case, last), rows=4) is None
+
+
+def test_an_incremental_read_on_an_unknown_cursor_column_is_invalid_input(case: Case) -> None:
+    if not case.source.capabilities.incremental:
+        pytest.skip("not available on this source")
+    with pytest.raises(InvalidInput):
+        case.source.read(ReadRequest(case.stream, cursor_column="nope", cursor_after=1)).read_all()
+
+
+def _window(case: Case, after: Any, upto: Any = None) -> ReadRequest:
+    return ReadRequest(case.stream, cursor_column=case.cursor_column, cursor_after=after, cursor_upto=upto)
