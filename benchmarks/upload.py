@@ -109,5 +109,6 @@ def main() -> None:
     growth = med("tsunami", "2x", "peak_mb") / med("tsunami", "1x", "peak_mb")
     print(f"peak RSS of upload_file, 2x file / 1x file: {growth:.2f} (target <= 1.2)")
 
+
 if __name__ == "__main__":
     main()

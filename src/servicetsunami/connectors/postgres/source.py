@@ -142,6 +142,9 @@ class PostgresSource(Source):
         return [r[0] for r in rows]
 
     def discover(self, *, schema: str | None = None) -> list[StreamInfo]:
+        return self._discover(schema=schema)
+
+    def _discover(self, *, schema: str | None = None, table: str | None = None) -> list[StreamInfo]:
         schemas = [schema] if schema else self.config.schemas
         with self._connect() as conn:
             tables = conn.execute(
@@ -154,10 +157,11 @@ class PostgresSource(Source):
                 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
                   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
                   AND (%(schemas)s::text[] IS NULL OR n.nspname = ANY(%(schemas)s::text[]))
+                  AND (%(table)s::text IS NULL OR c.relname = %(table)s::text)
                   AND NOT c.relispartition
                 ORDER BY n.nspname, c.relname
                 """,
-                {"schemas": schemas},
+                {"schemas": schemas, "table": table},
             ).fetchall()
             oids = [t[0] for t in tables]
             columns: dict[int, list[SourceColumn]] = {}
@@ -195,7 +199,7 @@ class PostgresSource(Source):
     def stream(self, name: str) -> StreamInfo:
         schema, _, table = name.rpartition(".")
         schema = schema or "public"
-        found = [s for s in self.discover(schema=schema) if s.name == f"{schema}.{table}"]
+        found = [s for s in self._discover(schema=schema, table=table) if s.name == f"{schema}.{table}"]
         if not found:
             raise InvalidInput(f"table {schema}.{table} was not found on the source (or is not visible to the user)")
         if not found[0].readable:
@@ -239,7 +243,7 @@ class PostgresSource(Source):
         try:
             con.execute(
                 f"COPY ({self._select(request)}) TO {lit(str(directory))} "
-                "(FORMAT parquet, COMPRESSION snappy, FILE_SIZE_BYTES '256MB', OVERWRITE_OR_IGNORE true)"
+                "(FORMAT parquet, COMPRESSION snappy, FILE_SIZE_BYTES '64MB', OVERWRITE_OR_IGNORE true)"
             )
         except duckdb.Error as exc:
             raise _translate(exc, request.stream, self._exact_columns(request.stream)) from exc
@@ -318,7 +322,11 @@ class PostgresSource(Source):
                 filters.append((request.cursor_column, ">", request.cursor_after))
             if request.cursor_upto is not None:
                 filters.append((request.cursor_column, "<=", request.cursor_upto))
-        if exact:  # read through the server with unconstrained numerics cast exactly (module docstring)
+        # Through the server (postgres_query) when a cursor range is asked for, so PostgreSQL uses its
+        # index on the cursor instead of DuckDB scanning every ctid range, and when unconstrained
+        # numerics need their exact cast (module docstring); the parallel ctid scan otherwise.
+        server_side = bool(exact or filters)
+        if server_side:
             cols = pgsql.SQL(", ").join(
                 pgsql.SQL("{}::numeric(38,18) AS {}").format(pgsql.Identifier(c.name), pgsql.Identifier(c.name))
                 if c.name in exact
@@ -340,7 +348,7 @@ class PostgresSource(Source):
             target = storable_cast(str(duck_type))
             parts.append(f"CAST({ident(name)} AS {target}) AS {ident(name)}" if target else ident(name))
         where = ""
-        if filters and not exact:
+        if filters and not server_side:
             where = " WHERE " + " AND ".join(f"{ident(c)} {op} {sql_literal(v)}" for c, op, v in filters)
         parts += [f"{sql_literal(v)} AS {ident(k)}" for k, v in request.extra_columns.items()]
         return f"SELECT {', '.join(parts)} FROM {source}{where}"

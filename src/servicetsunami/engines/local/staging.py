@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset  # makes pa.dataset available
 import pyarrow.parquet as pq
 import pyarrow.types as pat
 from deltalake.transaction import AddAction
@@ -65,6 +67,15 @@ def adopt_files(stage: Path, table_dir: Path) -> tuple[list[AddAction], pa.Schem
         )
         rows += meta.num_rows
     return actions, schema, rows
+
+
+def integer_range(staged: pa.dataset.Dataset, keys: list[str]) -> tuple[int, int] | None:
+    """Lowest and highest value of a single integer merge key among the staged rows, else None."""
+    if len(keys) != 1 or keys[0] not in staged.schema.names or not pat.is_integer(staged.schema.field(keys[0]).type):
+        return None
+    bounds = pc.min_max(staged.to_table(columns=keys).column(0))
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    return (low, high) if low is not None and high is not None else None
 
 
 def _stats(meta: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
