@@ -1,1 +1,1 @@
-
+"""Sources: where data comes from (the contract in ``base``; files, PostgreSQL)."""

@@ -1,1 +1,1 @@
-
+"""Lakehouse engines: the contract in ``base``, engines by name in ``registry``."""

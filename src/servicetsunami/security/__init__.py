@@ -1,1 +1,2 @@
-"""Authentication and secrets: API keys (``auth``), and later the key ring and SSRF guard."""
+"""Authentication and secrets: API keys (``auth``), the master key ring (``secrets``) and the guard on
+source hosts (``ssrf``)."""
