@@ -191,3 +191,47 @@ async def test_analysts_do_not_see_connection_or_sync_tools(services: Services) 
         names = {t.name for t in await client.list_tools()}
     assert {"list_syncs", "get_sync_status", "list_source_tables"} <= names
     assert not {"connect_postgres", "sync_table_to_bronze", "cancel_sync"} & names
+
+
+async def test_a_sync_reports_mcp_progress_while_it_runs(tmp_path, pg_table: str) -> None:  # type: ignore[no-untyped-def]
+    from servicetsunami.settings import Settings, SyncSettings
+
+    with psycopg.connect(pg_dsn(), autocommit=True) as conn:  # enough rows for many small batches
+        conn.execute(
+            f"INSERT INTO public.{pg_table} SELECT i, i, 'm', "
+            "timestamptz '2025-01-01 00:00:00+00' + i * interval '1 ms' FROM generate_series(3001, 200000) i"
+        )
+    settings = Settings(home=tmp_path / "home", sync=SyncSettings(batch_rows=5_000, wait_seconds=120), _env_file=None)  # type: ignore[call-arg]
+    svc = Services.open(settings)
+    try:
+        admin, _ = make_principal(svc, "acme", "admin")
+        info = psycopg.conninfo.conninfo_to_dict(pg_dsn())
+        seen: list[float] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append(progress)
+
+        async with Client(build_mcp_server(svc, principal=admin), progress_handler=on_progress) as client:
+            created = await client.call_tool(
+                "connect_postgres",
+                {
+                    "name": "pg",
+                    "host": str(info.get("host", "127.0.0.1")),
+                    "port": int(info.get("port", 5432)),
+                    "database": str(info["dbname"]),
+                    "user": str(info.get("user", "postgres")),
+                },
+            )
+            result = await client.call_tool(
+                "sync_table_to_bronze",
+                {
+                    "connection_id": created.structured_content["id"],  # type: ignore[index]
+                    "table_name": pg_table,
+                    "sync_mode": "incremental_append",
+                },
+            )
+        assert result.structured_content is not None and result.structured_content["rows"] == 200_000
+        assert seen, "no progress notification arrived"
+        assert seen == sorted(seen)
+    finally:
+        svc.close()
