@@ -26,6 +26,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/read_path.py
 	$(BIN)/python benchmarks/query_overhead.py
 	$(BIN)/python benchmarks/upload.py
+	$(BIN)/python benchmarks/pg_sync.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
