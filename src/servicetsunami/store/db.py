@@ -244,3 +244,11 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
 def _sqlite_on_begin(conn: Connection) -> None:
     mode = conn.get_execution_options().get(_BEGIN_OPTION, "")
     conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+
+def flush_or_conflict(session: Session, message: str) -> None:
+    """Flush, turning a uniqueness or foreign-key violation into :class:`Conflict` with ``message``."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(message) from exc

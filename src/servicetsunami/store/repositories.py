@@ -8,31 +8,95 @@ tenant is looked up *within* that tenant: a row of another tenant is reported as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
+from servicetsunami.store.db import flush_or_conflict
 from servicetsunami.store.models import (
-    FINISHED_RUN_STATUSES,
     ROLES,
-    RUN_STATUSES,
-    SYNC_MODES,
     ApiKey,
     AuditLog,
-    Connection,
     Dataset,
-    Sync,
-    SyncRun,
     Tenant,
     utcnow,
 )
-
-_Row = TypeVar("_Row", Sync, SyncRun)
+from servicetsunami.store.source_repositories import (  # one `repo` namespace for callers
+    ConnectionSecret as ConnectionSecret,
+)
+from servicetsunami.store.source_repositories import (
+    count_connection_secrets_by_kid as count_connection_secrets_by_kid,
+)
+from servicetsunami.store.source_repositories import (
+    create_connection as create_connection,
+)
+from servicetsunami.store.source_repositories import (
+    create_run as create_run,
+)
+from servicetsunami.store.source_repositories import (
+    delete_connection as delete_connection,
+)
+from servicetsunami.store.source_repositories import (
+    delete_sync as delete_sync,
+)
+from servicetsunami.store.source_repositories import (
+    find_connection_by_name as find_connection_by_name,
+)
+from servicetsunami.store.source_repositories import (
+    find_sync_by_target as find_sync_by_target,
+)
+from servicetsunami.store.source_repositories import (
+    get_connection as get_connection,
+)
+from servicetsunami.store.source_repositories import (
+    get_connection_by_name as get_connection_by_name,
+)
+from servicetsunami.store.source_repositories import (
+    get_run as get_run,
+)
+from servicetsunami.store.source_repositories import (
+    get_sync as get_sync,
+)
+from servicetsunami.store.source_repositories import (
+    list_connection_secrets as list_connection_secrets,
+)
+from servicetsunami.store.source_repositories import (
+    list_connections as list_connections,
+)
+from servicetsunami.store.source_repositories import (
+    list_runs as list_runs,
+)
+from servicetsunami.store.source_repositories import (
+    list_syncs as list_syncs,
+)
+from servicetsunami.store.source_repositories import (
+    mark_stale_runs as mark_stale_runs,
+)
+from servicetsunami.store.source_repositories import (
+    record_connection_test as record_connection_test,
+)
+from servicetsunami.store.source_repositories import (
+    replace_connection_secret as replace_connection_secret,
+)
+from servicetsunami.store.source_repositories import (
+    set_connection_secret as set_connection_secret,
+)
+from servicetsunami.store.source_repositories import (
+    update_connection as update_connection,
+)
+from servicetsunami.store.source_repositories import (
+    update_run as update_run,
+)
+from servicetsunami.store.source_repositories import (
+    update_sync_state as update_sync_state,
+)
+from servicetsunami.store.source_repositories import (
+    upsert_sync as upsert_sync,
+)
 
 # ---------------------------------------------------------------------------------------------
 # tenants
@@ -44,7 +108,7 @@ def create_tenant(session: Session, /, *, slug: str, name: str, meta: dict[str, 
         raise Conflict(f"tenant {slug!r} already exists")
     tenant = Tenant(slug=slug, name=name, meta=dict(meta or {}))
     session.add(tenant)
-    _flush_or_conflict(session, f"tenant {slug!r} already exists")
+    flush_or_conflict(session, f"tenant {slug!r} already exists")
     return tenant
 
 
@@ -99,7 +163,7 @@ def create_api_key(
         meta=dict(meta or {}),
     )
     session.add(key)
-    _flush_or_conflict(session, "an API key with this prefix already exists")
+    flush_or_conflict(session, "an API key with this prefix already exists")
     return key
 
 
@@ -247,462 +311,6 @@ def delete_dataset(session: Session, name: str, /, *, tenant_id: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# connections
-
-# Keys that must never sit in a connection's clear-text config; credentials go through the key ring.
-_SECRET_CONFIG_KEYS = frozenset({"password", "passwd", "secret", "api_key", "token", "private_key", "credentials"})
-
-
-class ConnectionSecret(NamedTuple):
-    """A stored credential as key rotation sees it: the row, its tenant, the key id, the ciphertext."""
-
-    id: str
-    tenant_id: str
-    kid: str
-    ciphertext: bytes
-
-
-def create_connection(
-    session: Session,
-    /,
-    *,
-    tenant_id: str,
-    name: str,
-    kind: str,
-    config: dict[str, Any],
-    secret_ciphertext: bytes | None = None,
-    secret_kid: str | None = None,
-    connection_id: str | None = None,
-    meta: dict[str, Any] | None = None,
-) -> Connection:
-    """Insert a connection; :class:`Conflict` if the tenant already has one with this name.
-
-    Pass ``connection_id`` when the secret was encrypted beforehand: the ciphertext is bound to the
-    id (see :func:`servicetsunami.security.secrets.secret_aad`). ``config`` must hold no secret.
-    """
-    _check_config(config)
-    _check_secret_pair(secret_ciphertext, secret_kid)
-    if find_connection_by_name(session, name, tenant_id=tenant_id) is not None:
-        raise Conflict(f"connection {name!r} already exists")
-    connection = Connection(
-        tenant_id=tenant_id,
-        name=name,
-        kind=kind,
-        config=dict(config),
-        secret_ciphertext=secret_ciphertext,
-        secret_kid=secret_kid,
-        meta=dict(meta or {}),
-    )
-    if connection_id is not None:
-        connection.id = connection_id
-    session.add(connection)
-    _flush_or_conflict(session, f"connection {name!r} already exists")
-    return connection
-
-
-def get_connection(session: Session, connection_id: str, /, *, tenant_id: str) -> Connection:
-    """The connection ``connection_id`` of ``tenant_id``; :class:`NotFound` if missing or another tenant's."""
-    connection = session.scalar(
-        select(Connection).where(Connection.id == connection_id, Connection.tenant_id == tenant_id)
-    )
-    if connection is None:
-        raise NotFound("connection not found")
-    return connection
-
-
-def find_connection_by_name(session: Session, name: str, /, *, tenant_id: str) -> Connection | None:
-    return session.scalar(select(Connection).where(Connection.tenant_id == tenant_id, Connection.name == name))
-
-
-def get_connection_by_name(session: Session, name: str, /, *, tenant_id: str) -> Connection:
-    connection = find_connection_by_name(session, name, tenant_id=tenant_id)
-    if connection is None:
-        raise NotFound(f"connection {name!r} not found")
-    return connection
-
-
-def list_connections(session: Session, /, *, tenant_id: str) -> list[Connection]:
-    return list(session.scalars(select(Connection).where(Connection.tenant_id == tenant_id).order_by(Connection.name)))
-
-
-def update_connection(
-    session: Session,
-    connection_id: str,
-    /,
-    *,
-    tenant_id: str,
-    name: str | None = None,
-    config: dict[str, Any] | None = None,
-    meta: dict[str, Any] | None = None,
-) -> Connection:
-    """Change the name, config or metadata (None leaves a field as it is)."""
-    connection = get_connection(session, connection_id, tenant_id=tenant_id)
-    if name is not None and name != connection.name:
-        if find_connection_by_name(session, name, tenant_id=tenant_id) is not None:
-            raise Conflict(f"connection {name!r} already exists")
-        connection.name = name
-    if config is not None:
-        _check_config(config)
-        connection.config = dict(config)
-    if meta is not None:
-        connection.meta = dict(meta)
-    _flush_or_conflict(session, f"connection {name!r} already exists")
-    return connection
-
-
-def set_connection_secret(
-    session: Session, connection_id: str, /, *, tenant_id: str, ciphertext: bytes | None, kid: str | None
-) -> Connection:
-    """Store a new encrypted credential (or remove it with ``None, None``)."""
-    _check_secret_pair(ciphertext, kid)
-    connection = get_connection(session, connection_id, tenant_id=tenant_id)
-    connection.secret_ciphertext = ciphertext
-    connection.secret_kid = kid
-    session.flush()
-    return connection
-
-
-def record_connection_test(
-    session: Session,
-    connection_id: str,
-    /,
-    *,
-    tenant_id: str,
-    ok: bool,
-    detail: str | None = None,
-    tested_at: datetime | None = None,
-) -> Connection:
-    """Remember the outcome of the latest connection check (``detail``: the diagnosis, no secret)."""
-    connection = get_connection(session, connection_id, tenant_id=tenant_id)
-    connection.last_tested_at = tested_at or utcnow()
-    connection.last_test_ok = ok
-    connection.last_test_detail = detail
-    session.flush()
-    return connection
-
-
-def delete_connection(session: Session, connection_id: str, /, *, tenant_id: str) -> None:
-    """Delete the connection with its syncs and their runs; :class:`NotFound` if not the tenant's."""
-    result = session.execute(
-        delete(Connection)
-        .where(Connection.id == connection_id, Connection.tenant_id == tenant_id)
-        .execution_options(synchronize_session="fetch")
-    )
-    if not getattr(result, "rowcount", 0):
-        raise NotFound("connection not found")
-    # The database cascaded to the syncs and their runs; objects this session holds are stale.
-    sync_ids = _expire_loaded(session, Sync, lambda sync: sync.connection_id == connection_id)
-    _expire_loaded(session, SyncRun, lambda run: run.sync_id in sync_ids)
-
-
-def list_connection_secrets(session: Session, /, *, exclude_kid: str | None = None) -> list[ConnectionSecret]:
-    """Every stored credential of every tenant (for key rotation), optionally skipping one key id."""
-    stmt = select(Connection.id, Connection.tenant_id, Connection.secret_kid, Connection.secret_ciphertext).where(
-        Connection.secret_ciphertext.is_not(None)
-    )
-    if exclude_kid is not None:
-        stmt = stmt.where(Connection.secret_kid != exclude_kid)
-    return [
-        ConnectionSecret(id=row_id, tenant_id=tenant_id, kid=kid or "", ciphertext=bytes(ciphertext or b""))
-        for row_id, tenant_id, kid, ciphertext in session.execute(stmt.order_by(Connection.id))
-    ]
-
-
-def count_connection_secrets_by_kid(session: Session, /) -> dict[str, int]:
-    """How many stored credentials each key id encrypts."""
-    rows = session.execute(
-        select(Connection.secret_kid, func.count())
-        .where(Connection.secret_kid.is_not(None))
-        .group_by(Connection.secret_kid)
-    )
-    return {str(kid): int(count) for kid, count in rows}
-
-
-def replace_connection_secret(
-    session: Session, connection_id: str, /, *, old_ciphertext: bytes, ciphertext: bytes, kid: str
-) -> bool:
-    """Swap the credential for its re-encryption, only if it is still ``old_ciphertext``.
-
-    One conditional UPDATE: if someone changed the credential meanwhile, nothing is written and
-    False comes back. ``updated_at`` is kept, since the credential itself did not change.
-    """
-    result = session.execute(
-        update(Connection)
-        .where(Connection.id == connection_id, Connection.secret_ciphertext == old_ciphertext)
-        .values(secret_ciphertext=ciphertext, secret_kid=kid, updated_at=Connection.updated_at)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
-def _check_config(config: dict[str, Any]) -> None:
-    leaked = sorted(k for k in config if isinstance(k, str) and k.lower() in _SECRET_CONFIG_KEYS)
-    if leaked:
-        raise InvalidInput(f"connection config must not hold secrets ({', '.join(leaked)}); store them encrypted")
-
-
-def _check_secret_pair(ciphertext: bytes | None, kid: str | None) -> None:
-    if (ciphertext is None) != (kid is None):
-        raise InvalidInput("a stored secret needs both its ciphertext and its key id")
-
-
-# ---------------------------------------------------------------------------------------------
-# syncs and runs
-
-
-def upsert_sync(
-    session: Session,
-    /,
-    *,
-    tenant_id: str,
-    connection_id: str,
-    source_table: str,
-    target_table: str,
-    mode: str,
-    cursor_column: str | None = None,
-    primary_key: Sequence[str] = (),
-    state: dict[str, Any] | None = None,
-    meta: dict[str, Any] | None = None,
-) -> Sync:
-    """Create the sync writing ``target_table`` for the tenant, or update it in place (same id).
-
-    The connection must be the tenant's (:class:`NotFound` otherwise). ``state`` None keeps the saved
-    state (cursor, commit sequence) as it is; deciding when an old cursor no longer applies is the
-    sync service's call, and the commit sequence must never go backwards. ``meta`` None keeps it.
-    """
-    if mode not in SYNC_MODES:
-        raise InvalidInput(f"sync mode {mode!r} is not one of {', '.join(SYNC_MODES)}")
-    get_connection(session, connection_id, tenant_id=tenant_id)
-    fields: dict[str, Any] = {
-        "connection_id": connection_id,
-        "source_table": source_table,
-        "mode": mode,
-        "cursor_column": cursor_column,
-        "primary_key": list(primary_key),
-    }
-    if state is not None:
-        fields["state"] = dict(state)
-    if meta is not None:
-        fields["meta"] = dict(meta)
-    sync = find_sync_by_target(session, target_table, tenant_id=tenant_id)
-    if sync is None:
-        try:
-            with session.begin_nested():
-                sync = Sync(tenant_id=tenant_id, target_table=target_table, **fields)
-                session.add(sync)
-            return sync
-        except IntegrityError:
-            sync = find_sync_by_target(session, target_table, tenant_id=tenant_id)
-            if sync is None:
-                raise
-    for key, value in fields.items():
-        setattr(sync, key, value)
-    sync.updated_at = utcnow()
-    session.flush()
-    return sync
-
-
-def get_sync(session: Session, sync_id: str, /, *, tenant_id: str) -> Sync:
-    sync = session.scalar(select(Sync).where(Sync.id == sync_id, Sync.tenant_id == tenant_id))
-    if sync is None:
-        raise NotFound("sync not found")
-    return sync
-
-
-def find_sync_by_target(session: Session, target_table: str, /, *, tenant_id: str) -> Sync | None:
-    return session.scalar(select(Sync).where(Sync.tenant_id == tenant_id, Sync.target_table == target_table))
-
-
-def list_syncs(
-    session: Session, /, *, tenant_id: str, connection_id: str | None = None
-) -> list[tuple[Sync, SyncRun | None]]:
-    """The tenant's syncs by target table, each with its latest run (None before the first run)."""
-    stmt = (
-        select(Sync, SyncRun)
-        .outerjoin(SyncRun, SyncRun.id == Sync.last_run_id)
-        .where(Sync.tenant_id == tenant_id)
-        .order_by(Sync.target_table)
-    )
-    if connection_id is not None:
-        stmt = stmt.where(Sync.connection_id == connection_id)
-    return [(row[0], row[1]) for row in session.execute(stmt)]
-
-
-def update_sync_state(
-    session: Session, sync_id: str, /, *, tenant_id: str, state: dict[str, Any], last_run_id: str | None = None
-) -> Sync:
-    """Replace the saved state (call it in the transaction that records the commit it describes)."""
-    sync = get_sync(session, sync_id, tenant_id=tenant_id)
-    sync.state = dict(state)
-    if last_run_id is not None:
-        sync.last_run_id = last_run_id
-    session.flush()
-    return sync
-
-
-def delete_sync(session: Session, sync_id: str, /, *, tenant_id: str) -> None:
-    """Delete the sync and its runs; :class:`NotFound` if not the tenant's."""
-    result = session.execute(
-        delete(Sync)
-        .where(Sync.id == sync_id, Sync.tenant_id == tenant_id)
-        .execution_options(synchronize_session="fetch")
-    )
-    if not getattr(result, "rowcount", 0):
-        raise NotFound("sync not found")
-    _expire_loaded(session, SyncRun, lambda run: run.sync_id == sync_id)
-
-
-def create_run(
-    session: Session,
-    /,
-    *,
-    tenant_id: str,
-    sync_id: str,
-    status: str = "pending",
-    meta: dict[str, Any] | None = None,
-    now: datetime | None = None,
-) -> SyncRun:
-    """Start a run record for the tenant's sync and make it the sync's latest run."""
-    _check_status(status)
-    sync = get_sync(session, sync_id, tenant_id=tenant_id)
-    moment = now or utcnow()
-    run = SyncRun(
-        tenant_id=tenant_id,
-        sync_id=sync.id,
-        status=status,
-        started_at=moment,
-        updated_at=moment,
-        meta=dict(meta or {}),
-    )
-    session.add(run)
-    session.flush()
-    sync.last_run_id = run.id
-    session.flush()
-    return run
-
-
-def get_run(session: Session, run_id: str, /, *, tenant_id: str) -> SyncRun:
-    run = session.scalar(select(SyncRun).where(SyncRun.id == run_id, SyncRun.tenant_id == tenant_id))
-    if run is None:
-        raise NotFound("sync run not found")
-    return run
-
-
-def list_runs(session: Session, sync_id: str, /, *, tenant_id: str, limit: int = 50) -> list[SyncRun]:
-    """The sync's runs, newest first."""
-    get_sync(session, sync_id, tenant_id=tenant_id)
-    stmt = (
-        select(SyncRun)
-        .where(SyncRun.sync_id == sync_id, SyncRun.tenant_id == tenant_id)
-        .order_by(SyncRun.started_at.desc(), SyncRun.id)
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
-
-
-def update_run(
-    session: Session,
-    run_id: str,
-    /,
-    *,
-    tenant_id: str,
-    status: str | None = None,
-    progress: dict[str, Any] | None = None,
-    rows: int | None = None,
-    bytes: int | None = None,
-    batches: int | None = None,
-    table_version: int | None = None,
-    error: str | None = None,
-    finished_at: datetime | None = None,
-) -> SyncRun:
-    """Record progress or the outcome of a run (None leaves a field as it is).
-
-    Moving to a finished status (succeeded, failed, cancelled) sets ``finished_at`` unless given.
-    A run that has already finished cannot change any more: :class:`Conflict`. A worker thus learns
-    that its run was cancelled, or failed as stale, at its next progress update.
-    """
-    if status is not None:
-        _check_status(status)
-    run = get_run(session, run_id, tenant_id=tenant_id)
-    if run.status in FINISHED_RUN_STATUSES:
-        raise Conflict(f"sync run already {run.status}", status=run.status)
-    changes: dict[str, Any] = {
-        "status": status,
-        "rows": rows,
-        "bytes": bytes,
-        "batches": batches,
-        "table_version": table_version,
-        "error": error,
-        "finished_at": finished_at,
-    }
-    for key, value in changes.items():
-        if value is not None:
-            setattr(run, key, value)
-    if progress is not None:
-        run.progress = dict(progress)
-    if run.status in FINISHED_RUN_STATUSES and run.finished_at is None:
-        run.finished_at = utcnow()
-    run.updated_at = utcnow()
-    session.flush()
-    return run
-
-
-def mark_stale_runs(
-    session: Session,
-    /,
-    *,
-    run_ids: Sequence[str] | None = None,
-    older_than: datetime | None = None,
-    statuses: Sequence[str] = ("running",),
-    error: str = "the process running this sync stopped before it finished; run the sync again to resume",
-    now: datetime | None = None,
-) -> list[str]:
-    """Fail runs left unfinished by a dead process; returns the ids of the runs it failed.
-
-    Picks runs in ``statuses`` that are among ``run_ids`` and/or whose last update (heartbeat) is
-    before ``older_than``; at least one of the two must be given. Across all tenants: this is the
-    runner's housekeeping, not a tenant's request.
-    """
-    if run_ids is None and older_than is None:
-        raise InvalidInput("mark_stale_runs needs run ids or a cut-off time")
-    for status in statuses:
-        _check_status(status)
-    stmt = update(SyncRun).where(SyncRun.status.in_(list(statuses)))
-    if run_ids is not None:
-        if not run_ids:
-            return []
-        stmt = stmt.where(SyncRun.id.in_(list(run_ids)))
-    if older_than is not None:
-        stmt = stmt.where(SyncRun.updated_at < older_than)
-    moment = now or utcnow()
-    result = session.execute(
-        stmt.values(status="failed", error=error, finished_at=moment, updated_at=moment)
-        .returning(SyncRun.id)
-        .execution_options(synchronize_session=False)
-    )
-    failed = sorted(str(row[0]) for row in result)
-    # Runs this session already loaded must not keep showing "running".
-    _expire_loaded(session, SyncRun, lambda run: run.id in failed)
-    return failed
-
-
-def _expire_loaded(session: Session, cls: type[_Row], matches: Callable[[_Row], bool]) -> set[str]:
-    """Expire the loaded objects of ``cls`` that ``matches`` picks (changed behind the ORM's back);
-    returns their ids. Expired rows reload on next access, or raise if they were deleted."""
-    ids: set[str] = set()
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, cls) and matches(obj):
-            ids.add(obj.id)
-            session.expire(obj)
-    return ids
-
-
-def _check_status(status: str) -> None:
-    if status not in RUN_STATUSES:
-        raise InvalidInput(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
-
-
-# ---------------------------------------------------------------------------------------------
 # audit
 
 
@@ -729,10 +337,3 @@ def list_audit(session: Session, /, *, tenant_id: str | None = None, limit: int 
     if tenant_id is not None:
         stmt = stmt.where(AuditLog.tenant_id == tenant_id)
     return list(session.scalars(stmt.order_by(AuditLog.created_at.desc()).limit(limit)))
-
-
-def _flush_or_conflict(session: Session, message: str) -> None:
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise Conflict(message) from exc
