@@ -1,15 +1,18 @@
-"""One sync run in a process of its own, for the test that kills it with SIGKILL.
+"""One sync run in a process of its own, for the tests that kill it with SIGKILL or fill its disk.
 
 Usage: ``python sync_child.py ROOT STREAM TABLE MODE --sync-id ID --cursor COLUMN [--key COLUMN]
-[--batch-rows N]``; the server comes from ``TSUNAMI_TEST_POSTGRES_URL``. Prints ``started`` once
-the run begins, ``committed <batch>`` after every batch it commits, and ``done <rows>`` at the end,
-each line flushed, so the test can tell where its kills landed.
+[--batch-rows N] [--max-file-bytes N]`` (the last simulates a full disk); the server comes from
+``TSUNAMI_TEST_POSTGRES_URL``. Prints ``started`` once the run begins, ``committed <batch>`` after
+every batch it commits, and ``done <rows>`` at the end, each line flushed, so the test can tell
+where its kills landed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import signal
 from pathlib import Path
 from typing import cast
 from urllib.parse import unquote, urlsplit
@@ -32,7 +35,13 @@ def main() -> None:
     parser.add_argument("--cursor", required=True)
     parser.add_argument("--key", action="append", default=[])
     parser.add_argument("--batch-rows", type=int, default=500)
+    parser.add_argument(
+        "--max-file-bytes", type=int, default=0, help="simulate a full disk: no file may grow past this"
+    )
     args = parser.parse_args()
+    if args.max_file_bytes:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (args.max_file_bytes, args.max_file_bytes))
 
     url = urlsplit(os.environ["TSUNAMI_TEST_POSTGRES_URL"])
     config = PostgresConfig(

@@ -4,8 +4,12 @@ its version, and the next run succeeds."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,6 +23,8 @@ from servicetsunami.services.sync_runner import RunProgress
 from tests.integration.pg.support import bronze, postgres_config, sync, target
 
 pytestmark = pytest.mark.postgres
+
+CHILD = Path(__file__).with_name("sync_child.py")
 
 WAIT = 60.0
 BIG = 1_000_000
@@ -106,3 +112,46 @@ def test_a_sync_against_a_server_that_refuses_connections_fails_with_a_diagnosis
     second = sync(lakehouse, stream, "items", "incremental_append", **options)
     assert second.rows == 10
     assert bronze(lakehouse, "SELECT count(*) AS n, count(DISTINCT id) AS ids FROM items") == [{"n": 20, "ids": 20}]
+
+
+def test_a_sync_that_runs_out_of_disk_fails_cleanly_and_the_next_run_succeeds(
+    pg: psycopg.Connection[Any], schema: str, lakehouse: LocalEngine
+) -> None:
+    table = sql.Identifier(schema, "disk")
+    pg.execute(sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, note text, updated_at bigint NOT NULL)").format(table))
+    pg.execute(sql.SQL("INSERT INTO {} SELECT i, 'row ' || i, i FROM generate_series(1, 1000) i").format(table))
+    stream = f"{schema}.disk"
+    args = [
+        sys.executable,
+        str(CHILD),
+        str(lakehouse.root),
+        stream,
+        "disk",
+        "incremental_append",
+        "--sync-id",
+        "disk",
+        "--cursor",
+        "updated_at",
+        "--batch-rows",
+        "1000000",
+    ]
+    env = {**os.environ}
+    first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=WAIT, check=False)
+    assert first.returncode == 0, first.stderr
+    version = lakehouse.describe(target("disk")).version
+    pg.execute(
+        sql.SQL("INSERT INTO {} SELECT i, repeat(md5(i::text), 8), i FROM generate_series(1001, 200000) i").format(
+            table
+        )
+    )
+    full = subprocess.run(
+        [*args, "--max-file-bytes", str(256 * 1024)], capture_output=True, text=True, env=env, timeout=WAIT, check=False
+    )
+    assert full.returncode != 0
+    assert "File too large" in full.stderr or "No space" in full.stderr, full.stderr[-2000:]
+    assert lakehouse.describe(target("disk")).version == version
+    assert bronze(lakehouse, "SELECT count(*) AS n FROM disk") == [{"n": 1000}]
+    assert not list((lakehouse.root / "tenant_pgsync" / "bronze" / "disk").glob("_stage_*"))
+    again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=WAIT, check=False)
+    assert again.returncode == 0, again.stderr
+    assert bronze(lakehouse, "SELECT count(*) AS n, count(DISTINCT id) AS d FROM disk") == [{"n": 200000, "d": 200000}]
