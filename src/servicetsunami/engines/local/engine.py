@@ -40,7 +40,7 @@ from servicetsunami.engines.base import (
     WriteMode,
     WriteResult,
 )
-from servicetsunami.engines.local import drift, staging
+from servicetsunami.engines.local import drift, merging, staging
 from servicetsunami.engines.local.storage import Layout, Snapshots, TableLocks
 from servicetsunami.engines.local.volumes import LocalVolumes
 from servicetsunami.engines.local.writes import (
@@ -186,13 +186,8 @@ class LocalEngine(LocalVolumes, Engine):
                 try:
                     if existed and mode in ("append", "merge") and schema is not None:
                         self._widen_for(ref, path, schema)
-                    if mode == "merge" and existed:  # upsert: delta-rs merges the staged rows in
-                        files = [str(path / a.path) for a in actions]
-                        staged = pa.dataset.dataset(files, schema=schema)
-                        key_range = staging.integer_range(staged, merge_keys or [])
-                        self._merge(path, staged.scanner().to_reader(), merge_keys or [], props, key_range=key_range)
-                        for f in files:
-                            Path(f).unlink(missing_ok=True)
+                    if mode == "merge" and existed:
+                        self._merge_staged(path, actions, schema, merge_keys or [], props)
                     else:
                         effective: WriteMode = "append" if mode == "merge" else mode
                         self._commit_actions(path, existed, actions, schema, effective, comments, description, props)
@@ -246,6 +241,19 @@ class LocalEngine(LocalVolumes, Engine):
             write_deltalake(str(path), reader, mode="append", schema_mode="merge", commit_properties=props)
             for f in files:
                 Path(f).unlink(missing_ok=True)
+
+    def _merge_staged(
+        self, path: Path, actions: list[AddAction], schema: pa.Schema | None, keys: list[str], props: CommitProperties
+    ) -> None:
+        """Upsert staged files: DuckDB rewrites the files that hold the keys (``merging``); staged rows
+        with new columns go through delta-rs's merge, which evolves the schema."""
+        if schema is not None and merging.merge_staged(path, actions, schema, keys, props):
+            return
+        files = [str(path / a.path) for a in actions]
+        staged = pa.dataset.dataset(files, schema=schema)
+        self._merge(path, staged.scanner().to_reader(), keys, props, key_range=staging.integer_range(staged, keys))
+        for f in files:
+            Path(f).unlink(missing_ok=True)
 
     def _widen_for(self, ref: TableRef, path: Path, incoming: pa.Schema) -> None:
         """Apply the widenings ``incoming`` needs (one rewrite commit); refuse other type changes."""
