@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
@@ -50,3 +52,18 @@ def test_a_merge_of_clustered_keys_rewrites_only_the_files_that_hold_them(engine
     assert len(before & live) == 3  # the three files without those keys were kept as they were
     again = stage(engine, "SELECT i AS id, 'new' AS v FROM range(3990, 4010) t(i)", "merge", 5)
     assert again.skipped
+
+
+def test_a_merge_touching_every_file_leaves_the_table_sorted_in_disjoint_key_ranges(engine: LocalEngine) -> None:
+    stage(engine, "SELECT (i * 7919) % 600000 AS id, 'old' AS v FROM range(600000) t(i)", "append", 1)
+    stage(engine, "SELECT i * 100 AS id, 'new' AS v FROM range(6000) t(i)", "merge", 2)
+    assert rows(engine, "SELECT count(*) AS n, count(DISTINCT id) AS d, count_if(v = 'new') AS new FROM t") == [
+        {"n": 600000, "d": 600000, "new": 6000}
+    ]
+    adds = pa.table(DeltaTable(str(engine.root / "tenant_m/bronze/t")).get_add_actions(flatten=True)).to_pylist()
+    ranges = sorted((a["min.id"], a["max.id"]) for a in adds)
+    assert len(ranges) > 1
+    assert all(high < low for (_, high), (low, _) in itertools.pairwise(ranges))
+    metrics = engine.history(REF, limit=1)[0].metrics
+    assert metrics["num_target_files_rewritten"] == 1
+    assert metrics["num_output_rows"] == 600000

@@ -496,7 +496,8 @@ class LocalEngine(LocalVolumes, Engine):
                 timestamp=ms_to_dt(h.get("timestamp")),
                 operation=h.get("operation", ""),
                 parameters={k: v for k, v in (h.get("operationParameters") or {}).items()},
-                metrics=h.get("operationMetrics") or {},
+                # our own rewrites (``merging``) record their figures as commit metadata
+                metrics={**(h.get("operationMetrics") or {}), **(h.get("tsunami.metrics") or {})},
             )
             for h in dt.history(limit)
         ]
