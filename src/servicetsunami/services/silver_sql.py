@@ -36,7 +36,7 @@ TIMESTAMP_FORMATS = ("yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd
 _INT_RE = "^[+-]?[0-9]+$"
 _GROUPED_INT_RE = "^[+-]?[0-9]{1,3}(,[0-9]{3})+$"
 _DEC_RE = "^[+-]?[0-9]*[.][0-9]+$"
-_GROUPED_DEC_RE = "^[+-]?[0-9]{1,3}(,[0-9]{3})*[.][0-9]+$"
+_GROUPED_DEC_RE = "^[+-]?[0-9]{1,3}(,[0-9]{3})+[.][0-9]+$"
 _LEADING_ZERO_RE = "^0[0-9]"
 
 
@@ -105,11 +105,11 @@ def _strip(value: exp.Expr, separator: str | None) -> exp.Expr:
     return exp.Replace(this=value, expression=exp.Literal.string(separator), replacement=exp.Literal.string(""))
 
 
-def _cast(value: exp.Expr, spec: CastSpec, column: str) -> tuple[exp.Expr, exp.Expr]:
+def _cast(value: exp.Expr, spec: CastSpec, column: str, *, text: bool) -> tuple[exp.Expr, exp.Expr]:
     """The cast expression, and the parse used to find failing values (NULL where it fails)."""
     target = _datatype(spec.type, column)
-    source = _strip(value, spec.thousands_separator)
-    if spec.formats and target.this in (exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP):
+    source = _strip(value, spec.thousands_separator) if text else value
+    if text and spec.formats and target.this in (exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP):
         parsed: exp.Expr = exp.cast(_parse_dates(source, spec.formats), target)
         return parsed, parsed
     tried = exp.TryCast(this=source.copy(), to=target.copy())
@@ -194,7 +194,7 @@ def compile_spec(
         cast = casts.get(name)
         if cast is not None:
             checked = value.copy()
-            value, parsed = _cast(value, cast, name)
+            value, parsed = _cast(value, cast, name, text=_is_text(type_name))
             if cast.on_error == "fail":
                 fail_checks[names.silver[name]] = (checked, parsed)
         elif spec.infer_types and name in inferred:
@@ -352,7 +352,7 @@ def _covering_formats(counts: dict[str, int]) -> list[str] | None:
     return chosen or None
 
 
-def coverage_query(source: TableRef, parsed: dict[str, exp.Expr], *, version: int | None = None) -> exp.Select:
+def coverage_query(source: TableRef, parsed: dict[str, tuple[exp.Expr, exp.Expr]], *, version: int | None = None) -> exp.Select:
     """Counts of non-empty values that the chosen parse turns into NULL, one per column (0 = all parse)."""
     projections = [
         exp.alias_(_count_if(exp.and_(exp.not_(exp.Is(this=v.copy(), expression=exp.null())), exp.Is(
