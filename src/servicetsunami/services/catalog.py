@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from servicetsunami.engines.base import TableDetail
 from servicetsunami.errors import InvalidInput
+from servicetsunami.services import lineage
+from servicetsunami.services.gold import view_columns
+from servicetsunami.services.views import expand_views, view_definitions
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import QueryResult, TableDescription, TableInfo
 from servicetsunami.services.query import query_sql
+from servicetsunami.sql import guard_query
 from servicetsunami.store import repositories as repo
 from servicetsunami.tenancy import LAYERS, Principal, Scope, TableRef, check_identifier, parse_table_name
 
@@ -29,6 +33,10 @@ def describe_table(
     ref = parse_table_name(table_name, catalog=principal.catalog)
     if version is not None and (not isinstance(version, int) or version < 0):
         raise InvalidInput("version must be a non-negative integer")
+    if ref.schema == "gold" and not svc.engine.table_exists(ref):
+        view = _describe_view(svc, principal, ref)
+        if view is not None:
+            return view
     detail = svc.engine.describe(ref, version=version)
     history = svc.engine.history(ref, limit=10)
     dataset = None
@@ -54,6 +62,27 @@ def describe_table(
         history=history,
         comment=detail.comment,
         dataset=dataset,
+        lineage=lineage.origin(svc, principal, f"{ref.schema}.{ref.name}"),
+    )
+
+
+def _describe_view(svc: Services, principal: Principal, ref: TableRef) -> TableDescription | None:
+    """A gold view: its columns (from running it with no rows) and its definition."""
+    definition = view_definitions(svc, principal, [ref]).get(ref)
+    if definition is None:
+        return None
+    expanded = expand_views(svc, principal, guard_query(definition, catalog=principal.catalog))
+    return TableDescription(
+        catalog=ref.catalog,
+        schema=ref.schema,
+        name=ref.name,
+        full_name=str(ref),
+        version=0,
+        columns=view_columns(svc, expanded),
+        location=None,
+        comment="a view: computed from its definition when queried",
+        lineage=lineage.origin(svc, principal, f"{ref.schema}.{ref.name}"),
+        kind="view",
     )
 
 

@@ -45,6 +45,12 @@ class TableDescription(TableInfo):
     history: list[HistoryEntry] = Field(default_factory=list, description="Most recent first")
     comment: str | None = None
     dataset: dict[str, Any] | None = Field(None, description="Where the rows came from (file, sync)")
+    lineage: dict[str, Any] | None = Field(
+        None,
+        description="How the table was built: upload (file), sync (connection, source table, last run), "
+        "transform_to_silver (spec, upstream) or gold (sql, upstream); with last_refresh",
+    )
+    kind: Literal["table", "view"] = "table"
 
 
 class QueryColumn(BaseModel):
