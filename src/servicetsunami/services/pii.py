@@ -22,7 +22,7 @@ from servicetsunami.tenancy import Principal
 
 MASK = "***"
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{6,}[0-9]$")
+_PHONE = re.compile(r"^\+?\(?[0-9][0-9 ().-]{6,}[0-9]$")
 _NATIONAL_ID = re.compile(
     r"^(?:\d{3}-\d{2}-\d{4}|[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|[A-Z]{2}\d{2}[A-Z0-9]{11,30})$"
 )
