@@ -92,7 +92,7 @@ def profile_table(svc: Services, principal: Principal, table_name: str, /) -> Ta
                 distinct_approximate=not exact,
                 min=_json_value(stats.get(f"c{i}_min")),
                 max=_json_value(stats.get(f"c{i}_max")),
-                likely_key=key and not name.startswith("_"),
+                likely_key=key and not name.startswith("_") and _key_type(type_name),
                 comment=comment,
             )
         )
@@ -123,6 +123,11 @@ def _table(ref: TableRef) -> exp.Table:
     return exp.Table(
         this=exp.to_identifier(ref.name), db=exp.to_identifier(ref.schema), catalog=exp.to_identifier(ref.catalog)
     )
+
+
+def _key_type(type_name: str) -> bool:
+    """Keys are whole numbers or text; unique measures and timestamps are coincidences."""
+    return type_name.upper().split("(")[0] in ("TINYINT", "SMALLINT", "INT", "BIGINT", "STRING")
 
 
 def _orderable(type_name: str) -> bool:
