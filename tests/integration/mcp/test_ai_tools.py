@@ -4,13 +4,16 @@ model), and without one (the deterministic path). No network."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import mcp.types as mcp_types
 from fastmcp import Client
 
 from servicetsunami.mcp.server import build_mcp_server
 from servicetsunami.services.container import Services
+from tests.helpers import make_principal
 from tests.integration.mcp.support import Keys, error_code, result_text, upload_sales
 
 ORDERS = b"id,region,amount,day\n1,north,10.5,2024-01-01\n2,south,3.25,2024-01-02\n3,north,7.0,2024-01-03\n"
@@ -134,3 +137,23 @@ async def test_prompts_complete_table_names_and_tool_descriptions_hold_no_table_
     assert "suggest_query" in str(prompt.messages[0].content)
     descriptions = " ".join((t.description or "") for t in tools)
     assert "north" not in descriptions and "10.5" not in descriptions
+
+
+async def test_table_resources_carry_lineage_and_profile_and_previews_mask_pii(services: Services, keys: Keys) -> None:
+    admin_key = make_principal(services, "acme", "admin")[1]
+    people = b"id,contact\n1,ann@example.com\n2,bob@example.org\n3,cem@example.net\n"
+    async with client_for(services, admin_key) as client:
+        await upload_sales(client, "people", people)
+        schema = await client.read_resource("table://tenant_acme/bronze/people/schema")
+        switched = await client.call_tool_mcp("set_mask_pii", {"enabled": True})
+        preview = await client.read_resource("table://tenant_acme/bronze/people/preview")
+
+    assert isinstance(schema[0], mcp_types.TextResourceContents)
+    assert isinstance(preview[0], mcp_types.TextResourceContents)
+    described = json.loads(schema[0].text)
+    assert described["lineage"]["kind"] == "upload" and described["lineage"]["file"] == "people.csv"
+    assert described["profile"]["pii_columns"] == {"contact": "email"}
+    assert switched.structured_content == {"mask_pii": True}
+    shown = json.loads(preview[0].text)
+    assert [row[1] for row in shown["rows"]] == ["***", "***", "***"]
+    assert shown["lineage"]["kind"] == "upload"

@@ -18,7 +18,7 @@ from pydantic import Field
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import call_service
 from servicetsunami.mcp.results import output_schema, tool_result
-from servicetsunami.services import gold, lineage, profiling, transforms
+from servicetsunami.services import gold, lineage, pii, profiling, transforms
 from servicetsunami.services.container import Services
 from servicetsunami.services.transforms_spec import TransformSpec, spec_schema_summary
 
@@ -144,3 +144,18 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         (sampled on large tables), likely keys and likely personal data, found by content."""
         result = await call_service(profiling.profile_table, services, caller.principal(), table_name)
         return tool_result(result)
+
+    @server.tool(
+        tags={"manage"},
+        annotations=ToolAnnotations(
+            title="Mask personal data", read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+            open_world_hint=False,
+        ),  # fmt: skip
+    )
+    async def set_mask_pii(
+        enabled: Annotated[bool, Field(description="true: mask personal data in every result and preview.")],
+    ) -> dict[str, bool]:
+        """Turn the tenant setting mask_pii on or off (admins). When on, columns whose values look like
+        personal data (emails, phones, national ids, names), or that a profile flagged, are masked in every
+        query result and preview."""
+        return {"mask_pii": await call_service(pii.set_mask_pii, services, caller.principal(), enabled)}
