@@ -59,7 +59,7 @@ def kind_by_content(values: Iterable[Any], /) -> str | None:
         if share >= _MIN_SHARE:
             if kind == "phone" and sum(1 for t in texts if sum(ch.isdigit() for ch in t) >= 7) / len(texts) < _MIN_SHARE:
                 continue
-            if kind == "name" and len(set(texts)) < len(texts) * 0.3:
+            if kind == "name" and len(set(texts)) < len(texts) * 0.5:
                 continue  # few distinct capitalised words are categories ("New York"), not people
             return kind
     return None
