@@ -67,8 +67,10 @@ def main() -> None:
                 raw.append(time.perf_counter() - t0)
                 con.close()
             p, r = statistics.median(ours), statistics.median(raw)
-            print(f"profile_table: {p:.2f} s (median of {args.repeat}); sampled={profile.sampled}; "
-                  f"keys={profile.likely_keys}; pii={profile.pii_columns}")
+            print(
+                f"profile_table: {p:.2f} s (median of {args.repeat}); sampled={profile.sampled}; "
+                f"keys={profile.likely_keys}; pii={profile.pii_columns}"
+            )
             print(f"duckdb SUMMARIZE: {r:.2f} s")
             print(f"ratio profile_table / SUMMARIZE: {p / r:.2f}")
             print(f"target < {TARGET_SECONDS:g} s: {'met' if p < TARGET_SECONDS else 'NOT met'}")

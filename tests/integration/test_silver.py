@@ -14,9 +14,9 @@ from servicetsunami.tenancy import Principal
 
 MESSY_CSV = (
     b"Order ID,Customer Name,Amount,Order Date,Quantity,Zip,Note\n"
-    b"1,  Ann Smith ,\"1,234.50\",2024-01-05,\"1,000\",01234,  hello \n"
+    b'1,  Ann Smith ,"1,234.50",2024-01-05,"1,000",01234,  hello \n'
     b"2,Bob Jones,12.00,05/02/2024,3,02139,\n"
-    b"3,Cem Kaya,\"2,000.25\",\"Mar 7, 2024\",10,10001,x\n"
+    b'3,Cem Kaya,"2,000.25","Mar 7, 2024",10,10001,x\n'
     b"2,Bob Jones,12.00,05/02/2024,3,02139,\n"
     b"4,Dee Lu,7.5,2024/04/30,   2,94105,   \n"
 )
@@ -39,7 +39,9 @@ def test_default_spec_turns_a_messy_csv_into_a_typed_clean_table(services: Servi
     assert types["zip"] == "STRING"  # codes with leading zeros stay text
     assert {"_ingested_at", "_source", "_sync_id"} <= set(types)
     rows = query_sql(
-        services, acme, "SELECT order_id, customer_name, amount, order_date, quantity, note FROM silver.orders ORDER BY 1"
+        services,
+        acme,
+        "SELECT order_id, customer_name, amount, order_date, quantity, note FROM silver.orders ORDER BY 1",
     ).rows
     assert rows == [
         [1, "Ann Smith", "1234.50", "2024-01-05", 1000, "hello"],

@@ -54,9 +54,8 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
     async def complete(
         ref: Any, argument: mcp_types.CompletionArgument, context: mcp_types.CompletionContext | None
     ) -> list[str] | None:
-        wanted = (
-            (isinstance(ref, mcp_types.PromptReference) and argument.name in ("table_name", "tables"))
-            or (isinstance(ref, mcp_types.ResourceTemplateReference) and argument.name == "name")
+        wanted = (isinstance(ref, mcp_types.PromptReference) and argument.name in ("table_name", "tables")) or (
+            isinstance(ref, mcp_types.ResourceTemplateReference) and argument.name == "name"
         )
         if not wanted:
             return None

@@ -103,10 +103,16 @@ def analyze_schema(svc: Services, principal: Principal, table_name: str, /, *, c
     profile = profiling.profile_table(svc, principal, table_name)
     others = {t: [c[0] for c in cols] for t, cols in _catalog_columns(svc, principal).items()}
     columns = [
-        {"name": c.name, "type": c.type, "meaning": ai_facts.column_meaning(c.name, c.type),
-         "null_share": c.null_share, "distinct": c.distinct, "pii": c.pii}
+        {
+            "name": c.name,
+            "type": c.type,
+            "meaning": ai_facts.column_meaning(c.name, c.type),
+            "null_share": c.null_share,
+            "distinct": c.distinct,
+            "pii": c.pii,
+        }
         for c in profile.columns
-    ]  # fmt: skip
+    ]
     issues = ai_facts.quality_issues(profile)
     joins = ai_facts.relationships(profile, others)
     facts = {
@@ -161,7 +167,9 @@ def _deterministic_summary(
     return " ".join(parts)
 
 
-def pick_tables(svc: Services, principal: Principal, question: str, tables: list[str] | None) -> dict[str, list[tuple[str, str, str | None]]]:
+def pick_tables(
+    svc: Services, principal: Principal, question: str, tables: list[str] | None
+) -> dict[str, list[tuple[str, str, str | None]]]:
     known = _catalog_columns(svc, principal)
     if tables:
         chosen = {}
@@ -245,7 +253,9 @@ def suggest_query(
     checked, used = check_sql(svc, principal, sql)
     attempts.append(Attempt(sql=sql))
     note = " (the model's answers did not pass the checks)" if answer is not None else ""
-    return _suggested(svc, principal, question, checked, used, f"A template query: {explanation}{note}.", attempts, None, execute)
+    return _suggested(
+        svc, principal, question, checked, used, f"A template query: {explanation}{note}.", attempts, None, execute
+    )
 
 
 def _suggested(
@@ -288,7 +298,11 @@ def explain_data(svc: Services, principal: Principal, sql: str, /, *, chain: Cha
     if answer is not None:
         summary = answer.text.strip()
     else:
-        summary = f"{result.row_count} rows x {len(result.columns)} columns" + (" (cut at the cap)" if result.truncated else "") + "."
+        summary = (
+            f"{result.row_count} rows x {len(result.columns)} columns"
+            + (" (cut at the cap)" if result.truncated else "")
+            + "."
+        )
         for name, stat in list(facts["stats"].items())[:8]:
             if "mean" in stat:
                 summary += f" {name}: {stat['min']:g} to {stat['max']:g}, mean {stat['mean']:g}."

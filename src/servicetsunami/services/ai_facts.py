@@ -32,7 +32,9 @@ _MEANINGS: tuple[tuple[str, str], ...] = (
     (r"^_sync_id$", "the upload or sync run that landed the row (lineage)"),
 )
 _WORD_RE = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("a an the of in on by for per to and or with what which how many much is are was were show me list give".split())
+_STOP = frozenset(
+    "a an the of in on by for per to and or with what which how many much is are was were show me list give".split()  # noqa: SIM905  # a word list reads best as one string
+)
 
 
 def column_meaning(name: str, type_name: str) -> str:
@@ -136,8 +138,12 @@ def describe_result(result: QueryResult) -> dict[str, Any]:
         if values and len(numbers) == len(values) and column.type not in ("STRING", "DATE", "TIMESTAMP"):
             mean = statistics.fmean(numbers)
             spread = statistics.pstdev(numbers) if len(numbers) > 1 else 0.0
-            stats[column.name] = {"min": min(numbers), "max": max(numbers), "mean": round(mean, 4),
-                                  "nulls": result.row_count - len(values)}  # fmt: skip
+            stats[column.name] = {
+                "min": min(numbers),
+                "max": max(numbers),
+                "mean": round(mean, 4),
+                "nulls": result.row_count - len(values),
+            }
             if spread > 0 and len(numbers) >= 5:
                 far = [v for v in numbers if abs(v - mean) > 3 * spread]
                 if far:
@@ -192,7 +198,9 @@ def _trend(result: QueryResult) -> str | None:
     if axes is None or axes[2] != "temporal":
         return None
     dim, measure, _ = axes
-    points = sorted((row[dim], float(row[measure])) for row in result.rows if row[dim] is not None and _is_number(row[measure]))
+    points = sorted(
+        (row[dim], float(row[measure])) for row in result.rows if row[dim] is not None and _is_number(row[measure])
+    )
     if len(points) < 3:
         return None
     first, last = points[0][1], points[-1][1]

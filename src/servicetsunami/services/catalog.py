@@ -6,11 +6,11 @@ from __future__ import annotations
 from servicetsunami.engines.base import TableDetail
 from servicetsunami.errors import InvalidInput
 from servicetsunami.services import lineage
-from servicetsunami.services.gold import view_columns
-from servicetsunami.services.views import expand_views, view_definitions
 from servicetsunami.services.container import Services
+from servicetsunami.services.gold import view_columns
 from servicetsunami.services.models import QueryResult, TableDescription, TableInfo
 from servicetsunami.services.query import query_sql
+from servicetsunami.services.views import expand_views, view_definitions
 from servicetsunami.sql import guard_query
 from servicetsunami.store import repositories as repo
 from servicetsunami.tenancy import LAYERS, Principal, Scope, TableRef, check_identifier, parse_table_name
@@ -74,7 +74,7 @@ def _describe_view(svc: Services, principal: Principal, ref: TableRef) -> TableD
     expanded = expand_views(svc, principal, guard_query(definition, catalog=principal.catalog))
     return TableDescription(
         catalog=ref.catalog,
-        schema=ref.schema,
+        schema_=ref.schema,
         name=ref.name,
         full_name=str(ref),
         version=0,

@@ -81,7 +81,7 @@ def refresh_gold_table(svc: Services, principal: Principal, name: str, /) -> Gol
 def _build(svc: Services, principal: Principal, ref: TableRef, guarded: GuardedQuery, materialize: str) -> GoldResult:
     started = time.perf_counter()
     expanded = expand_views(svc, principal, guarded)
-    upstream = {f"{t.table.schema}.{t.table.name}": None for t in guarded.tables}
+    upstream: dict[str, int | None] = {f"{t.table.schema}.{t.table.name}": None for t in guarded.tables}
     version = rows = None
     if materialize == "table":
         versions = {f"{t.table.schema}.{t.table.name}": _version(svc, t.table) for t in expanded.tables}

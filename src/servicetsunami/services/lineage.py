@@ -49,8 +49,12 @@ def origin(svc: Services, principal: Principal, name: str, /) -> dict[str, Any] 
         if schema == "bronze":
             sync = srepo.find_sync_by_target(session, name, tenant_id=principal.tenant_id)
             if sync is not None:
-                out: dict[str, Any] = {"kind": "sync", "sync_id": sync.id, "source_table": sync.source_table,
-                                       "mode": sync.mode}  # fmt: skip
+                out: dict[str, Any] = {
+                    "kind": "sync",
+                    "sync_id": sync.id,
+                    "source_table": sync.source_table,
+                    "mode": sync.mode,
+                }
                 try:
                     conn = srepo.get_connection(session, sync.connection_id, tenant_id=principal.tenant_id)
                     out["connection"] = {"id": conn.id, "name": conn.name, "kind": conn.kind}

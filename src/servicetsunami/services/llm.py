@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -39,7 +39,7 @@ class LLMUnavailable(Exception):
     """This path cannot answer now (not configured, refused, network, bad reply); try the next."""
 
 
-class SamplingNeeded(Exception):  # noqa: N818  # a control-flow signal, not an error
+class SamplingNeeded(Exception):  # a control-flow signal, not an error
     """The client must be asked (``system``, ``prompt``) before the flow can go on."""
 
     def __init__(self, system: str, prompt: str, max_tokens: int) -> None:
@@ -125,7 +125,7 @@ def _post(
     timeout: float,
     transport: httpx.BaseTransport | None,
     name: str,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     try:
         with httpx.Client(timeout=timeout, transport=transport) as client:
             response = client.post(url, json=body, headers=headers)

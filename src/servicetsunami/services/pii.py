@@ -57,7 +57,10 @@ def kind_by_content(values: Iterable[Any], /) -> str | None:
     for kind, pattern in (("email", _EMAIL), ("national_id", _NATIONAL_ID), ("phone", _PHONE), ("name", _PERSON)):
         share = sum(1 for t in texts if pattern.fullmatch(t)) / len(texts)
         if share >= _MIN_SHARE:
-            if kind == "phone" and sum(1 for t in texts if sum(ch.isdigit() for ch in t) >= 7) / len(texts) < _MIN_SHARE:
+            if (
+                kind == "phone"
+                and sum(1 for t in texts if sum(ch.isdigit() for ch in t) >= 7) / len(texts) < _MIN_SHARE
+            ):
                 continue
             if kind == "name" and len(set(texts)) < len(texts) * 0.5:
                 continue  # few distinct capitalised words are categories ("New York"), not people
@@ -103,5 +106,7 @@ def mask_result(svc: Services, principal: Principal, result: QueryResult, tables
     if not masked:
         return result
     rows = [[MASK if i in masked and v is not None else v for i, v in enumerate(row)] for row in result.rows]
-    hint = (result.hint + " " if result.hint else "") + "columns with personal data are masked (tenant setting mask_pii)"
+    hint = (
+        result.hint + " " if result.hint else ""
+    ) + "columns with personal data are masked (tenant setting mask_pii)"
     return result.model_copy(update={"rows": rows, "hint": hint})

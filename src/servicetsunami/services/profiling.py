@@ -146,9 +146,7 @@ def _stats_query(ref: TableRef, columns: list[tuple[str, str, str | None]], *, e
             projections.append(exp.alias_(exp.Literal.number(0), f"c{i}_d"))
             continue
         distinct = (
-            exp.Count(this=exp.Distinct(expressions=[_col(name)]))
-            if exact
-            else exp.ApproxDistinct(this=_col(name))
+            exp.Count(this=exp.Distinct(expressions=[_col(name)])) if exact else exp.ApproxDistinct(this=_col(name))
         )
         projections.append(exp.alias_(distinct, f"c{i}_d"))
         if _orderable(type_name):
@@ -181,7 +179,9 @@ def _top_query(
     window = exp.Window(
         this=exp.RowNumber(),
         partition_by=[exp.column("col")],
-        order=exp.Order(expressions=[exp.Ordered(this=exp.column("n"), desc=True), exp.Ordered(this=exp.column("value"))]),
+        order=exp.Order(
+            expressions=[exp.Ordered(this=exp.column("n"), desc=True), exp.Ordered(this=exp.column("value"))]
+        ),
     )
     outer = (
         exp.select("col", "value", "n")

@@ -30,8 +30,18 @@ from servicetsunami.tenancy import IDENTIFIER_RE, TableRef
 DIALECT = "databricks"
 METADATA_COLUMNS = ("_ingested_at", "_source", "_sync_id")
 # Patterns tried for text dates, in this order (ISO first; day-first before month-first on a tie).
-DATE_FORMATS = ("yyyy-MM-dd", "yyyy/MM/dd", "dd/MM/yyyy", "MM/dd/yyyy", "dd.MM.yyyy", "dd-MM-yyyy",
-                "MMM d, yyyy", "MMMM d, yyyy", "d MMM yyyy", "d MMMM yyyy")  # fmt: skip
+DATE_FORMATS = (
+    "yyyy-MM-dd",
+    "yyyy/MM/dd",
+    "dd/MM/yyyy",
+    "MM/dd/yyyy",
+    "dd.MM.yyyy",
+    "dd-MM-yyyy",
+    "MMM d, yyyy",
+    "MMMM d, yyyy",
+    "d MMM yyyy",
+    "d MMMM yyyy",
+)
 TIMESTAMP_FORMATS = ("yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm", "dd/MM/yyyy HH:mm")
 _INT_RE = "^[+-]?[0-9]+$"
 _GROUPED_INT_RE = "^[+-]?[0-9]{1,3}(,[0-9]{3})+$"
@@ -91,11 +101,15 @@ def _datatype(type_name: str, column: str) -> exp.DataType:
     try:
         return exp.DataType.build(type_name, dialect=DIALECT)
     except Exception as exc:  # sqlglot raises ParseError or ValueError for a type it cannot read
-        raise InvalidInput(f"cast of {column!r}: {type_name!r} is not a Databricks SQL type (e.g. BIGINT, DATE)") from exc
+        raise InvalidInput(
+            f"cast of {column!r}: {type_name!r} is not a Databricks SQL type (e.g. BIGINT, DATE)"
+        ) from exc
 
 
 def _parse_dates(value: exp.Expr, formats: tuple[str, ...] | list[str]) -> exp.Expr:
-    parsed = [exp.Anonymous(this="try_to_timestamp", expressions=[value.copy(), exp.Literal.string(f)]) for f in formats]
+    parsed = [
+        exp.Anonymous(this="try_to_timestamp", expressions=[value.copy(), exp.Literal.string(f)]) for f in formats
+    ]
     return parsed[0] if len(parsed) == 1 else exp.Coalesce(this=parsed[0], expressions=parsed[1:])
 
 
@@ -242,8 +256,14 @@ def _filter(f: Filter, names: _Names) -> exp.Expr:
         raise InvalidInput(f"filter on {f.column!r}: {f.op} needs one value (use is_null for NULL)")
     value = _literal(f.value)
     ops: dict[str, type[exp.Binary]] = {
-        "=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE, "like": exp.Like,
-    }  # fmt: skip
+        "=": exp.EQ,
+        "!=": exp.NEQ,
+        "<": exp.LT,
+        "<=": exp.LTE,
+        ">": exp.GT,
+        ">=": exp.GTE,
+        "like": exp.Like,
+    }
     return ops[f.op](this=column, expression=value)
 
 
@@ -285,6 +305,10 @@ def _matches(value: exp.Expr, pattern: str) -> exp.Expr:
     return exp.RegexpLike(this=value.copy(), expression=exp.Literal.string(pattern))
 
 
+def _is_boolean(value: exp.Expr) -> exp.Expr:
+    return exp.In(this=exp.Lower(this=value.copy()), expressions=[_literal("true"), _literal("false")])
+
+
 def inference_query(source: TableRef, columns: list[str], *, version: int | None = None) -> exp.Select:
     """One row of counts per text column: non-empty values and how many match each parse."""
     projections: list[exp.Expr] = []
@@ -297,11 +321,16 @@ def inference_query(source: TableRef, columns: list[str], *, version: int | None
             "dec": _count_if(_matches(value, _DEC_RE)),
             "gdec": _count_if(_matches(value, _GROUPED_DEC_RE)),
             "zero": _count_if(_matches(value, _LEADING_ZERO_RE)),
-            "bool": _count_if(exp.In(this=exp.Lower(this=value.copy()), expressions=[_literal("true"), _literal("false")])),
-            "scale": exp.Max(this=exp.Length(this=exp.RegexpExtract(
-                this=value.copy(), expression=exp.Literal.string("[.]([0-9]+)$"), group=exp.Literal.number(1)))),
+            "bool": _count_if(_is_boolean(value)),
+            "scale": exp.Max(
+                this=exp.Length(
+                    this=exp.RegexpExtract(
+                        this=value.copy(), expression=exp.Literal.string("[.]([0-9]+)$"), group=exp.Literal.number(1)
+                    )
+                )
+            ),
             "digits": exp.Max(this=exp.Length(this=value.copy())),
-        }  # fmt: skip
+        }
         for j, f in enumerate(DATE_FORMATS + TIMESTAMP_FORMATS):
             checks[f"f{j}"] = exp.Count(this=_parse_dates(value, [f]))
         for key, check in checks.items():
@@ -352,19 +381,33 @@ def _covering_formats(counts: dict[str, int]) -> list[str] | None:
     return chosen or None
 
 
-def coverage_query(source: TableRef, parsed: dict[str, tuple[exp.Expr, exp.Expr]], *, version: int | None = None) -> exp.Select:
+def coverage_query(
+    source: TableRef, parsed: dict[str, tuple[exp.Expr, exp.Expr]], *, version: int | None = None
+) -> exp.Select:
     """Counts of non-empty values that the chosen parse turns into NULL, one per column (0 = all parse)."""
     projections = [
-        exp.alias_(_count_if(exp.and_(exp.not_(exp.Is(this=v.copy(), expression=exp.null())), exp.Is(
-            this=p.copy(), expression=exp.null()))), f"c{i}") for i, (v, p) in enumerate(parsed.values())
-    ]  # fmt: skip
+        exp.alias_(
+            _count_if(
+                exp.and_(
+                    exp.not_(exp.Is(this=v.copy(), expression=exp.null())), exp.Is(this=p.copy(), expression=exp.null())
+                )
+            ),
+            f"c{i}",
+        )
+        for i, (v, p) in enumerate(parsed.values())
+    ]
     return exp.select(*projections).from_(_table(source, version))
 
 
-def failing_value_query(source: TableRef, checks: dict[str, tuple[exp.Expr, exp.Expr]], *, version: int | None) -> exp.Select:
+def failing_value_query(
+    source: TableRef, checks: dict[str, tuple[exp.Expr, exp.Expr]], *, version: int | None
+) -> exp.Select:
     """One example value per ``fail`` cast that does not convert (NULL where all convert)."""
     projections = []
     for i, (value, parsed) in enumerate(checks.values()):
-        bad = exp.and_(exp.not_(exp.Is(this=value.copy(), expression=exp.null())), exp.Is(this=parsed.copy(), expression=exp.null()))
+        bad = exp.and_(
+            exp.not_(exp.Is(this=value.copy(), expression=exp.null())),
+            exp.Is(this=parsed.copy(), expression=exp.null()),
+        )
         projections.append(exp.alias_(exp.Max(this=exp.If(this=bad, true=exp.cast(value.copy(), "STRING"))), f"c{i}"))
     return exp.select(*projections).from_(_table(source, version))

@@ -155,7 +155,10 @@ def preview_transform(
     guarded = guard_query(statement.sql(dialect=silver_sql.DIALECT), catalog=principal.catalog)
     started = time.perf_counter()
     arrow = svc.engine.query(
-        guarded, max_rows=limit, max_bytes=svc.settings.query.max_bytes, timeout_seconds=svc.settings.query.timeout_seconds
+        guarded,
+        max_rows=limit,
+        max_bytes=svc.settings.query.max_bytes,
+        timeout_seconds=svc.settings.query.timeout_seconds,
     )
     preview = query_result(arrow.table, arrow.truncated, started, plan.compiled.sql)
     return TransformPreview(
@@ -200,7 +203,9 @@ def _plan(
         version=detail.version,
         spec=spec,
         compiled=compiled,
-        inferred={compiled.renamed.get(k, k): v.type for k, v in inferred.items() if k not in _cast_sources(spec, compiled)},
+        inferred={
+            compiled.renamed.get(k, k): v.type for k, v in inferred.items() if k not in _cast_sources(spec, compiled)
+        },
         problems=problems,
     )
 
@@ -237,7 +242,7 @@ def _infer(
     found = silver_sql.read_inference(text, row)
     dated = {n: i for n, i in found.items() if i.formats}
     if dated:  # several patterns may each cover part: check that together they cover every value
-        parsed = {}
+        parsed: dict[str, tuple[exp.Expr, exp.Expr]] = {}
         for name, inferred in dated.items():
             value = exp.Nullif(this=exp.Trim(this=silver_sql._col(name)), expression=exp.Literal.string(""))
             parsed[name] = (value, silver_sql._inferred_cast(value.copy(), inferred))
@@ -250,7 +255,12 @@ def _infer(
 
 
 def _failing_casts(
-    svc: Services, principal: Principal, source: TableRef, version: int, compiled: silver_sql.Compiled, spec: TransformSpec
+    svc: Services,
+    principal: Principal,
+    source: TableRef,
+    version: int,
+    compiled: silver_sql.Compiled,
+    spec: TransformSpec,
 ) -> list[str]:
     if not compiled.fail_checks:
         return []

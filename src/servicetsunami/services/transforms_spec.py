@@ -22,7 +22,9 @@ class CastSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str = Field(description="Databricks SQL type: STRING, INT, BIGINT, DOUBLE, DECIMAL(p,s), DATE, TIMESTAMP, ...")
+    type: str = Field(
+        description="Databricks SQL type: STRING, INT, BIGINT, DOUBLE, DECIMAL(p,s), DATE, TIMESTAMP, ..."
+    )
     on_error: Literal["null", "fail"] = Field(
         "null",
         description="null: a value that does not convert becomes NULL; fail: the run stops naming the column "
@@ -44,7 +46,9 @@ class Filter(BaseModel):
 
     column: str
     op: FilterOp = "="
-    value: Scalar | list[Scalar] | None = Field(None, description="A list for in / not_in; unused for is_null, not_null.")
+    value: Scalar | list[Scalar] | None = Field(
+        None, description="A list for in / not_in; unused for is_null, not_null."
+    )
 
 
 class Dedupe(BaseModel):

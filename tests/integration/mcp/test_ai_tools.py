@@ -57,9 +57,7 @@ async def test_suggest_query_feeds_the_explain_error_back_and_returns_the_correc
     )
     async with client_for(services, keys.acme_engineer, model) as client:
         await _orders(client)
-        result = await client.call_tool_mcp(
-            "suggest_query", {"question": "total amount by region", "execute": True}
-        )
+        result = await client.call_tool_mcp("suggest_query", {"question": "total amount by region", "execute": True})
 
     assert not result.is_error, result_text(result)
     data = result.structured_content

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from servicetsunami.services import pii
-from servicetsunami.services.llm import AnthropicLLM, Answer, Chain, LLMUnavailable, OpenAICompatibleLLM
+from servicetsunami.services.llm import Answer, AnthropicLLM, Chain, LLMUnavailable, OpenAICompatibleLLM
 from servicetsunami.settings import AISettings
 
 SECRET = "sk-test-0123456789"

@@ -76,9 +76,11 @@ class BackChannelSampling:
             with warnings.catch_warnings():  # sampling is deprecated in the newest protocol, which we handle apart
                 warnings.simplefilter("ignore")
                 return await self._ctx.session.create_message(
-                    [_message(prompt)], max_tokens=max_tokens, system_prompt=system,
+                    [_message(prompt)],
+                    max_tokens=max_tokens,
+                    system_prompt=system,
                     related_request_id=self._ctx.request_id,
-                )  # fmt: skip
+                )
 
         try:
             result = anyio.from_thread.run(ask)
@@ -99,7 +101,9 @@ def _text(result: Any) -> str:
 
 def _client_samples(ctx: Context) -> bool:
     try:
-        return bool(ctx.session.check_client_capability(mcp_types.ClientCapabilities(sampling=mcp_types.SamplingCapability())))
+        return bool(
+            ctx.session.check_client_capability(mcp_types.ClientCapabilities(sampling=mcp_types.SamplingCapability()))
+        )
     except Exception:  # no session (a background task): no sampling
         return False
 
@@ -163,8 +167,11 @@ TABLE = Annotated[str, Field(description="'schema.table' (e.g. 'silver.orders'),
 
 
 def register(server: FastMCP, services: Services, caller: Caller) -> None:
-    @server.tool(tags={"read"}, annotations=ASK.model_copy(update={"title": "Analyze a table's schema"}),
-                 output_schema=output_schema(ai.SchemaAnalysis))  # fmt: skip
+    @server.tool(
+        tags={"read"},
+        annotations=ASK.model_copy(update={"title": "Analyze a table's schema"}),
+        output_schema=output_schema(ai.SchemaAnalysis),
+    )
     async def analyze_schema(table_name: TABLE, ctx: Context) -> ToolResult | mcp_types.InputRequiredResult:
         """What a table holds: column meanings, keys, relationships to other tables, quality issues and
         personal data. Answered by your own model (sampling) when available, else by the configured
@@ -174,8 +181,11 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         )
         return result
 
-    @server.tool(tags={"read"}, annotations=ASK.model_copy(update={"title": "Suggest a SQL query"}),
-                 output_schema=output_schema(ai.SuggestedQuery))  # fmt: skip
+    @server.tool(
+        tags={"read"},
+        annotations=ASK.model_copy(update={"title": "Suggest a SQL query"}),
+        output_schema=output_schema(ai.SuggestedQuery),
+    )
     async def suggest_query(
         question: Annotated[str, Field(description="The question in plain words, e.g. 'revenue by region in 2024'.")],
         ctx: Context,
@@ -192,8 +202,11 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         )
         return result
 
-    @server.tool(tags={"read"}, annotations=ASK.model_copy(update={"title": "Explain query results"}),
-                 output_schema=output_schema(ai.DataExplanation))  # fmt: skip
+    @server.tool(
+        tags={"read"},
+        annotations=ASK.model_copy(update={"title": "Explain query results"}),
+        output_schema=output_schema(ai.DataExplanation),
+    )
     async def explain_data(
         sql: Annotated[str, Field(description="One read-only Databricks SQL query (guarded and capped).")],
         ctx: Context,

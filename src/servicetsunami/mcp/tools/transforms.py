@@ -148,9 +148,12 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
     @server.tool(
         tags={"manage"},
         annotations=ToolAnnotations(
-            title="Mask personal data", read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+            title="Mask personal data",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
             open_world_hint=False,
-        ),  # fmt: skip
+        ),
     )
     async def set_mask_pii(
         enabled: Annotated[bool, Field(description="true: mask personal data in every result and preview.")],
