@@ -96,3 +96,12 @@ def test_another_tenant_sees_no_lineage_or_views_of_ours(
     with pytest.raises(NotFound):
         query_sql(services, globex, "SELECT * FROM gold.v")
     assert lineage.get_lineage(services, globex, "silver.orders").upstream == []
+
+
+@pytest.mark.usefixtures("silver_orders")
+def test_list_tables_shows_gold_views_beside_tables(services: Services, acme: Principal) -> None:
+    gold.create_gold_table(services, acme, "a_table", "SELECT id FROM silver.orders")
+    gold.create_gold_table(services, acme, "b_view", "SELECT id FROM silver.orders", materialize="view")
+
+    listed = [(t.name, t.kind) for t in catalog.list_tables(services, acme, layer="gold")]
+    assert listed == [("a_table", "table"), ("b_view", "view")]

@@ -45,7 +45,9 @@ def test_mask_pii_masks_flagged_columns_in_query_results_even_under_an_alias(
     assert before.rows[0] == ["Ann Smith", "Paris"]
 
     pii.set_mask_pii(services, acme, True)
-    profiling.profile_table(services, acme, "people")
+    profile = {c.name: c for c in profiling.profile_table(services, acme, "people").columns}
+    assert profile["who"].min == pii.MASK and {t.value for t in profile["who"].top_values} <= {pii.MASK}
+    assert profile["city"].top_values[0].value == "Paris"
     masked = query_sql(services, acme, "SELECT contact AS c, who AS w, city FROM people ORDER BY id")
     assert masked.rows[0] == [pii.MASK, pii.MASK, "Paris"]
     assert masked.hint is not None and "mask_pii" in masked.hint

@@ -13,6 +13,7 @@ from servicetsunami.services.query import query_sql
 from servicetsunami.services.views import expand_views, view_definitions
 from servicetsunami.sql import guard_query
 from servicetsunami.store import repositories as repo
+from servicetsunami.store import transform_repositories as trepo
 from servicetsunami.tenancy import LAYERS, Principal, Scope, TableRef, check_identifier, parse_table_name
 
 
@@ -23,7 +24,26 @@ def list_tables(svc: Services, principal: Principal, *, layer: str | None = None
     if layer is not None and layer not in LAYERS:
         raise InvalidInput(f"layer must be one of {', '.join(LAYERS)}")
     svc.engine.ensure_catalog(principal.catalog)
-    return [_info(d) for d in svc.engine.list_tables(principal.catalog, schema=layer)]
+    tables = [_info(d) for d in svc.engine.list_tables(principal.catalog, schema=layer)]
+    if layer in (None, "gold"):
+        with svc.store.session() as session:
+            views = trepo.list_transforms(session, tenant_id=principal.tenant_id, kind="gold")
+            for view in views:
+                if view.materialize != "view":
+                    continue
+                ref = TableRef(principal.catalog, "gold", view.target.split(".", 1)[1])
+                tables.append(
+                    TableInfo(
+                        catalog=ref.catalog,
+                        schema_=ref.schema,
+                        name=ref.name,
+                        full_name=str(ref),
+                        version=0,
+                        updated_at=view.updated_at,
+                        kind="view",
+                    )
+                )
+    return sorted(tables, key=lambda t: (t.schema_, t.name))
 
 
 def describe_table(

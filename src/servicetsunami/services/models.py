@@ -33,6 +33,7 @@ class TableInfo(BaseModel):
     rows: int | None = None
     size_bytes: int | None = None
     updated_at: datetime | None = None
+    kind: Literal["table", "view"] = Field("table", description="view: a gold view, computed when queried")
 
     model_config = {"populate_by_name": True}
 
@@ -50,7 +51,6 @@ class TableDescription(TableInfo):
         description="How the table was built: upload (file), sync (connection, source table, last run), "
         "transform_to_silver (spec, upstream) or gold (sql, upstream); with last_refresh",
     )
-    kind: Literal["table", "view"] = "table"
 
 
 class QueryColumn(BaseModel):

@@ -103,6 +103,11 @@ def profile_table(svc: Services, principal: Principal, table_name: str, /) -> Ta
     _flag_pii(svc, principal, ref, profiles)
     flags = {p.name: p.pii for p in profiles if p.pii}
     pii.remember_flags(principal.catalog, f"{ref.schema}.{ref.name}", flags)
+    if flags and pii.mask_pii_enabled(svc, principal):  # values of personal data are masked like any result
+        for p in profiles:
+            if p.pii:
+                p.min = p.max = None if p.min is None else pii.MASK
+                p.top_values = [TopValue(value=pii.MASK, count=t.count) for t in p.top_values]
     return TableProfile(
         table=f"{ref.schema}.{ref.name}",
         rows=rows,
