@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
 import pytest
 
 from servicetsunami.errors import InvalidInput
-from servicetsunami.services import catalog, ingestion, transforms
+from servicetsunami.services import ai, catalog, ingestion, transforms
 from servicetsunami.services.container import Services
+from servicetsunami.services.llm import Chain, OpenAICompatibleLLM
 from servicetsunami.services.query import query_sql
+from servicetsunami.settings import AISettings
 from servicetsunami.tenancy import Principal
 
 MESSY_CSV = (
@@ -116,3 +119,24 @@ def test_defaults_and_explicit_date_formats_apply(services: Services, acme: Prin
 
     rows = query_sql(services, acme, "SELECT id, day, score FROM silver.scores ORDER BY id").rows
     assert rows == [[1, dt.date(2023, 12, 31).isoformat(), 0], [2, "2024-02-01", 5], [3, None, 1]]
+
+
+def test_suggest_query_through_a_configured_provider_checks_the_sql_it_returns(
+    services: Services, acme: Principal
+) -> None:
+    _upload(services, acme)
+    transforms.transform_to_silver(services, acme, "orders")
+    replies = iter(["SELECT nope FROM silver.orders", "```sql\nSELECT COUNT(*) AS n FROM silver.orders\n```\nCounts."])
+
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"model": "served", "choices": [{"message": {"content": next(replies)}}]})
+
+    provider = OpenAICompatibleLLM(
+        AISettings(provider="openai", model="served", base_url="https://dbc.example/serving-endpoints"),
+        transport=httpx.MockTransport(endpoint),
+    )
+    suggested = ai.suggest_query(services, acme, "how many orders", execute=True, chain=Chain([provider]))
+
+    assert (suggested.answered_by, suggested.model) == ("openai", "served")
+    assert [a.error is not None for a in suggested.attempts] == [True, False]
+    assert suggested.result is not None and suggested.result.rows == [[4]]
