@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import mcp.types as mcp_types
+import pytest
 from fastmcp import Client
 
 from servicetsunami.mcp.server import build_mcp_server
@@ -34,9 +35,11 @@ class ScriptedModel:
 
 
 @contextlib.asynccontextmanager
-async def client_for(services: Services, key: str, model: ScriptedModel | None = None) -> AsyncIterator[Client[Any]]:
+async def client_for(
+    services: Services, key: str, model: ScriptedModel | None = None, *, mode: str = "auto"
+) -> AsyncIterator[Client[Any]]:
     server = build_mcp_server(services, principal=services.authenticate(key))
-    async with Client(server, sampling_handler=model) as client:
+    async with Client(server, sampling_handler=model, mode=mode) as client:
         yield client
 
 
@@ -46,8 +49,9 @@ async def _orders(client: Client[Any]) -> None:
     assert not result.is_error, result_text(result)
 
 
+@pytest.mark.parametrize("mode", ["auto", "legacy"])  # input-required rounds; the older back-channel
 async def test_suggest_query_feeds_the_explain_error_back_and_returns_the_corrected_sql(
-    services: Services, keys: Keys
+    services: Services, keys: Keys, mode: str
 ) -> None:
     model = ScriptedModel(
         [
