@@ -17,9 +17,8 @@ from fastmcp import Client
 from servicetsunami import logs
 from servicetsunami.errors import InvalidInput, NotFound, PermissionDenied
 from servicetsunami.mcp.server import build_mcp_server
-from servicetsunami.services import catalog, lineage, transforms
+from servicetsunami.services import catalog, lineage, syncs, transforms
 from servicetsunami.services import connections as cx
-from servicetsunami.services import syncs
 from servicetsunami.services.container import Services
 from servicetsunami.services.query import query_sql
 from servicetsunami.store import repositories as repo
