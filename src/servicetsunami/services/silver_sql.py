@@ -68,7 +68,7 @@ class Compiled:
     renamed: dict[str, str] = field(default_factory=dict)  # bronze name -> silver name
 
 
-def _col(name: str) -> exp.Column:
+def quoted_column(name: str) -> exp.Column:
     return exp.column(exp.to_identifier(name, quoted=True))
 
 
@@ -93,7 +93,7 @@ def _literal(value: Any) -> exp.Expr:
     return exp.Literal.string(str(value))
 
 
-def _is_text(type_name: str) -> bool:
+def is_text(type_name: str) -> bool:
     return type_name.upper().startswith(("STRING", "VARCHAR", "CHAR"))
 
 
@@ -132,7 +132,7 @@ def _cast(value: exp.Expr, spec: CastSpec, column: str, *, text: bool) -> tuple[
     return tried, tried
 
 
-def _inferred_cast(value: exp.Expr, inferred: Inferred) -> exp.Expr:
+def inferred_cast(value: exp.Expr, inferred: Inferred) -> exp.Expr:
     target = exp.DataType.build(inferred.type, dialect=DIALECT)
     if inferred.formats:
         return exp.cast(_parse_dates(value, inferred.formats), target)
@@ -199,8 +199,8 @@ def compile_spec(
     for name, type_name in types.items():
         if name in dropped:
             continue
-        value: exp.Expr = _col(name)
-        if _is_text(type_name) and name not in METADATA_COLUMNS:
+        value: exp.Expr = quoted_column(name)
+        if is_text(type_name) and name not in METADATA_COLUMNS:
             if trim is None or name in trim:
                 value = exp.Trim(this=value)
             if empty is None or name in empty:
@@ -208,11 +208,11 @@ def compile_spec(
         cast = casts.get(name)
         if cast is not None:
             checked = value.copy()
-            value, parsed = _cast(value, cast, name, text=_is_text(type_name))
+            value, parsed = _cast(value, cast, name, text=is_text(type_name))
             if cast.on_error == "fail":
                 fail_checks[names.silver[name]] = (checked, parsed)
         elif spec.infer_types and name in inferred:
-            value = _inferred_cast(value, inferred[name])
+            value = inferred_cast(value, inferred[name])
         if name in defaults:
             value = exp.Coalesce(this=value, expressions=[_literal(defaults[name])])
         projections.append(exp.alias_(value, exp.to_identifier(names.silver[name], quoted=True)))
@@ -221,7 +221,7 @@ def compile_spec(
     output = [names.silver[n] for n in types if n not in dropped]
 
     cleaned = exp.select(*projections).from_(_table(source, version))
-    outer = exp.select(*[_col(n) for n in output]).from_("cleaned").with_("cleaned", as_=cleaned)
+    outer = exp.select(*[quoted_column(n) for n in output]).from_("cleaned").with_("cleaned", as_=cleaned)
     conditions = [_filter(f, names) for f in spec.filters]
     if conditions:
         outer = outer.where(exp.and_(*conditions))
@@ -242,7 +242,7 @@ def _selected(choice: bool | list[str], names: _Names, what: str) -> set[str] | 
 
 
 def _filter(f: Filter, names: _Names) -> exp.Expr:
-    column = _col(names.silver[names.resolve(f.column, "filter")])
+    column = quoted_column(names.silver[names.resolve(f.column, "filter")])
     if f.op == "is_null":
         return exp.Is(this=column, expression=exp.null())
     if f.op == "not_null":
@@ -281,14 +281,14 @@ def _dedupe(spec: TransformSpec, names: _Names, output: list[str]) -> exp.Expr |
     order: list[exp.Ordered] = []
     if spec.dedupe.order_by:
         by = names.silver[names.resolve(spec.dedupe.order_by, "dedupe order_by")]
-        order.append(exp.Ordered(this=_col(by), desc=True, nulls_first=False))
+        order.append(exp.Ordered(this=quoted_column(by), desc=True, nulls_first=False))
     if has_ingested:
-        order.append(exp.Ordered(this=_col("_ingested_at"), desc=True, nulls_first=False))
+        order.append(exp.Ordered(this=quoted_column("_ingested_at"), desc=True, nulls_first=False))
     if not order:  # a window must be ordered on Databricks; any order works for exact duplicates
-        order = [exp.Ordered(this=_col(k), nulls_first=True) for k in keys]
+        order = [exp.Ordered(this=quoted_column(k), nulls_first=True) for k in keys]
     window = exp.Window(
         this=exp.RowNumber(),
-        partition_by=[_col(k) for k in keys],
+        partition_by=[quoted_column(k) for k in keys],
         order=exp.Order(expressions=order),
     )
     return exp.EQ(this=window, expression=exp.Literal.number(1))
@@ -313,7 +313,7 @@ def inference_query(source: TableRef, columns: list[str], *, version: int | None
     """One row of counts per text column: non-empty values and how many match each parse."""
     projections: list[exp.Expr] = []
     for i, name in enumerate(columns):
-        value = exp.Nullif(this=exp.Trim(this=_col(name)), expression=exp.Literal.string(""))
+        value = exp.Nullif(this=exp.Trim(this=quoted_column(name)), expression=exp.Literal.string(""))
         checks: dict[str, exp.Expr] = {
             "n": exp.Count(this=value.copy()),
             "int": _count_if(_matches(value, _INT_RE)),

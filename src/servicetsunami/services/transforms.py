@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,14 +58,13 @@ class TransformPreview(BaseModel):
     preview: QueryResult
 
 
-class _Plan(BaseModel):
-    model_config = {"arbitrary_types_allowed": True}
-
+@dataclass(frozen=True, slots=True)
+class _Plan:
     source: TableRef
     target: TableRef
     version: int
     spec: TransformSpec
-    compiled: Any  # silver_sql.Compiled
+    compiled: silver_sql.Compiled
     inferred: dict[str, str]
     problems: list[str]
 
@@ -235,7 +235,7 @@ def _one_row(svc: Services, principal: Principal, statement: exp.Select) -> dict
 def _infer(
     svc: Services, principal: Principal, source: TableRef, version: int, columns: list[ColumnInfo]
 ) -> dict[str, silver_sql.Inferred]:
-    text = [c.name for c in columns if silver_sql._is_text(c.type) and c.name not in silver_sql.METADATA_COLUMNS]
+    text = [c.name for c in columns if silver_sql.is_text(c.type) and c.name not in silver_sql.METADATA_COLUMNS]
     if not text:
         return {}
     row = _one_row(svc, principal, silver_sql.inference_query(source, text, version=version))
@@ -244,8 +244,8 @@ def _infer(
     if dated:  # several patterns may each cover part: check that together they cover every value
         parsed: dict[str, tuple[exp.Expr, exp.Expr]] = {}
         for name, inferred in dated.items():
-            value = exp.Nullif(this=exp.Trim(this=silver_sql._col(name)), expression=exp.Literal.string(""))
-            parsed[name] = (value, silver_sql._inferred_cast(value.copy(), inferred))
+            value = exp.Nullif(this=exp.Trim(this=silver_sql.quoted_column(name)), expression=exp.Literal.string(""))
+            parsed[name] = (value, silver_sql.inferred_cast(value.copy(), inferred))
         check = silver_sql.coverage_query(source, parsed, version=version)
         counts = _one_row(svc, principal, check)
         for i, name in enumerate(parsed):
