@@ -62,6 +62,25 @@ class SyncSettings(BaseModel):
     max_parallel: int = Field(4, ge=1, description="Most syncs running at once in one process.")
 
 
+class AISettings(BaseModel):
+    """The AI-assisted tools: MCP sampling first, then this provider, then deterministic answers."""
+
+    sampling: bool = Field(True, description="Ask the MCP client's own model (sampling) when the client offers it.")
+    provider: Literal["none", "anthropic", "openai"] = Field(
+        "none",
+        description="LLM provider used when sampling is not available: anthropic (Messages API) or openai (any "
+        "OpenAI-compatible endpoint, Databricks Foundation Model APIs included).",
+    )
+    model: str = Field("", description="Model name for the provider, e.g. claude-sonnet-4-5 or databricks-meta-llama.")
+    api_key: SecretStr | None = Field(None, description="The provider's API key (or a Databricks token).")
+    base_url: str = Field(
+        "",
+        description="Provider endpoint; empty = the vendor's public API. Databricks: https://<workspace>/serving-endpoints.",
+    )
+    timeout_seconds: float = Field(60.0, gt=0, description="Give up on one provider call after this long.")
+    max_tokens: int = Field(1024, ge=64, description="Most tokens one answer may use.")
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
@@ -103,6 +122,7 @@ class Settings(BaseSettings):
         "multi-tenant mode, e.g. '10.20.0.0/16'. Link-local and cloud metadata addresses stay refused.",
     )
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Syncs from sources.")
+    ai: AISettings = Field(default_factory=AISettings, description="AI-assisted tools (LLM paths).")
 
     @field_validator("source_allowed_networks", mode="before")
     @classmethod

@@ -54,3 +54,29 @@ def test_query_and_describe_over_rest_stay_inside_the_callers_catalog(client: Te
     assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
     bad = client.post("/api/v1/query", json={"sql": "SELECT * FROM read_csv('/etc/passwd')"}, headers=other)
     assert bad.status_code == 400 and bad.json()["code"] == "query_refused"
+
+
+def test_silver_gold_lineage_and_profile_over_rest(client: TestClient, services: Services) -> None:
+    acme, key = make_principal(services, "acme", "engineer")
+    _, analyst_key = make_principal(services, "acme", "analyst")
+    upload_file(
+        services, acme, file_name="o.csv", dataset_name="orders", content=b'id,amount\n1,"1,250.00"\n1,"1,250.00"\n'
+    )
+    auth = {"Authorization": f"Bearer {key}"}
+
+    silver = client.post("/api/v1/silver", json={"bronze_table": "orders"}, headers=auth)
+    assert silver.status_code == 200, silver.text
+    assert silver.json()["rows"] == 1 and silver.json()["inferred_types"] == {"amount": "DECIMAL(18,2)"}
+    made = client.post(
+        "/api/v1/gold", json={"name": "total", "sql": "SELECT SUM(amount) AS s FROM silver.orders"}, headers=auth
+    )
+    assert made.status_code == 200, made.text
+    assert client.post("/api/v1/gold/total/refresh", headers=auth).json()["rows"] == 1
+    graph = client.get("/api/v1/tables/gold/total/lineage", headers=auth).json()
+    assert graph["upstream"] == ["silver.orders", "bronze.orders", "file:o.csv"]
+    profile = client.get("/api/v1/tables/silver/orders/profile", headers={"Authorization": f"Bearer {analyst_key}"})
+    assert profile.json()["likely_keys"] == ["id"]
+    refused = client.post(
+        "/api/v1/silver", json={"bronze_table": "orders"}, headers={"Authorization": f"Bearer {analyst_key}"}
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"

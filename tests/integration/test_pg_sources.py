@@ -17,8 +17,8 @@ from fastmcp import Client
 from servicetsunami import logs
 from servicetsunami.errors import InvalidInput, NotFound, PermissionDenied
 from servicetsunami.mcp.server import build_mcp_server
+from servicetsunami.services import catalog, lineage, syncs, transforms
 from servicetsunami.services import connections as cx
-from servicetsunami.services import syncs
 from servicetsunami.services.container import Services
 from servicetsunami.services.query import query_sql
 from servicetsunami.store import repositories as repo
@@ -235,3 +235,19 @@ async def test_a_sync_reports_mcp_progress_while_it_runs(tmp_path, pg_table: str
         assert seen == sorted(seen)
     finally:
         svc.close()
+
+
+def test_a_synced_table_cleaned_into_silver_traces_back_to_its_connection_and_run(
+    services: Services, acme: Principal, pg_table: str
+) -> None:
+    cid = connect(services, acme)
+    run = syncs.sync_table_to_bronze(services, acme, cid, pg_table, wait_seconds=60)
+    assert run.status == "succeeded", run.error
+    transforms.transform_to_silver(services, acme, pg_table, transformations={"dedupe": {"keys": ["id"]}})
+
+    origin = catalog.describe_table(services, acme, f"bronze.{pg_table}").lineage
+    assert origin is not None and origin["kind"] == "sync"
+    assert origin["connection"]["name"] == "pg" and origin["source_table"] == f"public.{pg_table}"
+    assert origin["last_run"]["status"] == "succeeded" and origin["last_refresh"]
+    graph = lineage.get_lineage(services, acme, f"silver.{pg_table}")
+    assert graph.upstream == [f"bronze.{pg_table}", f"source:pg/public.{pg_table}"]

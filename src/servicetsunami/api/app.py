@@ -19,7 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetsunami import __version__, logs
-from servicetsunami.api.routes import health, tables
+from servicetsunami.api.routes import health, tables, transforms
 from servicetsunami.errors import TsunamiError
 from servicetsunami.services.container import Services
 from servicetsunami.settings import Settings
@@ -114,6 +114,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(health.router)
     app.include_router(health.router, prefix="/api/v1")
     app.include_router(tables.router, prefix="/api/v1")
+    app.include_router(transforms.router, prefix="/api/v1")
     # mcp_app serves exactly /mcp itself; a Route (not a mount) avoids a /mcp -> /mcp/ redirect.
     app.router.routes.append(Route("/mcp", endpoint=mcp_app))
     app.add_middleware(RequestIdMiddleware)

@@ -164,6 +164,21 @@ class Engine(abc.ABC):
         commit succeeds or not."""
         raise EngineError("staged Parquet writes are not available on this engine")
 
+    def write_query(
+        self,
+        ref: TableRef,
+        query: GuardedQuery,
+        /,
+        *,
+        mode: WriteMode = "overwrite",
+        description: str | None = None,
+        commit_info: dict[str, str] | None = None,
+    ) -> WriteResult:
+        """Write every row of a guarded ``select`` (no row cap) to ``ref`` as one commit, with the
+        semantics of :meth:`write_table`: a statement that fails part-way writes nothing. This is
+        how silver and gold tables are built from SQL."""
+        raise EngineError("writing a query's result to a table is not available on this engine")
+
     def discard_stage(self, ref: TableRef, stage: Path, /) -> None:  # noqa: B027  # nothing staged, nothing to remove
         """Remove a stage that will not be committed (and a table folder it alone created)."""
 

@@ -1,7 +1,9 @@
 """Resource templates over the caller's tables.
 
-- ``table://{catalog}/{schema}/{name}/schema``: what ``describe_table`` returns, as JSON.
-- ``table://{catalog}/{schema}/{name}/preview``: the first rows, as a ``QueryResult`` JSON.
+- ``table://{catalog}/{schema}/{name}/schema``: what ``describe_table`` returns (lineage included), as
+  JSON, plus ``profile``: what ``profile_table`` returns.
+- ``table://{catalog}/{schema}/{name}/preview``: the first rows, as a ``QueryResult`` JSON (PII masked
+  when the tenant asks), plus ``lineage``: where the table came from.
 
 The catalog in the URI is passed on as part of a three-part name, so the service refuses any
 catalog but the caller's own (``permission_denied``) exactly as it does for tool arguments.
@@ -9,12 +11,14 @@ catalog but the caller's own (``permission_denied``) exactly as it does for tool
 
 from __future__ import annotations
 
+import json
+
 from fastmcp import FastMCP
 
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import call_service
-from servicetsunami.mcp.results import resource_json
 from servicetsunami.services import catalog as catalog_service
+from servicetsunami.services import lineage, profiling
 from servicetsunami.services.container import Services
 
 JSON = "application/json"
@@ -35,7 +39,10 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         description = await call_service(
             catalog_service.describe_table, services, principal, f"{catalog}.{schema}.{name}"
         )
-        return resource_json(description)
+        profile = await call_service(profiling.profile_table, services, principal, f"{catalog}.{schema}.{name}")
+        out = description.model_dump(mode="json", by_alias=True)
+        out["profile"] = profile.model_dump(mode="json")
+        return json.dumps(out, ensure_ascii=False)
 
     @server.resource(
         "table://{catalog}/{schema}/{name}/preview",
@@ -54,4 +61,7 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
             f"{catalog}.{schema}.{name}",
             limit=PREVIEW_ROWS,
         )
-        return resource_json(preview)
+        origin = await call_service(lineage.origin, services, principal, f"{schema}.{name}")
+        out = preview.model_dump(mode="json", by_alias=True)
+        out["lineage"] = origin
+        return json.dumps(out, ensure_ascii=False, default=str)

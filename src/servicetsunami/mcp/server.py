@@ -21,7 +21,7 @@ import logging
 from fastmcp import FastMCP
 
 from servicetsunami import __version__
-from servicetsunami.mcp import resources
+from servicetsunami.mcp import prompts, resources
 from servicetsunami.mcp.auth import ApiKeyVerifier, Caller, RoleGateMiddleware, TenantLogContextMiddleware
 from servicetsunami.mcp.errors import ErrorShapingMiddleware
 from servicetsunami.mcp.tools import register_all
@@ -83,4 +83,5 @@ def build_mcp_server(services: Services, *, principal: Principal | None = None) 
     )
     register_all(server, services, caller)
     resources.register(server, services, caller)
+    prompts.register(server, services, caller)
     return server

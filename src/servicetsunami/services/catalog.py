@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from servicetsunami.engines.base import TableDetail
 from servicetsunami.errors import InvalidInput
+from servicetsunami.services import lineage
 from servicetsunami.services.container import Services
+from servicetsunami.services.gold import view_columns
 from servicetsunami.services.models import QueryResult, TableDescription, TableInfo
 from servicetsunami.services.query import query_sql
+from servicetsunami.services.views import expand_views, view_definitions
+from servicetsunami.sql import guard_query
 from servicetsunami.store import repositories as repo
+from servicetsunami.store import transform_repositories as trepo
 from servicetsunami.tenancy import LAYERS, Principal, Scope, TableRef, check_identifier, parse_table_name
 
 
@@ -19,7 +24,26 @@ def list_tables(svc: Services, principal: Principal, *, layer: str | None = None
     if layer is not None and layer not in LAYERS:
         raise InvalidInput(f"layer must be one of {', '.join(LAYERS)}")
     svc.engine.ensure_catalog(principal.catalog)
-    return [_info(d) for d in svc.engine.list_tables(principal.catalog, schema=layer)]
+    tables = [_info(d) for d in svc.engine.list_tables(principal.catalog, schema=layer)]
+    if layer in (None, "gold"):
+        with svc.store.session() as session:
+            views = trepo.list_transforms(session, tenant_id=principal.tenant_id, kind="gold")
+            for view in views:
+                if view.materialize != "view":
+                    continue
+                ref = TableRef(principal.catalog, "gold", view.target.split(".", 1)[1])
+                tables.append(
+                    TableInfo(
+                        catalog=ref.catalog,
+                        schema_=ref.schema,
+                        name=ref.name,
+                        full_name=str(ref),
+                        version=0,
+                        updated_at=view.updated_at,
+                        kind="view",
+                    )
+                )
+    return sorted(tables, key=lambda t: (t.schema_, t.name))
 
 
 def describe_table(
@@ -29,6 +53,10 @@ def describe_table(
     ref = parse_table_name(table_name, catalog=principal.catalog)
     if version is not None and (not isinstance(version, int) or version < 0):
         raise InvalidInput("version must be a non-negative integer")
+    if ref.schema == "gold" and not svc.engine.table_exists(ref):
+        view = _describe_view(svc, principal, ref)
+        if view is not None:
+            return view
     detail = svc.engine.describe(ref, version=version)
     history = svc.engine.history(ref, limit=10)
     dataset = None
@@ -54,6 +82,27 @@ def describe_table(
         history=history,
         comment=detail.comment,
         dataset=dataset,
+        lineage=lineage.origin(svc, principal, f"{ref.schema}.{ref.name}"),
+    )
+
+
+def _describe_view(svc: Services, principal: Principal, ref: TableRef) -> TableDescription | None:
+    """A gold view: its columns (from running it with no rows) and its definition."""
+    definition = view_definitions(svc, principal, [ref]).get(ref)
+    if definition is None:
+        return None
+    expanded = expand_views(svc, principal, guard_query(definition, catalog=principal.catalog))
+    return TableDescription(
+        catalog=ref.catalog,
+        schema_=ref.schema,
+        name=ref.name,
+        full_name=str(ref),
+        version=0,
+        columns=view_columns(svc, expanded),
+        location=None,
+        comment="a view: computed from its definition when queried",
+        lineage=lineage.origin(svc, principal, f"{ref.schema}.{ref.name}"),
+        kind="view",
     )
 
 

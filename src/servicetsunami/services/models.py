@@ -33,6 +33,7 @@ class TableInfo(BaseModel):
     rows: int | None = None
     size_bytes: int | None = None
     updated_at: datetime | None = None
+    kind: Literal["table", "view"] = Field("table", description="view: a gold view, computed when queried")
 
     model_config = {"populate_by_name": True}
 
@@ -45,6 +46,11 @@ class TableDescription(TableInfo):
     history: list[HistoryEntry] = Field(default_factory=list, description="Most recent first")
     comment: str | None = None
     dataset: dict[str, Any] | None = Field(None, description="Where the rows came from (file, sync)")
+    lineage: dict[str, Any] | None = Field(
+        None,
+        description="How the table was built: upload (file), sync (connection, source table, last run), "
+        "transform_to_silver (spec, upstream) or gold (sql, upstream); with last_refresh",
+    )
 
 
 class QueryColumn(BaseModel):

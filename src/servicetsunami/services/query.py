@@ -17,6 +17,8 @@ from servicetsunami.engines.types import sql_type
 from servicetsunami.errors import InvalidInput
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import QueryColumn, QueryResult
+from servicetsunami.services.pii import mask_result
+from servicetsunami.services.views import expand_views
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.tenancy import Principal, Scope
 
@@ -35,6 +37,7 @@ def query_sql(svc: Services, principal: Principal, sql: str, /, *, max_rows: int
     started = time.perf_counter()
     guarded = guard_query(sql, catalog=principal.catalog)
     if guarded.kind in ("select", "explain"):
+        guarded = expand_views(svc, principal, guarded)
         result = svc.engine.query(
             guarded,
             max_rows=rows_cap,
@@ -50,6 +53,14 @@ def query_sql(svc: Services, principal: Principal, sql: str, /, *, max_rows: int
             f"result cut at {table.num_rows} rows (cap {rows_cap} rows / "
             f"{svc.settings.query.max_bytes} bytes); aggregate, filter or add LIMIT/OFFSET to page"
         )
+    out = query_result(table, truncated, started, guarded.sql, hint=hint)
+    if guarded.kind in ("select", "explain"):
+        out = mask_result(svc, principal, out, [f"{t.table.schema}.{t.table.name}" for t in guarded.tables])
+    return out
+
+
+def query_result(table: pa.Table, truncated: bool, started: float, sql: str, *, hint: str | None = None) -> QueryResult:
+    """An Arrow result as the JSON-ready shape every door returns."""
     return QueryResult(
         columns=[QueryColumn(name=f.name, type=sql_type(f.type)) for f in table.schema],
         rows=to_json_rows(table),
@@ -57,7 +68,7 @@ def query_sql(svc: Services, principal: Principal, sql: str, /, *, max_rows: int
         truncated=truncated,
         hint=hint,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
-        sql=guarded.sql,
+        sql=sql,
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 Rewrite = Callable[[exp.Expr], None]
 
@@ -259,6 +260,23 @@ def timestamps_in_utc(tree: exp.Expr) -> None:
             node.set("this", exp.DataType.Type.TIMESTAMP)
 
 
+def try_to_timestamp(tree: exp.Expr) -> None:
+    """``try_to_timestamp(s, fmt)`` parses with a Spark pattern and gives NULL when it does not match.
+
+    sqlglot keeps it as an unknown function, which DuckDB lacks. It becomes ``TRY_STRPTIME`` with the
+    pattern translated (a constant pattern only), or ``TRY_CAST(s AS TIMESTAMP)`` without one.
+    """
+    spark = Dialect.get_or_raise("databricks")
+    for node in list(tree.find_all(exp.Anonymous)):
+        if str(node.this).lower() != "try_to_timestamp" or not 1 <= len(node.expressions) <= 2:
+            continue
+        value, *fmt = node.expressions
+        if not fmt:
+            node.replace(exp.TryCast(this=value.copy(), to=exp.DataType.build("TIMESTAMP")))
+        elif isinstance(fmt[0], exp.Literal) and fmt[0].is_string:
+            node.replace(exp.StrToTime(this=value.copy(), format=spark.format_time(fmt[0]), safe=True))
+
+
 def drop_hints(tree: exp.Expr) -> None:
     """Join and partition hints mean nothing to DuckDB."""
     for hint in list(tree.find_all(exp.Hint)):
@@ -276,5 +294,6 @@ REWRITES: tuple[Rewrite, ...] = (
     unix_timestamp,
     concat_ws_arrays,
     range_columns,
+    try_to_timestamp,
     timestamps_in_utc,
 )

@@ -275,3 +275,59 @@ class AuditLog(_MetaMixin, Base):
     action: Mapped[str] = mapped_column(String(100), nullable=False)
     target: Mapped[str | None] = mapped_column(String(512), nullable=True)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
+# -- Transforms: silver specs, gold definitions and the lineage edges they create ------------------
+
+TRANSFORM_KINDS = ("silver", "gold")
+MATERIALIZATIONS = ("table", "view")
+
+
+class Transform(_MetaMixin, Base):
+    """How one silver or gold table is built: a cleaning spec over a bronze table (silver) or a SQL
+    definition over silver and gold (gold), and the outcome of its last run.
+
+    ``target`` is ``schema.table``, unique per tenant. ``sql`` is the Databricks statement (for silver
+    the one compiled by the last run). A gold ``view`` has no Delta table: queries expand it.
+    """
+
+    __tablename__ = "transforms"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "target"),
+        CheckConstraint(_in("kind", TRANSFORM_KINDS), name="kind"),
+        CheckConstraint(_in("materialize", MATERIALIZATIONS), name="materialize"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    target: Mapped[str] = mapped_column(String(300), nullable=False)
+    materialize: Mapped[str] = mapped_column(String(16), nullable=False, default="table")
+    spec: Mapped[dict[str, Any]] = mapped_column(MetaJSON, nullable=False, default=dict)
+    sql: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+    last_run_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_rows: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class LineageEdge(Base):
+    """``upstream`` (``schema.table``) feeds ``downstream`` through a transform; replaced on each run."""
+
+    __tablename__ = "lineage_edges"
+    __table_args__ = (
+        UniqueConstraint("transform_id", "upstream"),
+        Index("ix_lineage_edges_tenant_id_upstream", "tenant_id", "upstream"),
+        Index("ix_lineage_edges_tenant_id_downstream", "tenant_id", "downstream"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    transform_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("transforms.id", ondelete="CASCADE"), nullable=False
+    )
+    upstream: Mapped[str] = mapped_column(String(300), nullable=False)
+    downstream: Mapped[str] = mapped_column(String(300), nullable=False)
+    upstream_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -88,6 +88,15 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "get_sync_status",
         "cancel_sync",
         "list_syncs",  # data sources; connect_postgres needs the admin role
+        "transform_to_silver",
+        "preview_transform",
+        "create_gold_table",
+        "refresh_gold_table",
+        "get_lineage",
+        "profile_table",  # silver, gold, lineage; set_mask_pii needs the admin role
+        "analyze_schema",
+        "suggest_query",
+        "explain_data",  # AI-assisted
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

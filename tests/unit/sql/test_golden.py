@@ -315,6 +315,12 @@ CORPUS: list[Golden] = [
         [(3, "Bob")],
     ),
     Golden("time travel reads the requested version", "SELECT count(*) FROM orders VERSION AS OF 1", [(2,)]),
+    Golden(
+        "try_to_timestamp parses with a Spark pattern and gives NULL when it does not match",
+        "SELECT try_to_timestamp('05/02/2024', 'dd/MM/yyyy'), try_to_timestamp('Mar 7, 2024', 'MMM d, yyyy'), "
+        "try_to_timestamp('nope', 'dd/MM/yyyy'), try_to_timestamp('2024-01-05 10:30:00')",
+        [(datetime(2024, 2, 5), datetime(2024, 3, 7), None, datetime(2024, 1, 5, 10, 30))],
+    ),
 ]
 
 

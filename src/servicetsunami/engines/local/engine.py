@@ -74,6 +74,13 @@ _BATCH_ROWS = 65_536
 _MERGE_MEMORY_BYTES = 256 * 1024 * 1024
 
 
+def _narrowed(reader: pa.RecordBatchReader, columns: set[int]) -> pa.RecordBatchReader:
+    """HUGEINT sums as BIGINT, as Databricks returns them (see ``narrow_hugeints``)."""
+    fields = [f.with_type(pa.int64()) if i in columns else f for i, f in enumerate(reader.schema)]
+    schema = pa.schema(fields, metadata=reader.schema.metadata)
+    return pa.RecordBatchReader.from_batches(schema, (batch.cast(schema) for batch in reader))
+
+
 class LocalEngine(LocalVolumes, Engine):
     kind: ClassVar[str] = "local"
     capabilities: ClassVar[Capabilities] = Capabilities(staged_parquet=True)
@@ -143,6 +150,42 @@ class LocalEngine(LocalVolumes, Engine):
                 self._snapshots.forget(path)
             version = DeltaTable(str(path)).version()
         return WriteResult(ref, version, counter.rows)
+
+    def write_query(
+        self,
+        ref: TableRef,
+        query: GuardedQuery,
+        /,
+        *,
+        mode: WriteMode = "overwrite",
+        description: str | None = None,
+        commit_info: dict[str, str] | None = None,
+    ) -> WriteResult:
+        if query.kind != "select":
+            raise InvalidInput(f"only a SELECT can be written to a table, not {query.kind}")
+        if any(t.table == ref for t in query.tables):
+            raise InvalidInput(f"{ref.schema}.{ref.name} cannot be built from itself")
+        catalog = query.tables[0].table.catalog if query.tables else ref.catalog
+        cursor = self._database(catalog).cursor()
+        try:
+            sql = to_duckdb(query, resolve=lambda r: self._source_for(r, cursor))
+            try:
+                result = cursor.execute(sql)
+                hugeints = {i for i, d in enumerate(result.description or []) if str(d[1]) == "HUGEINT"}
+                reader = result.to_arrow_reader(_BATCH_ROWS)
+            except duckdb.Error as exc:
+                raise InvalidInput(self._clean_message(exc)) from exc
+            if hugeints:
+                reader = _narrowed(reader, hugeints)
+            try:
+                return self.write_table(ref, reader, mode=mode, description=description, commit_info=commit_info)
+            except EngineError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, duckdb.Error):  # the statement failed while its rows streamed
+                    raise InvalidInput(self._clean_message(cause)) from exc
+                raise
+        finally:
+            cursor.close()
 
     def new_stage(self, ref: TableRef, /) -> Path:
         path = self._layout.table_dir(ref)

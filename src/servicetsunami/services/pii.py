@@ -1,0 +1,112 @@
+"""Personal data: recognise it by content (and by column name), and mask it when the tenant asks.
+
+Kinds: ``email``, ``phone``, ``national_id`` (US SSN, UK NI number, IBAN-like and other id shapes),
+``name`` (person names: two or three capitalised words), ``address``, ``birth_date`` (names only).
+
+The tenant setting ``mask_pii`` (off by default) masks, in every query result and preview, the
+columns whose values look like PII, and the columns a profile of a table they read flagged
+(:func:`remember_flags`), so an alias does not unmask them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from servicetsunami.services.container import Services
+from servicetsunami.services.models import QueryResult
+from servicetsunami.store import transform_repositories as trepo
+from servicetsunami.tenancy import Principal
+
+MASK = "***"
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_PHONE = re.compile(r"^\+?\(?[0-9][0-9 ().-]{6,}[0-9]$")
+_NATIONAL_ID = re.compile(
+    r"^(?:\d{3}-\d{2}-\d{4}|[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|[A-Z]{2}\d{2}[A-Z0-9]{11,30})$"
+)
+_PERSON = re.compile(r"^[A-Z][a-z'-]+(?: [A-Z][a-z'.-]*){1,2}$")
+_NAME_HINTS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("email", re.compile(r"(^|_)e?mail(_|$)|email")),
+    ("phone", re.compile(r"phone|mobile|(^|_)tel(_|$)|fax")),
+    ("national_id", re.compile(r"ssn|national_id|passport|tax_id|(^|_)nin(_|$)|social_security")),
+    ("name", re.compile(r"(^|_)(first|last|full|given|family|sur|customer|contact|person)_?name$")),
+    ("address", re.compile(r"address|street|(^|_)zip(_|$)|postcode|postal")),
+    ("birth_date", re.compile(r"birth|(^|_)dob(_|$)")),
+)
+_MIN_SHARE = 0.8
+
+_flags_lock = threading.Lock()
+_flags: dict[tuple[str, str], dict[str, str]] = {}  # (catalog, schema.table) -> column -> kind
+
+
+def kind_by_name(column: str, /) -> str | None:
+    name = column.lower()
+    for kind, pattern in _NAME_HINTS:
+        if pattern.search(name):
+            return kind
+    return None
+
+
+def kind_by_content(values: Iterable[Any], /) -> str | None:
+    """The PII kind most (80%) of the non-empty text values share, else None."""
+    texts = [str(v).strip() for v in values if isinstance(v, str) and v.strip()]
+    if len(texts) < 3:
+        return None
+    for kind, pattern in (("email", _EMAIL), ("national_id", _NATIONAL_ID), ("phone", _PHONE), ("name", _PERSON)):
+        share = sum(1 for t in texts if pattern.fullmatch(t)) / len(texts)
+        if share >= _MIN_SHARE:
+            if (
+                kind == "phone"
+                and sum(1 for t in texts if sum(ch.isdigit() for ch in t) >= 7) / len(texts) < _MIN_SHARE
+            ):
+                continue
+            if kind == "name" and len(set(texts)) < len(texts) * 0.5:
+                continue  # few distinct capitalised words are categories ("New York"), not people
+            return kind
+    return None
+
+
+def remember_flags(catalog: str, table: str, flags: dict[str, str], /) -> None:
+    """Record the PII columns a profile found in ``table`` (``schema.table``) for masking."""
+    with _flags_lock:
+        _flags[(catalog, table)] = dict(flags)
+
+
+def remembered_flags(catalog: str, table: str, /) -> dict[str, str]:
+    with _flags_lock:
+        return dict(_flags.get((catalog, table), {}))
+
+
+def mask_pii_enabled(svc: Services, principal: Principal, /) -> bool:
+    with svc.store.session() as session:
+        return bool(trepo.tenant_settings(session, principal.tenant_id).get("mask_pii", False))
+
+
+def set_mask_pii(svc: Services, principal: Principal, enabled: bool, /) -> bool:
+    """Turn masking on or off for the caller's tenant (admins only)."""
+    from servicetsunami.tenancy import Scope
+
+    principal.require(Scope.MANAGE)
+    with svc.store.session() as session:
+        return bool(trepo.set_tenant_setting(session, principal.tenant_id, "mask_pii", bool(enabled))["mask_pii"])
+
+
+def mask_result(svc: Services, principal: Principal, result: QueryResult, tables: list[str], /) -> QueryResult:
+    """``result`` with PII columns masked when the tenant's ``mask_pii`` is on; unchanged otherwise."""
+    if not result.rows or not mask_pii_enabled(svc, principal):
+        return result
+    flagged = {c for t in tables for c in remembered_flags(principal.catalog, t)}
+    masked = []
+    for i, column in enumerate(result.columns):
+        values = [row[i] for row in result.rows]
+        if column.name in flagged or kind_by_name(column.name) or kind_by_content(values):
+            masked.append(i)
+    if not masked:
+        return result
+    rows = [[MASK if i in masked and v is not None else v for i, v in enumerate(row)] for row in result.rows]
+    hint = (
+        result.hint + " " if result.hint else ""
+    ) + "columns with personal data are masked (tenant setting mask_pii)"
+    return result.model_copy(update={"rows": rows, "hint": hint})

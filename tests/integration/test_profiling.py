@@ -1,0 +1,56 @@
+"""Profiles of real tables: counts, keys, top values and PII found by content."""
+
+from __future__ import annotations
+
+from servicetsunami.services import ingestion, pii, profiling
+from servicetsunami.services.container import Services
+from servicetsunami.services.query import query_sql
+from servicetsunami.tenancy import Principal
+
+PEOPLE = (
+    b"id,contact,reach,ref,who,city,score\n"
+    b"1,ann@example.com,+1 415 555 0101,123-45-6789,Ann Smith,Paris,3\n"
+    b"2,bob@example.org,+44 20 7946 0958,987-65-4321,Bob Jones,Paris,\n"
+    b"3,cem@example.net,(212) 555-0199,111-22-3333,Cem Kaya,Rome,5\n"
+    b"4,dee@example.com,+49 30 123456,222-33-4444,Dee Lu,Paris,5\n"
+)
+
+
+def test_profile_reports_nulls_distincts_ranges_keys_and_top_values(services: Services, acme: Principal) -> None:
+    ingestion.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
+    profile = profiling.profile_table(services, acme, "bronze.people")
+    by = {c.name: c for c in profile.columns}
+
+    assert profile.rows == 4 and not profile.sampled
+    assert profile.likely_keys[0] == "id"
+    assert by["score"].nulls == 1 and by["score"].null_share == 0.25
+    assert (by["score"].min, by["score"].max) == (3, 5)
+    assert by["city"].distinct == 2
+    assert by["city"].top_values[0].value == "Paris" and by["city"].top_values[0].count == 3
+
+
+def test_pii_is_found_by_content_under_neutral_column_names(services: Services, acme: Principal) -> None:
+    ingestion.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
+    profile = profiling.profile_table(services, acme, "people")
+
+    assert profile.pii_columns == {"contact": "email", "reach": "phone", "ref": "national_id", "who": "name"}
+    assert {c.name: c.pii_evidence for c in profile.columns if c.pii} == dict.fromkeys(profile.pii_columns, "content")
+
+
+def test_mask_pii_masks_flagged_columns_in_query_results_even_under_an_alias(
+    services: Services, acme: Principal
+) -> None:
+    ingestion.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
+    before = query_sql(services, acme, "SELECT who AS w, city FROM people ORDER BY id")
+    assert before.rows[0] == ["Ann Smith", "Paris"]
+
+    pii.set_mask_pii(services, acme, True)
+    profile = {c.name: c for c in profiling.profile_table(services, acme, "people").columns}
+    assert profile["who"].min == pii.MASK and {t.value for t in profile["who"].top_values} <= {pii.MASK}
+    assert profile["city"].top_values[0].value == "Paris"
+    masked = query_sql(services, acme, "SELECT contact AS c, who AS w, city FROM people ORDER BY id")
+    assert masked.rows[0] == [pii.MASK, pii.MASK, "Paris"]
+    assert masked.hint is not None and "mask_pii" in masked.hint
+
+    pii.set_mask_pii(services, acme, False)
+    assert query_sql(services, acme, "SELECT contact FROM people ORDER BY id").rows[0] == ["ann@example.com"]
