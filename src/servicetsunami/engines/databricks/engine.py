@@ -1,0 +1,394 @@
+"""The Databricks engine: tenant catalogs in Unity Catalog, Delta tables written from Parquet files in
+the tenant's landing volume and read through a SQL warehouse (Statement Execution API, Arrow results).
+
+Table names in statements always come qualified (``catalog.schema.table``) from the SQL layer or from
+:func:`~servicetsunami.engines.databricks.writes.qualified`; nothing is sent as ``USE CATALOG``, and
+each request carries exactly one statement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, ClassVar
+
+import pyarrow as pa
+
+from servicetsunami.engines.base import (
+    ArrowResult,
+    Capabilities,
+    Engine,
+    Idempotency,
+    TableDetail,
+    VolumeFile,
+    WriteMode,
+    WriteResult,
+)
+from servicetsunami.engines.databricks import writes
+from servicetsunami.engines.databricks.types import arrow_schema
+from servicetsunami.engines.databricks.workspace import Workspace
+from servicetsunami.engines.local import drift
+from servicetsunami.engines.local.writes import parse_timestamp
+from servicetsunami.engines.types import sql_type
+from servicetsunami.errors import Conflict, InvalidInput, NotFound
+from servicetsunami.services.models import ColumnInfo, HistoryEntry
+from servicetsunami.settings import DatabricksSettings
+from servicetsunami.sql import GuardedQuery
+from servicetsunami.tenancy import LANDING_VOLUME, LAYERS, TableRef
+
+logger = logging.getLogger(__name__)
+
+# Privileges the tenant's principal gets on its own catalog (and nothing anywhere else).
+_TENANT_PRIVILEGES = ("USE_CATALOG", "USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE", "READ_VOLUME", "WRITE_VOLUME")
+_DDL_TIMEOUT = 600.0
+
+
+class DatabricksEngine(Engine):
+    kind: ClassVar[str] = "databricks"
+    # Column comments would need one ALTER commit per column after the load; not done, so declared.
+    capabilities: ClassVar[Capabilities] = Capabilities(column_comments=False)
+
+    def __init__(self, settings: DatabricksSettings, *, workspace: Workspace | None = None) -> None:
+        self.settings = settings
+        self.ws = workspace or Workspace(settings)
+        self._ensured: set[str] = set()
+
+    # -- catalogs -----------------------------------------------------------------------------
+
+    def ensure_catalog(self, catalog: str, /) -> None:
+        if catalog in self._ensured:
+            return
+        from databricks.sdk.errors import NotFound as SdkNotFound
+        from databricks.sdk.service.catalog import PermissionsChange, Privilege, VolumeType
+
+        c = self.ws.client
+        with self.ws.translated(f"creating catalog {catalog}"):
+            try:
+                c.catalogs.get(catalog)
+            except SdkNotFound:
+                root = (
+                    f"{self.settings.storage_location.rstrip('/')}/{catalog}"
+                    if self.settings.storage_location
+                    else None
+                )
+                _created(lambda: c.catalogs.create(catalog, comment="ServiceTsunami tenant catalog", storage_root=root))
+            for schema in LAYERS:
+                _created(lambda schema=schema: c.schemas.create(schema, catalog))
+            _created(lambda: c.volumes.create(catalog, "bronze", LANDING_VOLUME, VolumeType.MANAGED))
+            if self.settings.tenant_principal:
+                principal = self.settings.tenant_principal.replace("{catalog}", catalog)
+                c.grants.update(
+                    "catalog",
+                    catalog,
+                    changes=[PermissionsChange(principal=principal, add=[Privilege(p) for p in _TENANT_PRIVILEGES])],
+                )
+        self._ensured.add(catalog)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write_table(
+        self,
+        ref: TableRef,
+        data: pa.RecordBatchReader,
+        /,
+        *,
+        mode: WriteMode,
+        merge_keys: list[str] | None = None,
+        idempotency: Idempotency | None = None,
+        description: str | None = None,
+        commit_info: dict[str, str] | None = None,
+    ) -> WriteResult:
+        if mode == "merge" and not merge_keys:
+            raise InvalidInput("merge needs at least one key column")
+        exists = self.table_exists(ref)
+        if mode == "create" and exists:
+            raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'append' or 'overwrite'")
+        if exists and idempotency is not None:
+            record = writes.read_ledger(self.ws, ref, idempotency.app_id)
+            if record is not None and int(record["sequence"]) >= idempotency.sequence:
+                return WriteResult(ref, self._version(ref), 0, skipped=True)
+        widen: dict[str, pa.DataType] = {}
+        current: pa.Schema | None = None
+        if exists and mode in ("append", "merge"):
+            current = self._schema(ref)
+            widen = drift.columns_to_widen(current, data.schema, table=f"{ref.schema}.{ref.name}")
+        token = writes.token_for(idempotency)
+        staged = writes.stage_stream(self.ws, ref, data, token=token, file_rows=self.settings.file_rows)
+        try:
+            if widen and current is not None:
+                logger.info("widening %s of %s", ", ".join(f"{k} to {v}" for k, v in widen.items()), ref)
+                self._run(writes.rewrite_widened(ref, current, {k: sql_type(v) for k, v in widen.items()}))
+            if not exists or mode in ("overwrite", "create"):
+                self._run(writes.create_as_select(ref, staged, replace=mode == "overwrite", description=description))
+            elif mode == "append":
+                self._run(writes.copy_into(ref, staged))
+            else:
+                self._merge(ref, staged, token, merge_keys or [])
+            if idempotency is not None:
+                writes.write_ledger(self.ws, ref, idempotency, commit_info)
+        finally:
+            writes.remove_files(self.ws, staged.directory, staged.names)
+        return WriteResult(ref, self._version(ref), staged.rows)
+
+    def _merge(self, ref: TableRef, staged: writes.Staged, token: str, keys: list[str]) -> None:
+        stage = writes.stage_table(ref, token)
+        statement = writes.merge_into(ref, stage, keys, staged.schema.names)
+        self._run(writes.create_as_select(stage, staged, replace=True, description=None))
+        try:
+            self._run(statement)
+        finally:
+            with contextlib.suppress(Exception):  # a leftover stage table is hidden from list_tables
+                self._run(f"DROP TABLE IF EXISTS {writes.qualified(stage)}")
+
+    def _run(self, sql: str) -> None:
+        self.ws.rows(sql, timeout=_DDL_TIMEOUT)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def query(self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float) -> ArrowResult:
+        if query.kind not in ("select", "explain"):
+            raise InvalidInput(f"the engine runs SELECT and EXPLAIN statements, not {query.kind}")
+        started = time.perf_counter()
+        table, truncated = self.ws.arrow(query.sql, timeout=timeout_seconds, row_limit=max_rows, byte_limit=max_bytes)
+        if table.num_rows > max_rows:
+            table, truncated = table.slice(0, max_rows), True
+        if table.nbytes > max_bytes and table.num_rows > 1:
+            keep = max(1, int(table.num_rows * max_bytes / table.nbytes))
+            table, truncated = table.slice(0, keep), True
+        return ArrowResult(table, truncated, (time.perf_counter() - started) * 1000, query.sql)
+
+    # -- metadata -----------------------------------------------------------------------------
+
+    def last_commit_for(self, ref: TableRef, app_id: str, /) -> tuple[int, dict[str, Any]] | None:
+        if not self.table_exists(ref):
+            return None
+        record = writes.read_ledger(self.ws, ref, app_id)
+        if record is None:
+            return None
+        info = dict(record.get("commit_info") or {})
+        info |= {"tsunami.app_id": app_id, "tsunami.sequence": str(record["sequence"])}
+        return int(record["sequence"]), info
+
+    def table_exists(self, ref: TableRef, /) -> bool:
+        found = self.ws.call(lambda: self.ws.client.tables.exists(str(ref)), action=f"looking up {ref}")
+        return bool(found.table_exists)
+
+    def list_tables(self, catalog: str, /, *, schema: str | None = None) -> list[TableDetail]:
+        schemas = [schema] if schema else list(LAYERS)
+        out: list[TableDetail] = []
+        for s in schemas:
+            with self.ws.translated(f"listing tables of {catalog}.{s}"):
+                listed = list(self.ws.client.tables.list(catalog, s, omit_columns=True))
+            for info in sorted(listed, key=lambda t: str(t.name)):
+                name = str(info.name)
+                if name.startswith(writes.STAGE_TABLE_PREFIX):
+                    continue
+                with contextlib.suppress(NotFound):  # dropped between the listing and the describe
+                    out.append(self.describe(TableRef(catalog, s, name)))
+        return out
+
+    def describe(
+        self, ref: TableRef, /, *, version: int | None = None, timestamp: datetime | str | None = None
+    ) -> TableDetail:
+        history = self.history(ref, limit=1000 if (version is not None or timestamp is not None) else 1)
+        latest = history[0].version
+        at = latest
+        if version is not None:
+            if not any(h.version == version for h in history):
+                raise NotFound(f"table {ref.schema}.{ref.name} has no version {version} (versions 0 to {latest})")
+            at = version
+        elif timestamp is not None:
+            when = parse_timestamp(timestamp)
+            older = [h for h in history if h.timestamp is not None and h.timestamp <= when]
+            if not older:
+                raise NotFound(f"table {ref.schema}.{ref.name} did not exist yet at {when.isoformat()}")
+            at = older[0].version
+        name = writes.qualified(ref)
+        travel = f" VERSION AS OF {at}" if at != latest else ""
+        count = self.ws.rows(f"SELECT count(*) AS n FROM {name}{travel}").data[0][0]
+        if at != latest:  # DESCRIBE DETAIL shows only the current version
+            schema = arrow_schema(self.ws.rows(f"SELECT * FROM {name}{travel} LIMIT 0").columns)
+            return TableDetail(
+                ref=ref,
+                version=at,
+                columns=[ColumnInfo(name=f.name, type=sql_type(f.type)) for f in schema],
+                rows=int(count or 0),
+                size_bytes=None,
+                files=0,
+                partition_columns=[],
+                updated_at=next((h.timestamp for h in history if h.version == at), None),
+                location=str(ref),
+            )
+        columns, info = _extended(self.ws.rows(f"DESCRIBE TABLE EXTENDED {name}").data)
+        detail = self.ws.rows(f"DESCRIBE DETAIL {name}").dicts()[0]
+        return TableDetail(
+            ref=ref,
+            version=latest,
+            columns=columns,
+            rows=int(count or 0),
+            size_bytes=int(detail.get("sizeInBytes") or 0),
+            files=int(detail.get("numFiles") or 0),
+            partition_columns=list(json.loads(detail.get("partitionColumns") or "[]")),
+            updated_at=history[0].timestamp,
+            location=str(detail.get("location") or info.get("Location") or ref),
+            comment=info.get("Comment") or detail.get("description") or None,
+            properties=dict(json.loads(detail.get("properties") or "{}")),
+        )
+
+    def history(self, ref: TableRef, /, *, limit: int = 20) -> list[HistoryEntry]:
+        rows = self.ws.rows(f"DESCRIBE HISTORY {writes.qualified(ref)} LIMIT {int(limit)}").dicts()
+        return [
+            HistoryEntry(
+                version=int(r["version"] or 0),
+                timestamp=_timestamp(r.get("timestamp")),
+                operation=str(r.get("operation") or ""),
+                parameters=json.loads(r.get("operationParameters") or "{}"),
+                metrics=json.loads(r.get("operationMetrics") or "{}"),
+            )
+            for r in rows
+        ]
+
+    def _version(self, ref: TableRef) -> int:
+        return self.history(ref, limit=1)[0].version
+
+    def _schema(self, ref: TableRef) -> pa.Schema:
+        return arrow_schema(self.ws.rows(f"SELECT * FROM {writes.qualified(ref)} LIMIT 0").columns)
+
+    def drop_table(self, ref: TableRef, /) -> None:
+        self.ws.call(lambda: self.ws.client.tables.delete(str(ref)), action=f"dropping {ref.schema}.{ref.name}")
+        writes.drop_ledger(self.ws, ref)
+
+    def optimize(self, ref: TableRef, /) -> dict[str, Any]:
+        result = self.ws.rows(f"OPTIMIZE {writes.qualified(ref)}", timeout=_DDL_TIMEOUT).dicts()
+        metrics = result[0].get("metrics") if result else None
+        return dict(json.loads(metrics)) if metrics else {}
+
+    def vacuum(self, ref: TableRef, /, *, retention_hours: int = 168) -> list[str]:
+        sql = f"VACUUM {writes.qualified(ref)} RETAIN {int(retention_hours)} HOURS"
+        return [str(r[0]) for r in self.ws.rows(sql, timeout=_DDL_TIMEOUT).data if r and r[0]]
+
+    # -- volumes ------------------------------------------------------------------------------
+
+    def put_file(self, catalog: str, schema: str, volume: str, path: str, data: BinaryIO | Path, /) -> VolumeFile:
+        target = _volume_path(catalog, schema, volume, path)
+        with self.ws.translated(f"storing {path} in volume {schema}.{volume}"):
+            if isinstance(data, Path):
+                with data.open("rb") as fh:
+                    self.ws.client.files.upload(target, fh, overwrite=True)
+            else:
+                self.ws.client.files.upload(target, data, overwrite=True)
+            meta = self.ws.client.files.get_metadata(target)
+        return VolumeFile(target, int(meta.content_length or 0), _http_date(meta.last_modified))
+
+    def list_files(self, catalog: str, schema: str, volume: str, /, *, prefix: str = "") -> list[VolumeFile]:
+        from databricks.sdk.errors import NotFound as SdkNotFound
+
+        root = f"/Volumes/{catalog}/{schema}/{volume}"
+        out: list[VolumeFile] = []
+        pending = [root]
+        with self.ws.translated(f"listing volume {schema}.{volume}"):
+            while pending:
+                folder = pending.pop()
+                try:
+                    entries = list(self.ws.client.files.list_directory_contents(folder))
+                except SdkNotFound:
+                    continue
+                for e in entries:
+                    path = str(e.path).rstrip("/")
+                    rel = path[len(root) + 1 :]
+                    if rel == writes.INTERNAL or rel.startswith(writes.INTERNAL + "/"):
+                        continue
+                    if e.is_directory:
+                        pending.append(path)
+                    elif rel.startswith(prefix):
+                        modified = datetime.fromtimestamp((e.last_modified or 0) / 1000, tz=UTC)
+                        out.append(VolumeFile(path, int(e.file_size or 0), modified))
+        return sorted(out, key=lambda f: f.path)
+
+    def open_file(self, catalog: str, schema: str, volume: str, path: str, /) -> BinaryIO:
+        target = _volume_path(catalog, schema, volume, path)
+        response = self.ws.call(
+            lambda: self.ws.client.files.download(target), action=f"reading {path} from volume {schema}.{volume}"
+        )
+        if response.contents is None:
+            raise NotFound(f"file {path} does not exist in volume {schema}.{volume}")
+        return response.contents
+
+    def delete_file(self, catalog: str, schema: str, volume: str, path: str, /) -> None:
+        from databricks.sdk.errors import NotFound as SdkNotFound
+
+        target = _volume_path(catalog, schema, volume, path)
+        with self.ws.translated(f"deleting {path} from volume {schema}.{volume}"), contextlib.suppress(SdkNotFound):
+            self.ws.client.files.delete(target)
+
+    def local_path(self, catalog: str, schema: str, volume: str, path: str, /) -> str | None:
+        return None
+
+    # -- health -------------------------------------------------------------------------------
+
+    def ping(self) -> float:
+        started = time.perf_counter()
+        self.ws.call(self.ws.client.current_user.me, action="asking the workspace who we are")
+        return (time.perf_counter() - started) * 1000
+
+    def close(self) -> None:
+        self._ensured.clear()
+
+
+def _created(create: Any) -> None:
+    """Run a UC create call; an object that already exists is what we wanted."""
+    from databricks.sdk.errors import ResourceConflict  # AlreadyExists, and UC's *_ALREADY_EXISTS codes (409)
+
+    with contextlib.suppress(ResourceConflict):
+        create()
+
+
+def _extended(rows: list[list[str | None]]) -> tuple[list[ColumnInfo], dict[str, str]]:
+    """Columns and the ``# Detailed Table Information`` section of ``DESCRIBE TABLE EXTENDED``."""
+    columns: list[ColumnInfo] = []
+    info: dict[str, str] = {}
+    section = "columns"
+    for row in rows:
+        name, kind, comment = [*row, None, None, None][:3]
+        name = (name or "").strip()
+        if name.startswith("#"):
+            section = name
+            continue
+        if not name:
+            section = "" if section == "columns" else section
+            continue
+        if section == "columns":
+            columns.append(ColumnInfo(name=name, type=str(kind or "").upper(), comment=comment or None))
+        elif section == "# Detailed Table Information":
+            info[name] = kind or ""
+    return columns, info
+
+
+def _volume_path(catalog: str, schema: str, volume: str, path: str) -> str:
+    rel = PurePosixPath(path)
+    if rel.is_absolute() or not rel.parts or any(p in ("", ".", "..") for p in rel.parts):
+        raise InvalidInput(f"volume path {path!r} must be relative and may not contain '..'")
+    if any(p.startswith(".") for p in rel.parts) or rel.parts[0] == writes.INTERNAL:
+        raise InvalidInput(f"volume path {path!r} may not contain hidden or reserved names")
+    return f"/Volumes/{catalog}/{schema}/{volume}/{rel.as_posix()}"
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _http_date(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
