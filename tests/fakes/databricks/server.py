@@ -56,6 +56,7 @@ class Fault:
     times: int = 1
     retry_after: int = 1
     delay: float = 0.0
+    contains: str | None = None  # only requests whose body holds this text
     fired: int = 0
 
 
@@ -98,9 +99,11 @@ class FakeDatabricks:
         with self._lock:
             self.faults.clear()
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str, body: bytes) -> Fault | None:
         with self._lock:
             for fault in self.faults:
+                if fault.contains is not None and fault.contains.encode() not in body:
+                    continue
                 if fault.fired < fault.times and path.startswith(fault.path) and fault.method in (None, method):
                     fault.fired += 1
                     return fault
@@ -126,7 +129,24 @@ class FakeDatabricks:
             if self.down and transport is not None:
                 transport.abort()
                 return
-            fault = self._take_fault(scope["method"], scope["path"])
+            body = b""
+            if any(f.contains is not None for f in self.faults):  # read the body, then hand it on unchanged
+                more = True
+                while more:
+                    message = await receive()
+                    body += message.get("body", b"")
+                    more = message.get("more_body", False)
+                sent = False
+
+                async def replay() -> dict[str, Any]:
+                    nonlocal sent
+                    if sent:
+                        return await receive()
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+
+                receive = replay
+            fault = self._take_fault(scope["method"], scope["path"], body)
             if fault is None:
                 await app(scope, receive, send)
                 return
