@@ -54,6 +54,7 @@ def describe_table(
         history=history,
         comment=detail.comment,
         dataset=dataset,
+        mirror=svc.mirror.status_for(ref) if svc.mirror is not None else None,
     )
 
 

@@ -45,6 +45,9 @@ class TableDescription(TableInfo):
     history: list[HistoryEntry] = Field(default_factory=list, description="Most recent first")
     comment: str | None = None
     dataset: dict[str, Any] | None = Field(None, description="Where the rows came from (file, sync)")
+    mirror: dict[str, Any] | None = Field(
+        None, description="Copy on the mirror engine (TSUNAMI_MIRROR): status pending | synced | failed, error"
+    )
 
 
 class QueryColumn(BaseModel):
