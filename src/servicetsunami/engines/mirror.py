@@ -24,6 +24,7 @@ from servicetsunami.engines.base import (
     Idempotency,
     TableDetail,
     VolumeFile,
+    WarehouseInfo,
     WriteMode,
     WriteResult,
 )
@@ -159,6 +160,15 @@ class MirroredEngine(Engine):
 
     def ping(self) -> float:
         return self.inner.ping()
+
+    def list_warehouses(self) -> list[WarehouseInfo]:
+        return self.inner.list_warehouses()
+
+    def get_warehouse(self, warehouse_id: str, /) -> WarehouseInfo:
+        return self.inner.get_warehouse(warehouse_id)
+
+    def start_warehouse(self, warehouse_id: str, /) -> WarehouseInfo:
+        return self.inner.start_warehouse(warehouse_id)
 
     def close(self) -> None:
         self.inner.close()

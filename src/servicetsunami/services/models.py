@@ -90,3 +90,14 @@ class HealthReport(BaseModel):
     version: str
     engine: str
     checks: dict[str, HealthCheck]
+
+
+class Warehouse(BaseModel):
+    """A SQL warehouse; an embedded engine shows itself as the one warehouse."""
+
+    id: str
+    name: str
+    state: str = Field(description="RUNNING, STARTING, STOPPED, STOPPING, DELETING or DELETED")
+    size: str = Field(description="Cluster size on Databricks (2X-Small ... 4X-Large)")
+    engine: str = Field(description="The lakehouse engine the warehouse belongs to")
+    detail: dict[str, Any] = Field(default_factory=dict)

@@ -88,6 +88,8 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "get_sync_status",
         "cancel_sync",
         "list_syncs",  # data sources; connect_postgres needs the admin role
+        "list_warehouses",
+        "get_warehouse",  # warehouses; start_warehouse needs the admin role
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

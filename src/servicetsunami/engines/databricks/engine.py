@@ -26,6 +26,7 @@ from servicetsunami.engines.base import (
     Idempotency,
     TableDetail,
     VolumeFile,
+    WarehouseInfo,
     WriteMode,
     WriteResult,
 )
@@ -338,6 +339,39 @@ class DatabricksEngine(Engine):
 
     def close(self) -> None:
         self._ensured.clear()
+
+    # -- warehouses ---------------------------------------------------------------------------
+
+    def list_warehouses(self) -> list[WarehouseInfo]:
+        return [_warehouse(w) for w in self.ws.list_warehouses()]
+
+    def get_warehouse(self, warehouse_id: str, /) -> WarehouseInfo:
+        return _warehouse(self.ws.get_warehouse(warehouse_id))
+
+    def start_warehouse(self, warehouse_id: str, /) -> WarehouseInfo:
+        return _warehouse(self.ws.start_warehouse(warehouse_id, wait=False))
+
+
+def _warehouse(info: Any) -> WarehouseInfo:
+    detail = {
+        k: v
+        for k, v in {
+            "auto_stop_mins": info.auto_stop_mins,
+            "num_clusters": info.num_clusters,
+            "max_num_clusters": info.max_num_clusters,
+            "serverless": info.enable_serverless_compute,
+            "creator": info.creator_name,
+        }.items()
+        if v is not None
+    }
+    return WarehouseInfo(
+        id=str(info.id),
+        name=str(info.name or info.id),
+        state=info.state.value if info.state is not None else "UNKNOWN",
+        size=str(info.cluster_size or ""),
+        kind="databricks",
+        detail=detail,
+    )
 
 
 def _created(create: Any) -> None:
