@@ -254,3 +254,15 @@ def test_describe_and_history_come_from_describe_table_extended_detail_and_histo
     assert d.files >= 1 and d.size_bytes
     assert dbx.describe(ORDERS, version=0).rows == 4
     assert [h.version for h in dbx.history(ORDERS)] == [1, 0]
+
+
+def test_explain_runs_on_the_warehouse_and_a_missing_table_is_not_found(dbx: DatabricksEngine) -> None:
+    dbx.write_table(ORDERS, orders(0, 3), mode="create")
+    plan = dbx.query(
+        guard_query("EXPLAIN SELECT * FROM orders", catalog=CATALOG), max_rows=100, max_bytes=10**6, timeout_seconds=30
+    )
+    assert plan.table.num_rows >= 1
+    with pytest.raises(NotFound):
+        rows(dbx, "SELECT * FROM silver.nowhere")
+    with pytest.raises(NotFound):
+        dbx.drop_table(TableRef(CATALOG, "silver", "nowhere"))
