@@ -11,13 +11,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
+import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, ClassVar
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from servicetsunami.engines.base import (
     ArrowResult,
@@ -49,10 +53,18 @@ _TENANT_PRIVILEGES = ("USE_CATALOG", "USE_SCHEMA", "SELECT", "MODIFY", "CREATE_T
 _DDL_TIMEOUT = 600.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    exists: bool
+    current: pa.Schema | None
+    widen: dict[str, pa.DataType]
+    token: str
+
+
 class DatabricksEngine(Engine):
     kind: ClassVar[str] = "databricks"
     # Column comments would need one ALTER commit per column after the load; not done, so declared.
-    capabilities: ClassVar[Capabilities] = Capabilities(column_comments=False)
+    capabilities: ClassVar[Capabilities] = Capabilities(column_comments=False, staged_parquet=True)
 
     def __init__(self, settings: DatabricksSettings, *, workspace: Workspace | None = None) -> None:
         self.settings = settings
@@ -104,6 +116,55 @@ class DatabricksEngine(Engine):
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
     ) -> WriteResult:
+        plan = self._plan(ref, data.schema, mode, merge_keys, idempotency)
+        if isinstance(plan, WriteResult):
+            return plan
+        staged = writes.stage_stream(self.ws, ref, data, token=plan.token, file_rows=self.settings.file_rows)
+        return self._load(ref, plan, staged, mode, merge_keys, idempotency, description, commit_info)
+
+    def new_stage(self, ref: TableRef, /) -> Path:
+        return Path(tempfile.mkdtemp(prefix="tsunami-databricks-stage-"))
+
+    def discard_stage(self, ref: TableRef, stage: Path, /) -> None:
+        shutil.rmtree(stage, ignore_errors=True)
+
+    def commit_stage(
+        self,
+        ref: TableRef,
+        stage: Path,
+        /,
+        *,
+        mode: WriteMode,
+        merge_keys: list[str] | None = None,
+        comments: dict[str, str] | None = None,
+        idempotency: Idempotency | None = None,
+        description: str | None = None,
+        commit_info: dict[str, str] | None = None,
+    ) -> WriteResult:
+        """Upload the Parquet files a native writer (DuckDB) put in ``stage`` and load them like
+        :meth:`write_table`. Column comments are not kept (see ``capabilities``)."""
+        try:
+            files = sorted(stage.rglob("*.parquet"))
+            if not files:
+                raise InvalidInput("there are no rows to write")
+            schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+            plan = self._plan(ref, schema, mode, merge_keys, idempotency)
+            if isinstance(plan, WriteResult):
+                return plan
+            staged = writes.stage_files(self.ws, ref, files, schema, token=plan.token)
+            return self._load(ref, plan, staged, mode, merge_keys, idempotency, description, commit_info)
+        finally:
+            self.discard_stage(ref, stage)
+
+    def _plan(
+        self,
+        ref: TableRef,
+        incoming: pa.Schema,
+        mode: WriteMode,
+        merge_keys: list[str] | None,
+        idempotency: Idempotency | None,
+    ) -> _Plan | WriteResult:
+        """Checks before anything is uploaded: the mode, an already committed token, type changes."""
         if mode == "merge" and not merge_keys:
             raise InvalidInput("merge needs at least one key column")
         exists = self.table_exists(ref)
@@ -117,19 +178,30 @@ class DatabricksEngine(Engine):
         current: pa.Schema | None = None
         if exists and mode in ("append", "merge"):
             current = self._schema(ref)
-            widen = drift.columns_to_widen(current, data.schema, table=f"{ref.schema}.{ref.name}")
-        token = writes.token_for(idempotency)
-        staged = writes.stage_stream(self.ws, ref, data, token=token, file_rows=self.settings.file_rows)
+            widen = drift.columns_to_widen(current, incoming, table=f"{ref.schema}.{ref.name}")
+        return _Plan(exists, current, widen, writes.token_for(idempotency))
+
+    def _load(
+        self,
+        ref: TableRef,
+        plan: _Plan,
+        staged: writes.Staged,
+        mode: WriteMode,
+        merge_keys: list[str] | None,
+        idempotency: Idempotency | None,
+        description: str | None,
+        commit_info: dict[str, str] | None,
+    ) -> WriteResult:
         try:
-            if widen and current is not None:
-                logger.info("widening %s of %s", ", ".join(f"{k} to {v}" for k, v in widen.items()), ref)
-                self._run(writes.rewrite_widened(ref, current, {k: sql_type(v) for k, v in widen.items()}))
-            if not exists or mode in ("overwrite", "create"):
+            if plan.widen and plan.current is not None:
+                logger.info("widening %s of %s", ", ".join(f"{k} to {v}" for k, v in plan.widen.items()), ref)
+                self._run(writes.rewrite_widened(ref, plan.current, {k: sql_type(v) for k, v in plan.widen.items()}))
+            if not plan.exists or mode in ("overwrite", "create"):
                 self._run(writes.create_as_select(ref, staged, replace=mode == "overwrite", description=description))
             elif mode == "append":
                 self._run(writes.copy_into(ref, staged))
             else:
-                self._merge(ref, staged, token, merge_keys or [])
+                self._merge(ref, staged, plan.token, merge_keys or [])
             if idempotency is not None:
                 writes.write_ledger(self.ws, ref, idempotency, commit_info)
         finally:

@@ -91,6 +91,24 @@ def stage_stream(ws: Workspace, ref: TableRef, data: pa.RecordBatchReader, /, *,
     return Staged(directory, names, rows, data.schema)
 
 
+def stage_files(ws: Workspace, ref: TableRef, files: list[Path], schema: pa.Schema, /, *, token: str) -> Staged:
+    """Upload Parquet files another writer produced (a stage folder) for one write."""
+    directory = f"{volume_root(ref.catalog)}/{INTERNAL}/stage/{ref.schema}.{ref.name}/{token}"
+    names: list[str] = []
+    rows = 0
+    try:
+        for index, path in enumerate(files):
+            name = f"part-{index:05d}.parquet"
+            with path.open("rb") as fh, ws.translated(f"uploading {name} for {ref}"):
+                ws.client.files.upload(f"{directory}/{name}", fh, overwrite=True)
+            names.append(name)
+            rows += pq.read_metadata(path).num_rows
+    except BaseException:
+        remove_files(ws, directory, names)
+        raise
+    return Staged(directory, names, rows, schema)
+
+
 def _parquet_parts(data: pa.RecordBatchReader, folder: Path, file_rows: int) -> Iterator[tuple[Path, int]]:
     writer: pq.ParquetWriter | None = None
     path = folder / "part.parquet"
