@@ -133,3 +133,61 @@ def test_writes_outside_the_layers_and_skipped_writes_enqueue_nothing(hybrid: Se
     hybrid.engine.write_table(ref, pa.table({"id": [1]}).to_reader(), mode="create", idempotency=Idempotency("s", 1))
     hybrid.engine.write_table(ref, pa.table({"id": [1]}).to_reader(), mode="append", idempotency=Idempotency("s", 1))
     assert hybrid.mirror.summary()["pending"] == 1
+
+
+def test_the_worker_mirrors_writes_in_the_background(hybrid: Services) -> None:
+    import time
+
+    assert hybrid.mirror is not None
+    hybrid.settings.mirror_worker.poll_seconds = 0.05
+    principal, _ = make_principal(hybrid, "umbrella")
+    ref = TableRef(principal.catalog, "gold", "kpis")
+    hybrid.mirror.start()
+    try:
+        hybrid.engine.write_table(ref, pa.table({"id": [1, 2, 3]}).to_reader(), mode="create")
+        deadline = time.monotonic() + 30
+        while hybrid.mirror.summary()["synced"] < 1:
+            assert time.monotonic() < deadline, "the worker did not mirror the write in time"
+            time.sleep(0.05)
+    finally:
+        hybrid.mirror.stop()
+    assert count(DatabricksEngine(hybrid.settings.databricks), principal.catalog, "gold.kpis") == [{"n": 3, "d": 3}]
+
+
+def test_mirror_retry_on_the_cli_replays_failed_jobs(
+    tmp_path: Path, fake_workspace: DatabricksSettings, databricks_fake: FakeDatabricks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from servicetsunami.cli import app
+
+    assert fake_workspace.token is not None
+    env = {
+        "TSUNAMI_HOME": str(tmp_path / "cli-home"),
+        "TSUNAMI_MIRROR": "databricks",
+        "TSUNAMI_DATABRICKS__HOST": fake_workspace.host,
+        "TSUNAMI_DATABRICKS__TOKEN": fake_workspace.token.get_secret_value(),
+        "TSUNAMI_DATABRICKS__RETRY_TIMEOUT_SECONDS": "1",
+        "TSUNAMI_MIRROR_WORKER__MAX_ATTEMPTS": "1",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    svc = Services.open(settings)
+    try:
+        principal, _ = make_principal(svc, "acme")
+        databricks_fake.down = True
+        svc.engine.write_table(
+            TableRef(principal.catalog, "bronze", "t"), pa.table({"id": [1]}).to_reader(), mode="create"
+        )
+        assert svc.mirror is not None and svc.mirror.replay_due().failed == 1
+    finally:
+        svc.close()
+    runner = CliRunner()
+    down = runner.invoke(app, ["mirror", "retry"])
+    assert down.exit_code == 1 and "failed 1" in down.output
+    databricks_fake.down = False
+    result = runner.invoke(app, ["mirror", "retry"])
+    assert result.exit_code == 0, result.output
+    assert "requeued 1 failed job(s); synced 1" in result.output
+    assert "synced: 1" in runner.invoke(app, ["mirror", "status"]).output
