@@ -266,3 +266,17 @@ def test_explain_runs_on_the_warehouse_and_a_missing_table_is_not_found(dbx: Dat
         rows(dbx, "SELECT * FROM silver.nowhere")
     with pytest.raises(NotFound):
         dbx.drop_table(TableRef(CATALOG, "silver", "nowhere"))
+
+
+def test_a_load_answered_slower_than_the_http_timeout_is_retried_and_applied_once(
+    fake_workspace: DatabricksSettings, databricks_fake: FakeDatabricks
+) -> None:
+    engine = DatabricksEngine(fake_workspace.model_copy(update={"http_timeout_seconds": 1}))
+    engine.ensure_catalog(CATALOG)
+    engine.write_table(ORDERS, orders(0, 10), mode="create")
+    fault = databricks_fake.inject(
+        "slow", path="/api/2.0/sql/statements", method="POST", contains="COPY INTO", delay=2.5
+    )
+    engine.write_table(ORDERS, orders(10, 10), mode="append")
+    assert fault.fired == 1
+    assert rows(engine, "SELECT count(*) AS n, count(DISTINCT id) AS d FROM orders") == [{"n": 20, "d": 20}]

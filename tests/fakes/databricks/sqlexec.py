@@ -267,22 +267,24 @@ def _copy_into(state: WorkspaceState, tree: exp.Copy) -> pa.Table:
     merge_schema = option("COPY_OPTIONS", "mergeSchema") == "true"
     files = [folder / n for n in names] if names is not None else sorted(folder.glob("*.parquet"))
     key = str(ref)
-    with state.lock:
-        done = state.loaded_files.setdefault(key, set())
-        new = [f for f in files if str(f) not in done]
-    missing = [f.name for f in new if not f.is_file()]
-    if missing:
-        raise StatementError("PATH_NOT_FOUND", f"Path does not exist: {', '.join(missing)}")
-    if not new:
-        return _rows([("num_affected_rows", pa.int64()), ("num_inserted_rows", pa.int64())], [[0, 0]])
-    data = _parquet_reader(new, merge_schema=True)
-    current = state.engine.describe(ref)
-    added = [n for n in data.schema.names if n not in {c.name for c in current.columns}]
-    if added and not merge_schema:
-        raise StatementError("COPY_INTO_SCHEMA_MISMATCH", f"new columns {added} and mergeSchema is not set")
-    result = state.engine.write_table(ref, data, mode="append")
-    with state.lock:
-        state.loaded_files.setdefault(key, set()).update(str(f) for f in new)
+    # Like Delta's commit conflict check: two COPY INTO of the same file never both load it.
+    with state.table_lock(key):
+        with state.lock:
+            done = state.loaded_files.setdefault(key, set())
+            new = [f for f in files if str(f) not in done]
+        missing = [f.name for f in new if not f.is_file()]
+        if missing:
+            raise StatementError("PATH_NOT_FOUND", f"Path does not exist: {', '.join(missing)}")
+        if not new:
+            return _rows([("num_affected_rows", pa.int64()), ("num_inserted_rows", pa.int64())], [[0, 0]])
+        data = _parquet_reader(new, merge_schema=True)
+        current = state.engine.describe(ref)
+        added = [n for n in data.schema.names if n not in {c.name for c in current.columns}]
+        if added and not merge_schema:
+            raise StatementError("COPY_INTO_SCHEMA_MISMATCH", f"new columns {added} and mergeSchema is not set")
+        result = state.engine.write_table(ref, data, mode="append")
+        with state.lock:
+            state.loaded_files.setdefault(key, set()).update(str(f) for f in new)
     return _rows([("num_affected_rows", pa.int64()), ("num_inserted_rows", pa.int64())], [[result.rows, result.rows]])
 
 

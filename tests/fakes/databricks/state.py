@@ -68,6 +68,11 @@ class WorkspaceState:
     statements: dict[str, Statement] = field(default_factory=dict)
     loaded_files: dict[str, set[str]] = field(default_factory=dict)  # table -> files COPY INTO loaded
     lock: threading.RLock = field(default_factory=threading.RLock)
+    table_locks: dict[str, threading.Lock] = field(default_factory=dict)  # COPY INTO commits one at a time
+
+    def table_lock(self, key: str) -> threading.Lock:
+        with self.lock:
+            return self.table_locks.setdefault(key, threading.Lock())
 
     @classmethod
     def create(cls, token: str, root: Path) -> WorkspaceState:
