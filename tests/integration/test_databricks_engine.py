@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from pydantic import SecretStr
 
 from servicetsunami.engines.base import Engine, Idempotency
 from servicetsunami.engines.databricks.engine import DatabricksEngine
@@ -280,3 +281,18 @@ def test_a_load_answered_slower_than_the_http_timeout_is_retried_and_applied_onc
     engine.write_table(ORDERS, orders(10, 10), mode="append")
     assert fault.fired == 1
     assert rows(engine, "SELECT count(*) AS n, count(DISTINCT id) AS d FROM orders") == [{"n": 20, "d": 20}]
+
+
+def test_oauth_machine_to_machine_credentials_get_a_token_and_work_like_a_pat(
+    fake_workspace: DatabricksSettings, databricks_fake: FakeDatabricks
+) -> None:
+    databricks_fake.oauth_clients["sp-123"] = "s3cret"
+    settings = fake_workspace.model_copy(
+        update={"token": None, "client_id": "sp-123", "client_secret": SecretStr("s3cret")}
+    )
+    engine = DatabricksEngine(settings)
+    engine.ensure_catalog(CATALOG)
+    engine.write_table(ORDERS, orders(0, 5), mode="create")
+    assert rows(engine, "SELECT count(*) AS n FROM orders") == [{"n": 5}]
+    assert databricks_fake.state(databricks_fake.oauth_token("sp-123")).engine.table_exists(ORDERS)
+    assert ("POST", "/oidc/v1/token") in databricks_fake.requests

@@ -490,7 +490,31 @@ def build_app(fake: FakeDatabricks) -> Starlette:
     async def host_metadata(request: Request) -> Response:
         return JSONResponse({"oidc_endpoint": f"{fake.url}/oidc", "workspace_id": "1234567890123456"})
 
+    async def oidc_discovery(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "issuer": f"{fake.url}/oidc",
+                "authorization_endpoint": f"{fake.url}/oidc/v1/authorize",
+                "token_endpoint": f"{fake.url}/oidc/v1/token",
+            }
+        )
+
+    async def oidc_token(request: Request) -> Response:
+        """OAuth machine-to-machine: client credentials in a Basic header, a bearer token back."""
+        form = dict(await request.form())
+        header = request.headers.get("authorization", "")
+        try:
+            client_id, _, secret = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+        except ValueError:
+            client_id, secret = "", ""
+        if form.get("grant_type") != "client_credentials" or fake.oauth_clients.get(client_id) != secret or not secret:
+            return JSONResponse({"error": "invalid_client", "error_description": "Client authentication failed"}, 401)
+        token = fake.oauth_token(client_id)
+        return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": "all-apis"})
+
     routes = [
+        Route("/oidc/.well-known/oauth-authorization-server", oidc_discovery),
+        Route("/oidc/v1/token", oidc_token, methods=["POST"]),
         Route("/.well-known/databricks-config", host_metadata),
         Route("/api/2.0/preview/scim/v2/Me", handler(me)),
         Route("/api/2.1/unity-catalog/catalogs", handler(create_catalog), methods=["POST"]),

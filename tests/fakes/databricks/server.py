@@ -72,6 +72,7 @@ class FakeDatabricks:
         self.internal_errors: list[str] = []
         self.statements_seen: list[str] = []
         self.requests: list[tuple[str, str]] = []
+        self.oauth_clients: dict[str, str] = {}  # client id -> secret, for OAuth M2M
         self._states: dict[str, WorkspaceState] = {}
         self._lock = threading.Lock()
         self._secret = hashlib.sha256(str(id(self)).encode()).hexdigest()[:16]
@@ -81,6 +82,10 @@ class FakeDatabricks:
             if token not in self._states:
                 self._states[token] = WorkspaceState.create(token, self.root)
             return self._states[token]
+
+    def oauth_token(self, client_id: str) -> str:
+        """The access token of a service principal (stable, so its workspace state is too)."""
+        return "oauth-" + hashlib.sha256(f"{self._secret}/{client_id}".encode()).hexdigest()[:24]
 
     def states(self) -> list[WorkspaceState]:
         with self._lock:
