@@ -28,6 +28,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/upload.py
 	$(BIN)/python benchmarks/pg_sync.py
 	$(BIN)/python benchmarks/profile.py
+	$(BIN)/python benchmarks/databricks_fake.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

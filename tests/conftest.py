@@ -16,6 +16,8 @@ from servicetsunami.store.db import Store
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 
+pytest_plugins = ["tests.fakes.databricks.fixtures"]
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

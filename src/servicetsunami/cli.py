@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from servicetsunami.errors import AuthError, TsunamiError
+from servicetsunami.errors import AuthError, InvalidInput, TsunamiError
 from servicetsunami.logs import configure_logging
 from servicetsunami.settings import Settings
 
@@ -37,6 +37,10 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(connections_app, name="connections")
 app.add_typer(secrets_app, name="secrets")
+mirror_app = typer.Typer(
+    help="The outbox of writes copied to the mirror engine (TSUNAMI_MIRROR).", no_args_is_help=True
+)
+app.add_typer(mirror_app, name="mirror")
 console = Console()
 err = Console(stderr=True)
 
@@ -86,6 +90,9 @@ def serve(
     console.print(f"  REST API:              {base}/api/v1")
     console.print(f"  API docs:              {base}/docs")
     console.print(f"  Health:                {base}/health")
+    if services.mirror is not None:
+        services.mirror.start()
+        console.print(f"  Mirror:                every write copied to {settings.mirror} (see /health)")
     if created is not None:
         console.print(
             f"\n[bold yellow]First start:[/bold yellow] tenant '{created.tenant_slug}' with admin API key\n\n"
@@ -423,3 +430,28 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@mirror_app.command("status")
+def mirror_status() -> None:
+    """How many mirror jobs are pending, synced and failed."""
+    with _services() as svc:
+        if svc.mirror is None:
+            raise InvalidInput("no mirror is configured; set TSUNAMI_MIRROR=databricks")
+        counts = svc.mirror.summary()
+    console.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@mirror_app.command("retry")
+def mirror_retry() -> None:
+    """Put failed mirror jobs back in the queue and replay every due job now."""
+    with _services() as svc:
+        if svc.mirror is None:
+            raise InvalidInput("no mirror is configured; set TSUNAMI_MIRROR=databricks")
+        requeued = svc.mirror.retry_failed()
+        report = svc.mirror.replay_due()
+    console.print(
+        f"requeued {requeued} failed job(s); synced {report.synced}, retrying {report.retrying}, failed {report.failed}"
+    )
+    if report.failed or report.retrying:
+        raise typer.Exit(1)

@@ -81,6 +81,54 @@ class AISettings(BaseModel):
     max_tokens: int = Field(1024, ge=64, description="Most tokens one answer may use.")
 
 
+class DatabricksSettings(BaseModel):
+    """The Databricks engine (``TSUNAMI_ENGINE=databricks``) and the mirror (``TSUNAMI_MIRROR=databricks``).
+
+    Environment: ``TSUNAMI_DATABRICKS__HOST``, ``TSUNAMI_DATABRICKS__TOKEN`` ... Auth is a personal
+    access token, or OAuth machine-to-machine with ``client_id`` and ``client_secret``.
+    """
+
+    host: str = Field("", description="Workspace URL, e.g. https://adb-123.4.azuredatabricks.net.")
+    token: SecretStr | None = Field(None, description="Personal access token (leave empty for OAuth M2M).")
+    client_id: str = Field("", description="OAuth M2M: the service principal's application (client) id.")
+    client_secret: SecretStr | None = Field(None, description="OAuth M2M: the service principal's secret.")
+    warehouse_id: str = Field(
+        "", description="SQL warehouse for statements. Empty: a running one, else the smallest is started."
+    )
+    warehouse_start_timeout_seconds: float = Field(
+        600, gt=0, description="How long to wait for a starting warehouse to be running before giving up."
+    )
+    storage_location: str = Field(
+        "",
+        description="Managed storage root for new tenant catalogs (each gets <location>/<catalog>); "
+        "empty uses the metastore's default.",
+    )
+    tenant_principal: str = Field(
+        "",
+        description="Group or service principal granted use of its tenant catalog, on that catalog only; "
+        "'{catalog}' is replaced by the catalog name (e.g. 'tsunami-{catalog}'). Empty: no grants.",
+    )
+    wait_timeout_seconds: int = Field(
+        10, ge=0, le=50, description="How long a statement request waits for its result before polling (0 or 5-50)."
+    )
+    http_timeout_seconds: int = Field(60, ge=1, description="Timeout of one HTTP request to the workspace.")
+    retry_timeout_seconds: int = Field(
+        300, ge=1, description="How long the SDK keeps retrying throttled (429) or unavailable (503) requests."
+    )
+    file_rows: int = Field(1_000_000, ge=1, description="Rows per Parquet file uploaded to the landing volume.")
+
+
+class MirrorSettings(BaseModel):
+    """The outbox worker that replays local writes to the mirror (``TSUNAMI_MIRROR``)."""
+
+    backoff_seconds: float = Field(5, gt=0, description="First wait before retrying a failed mirror job.")
+    max_backoff_seconds: float = Field(600, gt=0, description="Longest wait between retries of one job.")
+    max_attempts: int = Field(
+        10, ge=1, description="Attempts before a job is marked failed (then `tsunami mirror retry` replays it)."
+    )
+    poll_seconds: float = Field(2, gt=0, description="How often the worker looks for due jobs.")
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
@@ -88,7 +136,7 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path(".tsunami"), description="Data folder: system store, lakehouse, keys.")
     database_url: str = Field("", description="System store URL (SQLAlchemy). Empty means SQLite at <home>/tsunami.db.")
-    engine: Literal["local"] = Field("local", description="Lakehouse engine.")
+    engine: Literal["local", "databricks"] = Field("local", description="Lakehouse engine.")
     lakehouse_root: Path | None = Field(
         None, description="Where the local engine keeps catalogs. Empty means <home>/lakehouse."
     )
@@ -123,6 +171,11 @@ class Settings(BaseSettings):
     )
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Syncs from sources.")
     ai: AISettings = Field(default_factory=AISettings, description="AI-assisted tools (LLM paths).")
+    databricks: DatabricksSettings = Field(default_factory=DatabricksSettings, description="Databricks workspace.")
+    mirror: Literal["", "databricks"] = Field(
+        "", description="With engine 'local': copy every bronze/silver/gold write to this engine through the outbox."
+    )
+    mirror_worker: MirrorSettings = Field(default_factory=MirrorSettings, description="Outbox worker of the mirror.")
 
     @field_validator("source_allowed_networks", mode="before")
     @classmethod

@@ -1,4 +1,5 @@
-"""The Engine contract, run against every registered engine (today: local).
+"""The Engine contract, run against every registered engine: local, and Databricks on the fake
+workspace (tests/fakes/databricks) driven by the official SDK.
 
 An engine that lacks a capability declares it in ``capabilities``; tests for it are skipped with
 the reason "not available on this engine", never special-cased by engine name.
@@ -29,6 +30,8 @@ CATALOG = "tenant_contract"
 @pytest.fixture(params=sorted(ENGINES))
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     settings = Settings(home=tmp_path, engine=request.param, _env_file=None)  # type: ignore[call-arg]
+    if request.param == "databricks":  # a fresh workspace on the fake for each test
+        settings.databricks = request.getfixturevalue("fake_workspace")
     eng = ENGINES[request.param](settings)
     eng.ensure_catalog(CATALOG)
     yield eng

@@ -43,7 +43,7 @@ from typing import Any, BinaryIO, ClassVar, Literal
 
 import pyarrow as pa
 
-from servicetsunami.errors import EngineError
+from servicetsunami.errors import EngineError, NotFound
 from servicetsunami.services.models import ColumnInfo, HistoryEntry
 from servicetsunami.sql import GuardedQuery
 from servicetsunami.tenancy import TableRef
@@ -112,6 +112,22 @@ class VolumeFile:
     path: str
     size_bytes: int
     modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseInfo:
+    """A SQL warehouse (compute that runs statements). Engines without such a thing show themselves
+    as the one embedded warehouse."""
+
+    id: str
+    name: str
+    state: str  # RUNNING | STARTING | STOPPED | STOPPING | DELETING | DELETED
+    size: str
+    kind: str  # the engine's kind
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+EMBEDDED_WAREHOUSE_ID = "embedded"
 
 
 class Engine(abc.ABC):
@@ -243,3 +259,32 @@ class Engine(abc.ABC):
 
     def close(self) -> None:  # noqa: B027  # optional hook; most engines hold nothing to release
         """Release connections and caches."""
+
+    # -- warehouses: engines with separate compute override these ------------------------------
+
+    def list_warehouses(self) -> list[WarehouseInfo]:
+        """The SQL warehouses statements may run on; an embedded engine is its own one warehouse."""
+        return [self._embedded_warehouse()]
+
+    def get_warehouse(self, warehouse_id: str, /) -> WarehouseInfo:
+        if warehouse_id != EMBEDDED_WAREHOUSE_ID:
+            raise NotFound(
+                f"warehouse {warehouse_id!r} does not exist; the {self.kind} engine runs every statement on its "
+                f"embedded warehouse {EMBEDDED_WAREHOUSE_ID!r}"
+            )
+        return self._embedded_warehouse()
+
+    def start_warehouse(self, warehouse_id: str, /) -> WarehouseInfo:
+        """Ask a warehouse to start (returns at once; poll :meth:`get_warehouse`). The embedded one
+        always runs."""
+        return self.get_warehouse(warehouse_id)
+
+    def _embedded_warehouse(self) -> WarehouseInfo:
+        return WarehouseInfo(
+            id=EMBEDDED_WAREHOUSE_ID,
+            name=f"{self.kind} engine (embedded, in this process)",
+            state="RUNNING",
+            size="this machine",
+            kind=self.kind,
+            detail={"note": "statements run in the server process; there is nothing to start or stop"},
+        )

@@ -19,7 +19,13 @@ def _local(settings: Settings) -> Engine:
     )
 
 
-ENGINES: dict[str, Callable[[Settings], Engine]] = {"local": _local}
+def _databricks(settings: Settings) -> Engine:
+    from servicetsunami.engines.databricks.engine import DatabricksEngine
+
+    return DatabricksEngine(settings.databricks)
+
+
+ENGINES: dict[str, Callable[[Settings], Engine]] = {"local": _local, "databricks": _databricks}
 
 
 def create_engine(settings: Settings) -> Engine:

@@ -59,6 +59,8 @@ def run_stdio(settings: Settings) -> None:
             principal.subject,
             principal.role.value,
         )
+        if services.mirror is not None:  # hybrid mode: the outbox is replayed while the server runs
+            services.mirror.start()
         build_mcp_server(services, principal=principal).run(transport="stdio", show_banner=False)
     finally:
         services.close()

@@ -83,6 +83,7 @@ def describe_table(
         comment=detail.comment,
         dataset=dataset,
         lineage=lineage.origin(svc, principal, f"{ref.schema}.{ref.name}"),
+        mirror=svc.mirror.status_for(ref) if svc.mirror is not None else None,
     )
 
 

@@ -16,6 +16,7 @@ from servicetsunami.store.db import Store
 from servicetsunami.tenancy import Principal
 
 if TYPE_CHECKING:
+    from servicetsunami.services.mirror import MirrorService
     from servicetsunami.services.syncs import SyncManager
     from servicetsunami.services.tenants import CreatedKey
 
@@ -29,6 +30,7 @@ class Services:
     engine: Engine
     keyring: KeyRing
     _syncs: SyncManager | None = field(default=None, repr=False)
+    mirror: MirrorService | None = field(default=None, repr=False)  # TSUNAMI_MIRROR: the outbox and its worker
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -38,7 +40,12 @@ class Services:
         store = Store(settings.resolved_database_url)
         store.migrate()
         engine = create_engine(settings)
-        return cls(settings=settings, store=store, engine=engine, keyring=keyring)
+        mirror = None
+        if settings.mirror:
+            from servicetsunami.services.mirror import attach_mirror
+
+            engine, mirror = attach_mirror(settings, store, engine)
+        return cls(settings=settings, store=store, engine=engine, keyring=keyring, mirror=mirror)
 
     @property
     def syncs(self) -> SyncManager:
@@ -65,5 +72,7 @@ class Services:
     def close(self) -> None:
         if self._syncs is not None:
             self._syncs.shutdown()
+        if self.mirror is not None:
+            self.mirror.stop()
         self.engine.close()
         self.store.dispose()

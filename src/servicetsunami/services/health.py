@@ -19,6 +19,8 @@ def health(svc: Services) -> HealthReport:
         "store": _check(svc.store.ping, "system store answers"),
         "engine": _check(svc.engine.ping, f"{svc.engine.kind} lakehouse answers"),
     }
+    if svc.mirror is not None:
+        checks["mirror"] = _mirror_check(svc)
     healthy = all(c.ok for c in checks.values())
     return HealthReport(
         status="ok" if healthy else "degraded", version=__version__, engine=svc.engine.kind, checks=checks
@@ -33,3 +35,20 @@ def _check(probe: Callable[[], float], ok_detail: str) -> HealthCheck:
     except TsunamiError as exc:
         logger.warning("health check failed: %s", exc.message)
         return HealthCheck(ok=False, detail=exc.message, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+
+
+def _mirror_check(svc: Services) -> HealthCheck:
+    """The outbox: healthy while nothing has failed for good (pending jobs are being retried)."""
+    assert svc.mirror is not None
+    started = time.perf_counter()
+    try:
+        counts = svc.mirror.summary()
+    except TsunamiError as exc:
+        return HealthCheck(ok=False, detail=exc.message, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    pending, synced, failed = counts["pending"], counts["synced"], counts["failed"]
+    detail = f"mirror to {svc.mirror.target_name}: {pending} pending, {synced} synced, {failed} failed"
+    if counts["failed"]:
+        detail += "; `tsunami mirror retry` replays the failed ones"
+    return HealthCheck(
+        ok=counts["failed"] == 0, detail=detail, latency_ms=round((time.perf_counter() - started) * 1000, 2)
+    )

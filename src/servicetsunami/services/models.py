@@ -51,6 +51,9 @@ class TableDescription(TableInfo):
         description="How the table was built: upload (file), sync (connection, source table, last run), "
         "transform_to_silver (spec, upstream) or gold (sql, upstream); with last_refresh",
     )
+    mirror: dict[str, Any] | None = Field(
+        None, description="Copy on the mirror engine (TSUNAMI_MIRROR): status pending | synced | failed, error"
+    )
 
 
 class QueryColumn(BaseModel):
@@ -93,3 +96,14 @@ class HealthReport(BaseModel):
     version: str
     engine: str
     checks: dict[str, HealthCheck]
+
+
+class Warehouse(BaseModel):
+    """A SQL warehouse; an embedded engine shows itself as the one warehouse."""
+
+    id: str
+    name: str
+    state: str = Field(description="RUNNING, STARTING, STOPPED, STOPPING, DELETING or DELETED")
+    size: str = Field(description="Cluster size on Databricks (2X-Small ... 4X-Large)")
+    engine: str = Field(description="The lakehouse engine the warehouse belongs to")
+    detail: dict[str, Any] = Field(default_factory=dict)

@@ -331,3 +331,39 @@ class LineageEdge(Base):
     upstream: Mapped[str] = mapped_column(String(300), nullable=False)
     downstream: Mapped[str] = mapped_column(String(300), nullable=False)
     upstream_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+# -- Mirror (outbox of writes copied to a second engine) ----------------------------------------
+
+MIRROR_STATUSES = ("pending", "synced", "failed")
+
+
+class MirrorJob(_MetaMixin, Base):
+    """One local write to copy to the mirror engine (``TSUNAMI_MIRROR``): the outbox.
+
+    ``local_version`` is the local table version the write produced; replaying the job brings the
+    mirror's copy of the table up to that version (every local commit after the last one the mirror
+    recorded, each applied at most once). ``error`` holds the last failure while a job is retried.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(_in("status", MIRROR_STATUSES), name="status"),
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_outbox_catalog_schema_name_table_name", "catalog", "schema_name", "table_name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    target: Mapped[str] = mapped_column(String(32), nullable=False)
+    catalog: Mapped[str] = mapped_column(String(128), nullable=False)
+    schema_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    table_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    local_version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+    synced_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -97,6 +97,8 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "analyze_schema",
         "suggest_query",
         "explain_data",  # AI-assisted
+        "list_warehouses",
+        "get_warehouse",  # warehouses; start_warehouse needs the admin role
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations
