@@ -191,3 +191,32 @@ def test_mirror_retry_on_the_cli_replays_failed_jobs(
     assert result.exit_code == 0, result.output
     assert "requeued 1 failed job(s); synced 1" in result.output
     assert "synced: 1" in runner.invoke(app, ["mirror", "status"]).output
+
+
+def test_silver_and_gold_tables_built_in_hybrid_mode_are_mirrored_too(hybrid: Services) -> None:
+    from servicetsunami.services import gold, transforms
+
+    assert hybrid.mirror is not None
+    principal, _ = make_principal(hybrid, "acme")
+    csv = b"id,name\n1, ada \n2,bob\n2,bob\n"
+    ingestion.upload_file(hybrid, principal, file_name="people.csv", dataset_name="people", content=csv)
+    transforms.transform_to_silver(hybrid, principal, "bronze.people")
+    gold.create_gold_table(hybrid, principal, "names", "SELECT name FROM silver.people")
+    hybrid.mirror.replay_due()
+    assert hybrid.mirror.summary() == {"pending": 0, "synced": 3, "failed": 0}
+    remote = DatabricksEngine(hybrid.settings.databricks)
+    try:
+        assert count(remote, principal.catalog, "silver.people") == [{"n": 2, "d": 2}]
+        names = (
+            remote.query(
+                guard_query("SELECT name FROM gold.names ORDER BY 1", catalog=principal.catalog),
+                max_rows=10,
+                max_bytes=10**6,
+                timeout_seconds=30,
+            )
+            .table.column("name")
+            .to_pylist()
+        )
+        assert names == ["ada", "bob"]
+    finally:
+        remote.close()

@@ -83,6 +83,21 @@ class MirroredEngine(Engine):
         )
         return self._after(ref, result, mode)
 
+    def write_query(
+        self,
+        ref: TableRef,
+        query: GuardedQuery,
+        /,
+        *,
+        mode: WriteMode = "overwrite",
+        description: str | None = None,
+        commit_info: dict[str, str] | None = None,
+    ) -> WriteResult:
+        result = self.inner.write_query(
+            ref, query, mode=mode, description=description, commit_info=_info(commit_info, mode, None)
+        )
+        return self._after(ref, result, mode)
+
     def new_stage(self, ref: TableRef, /) -> Path:
         return self.inner.new_stage(ref)
 

@@ -207,6 +207,33 @@ class DatabricksEngine(DatabricksVolumes, Engine):
             writes.remove_files(self.ws, staged.directory, staged.names)
         return WriteResult(ref, self._version(ref), staged.rows)
 
+    def write_query(
+        self,
+        ref: TableRef,
+        query: GuardedQuery,
+        /,
+        *,
+        mode: WriteMode = "overwrite",
+        description: str | None = None,
+        commit_info: dict[str, str] | None = None,
+    ) -> WriteResult:
+        """``CREATE [OR REPLACE] TABLE ... AS <select>`` on the warehouse: one atomic statement, so a
+        select that fails part-way leaves the table as it was. Only ``create`` and ``overwrite``."""
+        if query.kind != "select":
+            raise InvalidInput(f"only a SELECT can be written to a table, not {query.kind}")
+        if any(t.table == ref for t in query.tables):
+            raise InvalidInput(f"{ref.schema}.{ref.name} cannot be built from itself")
+        if mode not in ("create", "overwrite"):
+            raise InvalidInput(f"writing a query's result with mode {mode!r} is not available on this engine")
+        if mode == "create" and self.table_exists(ref):
+            raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'overwrite'")
+        head = "CREATE OR REPLACE TABLE" if mode == "overwrite" else "CREATE TABLE"
+        comment = f" COMMENT {writes.literal(description)}" if description else ""
+        result = self.ws.rows(f"{head} {writes.qualified(ref)}{comment} AS {query.sql}", timeout=_DDL_TIMEOUT)
+        counts = result.dicts()
+        rows = int(counts[0].get("num_inserted_rows") or 0) if counts else 0
+        return WriteResult(ref, self._version(ref), rows)
+
     def _merge(self, ref: TableRef, staged: writes.Staged, token: str, keys: list[str]) -> None:
         stage = writes.stage_table(ref, token)
         statement = writes.merge_into(ref, stage, keys, staged.schema.names)
