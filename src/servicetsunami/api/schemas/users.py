@@ -1,0 +1,17 @@
+"""Users of the caller's tenant."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from servicetsunami.services.identity import UserPublic
+from servicetsunami.tenancy import Role
+
+__all__ = ["UserCreate", "UserPublic"]
+
+
+class UserCreate(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024, json_schema_extra={"writeOnly": True})
+    role: Role = Role.ANALYST
+    name: str = Field("", max_length=200)
