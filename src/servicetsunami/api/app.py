@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetsunami import __version__, logs
 from servicetsunami.api.limits import BodySizeLimit, RateLimiter
+from servicetsunami.api.problems import problem
 from servicetsunami.api.routes import api_keys, auth, data_sources, databricks, datasets, health, tables, tenants, users
 from servicetsunami.errors import RateLimited, TsunamiError
 from servicetsunami.services.container import Services
@@ -59,27 +60,6 @@ API_ROUTERS = (
     databricks.router,
     health.router,
 )
-
-
-def problem(status: int, code: str, detail: str, request_id: str, *, retry_after: int | None = None) -> JSONResponse:
-    headers = {"X-Request-ID": request_id}
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="servicetsunami"'
-    return JSONResponse(
-        {
-            "type": f"urn:servicetsunami:error:{code}",
-            "title": code.replace("_", " "),
-            "status": status,
-            "code": code,
-            "detail": detail,
-            "request_id": request_id,
-        },
-        status_code=status,
-        media_type="application/problem+json",
-        headers=headers,
-    )
 
 
 class RequestIdMiddleware:

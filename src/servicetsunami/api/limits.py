@@ -21,6 +21,8 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicetsunami import logs
+from servicetsunami.api.problems import problem
 from servicetsunami.errors import InvalidInput, LimitExceeded, RateLimited
 
 API_PREFIX = "/api/v1"
@@ -46,21 +48,55 @@ class BodySizeLimit:
         limit = self.max_upload if scope.get("method") == "POST" and path.rstrip("/") == UPLOAD_PATH else self.max_body
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            receive = _refusing(limit)
-        else:
-            receive = _counting(receive, limit)
-        await self.app(scope, receive, send)
+            await _too_large(scope, receive, send, limit)
+        elif limit == self.max_body:
+            # Small bodies are read here, whole, so that going over the limit is answered with 413
+            # (FastAPI turns any error while it reads a JSON body into a 400).
+            body = await _read_at_most(receive, limit)
+            if body is None:
+                await _too_large(scope, receive, send, limit)
+            else:
+                await self.app(scope, _replay(body, receive), send)
+        else:  # uploads are streamed by their route, which lets BodyTooLarge through
+            await self.app(scope, _counting(receive, limit), send)
 
 
 def _message(limit: int) -> str:
     return f"the request body is larger than {limit} bytes, the limit for this endpoint"
 
 
-def _refusing(limit: int) -> Receive:
-    async def receive() -> Message:
-        raise BodyTooLarge(_message(limit))
+async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    response = problem(413, "limit_exceeded", _message(limit), logs.request_id.get())
+    await response(scope, receive, send)
 
-    return receive
+
+async def _read_at_most(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # http.disconnect, when the client goes
+
+    return replay
 
 
 def _counting(receive: Receive, limit: int) -> Receive:
