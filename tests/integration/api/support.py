@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import psycopg
 
 from fastapi.testclient import TestClient
 
@@ -56,4 +61,40 @@ def upload(client: TestClient, headers: dict[str, str], name: str, data: bytes =
     )
     assert response.status_code == 201, response.text
     body: dict[str, object] = response.json()
+    return body
+
+
+def pg_dsn() -> str:
+    url = os.environ.get("TSUNAMI_TEST_POSTGRES_URL")
+    assert url, "TSUNAMI_TEST_POSTGRES_URL must point at the test PostgreSQL (e.g. postgresql+psycopg://...)"
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@contextlib.contextmanager
+def pg_table(rows: int = 50) -> Iterator[str]:
+    """A table of its own (random name) in the test PostgreSQL, dropped afterwards."""
+    name = f"api_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE public.{name} (id bigint PRIMARY KEY, note text)")
+        conn.execute(f"INSERT INTO public.{name} SELECT i, 'n' || i FROM generate_series(1, {int(rows)}) i")
+    try:
+        yield name
+    finally:
+        with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS public.{name}")
+
+
+def data_source_body(name: str, *, password: str | None = None, **overrides: object) -> dict[str, object]:
+    info = psycopg.conninfo.conninfo_to_dict(pg_dsn())
+    body: dict[str, object] = {
+        "name": name,
+        "host": str(info.get("host", "127.0.0.1")),
+        "port": int(info.get("port", 5432) or 5432),
+        "database": str(info.get("dbname", "test")),
+        "user": str(info.get("user", "postgres")),
+        "sslmode": "disable",
+    }
+    if password is not None:
+        body["password"] = password
+    body.update(overrides)
     return body
