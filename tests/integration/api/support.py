@@ -32,9 +32,7 @@ class Login:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
-def make_user(
-    services: Services, slug: str, *, role: str = "admin", platform_admin: bool = False
-) -> tuple[str, str]:
+def make_user(services: Services, slug: str, *, role: str = "admin", platform_admin: bool = False) -> tuple[str, str]:
     """A user of tenant ``slug`` (created if missing): ``(email, password)``."""
     with contextlib.suppress(Conflict):
         tenants.create_tenant(services.store, slug)
@@ -47,7 +45,9 @@ def make_user(
     return email, password
 
 
-def login(client: TestClient, services: Services, slug: str, *, role: str = "admin", platform_admin: bool = False) -> Login:
+def login(
+    client: TestClient, services: Services, slug: str, *, role: str = "admin", platform_admin: bool = False
+) -> Login:
     email, password = make_user(services, slug, role=role, platform_admin=platform_admin)
     response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text

@@ -97,9 +97,12 @@ def test_admins_manage_users_and_keys_of_their_own_tenant(client: TestClient, se
     )
     assert made.status_code == 201 and made.json()["email"] == "grace@acme.example"
     assert "a-long-password" not in made.text
-    assert client.post(
-        "/api/v1/auth/login", json={"email": "grace@acme.example", "password": "a-long-password"}
-    ).status_code == 200
+    assert (
+        client.post(
+            "/api/v1/auth/login", json={"email": "grace@acme.example", "password": "a-long-password"}
+        ).status_code
+        == 200
+    )
     key = client.post("/api/v1/api-keys", json={"name": "ci", "role": "engineer"}, headers=admin.headers)
     assert key.status_code == 201
     plaintext, key_id = key.json()["plaintext"], key.json()["id"]
@@ -134,12 +137,18 @@ def test_logins_are_rate_limited_per_account_with_retry_after(client: TestClient
 def test_multi_tenant_mode_refuses_an_empty_or_default_signing_key(tmp_path: Path) -> None:
     for secret in (None, "secret", "short-key"):
         settings = Settings(
-            home=tmp_path, multi_tenant=True, auth={"jwt_secret": secret}, _env_file=None  # type: ignore[call-arg]
+            home=tmp_path,
+            multi_tenant=True,
+            auth={"jwt_secret": secret},
+            _env_file=None,  # type: ignore[call-arg]
         )
         with pytest.raises(SigningKeyError):
             load_token_signer(settings)
     strong = Settings(
-        home=tmp_path, multi_tenant=True, auth={"jwt_secret": "x" * 8 + os.urandom(24).hex()}, _env_file=None  # type: ignore[call-arg]
+        home=tmp_path,
+        multi_tenant=True,
+        auth={"jwt_secret": "x" * 8 + os.urandom(24).hex()},
+        _env_file=None,  # type: ignore[call-arg]
     )
     assert load_token_signer(strong).audience == "servicetsunami-api"
 

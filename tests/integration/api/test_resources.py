@@ -39,9 +39,7 @@ def test_an_upload_becomes_a_dataset_to_describe_preview_query_and_delete(
     assert client.get("/api/v1/tables/bronze/sales", headers=admin.headers).status_code == 404
 
 
-def test_an_upload_is_streamed_to_disk_and_the_temporary_file_removed(
-    client: TestClient, services: Services
-) -> None:
+def test_an_upload_is_streamed_to_disk_and_the_temporary_file_removed(client: TestClient, services: Services) -> None:
     admin = login(client, services, "acme")
     big = b"id,value\n" + b"".join(f"{i},{i * 0.5}\n".encode() for i in range(200_000))
     result = upload(client, admin.headers, "big", big)
@@ -136,7 +134,9 @@ def test_bodies_over_their_limit_get_413(tight_client: tuple[TestClient, Service
 def test_queries_are_rate_limited_per_principal_with_retry_after(tight_client: tuple[TestClient, Services]) -> None:
     client, services = tight_client
     first, second = login(client, services, "acme"), login(client, services, "acme")
-    codes = [client.post("/api/v1/query", json={"sql": "SELECT 1"}, headers=first.headers).status_code for _ in range(4)]
+    codes = [
+        client.post("/api/v1/query", json={"sql": "SELECT 1"}, headers=first.headers).status_code for _ in range(4)
+    ]
     assert codes == [200, 200, 200, 429]
     limited = client.post("/api/v1/query", json={"sql": "SELECT 1"}, headers=first.headers)
     assert limited.json()["code"] == "rate_limited" and int(limited.headers["retry-after"]) >= 1
