@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
-
 from fastapi.testclient import TestClient
 
 from servicetsunami.errors import Conflict

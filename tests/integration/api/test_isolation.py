@@ -50,7 +50,7 @@ def test_no_route_reaches_another_tenants_objects(client: TestClient, services: 
             ("POST", f"/api/v1/data-sources/syncs/{run_id}/cancel", None),
             ("DELETE", f"/api/v1/api-keys/{key_id}", None),
             ("GET", f"/api/v1/users/{user_id}", None),
-            ("GET", f"/api/v1/tables/bronze/orders", None),
+            ("GET", "/api/v1/tables/bronze/orders", None),
             ("GET", f"/api/v1/tables/bronze/{table}", None),
         ]
         for method, path, body in by_id:
