@@ -149,15 +149,22 @@ def login(svc: Services, *, email: str, password: str) -> TokenPair:
         raise AuthError(INVALID_LOGIN_MESSAGE) from None
     with svc.store.session() as session:
         found = users_repo.find_user_by_email(session, address)
-        if found is None:
-            passwords.burn_verify(password)
-            raise AuthError(INVALID_LOGIN_MESSAGE)
-        user, tenant = found
-        matches, needs_rehash = passwords.verify_password(user.password_hash, password)
-        if not matches or user.disabled_at is not None:
-            raise AuthError(INVALID_LOGIN_MESSAGE)
-        if needs_rehash:
-            user.password_hash = passwords.hash_password(password)
+        account = None if found is None else (found[0].id, found[1].id, found[0].password_hash, found[0].disabled_at)
+    if account is None:
+        passwords.burn_verify(password)
+        raise AuthError(INVALID_LOGIN_MESSAGE)
+    user_id, tenant_id, password_hash, disabled_at = account
+    # The slow hash runs outside any transaction, and the writes take the write lock up front: a
+    # read transaction upgraded to a write fails at once on SQLite when another login wrote first.
+    matches, needs_rehash = passwords.verify_password(password_hash, password)
+    if not matches or disabled_at is not None:
+        raise AuthError(INVALID_LOGIN_MESSAGE)
+    new_hash = passwords.hash_password(password) if needs_rehash else None
+    with svc.store.session(write_lock=True) as session:
+        user = users_repo.get_user(session, user_id, tenant_id=tenant_id)
+        tenant = repo.get_tenant(session, tenant_id)
+        if new_hash is not None:
+            user.password_hash = new_hash
         user.last_login_at = utcnow()
         pair = _issue(svc, session, user, tenant, family_id=new_id())
         repo.record_audit(session, action="user.login", subject=f"user:{user.id}", tenant_id=tenant.id)
