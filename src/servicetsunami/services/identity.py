@@ -140,6 +140,52 @@ def get_user(svc: Services, principal: Principal, user_id: str, /) -> UserPublic
         return _user_public(users_repo.get_user(session, user_id, tenant_id=principal.tenant_id), tenant)
 
 
+def update_user(
+    svc: Services,
+    principal: Principal,
+    user_id: str,
+    /,
+    *,
+    role: Role | str | None = None,
+    name: str | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+) -> UserPublic:
+    """Change a user of the caller's tenant (admins; anyone may change their own name and password).
+
+    Disabling a user or changing their password ends their refresh tokens; access tokens already
+    issued live out their short lifetime."""
+    own = _user_id_of(principal) == user_id
+    if not own or role is not None or active is not None:
+        principal.require(Scope.MANAGE)
+    if own and (active is False or (role is not None and _role(role) != principal.role)):
+        raise InvalidInput("you cannot disable yourself or change your own role; ask another admin")
+    new_hash = passwords.hash_password(password) if password is not None else None
+    with svc.store.session(write_lock=True) as session:
+        tenant = repo.get_tenant(session, principal.tenant_id)
+        user = users_repo.get_user(session, user_id, tenant_id=principal.tenant_id)
+        if role is not None:
+            user.role = _role(role).value
+        if name is not None:
+            user.name = _display_name(name)
+        if active is not None:
+            user.disabled_at = None if active else (user.disabled_at or utcnow())
+        if new_hash is not None:
+            user.password_hash = new_hash
+        if new_hash is not None or active is False:
+            users_repo.revoke_user_refresh_tokens(session, user.id)
+        session.flush()
+        repo.record_audit(
+            session,
+            action="user.update",
+            subject=principal.subject,
+            tenant_id=tenant.id,
+            target=f"user:{user.id}",
+            meta={"role": role is not None, "active": active, "password": password is not None},
+        )
+        return _user_public(user, tenant)
+
+
 def login(svc: Services, *, email: str, password: str) -> TokenPair:
     """Check the password and return an access token and a new refresh token family."""
     try:

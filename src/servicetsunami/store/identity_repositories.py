@@ -98,6 +98,16 @@ def revoke_refresh_family(session: Session, family_id: str, /, *, now: datetime 
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def revoke_user_refresh_tokens(session: Session, user_id: str, /, *, now: datetime | None = None) -> int:
+    result = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 # ---------------------------------------------------------------------------------------------
 # datasets by id
 

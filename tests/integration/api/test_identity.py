@@ -171,3 +171,17 @@ def test_an_access_token_expires(tmp_path: Path) -> None:
     token, lifetime = signer.issue(user_id="u", tenant_id="t", tenant_slug="acme", role="analyst")
     claims = jwt.decode(token, options={"verify_signature": False})
     assert lifetime == 60 and claims["exp"] - claims["iat"] == 60 and claims["exp"] > time.time()
+
+
+def test_a_disabled_user_can_neither_log_in_nor_refresh(client: TestClient, services: Services) -> None:
+    admin = login(client, services, "acme")
+    analyst = login(client, services, "acme", role="analyst")
+    user_id = client.get("/api/v1/auth/me", headers=analyst.headers).json()["user"]["id"]
+    assert client.patch(f"/api/v1/users/{user_id}", json={"active": False}, headers=analyst.headers).status_code == 403
+    changed = client.patch(
+        f"/api/v1/users/{user_id}", json={"active": False, "role": "engineer"}, headers=admin.headers
+    )
+    assert changed.status_code == 200 and changed.json()["active"] is False and changed.json()["role"] == "engineer"
+    again = client.post("/api/v1/auth/login", json={"email": analyst.email, "password": analyst.password})
+    assert again.status_code == 401
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": analyst.refresh_token}).status_code == 401

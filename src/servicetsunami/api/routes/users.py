@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from servicetsunami.api.deps import PageDep, PrincipalDep, ServicesDep
 from servicetsunami.api.pagination import Page, paginate
 from servicetsunami.api.schemas.common import COMMON_ERRORS
-from servicetsunami.api.schemas.users import UserCreate, UserPublic
+from servicetsunami.api.schemas.users import UserCreate, UserPublic, UserUpdate
 from servicetsunami.services import identity
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -33,3 +33,19 @@ async def list_users(services: ServicesDep, principal: PrincipalDep, page: PageD
 @router.get("/{user_id}", operation_id="get_user", response_model=UserPublic, responses=COMMON_ERRORS)
 async def get_user(user_id: str, services: ServicesDep, principal: PrincipalDep) -> UserPublic:
     return await run_in_threadpool(identity.get_user, services, principal, user_id)
+
+
+@router.patch("/{user_id}", operation_id="update_user", response_model=UserPublic, responses=COMMON_ERRORS)
+async def update_user(user_id: str, body: UserUpdate, services: ServicesDep, principal: PrincipalDep) -> UserPublic:
+    """Change role, name, password or disable a user (admins; anyone their own name and password)."""
+    return await run_in_threadpool(
+        lambda: identity.update_user(
+            services,
+            principal,
+            user_id,
+            role=body.role,
+            name=body.name,
+            active=body.active,
+            password=body.password,
+        )
+    )

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from servicetsunami.services.identity import UserPublic
 from servicetsunami.tenancy import Role
 
-__all__ = ["UserCreate", "UserPublic"]
+__all__ = ["UserCreate", "UserPublic", "UserUpdate"]
 
 
 class UserCreate(BaseModel):
@@ -15,3 +15,12 @@ class UserCreate(BaseModel):
     password: str = Field(min_length=1, max_length=1024, json_schema_extra={"writeOnly": True})
     role: Role = Role.ANALYST
     name: str = Field("", max_length=200)
+
+
+class UserUpdate(BaseModel):
+    """Only the fields sent are changed."""
+
+    role: Role | None = None
+    name: str | None = Field(None, max_length=200)
+    active: bool | None = Field(None, description="false disables the user and ends their refresh tokens")
+    password: str | None = Field(None, max_length=1024, json_schema_extra={"writeOnly": True})
