@@ -27,6 +27,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/query_overhead.py
 	$(BIN)/python benchmarks/upload.py
 	$(BIN)/python benchmarks/pg_sync.py
+	$(BIN)/python benchmarks/api_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
