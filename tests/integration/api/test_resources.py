@@ -116,6 +116,20 @@ def test_bodies_over_their_limit_get_413(tight_client: tuple[TestClient, Service
     refused = client.post("/api/v1/datasets", headers=admin.headers, files={"file": ("t.csv", too_big, "text/csv")})
     assert refused.status_code == 413 and refused.json()["code"] == "limit_exceeded"
     assert upload(client, admin.headers, "small", SALES_CSV)["rows"] == 3
+
+    def upload_chunks() -> Iterator[bytes]:  # a multipart body without Content-Length, past the limit
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\nid\n'
+        for _ in range(40):
+            yield b"1\n" * 32_768
+        yield b"\r\n--b--\r\n"
+
+    streamed_upload = client.post(
+        "/api/v1/datasets",
+        content=upload_chunks(),
+        headers={**admin.headers, "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert streamed_upload.status_code == 413 and streamed_upload.json()["code"] == "limit_exceeded"
+    assert not list((services.settings.resolved_home / "tmp" / "uploads").iterdir())
     long_sql = client.post("/api/v1/query", json={"sql": "SELECT 1 -- " + "x" * 5000}, headers=admin.headers)
     assert long_sql.status_code == 413
 
