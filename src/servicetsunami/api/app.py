@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,6 +49,9 @@ STATUS_BY_CODE = {
     "store_error": 503,
 }
 
+
+# Errors raised by the framework itself (unknown path, wrong method), in the same format.
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "permission_denied"}
 
 API_ROUTERS = (
     auth.router,
@@ -132,6 +136,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
         status = STATUS_BY_CODE.get(exc.code, 500 if exc.code.endswith("_error") else 400)
         return problem(status, exc.code, exc.message, logs.request_id.get(), retry_after=retry_after)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail), logs.request_id.get())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

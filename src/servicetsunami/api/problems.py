@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 
 def problem(status: int, code: str, detail: str, request_id: str, *, retry_after: int | None = None) -> JSONResponse:
-    headers = {"X-Request-ID": request_id}
+    headers: dict[str, str] = {}  # X-Request-ID is added to every response by RequestIdMiddleware
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     if status == 401:

@@ -155,3 +155,14 @@ def test_queries_are_rate_limited_per_principal_with_retry_after(tight_client: t
     limited = client.post("/api/v1/query", json={"sql": "SELECT 1"}, headers=first.headers)
     assert limited.json()["code"] == "rate_limited" and int(limited.headers["retry-after"]) >= 1
     assert client.post("/api/v1/query", json={"sql": "SELECT 1"}, headers=second.headers).status_code == 200
+
+
+def test_framework_errors_come_as_problem_documents_too(client: TestClient) -> None:
+    for method, path, status, code in (
+        ("GET", "/api/v1/no-such-thing", 404, "not_found"),
+        ("PUT", "/api/v1/query", 405, "method_not_allowed"),
+    ):
+        answer = client.request(method, path)
+        assert answer.status_code == status
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["code"] == code and answer.json()["request_id"] == answer.headers["x-request-id"]
