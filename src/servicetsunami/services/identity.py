@@ -276,8 +276,12 @@ def create_tenant(
     require_platform_admin(svc, principal)
     if (admin_email is None) != (admin_password is None):
         raise InvalidInput("give admin_email and admin_password together, or neither")
-    if admin_password is not None:
+    if admin_email is not None and admin_password is not None:
         passwords.check_password_rules(admin_password)
+        address = normalise_email(admin_email)
+        with svc.store.session() as session:
+            if users_repo.find_user_by_email(session, address) is not None:
+                raise Conflict("a user with this e-mail address already exists; choose another admin_email")
     created = tenants.create_tenant(svc.store, slug, name=name, actor=principal.subject)
     svc.engine.ensure_catalog(svc.settings.catalog_prefix + created.slug)
     if admin_email is not None and admin_password is not None:
