@@ -29,6 +29,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/pg_sync.py
 	$(BIN)/python benchmarks/profile.py
 	$(BIN)/python benchmarks/databricks_fake.py
+	$(BIN)/python benchmarks/api_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -32,6 +32,7 @@ keys_app = typer.Typer(help="Manage API keys (operator).", no_args_is_help=True)
 connections_app = typer.Typer(
     help="Data source connections (as the principal of TSUNAMI_API_KEY).", no_args_is_help=True
 )
+users_app = typer.Typer(help="Manage users who log in to the REST API (operator).", no_args_is_help=True)
 secrets_app = typer.Typer(help="The master key ring for stored secrets (operator).", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
@@ -41,6 +42,7 @@ mirror_app = typer.Typer(
     help="The outbox of writes copied to the mirror engine (TSUNAMI_MIRROR).", no_args_is_help=True
 )
 app.add_typer(mirror_app, name="mirror")
+app.add_typer(users_app, name="users")
 console = Console()
 err = Console(stderr=True)
 
@@ -166,6 +168,35 @@ def keys_create(
         key = tenants.create_api_key(svc.store, tenant_slug=slug, name=name, role=role)
     console.print(f"{key.role} key for tenant {slug} (id {key.id}), shown once:")
     print(key.plaintext)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Argument(help="The user's e-mail address (their login)")],
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant slug (default: the default tenant, created if missing)")
+    ] = None,
+    role: Annotated[str, typer.Option(help="admin | engineer | analyst")] = "admin",
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    platform_admin: Annotated[bool, typer.Option(help="May create tenants (POST /api/v1/tenants)")] = False,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input (scripts)")] = False,
+) -> None:
+    """Create a user. The password is prompted for (never an argument); only its argon2 hash is kept."""
+    from servicetsunami.services import identity
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _services() as svc:
+        slug = tenant or svc.settings.default_tenant
+        if tenant is None:
+            identity.ensure_tenant(svc, slug)
+        user = identity.create_user(
+            svc, tenant_slug=slug, email=email, password=password, role=role, name=name,
+            is_platform_admin=platform_admin,
+        )  # fmt: skip
+    console.print(f"created {user.role} user {user.email} in tenant {user.tenant_slug} (id {user.id})")
 
 
 @keys_app.command("list")

@@ -17,7 +17,8 @@ is written for the person (or agent) who sent the request and never contains sec
     ├── NotFound                      not_found              table, tenant, key, version ... missing
     ├── Conflict                      conflict               already exists / concurrent change
     ├── LimitExceeded                 limit_exceeded         a size or time limit was reached
-    │   └── QueryTimeout              query_timeout
+    │   ├── QueryTimeout              query_timeout
+    │   └── RateLimited               rate_limited           too many requests; ``retry_after`` seconds
     └── EngineError                   engine_error           the lakehouse failed; ``transient`` says
         └── StoreError                store_error            whether a retry may help
 
@@ -93,6 +94,14 @@ class LimitExceeded(TsunamiError):
 
 class QueryTimeout(LimitExceeded):
     code = "query_timeout"
+
+
+class RateLimited(LimitExceeded):
+    code = "rate_limited"
+
+    def __init__(self, message: str, /, *, retry_after: int, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = max(1, int(retry_after))
 
 
 class EngineError(TsunamiError):

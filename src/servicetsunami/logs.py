@@ -13,7 +13,10 @@ from typing import TextIO
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="-")
 
-_SECRET_RE = re.compile(r"tsk_[A-Za-z0-9]+_[A-Za-z0-9_\-]+|(?i:bearer\s+)[A-Za-z0-9._\-]+")
+_SECRET_RE = re.compile(
+    r"tsk_[A-Za-z0-9]+_[A-Za-z0-9_\-]+|tsr_[A-Za-z0-9_\-]{16,}|(?i:bearer\s+)[A-Za-z0-9._\-]+"
+    r"|eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+"  # refresh tokens and JWTs too
+)
 
 
 def redact(text: str) -> str:

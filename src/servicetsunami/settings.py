@@ -129,6 +129,42 @@ class MirrorSettings(BaseModel):
     poll_seconds: float = Field(2, gt=0, description="How often the worker looks for due jobs.")
 
 
+class AuthSettings(BaseModel):
+    """How people log in: passwords, access JWTs and refresh tokens, login rate limits."""
+
+    jwt_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs access tokens (HS256), at least 32 characters. Unset: the key file "
+        "<home>/jwt.key, created with mode 0600 on first start in single-user mode; multi-tenant mode "
+        "refuses to start without a strong key.",
+    )
+    issuer: str = Field("servicetsunami", min_length=1, description="The 'iss' of issued tokens, checked on use.")
+    audience: str = Field(
+        "servicetsunami-api", min_length=1, description="The 'aud' of issued tokens; REST and /mcp accept only it."
+    )
+    access_token_seconds: int = Field(900, ge=60, le=86_400, description="Lifetime of an access token.")
+    refresh_token_seconds: int = Field(
+        14 * 86_400, ge=300, description="Lifetime of a refresh token; each use replaces it with a new one."
+    )
+    login_rate_limit: str = Field(
+        "10/minute", description="Login attempts per account (and per client address), in 'N/period' form."
+    )
+
+
+class ApiSettings(BaseModel):
+    """The REST door: request sizes and per-caller rate limits."""
+
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body on /api/v1 other than dataset uploads."
+    )
+    query_rate_limit: str = Field(
+        "600/minute", description="Queries per principal (POST /query, dataset previews and queries), 'N/period'."
+    )
+    upload_dir: Path | None = Field(
+        None, description="Where uploads are streamed before ingestion. Empty means <home>/tmp/uploads."
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
@@ -176,6 +212,8 @@ class Settings(BaseSettings):
         "", description="With engine 'local': copy every bronze/silver/gold write to this engine through the outbox."
     )
     mirror_worker: MirrorSettings = Field(default_factory=MirrorSettings, description="Outbox worker of the mirror.")
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="Logins, access and refresh tokens.")
+    api: ApiSettings = Field(default_factory=ApiSettings, description="REST limits.")
 
     @field_validator("source_allowed_networks", mode="before")
     @classmethod

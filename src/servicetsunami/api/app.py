@@ -1,8 +1,11 @@
 """The ASGI application of ``tsunami serve``: REST at ``/api/v1``, MCP (streamable HTTP) at ``/mcp``,
-OpenAPI at ``/docs``, liveness at ``/health``.
+OpenAPI at ``/docs`` and ``/openapi.json``, liveness at ``/health`` and readiness at ``/ready``.
 
-Errors of ours become ``application/problem+json`` with their stable ``code`` in one handler; any
-other exception is logged and answered with a masked 500.
+Errors of ours become ``application/problem+json`` with their stable ``code`` in one handler
+(``STATUS_BY_CODE`` maps code to status; ``rate_limited`` adds ``Retry-After``); any other exception
+is logged and answered with a masked 500. Every response carries ``X-Request-ID``. Bodies are
+limited by :class:`~servicetsunami.api.limits.BodySizeLimit`; logins and queries by the app's
+:class:`~servicetsunami.api.limits.RateLimiter`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,26 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetsunami import __version__, logs
-from servicetsunami.api.routes import health, tables, transforms
-from servicetsunami.errors import TsunamiError
+from servicetsunami.api.limits import BodySizeLimit, RateLimiter
+from servicetsunami.api.problems import problem
+from servicetsunami.api.routes import (
+    api_keys,
+    auth,
+    data_sources,
+    databricks,
+    datasets,
+    health,
+    tables,
+    tenants,
+    transforms,
+    users,
+)
+from servicetsunami.errors import RateLimited, TsunamiError
 from servicetsunami.services.container import Services
 from servicetsunami.settings import Settings
 
@@ -37,29 +54,28 @@ STATUS_BY_CODE = {
     "not_found": 404,
     "conflict": 409,
     "limit_exceeded": 413,
+    "rate_limited": 429,
     "query_timeout": 408,
     "engine_error": 502,
     "store_error": 503,
 }
 
 
-def problem(status: int, code: str, detail: str, request_id: str) -> JSONResponse:
-    headers = {"X-Request-ID": request_id}
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="servicetsunami"'
-    return JSONResponse(
-        {
-            "type": f"urn:servicetsunami:error:{code}",
-            "title": code.replace("_", " "),
-            "status": status,
-            "code": code,
-            "detail": detail,
-            "request_id": request_id,
-        },
-        status_code=status,
-        media_type="application/problem+json",
-        headers=headers,
-    )
+# Errors raised by the framework itself (unknown path, wrong method), in the same format.
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "permission_denied"}
+
+API_ROUTERS = (
+    auth.router,
+    tenants.router,
+    users.router,
+    api_keys.router,
+    datasets.router,
+    data_sources.router,
+    tables.router,
+    transforms.router,
+    databricks.router,
+    health.router,
+)
 
 
 class RequestIdMiddleware:
@@ -109,19 +125,34 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        generate_unique_id_function=lambda route: route.operation_id or route.name,
     )
     app.state.services = services
-    app.include_router(health.router)
-    app.include_router(health.router, prefix="/api/v1")
-    app.include_router(tables.router, prefix="/api/v1")
-    app.include_router(transforms.router, prefix="/api/v1")
+    app.state.limiter = RateLimiter(
+        login=settings.auth.login_rate_limit,
+        login_client=_scaled(settings.auth.login_rate_limit, 10),
+        query=settings.api.query_rate_limit,
+    )
+    app.include_router(health.router, include_in_schema=False)  # probes at the root too
+    for router in API_ROUTERS:
+        app.include_router(router, prefix="/api/v1")
     # mcp_app serves exactly /mcp itself; a Route (not a mount) avoids a /mcp -> /mcp/ redirect.
     app.router.routes.append(Route("/mcp", endpoint=mcp_app))
+    app.add_middleware(
+        BodySizeLimit, max_body_bytes=settings.api.max_body_bytes, max_upload_bytes=settings.ingest.max_upload_bytes
+    )
     app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(TsunamiError)
     async def tsunami_error(request: Request, exc: TsunamiError) -> JSONResponse:
-        return problem(STATUS_BY_CODE.get(exc.code, 400), exc.code, exc.message, logs.request_id.get())
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        status = STATUS_BY_CODE.get(exc.code, 500 if exc.code.endswith("_error") else 400)
+        return problem(status, exc.code, exc.message, logs.request_id.get(), retry_after=retry_after)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail), logs.request_id.get())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -134,6 +165,12 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         return problem(500, "internal_error", "internal error; see the server log", logs.request_id.get())
 
     return app
+
+
+def _scaled(spec: str, factor: int) -> str:
+    """``"10/minute"`` scaled to ``"100/minute"`` (the per-address login limit is looser than per account)."""
+    amount, _, period = spec.partition("/")
+    return f"{int(amount) * factor}/{period}" if amount.strip().isdigit() else spec
 
 
 @contextlib.asynccontextmanager

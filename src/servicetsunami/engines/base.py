@@ -257,6 +257,11 @@ class Engine(abc.ABC):
     def ping(self) -> float:
         """Check the engine really answers; return latency in ms or raise EngineError."""
 
+    def catalog_exists(self, catalog: str, /) -> bool | None:
+        """Whether ``ensure_catalog`` made ``catalog`` (its schemas and landing volume); None when this
+        engine cannot tell without creating it."""
+        return None
+
     def close(self) -> None:  # noqa: B027  # optional hook; most engines hold nothing to release
         """Release connections and caches."""
 

@@ -60,6 +60,9 @@ class MirroredEngine(Engine):
     def ensure_catalog(self, catalog: str, /) -> None:
         self.inner.ensure_catalog(catalog)
 
+    def catalog_exists(self, catalog: str, /) -> bool | None:
+        return self.inner.catalog_exists(catalog)
+
     def write_table(
         self,
         ref: TableRef,

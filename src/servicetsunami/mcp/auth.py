@@ -3,9 +3,11 @@
 The :class:`~servicetsunami.tenancy.Principal` never comes from a tool argument:
 
 - over stdio it is fixed at launch (the ``TSUNAMI_API_KEY`` of the local user), and
-- over HTTP it comes from the bearer API key of each request. :class:`ApiKeyVerifier` is a fastmcp
+- over HTTP it comes from the bearer credential of each request: an API key or an access JWT from
+  ``POST /api/v1/auth/login`` (signature, expiry, issuer and audience checked), the same
+  ``Services.authenticate`` the REST door uses. :class:`ApiKeyVerifier` is a fastmcp
   ``TokenVerifier``: fastmcp's HTTP app calls it on every request and answers 401 with a
-  ``WWW-Authenticate: Bearer`` challenge when the key is missing or not accepted. The principal
+  ``WWW-Authenticate: Bearer`` challenge when the credential is missing or not accepted. The principal
   rides in the access token's claims and is rebuilt for each tool call.
 
 Tools carry the scopes they need as tags (``"read"``, ``"write"``, ``"manage"``).
@@ -40,7 +42,7 @@ _SCOPE_TAGS = {scope.value: scope for scope in Scope}
 
 
 class ApiKeyVerifier(TokenVerifier):
-    """Accepts a ServiceTsunami API key as the bearer token, checked on every HTTP request."""
+    """Accepts a ServiceTsunami API key or access JWT as the bearer token, checked on every HTTP request."""
 
     def __init__(self, services: Services) -> None:
         super().__init__()

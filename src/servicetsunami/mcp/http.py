@@ -1,6 +1,6 @@
 """MCP over streamable HTTP, as an ASGI app for ``tsunami serve`` to serve at ``/mcp``.
 
-Every request must carry ``Authorization: Bearer <API key>``; the key is checked on each request
+Every request must carry ``Authorization: Bearer <API key or access JWT>``; it is checked on each request
 (401 with ``WWW-Authenticate: Bearer`` otherwise) and decides the tenant and role of that request.
 The transport is stateless (no MCP session to hijack or to pin to one worker); each POST gets its
 own response stream, so progress notifications still reach the client.

@@ -11,6 +11,7 @@ from servicetsunami.engines.base import Engine
 from servicetsunami.engines.registry import create_engine
 from servicetsunami.security.auth import authenticate_api_key
 from servicetsunami.security.secrets import KeyRing, load_keyring
+from servicetsunami.security.tokens import TokenSigner, load_token_signer, looks_like_jwt
 from servicetsunami.settings import Settings
 from servicetsunami.store.db import Store
 from servicetsunami.tenancy import Principal
@@ -29,6 +30,7 @@ class Services:
     store: Store
     engine: Engine
     keyring: KeyRing
+    tokens: TokenSigner | None = field(default=None, repr=False)
     _syncs: SyncManager | None = field(default=None, repr=False)
     mirror: MirrorService | None = field(default=None, repr=False)  # TSUNAMI_MIRROR: the outbox and its worker
 
@@ -37,6 +39,7 @@ class Services:
         """Create the data folder, migrate the system store and start the engine."""
         settings.resolved_home.mkdir(parents=True, exist_ok=True)
         keyring = load_keyring(settings)  # a bad or unreadable master key stops the start, loudly
+        tokens = load_token_signer(settings)  # so does a missing or weak token key in multi-tenant mode
         store = Store(settings.resolved_database_url)
         store.migrate()
         engine = create_engine(settings)
@@ -45,7 +48,7 @@ class Services:
             from servicetsunami.services.mirror import attach_mirror
 
             engine, mirror = attach_mirror(settings, store, engine)
-        return cls(settings=settings, store=store, engine=engine, keyring=keyring, mirror=mirror)
+        return cls(settings=settings, store=store, engine=engine, keyring=keyring, mirror=mirror, tokens=tokens)
 
     @property
     def syncs(self) -> SyncManager:
@@ -56,9 +59,12 @@ class Services:
             self._syncs = SyncManager(self)
         return self._syncs
 
-    def authenticate(self, api_key: str) -> Principal:
-        """The principal of an API key; raises ``AuthError`` for a missing, unknown or revoked key."""
-        return authenticate_api_key(self.store, api_key, catalog_prefix=self.settings.catalog_prefix)
+    def authenticate(self, credential: str) -> Principal:
+        """The principal of an API key or an access JWT (every door calls this); raises ``AuthError``
+        for a missing, unknown, revoked or expired one."""
+        if self.tokens is not None and looks_like_jwt(credential):
+            return self.tokens.principal(credential)
+        return authenticate_api_key(self.store, credential, catalog_prefix=self.settings.catalog_prefix)
 
     def bootstrap(self) -> CreatedKey | None:
         """On the first start only: the default tenant, its catalog and an admin key (returned once)."""

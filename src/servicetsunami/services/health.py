@@ -27,6 +27,24 @@ def health(svc: Services) -> HealthReport:
     )
 
 
+def readiness(svc: Services) -> HealthReport:
+    """:func:`health` plus: the store's schema is at this version's newest migration."""
+    report = health(svc)
+    started = time.perf_counter()
+    try:
+        current, head = svc.store.current_revision(), svc.store.head_revision()
+        ok = current == head
+        detail = f"schema at revision {current}" if ok else f"schema at revision {current}, expected {head}"
+    except TsunamiError as exc:
+        ok, detail = False, exc.message
+    report.checks["migrations"] = HealthCheck(
+        ok=ok, detail=detail, latency_ms=round((time.perf_counter() - started) * 1000, 2)
+    )
+    if not ok:
+        report.status = "degraded"
+    return report
+
+
 def _check(probe: Callable[[], float], ok_detail: str) -> HealthCheck:
     started = time.perf_counter()
     try:

@@ -318,6 +318,14 @@ def list_syncs(svc: Services, principal: Principal) -> list[SyncPublic]:
         ]
 
 
+def list_source_syncs(svc: Services, principal: Principal, connection_id: str, /) -> list[SyncPublic]:
+    """The syncs of one connection of the caller's tenant (:class:`NotFound` for another's)."""
+    principal.require(Scope.READ)
+    with svc.store.session() as session:
+        repo.get_connection(session, connection_id, tenant_id=principal.tenant_id)
+    return [s for s in list_syncs(svc, principal) if s.connection_id == connection_id]
+
+
 # -- internals ------------------------------------------------------------------------------------
 
 

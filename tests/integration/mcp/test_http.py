@@ -111,3 +111,38 @@ async def test_http_refuses_to_read_a_path_on_the_servers_disk(http_server: Http
         )
     assert error_code(result) == "permission_denied"
     assert "file_content" in result_text(result)
+
+
+def _access_token(services: Any, principal: Any, **overrides: Any) -> str:
+    import time
+
+    import jwt
+
+    assert services.tokens is not None
+    token, _ = services.tokens.issue(
+        user_id="u1", tenant_id=principal.tenant_id, tenant_slug=principal.tenant_slug, role="analyst"
+    )
+    if not overrides:
+        return str(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    claims.update(overrides)
+    claims.setdefault("exp", int(time.time()) + 60)
+    return str(jwt.encode(claims, services.tokens._key, algorithm="HS256"))
+
+
+async def test_an_access_token_from_a_login_is_accepted_as_the_bearer(http_server: HttpServer, services: Any) -> None:
+    from tests.helpers import make_principal
+
+    acme, _ = make_principal(services, "acme", "analyst")
+    async with http_client(http_server, _access_token(services, acme)) as client:
+        names = {tool.name for tool in await client.list_tools()}
+    assert "query_sql" in names and "upload_file" not in names  # analyst: read tools only
+
+
+def test_an_access_token_for_another_audience_or_issuer_gets_401(http_server: HttpServer, services: Any) -> None:
+    from tests.helpers import make_principal
+
+    acme, _ = make_principal(services, "acme", "analyst")
+    for forged in (_access_token(services, acme, aud="another-api"), _access_token(services, acme, iss="elsewhere")):
+        response = post_initialize(http_server, Authorization=f"Bearer {forged}")
+        assert response.status_code == 401

@@ -2,37 +2,51 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from typing import Annotated, Literal
 
-from servicetsunami.api.deps import PrincipalDep, ServicesDep
+from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
+
+from servicetsunami.api.deps import PageDep, PrincipalDep, QueryPrincipalDep, ServicesDep
+from servicetsunami.api.pagination import Page, paginate
+from servicetsunami.api.schemas.common import COMMON_ERRORS
+from servicetsunami.api.schemas.tables import QueryCreate, QueryResult, TableDescription, TableInfo
 from servicetsunami.services import catalog
-from servicetsunami.services.models import QueryResult, TableDescription, TableInfo
 from servicetsunami.services.query import query_sql
 
 router = APIRouter(tags=["tables"])
 
-
-class QueryRequest(BaseModel):
-    sql: str = Field(description="One read-only Databricks SQL statement", max_length=100_000)
-    max_rows: int | None = Field(None, ge=1, description="Lower the row cap for this query")
+Name = Annotated[str, Path(min_length=1, max_length=128)]
 
 
-@router.get("/tables", operation_id="list_tables", response_model=list[TableInfo])
-async def list_tables(services: ServicesDep, principal: PrincipalDep, layer: str | None = None) -> list[TableInfo]:
-    return await run_in_threadpool(catalog.list_tables, services, principal, layer=layer)
+@router.get("/tables", operation_id="list_tables", response_model=Page[TableInfo], responses=COMMON_ERRORS)
+async def list_tables(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    layer: Annotated[Literal["bronze", "silver", "gold"] | None, Query(description="Only this schema")] = None,
+) -> Page[TableInfo]:
+    items = await run_in_threadpool(catalog.list_tables, services, principal, layer=layer)
+    return paginate(items, key=lambda t: (t.schema_, t.name), limit=page.limit, cursor=page.cursor)
 
 
-@router.get("/tables/{schema}/{name}", operation_id="describe_table", response_model=TableDescription)
+@router.get(
+    "/tables/{schema}/{name}", operation_id="describe_table", response_model=TableDescription, responses=COMMON_ERRORS
+)
 async def describe_table(
-    schema: str, name: str, services: ServicesDep, principal: PrincipalDep, version: int | None = None
+    schema: Name,
+    name: Name,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    version: Annotated[int | None, Query(ge=0, description="Time travel to this version")] = None,
 ) -> TableDescription:
+    """Columns, types, rows, size, files, recent history and where the rows came from."""
     return await run_in_threadpool(
         lambda: catalog.describe_table(services, principal, f"{schema}.{name}", version=version)
     )
 
 
-@router.post("/query", operation_id="query_sql", response_model=QueryResult)
-async def query(body: QueryRequest, services: ServicesDep, principal: PrincipalDep) -> QueryResult:
+@router.post("/query", operation_id="query_sql", response_model=QueryResult, responses=COMMON_ERRORS)
+async def query(body: QueryCreate, services: ServicesDep, principal: QueryPrincipalDep) -> QueryResult:
+    """One read-only Databricks SQL statement over your catalog, capped in rows, bytes and time."""
     return await run_in_threadpool(lambda: query_sql(services, principal, body.sql, max_rows=body.max_rows))

@@ -101,6 +101,21 @@ class DatabricksEngine(DatabricksVolumes, Engine):
                 )
         self._ensured.add(catalog)
 
+    def catalog_exists(self, catalog: str, /) -> bool:
+        """The catalog, its layer schemas and the landing volume all exist in Unity Catalog."""
+        from databricks.sdk.errors import NotFound as SdkNotFound
+
+        c = self.ws.client
+        with self.ws.translated(f"looking up catalog {catalog}"):
+            try:
+                c.catalogs.get(catalog)
+                for schema in LAYERS:
+                    c.schemas.get(f"{catalog}.{schema}")
+                c.volumes.read(f"{catalog}.bronze.{LANDING_VOLUME}")
+            except SdkNotFound:
+                return False
+        return True
+
     # -- writes -------------------------------------------------------------------------------
 
     def write_table(

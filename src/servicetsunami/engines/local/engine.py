@@ -104,6 +104,11 @@ class LocalEngine(LocalVolumes, Engine):
             (base / schema).mkdir(parents=True, exist_ok=True)
         self._layout.volume_dir(catalog, "bronze", LANDING_VOLUME).mkdir(parents=True, exist_ok=True)
 
+    def catalog_exists(self, catalog: str, /) -> bool:
+        base = self._layout.catalog_dir(catalog)
+        volume = self._layout.volume_dir(catalog, "bronze", LANDING_VOLUME)
+        return all((base / schema).is_dir() for schema in LAYERS) and volume.is_dir()
+
     # -- writes -------------------------------------------------------------------------------
 
     def write_table(

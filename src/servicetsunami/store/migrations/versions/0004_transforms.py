@@ -1,7 +1,7 @@
 """Transforms (silver specs, gold definitions) and lineage edges.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2025-12-01
 
 Written by hand against ``servicetsunami.store.models``; constraint names follow the naming
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,182 @@
+"""Access tokens (JWT, HS256 via PyJWT) and refresh tokens (opaque, stored hashed).
+
+An access token is short-lived (``auth.access_token_seconds``) and carries everything a request
+needs to build the :class:`~servicetsunami.tenancy.Principal` without a store lookup::
+
+    {"iss": <auth.issuer>, "aud": <auth.audience>, "sub": "user:<id>", "tid": <tenant id>,
+     "tsl": <tenant slug>, "role": "admin|engineer|analyst", "typ": "access",
+     "iat": ..., "nbf": ..., "exp": ..., "jti": <random>}
+
+Every use checks the signature, ``exp``/``nbf``/``iat``, the issuer and the audience; ``alg`` is
+pinned to HS256 (a token saying ``none`` or ``RS256`` is refused). REST and the MCP HTTP door both
+verify through :meth:`TokenSigner.principal`.
+
+A refresh token reads ``tsr_<secret>`` (32 random bytes); the store keeps its SHA-256 only (a random
+256-bit secret needs no slow KDF, as for API keys). Rotation and replay detection live in
+:mod:`servicetsunami.services.identity`.
+
+The signing key (:func:`load_token_signer`): ``TSUNAMI_AUTH__JWT_SECRET`` if set; otherwise, in
+single-user mode, the key file ``<home>/jwt.key`` created with mode 0600 on first start. In
+multi-tenant mode an empty, short (< 32 characters) or well-known key stops the start.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jwt
+
+from servicetsunami.errors import AuthError, TsunamiError
+from servicetsunami.security.secrets import _create_exclusive
+from servicetsunami.tenancy import Principal, Role, principal_for
+
+if TYPE_CHECKING:
+    from servicetsunami.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ALGORITHM = "HS256"
+MIN_SECRET_LENGTH = 32
+REFRESH_SCHEME = "tsr"
+KEY_FILE_NAME = "jwt.key"
+INVALID_TOKEN_MESSAGE = "invalid or expired access token; log in again or use your refresh token"
+WEAK_SECRETS = frozenset(
+    {"", "secret", "changeme", "change-me", "changethis", "default", "development", "dev", "jwt", "password", "test"}
+)
+
+
+class SigningKeyError(TsunamiError):
+    """The token signing key is missing or unsafe; the service refuses to start."""
+
+    code = "signing_key_error"
+
+
+class TokenSigner:
+    """Issues and verifies access tokens with one HS256 key."""
+
+    def __init__(self, key: bytes, /, *, issuer: str, audience: str, access_seconds: int, catalog_prefix: str) -> None:
+        self._key = key
+        self.issuer = issuer
+        self.audience = audience
+        self.access_seconds = access_seconds
+        self._catalog_prefix = catalog_prefix
+
+    def __repr__(self) -> str:
+        return f"TokenSigner(issuer={self.issuer!r}, audience={self.audience!r})"
+
+    def issue(self, *, user_id: str, tenant_id: str, tenant_slug: str, role: str) -> tuple[str, int]:
+        """A new access token and its lifetime in seconds."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": f"user:{user_id}",
+            "tid": tenant_id,
+            "tsl": tenant_slug,
+            "role": role,
+            "typ": "access",
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.access_seconds,
+            "jti": secrets.token_urlsafe(12),
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM), self.access_seconds
+
+    def claims(self, token: str, /) -> dict[str, Any]:
+        """The verified claims of ``token``; ``AuthError`` for anything not issued by us, for us, now."""
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                leeway=5,
+            )
+        except jwt.PyJWTError:
+            raise AuthError(INVALID_TOKEN_MESSAGE) from None
+        if claims.get("typ") != "access" or not str(claims.get("sub", "")).startswith("user:"):
+            raise AuthError(INVALID_TOKEN_MESSAGE)
+        return claims
+
+    def principal(self, token: str, /) -> Principal:
+        claims = self.claims(token)
+        try:
+            return principal_for(
+                tenant_id=str(claims["tid"]),
+                tenant_slug=str(claims["tsl"]),
+                subject=str(claims["sub"]),
+                role=Role(claims["role"]),
+                catalog_prefix=self._catalog_prefix,
+            )
+        except (KeyError, ValueError, TsunamiError):
+            raise AuthError(INVALID_TOKEN_MESSAGE) from None
+
+
+def looks_like_jwt(value: str, /) -> bool:
+    return isinstance(value, str) and value.count(".") == 2 and len(value) < 8192
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """``(plaintext, sha256 hex)``; only the hash is stored."""
+    plaintext = f"{REFRESH_SCHEME}_{secrets.token_urlsafe(32)}"
+    return plaintext, hash_refresh_token(plaintext)
+
+
+def hash_refresh_token(plaintext: str, /) -> str:
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def load_token_signer(settings: Settings) -> TokenSigner:
+    """The signer for these settings; :class:`SigningKeyError` when the key is missing or unsafe."""
+    return TokenSigner(
+        _signing_key(settings),
+        issuer=settings.auth.issuer,
+        audience=settings.auth.audience,
+        access_seconds=settings.auth.access_token_seconds,
+        catalog_prefix=settings.catalog_prefix,
+    )
+
+
+def _signing_key(settings: Settings) -> bytes:
+    configured = settings.auth.jwt_secret.get_secret_value() if settings.auth.jwt_secret is not None else ""
+    if configured:
+        weak = configured.strip().lower() in WEAK_SECRETS or len(configured) < MIN_SECRET_LENGTH
+        if weak and settings.multi_tenant:
+            raise SigningKeyError(
+                "TSUNAMI_AUTH__JWT_SECRET is a default or shorter than 32 characters; refusing to start in "
+                'multi-tenant mode: set it to e.g. `python -c "import secrets;print(secrets.token_urlsafe(48))"`'
+            )
+        if weak:
+            logger.warning("the token signing key is weak; use at least 32 random characters")
+        return configured.encode("utf-8")
+    if settings.multi_tenant:
+        raise SigningKeyError(
+            "TSUNAMI_AUTH__JWT_SECRET is not set; multi-tenant mode needs a signing key of at least 32 random "
+            "characters (the key file is only created in single-user mode)"
+        )
+    return _key_file(settings.resolved_home / KEY_FILE_NAME)
+
+
+def _key_file(path: Path) -> bytes:
+    if not path.exists():
+        created = _create_exclusive(path, base64.urlsafe_b64encode(os.urandom(48)).decode("ascii") + "\n")
+        if created:
+            logger.info("created the token signing key file %s", path)
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        raise SigningKeyError(
+            f"the token signing key file {path} can be read or changed by other users; run `chmod 600 {path}` "
+            "(and treat issued tokens as compromised)"
+        )
+    key = path.read_text("utf-8").strip()
+    if len(key) < MIN_SECRET_LENGTH:
+        raise SigningKeyError(f"the token signing key file {path} holds no usable key; delete it to make a new one")
+    return key.encode("utf-8")
