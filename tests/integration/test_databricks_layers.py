@@ -4,28 +4,12 @@ gives the same rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from servicetsunami.services import gold, ingestion, transforms
 from servicetsunami.services.container import Services
 from servicetsunami.services.query import query_sql
-from servicetsunami.settings import DatabricksSettings, Settings
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 from tests.integration.test_silver import MESSY_CSV
-
-
-@pytest.fixture
-def on_databricks(tmp_path: Path, fake_workspace: DatabricksSettings) -> Iterator[Services]:
-    settings = Settings(home=tmp_path / "dbx", engine="databricks", databricks=fake_workspace, _env_file=None)  # type: ignore[call-arg]
-    svc = Services.open(settings)
-    try:
-        yield svc
-    finally:
-        svc.close()
 
 
 def _silver_and_gold(svc: Services, who: Principal) -> tuple[str, list[list[object]], list[list[object]]]:

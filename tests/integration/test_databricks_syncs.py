@@ -4,32 +4,18 @@ ledger, so an incremental run reads only what changed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import psycopg
 import pytest
 
 from servicetsunami.services import syncs
 from servicetsunami.services.container import Services
 from servicetsunami.services.query import query_sql
-from servicetsunami.settings import DatabricksSettings, Settings
 from tests.helpers import make_principal
 from tests.integration.test_pg_sources import connect, pg_dsn, pg_table
 
 __all__ = ["pg_table"]  # the fixture, used by name below
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def on_databricks(tmp_path: Path, fake_workspace: DatabricksSettings) -> Iterator[Services]:
-    settings = Settings(home=tmp_path / "home", engine="databricks", databricks=fake_workspace, _env_file=None)  # type: ignore[call-arg]
-    svc = Services.open(settings)
-    try:
-        yield svc
-    finally:
-        svc.close()
 
 
 def test_an_incremental_merge_sync_lands_every_row_once_on_databricks(on_databricks: Services, pg_table: str) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from servicetsunami.settings import DatabricksSettings
+from servicetsunami.services.container import Services
+from servicetsunami.settings import DatabricksSettings, Settings
 from tests.fakes.databricks.server import FakeDatabricks, running_fake
 
 
@@ -28,6 +29,19 @@ def fake_workspace(databricks_fake: FakeDatabricks) -> Iterator[DatabricksSettin
     databricks_fake.clear_faults()
     databricks_fake.down = False
     databricks_fake.check_clean()
+
+
+@pytest.fixture
+def on_databricks(tmp_path: Path, fake_workspace: DatabricksSettings) -> Iterator[Services]:
+    """An open service container with ``TSUNAMI_ENGINE=databricks`` on a fresh fake workspace."""
+    settings = Settings(  # type: ignore[call-arg]  # _env_file is a pydantic-settings option
+        home=tmp_path / "databricks-home", engine="databricks", databricks=fake_workspace, _env_file=None
+    )
+    svc = Services.open(settings)
+    try:
+        yield svc
+    finally:
+        svc.close()
 
 
 def databricks_settings(fake: FakeDatabricks, **overrides: object) -> DatabricksSettings:

@@ -3,13 +3,8 @@ and a whole service on the Databricks engine (the fake workspace) with its SQL w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from servicetsunami.services.container import Services
-from servicetsunami.settings import DatabricksSettings, Settings
+from servicetsunami.settings import DatabricksSettings
 from tests.fakes.databricks.server import FakeDatabricks
 from tests.fakes.databricks.state import Warehouse
 from tests.helpers import make_principal
@@ -40,16 +35,6 @@ async def test_an_analyst_cannot_start_a_warehouse(services: Services) -> None:
         assert {"list_warehouses", "get_warehouse"} <= names and "start_warehouse" not in names
         refused = await client.call_tool_mcp("start_warehouse", {"warehouse_id": "embedded"})
         assert error_code(refused) == "permission_denied"
-
-
-@pytest.fixture
-def on_databricks(tmp_path: Path, fake_workspace: DatabricksSettings) -> Iterator[Services]:
-    settings = Settings(home=tmp_path / "home", engine="databricks", databricks=fake_workspace, _env_file=None)  # type: ignore[call-arg]
-    svc = Services.open(settings)
-    try:
-        yield svc
-    finally:
-        svc.close()
 
 
 async def test_on_databricks_the_tools_show_upload_query_and_start_the_workspace_warehouses(

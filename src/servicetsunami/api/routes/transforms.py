@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from servicetsunami.api.deps import PrincipalDep, ServicesDep
+from servicetsunami.api.schemas.common import COMMON_ERRORS
 from servicetsunami.services import gold, lineage, profiling, transforms
 
 router = APIRouter(tags=["transforms"])
@@ -28,7 +29,9 @@ class GoldRequest(BaseModel):
     materialize: Literal["table", "view"] = "table"
 
 
-@router.post("/silver", operation_id="transform_to_silver", response_model=transforms.TransformResult)
+@router.post(
+    "/silver", operation_id="transform_to_silver", response_model=transforms.TransformResult, responses=COMMON_ERRORS
+)
 async def transform_to_silver(body: SilverRequest, services: ServicesDep, principal: PrincipalDep) -> Any:
     return await run_in_threadpool(
         lambda: transforms.transform_to_silver(
@@ -37,7 +40,12 @@ async def transform_to_silver(body: SilverRequest, services: ServicesDep, princi
     )
 
 
-@router.post("/silver/preview", operation_id="preview_transform", response_model=transforms.TransformPreview)
+@router.post(
+    "/silver/preview",
+    operation_id="preview_transform",
+    response_model=transforms.TransformPreview,
+    responses=COMMON_ERRORS,
+)
 async def preview_transform(
     body: SilverRequest, services: ServicesDep, principal: PrincipalDep, limit: int = 20
 ) -> Any:
@@ -53,23 +61,35 @@ async def preview_transform(
     )
 
 
-@router.post("/gold", operation_id="create_gold_table", response_model=gold.GoldResult)
+@router.post("/gold", operation_id="create_gold_table", response_model=gold.GoldResult, responses=COMMON_ERRORS)
 async def create_gold_table(body: GoldRequest, services: ServicesDep, principal: PrincipalDep) -> Any:
     return await run_in_threadpool(
         lambda: gold.create_gold_table(services, principal, body.name, body.sql, materialize=body.materialize)
     )
 
 
-@router.post("/gold/{name}/refresh", operation_id="refresh_gold_table", response_model=gold.GoldResult)
+@router.post(
+    "/gold/{name}/refresh", operation_id="refresh_gold_table", response_model=gold.GoldResult, responses=COMMON_ERRORS
+)
 async def refresh_gold_table(name: str, services: ServicesDep, principal: PrincipalDep) -> Any:
     return await run_in_threadpool(gold.refresh_gold_table, services, principal, name)
 
 
-@router.get("/tables/{schema}/{name}/lineage", operation_id="get_lineage", response_model=lineage.Lineage)
+@router.get(
+    "/tables/{schema}/{name}/lineage",
+    operation_id="get_lineage",
+    response_model=lineage.Lineage,
+    responses=COMMON_ERRORS,
+)
 async def get_lineage(schema: str, name: str, services: ServicesDep, principal: PrincipalDep) -> Any:
     return await run_in_threadpool(lineage.get_lineage, services, principal, f"{schema}.{name}")
 
 
-@router.get("/tables/{schema}/{name}/profile", operation_id="profile_table", response_model=profiling.TableProfile)
+@router.get(
+    "/tables/{schema}/{name}/profile",
+    operation_id="profile_table",
+    response_model=profiling.TableProfile,
+    responses=COMMON_ERRORS,
+)
 async def profile_table(schema: str, name: str, services: ServicesDep, principal: PrincipalDep) -> Any:
     return await run_in_threadpool(profiling.profile_table, services, principal, f"{schema}.{name}")
