@@ -49,7 +49,7 @@ class MirroredEngine(Engine):
     def __init__(self, inner: Engine, enqueue: Enqueue) -> None:
         self.inner = inner
         self.kind = inner.kind  # type: ignore[misc]  # the instance shows the engine it wraps
-        self.capabilities = inner.capabilities  # type: ignore[misc]
+        self.capabilities = inner.capabilities  # type: ignore[misc]  # as above
         self._enqueue = enqueue
 
     def _after(self, ref: TableRef, result: WriteResult, mode: WriteMode) -> WriteResult:
