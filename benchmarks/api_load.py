@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from servicetsunami.services import identity, tenants
 from servicetsunami.services.container import Services
@@ -157,6 +158,18 @@ async def load(
     return latencies, int(total / elapsed), errors
 
 
+def _cpu(process: psutil.Process) -> float:
+    """Seconds of CPU used by the process and its children (worker processes) so far."""
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -178,7 +191,11 @@ def main() -> None:
         try:
             load_before = os.getloadavg()
             alone = asyncio.run(baseline(base, credentials[0][1], repeat=30))
+            server_process = psutil.Process(server.pid)
+            server_cpu, client_cpu, wall = _cpu(server_process), time.process_time(), time.monotonic()
             latencies, throughput, errors = asyncio.run(load(base, credentials, seconds))
+            server_cpu = (_cpu(server_process) - server_cpu) / (time.monotonic() - wall)
+            client_cpu = (time.process_time() - client_cpu) / (time.monotonic() - wall)
             load_after = os.getloadavg()
         finally:
             server.terminate()
@@ -186,6 +203,10 @@ def main() -> None:
     cpus = os.cpu_count()
     print(f"machine: {cpus} CPUs, load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
     print(f"{args.clients} clients for {seconds:.0f} s: {throughput} requests/s, {len(errors)} errors")
+    print(
+        f"CPU used (cores): server {server_cpu:.2f} ({server_cpu * 1000 / max(throughput, 1):.1f} ms per request), "
+        f"load generator {client_cpu:.2f} (includes logins)"
+    )
     print(f"{'request':<16}{'n':>8}{'alone p50':>12}{'p50':>10}{'p99':>10}{'target p99':>12}{'p99/alone':>11}")
     ok = not errors
     for kind, values in latencies.items():
