@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import random
 import socket
@@ -23,15 +25,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
+import httptools
 import httpx
+import psutil
 
 from servicetsunami.services import identity, tenants
 from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion import upload_file
 from servicetsunami.settings import Settings
 
+T = TypeVar("T")
 DATASETS = ("sales", "orders", "customers", "events")
 TARGET_P99_MS = {"list_datasets": 150.0, "describe_table": 150.0, "query": 300.0}
 PASSWORD = "benchmark-password"
@@ -90,6 +97,61 @@ def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("tsunami serve did not start within 60 s")
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection of one client: requests written by hand, responses
+    parsed by httptools (the server's own parser). Far cheaper per request than an httpx client,
+    so the load generator takes less of the machine from the server it measures."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port = host, port
+        self.headers = f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\nConnection: keep-alive\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: dict[str, object] | None) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        payload = json.dumps(body).encode() if body is not None else b""
+        head = f"{method} {path} HTTP/1.1\r\n{self.headers}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + payload)
+        done = asyncio.Event()
+        chunks: list[bytes] = []
+        closes = False
+
+        class Sink:
+            def on_body(self, data: bytes) -> None:
+                chunks.append(data)
+
+            def on_message_complete(self) -> None:
+                done.set()
+
+        parser = httptools.HttpResponseParser(Sink())
+        try:
+            while not done.is_set():
+                data = await self.reader.read(65536)
+                if not data:
+                    raise ConnectionError("the server closed the connection")
+                parser.feed_data(data)
+            closes = not parser.should_keep_alive()
+        except BaseException:
+            await self.close()
+            raise
+        status = int(parser.get_status_code())
+        if closes:
+            await self.close()
+        return status, b"".join(chunks)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
 def request_for(kind: str, rng: random.Random) -> tuple[str, str, dict[str, object] | None]:
     name = rng.choice(DATASETS)
     if kind == "list_datasets":
@@ -109,52 +171,80 @@ async def bearer(http: httpx.AsyncClient, credential: tuple[str, str]) -> str:
     return str(answer.json()["access_token"])
 
 
-async def baseline(base: str, token: str, repeat: int) -> dict[str, float]:
+async def baseline(host: str, port: int, token: str, repeat: int) -> dict[str, float]:
     rng = random.Random(1)
     out = {}
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+    conn = Connection(host, port, token)
+    try:
         for kind in TARGET_P99_MS:
             times = []
             for _ in range(repeat):
                 method, path, body = request_for(kind, rng)
                 started = time.perf_counter()
-                (await http.request(method, path, json=body)).raise_for_status()
+                status, text = await conn.request(method, path, body)
+                if status >= 400:
+                    raise SystemExit(f"{kind} alone: {status} {text[:200]!r}")
                 times.append((time.perf_counter() - started) * 1000)
             out[kind] = statistics.median(times)
+    finally:
+        await conn.close()
     return out
 
 
 async def load(
-    base: str, credentials: list[tuple[str, str]], seconds: float
+    host: str, port: int, credentials: list[tuple[str, str]], seconds: float
 ) -> tuple[dict[str, list[float]], int, list[str]]:
     latencies: dict[str, list[float]] = {kind: [] for kind in TARGET_P99_MS}
     errors: list[str] = []
-    limits = httpx.Limits(max_connections=len(credentials) + 5, max_keepalive_connections=len(credentials) + 5)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=30) as http:
         tokens = await asyncio.gather(*(bearer(http, c) for c in credentials))
-        deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + seconds
 
-        async def client(index: int, token: str) -> None:
-            rng = random.Random(index)
-            headers = {"Authorization": f"Bearer {token}"}
+    async def client(index: int, token: str) -> None:
+        rng = random.Random(index)
+        conn = Connection(host, port, token)
+        try:
             while time.monotonic() < deadline:
                 kind = rng.choice(list(TARGET_P99_MS))
                 method, path, body = request_for(kind, rng)
                 started = time.perf_counter()
                 try:
-                    answer = await http.request(method, path, json=body, headers=headers)
-                    if answer.status_code >= 400:
-                        errors.append(f"{kind}: {answer.status_code} {answer.text[:120]}")
-                except httpx.HTTPError as exc:
+                    status, text = await asyncio.wait_for(conn.request(method, path, body), timeout=30)
+                    if status >= 400:
+                        errors.append(f"{kind}: {status} {text[:120]!r}")
+                except (OSError, TimeoutError, httptools.HttpParserError) as exc:
                     errors.append(f"{kind}: {type(exc).__name__}")
                     continue
                 latencies[kind].append((time.perf_counter() - started) * 1000)
+        finally:
+            await conn.close()
 
-        started = time.monotonic()
-        await asyncio.gather(*(client(i, t) for i, t in enumerate(tokens)))
-        elapsed = time.monotonic() - started
+    started = time.monotonic()
+    await asyncio.gather(*(client(i, t) for i, t in enumerate(tokens)))
+    elapsed = time.monotonic() - started
     total = sum(len(v) for v in latencies.values())
     return latencies, int(total / elapsed), errors
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """On uvloop where installed (as ``tsunami serve`` is): a cheaper event loop for the clients."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def _cpu(process: psutil.Process) -> float:
+    """Seconds of CPU used by the process and its children (worker processes) so far."""
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -174,11 +264,14 @@ def main() -> None:
         credentials = prepare(home, args.clients)
         port = free_port()
         server = start_server(home, port)
-        base = f"http://127.0.0.1:{port}"
         try:
             load_before = os.getloadavg()
-            alone = asyncio.run(baseline(base, credentials[0][1], repeat=30))
-            latencies, throughput, errors = asyncio.run(load(base, credentials, seconds))
+            alone = run(baseline("127.0.0.1", port, credentials[0][1], repeat=30))
+            server_process = psutil.Process(server.pid)
+            server_cpu, client_cpu, wall = _cpu(server_process), time.process_time(), time.monotonic()
+            latencies, throughput, errors = run(load("127.0.0.1", port, credentials, seconds))
+            server_cpu = (_cpu(server_process) - server_cpu) / (time.monotonic() - wall)
+            client_cpu = (time.process_time() - client_cpu) / (time.monotonic() - wall)
             load_after = os.getloadavg()
         finally:
             server.terminate()
@@ -186,6 +279,10 @@ def main() -> None:
     cpus = os.cpu_count()
     print(f"machine: {cpus} CPUs, load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
     print(f"{args.clients} clients for {seconds:.0f} s: {throughput} requests/s, {len(errors)} errors")
+    print(
+        f"CPU used (cores): server {server_cpu:.2f} ({server_cpu * 1000 / max(throughput, 1):.1f} ms per request), "
+        f"load generator {client_cpu:.2f} (includes logins)"
+    )
     print(f"{'request':<16}{'n':>8}{'alone p50':>12}{'p50':>10}{'p99':>10}{'target p99':>12}{'p99/alone':>11}")
     ok = not errors
     for kind, values in latencies.items():

@@ -107,6 +107,7 @@ def serve(
             port=settings.port,
             log_config=None,
             proxy_headers=False,
+            timeout_keep_alive=settings.serve.keep_alive_seconds,
         )
     finally:
         services.close()

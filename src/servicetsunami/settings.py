@@ -165,6 +165,20 @@ class ApiSettings(BaseModel):
     )
 
 
+class ServeSettings(BaseModel):
+    """The HTTP server of `tsunami serve`."""
+
+    keep_alive_seconds: int = Field(
+        75,
+        ge=1,
+        description=(
+            "How long an idle keep-alive connection stays open. Longer than clients' own idle expiry "
+            "(httpx 5 s, aiohttp 15 s, most proxies 60 s) so a client never reuses a connection the "
+            "server is closing at that moment."
+        ),
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
@@ -214,6 +228,7 @@ class Settings(BaseSettings):
     mirror_worker: MirrorSettings = Field(default_factory=MirrorSettings, description="Outbox worker of the mirror.")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Logins, access and refresh tokens.")
     api: ApiSettings = Field(default_factory=ApiSettings, description="REST limits.")
+    serve: ServeSettings = Field(default_factory=ServeSettings, description="The HTTP server of `tsunami serve`.")
 
     @field_validator("source_allowed_networks", mode="before")
     @classmethod

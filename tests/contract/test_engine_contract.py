@@ -168,6 +168,19 @@ def test_describe_reports_columns_comments_rows_and_size(engine: Engine) -> None
     assert d.rows == 2 and d.size_bytes and d.size_bytes > 0 and d.version == 0
 
 
+def test_reads_repeated_between_writes_show_every_write(engine: Engine) -> None:
+    sql = "SELECT count(*) AS n FROM items"
+    engine.write_table(REF, stream({"id": [1]}), mode="create")
+    assert (engine.describe(REF).rows, len(engine.history(REF)), q(engine, sql)) == (1, 1, [{"n": 1}])
+    assert (engine.describe(REF).rows, len(engine.history(REF)), q(engine, sql)) == (1, 1, [{"n": 1}])
+    engine.write_table(REF, stream({"id": [2, 3]}), mode="append")
+    assert (engine.describe(REF).rows, len(engine.history(REF)), q(engine, sql)) == (3, 2, [{"n": 3}])
+    engine.drop_table(REF)
+    engine.write_table(REF, stream({"id": [7, 8, 9, 10], "extra": ["a", "b", "c", "d"]}), mode="create")
+    detail = engine.describe(REF)
+    assert (detail.rows, [c.name for c in detail.columns], q(engine, sql)) == (4, ["id", "extra"], [{"n": 4}])
+
+
 def test_queries_are_capped_by_rows_and_bytes(engine: Engine) -> None:
     engine.write_table(REF, stream({"id": list(range(100))}), mode="create")
     res = engine.query(

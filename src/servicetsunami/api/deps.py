@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from servicetsunami import logs
 from servicetsunami.api.limits import RateLimiter
 from servicetsunami.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from servicetsunami.errors import AuthError
+from servicetsunami.security.auth import needs_database
+from servicetsunami.security.tokens import looks_like_jwt
 from servicetsunami.services.container import Services
 from servicetsunami.tenancy import Principal
 
@@ -23,28 +26,36 @@ _bearer = HTTPBearer(
 )
 
 
-def get_services(request: Request) -> Services:
+# The dependencies are ``async``: FastAPI runs a plain ``def`` dependency in the thread pool, and
+# those hops (several per request) cost more CPU than what most of them do.
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
 
-def get_principal(
+async def get_principal(
     services: Annotated[Services, Depends(get_services)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise AuthError("send 'Authorization: Bearer <token>' with an access token (POST /auth/login) or an API key")
-    principal = services.authenticate(credentials.credentials)
+    token = credentials.credentials
+    if (services.tokens is not None and looks_like_jwt(token)) or not needs_database(services.store, token):
+        principal = services.authenticate(token)  # in memory: a signature check or a cached key
+    else:
+        principal = await run_in_threadpool(services.authenticate, token)
     logs.tenant.set(principal.tenant_slug)
     return principal
 
 
-def query_allowance(
+async def query_allowance(
     principal: Annotated[Principal, Depends(get_principal)], limiter: Annotated[RateLimiter, Depends(get_limiter)]
 ) -> Principal:
     """The principal, after counting one query against its rate limit."""
@@ -53,17 +64,20 @@ def query_allowance(
 
 
 class PageParams:
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Most items in one page")] = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, Query(max_length=2048, description="next_cursor of the previous page")] = None,
-    ) -> None:
+    def __init__(self, limit: int, cursor: str | None) -> None:
         self.limit = limit
         self.cursor = cursor
+
+
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Most items in one page")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=2048, description="next_cursor of the previous page")] = None,
+) -> PageParams:
+    return PageParams(limit, cursor)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 QueryPrincipalDep = Annotated[Principal, Depends(query_allowance)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
-PageDep = Annotated[PageParams, Depends()]
+PageDep = Annotated[PageParams, Depends(page_params)]

@@ -157,6 +157,14 @@ def authenticate_api_key(session_or_store: Session | Store, plaintext: str, /, *
     return principal
 
 
+def needs_database(store: Store, plaintext: str, /) -> bool:
+    """Whether authenticating ``plaintext`` as an API key reads the database: not when it is
+    malformed (refused at once) or remembered in this process's cache."""
+    if not isinstance(plaintext, str) or key_prefix(plaintext) is None:
+        return False
+    return _cache.get(_database_of(store), hash_api_key(plaintext)) is None
+
+
 def revoke_api_key(session: Session, key_id: str, /, *, tenant_id: str) -> ApiKey:
     """Revoke the key ``key_id`` of ``tenant_id`` and forget it in this process's cache.
 

@@ -20,6 +20,7 @@ the first ``;``, even inside quotes), so the text after those keywords is tokeni
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,10 +85,26 @@ def guard_query(sql: str, /, *, catalog: str, default_schema: str = "bronze") ->
     check_identifier(default_schema, what="schema")
     if not isinstance(sql, str):
         raise QueryRefused("the query must be a string of SQL")
+    if len(sql) > _CACHED_SQL_CHARS:
+        return _checked(sql, catalog, default_schema)
+    return _cached(sql, catalog, default_schema)
+
+
+# The guard is a pure function of (text, catalog, default schema): clients repeat the same
+# statements, and parsing and qualifying cost more than running a small query. The catalog is part
+# of the key, so one tenant's entry never answers another's; refusals are not cached (they raise).
+# Callers treat ``GuardedQuery.statement`` as read-only and copy it before transforming it.
+_CACHED_SQL_CHARS = 8192
+
+
+def _checked(sql: str, catalog: str, default_schema: str) -> GuardedQuery:
     try:
         return _guard(sql, catalog=catalog, default_schema=default_schema)
     except RecursionError as exc:
         raise QueryRefused("the query is nested too deeply to check; simplify it") from exc
+
+
+_cached = functools.lru_cache(maxsize=512)(_checked)
 
 
 def _guard(sql: str, /, *, catalog: str, default_schema: str) -> GuardedQuery:

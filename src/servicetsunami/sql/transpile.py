@@ -14,6 +14,8 @@ and the random token cannot be guessed by whoever wrote the query.
 from __future__ import annotations
 
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 from sqlglot import exp
@@ -33,14 +35,35 @@ def to_duckdb(query: GuardedQuery, /, *, resolve: Resolver) -> str:
     """DuckDB SQL for a guarded ``select`` or ``explain`` query.
 
     ``resolve`` returns the FROM-item text for a table reference (time travel included); it is
-    called once per distinct reference. A table keeps the user's alias; without one it is aliased
-    by its bare name so ``orders.id`` still binds. Raises ``ValueError`` for other kinds and
+    called once per distinct reference, on every call (the files of a table change with each
+    write). A table keeps the user's alias; without one it is aliased by its bare name so
+    ``orders.id`` still binds. Raises ``ValueError`` for other kinds and
     :class:`~servicetsunami.errors.QueryRefused` for a construct DuckDB cannot express.
     """
     if query.kind not in ("select", "explain"):
         raise ValueError(f"only select and explain queries run as SQL, not {query.kind!r}")
+    sql, placeholders = _template(query)
+    for quoted, ref in placeholders:
+        sql = sql.replace(quoted, resolve(ref))
+    return sql
+
+
+# The generated text with placeholders depends only on the guarded query, so it is kept for the
+# last queries seen (the guard hands back the same GuardedQuery for the same text); the FROM items
+# are resolved afresh on every call. Entries hold their query, so an id is never reused meanwhile.
+_TEMPLATES_KEPT = 512
+_templates: OrderedDict[int, tuple[GuardedQuery, str, tuple[tuple[str, TableReference], ...]]] = OrderedDict()
+_templates_lock = threading.Lock()
+
+
+def _template(query: GuardedQuery) -> tuple[str, tuple[tuple[str, TableReference], ...]]:
+    with _templates_lock:
+        kept = _templates.get(id(query))
+        if kept is not None and kept[0] is query:
+            _templates.move_to_end(id(query))
+            return kept[1], kept[2]
     tree = query.statement.copy()
-    placeholders = _replace_tables(tree, resolve)
+    refs = _replace_tables(tree)
     apply_rewrites(tree)
     try:
         sql = tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
@@ -48,32 +71,38 @@ def to_duckdb(query: GuardedQuery, /, *, resolve: Resolver) -> str:
         raise QueryRefused(f"this query uses something the local engine cannot run: {_first_line(str(exc))}") from exc
     except RecursionError as exc:
         raise QueryRefused("the query is nested too deeply to run; simplify it") from exc
-    for placeholder, from_item in placeholders.items():
+    placeholders = []
+    for placeholder, ref in refs.items():
         quoted = exp.to_identifier(placeholder, quoted=True).sql(dialect="duckdb")
         if quoted not in sql:
             raise RuntimeError(f"table placeholder {placeholder!r} vanished during transpilation")
-        sql = sql.replace(quoted, from_item)
-    return f"EXPLAIN {sql}" if query.kind == "explain" else sql
+        placeholders.append((quoted, ref))
+    if query.kind == "explain":
+        sql = f"EXPLAIN {sql}"
+    with _templates_lock:
+        _templates[id(query)] = (query, sql, tuple(placeholders))
+        while len(_templates) > _TEMPLATES_KEPT:
+            _templates.popitem(last=False)
+    return sql, tuple(placeholders)
 
 
-def _replace_tables(tree: exp.Expr, resolve: Resolver) -> dict[str, str]:
+def _replace_tables(tree: exp.Expr) -> dict[str, TableReference]:
+    """Every real table becomes a placeholder; returns placeholder -> reference, in text order."""
     tables = [table for table, is_cte in walk_tables(tree) if not is_cte and table.args.get("catalog")]
     refs = [table_reference(table) for table in tables]
     _unqualify_columns(tree, refs)
     token = secrets.token_hex(8)
     names: dict[TableReference, str] = {}
-    placeholders: dict[str, str] = {}
     for table, ref in zip(tables, refs, strict=True):
         if ref not in names:
             names[ref] = f"__tsunami_{token}_{len(names)}"
-            placeholders[names[ref]] = resolve(ref)
         table.set("this", exp.to_identifier(names[ref], quoted=True))
         table.set("db", None)
         table.set("catalog", None)
-        table.set("version", None)  # the resolver has already chosen the version
+        table.set("version", None)  # the resolver chooses the version
         if not isinstance(table.args.get("alias"), exp.TableAlias):
             table.set("alias", exp.TableAlias(this=exp.to_identifier(ref.table.name)))
-    return placeholders
+    return {name: ref for ref, name in names.items()}
 
 
 def _unqualify_columns(tree: exp.Expr, refs: list[TableReference]) -> None:

@@ -516,6 +516,9 @@ class LocalEngine(LocalVolumes, Engine):
         self, ref: TableRef, /, *, version: int | None = None, timestamp: datetime | str | None = None
     ) -> TableDetail:
         dt = self._snapshot(ref, version=version, timestamp=timestamp)
+        return self._snapshots.derived(dt, ("describe", ref), lambda: self._detail(ref, dt))
+
+    def _detail(self, ref: TableRef, dt: DeltaTable) -> TableDetail:
         actions = pa.table(dt.get_add_actions(flatten=True))
         rows = sum(v for v in actions.column("num_records").to_pylist() if v is not None) if actions.num_rows else 0
         size = sum(actions.column("size_bytes").to_pylist()) if actions.num_rows else 0
@@ -538,6 +541,10 @@ class LocalEngine(LocalVolumes, Engine):
 
     def history(self, ref: TableRef, /, *, limit: int = 20) -> list[HistoryEntry]:
         dt = self._snapshot(ref)
+        return list(self._snapshots.derived(dt, ("history", limit), lambda: self._history(dt, limit)))
+
+    @staticmethod
+    def _history(dt: DeltaTable, limit: int) -> list[HistoryEntry]:
         return [
             HistoryEntry(
                 version=h["version"],

@@ -16,10 +16,12 @@ import contextlib
 import fcntl
 import os
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar, cast
 
 from deltalake import DeltaTable
 
@@ -99,16 +101,21 @@ def latest_log_version(table_dir: Path) -> int | None:
     return best if best >= 0 else None
 
 
+T = TypeVar("T")
+
+
 class Snapshots:
     """Delta snapshots for readers: the latest one per table (refreshed when the log moves on) and
     a small LRU of pinned versions for time travel. Loading a log is the slow part of a small query,
     so we do it once per version."""
 
     def __init__(self, *, pinned_capacity: int = 64) -> None:
-        self._guard = threading.Lock()
+        self._guard = threading.RLock()  # re-entrant: a snapshot may be collected while it is held
         self._latest: dict[Path, DeltaTable] = {}
         self._pinned: OrderedDict[tuple[Path, int], DeltaTable] = OrderedDict()
         self._capacity = pinned_capacity
+        # id(snapshot) -> (weak reference to it, values derived from it); an entry goes with its snapshot
+        self._derived: dict[int, tuple[weakref.ref[DeltaTable], dict[Hashable, Any]]] = {}
 
     def latest(self, table_dir: Path) -> DeltaTable | None:
         head = latest_log_version(table_dir)
@@ -141,6 +148,31 @@ class Snapshots:
         dt = DeltaTable(str(table_dir))
         dt.load_as_version(when)
         return self.at_version(table_dir, dt.version())
+
+    def derived(self, dt: DeltaTable, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per snapshot object: what is read from one version of the log (its
+        description, its history) cannot change, and a write makes a new snapshot object."""
+        with self._guard:
+            entry = self._derived.get(id(dt))
+            if entry is None or entry[0]() is not dt:
+                entry = (weakref.ref(dt, self._drop_derived(id(dt))), {})
+                self._derived[id(dt)] = entry
+            memo = entry[1]
+            if key in memo:
+                return cast(T, memo[key])
+        value = compute()
+        with self._guard:
+            memo[key] = value
+        return value
+
+    def _drop_derived(self, key: int) -> Callable[[weakref.ref[DeltaTable]], None]:
+        def drop(gone: weakref.ref[DeltaTable]) -> None:
+            with self._guard:
+                entry = self._derived.get(key)
+                if entry is not None and entry[0] is gone:
+                    del self._derived[key]
+
+        return drop
 
     def forget(self, table_dir: Path) -> None:
         with self._guard:
