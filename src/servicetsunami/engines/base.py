@@ -43,7 +43,7 @@ from typing import Any, BinaryIO, ClassVar, Literal
 
 import pyarrow as pa
 
-from servicetsunami.errors import EngineError, NotFound
+from servicetsunami.errors import EngineError, InvalidInput, NotFound
 from servicetsunami.services.models import ColumnInfo, HistoryEntry
 from servicetsunami.sql import GuardedQuery
 from servicetsunami.tenancy import TableRef
@@ -194,6 +194,14 @@ class Engine(abc.ABC):
         semantics of :meth:`write_table`: a statement that fails part-way writes nothing. This is
         how silver and gold tables are built from SQL."""
         raise EngineError("writing a query's result to a table is not available on this engine")
+
+    @staticmethod
+    def _check_query_target(ref: TableRef, query: GuardedQuery, /) -> None:
+        """What every :meth:`write_query` refuses: anything but a SELECT, and a table built from itself."""
+        if query.kind != "select":
+            raise InvalidInput(f"only a SELECT can be written to a table, not {query.kind}")
+        if any(t.table == ref for t in query.tables):
+            raise InvalidInput(f"{ref.schema}.{ref.name} cannot be built from itself")
 
     def discard_stage(self, ref: TableRef, stage: Path, /) -> None:  # noqa: B027  # nothing staged, nothing to remove
         """Remove a stage that will not be committed (and a table folder it alone created)."""

@@ -101,7 +101,8 @@ def _synced_share(svc: Services, tables: list[TableDetail]) -> float | None:
         return None
     if not tables:
         return 1.0
-    synced = sum(1 for t in tables if (svc.mirror.status_for(t.ref) or {}).get("status") == "synced")
+    done = svc.mirror.synced_tables(tables[0].ref.catalog)
+    synced = sum(1 for t in tables if (t.ref.schema, t.ref.name) in done)
     return round(synced / len(tables), 4)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 
 from servicetsunami.engines.base import Engine, Idempotency, WriteMode, WriteResult
 from servicetsunami.engines.local import changes
@@ -128,11 +128,23 @@ class MirrorService:
             }
 
     def summary(self) -> dict[str, int]:
+        counts = {"pending": 0, "synced": 0, "failed": 0}
         with self.store.session() as session:
-            counts = {"pending": 0, "synced": 0, "failed": 0}
-            for status in session.scalars(select(MirrorJob.status)):
-                counts[status] = counts.get(status, 0) + 1
+            for status, n in session.execute(select(MirrorJob.status, func.count()).group_by(MirrorJob.status)):
+                counts[status] = n
         return counts
+
+    def synced_tables(self, catalog: str, /) -> set[tuple[str, str]]:
+        """(schema, table) of ``catalog``'s tables whose every mirror job is synced: one query."""
+        unsynced = func.sum(case((MirrorJob.status != "synced", 1), else_=0))
+        with self.store.session() as session:
+            rows = session.execute(
+                select(MirrorJob.schema_name, MirrorJob.table_name)
+                .where(MirrorJob.catalog == catalog)
+                .group_by(MirrorJob.schema_name, MirrorJob.table_name)
+                .having(unsynced == 0)
+            )
+            return {(schema, table) for schema, table in rows}
 
     def retry_failed(self) -> int:
         """Put failed jobs back in the queue, due now. Returns how many."""

@@ -234,10 +234,7 @@ class DatabricksEngine(DatabricksVolumes, Engine):
     ) -> WriteResult:
         """``CREATE [OR REPLACE] TABLE ... AS <select>`` on the warehouse: one atomic statement, so a
         select that fails part-way leaves the table as it was. Only ``create`` and ``overwrite``."""
-        if query.kind != "select":
-            raise InvalidInput(f"only a SELECT can be written to a table, not {query.kind}")
-        if any(t.table == ref for t in query.tables):
-            raise InvalidInput(f"{ref.schema}.{ref.name} cannot be built from itself")
+        self._check_query_target(ref, query)
         if mode not in ("create", "overwrite"):
             raise InvalidInput(f"writing a query's result with mode {mode!r} is not available on this engine")
         if mode == "create" and self.table_exists(ref):

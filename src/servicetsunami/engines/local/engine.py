@@ -166,10 +166,7 @@ class LocalEngine(LocalVolumes, Engine):
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
     ) -> WriteResult:
-        if query.kind != "select":
-            raise InvalidInput(f"only a SELECT can be written to a table, not {query.kind}")
-        if any(t.table == ref for t in query.tables):
-            raise InvalidInput(f"{ref.schema}.{ref.name} cannot be built from itself")
+        self._check_query_target(ref, query)
         catalog = query.tables[0].table.catalog if query.tables else ref.catalog
         cursor = self._database(catalog).cursor()
         try:
