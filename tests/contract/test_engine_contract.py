@@ -282,3 +282,19 @@ def test_a_widened_column_is_rewritten_and_an_incompatible_change_is_refused_by_
     with pytest.raises(InvalidInput, match="'id'"):
         engine.write_table(REF, stream({"id": ["x"]}), mode="append")
     assert engine.describe(REF).version == version
+
+
+def test_a_query_result_written_to_a_table_replaces_it_and_a_table_cannot_be_built_from_itself(
+    engine: Engine,
+) -> None:
+    engine.write_table(REF, stream({"id": [1, 2, 3], "v": ["a", "b", "c"]}), mode="create")
+    target = TableRef(CATALOG, "silver", "items")
+    select = guard_query("SELECT id, upper(v) AS v FROM bronze.items WHERE id > 1", catalog=CATALOG)
+    first = engine.write_query(target, select, mode="overwrite")
+    assert first.rows == 2
+    again = engine.write_query(target, select, mode="overwrite")
+    assert again.version > first.version
+    assert q(engine, "SELECT id, v FROM silver.items ORDER BY id") == [{"id": 2, "v": "B"}, {"id": 3, "v": "C"}]
+    with pytest.raises(InvalidInput):
+        engine.write_query(target, guard_query("SELECT * FROM silver.items", catalog=CATALOG), mode="overwrite")
+    assert q(engine, "SELECT count(*) AS n FROM silver.items") == [{"n": 2}]
