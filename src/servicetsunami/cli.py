@@ -8,11 +8,12 @@ directly. ``query``, ``upload`` and ``tables`` act as the principal of ``TSUNAMI
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -72,16 +73,21 @@ def _principal(svc: Services) -> Principal:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from TSUNAMI_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from TSUNAMI_PORT)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=0, help="Worker processes (default TSUNAMI_SERVE__WORKERS; 0: one per core, <= 4)")
+    ] = None,
 ) -> None:
-    """Run REST (/api/v1), MCP (/mcp), OpenAPI (/docs) and health (/health) in one process."""
+    """Run REST (/api/v1), MCP (/mcp), OpenAPI (/docs) and health (/health) on one port."""
     import uvicorn
 
     from servicetsunami.api.app import create_app
     from servicetsunami.mcp.server import use_service_logging
     from servicetsunami.services.container import Services
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic-settings accepts field kwargs
+    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if workers is not None:
+        overrides["serve"] = {**Settings().serve.model_dump(), "workers": workers}
+    settings = Settings(**overrides)
     configure_logging(settings.log_level)
     use_service_logging()
     services = Services.open(settings)
@@ -100,15 +106,28 @@ def serve(
             f"\n[bold yellow]First start:[/bold yellow] tenant '{created.tenant_slug}' with admin API key\n\n"
             f"    {created.plaintext}\n\nIt is shown only this once; store it now (e.g. TSUNAMI_API_KEY)."
         )
+    processes = settings.serve.resolved_workers
+    console.print(f"  Workers:               {processes} process{'es' if processes > 1 else ''}")
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "proxy_headers": False,
+        "timeout_keep_alive": settings.serve.keep_alive_seconds,
+    }
     try:
-        uvicorn.run(
-            create_app(settings, services=services),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            proxy_headers=False,
-            timeout_keep_alive=settings.serve.keep_alive_seconds,
-        )
+        if processes == 1:
+            uvicorn.run(create_app(settings, services=services), **options)
+        else:
+            # Each worker builds its own app from the environment: hand it what the options said.
+            os.environ.update(
+                {
+                    "TSUNAMI_HOST": settings.host,
+                    "TSUNAMI_PORT": str(settings.port),
+                    "TSUNAMI_SERVE__WORKERS": str(processes),
+                }
+            )
+            uvicorn.run("servicetsunami.api.app:worker_app", factory=True, workers=processes, **options)
     finally:
         services.close()
 

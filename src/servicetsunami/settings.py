@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -177,6 +178,29 @@ class ServeSettings(BaseModel):
             "server is closing at that moment."
         ),
     )
+    workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description=(
+            "Worker processes answering HTTP; 0 means one per CPU core, at most 4. They share the store, "
+            "the lakehouse and the sync locks; each has its own caches, and the rate limits are split "
+            "evenly between them."
+        ),
+    )
+    threads: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description=(
+            "Threads per worker for blocking work (store, engine). More let more slow calls overlap; "
+            "each extra one also competes for Python's interpreter lock with the rest."
+        ),
+    )
+
+    @property
+    def resolved_workers(self) -> int:
+        return self.workers or max(1, min(os.cpu_count() or 1, 4))
 
 
 class Settings(BaseSettings):

@@ -54,3 +54,20 @@ def test_mask_pii_masks_flagged_columns_in_query_results_even_under_an_alias(
 
     pii.set_mask_pii(services, acme, False)
     assert query_sql(services, acme, "SELECT contact FROM people ORDER BY id").rows[0] == ["ann@example.com"]
+
+
+def test_columns_a_profile_flagged_stay_masked_in_another_process_and_after_a_restart(
+    services: Services, acme: Principal
+) -> None:
+    ingestion.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
+    pii.set_mask_pii(services, acme, True)
+    profiling.profile_table(services, acme, "people")
+    # "w" holds few rows of names: by content alone it would not be masked, the profile's flag does it.
+    sql = "SELECT who AS w FROM people WHERE id = 1"
+    assert query_sql(services, acme, sql).rows == [[pii.MASK]]
+
+    other = Services.open(services.settings)  # another worker process, or the next start
+    try:
+        assert query_sql(other, acme, sql).rows == [[pii.MASK]]
+    finally:
+        other.close()

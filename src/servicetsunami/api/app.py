@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -103,8 +104,9 @@ class RequestIdMiddleware:
             logs.request_id.reset(token)
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
-    """Build the app. With ``services`` given (tests), the caller owns their lifetime."""
+def create_app(settings: Settings, *, services: Services | None = None, workers: int = 1) -> FastAPI:
+    """Build the app. With ``services`` given (tests), the caller owns their lifetime. ``workers``
+    is how many processes serve the same port: each enforces its share of the rate limits."""
     from servicetsunami.mcp.http import mcp_http_app
 
     owned = services is None
@@ -113,6 +115,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Blocking calls run in this many threads (anyio's default is 40, which under load spends
+        # more time handing the interpreter lock around than working).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.serve.threads
         async with mcp_lifespan(mcp_app):
             yield
         if owned:
@@ -129,6 +134,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     )
     app.state.services = services
     app.state.limiter = RateLimiter(
+        share=workers,
         login=settings.auth.login_rate_limit,
         login_client=_scaled(settings.auth.login_rate_limit, 10),
         query=settings.api.query_rate_limit,
@@ -165,6 +171,20 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         return problem(500, "internal_error", "internal error; see the server log", logs.request_id.get())
 
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of ``tsunami serve --workers N`` (uvicorn calls this in each).
+
+    The settings come from the environment the serving command prepared (it resolves the number of
+    workers into ``TSUNAMI_SERVE__WORKERS``); the store is already migrated and bootstrapped, and
+    the mirror worker, if any, runs in the serving command's own process, not here."""
+    from servicetsunami.mcp.server import use_service_logging
+
+    settings = Settings()
+    logs.configure_logging(settings.log_level)
+    use_service_logging()
+    return create_app(settings, workers=settings.serve.resolved_workers)
 
 
 def _scaled(spec: str, factor: int) -> str:

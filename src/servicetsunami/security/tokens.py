@@ -9,7 +9,8 @@ needs to build the :class:`~servicetsunami.tenancy.Principal` without a store lo
 
 Every use checks the signature, ``exp``/``nbf``/``iat``, the issuer and the audience; ``alg`` is
 pinned to HS256 (a token saying ``none`` or ``RS256`` is refused). REST and the MCP HTTP door both
-verify through :meth:`TokenSigner.principal`.
+verify through :meth:`TokenSigner.principal`, which remembers the tokens it has verified (by their
+exact text, until their ``exp``) so that a client's following requests cost a dict lookup.
 
 A refresh token reads ``tsr_<secret>`` (32 random bytes); the store keeps its SHA-256 only (a random
 256-bit secret needs no slow KDF, as for API keys). Rotation and replay detection live in
@@ -27,6 +28,7 @@ import hashlib
 import logging
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,7 @@ MIN_SECRET_LENGTH = 32
 REFRESH_SCHEME = "tsr"
 KEY_FILE_NAME = "jwt.key"
 INVALID_TOKEN_MESSAGE = "invalid or expired access token; log in again or use your refresh token"
+VERIFIED_CACHE_MAX = 10_000
 WEAK_SECRETS = frozenset(
     {"", "secret", "changeme", "change-me", "changethis", "default", "development", "dev", "jwt", "password", "test"}
 )
@@ -67,6 +70,8 @@ class TokenSigner:
         self.audience = audience
         self.access_seconds = access_seconds
         self._catalog_prefix = catalog_prefix
+        self._verified: dict[str, tuple[Principal, float]] = {}  # token -> (principal, exp)
+        self._verified_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"TokenSigner(issuer={self.issuer!r}, audience={self.audience!r})"
@@ -108,9 +113,12 @@ class TokenSigner:
         return claims
 
     def principal(self, token: str, /) -> Principal:
+        known = self._verified.get(token)
+        if known is not None and known[1] > time.time():
+            return known[0]
         claims = self.claims(token)
         try:
-            return principal_for(
+            principal = principal_for(
                 tenant_id=str(claims["tid"]),
                 tenant_slug=str(claims["tsl"]),
                 subject=str(claims["sub"]),
@@ -119,6 +127,14 @@ class TokenSigner:
             )
         except (KeyError, ValueError, TsunamiError):
             raise AuthError(INVALID_TOKEN_MESSAGE) from None
+        with self._verified_lock:
+            if len(self._verified) >= VERIFIED_CACHE_MAX:
+                now = time.time()
+                self._verified = {t: v for t, v in self._verified.items() if v[1] > now}
+                if len(self._verified) >= VERIFIED_CACHE_MAX:
+                    self._verified.clear()
+            self._verified[token] = (principal, float(claims["exp"]))
+        return principal
 
 
 def looks_like_jwt(value: str, /) -> bool:

@@ -3,6 +3,8 @@ caller's own catalog (a name pointing elsewhere is refused)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from servicetsunami.engines.base import TableDetail
 from servicetsunami.errors import InvalidInput
 from servicetsunami.services import lineage
@@ -59,19 +61,9 @@ def describe_table(
             return view
     detail = svc.engine.describe(ref, version=version)
     history = svc.engine.history(ref, limit=10)
-    dataset = None
-    with svc.store.session() as session:
-        found = repo.find_dataset(session, ref.name, tenant_id=principal.tenant_id)
-        if found is not None and found.table_schema == ref.schema and found.table_name == ref.name:
-            dataset = {
-                "id": found.id,
-                "source_kind": found.source_kind,
-                "source_name": found.source_name,
-                "format": found.format,
-                "landing_path": found.landing_path,
-                "last_sync_id": (found.meta or {}).get("last_sync_id"),
-                "updated_at": found.updated_at.isoformat() if found.updated_at else None,
-            }
+    dataset = svc.store.reads.get(
+        ("dataset_of", principal.tenant_id, ref.schema, ref.name), lambda: _dataset_of(svc, principal, ref)
+    )
     info = _info(detail)
     return TableDescription(
         **info.model_dump(by_alias=True),
@@ -81,10 +73,27 @@ def describe_table(
         location=f"{ref}",
         history=history,
         comment=detail.comment,
-        dataset=dataset,
+        dataset=dict(dataset) if dataset is not None else None,
         lineage=lineage.origin(svc, principal, f"{ref.schema}.{ref.name}"),
         mirror=svc.mirror.status_for(ref) if svc.mirror is not None else None,
     )
+
+
+def _dataset_of(svc: Services, principal: Principal, ref: TableRef) -> dict[str, Any] | None:
+    """The dataset record behind a table, when it was uploaded or synced into one."""
+    with svc.store.session() as session:
+        found = repo.find_dataset(session, ref.name, tenant_id=principal.tenant_id)
+        if found is None or found.table_schema != ref.schema or found.table_name != ref.name:
+            return None
+        return {
+            "id": found.id,
+            "source_kind": found.source_kind,
+            "source_name": found.source_name,
+            "format": found.format,
+            "landing_path": found.landing_path,
+            "last_sync_id": (found.meta or {}).get("last_sync_id"),
+            "updated_at": found.updated_at.isoformat() if found.updated_at else None,
+        }
 
 
 def _describe_view(svc: Services, principal: Principal, ref: TableRef) -> TableDescription | None:

@@ -59,8 +59,12 @@ class DatasetDeleted(BaseModel):
 
 def list_datasets(svc: Services, principal: Principal) -> list[DatasetPublic]:
     principal.require(Scope.READ)
-    with svc.store.session() as session:
-        return [_public(d) for d in repo.list_datasets(session, tenant_id=principal.tenant_id)]
+
+    def read() -> tuple[DatasetPublic, ...]:
+        with svc.store.session() as session:
+            return tuple(_public(d) for d in repo.list_datasets(session, tenant_id=principal.tenant_id))
+
+    return [d.model_copy() for d in svc.store.reads.get(("datasets", principal.tenant_id), read)]
 
 
 def get_dataset(svc: Services, principal: Principal, dataset_id: str, /) -> DatasetDetail:

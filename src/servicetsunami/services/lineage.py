@@ -8,6 +8,7 @@ edges both ways into a graph of nodes and edges.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -44,6 +45,11 @@ class Lineage(BaseModel):
 
 def origin(svc: Services, principal: Principal, name: str, /) -> dict[str, Any] | None:
     """How ``schema.table`` was built, or None when nothing is recorded."""
+    found = svc.store.reads.get(("origin", principal.tenant_id, name), lambda: _origin(svc, principal, name))
+    return copy.deepcopy(found)
+
+
+def _origin(svc: Services, principal: Principal, name: str) -> dict[str, Any] | None:
     schema, _, table = name.partition(".")
     with svc.store.session() as session:
         if schema == "bronze":

@@ -11,9 +11,10 @@ columns whose values look like PII, and the columns a profile of a table they re
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable
 from typing import Any
+
+from sqlglot import exp
 
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import QueryResult
@@ -37,8 +38,7 @@ _NAME_HINTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _MIN_SHARE = 0.8
 
-_flags_lock = threading.Lock()
-_flags: dict[tuple[str, str], dict[str, str]] = {}  # (catalog, schema.table) -> column -> kind
+_FLAGS_KEY = "pii_flags"  # tenant setting: schema.table -> column -> kind, written by profile_table
 
 
 def kind_by_name(column: str, /) -> str | None:
@@ -68,20 +68,37 @@ def kind_by_content(values: Iterable[Any], /) -> str | None:
     return None
 
 
-def remember_flags(catalog: str, table: str, flags: dict[str, str], /) -> None:
-    """Record the PII columns a profile found in ``table`` (``schema.table``) for masking."""
-    with _flags_lock:
-        _flags[(catalog, table)] = dict(flags)
+def remember_flags(svc: Services, principal: Principal, table: str, flags: dict[str, str], /) -> None:
+    """Record the PII columns a profile found in ``table`` (``schema.table``) for masking.
+
+    Kept in the tenant's settings, so every worker process, and the next start, masks them too."""
+    with svc.store.session(write_lock=True) as session:
+        known = dict(trepo.tenant_settings(session, principal.tenant_id).get(_FLAGS_KEY) or {})
+        if known.get(table, {}) == flags:
+            return
+        if flags:
+            known[table] = dict(flags)
+        else:
+            known.pop(table, None)
+        trepo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
 
 
-def remembered_flags(catalog: str, table: str, /) -> dict[str, str]:
-    with _flags_lock:
-        return dict(_flags.get((catalog, table), {}))
+def remembered_flags(svc: Services, principal: Principal, table: str, /) -> dict[str, str]:
+    return dict((_settings(svc, principal).get(_FLAGS_KEY) or {}).get(table) or {})
 
 
 def mask_pii_enabled(svc: Services, principal: Principal, /) -> bool:
-    with svc.store.session() as session:
-        return bool(trepo.tenant_settings(session, principal.tenant_id).get("mask_pii", False))
+    return bool(_settings(svc, principal).get("mask_pii", False))
+
+
+def _settings(svc: Services, principal: Principal) -> dict[str, Any]:
+    """The tenant's settings, read once per change of the store (every query asks)."""
+
+    def read() -> dict[str, Any]:
+        with svc.store.session() as session:
+            return trepo.tenant_settings(session, principal.tenant_id)
+
+    return svc.store.reads.get(("tenant_settings", principal.tenant_id), read)
 
 
 def set_mask_pii(svc: Services, principal: Principal, enabled: bool, /) -> bool:
@@ -93,15 +110,29 @@ def set_mask_pii(svc: Services, principal: Principal, enabled: bool, /) -> bool:
         return bool(trepo.set_tenant_setting(session, principal.tenant_id, "mask_pii", bool(enabled))["mask_pii"])
 
 
-def mask_result(svc: Services, principal: Principal, result: QueryResult, tables: list[str], /) -> QueryResult:
-    """``result`` with PII columns masked when the tenant's ``mask_pii`` is on; unchanged otherwise."""
+def mask_result(
+    svc: Services,
+    principal: Principal,
+    result: QueryResult,
+    tables: list[str],
+    /,
+    *,
+    statement: exp.Expr | None = None,
+) -> QueryResult:
+    """``result`` with PII columns masked when the tenant's ``mask_pii`` is on; unchanged otherwise.
+
+    A column is masked when its values look like PII, its name says so, or it is, or is computed
+    from, a column a profile of ``tables`` flagged (``statement``, the query's AST, tells which
+    columns each output column reads, so ``SELECT who AS w`` stays masked)."""
     if not result.rows or not mask_pii_enabled(svc, principal):
         return result
-    flagged = {c for t in tables for c in remembered_flags(principal.catalog, t)}
+    flagged = {c.lower() for t in tables for c in remembered_flags(svc, principal, t)}
+    sources = _output_sources(statement, len(result.columns)) if statement is not None and flagged else None
     masked = []
     for i, column in enumerate(result.columns):
         values = [row[i] for row in result.rows]
-        if column.name in flagged or kind_by_name(column.name) or kind_by_content(values):
+        from_flagged = column.name.lower() in flagged or (sources is not None and bool(sources[i] & flagged))
+        if from_flagged or kind_by_name(column.name) or kind_by_content(values):
             masked.append(i)
     if not masked:
         return result
@@ -110,3 +141,14 @@ def mask_result(svc: Services, principal: Principal, result: QueryResult, tables
         result.hint + " " if result.hint else ""
     ) + "columns with personal data are masked (tenant setting mask_pii)"
     return result.model_copy(update={"rows": rows, "hint": hint})
+
+
+def _output_sources(statement: exp.Expr, width: int) -> list[set[str]] | None:
+    """For each output column of a SELECT, the names of the columns its expression reads; None
+    when projections and output columns do not line up one to one (``*`` expands)."""
+    select = statement if isinstance(statement, exp.Select) else statement.find(exp.Select)
+    if not isinstance(select, exp.Select) or len(select.expressions) != width:
+        return None
+    if any(isinstance(p, exp.Star) or isinstance(p.this, exp.Star) for p in select.expressions):
+        return None
+    return [{c.name.lower() for c in p.find_all(exp.Column)} for p in select.expressions]

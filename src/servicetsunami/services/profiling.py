@@ -102,7 +102,7 @@ def profile_table(svc: Services, principal: Principal, table_name: str, /) -> Ta
             profiles[int(row["col"])].top_values.append(TopValue(value=_json_value(row["value"]), count=int(row["n"])))
     _flag_pii(svc, principal, ref, profiles)
     flags = {p.name: p.pii for p in profiles if p.pii}
-    pii.remember_flags(principal.catalog, f"{ref.schema}.{ref.name}", flags)
+    pii.remember_flags(svc, principal, f"{ref.schema}.{ref.name}", flags)
     if flags and pii.mask_pii_enabled(svc, principal):  # values of personal data are masked like any result
         for p in profiles:
             if p.pii:

@@ -55,7 +55,8 @@ def query_sql(svc: Services, principal: Principal, sql: str, /, *, max_rows: int
         )
     out = query_result(table, truncated, started, guarded.sql, hint=hint)
     if guarded.kind in ("select", "explain"):
-        out = mask_result(svc, principal, out, [f"{t.table.schema}.{t.table.name}" for t in guarded.tables])
+        tables = [f"{t.table.schema}.{t.table.name}" for t in guarded.tables]
+        out = mask_result(svc, principal, out, tables, statement=guarded.statement)
     return out
 
 

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from servicetsunami.errors import Conflict, StoreError, TsunamiError
+from servicetsunami.store.cache import ReadCache, generation_for
 from servicetsunami.store.migrations import alembic_config
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ class Store:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
+        self._generation = generation_for(self.dialect, parsed.database)
+        self.reads = ReadCache(self._generation)  # see servicetsunami.store.cache
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._locked_sessions = sessionmaker(
             self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}), expire_on_commit=False
@@ -187,6 +190,9 @@ class Store:
 
     def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._generation is not None:
+            self._generation.close()
+        self.reads.clear()
         self.engine.dispose()
 
     def _migrate_once(self) -> None:

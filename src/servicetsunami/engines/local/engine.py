@@ -16,6 +16,7 @@ import contextlib
 import logging
 import re
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -43,6 +44,7 @@ from servicetsunami.engines.base import (
 from servicetsunami.engines.local import drift, merging, staging
 from servicetsunami.engines.local.storage import Layout, Snapshots, TableLocks
 from servicetsunami.engines.local.volumes import LocalVolumes
+from servicetsunami.engines.local.watchdog import Watchdog
 from servicetsunami.engines.local.writes import (
     RowCounter,
     already_written,
@@ -69,6 +71,7 @@ from servicetsunami.tenancy import LANDING_VOLUME, LAYERS, TableRef
 logger = logging.getLogger(__name__)
 
 _BATCH_ROWS = 65_536
+_watchdog = Watchdog()  # interrupts queries past their timeout
 # A MERGE that touches many files otherwise holds them in memory (measured: 1.2 GB for 5M rows);
 # past this it spills to disk, keeping a sync's memory bounded whatever the table size.
 _MERGE_MEMORY_BYTES = 256 * 1024 * 1024
@@ -368,9 +371,12 @@ class LocalEngine(LocalVolumes, Engine):
     def _run_capped(
         self, cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_bytes: int, timeout: float
     ) -> tuple[pa.Table, bool]:
-        timer = threading.Timer(timeout, cursor.interrupt)
-        timer.daemon = True
-        timer.start()
+        with _watchdog.guard(timeout, cursor.interrupt):
+            return self._fetch_capped(cursor, sql, max_rows, max_bytes, timeout)
+
+    def _fetch_capped(
+        self, cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_bytes: int, timeout: float
+    ) -> tuple[pa.Table, bool]:
         try:
             result = cursor.execute(sql)
             hugeints = [i for i, d in enumerate(result.description or []) if str(d[1]) == "HUGEINT"]
@@ -399,8 +405,6 @@ class LocalEngine(LocalVolumes, Engine):
             raise LimitExceeded("the query needs more memory than allowed; aggregate or filter") from exc
         except duckdb.Error as exc:
             raise InvalidInput(self._clean_message(exc)) from exc
-        finally:
-            timer.cancel()
 
     def _source_for(self, ref: TableReference, cursor: duckdb.DuckDBPyConnection) -> str:
         path = self._layout.table_dir(ref.table)
@@ -580,9 +584,10 @@ class LocalEngine(LocalVolumes, Engine):
     def ping(self) -> float:
         started = time.perf_counter()
         try:
-            probe = self.root / ".ping"
-            probe.write_bytes(b"ok")
-            probe.unlink()
+            # A file of its own per probe: concurrent health checks must not remove each other's.
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".ping-") as probe:
+                probe.write(b"ok")
+                probe.flush()
             cur = self._database(None).cursor()
             try:
                 cur.execute("SELECT 1").fetchall()
