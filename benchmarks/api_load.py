@@ -119,9 +119,13 @@ class Connection:
         self.writer.write(head.encode() + b"\r\n" + payload)
         done = asyncio.Event()
         chunks: list[bytes] = []
-        closes = False
+        keep_alive = [True]
 
         class Sink:
+            def on_headers_complete(self) -> None:
+                # Asked here: once the message is complete the parser has reset and always says no.
+                keep_alive[0] = parser.should_keep_alive()
+
             def on_body(self, data: bytes) -> None:
                 chunks.append(data)
 
@@ -135,7 +139,7 @@ class Connection:
                 if not data:
                     raise ConnectionError("the server closed the connection")
                 parser.feed_data(data)
-            closes = not parser.should_keep_alive()
+            closes = not keep_alive[0]
         except BaseException:
             await self.close()
             raise

@@ -184,8 +184,7 @@ class ServeSettings(BaseModel):
         le=64,
         description=(
             "Worker processes answering HTTP; 0 means one per CPU core, at most 4. They share the store, "
-            "the lakehouse and the sync locks; each has its own caches, and the rate limits are split "
-            "evenly between them."
+            "the lakehouse, the sync locks and the rate-limit counts; each has its own caches."
         ),
     )
     threads: int = Field(

@@ -4,7 +4,8 @@ everything by it. No route reads a tenant from a path, a query or a body."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -28,6 +29,21 @@ _bearer = HTTPBearer(
 
 # The dependencies are ``async``: FastAPI runs a plain ``def`` dependency in the thread pool, and
 # those hops (several per request) cost more CPU than what most of them do.
+
+T = TypeVar("T")
+
+
+async def read_metadata(services: Services, call: Callable[[], T], /) -> T:
+    """Run a service call that only reads metadata (the store, table logs), like ``list_datasets``.
+
+    With the embedded store and lakehouse (a SQLite file in WAL mode, whose readers never wait for
+    a writer, and Delta logs on local disk) it runs right here on the event loop: it is mostly
+    answered from memory (``store.reads``, the snapshot cache) and the hand-over to a thread costs
+    more than the call. When either is across a network (PostgreSQL, Databricks) it goes to the
+    thread pool like every other blocking call."""
+    if services.local_metadata:
+        return call()
+    return await run_in_threadpool(call)
 
 
 async def get_services(request: Request) -> Services:

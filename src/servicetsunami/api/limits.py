@@ -5,23 +5,24 @@ is cut off at the limit too. Dataset uploads have their own, larger limit
 (``ingest.max_upload_bytes``, 1 GiB by default); everything else under ``/api/v1`` is held to
 ``api.max_body_bytes``.
 
-Rate limits are moving windows in this process's memory, keyed by the principal (queries) or by
-the account and the client address (logins); the ``limits`` library parses their ``"10/minute"``
-form. The counting is ours: ``limits``' in-memory storage starts a timer thread after almost every
-hit, and on the event loop that start (and the GIL hand-over it waits for) cost more than the
-request. Each key keeps the times of its hits inside the window; keys idle past their window are
-dropped as the limiter goes. With several worker processes (``serve.workers``) each allows an
-even share of every limit, so the total never exceeds it; a client whose connection stays on one
-worker meets its share first. A refused request is a :class:`~servicetsunami.errors.RateLimited`
-with the seconds to wait, which the error handler sends as ``Retry-After``.
+Rate limits are moving windows keyed by the principal (queries) or by the account and the client
+address (logins); the ``limits`` library parses their ``"10/minute"`` form. The hits are counted in
+a small SQLite file under the data folder (``<home>/run/ratelimits.db``, WAL, not synced: counts
+need not survive a crash), so that every worker process of ``tsunami serve`` sees the same counts
+and a client gets its whole allowance whichever worker answers it. (``limits``' own in-memory
+storage is per process, and it starts a timer thread after almost every hit, which on the event
+loop cost more than the request.) A refused request is a
+:class:`~servicetsunami.errors.RateLimited` with the seconds to wait, which the error handler sends
+as ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 import time
-from collections import deque
+from pathlib import Path
 
 from limits import RateLimitItem, parse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -120,46 +121,53 @@ def _counting(receive: Receive, limit: int) -> Receive:
 
 
 class RateLimiter:
-    """Named limits (``"10/minute"``), each counted per identifier in a moving window."""
+    """Named limits (``"10/minute"``), each counted per identifier in a moving window shared by
+    every process that opens the same ``path``."""
 
-    PURGE_EVERY = 1024  # hits between sweeps of idle keys
+    PURGE_EVERY = 1024  # hits between sweeps of keys whose window has passed
 
-    def __init__(self, *, share: int = 1, **limits: str) -> None:
-        """``share``: how many processes enforce these limits side by side; each allows its share
-        (at least one), so together they never allow more than the limit."""
+    def __init__(self, path: Path, /, **limits: str) -> None:
         self._items: dict[str, RateLimitItem] = {}
-        self._allowed: dict[str, int] = {}
         for name, spec in limits.items():
             try:
                 self._items[name] = parse(spec)
             except ValueError:
                 raise InvalidInput(f"rate limit {spec!r} for {name} is not like '10/minute'") from None
-            self._allowed[name] = max(1, self._items[name].amount // max(1, share))
-        self._hits: dict[tuple[str, ...], deque[float]] = {}
+        self._longest = max((float(item.get_expiry()) for item in self._items.values()), default=0.0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at REAL NOT NULL)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS hits_by_key ON hits (key, at)")
         self._lock = threading.Lock()
         self._since_purge = 0
 
     def hit(self, name: str, *identifiers: str, what: str) -> None:
         item = self._items[name]
         window = float(item.get_expiry())
-        key = (name, *identifiers)
-        now = time.monotonic()
+        key = "\x1f".join((name, *identifiers))
+        now = time.time()
         with self._lock:
-            self._since_purge += 1
-            if self._since_purge >= self.PURGE_EVERY:
-                self._purge(now)
-            times = self._hits.setdefault(key, deque())
-            while times and times[0] <= now - window:
-                times.popleft()
-            if len(times) < self._allowed[name]:
-                times.append(now)
-                return
-            wait = max(1, math.ceil(times[0] + window - now))
-        raise RateLimited(f"too many {what}; try again in {wait} s", retry_after=wait)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._since_purge += 1
+                if self._since_purge >= self.PURGE_EVERY:
+                    self._since_purge = 0
+                    self._db.execute("DELETE FROM hits WHERE at <= ?", (now - self._longest,))
+                self._db.execute("DELETE FROM hits WHERE key = ? AND at <= ?", (key, now - window))
+                count, oldest = self._db.execute("SELECT count(*), min(at) FROM hits WHERE key = ?", (key,)).fetchone()
+                allowed = count < item.amount
+                if allowed:
+                    self._db.execute("INSERT INTO hits (key, at) VALUES (?, ?)", (key, now))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        if not allowed:
+            wait = max(1, math.ceil(oldest + window - now))
+            raise RateLimited(f"too many {what}; try again in {wait} s", retry_after=wait)
 
-    def _purge(self, now: float) -> None:
-        self._since_purge = 0
-        windows = {name: float(item.get_expiry()) for name, item in self._items.items()}
-        idle = [k for k, times in self._hits.items() if not times or times[-1] <= now - windows[k[0]]]
-        for key in idle:
-            del self._hits[key]
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

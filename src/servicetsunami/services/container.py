@@ -59,6 +59,12 @@ class Services:
             self._syncs = SyncManager(self)
         return self._syncs
 
+    @property
+    def local_metadata(self) -> bool:
+        """Whether the store and the table metadata are on this machine (SQLite and the local
+        engine, mirrored or not), so reading them never waits on a network."""
+        return self.store.dialect == "sqlite" and self.engine.kind == "local"
+
     def authenticate(self, credential: str) -> Principal:
         """The principal of an API key or an access JWT (every door calls this); raises ``AuthError``
         for a missing, unknown, revoked or expired one."""

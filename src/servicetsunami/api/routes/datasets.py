@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from servicetsunami.api.deps import PageDep, PrincipalDep, QueryPrincipalDep, ServicesDep
+from servicetsunami.api.deps import PageDep, PrincipalDep, QueryPrincipalDep, ServicesDep, read_metadata
 from servicetsunami.api.pagination import Page, paginate
 from servicetsunami.api.schemas.common import COMMON_ERRORS
 from servicetsunami.api.schemas.datasets import (
@@ -80,14 +80,14 @@ async def upload_dataset(request: Request, services: ServicesDep, principal: Pri
 
 @router.get("", operation_id="list_datasets", response_model=Page[DatasetPublic], responses=COMMON_ERRORS)
 async def list_datasets(services: ServicesDep, principal: PrincipalDep, page: PageDep) -> Page[DatasetPublic]:
-    items = await run_in_threadpool(datasets.list_datasets, services, principal)
+    items = await read_metadata(services, lambda: datasets.list_datasets(services, principal))
     return paginate(items, key=lambda d: (d.name, d.id), limit=page.limit, cursor=page.cursor)
 
 
 @router.get("/{dataset_id}", operation_id="get_dataset", response_model=DatasetDetail, responses=COMMON_ERRORS)
 async def get_dataset(dataset_id: str, services: ServicesDep, principal: PrincipalDep) -> DatasetDetail:
     """The dataset's table, columns, rows, versions, where it lives and where it came from."""
-    return await run_in_threadpool(datasets.get_dataset, services, principal, dataset_id)
+    return await read_metadata(services, lambda: datasets.get_dataset(services, principal, dataset_id))
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
-from servicetsunami.api.deps import PageDep, PrincipalDep, QueryPrincipalDep, ServicesDep
+from servicetsunami.api.deps import PageDep, PrincipalDep, QueryPrincipalDep, ServicesDep, read_metadata
 from servicetsunami.api.pagination import Page, paginate
 from servicetsunami.api.schemas.common import COMMON_ERRORS
 from servicetsunami.api.schemas.tables import QueryCreate, QueryResult, TableDescription, TableInfo
@@ -26,7 +26,7 @@ async def list_tables(
     page: PageDep,
     layer: Annotated[Literal["bronze", "silver", "gold"] | None, Query(description="Only this schema")] = None,
 ) -> Page[TableInfo]:
-    items = await run_in_threadpool(catalog.list_tables, services, principal, layer=layer)
+    items = await read_metadata(services, lambda: catalog.list_tables(services, principal, layer=layer))
     return paginate(items, key=lambda t: (t.schema_, t.name), limit=page.limit, cursor=page.cursor)
 
 
@@ -41,8 +41,8 @@ async def describe_table(
     version: Annotated[int | None, Query(ge=0, description="Time travel to this version")] = None,
 ) -> TableDescription:
     """Columns, types, rows, size, files, recent history and where the rows came from."""
-    return await run_in_threadpool(
-        lambda: catalog.describe_table(services, principal, f"{schema}.{name}", version=version)
+    return await read_metadata(
+        services, lambda: catalog.describe_table(services, principal, f"{schema}.{name}", version=version)
     )
 
 
