@@ -26,6 +26,15 @@ class QuerySettings(BaseModel):
     timeout_seconds: float = Field(60.0, gt=0, description="A query running longer is interrupted.")
     threads: int = Field(0, ge=0, description="DuckDB threads for queries; 0 means one per core.")
     memory_limit: str = Field("", description="DuckDB memory limit for queries (e.g. '4GB'); empty = DuckDB's.")
+    result_cache_mb: int = Field(
+        64,
+        ge=0,
+        description=(
+            "Memory per worker for results of repeated queries (local engine). A query is answered from "
+            "it only when its text, caps and the exact table files it reads are the same and it calls "
+            "no rand(), now(), uuid() or the like; 0 turns it off."
+        ),
+    )
 
 
 class IngestSettings(BaseModel):

@@ -90,6 +90,7 @@ class ArrowResult:
     truncated: bool
     elapsed_ms: float
     sql: str
+    cached: bool = False  # answered from the engine's result cache without running
 
 
 @dataclass(frozen=True, slots=True)

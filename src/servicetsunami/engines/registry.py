@@ -16,6 +16,7 @@ def _local(settings: Settings) -> Engine:
         settings.resolved_lakehouse_root,
         threads=settings.query.threads,
         memory_limit=settings.query.memory_limit,
+        result_cache_bytes=settings.query.result_cache_mb * 1024 * 1024,
     )
 
 

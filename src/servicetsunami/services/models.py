@@ -69,6 +69,9 @@ class QueryResult(BaseModel):
     hint: str | None = Field(None, description="How to get the rest when truncated")
     elapsed_ms: float
     sql: str | None = Field(None, description="The statement as run, with names qualified to your catalog")
+    cached: bool = Field(
+        False, description="Answered from the result cache: the same query already ran over these table versions"
+    )
 
 
 class UploadResult(BaseModel):

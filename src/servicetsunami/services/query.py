@@ -44,8 +44,9 @@ def query_sql(svc: Services, principal: Principal, sql: str, /, *, max_rows: int
             max_bytes=svc.settings.query.max_bytes,
             timeout_seconds=svc.settings.query.timeout_seconds,
         )
-        table, truncated = result.table, result.truncated
+        table, truncated, cached = result.table, result.truncated, result.cached
     else:
+        cached = False
         table, truncated = _metadata_statement(svc, principal, guarded, rows_cap)
     hint = None
     if truncated:
@@ -54,6 +55,7 @@ def query_sql(svc: Services, principal: Principal, sql: str, /, *, max_rows: int
             f"{svc.settings.query.max_bytes} bytes); aggregate, filter or add LIMIT/OFFSET to page"
         )
     out = query_result(table, truncated, started, guarded.sql, hint=hint)
+    out.cached = cached
     if guarded.kind in ("select", "explain"):
         tables = [f"{t.table.schema}.{t.table.name}" for t in guarded.tables]
         out = mask_result(svc, principal, out, tables, statement=guarded.statement)

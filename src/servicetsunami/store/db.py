@@ -9,6 +9,9 @@ SQLite is opened in WAL mode with foreign keys on and a 5 s busy timeout, and SQ
 they do on PostgreSQL. A transaction starts deferred; ``session(write_lock=True)`` starts it with
 ``BEGIN IMMEDIATE`` for read-then-write work that must not race another process.
 
+``store.reads`` (:mod:`servicetsunami.store.cache`) remembers hot read results until the next
+commit by anyone.
+
 Driver errors are turned into ours in :func:`_translate_error`: ``IntegrityError`` becomes
 :class:`~servicetsunami.errors.Conflict`, ``OperationalError`` (lost connection, locked database)
 a transient :class:`~servicetsunami.errors.StoreError`, anything else a terminal ``StoreError``.

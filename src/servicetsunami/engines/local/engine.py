@@ -42,6 +42,7 @@ from servicetsunami.engines.base import (
     WriteResult,
 )
 from servicetsunami.engines.local import drift, merging, staging
+from servicetsunami.engines.local.results import ResultCache, deterministic
 from servicetsunami.engines.local.storage import Layout, Snapshots, TableLocks
 from servicetsunami.engines.local.volumes import LocalVolumes
 from servicetsunami.engines.local.watchdog import Watchdog
@@ -88,7 +89,7 @@ class LocalEngine(LocalVolumes, Engine):
     kind: ClassVar[str] = "local"
     capabilities: ClassVar[Capabilities] = Capabilities(staged_parquet=True)
 
-    def __init__(self, root: Path, *, threads: int = 0, memory_limit: str = "") -> None:
+    def __init__(self, root: Path, *, threads: int = 0, memory_limit: str = "", result_cache_bytes: int = 0) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self._layout = Layout(root)
@@ -98,6 +99,7 @@ class LocalEngine(LocalVolumes, Engine):
         self._memory_limit = memory_limit
         self._dbs: dict[str, duckdb.DuckDBPyConnection] = {}
         self._dbs_guard = threading.Lock()
+        self._results = ResultCache(result_cache_bytes) if result_cache_bytes > 0 else None
 
     # -- catalogs -----------------------------------------------------------------------------
 
@@ -363,7 +365,17 @@ class LocalEngine(LocalVolumes, Engine):
         cursor = self._database(catalog).cursor()
         try:
             sql = to_duckdb(query, resolve=lambda ref: self._source_for(ref, cursor))
+            # The text names the snapshot's files, which never change: the same text, the same rows.
+            key = (sql, max_rows, max_bytes)
+            cache = self._results if query.kind == "select" else None
+            if cache is not None and not deterministic(query.statement):
+                cache = None
+            hit = cache.get(key) if cache is not None else None
+            if hit is not None:
+                return ArrowResult(hit[0], hit[1], (time.perf_counter() - started) * 1000, sql, cached=True)
             table, truncated = self._run_capped(cursor, sql, max_rows, max_bytes, timeout_seconds)
+            if cache is not None:
+                cache.put(key, table, truncated)
         finally:
             cursor.close()
         return ArrowResult(table, truncated, (time.perf_counter() - started) * 1000, sql)
