@@ -11,10 +11,16 @@ allows, so a table stays readable the same way by Databricks.
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.types as pat
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from servicetsunami.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
 
 _INT_RANK = {pa.int8(): 1, pa.int16(): 2, pa.int32(): 3, pa.int64(): 4}
 
@@ -80,3 +86,24 @@ def columns_to_widen(current: pa.Schema, incoming: pa.Schema, *, table: str) -> 
 
 def widened_schema(current: pa.Schema, widen: dict[str, pa.DataType]) -> pa.Schema:
     return pa.schema([f.with_type(widen[f.name]) if f.name in widen else f for f in current])
+
+
+def widen_table(path: Path, incoming: pa.Schema, /, *, table: str) -> bool:
+    """Apply the widenings ``incoming`` needs to the Delta table at ``path`` in one rewrite commit
+    (refusing other type changes, as :func:`columns_to_widen` does). True when it rewrote."""
+    dt = DeltaTable(str(path))
+    current = pa.schema(dt.schema().to_arrow())
+    widen = columns_to_widen(current, incoming, table=table)
+    if not widen:
+        return False
+    target = widened_schema(current, widen)
+    batches = (batch.cast(target) for batch in dt.to_pyarrow_dataset().to_batches())
+    logger.info("widening %s of %s", ", ".join(f"{k} to {v}" for k, v in widen.items()), table)
+    write_deltalake(
+        str(path),
+        pa.RecordBatchReader.from_batches(target, batches),
+        mode="overwrite",
+        schema_mode="overwrite",
+        commit_properties=CommitProperties(custom_metadata={"tsunami.operation": "widen columns"}),
+    )
+    return True

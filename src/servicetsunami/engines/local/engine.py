@@ -75,7 +75,6 @@ _BATCH_ROWS = 65_536
 _watchdog = Watchdog()  # interrupts queries past their timeout
 # A MERGE that touches many files otherwise holds them in memory (measured: 1.2 GB for 5M rows);
 # past this it spills to disk, keeping a sync's memory bounded whatever the table size.
-_MERGE_MEMORY_BYTES = 256 * 1024 * 1024
 
 
 def _narrowed(reader: pa.RecordBatchReader, columns: set[int]) -> pa.RecordBatchReader:
@@ -142,7 +141,7 @@ class LocalEngine(LocalVolumes, Engine):
                 self._widen_for(ref, path, data.schema)
             try:
                 if mode == "merge" and existed:
-                    self._merge(path, counter.reader(), merge_keys or [], props)
+                    merging.delta_merge(path, counter.reader(), merge_keys or [], props)
                 else:
                     write_deltalake(
                         str(path),
@@ -301,59 +300,14 @@ class LocalEngine(LocalVolumes, Engine):
             return
         files = [str(path / a.path) for a in actions]
         staged = pa.dataset.dataset(files, schema=schema)
-        self._merge(path, staged.scanner().to_reader(), keys, props, key_range=staging.integer_range(staged, keys))
+        key_range = staging.integer_range(staged, keys)
+        merging.delta_merge(path, staged.scanner().to_reader(), keys, props, key_range=key_range)
         for f in files:
             Path(f).unlink(missing_ok=True)
 
     def _widen_for(self, ref: TableRef, path: Path, incoming: pa.Schema) -> None:
-        """Apply the widenings ``incoming`` needs (one rewrite commit); refuse other type changes."""
-        dt = DeltaTable(str(path))
-        current = pa.schema(dt.schema().to_arrow())
-        widen = drift.columns_to_widen(current, incoming, table=f"{ref.schema}.{ref.name}")
-        if not widen:
-            return
-        target = drift.widened_schema(current, widen)
-        batches = (batch.cast(target) for batch in dt.to_pyarrow_dataset().to_batches())
-        logger.info("widening %s of %s", ", ".join(f"{k} to {v}" for k, v in widen.items()), ref)
-        write_deltalake(
-            str(path),
-            pa.RecordBatchReader.from_batches(target, batches),
-            mode="overwrite",
-            schema_mode="overwrite",
-            commit_properties=CommitProperties(custom_metadata={"tsunami.operation": "widen columns"}),
-        )
-        self._snapshots.forget(path)
-
-    @staticmethod
-    def _merge(
-        path: Path,
-        source: pa.RecordBatchReader,
-        keys: list[str],
-        props: CommitProperties,
-        *,
-        key_range: tuple[int, int] | None = None,
-    ) -> None:
-        if not keys:
-            raise InvalidInput("merge needs at least one key column")
-        quoted = [k.replace("`", "``") for k in keys]
-        predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in quoted)
-        if key_range is not None:  # lets delta-rs skip, by their statistics, files no source key can touch
-            predicate += f" AND t.`{quoted[0]}` >= {int(key_range[0])} AND t.`{quoted[0]}` <= {int(key_range[1])}"
-        (
-            DeltaTable(str(path))
-            .merge(
-                source,
-                predicate,
-                source_alias="s",
-                target_alias="t",
-                merge_schema=True,
-                max_spill_size=_MERGE_MEMORY_BYTES,
-                commit_properties=props,
-            )
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute()
-        )
+        if drift.widen_table(path, incoming, table=f"{ref.schema}.{ref.name}"):
+            self._snapshots.forget(path)
 
     # -- reads --------------------------------------------------------------------------------
 

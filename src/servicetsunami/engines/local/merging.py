@@ -28,6 +28,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from servicetsunami.connectors.duckdb_support import ident, lit
 from servicetsunami.engines.local import staging
+from servicetsunami.errors import InvalidInput
 
 
 def merge_staged(
@@ -131,3 +132,39 @@ def _rows(action: AddAction) -> int:
 
 def _relative(path: Path, file: str) -> str:
     return Path(file).relative_to(path).as_posix()
+
+
+DELTA_MERGE_SPILL_BYTES = 256 * 1024 * 1024
+
+
+def delta_merge(
+    path: Path,
+    source: pa.RecordBatchReader,
+    keys: list[str],
+    props: CommitProperties,
+    *,
+    key_range: tuple[int, int] | None = None,
+) -> None:
+    """delta-rs's MERGE (update all on a key match, insert the rest, evolving the schema): for
+    rows that bring new columns, and for streamed (not staged) upserts."""
+    if not keys:
+        raise InvalidInput("merge needs at least one key column")
+    quoted = [k.replace("`", "``") for k in keys]
+    predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in quoted)
+    if key_range is not None:  # lets delta-rs skip, by their statistics, files no source key can touch
+        predicate += f" AND t.`{quoted[0]}` >= {int(key_range[0])} AND t.`{quoted[0]}` <= {int(key_range[1])}"
+    (
+        DeltaTable(str(path))
+        .merge(
+            source,
+            predicate,
+            source_alias="s",
+            target_alias="t",
+            merge_schema=True,
+            max_spill_size=DELTA_MERGE_SPILL_BYTES,
+            commit_properties=props,
+        )
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+    )
