@@ -98,6 +98,8 @@ def serve(
     console.print(f"  REST API:              {base}/api/v1")
     console.print(f"  API docs:              {base}/docs")
     console.print(f"  Health:                {base}/health")
+    processes = settings.serve.resolved_workers
+    console.print(f"  Workers:               {processes} process{'es' if processes > 1 else ''}")
     if services.mirror is not None:
         services.mirror.start()
         console.print(f"  Mirror:                every write copied to {settings.mirror} (see /health)")
@@ -106,8 +108,6 @@ def serve(
             f"\n[bold yellow]First start:[/bold yellow] tenant '{created.tenant_slug}' with admin API key\n\n"
             f"    {created.plaintext}\n\nIt is shown only this once; store it now (e.g. TSUNAMI_API_KEY)."
         )
-    processes = settings.serve.resolved_workers
-    console.print(f"  Workers:               {processes} process{'es' if processes > 1 else ''}")
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
