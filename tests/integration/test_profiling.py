@@ -71,3 +71,17 @@ def test_columns_a_profile_flagged_stay_masked_in_another_process_and_after_a_re
         assert query_sql(other, acme, sql).rows == [[pii.MASK]]
     finally:
         other.close()
+
+
+def test_a_flagged_column_stays_masked_through_ctes_subqueries_and_functions(
+    services: Services, acme: Principal
+) -> None:
+    ingestion.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
+    pii.set_mask_pii(services, acme, True)
+    profiling.profile_table(services, acme, "people")
+    for sql in (
+        "WITH x AS (SELECT who AS w, id FROM people) SELECT w AS z FROM x WHERE id = 1",
+        "SELECT lower(n) AS q FROM (SELECT who AS n, id FROM people) WHERE id = 1",
+    ):
+        assert query_sql(services, acme, sql).rows == [[pii.MASK]], sql
+    assert query_sql(services, acme, "SELECT city FROM people WHERE id = 1").rows == [["Paris"]]

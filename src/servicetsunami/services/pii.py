@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.lineage import lineage
 
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import QueryResult
@@ -123,11 +125,12 @@ def mask_result(
 
     A column is masked when its values look like PII, its name says so, or it is, or is computed
     from, a column a profile of ``tables`` flagged (``statement``, the query's AST, tells which
-    columns each output column reads, so ``SELECT who AS w`` stays masked)."""
+    columns each output column reads, through aliases, CTEs and subqueries)."""
     if not result.rows or not mask_pii_enabled(svc, principal):
         return result
     flagged = {c.lower() for t in tables for c in remembered_flags(svc, principal, t)}
-    sources = _output_sources(statement, len(result.columns)) if statement is not None and flagged else None
+    names = [c.name for c in result.columns]
+    sources = _output_sources(statement, names) if statement is not None and flagged else None
     masked = []
     for i, column in enumerate(result.columns):
         values = [row[i] for row in result.rows]
@@ -143,12 +146,18 @@ def mask_result(
     return result.model_copy(update={"rows": rows, "hint": hint})
 
 
-def _output_sources(statement: exp.Expr, width: int) -> list[set[str]] | None:
-    """For each output column of a SELECT, the names of the columns its expression reads; None
-    when projections and output columns do not line up one to one (``*`` expands)."""
-    select = statement if isinstance(statement, exp.Select) else statement.find(exp.Select)
-    if not isinstance(select, exp.Select) or len(select.expressions) != width:
+def _output_sources(statement: exp.Expr, names: list[str]) -> list[set[str]] | None:
+    """For each output column, the names of the source columns it is computed from, traced through
+    CTEs, subqueries and unions by sqlglot's lineage; None when the query cannot be traced (``*``
+    without a schema: then the output names are the source names anyway)."""
+    try:
+        nodes = lineage(None, statement, {}, dialect="databricks")
+    except (SqlglotError, ValueError, KeyError):
         return None
-    if any(isinstance(p, exp.Star) or isinstance(p.this, exp.Star) for p in select.expressions):
-        return None
-    return [{c.name.lower() for c in p.find_all(exp.Column)} for p in select.expressions]
+    by_name = {str(name).lower(): node for name, node in nodes.items()}
+    out: list[set[str]] = []
+    for name in names:
+        node = by_name.get(name.lower())
+        leaves = [n for n in node.walk() if not n.downstream] if node is not None else []
+        out.append({n.name.rsplit(".", 1)[-1].lower() for n in leaves})
+    return out
