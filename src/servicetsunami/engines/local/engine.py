@@ -1,9 +1,9 @@
 """The embedded engine: Delta Lake tables on local disk, written by delta-rs, read by DuckDB.
 
-Read path (measured in ``benchmarks/read_path.py``, figures in ``benchmarks/README.md``): each table
-reference becomes ``read_parquet([...files of the Delta snapshot...])``. That honours the snapshot
-(only files in the log at that version), matches raw DuckDB speed on the same files, and needs no
-DuckDB extension.
+Read path (:mod:`~servicetsunami.engines.local.reads`; measured in ``benchmarks/read_path.py``,
+figures in ``benchmarks/README.md``): each table reference becomes ``read_parquet([...files of the
+Delta snapshot...])``. That honours the snapshot (only files in the log at that version), matches
+raw DuckDB speed on the same files, and needs no DuckDB extension.
 
 Sandbox: one DuckDB database per tenant catalog, opened with external access off, only the
 catalog's folder readable, extension autoloading off, and its configuration locked, so even a
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import shutil
 import tempfile
 import threading
@@ -29,11 +28,9 @@ import pyarrow as pa
 import pyarrow.dataset  # registers pa.dataset
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake import Schema as DeltaSchema
-from deltalake.exceptions import DeltaError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from servicetsunami.engines.base import (
-    ArrowResult,
     Capabilities,
     Engine,
     Idempotency,
@@ -42,17 +39,15 @@ from servicetsunami.engines.base import (
     WriteResult,
 )
 from servicetsunami.engines.local import drift, merging, staging
-from servicetsunami.engines.local.results import ResultCache, deterministic
+from servicetsunami.engines.local.reads import BATCH_ROWS, LocalReads
+from servicetsunami.engines.local.results import ResultCache
 from servicetsunami.engines.local.storage import Layout, Snapshots, TableLocks
 from servicetsunami.engines.local.volumes import LocalVolumes
-from servicetsunami.engines.local.watchdog import Watchdog
 from servicetsunami.engines.local.writes import (
     RowCounter,
     already_written,
     commit_props,
     ms_to_dt,
-    narrow_hugeints,
-    parse_timestamp,
     same_columns,
     translate_write_error,
 )
@@ -60,21 +55,14 @@ from servicetsunami.engines.types import columns_of
 from servicetsunami.errors import (
     EngineError,
     InvalidInput,
-    LimitExceeded,
     NotFound,
-    QueryTimeout,
     TsunamiError,
 )
 from servicetsunami.services.models import HistoryEntry
-from servicetsunami.sql import GuardedQuery, TableReference, to_duckdb
+from servicetsunami.sql import GuardedQuery, to_duckdb
 from servicetsunami.tenancy import LANDING_VOLUME, LAYERS, TableRef
 
 logger = logging.getLogger(__name__)
-
-_BATCH_ROWS = 65_536
-_watchdog = Watchdog()  # interrupts queries past their timeout
-# A MERGE that touches many files otherwise holds them in memory (measured: 1.2 GB for 5M rows);
-# past this it spills to disk, keeping a sync's memory bounded whatever the table size.
 
 
 def _narrowed(reader: pa.RecordBatchReader, columns: set[int]) -> pa.RecordBatchReader:
@@ -84,7 +72,7 @@ def _narrowed(reader: pa.RecordBatchReader, columns: set[int]) -> pa.RecordBatch
     return pa.RecordBatchReader.from_batches(schema, (batch.cast(schema) for batch in reader))
 
 
-class LocalEngine(LocalVolumes, Engine):
+class LocalEngine(LocalReads, LocalVolumes, Engine):
     kind: ClassVar[str] = "local"
     capabilities: ClassVar[Capabilities] = Capabilities(staged_parquet=True)
 
@@ -178,7 +166,7 @@ class LocalEngine(LocalVolumes, Engine):
             try:
                 result = cursor.execute(sql)
                 hugeints = {i for i, d in enumerate(result.description or []) if str(d[1]) == "HUGEINT"}
-                reader = result.to_arrow_reader(_BATCH_ROWS)
+                reader = result.to_arrow_reader(BATCH_ROWS)
             except duckdb.Error as exc:
                 raise InvalidInput(self._clean_message(exc)) from exc
             if hugeints:
@@ -308,137 +296,6 @@ class LocalEngine(LocalVolumes, Engine):
     def _widen_for(self, ref: TableRef, path: Path, incoming: pa.Schema) -> None:
         if drift.widen_table(path, incoming, table=f"{ref.schema}.{ref.name}"):
             self._snapshots.forget(path)
-
-    # -- reads --------------------------------------------------------------------------------
-
-    def query(self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float) -> ArrowResult:
-        if query.kind not in ("select", "explain"):
-            raise InvalidInput(f"the engine runs SELECT and EXPLAIN statements, not {query.kind}")
-        started = time.perf_counter()
-        catalog = query.tables[0].table.catalog if query.tables else None
-        cursor = self._database(catalog).cursor()
-        try:
-            sql = to_duckdb(query, resolve=lambda ref: self._source_for(ref, cursor))
-            # The text names the snapshot's files, which never change: the same text, the same rows.
-            key = (sql, max_rows, max_bytes)
-            cache = self._results if query.kind == "select" else None
-            if cache is not None and not deterministic(query.statement):
-                cache = None
-            hit = cache.get(key) if cache is not None else None
-            if hit is not None:
-                return ArrowResult(hit[0], hit[1], (time.perf_counter() - started) * 1000, sql, cached=True)
-            table, truncated = self._run_capped(cursor, sql, max_rows, max_bytes, timeout_seconds)
-            if cache is not None:
-                cache.put(key, table, truncated)
-        finally:
-            cursor.close()
-        return ArrowResult(table, truncated, (time.perf_counter() - started) * 1000, sql)
-
-    def _run_capped(
-        self, cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_bytes: int, timeout: float
-    ) -> tuple[pa.Table, bool]:
-        with _watchdog.guard(timeout, cursor.interrupt):
-            return self._fetch_capped(cursor, sql, max_rows, max_bytes, timeout)
-
-    def _fetch_capped(
-        self, cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_bytes: int, timeout: float
-    ) -> tuple[pa.Table, bool]:
-        try:
-            result = cursor.execute(sql)
-            hugeints = [i for i, d in enumerate(result.description or []) if str(d[1]) == "HUGEINT"]
-            reader = result.to_arrow_reader(min(max_rows + 1, _BATCH_ROWS))
-            batches: list[pa.RecordBatch] = []
-            rows = size = 0
-            truncated = False
-            for batch in reader:
-                if rows + batch.num_rows > max_rows:
-                    batch = batch.slice(0, max_rows - rows)
-                    truncated = True
-                if size + batch.nbytes > max_bytes and batches:
-                    truncated = True
-                    break
-                batches.append(batch)
-                rows += batch.num_rows
-                size += batch.nbytes
-                if truncated:
-                    break
-            return narrow_hugeints(pa.Table.from_batches(batches, schema=reader.schema), hugeints), truncated
-        except duckdb.InterruptException as exc:
-            raise QueryTimeout(
-                f"the query ran longer than {timeout:g} s and was stopped; add filters or aggregate"
-            ) from exc
-        except duckdb.OutOfMemoryException as exc:
-            raise LimitExceeded("the query needs more memory than allowed; aggregate or filter") from exc
-        except duckdb.Error as exc:
-            raise InvalidInput(self._clean_message(exc)) from exc
-
-    def _source_for(self, ref: TableReference, cursor: duckdb.DuckDBPyConnection) -> str:
-        path = self._layout.table_dir(ref.table)
-        dt = self._snapshot(ref.table, version=ref.version, timestamp=ref.timestamp)
-        files = dt.file_uris()
-        if not files:
-            name = f"__empty_{ref.table.schema}_{ref.table.name}_{dt.version()}"
-            cursor.register(name, pa.schema(dt.schema().to_arrow()).empty_table())
-            return f'"{name}"'
-        quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        hive = ", hive_partitioning=true" if dt.metadata().partition_columns else ""
-        logger.debug("reading %s at version %s from %d files in %s", ref.table, dt.version(), len(files), path)
-        return f"read_parquet([{quoted}], union_by_name=true{hive})"
-
-    def _snapshot(
-        self, ref: TableRef, *, version: int | None = None, timestamp: datetime | str | None = None
-    ) -> DeltaTable:
-        path = self._layout.table_dir(ref)
-        latest = self._snapshots.latest(path)
-        if latest is None:
-            raise NotFound(
-                f"table {ref.schema}.{ref.name} does not exist in your catalog; list_tables shows what is there"
-            )
-        try:
-            if version is not None:
-                if version < 0 or version > latest.version():
-                    raise NotFound(
-                        f"table {ref.schema}.{ref.name} has no version {version} (versions 0 to {latest.version()})"
-                    )
-                return self._snapshots.at_version(path, version)
-            if timestamp is not None:
-                when = parse_timestamp(timestamp)
-                first = latest.history()[-1].get("timestamp") if latest.version() < 1000 else None
-                if first is not None and when.timestamp() * 1000 < first:
-                    raise NotFound(
-                        f"table {ref.schema}.{ref.name} did not exist yet at {when.isoformat()}; "
-                        f"its first version is from {ms_to_dt(first)}"
-                    )
-                return self._snapshots.at_timestamp(path, when)
-        except DeltaError as exc:
-            raise NotFound(f"table {ref.schema}.{ref.name} has no version at {timestamp or version}: {exc}") from exc
-        return latest
-
-    def _database(self, catalog: str | None) -> duckdb.DuckDBPyConnection:
-        key = catalog or ""
-        with self._dbs_guard:
-            db = self._dbs.get(key)
-            if db is None:
-                db = duckdb.connect(":memory:")
-                allowed = [str(self._layout.catalog_dir(catalog)) + "/"] if catalog else []
-                db.execute(f"SET allowed_directories = {allowed!r}")
-                db.execute("SET enable_external_access = false")
-                db.execute("SET autoinstall_known_extensions = false")
-                db.execute("SET autoload_known_extensions = false")
-                db.execute("SET TimeZone = 'UTC'")  # Databricks' default session zone
-                if self._threads:
-                    db.execute(f"SET threads = {int(self._threads)}")
-                if self._memory_limit:
-                    db.execute("SET memory_limit = ?", [self._memory_limit])
-                db.execute("SET lock_configuration = true")
-                self._dbs[key] = db
-        return db
-
-    def _clean_message(self, exc: BaseException) -> str:
-        text = str(exc).split("\n\nLINE ")[0].strip()
-        text = text.replace(str(self.root) + "/", "")
-        text = re.sub(r"read_parquet\(\[[^\]]*\][^)]*\)", "<table>", text)
-        return text[:800]
 
     # -- metadata -----------------------------------------------------------------------------
 
