@@ -45,7 +45,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tsunami-bench-profile-") as tmp:
-        svc = Services.open(Settings(home=pathlib.Path(tmp) / "home", _env_file=None))  # type: ignore[call-arg]  # pydantic-settings option
+        # The result cache off: each repetition must really scan (the cache would answer runs 2 and 3).
+        settings = Settings(home=pathlib.Path(tmp) / "home", _env_file=None, query={"result_cache_mb": 0})  # type: ignore[call-arg]  # pydantic-settings option
+        svc = Services.open(settings)
         try:
             created = svc.bootstrap()
             assert created is not None

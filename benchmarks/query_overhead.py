@@ -117,7 +117,8 @@ def to_duckdb_sql(sql: str) -> str:
 
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="tsunami-bench-") as home:
-        settings = Settings(home=pathlib.Path(home), _env_file=None)  # type: ignore[call-arg]
+        # The result cache off: every repetition must really run (this measures execution overhead).
+        settings = Settings(home=pathlib.Path(home), _env_file=None, query={"result_cache_mb": 0})  # type: ignore[call-arg]
         svc = Services.open(settings)
         created = svc.bootstrap()
         assert created is not None
