@@ -120,13 +120,7 @@ def serve(
             uvicorn.run(create_app(settings, services=services), **options)
         else:
             # Each worker builds its own app from the environment: hand it what the options said.
-            os.environ.update(
-                {
-                    "TSUNAMI_HOST": settings.host,
-                    "TSUNAMI_PORT": str(settings.port),
-                    "TSUNAMI_SERVE__WORKERS": str(processes),
-                }
-            )
+            os.environ.update({"TSUNAMI_HOST": settings.host, "TSUNAMI_PORT": str(settings.port)})
             uvicorn.run("servicetsunami.api.app:worker_app", factory=True, workers=processes, **options)
     finally:
         services.close()

@@ -177,9 +177,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 def worker_app() -> FastAPI:
     """The app of one worker process of ``tsunami serve --workers N`` (uvicorn calls this in each).
 
-    The settings come from the environment the serving command prepared (it resolves the number of
-    workers into ``TSUNAMI_SERVE__WORKERS``); the store is already migrated and bootstrapped, and
-    the mirror worker, if any, runs in the serving command's own process, not here."""
+    The settings come from the environment, where the serving command put its ``--host`` and
+    ``--port``; the store is already migrated and bootstrapped, and the mirror worker, if any, runs
+    in the serving command's own process, not here."""
     from servicetsunami.mcp.server import use_service_logging
 
     settings = Settings()

@@ -54,15 +54,16 @@ def query_sql(svc: Services, principal: Principal, sql: str, /, *, max_rows: int
             f"result cut at {table.num_rows} rows (cap {rows_cap} rows / "
             f"{svc.settings.query.max_bytes} bytes); aggregate, filter or add LIMIT/OFFSET to page"
         )
-    out = query_result(table, truncated, started, guarded.sql, hint=hint)
-    out.cached = cached
+    out = query_result(table, truncated, started, guarded.sql, hint=hint, cached=cached)
     if guarded.kind in ("select", "explain"):
         tables = [f"{t.table.schema}.{t.table.name}" for t in guarded.tables]
         out = mask_result(svc, principal, out, tables, statement=guarded.statement)
     return out
 
 
-def query_result(table: pa.Table, truncated: bool, started: float, sql: str, *, hint: str | None = None) -> QueryResult:
+def query_result(
+    table: pa.Table, truncated: bool, started: float, sql: str, *, hint: str | None = None, cached: bool = False
+) -> QueryResult:
     """An Arrow result as the JSON-ready shape every door returns."""
     return QueryResult(
         columns=[QueryColumn(name=f.name, type=sql_type(f.type)) for f in table.schema],
@@ -72,6 +73,7 @@ def query_result(table: pa.Table, truncated: bool, started: float, sql: str, *, 
         hint=hint,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         sql=sql,
+        cached=cached,
     )
 
 
