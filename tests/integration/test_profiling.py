@@ -56,12 +56,16 @@ def test_mask_pii_masks_flagged_columns_in_query_results_even_under_an_alias(
     assert query_sql(services, acme, "SELECT contact FROM people ORDER BY id").rows[0] == ["ann@example.com"]
 
 
+def _profiled_with_masking(services: Services, principal: Principal) -> None:
+    ingestion.upload_file(services, principal, file_name="people.csv", dataset_name="people", content=PEOPLE)
+    pii.set_mask_pii(services, principal, True)
+    profiling.profile_table(services, principal, "people")
+
+
 def test_columns_a_profile_flagged_stay_masked_in_another_process_and_after_a_restart(
     services: Services, acme: Principal
 ) -> None:
-    ingestion.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
-    pii.set_mask_pii(services, acme, True)
-    profiling.profile_table(services, acme, "people")
+    _profiled_with_masking(services, acme)
     # "w" holds few rows of names: by content alone it would not be masked, the profile's flag does it.
     sql = "SELECT who AS w FROM people WHERE id = 1"
     assert query_sql(services, acme, sql).rows == [[pii.MASK]]
@@ -76,9 +80,7 @@ def test_columns_a_profile_flagged_stay_masked_in_another_process_and_after_a_re
 def test_a_flagged_column_stays_masked_through_ctes_subqueries_and_functions(
     services: Services, acme: Principal
 ) -> None:
-    ingestion.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
-    pii.set_mask_pii(services, acme, True)
-    profiling.profile_table(services, acme, "people")
+    _profiled_with_masking(services, acme)
     for sql in (
         "WITH x AS (SELECT who AS w, id FROM people) SELECT w AS z FROM x WHERE id = 1",
         "SELECT lower(n) AS q FROM (SELECT who AS n, id FROM people) WHERE id = 1",
