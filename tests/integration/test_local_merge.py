@@ -1,4 +1,5 @@
-"""Upserts of staged files on the local engine: only the files that can hold the keys are rewritten."""
+"""Upserts of staged files on the local engine: replaced rows are marked in deletion vectors, or, on
+a table with them turned off, only the files that can hold the keys are rewritten."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from deltalake import DeltaTable
 
 from servicetsunami.engines.base import Idempotency
+from servicetsunami.engines.local import merging
 from servicetsunami.engines.local.engine import LocalEngine
 from servicetsunami.sql import guard_query
 from servicetsunami.tenancy import TableRef
@@ -39,9 +41,123 @@ def rows(engine: LocalEngine, sql: str) -> list[dict[str, object]]:
     ).table.to_pylist()
 
 
+def table(engine: LocalEngine) -> DeltaTable:
+    return DeltaTable(str(engine.root / "tenant_m/bronze/t"))
+
+
+def without_deletion_vectors(engine: LocalEngine) -> None:
+    table(engine).alter.set_table_properties({"delta.enableDeletionVectors": "false"})
+
+
+def delta_kernel_rows(engine: LocalEngine, sql: str) -> list[tuple[object, ...]]:
+    """The same table read by another implementation: DuckDB's delta extension (delta-kernel-rs)."""
+    import importlib
+
+    con = duckdb.connect()
+    module = importlib.import_module("duckdb_extension_delta")
+    version = con.execute("PRAGMA version").fetchone()[0]  # type: ignore[index]
+    con.execute(f"LOAD '{Path(next(iter(module.__path__))) / 'extensions' / version / 'delta.duckdb_extension'}'")
+    return con.execute(sql.replace("FROM t", f"FROM delta_scan('{engine.root / 'tenant_m/bronze/t'}')")).fetchall()
+
+
+def test_a_merge_of_keys_spread_over_every_file_marks_rows_instead_of_rewriting(engine: LocalEngine) -> None:
+    for seq, start in enumerate(range(0, 40_000, 10_000), start=1):
+        stage(engine, f"SELECT i AS id, 'old' AS v FROM range({start}, {start + 10_000}) t(i)", "append", seq)
+    before = {Path(f).name for f in table(engine).file_uris()}
+    result = stage(engine, "SELECT i * 100 AS id, 'new' AS v FROM range(401) t(i)", "merge", 5)  # 1%, and one new key
+    assert result.rows == 401
+    counts = "SELECT count(*) AS n, count(DISTINCT id) AS d, count_if(v = 'new') AS new FROM t"
+    assert rows(engine, counts) == [{"n": 40_001, "d": 40_001, "new": 401}]
+    assert delta_kernel_rows(engine, counts) == [(40_001, 40_001, 401)]
+    assert before <= {Path(f).name for f in table(engine).file_uris()}  # no file was rewritten
+    assert engine.describe(REF).rows == 40_001
+    metrics = engine.history(REF, limit=1)[0].metrics
+    assert metrics["num_target_files_marked"] == 4
+    assert metrics["num_target_rows_deleted"] == 400
+    assert metrics["num_target_files_rewritten"] == 0
+    assert len(list((engine.root / "tenant_m/bronze/t").glob("deletion_vector_*.bin"))) == 1
+
+    # the same keys again, and others: the vectors accumulate and the latest values win
+    stage(
+        engine, "SELECT i * 100 AS id, 'newer' AS v FROM range(200) t(i) UNION ALL SELECT 7 AS id, 'x' AS v", "merge", 6
+    )
+    assert rows(engine, "SELECT v, count(*) AS n FROM t GROUP BY v ORDER BY v") == [
+        {"v": "new", "n": 201},
+        {"v": "newer", "n": 200},
+        {"v": "old", "n": 39_599},
+        {"v": "x", "n": 1},
+    ]
+    assert delta_kernel_rows(engine, "SELECT count(*), count(DISTINCT id) FROM t") == [(40_001, 40_001)]
+    assert sorted(pa.table(table(engine).scan()).column("id").to_pylist()) == [*range(40_001)]
+    # the version before the merges still reads as it was
+    assert rows(engine, "SELECT count_if(v = 'old') AS old FROM t VERSION AS OF 3") == [{"old": 40_000}]
+    again = stage(engine, "SELECT 7 AS id, 'x' AS v", "merge", 6)
+    assert again.skipped
+
+
+def test_a_file_mostly_replaced_is_rewritten_and_one_wholly_replaced_is_removed(engine: LocalEngine) -> None:
+    stage(engine, "SELECT i AS id, 'a' AS v FROM range(0, 1000) t(i)", "append", 1)
+    stage(engine, "SELECT i AS id, 'b' AS v FROM range(1000, 2000) t(i)", "append", 2)
+    stage(engine, "SELECT i AS id, 'c' AS v FROM range(2000, 3000) t(i)", "append", 3)
+    # all of the first file, 60% of the second, 1% of the third
+    keys = "range(0, 1000) UNION ALL SELECT * FROM range(1000, 1600) UNION ALL SELECT * FROM range(2000, 3000, 100)"
+    stage(engine, f"SELECT range AS id, 'new' AS v FROM (SELECT * FROM {keys})", "merge", 4)
+    metrics = engine.history(REF, limit=1)[0].metrics
+    assert (metrics["num_target_files_removed"], metrics["num_target_files_rewritten"]) == (1, 1)
+    assert metrics["num_target_files_marked"] == 1
+    assert rows(engine, "SELECT v, count(*) AS n FROM t GROUP BY v ORDER BY v") == [
+        {"v": "b", "n": 400},
+        {"v": "c", "n": 990},
+        {"v": "new", "n": 1610},
+    ]
+    assert merging.PURGE_FRACTION == 0.5
+
+
+def test_reads_after_a_merge_are_not_served_from_before_it(tmp_path: Path) -> None:
+    engine = LocalEngine(tmp_path, result_cache_bytes=10**7)
+    engine.ensure_catalog("tenant_m")
+    stage(engine, "SELECT i AS id, 'old' AS v FROM range(1000) t(i)", "append", 1)
+    query = "SELECT count_if(v = 'new') AS new FROM t"
+    assert rows(engine, query) == [{"new": 0}]
+    stage(engine, "SELECT i AS id, 'new' AS v FROM range(0, 1000, 10) t(i)", "merge", 2)
+    assert rows(engine, query) == [{"new": 100}]
+    assert rows(engine, query) == [{"new": 100}]
+
+
+def test_optimize_and_a_widening_keep_the_rows_a_vector_deleted(engine: LocalEngine) -> None:
+    stage(engine, "SELECT i::INTEGER AS id, 'old' AS v FROM range(1000) t(i)", "append", 1)
+    stage(engine, "SELECT i::INTEGER AS id, 'new' AS v FROM range(0, 1000, 10) t(i)", "merge", 2)
+    stage(engine, "SELECT i::BIGINT AS id, 'wide' AS v FROM range(1000, 1010) t(i)", "append", 3)  # int -> bigint
+    expected = [{"v": "new", "n": 100}, {"v": "old", "n": 900}, {"v": "wide", "n": 10}]
+    assert rows(engine, "SELECT v, count(*) AS n FROM t GROUP BY v ORDER BY v") == expected
+    stage(engine, "SELECT i::BIGINT AS id, 'new' AS v FROM range(1, 1000, 10) t(i)", "merge", 4)
+    engine.optimize(REF)
+    assert deletions_left(engine) == 0
+    assert rows(engine, "SELECT v, count(*) AS n FROM t GROUP BY v ORDER BY v") == [
+        {"v": "new", "n": 200},
+        {"v": "old", "n": 800},
+        {"v": "wide", "n": 10},
+    ]
+
+
+def deletions_left(engine: LocalEngine) -> int:
+    from servicetsunami.engines.local import deletions
+
+    found = deletions.deleted_rows(table(engine))
+    return 0 if found is None else found.table.num_rows
+
+
+def test_a_column_duckdb_would_shadow_keeps_the_table_copy_on_write(engine: LocalEngine) -> None:
+    stage(engine, "SELECT i AS id, 'f' || i AS filename FROM range(1000) t(i)", "append", 1)
+    stage(engine, "SELECT i AS id, 'new' AS filename FROM range(0, 1000, 10) t(i)", "merge", 2)
+    assert rows(engine, "SELECT count(*) AS n, count_if(filename = 'new') AS new FROM t") == [{"n": 1000, "new": 100}]
+    assert "deletionVectors" not in (table(engine).protocol().reader_features or [])
+
+
 def test_a_merge_of_clustered_keys_rewrites_only_the_files_that_hold_them(engine: LocalEngine) -> None:
     for seq, start in enumerate(range(0, 4000, 1000), start=1):  # four files, one per key range
         stage(engine, f"SELECT i AS id, 'old' AS v FROM range({start}, {start + 1000}) t(i)", "append", seq)
+    without_deletion_vectors(engine)
     before = {p.name for p in (engine.root / "tenant_m/bronze/t").glob("*.parquet")}
     result = stage(engine, "SELECT i AS id, 'new' AS v FROM range(3990, 4010) t(i)", "merge", 5)
     assert result.rows == 20
@@ -56,6 +172,7 @@ def test_a_merge_of_clustered_keys_rewrites_only_the_files_that_hold_them(engine
 
 def test_a_merge_touching_every_file_leaves_the_table_sorted_in_disjoint_key_ranges(engine: LocalEngine) -> None:
     stage(engine, "SELECT (i * 7919) % 600000 AS id, 'old' AS v FROM range(600000) t(i)", "append", 1)
+    without_deletion_vectors(engine)
     stage(engine, "SELECT i * 100 AS id, 'new' AS v FROM range(6000) t(i)", "merge", 2)
     assert rows(engine, "SELECT count(*) AS n, count(DISTINCT id) AS d, count_if(v = 'new') AS new FROM t") == [
         {"n": 600000, "d": 600000, "new": 6000}
@@ -67,3 +184,20 @@ def test_a_merge_touching_every_file_leaves_the_table_sorted_in_disjoint_key_ran
     metrics = engine.history(REF, limit=1)[0].metrics
     assert metrics["num_target_files_rewritten"] == 1
     assert metrics["num_output_rows"] == 600000
+
+
+def test_vacuum_removes_the_vector_files_no_version_reads_and_keeps_the_rest(engine: LocalEngine) -> None:
+    stage(engine, "SELECT i AS id, 'old' AS v FROM range(1000) t(i)", "append", 1)
+    stage(engine, "SELECT i AS id, 'new' AS v FROM range(0, 1000, 10) t(i)", "merge", 2)
+    [first] = (engine.root / "tenant_m/bronze/t").glob("deletion_vector_*.bin")
+    stage(engine, "SELECT i AS id, 'newer' AS v FROM range(5, 1000, 10) t(i)", "merge", 3)
+    assert len(list((engine.root / "tenant_m/bronze/t").glob("deletion_vector_*.bin"))) == 2
+    kept = engine.vacuum(REF, retention_hours=1)  # the replaced vector is recent: time travel may need it
+    assert first.exists() and first.name not in kept
+    removed = engine.vacuum(REF, retention_hours=0)
+    assert first.name in removed and not first.exists()
+    assert rows(engine, "SELECT v, count(*) AS n FROM t GROUP BY v ORDER BY v") == [
+        {"v": "new", "n": 100},
+        {"v": "newer", "n": 100},
+        {"v": "old", "n": 800},
+    ]

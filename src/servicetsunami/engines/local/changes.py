@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
+from servicetsunami.engines.local import deletions
 from servicetsunami.errors import NotFound
 from servicetsunami.tenancy import TableRef
 
@@ -40,13 +41,13 @@ def commit_info(engine: LocalEngine, ref: TableRef, version: int) -> dict[str, A
 
 def rows_at(engine: LocalEngine, ref: TableRef, version: int) -> pa.RecordBatchReader:
     """The whole table as it was at ``version``."""
-    dt = _table(engine, ref, version)
-    return dt.to_pyarrow_dataset().scanner().to_reader()
+    return deletions.scan(_table(engine, ref, version))
 
 
 def rows_added_at(engine: LocalEngine, ref: TableRef, version: int) -> pa.RecordBatchReader:
     """The rows in the files that commit ``version`` added (for an append: exactly its rows; for a
-    merge: the rewritten files, whose rows carry the latest values of their keys)."""
+    merge: the staged rows, and any rewritten files, whose rows carry the latest values of their
+    keys; a file that only gained a deletion vector keeps its path and is not among them)."""
     dt = _table(engine, ref, version)
     before = set(_table(engine, ref, version - 1).file_uris()) if version > 0 else set()
     added = [f for f in dt.file_uris() if f not in before]

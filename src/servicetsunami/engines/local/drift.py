@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.types as pat
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
+from servicetsunami.engines.local import deletions
 from servicetsunami.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def widen_table(path: Path, incoming: pa.Schema, /, *, table: str) -> bool:
     if not widen:
         return False
     target = widened_schema(current, widen)
-    batches = (batch.cast(target) for batch in dt.to_pyarrow_dataset().to_batches())
+    batches = (batch.cast(target) for batch in deletions.scan(dt))
     logger.info("widening %s of %s", ", ".join(f"{k} to {v}" for k, v in widen.items()), table)
     write_deltalake(
         str(path),

@@ -38,7 +38,7 @@ from servicetsunami.engines.base import (
     WriteMode,
     WriteResult,
 )
-from servicetsunami.engines.local import drift, merging, staging
+from servicetsunami.engines.local import deletions, drift, merging, staging
 from servicetsunami.engines.local.reads import BATCH_ROWS, LocalReads
 from servicetsunami.engines.local.results import ResultCache
 from servicetsunami.engines.local.storage import Layout, Snapshots, TableLocks
@@ -345,6 +345,9 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
     def _detail(self, ref: TableRef, dt: DeltaTable) -> TableDetail:
         actions = pa.table(dt.get_add_actions(flatten=True))
         rows = sum(v for v in actions.column("num_records").to_pylist() if v is not None) if actions.num_rows else 0
+        deleted = self._snapshots.derived(dt, "deleted", lambda: deletions.deleted_rows(dt))
+        if deleted is not None:
+            rows -= deleted.table.num_rows
         size = sum(actions.column("size_bytes").to_pylist()) if actions.num_rows else 0
         meta = dt.metadata()
         history = dt.history(1)
@@ -399,8 +402,13 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
     def vacuum(self, ref: TableRef, /, *, retention_hours: int = 168) -> list[str]:
         with self._locks.hold(ref):
             dt = self._snapshot(ref)
-            removed = dt.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
-        return list(removed)
+            removed = list(dt.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False))
+            if deletions.in_use(dt):
+                path = self._layout.table_dir(ref)
+                for file in deletions.unneeded_vector_files(path, retention_hours=retention_hours):
+                    file.unlink(missing_ok=True)
+                    removed.append(file.relative_to(path).as_posix())
+        return removed
 
     # -- health -------------------------------------------------------------------------------
 

@@ -1,15 +1,21 @@
-"""MERGE of staged rows into a table, copy-on-write, with DuckDB doing the rewriting.
+"""MERGE of staged rows into a table: replaced rows marked in deletion vectors, or copy-on-write.
 
-Delta MERGE without deletion vectors rewrites every file that holds a key being upserted
-(delta-rs writes no deletion vectors). Here the files that can hold such a key are chosen by their
-key statistics; DuckDB rewrites them in parallel without the replaced rows, adds the staged rows,
-and sorts the result by key into small files (two row groups, about 245,000 rows, each), so later
-merges of clustered keys (recent orders, say) touch few files. When the keys may be in every file
-the whole table is rewritten the same way: the work is what delta-rs's merge would do, but memory
-stays under DuckDB's limit (it spills) and the table comes out clustered. One Delta commit then
-removes the old files and adds the new ones, with the caller's application transaction, and
-records the rewrite's figures as commit metadata (shown in table history). Measured on 5M rows
-with 1% of keys changed: see benchmarks/README.md.
+The files that can hold an upserted key are chosen by their key statistics. Then, by default,
+DuckDB finds the positions of the rows whose keys are upserted (reading the key columns only), and
+one commit of our own records them in deletion vectors (:mod:`~servicetsunami.engines.local.deletions`)
+and adds the staged files as they are. An upsert of keys spread over the whole table then costs a
+scan of the keys, not a rewrite of every file. A file that would be mostly deleted (over
+``PURGE_FRACTION`` of its rows) is rewritten without them instead, so reads do not pay for
+skipping most of a file, and a file all of whose rows go is simply removed.
+
+Copy-on-write serves tables that cannot take deletion vectors (partitioned, a column DuckDB would
+shadow, ``delta.enableDeletionVectors`` set to false, a log this module cannot replay): DuckDB
+rewrites the touched files in parallel without the replaced rows, adds the staged rows, and sorts
+the result by key into small files (two row groups, about 245,000 rows, each), so later merges of
+clustered keys touch few files. Memory stays under DuckDB's limit (it spills).
+
+Either way one Delta commit carries the caller's application transaction and records the figures
+(shown in table history). Measured on 5M rows with 1% of keys changed: see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -19,16 +25,21 @@ import shutil
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
+from pyroaring import BitMap64
 
 from servicetsunami.connectors.duckdb_support import ident, lit
-from servicetsunami.engines.local import staging
+from servicetsunami.engines.local import deletions, staging
 from servicetsunami.errors import InvalidInput
+
+# A file that would have more than this share of its rows deleted is rewritten without them.
+PURGE_FRACTION = 0.5
 
 
 def merge_staged(
@@ -43,11 +54,13 @@ def merge_staged(
         return False
     staged = [str(path / a.path) for a in actions]
     affected = _files_that_may_hold(dt, path, staged, schema, keys)
+    if _can_mark(dt, current) and _merge_marking(path, dt, affected, actions, staged, keys, props, started_ms):
+        return True
     out = path / f"_stage_merge_{uuid.uuid4().hex}"
     out.mkdir()
     try:
         if affected:
-            _rewrite(path, affected, staged, keys, out)
+            _rewrite(path, affected, staged, keys, out, deletions.deleted_rows(dt))
             new_actions, _, _ = staging.adopt_files(out, path)
         else:
             new_actions = []
@@ -102,20 +115,22 @@ def _files_that_may_hold(
     return keep
 
 
-def _rewrite(path: Path, affected: list[str], staged: list[str], keys: list[str], out: Path) -> None:
-    con = duckdb.connect(":memory:")
+def _rewrite(
+    path: Path,
+    affected: list[str],
+    staged: list[str],
+    keys: list[str],
+    out: Path,
+    deleted: deletions.DeletedRows | None,
+) -> None:
+    con = _sandbox(path, out)
     try:
-        con.execute(f"SET temp_directory = {lit(str(out) + '.spill')}")
-        con.execute("SET memory_limit = '256MB'")  # the sort spills past this; a sync's memory stays bounded
-        con.execute(f"SET allowed_directories = [{lit(str(path) + '/')}]")
-        con.execute("SET enable_external_access = false")
-        old = ", ".join(lit(f) for f in affected)
         new = ", ".join(lit(f) for f in staged)
         match = " AND ".join(f"s.{ident(k)} = t.{ident(k)}" for k in keys)
         order = ", ".join(ident(k) for k in keys)
         con.execute(
             f"COPY (SELECT * FROM ("
-            f"  SELECT * FROM read_parquet([{old}], union_by_name=true) t"
+            f"  SELECT * FROM {_source(con, affected, deleted)} t"
             f"  WHERE NOT EXISTS (SELECT 1 FROM read_parquet([{new}]) s WHERE {match})"
             f"  UNION ALL BY NAME SELECT * FROM read_parquet([{new}], union_by_name=true)"
             f") ORDER BY {order}) TO {lit(str(out))} "
@@ -123,6 +138,197 @@ def _rewrite(path: Path, affected: list[str], staged: list[str], keys: list[str]
         )
     finally:
         con.close()
+
+
+def _sandbox(path: Path, out: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET temp_directory = {lit(str(out) + '.spill')}")
+    con.execute("SET memory_limit = '256MB'")  # the sort spills past this; a sync's memory stays bounded
+    con.execute(f"SET allowed_directories = [{lit(str(path) + '/')}]")
+    con.execute("SET enable_external_access = false")
+    return con
+
+
+def _source(con: duckdb.DuckDBPyConnection, files: list[str], deleted: deletions.DeletedRows | None) -> str:
+    """The files as a FROM item, without the rows their deletion vectors remove."""
+    marked = [f for f in files if deleted is not None and f in deleted.files]
+    if deleted is None or not marked:
+        return f"read_parquet([{', '.join(lit(f) for f in files)}], union_by_name=true)"
+    con.register(deleted.name, deleted.table)
+    clean = [f for f in files if f not in deleted.files]
+    return deletions.source_sql(clean, marked, deleted.name, ", union_by_name=true")
+
+
+# -- deletion vectors -----------------------------------------------------------------------------
+
+
+def _can_mark(dt: DeltaTable, current: pa.Schema) -> bool:
+    meta = dt.metadata()
+    return (
+        not meta.partition_columns
+        and meta.configuration.get(deletions.ENABLE_PROPERTY, "true").lower() != "false"
+        and not any(name in current.names for name in deletions.VIRTUAL_COLUMNS)
+    )
+
+
+def _merge_marking(
+    path: Path,
+    dt: DeltaTable,
+    affected: list[str],
+    actions: list[AddAction],
+    staged: list[str],
+    keys: list[str],
+    props: CommitProperties,
+    started_ms: int,
+) -> bool:
+    """The merge with deletion vectors. False, having changed nothing, when the log cannot be
+    replayed here or a file lacks the row count a deletion vector needs."""
+    read_version = dt.version()
+    try:
+        live = deletions.live_adds(path, read_version)
+    except deletions.UnreadableLog:
+        return False
+    by_file = {str(path / p): add for p, add in live.items()}
+    if any(f not in by_file or _physical_rows(by_file[f]) is None for f in affected):
+        return False
+    out = path / f"_stage_merge_{uuid.uuid4().hex}"
+    out.mkdir()
+    written: list[Path] = []
+    try:
+        hits = _positions_of(path, affected, staged, keys, out) if affected else {}
+        marks: dict[str, BitMap64] = {}
+        purge: dict[str, BitMap64] = {}
+        drop: list[str] = []
+        newly_deleted = 0
+        for file, positions in hits.items():
+            add = by_file[file]
+            old = add.get("deletionVector")
+            union = BitMap64(positions)
+            if old:
+                union |= deletions.read_vector(path, old)
+            before = int(old["cardinality"]) if old else 0
+            if len(union) == before:
+                continue  # every matched row was deleted already
+            newly_deleted += len(union) - before
+            rows = _physical_rows(add) or 0
+            if len(union) >= rows:
+                drop.append(file)
+            elif len(union) > rows * PURGE_FRACTION:
+                purge[file] = union
+            else:
+                marks[file] = union
+        now = int(time.time() * 1000)
+        rewritten = _purge(path, purge, out) if purge else []
+        written += [path / a.path for a in rewritten]
+        descriptors = deletions.write_vectors(path, list(marks.values()))
+        written += {deletions.vector_file(path, d) for d in descriptors}
+        changes: list[dict[str, Any]] = deletions.upgrade_actions(dt) if marks else []
+        for file in [*marks, *purge, *drop]:
+            add = by_file[file]
+            changes.append({"remove": _remove_of(add, now)})
+        for (file, _), descriptor in zip(marks.items(), descriptors, strict=True):
+            add = by_file[file]
+            stats = json.dumps({**json.loads(add["stats"]), "tightBounds": False})  # bounds may be of deleted rows
+            changes.append({"add": {**add, "dataChange": True, "deletionVector": descriptor, "stats": stats}})
+        changes += [{"add": _add_of(a)} for a in [*rewritten, *actions]]
+        metrics = {
+            "num_target_rows_deleted": newly_deleted,
+            "num_target_files_marked": len(marks),
+            "num_target_files_rewritten": len(purge),
+            "num_target_files_removed": len(drop),
+            "num_output_rows": sum(_rows(a) for a in actions),
+            "execution_time_ms": now - started_ms,
+        }
+        deletions.commit(
+            path,
+            read_version,
+            changes,
+            operation="MERGE",
+            parameters={"mergeKeys": json.dumps(keys), "method": "deletion vectors"},
+            metrics=metrics,
+            props=props,
+        )
+    except BaseException:
+        for leftover in written:
+            leftover.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(f"{out}.spill", ignore_errors=True)
+    return True
+
+
+def _positions_of(path: Path, files: list[str], staged: list[str], keys: list[str], out: Path) -> dict[str, list[int]]:
+    """For each file, the positions of its rows whose key is among the staged rows' (read from the
+    key columns alone; rows deleted already may be among them)."""
+    con = _sandbox(path, out)
+    try:
+        cols = ", ".join(ident(k) for k in keys)
+        match = " AND ".join(f"d.{ident(k)} = s.{ident(k)}" for k in keys)
+        old = ", ".join(lit(f) for f in files)
+        new = ", ".join(lit(f) for f in staged)
+        found = con.execute(
+            "SELECT d.filename, list(d.file_row_number ORDER BY d.file_row_number) FROM "
+            f"(SELECT filename, file_row_number, {cols} FROM read_parquet([{old}], union_by_name=true)) d "
+            f"SEMI JOIN (SELECT {cols} FROM read_parquet([{new}], union_by_name=true)) s ON {match} "
+            "GROUP BY d.filename"
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(name): list(positions) for name, positions in found}
+
+
+def _purge(path: Path, purge: dict[str, BitMap64], out: Path) -> list[AddAction]:
+    """Rewrite the files without the given rows; the new files' add actions."""
+    gone = pa.table(
+        {
+            "filename": pa.array([f for f, rows in purge.items() for _ in range(len(rows))], pa.string()),
+            "pos": pa.array([p for rows in purge.values() for p in rows], pa.int64()),
+        }
+    )
+    con = _sandbox(path, out)
+    try:
+        con.register("__purged", gone)
+        source = deletions.source_sql([], list(purge), "__purged", ", union_by_name=true")
+        con.execute(
+            f"COPY (SELECT * FROM {source} t) TO {lit(str(out))} "
+            "(FORMAT parquet, COMPRESSION snappy, ROW_GROUPS_PER_FILE 2, OVERWRITE_OR_IGNORE true)"
+        )
+    finally:
+        con.close()
+    rewritten, _, _ = staging.adopt_files(out, path)
+    return rewritten
+
+
+def _physical_rows(add: dict[str, Any]) -> int | None:
+    stats = json.loads(add.get("stats") or "{}")
+    rows = stats.get("numRecords")
+    return int(rows) if rows is not None else None
+
+
+def _remove_of(add: dict[str, Any], now: int) -> dict[str, Any]:
+    remove = {
+        "path": add["path"],
+        "deletionTimestamp": now,
+        "dataChange": True,
+        "extendedFileMetadata": True,
+        "partitionValues": add.get("partitionValues") or {},
+        "size": add["size"],
+    }
+    if add.get("deletionVector"):
+        remove["deletionVector"] = add["deletionVector"]
+    return remove
+
+
+def _add_of(action: AddAction) -> dict[str, Any]:
+    return {
+        "path": action.path,
+        "partitionValues": dict(action.partition_values),
+        "size": action.size,
+        "modificationTime": action.modification_time,
+        "dataChange": True,
+        "stats": action.stats,
+    }
 
 
 def _rows(action: AddAction) -> int:

@@ -4,6 +4,8 @@ cache; the result cache (:mod:`~servicetsunami.engines.local.results`).
 
 Each table reference becomes ``read_parquet([...files of the snapshot...])``, which honours the
 snapshot exactly and matches raw DuckDB speed on the same files (``benchmarks/read_path.py``).
+Files with deletion vectors are read with an anti-join on the positions they delete, registered
+as a view whose name is derived from those positions (so the result cache keys on them too).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from servicetsunami.engines.base import ArrowResult
+from servicetsunami.engines.local import deletions
 from servicetsunami.engines.local.results import ResultCache, deterministic
 from servicetsunami.engines.local.storage import Layout, Snapshots
 from servicetsunami.engines.local.watchdog import Watchdog
@@ -117,10 +120,15 @@ class LocalReads:
             name = f"__empty_{ref.table.schema}_{ref.table.name}_{dt.version()}"
             cursor.register(name, pa.schema(dt.schema().to_arrow()).empty_table())
             return f'"{name}"'
-        quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        hive = ", hive_partitioning=true" if dt.metadata().partition_columns else ""
+        options = ", union_by_name=true" + (", hive_partitioning=true" if dt.metadata().partition_columns else "")
         logger.debug("reading %s at version %s from %d files in %s", ref.table, dt.version(), len(files), path)
-        return f"read_parquet([{quoted}], union_by_name=true{hive})"
+        deleted = self._snapshots.derived(dt, "deleted", lambda: deletions.deleted_rows(dt))
+        if deleted is not None:  # rows removed by deletion vectors are skipped by position
+            cursor.register(deleted.name, deleted.table)
+            clean = [f for f in files if f not in deleted.files]
+            return deletions.source_sql(clean, [f for f in files if f in deleted.files], deleted.name, options)
+        quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        return f"read_parquet([{quoted}]{options})"
 
     def _snapshot(
         self, ref: TableRef, *, version: int | None = None, timestamp: datetime | str | None = None

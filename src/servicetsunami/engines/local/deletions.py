@@ -1,0 +1,410 @@
+"""Deletion vectors: a merge marks the rows it replaces as deleted instead of rewriting their files.
+
+A Delta deletion vector (table feature ``deletionVectors``, PROTOCOL.md "Deletion Vectors") lists,
+for one data file, the positions of the rows that no longer count. An upsert of keys spread over
+the whole table then writes one small file of bitmaps and the new rows, where copy-on-write would
+rewrite every file. delta-rs 1.6 honours deletion vectors in its scan, merge, delete and optimize
+(which purges them), but writes none, exposes no descriptors and its pyarrow dataset refuses such
+tables. So this module
+
+- writes them: the bitmap format (a magic number and a portable 64-bit Roaring bitmap), the file
+  format (version byte, then size, bitmap and CRC-32 per vector) and the descriptors (Z85 names);
+- reads the live ``add`` actions of a version from the log itself (checkpoint plus JSON commits),
+  since the merge must carry each file's statistics and old descriptor into its commit;
+- hands the DuckDB read path the positions to skip (:func:`deleted_rows`) and the SQL that skips
+  them (:func:`source_sql`): an anti-join on DuckDB's ``filename`` and ``file_row_number``;
+- writes a commit of its own (put-if-absent by hard link), with the protocol upgrade the first time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import time
+import uuid
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable
+from pyroaring import BitMap64
+
+from servicetsunami.errors import Conflict
+
+FEATURE = "deletionVectors"
+ENABLE_PROPERTY = "delta.enableDeletionVectors"
+MAGIC = 1681511377  # PROTOCOL.md, "Deletion Vector Format"
+# Columns DuckDB adds as virtual columns; a table with a real column of either name keeps copy-on-write.
+VIRTUAL_COLUMNS = ("filename", "file_row_number")
+# Writer features implied by the legacy writer versions (PROTOCOL.md, "Writer Version Requirements").
+_LEGACY_WRITER_FEATURES = {
+    2: ["appendOnly", "invariants"],
+    3: ["checkConstraints"],
+    4: ["changeDataFeed", "generatedColumns"],
+    5: ["columnMapping"],
+    6: ["identityColumns"],
+}
+CHECKPOINT_INTERVAL = 100  # delta-rs's default: its own commits checkpoint at the same versions
+
+_Z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+_Z85_INDEX = {c: i for i, c in enumerate(_Z85)}
+
+
+def z85encode(data: bytes) -> str:
+    if len(data) % 4:
+        raise ValueError("Z85 encodes whole 4-byte groups")
+    out: list[str] = []
+    for i in range(0, len(data), 4):
+        n = int.from_bytes(data[i : i + 4], "big")
+        group = []
+        for _ in range(5):
+            n, r = divmod(n, 85)
+            group.append(_Z85[r])
+        out.extend(reversed(group))
+    return "".join(out)
+
+
+def z85decode(text: str) -> bytes:
+    if len(text) % 5:
+        raise ValueError("Z85 decodes whole 5-character groups")
+    out = bytearray()
+    for i in range(0, len(text), 5):
+        n = 0
+        for c in text[i : i + 5]:
+            n = n * 85 + _Z85_INDEX[c]
+        out += n.to_bytes(4, "big")
+    return bytes(out)
+
+
+def serialize(positions: BitMap64) -> bytes:
+    return struct.pack("<I", MAGIC) + positions.serialize()
+
+
+def deserialize(data: bytes) -> BitMap64:
+    (magic,) = struct.unpack_from("<I", data)
+    if magic != MAGIC:
+        raise ValueError(f"not a deletion vector (magic number {magic})")
+    return BitMap64.deserialize(data[4:])
+
+
+def write_vectors(table_dir: Path, vectors: list[BitMap64]) -> list[dict[str, Any]]:
+    """Write the vectors into one new DV file of the table; their descriptors, in order."""
+    if not vectors:
+        return []
+    name = uuid.uuid4()
+    buffer = bytearray(b"\x01")  # format version
+    descriptors = []
+    for positions in vectors:
+        data = serialize(positions)
+        descriptors.append(
+            {
+                "storageType": "u",
+                "pathOrInlineDv": z85encode(name.bytes),
+                "offset": len(buffer),
+                "sizeInBytes": len(data),
+                "cardinality": len(positions),
+            }
+        )
+        buffer += struct.pack(">I", len(data)) + data + struct.pack(">I", zlib.crc32(data))
+    target = table_dir / f"deletion_vector_{name}.bin"
+    with open(target, "wb") as fh:
+        fh.write(buffer)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return descriptors
+
+
+def vector_file(table_dir: Path, descriptor: dict[str, Any]) -> Path:
+    """The file a stored (not inline) deletion vector is in."""
+    kind = descriptor["storageType"]
+    if kind == "u":
+        encoded = descriptor["pathOrInlineDv"]
+        prefix, packed = encoded[:-20], encoded[-20:]
+        return table_dir / prefix / f"deletion_vector_{uuid.UUID(bytes=z85decode(packed))}.bin"
+    if kind == "p":
+        return Path(unquote(urlsplit(descriptor["pathOrInlineDv"]).path))
+    raise ValueError(f"a deletion vector of storage type {kind!r} is not in a file")
+
+
+def read_vector(table_dir: Path, descriptor: dict[str, Any]) -> BitMap64:
+    """The positions a descriptor deletes (any of the three storage types)."""
+    if descriptor["storageType"] == "i":
+        return deserialize(z85decode(descriptor["pathOrInlineDv"])[: int(descriptor["sizeInBytes"])])
+    file = vector_file(table_dir, descriptor)
+    offset = int(descriptor.get("offset") or 1)
+    with open(file, "rb") as fh:
+        fh.seek(offset)
+        (size,) = struct.unpack(">I", fh.read(4))
+        data = fh.read(size)
+        (checksum,) = struct.unpack(">I", fh.read(4))
+    if zlib.crc32(data) != checksum:
+        raise ValueError(f"deletion vector in {file.name} at {offset} fails its checksum")
+    return deserialize(data)
+
+
+def unique_id(descriptor: dict[str, Any] | None) -> str | None:
+    if not descriptor:
+        return None
+    base = f"{descriptor['storageType']}{descriptor['pathOrInlineDv']}"
+    return base if descriptor.get("offset") is None else f"{base}@{descriptor['offset']}"
+
+
+# -- the log --------------------------------------------------------------------------------------
+
+
+class UnreadableLog(Exception):
+    """The log holds something this reader does not follow (a v2 checkpoint, a missing commit)."""
+
+
+def live_adds(table_dir: Path, version: int) -> dict[str, dict[str, Any]]:
+    """The ``add`` actions of the files in ``version``, by path, as written in the log."""
+    return _replay(table_dir, version)[0]
+
+
+def _replay(table_dir: Path, version: int) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The live ``add`` actions of ``version`` and the ``remove`` tombstones read on the way."""
+    log = table_dir / "_delta_log"
+    adds: dict[str, dict[str, Any]] = {}
+    removes: list[dict[str, Any]] = []
+    start = 0
+    checkpoint = _checkpoint_at_or_before(log, version)
+    if checkpoint is not None:
+        start, parts = checkpoint
+        for part in parts:
+            actions = pq.read_table(part, columns=["add", "remove"])
+            for add in actions.column("add").to_pylist():
+                if add is not None:
+                    adds[add["path"]] = _from_checkpoint(add)
+            removes += [r for r in actions.column("remove").to_pylist() if r is not None]
+        start += 1
+    for v in range(start, version + 1):
+        try:
+            lines = (log / f"{v:020d}.json").read_text().splitlines()
+        except FileNotFoundError as exc:
+            raise UnreadableLog(f"commit {v} is missing from the log") from exc
+        for line in lines:
+            if not line.strip():
+                continue
+            action = json.loads(line)
+            if "add" in action:
+                adds[action["add"]["path"]] = action["add"]
+            elif "remove" in action:
+                removed = action["remove"]
+                removes.append(removed)
+                live = adds.get(removed["path"])
+                if live is not None and unique_id(live.get("deletionVector")) == unique_id(
+                    removed.get("deletionVector")
+                ):
+                    del adds[removed["path"]]
+    return adds, removes
+
+
+def unneeded_vector_files(table_dir: Path, *, retention_hours: float) -> list[Path]:
+    """Deletion-vector files no version within the retention period reads: referenced neither by a
+    current file nor by a file removed within the period, and not written within it (a merge may
+    be about to commit one). delta-rs's vacuum leaves these files alone."""
+    cutoff_ms = (time.time() - retention_hours * 3600) * 1000
+    adds, removes = _replay(table_dir, DeltaTable(str(table_dir)).version())
+    needed = [a.get("deletionVector") for a in adds.values()]
+    needed += [r.get("deletionVector") for r in removes if (r.get("deletionTimestamp") or 0) >= cutoff_ms]
+    keep = {vector_file(table_dir, d) for d in needed if d and d["storageType"] != "i"}
+    files = [*table_dir.glob("deletion_vector_*.bin"), *table_dir.glob("*/deletion_vector_*.bin")]
+    return [f for f in files if f not in keep and f.stat().st_mtime * 1000 < cutoff_ms]
+
+
+def _checkpoint_at_or_before(log: Path, version: int) -> tuple[int, list[Path]] | None:
+    """The newest complete classic or multi-part checkpoint at or before ``version``."""
+    found: dict[int, dict[tuple[int, int], Path]] = {}
+    for entry in os.scandir(log):
+        name = entry.name
+        if ".checkpoint." not in name or not name.endswith(".parquet") or not name[:20].isdigit():
+            continue
+        rest = name[len("00000000000000000000.checkpoint.") : -len(".parquet")].split(".")
+        if rest == [""]:
+            part = (1, 1)
+        elif len(rest) == 2 and all(r.isdigit() for r in rest):
+            part = (int(rest[0]), int(rest[1]))
+        else:
+            continue  # a v2 (UUID-named) checkpoint: older ones or the JSON commits still serve
+        found.setdefault(int(name[:20]), {})[part] = Path(entry.path)
+    for v in sorted((v for v in found if v <= version), reverse=True):
+        parts = found[v]
+        total = next(iter(parts))[1]
+        if sorted(parts) == [(i, total) for i in range(1, total + 1)]:
+            return v, [parts[k] for k in sorted(parts)]
+    return None
+
+
+def _from_checkpoint(add: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's ``add`` struct as the JSON action (maps come back as lists of pairs)."""
+    out = {k: v for k, v in add.items() if v is not None and k != "stats_parsed"}
+    for key in ("partitionValues", "tags"):
+        if isinstance(out.get(key), list):
+            out[key] = dict(out[key])
+    out.setdefault("partitionValues", {})
+    return out
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def in_use(dt: DeltaTable) -> bool:
+    """Whether the table supports deletion vectors (then its readers must honour them)."""
+    return FEATURE in (dt.protocol().reader_features or [])
+
+
+@dataclass(frozen=True)
+class DeletedRows:
+    """The rows a snapshot's deletion vectors remove, for DuckDB: ``filename`` (as
+    ``DeltaTable.file_uris`` names the file) and ``pos`` (the row's position in the file)."""
+
+    table: pa.Table
+    files: frozenset[str]
+    name: str  # a view name derived from the contents: same name, same rows
+
+
+def deleted_rows(dt: DeltaTable) -> DeletedRows | None:
+    if not in_use(dt):
+        return None
+    vectors = pa.table(dt.deletion_vectors())
+    if vectors.num_rows == 0:
+        return None
+    keep = vectors.column("selection_vector").combine_chunks()
+    deleted = pc.invert(pc.list_flatten(keep))
+    file = pc.filter(pc.list_parent_indices(keep), deleted)  # which file each deleted row is in
+    index = pc.indices_nonzero(deleted)  # its position among all files' rows
+    start = pc.subtract(pc.take(keep.offsets, file), keep.offsets[0])
+    names = pa.array([_local_path(p) for p in vectors.column("filepath").to_pylist()], pa.string())
+    table = pa.table(
+        {"filename": pc.take(names, file), "pos": pc.subtract(index.cast(pa.int64()), start.cast(pa.int64()))}
+    )
+    digest = hashlib.sha256("\0".join(names.to_pylist()).encode())
+    for column in (file, table.column("pos").combine_chunks()):
+        digest.update(column.buffers()[1] or b"")
+    return DeletedRows(table, frozenset(names.to_pylist()), f"__deleted_{digest.hexdigest()[:32]}")
+
+
+def _local_path(uri: str) -> str:
+    return unquote(urlsplit(uri).path) if uri.startswith("file:") else uri
+
+
+def source_sql(clean: list[str], marked: list[str], deleted_view: str, options: str) -> str:
+    """A FROM item over the files, skipping in ``marked`` the rows listed in ``deleted_view``."""
+    parts = []
+    if clean:
+        parts.append(f"SELECT * FROM read_parquet([{_quoted(clean)}]{options})")
+    parts.append(
+        f"SELECT d.* FROM read_parquet([{_quoted(marked)}]{options}) d "
+        f'ANTI JOIN "{deleted_view}" x ON d.filename = x.filename AND d.file_row_number = x.pos'
+    )
+    return "(" + " UNION ALL BY NAME ".join(parts) + ")"
+
+
+def _quoted(files: Iterable[str]) -> str:
+    return ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+
+
+def scan(dt: DeltaTable) -> pa.RecordBatchReader:
+    """Every live row of the snapshot, as the table's Arrow schema."""
+    schema = pa.schema(dt.schema().to_arrow())
+    if not in_use(dt):
+        return dt.to_pyarrow_dataset().scanner().to_reader()
+    source = pa.RecordBatchReader.from_stream(dt.scan())
+    return pa.RecordBatchReader.from_batches(schema, (b.select(schema.names).cast(schema) for b in source))
+
+
+# -- committing -----------------------------------------------------------------------------------
+
+
+def upgrade_actions(dt: DeltaTable) -> list[dict[str, Any]]:
+    """The protocol and metadata actions that turn deletion vectors on; none once they are."""
+    protocol = dt.protocol()
+    meta = dt.metadata()
+    actions: list[dict[str, Any]] = []
+    if FEATURE not in (protocol.reader_features or []):
+        readers = set(protocol.reader_features or [])
+        if protocol.min_reader_version == 2:
+            readers.add("columnMapping")
+        writers = set(protocol.writer_features or [])
+        for level, features in _LEGACY_WRITER_FEATURES.items():
+            if protocol.min_writer_version >= level and protocol.min_writer_version < 7:
+                writers.update(features)
+        actions.append(
+            {
+                "protocol": {
+                    "minReaderVersion": 3,
+                    "minWriterVersion": 7,
+                    "readerFeatures": sorted(readers | {FEATURE}),
+                    "writerFeatures": sorted(writers | {FEATURE}),
+                }
+            }
+        )
+    if meta.configuration.get(ENABLE_PROPERTY) != "true":
+        actions.append(
+            {
+                "metaData": {
+                    "id": meta.id,
+                    "name": meta.name,
+                    "description": meta.description,
+                    "format": {"provider": "parquet", "options": {}},
+                    "schemaString": dt.schema().to_json(),
+                    "partitionColumns": list(meta.partition_columns),
+                    "createdTime": meta.created_time,
+                    "configuration": {**meta.configuration, ENABLE_PROPERTY: "true"},
+                }
+            }
+        )
+    return actions
+
+
+def commit(
+    table_dir: Path,
+    read_version: int,
+    actions: list[dict[str, Any]],
+    *,
+    operation: str,
+    parameters: dict[str, Any],
+    metrics: dict[str, Any],
+    props: CommitProperties,
+) -> int:
+    """Write ``actions`` as commit ``read_version + 1``; fails, writing nothing, if it exists."""
+    now = int(time.time() * 1000)
+    info: dict[str, Any] = {
+        "timestamp": now,
+        "operation": operation,
+        "operationParameters": parameters,
+        "readVersion": read_version,
+        "isBlindAppend": False,
+        "engineInfo": "servicetsunami",
+        "operationMetrics": metrics,
+        **(props.custom_metadata or {}),
+    }
+    txns = [
+        {"txn": {"appId": t.app_id, "version": t.version, "lastUpdated": t.last_updated or now}}
+        for t in props.app_transactions or []
+    ]
+    lines = [json.dumps({"commitInfo": info}), *(json.dumps(a) for a in [*txns, *actions])]
+    log = table_dir / "_delta_log"
+    version = read_version + 1
+    tmp = log / f".{uuid.uuid4().hex}.json.tmp"
+    with open(tmp, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    try:
+        os.link(tmp, log / f"{version:020d}.json")
+    except FileExistsError as exc:
+        raise Conflict(f"another writer committed version {version} of the table first; run it again") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    if version % CHECKPOINT_INTERVAL == 0:
+        DeltaTable(str(table_dir), version=version).create_checkpoint()
+    return version
