@@ -222,6 +222,12 @@ class Settings(BaseSettings):
     lakehouse_root: Path | None = Field(
         None, description="Where the local engine keeps catalogs. Empty means <home>/lakehouse."
     )
+    deletion_vectors: bool = Field(
+        True,
+        description="Local merges mark replaced rows in Delta deletion vectors (as Databricks does by default) "
+        "instead of rewriting the files that held them. Turn off for other readers of the tables that cannot "
+        "read deletion vectors; a table's own delta.enableDeletionVectors=false is honoured either way.",
+    )
     catalog_prefix: str = Field(
         "tenant_", pattern=r"^[a-z][a-z0-9_]{0,20}$", description="Prefix of every tenant catalog name."
     )

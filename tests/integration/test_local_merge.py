@@ -201,3 +201,17 @@ def test_vacuum_removes_the_vector_files_no_version_reads_and_keeps_the_rest(eng
         {"v": "newer", "n": 100},
         {"v": "old", "n": 800},
     ]
+
+
+def test_an_engine_with_deletion_vectors_turned_off_rewrites_instead(tmp_path: Path) -> None:
+    from servicetsunami.engines.registry import create_engine
+    from servicetsunami.settings import Settings
+
+    engine = create_engine(Settings(home=tmp_path, deletion_vectors=False))
+    assert isinstance(engine, LocalEngine)
+    engine.ensure_catalog("tenant_m")
+    stage(engine, "SELECT i AS id, 'old' AS v FROM range(1000) t(i)", "append", 1)
+    stage(engine, "SELECT i AS id, 'new' AS v FROM range(0, 1000, 10) t(i)", "merge", 2)
+    assert rows(engine, "SELECT count(*) AS n, count_if(v = 'new') AS new FROM t") == [{"n": 1000, "new": 100}]
+    assert engine.history(REF, limit=1)[0].metrics["num_target_files_rewritten"] == 1
+    assert "deletionVectors" not in (table(engine).protocol().reader_features or [])

@@ -17,6 +17,7 @@ def _local(settings: Settings) -> Engine:
         threads=settings.query.threads,
         memory_limit=settings.query.memory_limit,
         result_cache_bytes=settings.query.result_cache_mb * 1024 * 1024,
+        deletion_vectors=settings.deletion_vectors,
     )
 
 

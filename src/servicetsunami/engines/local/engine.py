@@ -76,8 +76,17 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
     kind: ClassVar[str] = "local"
     capabilities: ClassVar[Capabilities] = Capabilities(staged_parquet=True)
 
-    def __init__(self, root: Path, *, threads: int = 0, memory_limit: str = "", result_cache_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        threads: int = 0,
+        memory_limit: str = "",
+        result_cache_bytes: int = 0,
+        deletion_vectors: bool = True,
+    ) -> None:
         self.root = root
+        self._deletion_vectors = deletion_vectors
         self.root.mkdir(parents=True, exist_ok=True)
         self._layout = Layout(root)
         self._locks = TableLocks(self._layout)
@@ -282,9 +291,12 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
     def _merge_staged(
         self, path: Path, actions: list[AddAction], schema: pa.Schema | None, keys: list[str], props: CommitProperties
     ) -> None:
-        """Upsert staged files: DuckDB rewrites the files that hold the keys (``merging``); staged rows
-        with new columns go through delta-rs's merge, which evolves the schema."""
-        if schema is not None and merging.merge_staged(path, actions, schema, keys, props):
+        """Upsert staged files: replaced rows are marked in deletion vectors, or DuckDB rewrites the files
+        that hold the keys (``merging``); staged rows with new columns go through delta-rs's merge,
+        which evolves the schema."""
+        if schema is not None and merging.merge_staged(
+            path, actions, schema, keys, props, deletion_vectors=self._deletion_vectors
+        ):
             return
         files = [str(path / a.path) for a in actions]
         staged = pa.dataset.dataset(files, schema=schema)

@@ -9,7 +9,8 @@ scan of the keys, not a rewrite of every file. A file that would be mostly delet
 skipping most of a file, and a file all of whose rows go is simply removed.
 
 Copy-on-write serves tables that cannot take deletion vectors (partitioned, a column DuckDB would
-shadow, ``delta.enableDeletionVectors`` set to false, a log this module cannot replay): DuckDB
+shadow, ``delta.enableDeletionVectors`` set to false, a log this module cannot replay) and engines
+with them turned off (``TSUNAMI_DELETION_VECTORS=false``): DuckDB
 rewrites the touched files in parallel without the replaced rows, adds the staged rows, and sorts
 the result by key into small files (two row groups, about 245,000 rows, each), so later merges of
 clustered keys touch few files. Memory stays under DuckDB's limit (it spills).
@@ -43,7 +44,13 @@ PURGE_FRACTION = 0.5
 
 
 def merge_staged(
-    path: Path, actions: list[AddAction], schema: pa.Schema, keys: list[str], props: CommitProperties
+    path: Path,
+    actions: list[AddAction],
+    schema: pa.Schema,
+    keys: list[str],
+    props: CommitProperties,
+    *,
+    deletion_vectors: bool = True,
 ) -> bool:
     """Upsert the staged files (already in the table folder) on ``keys``. Returns False, having
     changed nothing, when the staged rows bring new columns (delta-rs's merge evolves the schema)."""
@@ -54,7 +61,8 @@ def merge_staged(
         return False
     staged = [str(path / a.path) for a in actions]
     affected = _files_that_may_hold(dt, path, staged, schema, keys)
-    if _can_mark(dt, current) and _merge_marking(path, dt, affected, actions, staged, keys, props, started_ms):
+    marking = deletion_vectors and _can_mark(dt, current)
+    if marking and _merge_marking(path, dt, affected, actions, staged, keys, props, started_ms):
         return True
     out = path / f"_stage_merge_{uuid.uuid4().hex}"
     out.mkdir()
