@@ -138,7 +138,10 @@ class SyncRunner:
                 self.plan.stream, cursor_column=self.plan.cursor_column, cursor_after=lower, cursor_upto=upper
             )
             sequence += 1
+            before = self.progress.rows
             if self._batch(request, sequence, mode, cursor=upper):
+                if self.progress.rows - before < self.batch_rows:
+                    return self.progress  # the bound was the newest cursor value when it was asked for
                 lower = upper
                 continue
             # Another run of this sync committed this sequence first: carry on from what it committed.

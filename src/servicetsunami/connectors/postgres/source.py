@@ -13,10 +13,12 @@ Spark gives unconstrained decimals, exact to 18 places.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,7 +36,14 @@ from servicetsunami.connectors.base import (
     SourceError,
     StreamInfo,
 )
-from servicetsunami.connectors.duckdb_support import ident, lit, load_packaged_extension, sql_literal, storable_cast
+from servicetsunami.connectors.duckdb_support import (
+    ident,
+    lit,
+    load_packaged_extension,
+    packaged_extensions_connection,
+    sql_literal,
+    storable_cast,
+)
 from servicetsunami.connectors.postgres.config import PostgresConfig
 from servicetsunami.errors import InvalidInput
 
@@ -106,6 +115,8 @@ class PostgresSource(Source):
         self._threads = threads
         self._duck: duckdb.DuckDBPyConnection | None = None
         self._guard = threading.Lock()
+        self._pg: psycopg.Connection[Any] | None = None  # for catalog and cursor queries, kept open
+        self._pg_guard = threading.Lock()
 
     # -- check and discover -------------------------------------------------------------------
 
@@ -274,24 +285,39 @@ class PostgresSource(Source):
             if self._duck is not None:
                 self._duck.close()
                 self._duck = None
+        with self._pg_guard:
+            if self._pg is not None:
+                self._pg.close()
+                self._pg = None
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            return psycopg.connect(self._conninfo)
-        except psycopg.Error as exc:
-            code, advice = diagnose(exc)
-            raise SourceError(
-                f"cannot connect to {self.config.redacted()}: {advice}", transient=code in ("refused", "timeout")
-            ) from exc
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[psycopg.Connection[Any]]:
+        """The source's one psycopg connection (autocommit), opened on first use and again after
+        it broke; one caller at a time."""
+        with self._pg_guard:
+            if self._pg is None or self._pg.closed or self._pg.broken:
+                try:
+                    self._pg = psycopg.connect(self._conninfo, autocommit=True)
+                except psycopg.Error as exc:
+                    code, advice = diagnose(exc)
+                    raise SourceError(
+                        f"cannot connect to {self.config.redacted()}: {advice}",
+                        transient=code in ("refused", "timeout"),
+                    ) from exc
+            try:
+                yield self._pg
+            except psycopg.OperationalError as exc:  # the server went away: reconnect next time
+                self._pg.close()
+                self._pg = None
+                _, advice = diagnose(exc)
+                raise SourceError(f"lost the connection to {self.config.redacted()}: {advice}", transient=True) from exc
 
     def _duckdb(self) -> duckdb.DuckDBPyConnection:
         with self._guard:
             if self._duck is None:
-                con = duckdb.connect(":memory:")
-                con.execute("SET autoinstall_known_extensions = false")
-                con.execute("SET autoload_known_extensions = false")
+                con = packaged_extensions_connection()
                 con.execute("SET TimeZone = 'UTC'")
                 if self._threads:
                     con.execute(f"SET threads = {int(self._threads)}")

@@ -319,9 +319,10 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         sequence = dt.transaction_version(app_id)
         if sequence is None:
             return None
-        for commit in dt.history():
-            if commit.get("tsunami.app_id") == app_id and commit.get("tsunami.sequence") == str(sequence):
-                return sequence, commit
+        for limit in (10, None):  # the sync's last commit is nearly always among the newest
+            for commit in dt.history(limit):
+                if commit.get("tsunami.app_id") == app_id and commit.get("tsunami.sequence") == str(sequence):
+                    return sequence, commit
         return sequence, {}
 
     def table_exists(self, ref: TableRef, /) -> bool:
