@@ -27,6 +27,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/query_overhead.py
 	$(BIN)/python benchmarks/upload.py
 	$(BIN)/python benchmarks/pg_sync.py
+	$(BIN)/python benchmarks/deletion_vectors.py
 	$(BIN)/python benchmarks/profile.py
 	$(BIN)/python benchmarks/databricks_fake.py
 	$(BIN)/python benchmarks/api_load.py
