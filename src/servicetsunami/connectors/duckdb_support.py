@@ -45,12 +45,14 @@ def storable_cast(duck_type: str) -> str | None:
 
 
 def packaged_extensions_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for :func:`load_packaged_extension`, extension autoloading off.
+    """An in-memory DuckDB for :func:`load_packaged_extension` that runs only SQL this project
+    generates (a source's reads), extension autoloading off.
 
     Extensions come only from their pip packages, installed beside the ``duckdb`` module itself and
     trusted as much; DuckDB's signature check of such a file (SHA-256 and RSA over 42 MB for
     postgres_scanner) costs 130-170 ms per connection, a third of an incremental sync, so these
-    connections skip it. They run only SQL this project generates, never a caller's ``LOAD``.
+    connections skip it. Connections that read what callers supply (uploaded files, queries) keep
+    the check: there an unsigned ``LOAD`` could run a file someone uploaded.
     """
     con = duckdb.connect(":memory:", config={"allow_unsigned_extensions": "true"})
     con.execute("SET autoinstall_known_extensions = false")

@@ -22,12 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from servicetsunami.connectors.duckdb_support import (
-    load_packaged_extension,
-    packaged_extensions_connection,
-    sql_literal,
-    storable_cast,
-)
+from servicetsunami.connectors.duckdb_support import load_packaged_extension, sql_literal, storable_cast
 from servicetsunami.errors import BadFile, InvalidInput
 
 FORMATS = ("csv", "tsv", "xlsx", "parquet", "json", "ndjson")
@@ -130,7 +125,9 @@ class FileReader:
         self.options = options
         self.format = detect_format(file_name, options)
         self.batch_rows = batch_rows
-        self._con = packaged_extensions_connection()
+        self._con = duckdb.connect(":memory:")
+        self._con.execute("SET autoinstall_known_extensions = false")
+        self._con.execute("SET autoload_known_extensions = false")
         if self.format == "xlsx":
             load_packaged_extension(self._con, "excel")
         allowed = [_lit(str(path))] + ([_lit(str(output_dir))] if output_dir is not None else [])
