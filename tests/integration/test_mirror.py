@@ -220,3 +220,34 @@ def test_silver_and_gold_tables_built_in_hybrid_mode_are_mirrored_too(hybrid: Se
         assert names == ["ada", "bob"]
     finally:
         remote.close()
+
+
+def test_a_merge_that_marks_rows_in_deletion_vectors_is_mirrored_with_the_latest_values(
+    hybrid: Services, databricks_fake: FakeDatabricks
+) -> None:
+    import duckdb
+
+    assert hybrid.mirror is not None
+    principal, _ = make_principal(hybrid, "acme")
+    ref = TableRef(principal.catalog, "bronze", "orders")
+
+    def staged(sql: str, mode: str) -> None:
+        stage = hybrid.engine.new_stage(ref)
+        duckdb.connect().execute(f"COPY ({sql}) TO '{stage}' (FORMAT parquet, FILE_SIZE_BYTES '64MB')")
+        hybrid.engine.commit_stage(ref, stage, mode=mode, merge_keys=["id"])  # type: ignore[arg-type]
+
+    staged("SELECT i AS id, 'old' AS v FROM range(1000) t(i)", "create")
+    staged("SELECT i AS id, 'new' AS v FROM range(0, 1100, 10) t(i)", "merge")  # 100 replaced, 10 new
+    history = hybrid.engine.history(ref, limit=1)[0]
+    assert history.parameters["method"] == "deletion vectors"
+    report = hybrid.mirror.replay_due()
+    assert report.failed == 0 and report.retrying == 0
+    sql = "SELECT v, count(*) AS n, count(DISTINCT id) AS d FROM orders GROUP BY v ORDER BY v"
+    local = hybrid.engine.query(
+        guard_query(sql, catalog=principal.catalog), max_rows=10, max_bytes=10**6, timeout_seconds=30
+    ).table.to_pylist()
+    assert local == [{"v": "new", "n": 110, "d": 110}, {"v": "old", "n": 900, "d": 900}]
+    remote = DatabricksEngine(hybrid.settings.databricks).query(
+        guard_query(sql, catalog=principal.catalog), max_rows=10, max_bytes=10**6, timeout_seconds=30
+    ).table.to_pylist()
+    assert remote == local
