@@ -33,7 +33,8 @@ QUERIES = {
 
 def staged(engine: LocalEngine, sql: str, mode: str, sequence: int) -> float:
     stage = engine.new_stage(REF)
-    duckdb.connect().execute(f"COPY ({sql}) TO '{stage}' (FORMAT parquet, FILE_SIZE_BYTES '64MB', OVERWRITE_OR_IGNORE true)")
+    options = "FORMAT parquet, FILE_SIZE_BYTES '64MB', OVERWRITE_OR_IGNORE true"
+    duckdb.connect().execute(f"COPY ({sql}) TO '{stage}' ({options})")
     started = time.perf_counter()
     engine.commit_stage(REF, stage, mode=mode, merge_keys=["id"], idempotency=Idempotency("bench", sequence))  # type: ignore[arg-type]
     return time.perf_counter() - started

@@ -247,7 +247,9 @@ def test_a_merge_that_marks_rows_in_deletion_vectors_is_mirrored_with_the_latest
         guard_query(sql, catalog=principal.catalog), max_rows=10, max_bytes=10**6, timeout_seconds=30
     ).table.to_pylist()
     assert local == [{"v": "new", "n": 110, "d": 110}, {"v": "old", "n": 900, "d": 900}]
-    remote = DatabricksEngine(hybrid.settings.databricks).query(
-        guard_query(sql, catalog=principal.catalog), max_rows=10, max_bytes=10**6, timeout_seconds=30
-    ).table.to_pylist()
+    remote = (
+        DatabricksEngine(hybrid.settings.databricks)
+        .query(guard_query(sql, catalog=principal.catalog), max_rows=10, max_bytes=10**6, timeout_seconds=30)
+        .table.to_pylist()
+    )
     assert remote == local
