@@ -92,3 +92,16 @@ def test_a_commit_to_a_version_that_exists_writes_nothing(tmp_path: Path) -> Non
         )
     assert DeltaTable(str(tmp_path)).version() == dt.version()
     assert not list((tmp_path / "_delta_log").glob(".*.tmp"))
+
+
+def test_tables_with_features_our_commits_do_not_follow_are_not_written(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    write_deltalake(str(plain), pa.table({"id": [1]}))
+    assert deletions.writable(DeltaTable(str(plain)))
+    feed = tmp_path / "feed"
+    write_deltalake(str(feed), pa.table({"id": [1]}), configuration={"delta.enableChangeDataFeed": "true"})
+    assert not deletions.writable(DeltaTable(str(feed)))
+    off = tmp_path / "off"
+    write_deltalake(str(off), pa.table({"id": [1]}), configuration={"delta.enableDeletionVectors": "false"})
+    assert not deletions.writable(DeltaTable(str(off)))
+    assert deletions.writable(_table_with_vector(tmp_path / "vectors"))

@@ -324,6 +324,27 @@ def scan(dt: DeltaTable) -> pa.RecordBatchReader:
 # -- committing -----------------------------------------------------------------------------------
 
 
+# The table features whose writer rules a commit of ours keeps: nothing beyond adds, removes and vectors.
+_FEATURES_WE_WRITE = {"appendOnly", "invariants", "deletionVectors", "timestampNtz"}
+
+
+def writable(dt: DeltaTable) -> bool:
+    """Whether :func:`commit` may write to this table: no feature with writer rules it does not
+    follow (change data feed, column mapping, row tracking, ...), not append-only, and deletion
+    vectors not turned off by the table's own property."""
+    protocol = dt.protocol()
+    if protocol.min_reader_version == 2 or 2 < protocol.min_writer_version < 7:
+        return False
+    features = set(protocol.writer_features or []) | set(protocol.reader_features or [])
+    config = {k: (v or "").lower() for k, v in dt.metadata().configuration.items()}
+    return (
+        features <= _FEATURES_WE_WRITE
+        and config.get("delta.appendOnly") != "true"
+        and config.get("delta.enableChangeDataFeed") != "true"
+        and config.get(ENABLE_PROPERTY) != "false"
+    )
+
+
 def upgrade_actions(dt: DeltaTable) -> list[dict[str, Any]]:
     """The protocol and metadata actions that turn deletion vectors on; none once they are."""
     protocol = dt.protocol()

@@ -176,10 +176,9 @@ def _source(con: duckdb.DuckDBPyConnection, files: list[str], deleted: deletions
 
 
 def _can_mark(dt: DeltaTable, current: pa.Schema) -> bool:
-    meta = dt.metadata()
     return (
-        not meta.partition_columns
-        and meta.configuration.get(deletions.ENABLE_PROPERTY, "true").lower() != "false"
+        not dt.metadata().partition_columns
+        and deletions.writable(dt)
         and not any(name in current.names for name in deletions.VIRTUAL_COLUMNS)
     )
 
