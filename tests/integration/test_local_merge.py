@@ -215,3 +215,15 @@ def test_an_engine_with_deletion_vectors_turned_off_rewrites_instead(tmp_path: P
     assert rows(engine, "SELECT count(*) AS n, count_if(v = 'new') AS new FROM t") == [{"n": 1000, "new": 100}]
     assert engine.history(REF, limit=1)[0].metrics["num_target_files_rewritten"] == 1
     assert "deletionVectors" not in (table(engine).protocol().reader_features or [])
+
+
+def test_a_copy_on_write_merge_after_deletion_vectors_keeps_every_key_once(tmp_path: Path) -> None:
+    engine = LocalEngine(tmp_path)
+    engine.ensure_catalog("tenant_m")
+    stage(engine, "SELECT i AS id, 'old' AS v FROM range(1000) t(i)", "append", 1)
+    stage(engine, "SELECT i AS id, 'dv' AS v FROM range(0, 1000, 10) t(i)", "merge", 2)
+    rewriting = LocalEngine(tmp_path, deletion_vectors=False)  # e.g. after TSUNAMI_DELETION_VECTORS=false
+    stage(rewriting, "SELECT i AS id, 'cow' AS v FROM range(5, 1000, 10) t(i)", "merge", 3)
+    expected = [{"v": "cow", "n": 100}, {"v": "dv", "n": 100}, {"v": "old", "n": 800}]
+    assert rows(rewriting, "SELECT v, count(*) AS n FROM t GROUP BY v ORDER BY v") == expected
+    assert delta_kernel_rows(rewriting, "SELECT count(*), count(DISTINCT id) FROM t") == [(1000, 1000)]

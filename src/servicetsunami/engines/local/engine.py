@@ -292,8 +292,8 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         self, path: Path, actions: list[AddAction], schema: pa.Schema | None, keys: list[str], props: CommitProperties
     ) -> None:
         """Upsert staged files: replaced rows are marked in deletion vectors, or DuckDB rewrites the files
-        that hold the keys (``merging``); staged rows with new columns go through delta-rs's merge,
-        which evolves the schema."""
+        that hold the keys (``merging``); staged rows with new columns, and rewrites of files with
+        deletion vectors, go through delta-rs's merge."""
         if schema is not None and merging.merge_staged(
             path, actions, schema, keys, props, deletion_vectors=self._deletion_vectors
         ):

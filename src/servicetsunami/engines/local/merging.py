@@ -55,7 +55,8 @@ def merge_staged(
     deletion_vectors: bool = True,
 ) -> bool:
     """Upsert the staged files (already in the table folder) on ``keys``. Returns False, having
-    changed nothing, when the staged rows bring new columns (delta-rs's merge evolves the schema)."""
+    changed nothing, when delta-rs's merge must do it: the staged rows bring new columns (it
+    evolves the schema), or files to rewrite carry deletion vectors that cannot be extended here."""
     started_ms = int(time.time() * 1000)
     dt = DeltaTable(str(path))
     current = pa.schema(dt.schema().to_arrow())
@@ -66,11 +67,14 @@ def merge_staged(
     marking = deletion_vectors and _can_mark(dt, current)
     if marking and _merge_marking(path, dt, affected, actions, staged, keys, props, started_ms):
         return True
+    deleted = deletions.deleted_rows(dt)
+    if deleted is not None and any(f in deleted.files for f in affected):
+        return False  # a remove must name the file's deletion vector: delta-rs's merge writes those
     out = path / f"_stage_merge_{uuid.uuid4().hex}"
     out.mkdir()
     try:
         if affected:
-            _rewrite(path, affected, staged, keys, out, deletions.deleted_rows(dt))
+            _rewrite(path, affected, staged, keys, out)
             new_actions, _, _ = staging.adopt_files(out, path)
         else:
             new_actions = []
@@ -125,22 +129,16 @@ def _files_that_may_hold(
     return keep
 
 
-def _rewrite(
-    path: Path,
-    affected: list[str],
-    staged: list[str],
-    keys: list[str],
-    out: Path,
-    deleted: deletions.DeletedRows | None,
-) -> None:
+def _rewrite(path: Path, affected: list[str], staged: list[str], keys: list[str], out: Path) -> None:
     con = _sandbox(path, out)
     try:
+        old = ", ".join(lit(f) for f in affected)
         new = ", ".join(lit(f) for f in staged)
         match = " AND ".join(f"s.{ident(k)} = t.{ident(k)}" for k in keys)
         order = ", ".join(ident(k) for k in keys)
         con.execute(
             f"COPY (SELECT * FROM ("
-            f"  SELECT * FROM {_source(con, affected, deleted)} t"
+            f"  SELECT * FROM read_parquet([{old}], union_by_name=true) t"
             f"  WHERE NOT EXISTS (SELECT 1 FROM read_parquet([{new}]) s WHERE {match})"
             f"  UNION ALL BY NAME SELECT * FROM read_parquet([{new}], union_by_name=true)"
             f") ORDER BY {order}) TO {lit(str(out))} "
@@ -160,16 +158,6 @@ def _sandbox(path: Path, out: Path | None) -> duckdb.DuckDBPyConnection:
     con.execute(f"SET allowed_directories = [{lit(str(path) + '/')}]")
     con.execute("SET enable_external_access = false")
     return con
-
-
-def _source(con: duckdb.DuckDBPyConnection, files: list[str], deleted: deletions.DeletedRows | None) -> str:
-    """The files as a FROM item, without the rows their deletion vectors remove."""
-    marked = [f for f in files if deleted is not None and f in deleted.files]
-    if deleted is None or not marked:
-        return f"read_parquet([{', '.join(lit(f) for f in files)}], union_by_name=true)"
-    con.register(deleted.name, deleted.table)
-    clean = [f for f in files if f not in deleted.files]
-    return deletions.source_sql(clean, marked, deleted.name, ", union_by_name=true")
 
 
 # -- deletion vectors -----------------------------------------------------------------------------
