@@ -179,11 +179,12 @@ def _replay(table_dir: Path, version: int) -> tuple[dict[str, dict[str, Any]], l
     if checkpoint is not None:
         start, parts = checkpoint
         for part in parts:
-            actions = pq.read_table(part, columns=["add", "remove"])
-            for add in actions.column("add").to_pylist():
-                if add is not None:
-                    adds[add["path"]] = _from_checkpoint(add)
-            removes += [r for r in actions.column("remove").to_pylist() if r is not None]
+            columns = [c for c in ("add", "remove") if c in pq.read_schema(part).names]
+            actions = pq.read_table(part, columns=columns)
+            if "add" in columns:
+                adds.update((a["path"], _from_checkpoint(a)) for a in actions.column("add").to_pylist() if a)
+            if "remove" in columns:
+                removes += [r for r in actions.column("remove").to_pylist() if r is not None]
         start += 1
     for v in range(start, version + 1):
         try:
