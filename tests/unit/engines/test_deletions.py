@@ -105,3 +105,14 @@ def test_tables_with_features_our_commits_do_not_follow_are_not_written(tmp_path
     write_deltalake(str(off), pa.table({"id": [1]}), configuration={"delta.enableDeletionVectors": "false"})
     assert not deletions.writable(DeltaTable(str(off)))
     assert deletions.writable(_table_with_vector(tmp_path / "vectors"))
+
+
+def test_the_rows_read_from_the_log_match_delta_rs_and_name_themselves(tmp_path: Path) -> None:
+    dt = _table_with_vector(tmp_path)
+    ours = deletions.deleted_rows(dt)
+    theirs = deletions._deleted_rows_from_delta_rs(dt)
+    assert ours is not None and theirs is not None
+    assert ours.table.sort_by("pos").to_pylist() == theirs.table.sort_by("pos").to_pylist()
+    assert ours.files == theirs.files
+    again = deletions.deleted_rows(DeltaTable(str(tmp_path)))
+    assert again is not None and again.name == ours.name

@@ -18,6 +18,7 @@ tables. So this module
 
 from __future__ import annotations
 
+import array
 import hashlib
 import json
 import os
@@ -273,8 +274,51 @@ class DeletedRows:
 
 
 def deleted_rows(dt: DeltaTable) -> DeletedRows | None:
+    """The rows the snapshot's deletion vectors remove; None when there are none. Read from the
+    vectors the log names (a few milliseconds), else from delta-rs (50-140 ms on 5M rows: it
+    expands every vector into a mask of the whole file)."""
     if not in_use(dt):
         return None
+    table_dir = Path(_local_path(dt.table_uri))
+    try:
+        adds = live_adds(table_dir, dt.version())
+        marked = sorted(
+            ((_file_of(table_dir, p), a["deletionVector"]) for p, a in adds.items() if a.get("deletionVector")),
+            key=lambda pair: pair[0],
+        )
+        vectors = [read_vector(table_dir, descriptor) for _, descriptor in marked]
+    except (UnreadableLog, OSError, ValueError):
+        return _deleted_rows_from_delta_rs(dt)
+    if not marked:
+        return None
+    which = array.array("q")
+    for i, positions in enumerate(vectors):
+        which += array.array("q", [i]) * len(positions)
+    names = [name for name, _ in marked]
+    table = pa.table(
+        {
+            "filename": pc.take(pa.array(names, pa.string()), pa.array(which, pa.int64())),
+            "pos": pa.concat_arrays([_int64(positions.to_array()) for positions in vectors]),
+        }
+    )
+    # Vector files never change: the files and their vectors' ids name these rows exactly.
+    identity = "\0".join(f"{name}\0{unique_id(descriptor)}" for name, descriptor in marked)
+    return DeletedRows(table, frozenset(names), f"__deleted_{hashlib.sha256(identity.encode()).hexdigest()[:32]}")
+
+
+def _int64(values: array.array[int]) -> pa.Array:
+    """An ``array('Q')`` of positions as an Arrow int64 array, sharing its buffer."""
+    return pa.Array.from_buffers(pa.uint64(), len(values), [None, pa.py_buffer(values)]).cast(pa.int64())
+
+
+def _file_of(table_dir: Path, path: str) -> str:
+    """A log path as ``DeltaTable.file_uris`` names the file."""
+    if "://" in path:
+        return _local_path(path)
+    return str(table_dir / unquote(path))
+
+
+def _deleted_rows_from_delta_rs(dt: DeltaTable) -> DeletedRows | None:
     vectors = pa.table(dt.deletion_vectors())
     if vectors.num_rows == 0:
         return None
@@ -286,10 +330,11 @@ def deleted_rows(dt: DeltaTable) -> DeletedRows | None:
     names = pa.array([_local_path(p) for p in vectors.column("filepath").to_pylist()], pa.string())
     table = pa.table(
         {"filename": pc.take(names, file), "pos": pc.subtract(index.cast(pa.int64()), start.cast(pa.int64()))}
-    )
-    digest = hashlib.sha256("\0".join(names.to_pylist()).encode())
-    for column in (file, table.column("pos").combine_chunks()):
-        digest.update(column.buffers()[1] or b"")
+    ).sort_by([("filename", "ascending"), ("pos", "ascending")])
+    digest = hashlib.sha256()  # no descriptors here: the rows themselves name the view
+    for column in ("filename", "pos"):
+        for chunk in table.column(column).chunks:
+            digest.update(b"".join(bytes(b) for b in chunk.buffers() if b is not None))
     return DeletedRows(table, frozenset(names.to_pylist()), f"__deleted_{digest.hexdigest()[:32]}")
 
 
