@@ -5,7 +5,7 @@ cache; the result cache (:mod:`~servicetsunami.engines.local.results`).
 Each table reference becomes ``read_parquet([...files of the snapshot...])``, which honours the
 snapshot exactly and matches raw DuckDB speed on the same files (``benchmarks/read_path.py``).
 Files with deletion vectors are read with an anti-join on the positions they delete, registered
-as a view whose name is derived from those positions (so the result cache keys on them too).
+as a view named after the vectors (so the result cache keys on them too).
 """
 
 from __future__ import annotations
