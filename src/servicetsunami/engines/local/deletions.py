@@ -212,13 +212,15 @@ def _replay(table_dir: Path, version: int) -> tuple[dict[str, dict[str, Any]], l
 def unneeded_vector_files(table_dir: Path, *, retention_hours: float) -> list[Path]:
     """Deletion-vector files no version within the retention period reads: referenced neither by a
     current file nor by a file removed within the period, and not written within it (a merge may
-    be about to commit one). delta-rs's vacuum leaves these files alone."""
+    be about to commit one); and the temporary files of commits that never linked. delta-rs's
+    vacuum leaves these files alone."""
     cutoff_ms = (time.time() - retention_hours * 3600) * 1000
     adds, removes = _replay(table_dir, DeltaTable(str(table_dir)).version())
     needed = [a.get("deletionVector") for a in adds.values()]
     needed += [r.get("deletionVector") for r in removes if (r.get("deletionTimestamp") or 0) >= cutoff_ms]
     keep = {vector_file(table_dir, d) for d in needed if d and d["storageType"] != "i"}
     files = [*table_dir.glob("deletion_vector_*.bin"), *table_dir.glob("*/deletion_vector_*.bin")]
+    files += (table_dir / "_delta_log").glob(".*.json.tmp")  # commits that died before they were linked
     return [f for f in files if f not in keep and f.stat().st_mtime * 1000 < cutoff_ms]
 
 
