@@ -34,11 +34,14 @@ def hybrid(tmp_path: Path, fake_workspace: DatabricksSettings) -> Iterator[Servi
         svc.close()
 
 
-def count(engine: Engine, catalog: str, table: str) -> list[dict[str, object]]:
-    sql = f"SELECT count(*) AS n, count(DISTINCT id) AS d FROM {table}"
+def select(engine: Engine, catalog: str, sql: str) -> list[dict[str, object]]:
     return engine.query(
-        guard_query(sql, catalog=catalog), max_rows=10, max_bytes=10**6, timeout_seconds=30
+        guard_query(sql, catalog=catalog), max_rows=100, max_bytes=10**6, timeout_seconds=30
     ).table.to_pylist()
+
+
+def count(engine: Engine, catalog: str, table: str) -> list[dict[str, object]]:
+    return select(engine, catalog, f"SELECT count(*) AS n, count(DISTINCT id) AS d FROM {table}")
 
 
 def later(minutes: int) -> object:
@@ -76,18 +79,8 @@ def test_writes_succeed_locally_while_databricks_is_down_and_are_mirrored_once_w
     assert catalog.describe_table(hybrid, principal, "events").mirror["status"] == "synced"  # type: ignore[index]
 
     remote = DatabricksEngine(hybrid.settings.databricks)
-    expected = hybrid.engine.query(
-        guard_query("SELECT id, v FROM events ORDER BY id", catalog=principal.catalog),
-        max_rows=100,
-        max_bytes=10**6,
-        timeout_seconds=30,
-    ).table.to_pylist()
-    mirrored = remote.query(
-        guard_query("SELECT id, v FROM events ORDER BY id", catalog=principal.catalog),
-        max_rows=100,
-        max_bytes=10**6,
-        timeout_seconds=30,
-    ).table.to_pylist()
+    expected = select(hybrid.engine, principal.catalog, "SELECT id, v FROM events ORDER BY id")
+    mirrored = select(remote, principal.catalog, "SELECT id, v FROM events ORDER BY id")
     assert mirrored == expected
     assert count(remote, principal.catalog, "people") == [{"n": 2, "d": 2}]
 
@@ -243,13 +236,6 @@ def test_a_merge_that_marks_rows_in_deletion_vectors_is_mirrored_with_the_latest
     report = hybrid.mirror.replay_due()
     assert report.failed == 0 and report.retrying == 0
     sql = "SELECT v, count(*) AS n, count(DISTINCT id) AS d FROM orders GROUP BY v ORDER BY v"
-    local = hybrid.engine.query(
-        guard_query(sql, catalog=principal.catalog), max_rows=10, max_bytes=10**6, timeout_seconds=30
-    ).table.to_pylist()
+    local = select(hybrid.engine, principal.catalog, sql)
     assert local == [{"v": "new", "n": 110, "d": 110}, {"v": "old", "n": 900, "d": 900}]
-    remote = (
-        DatabricksEngine(hybrid.settings.databricks)
-        .query(guard_query(sql, catalog=principal.catalog), max_rows=10, max_bytes=10**6, timeout_seconds=30)
-        .table.to_pylist()
-    )
-    assert remote == local
+    assert select(DatabricksEngine(hybrid.settings.databricks), principal.catalog, sql) == local

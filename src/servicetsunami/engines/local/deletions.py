@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
 from pyroaring import BitMap64
 
+from servicetsunami.connectors.duckdb_support import lit
 from servicetsunami.errors import Conflict
 
 FEATURE = "deletionVectors"
@@ -45,14 +46,6 @@ ENABLE_PROPERTY = "delta.enableDeletionVectors"
 MAGIC = 1681511377  # PROTOCOL.md, "Deletion Vector Format"
 # Columns DuckDB adds as virtual columns; a table with a real column of either name keeps copy-on-write.
 VIRTUAL_COLUMNS = ("filename", "file_row_number")
-# Writer features implied by the legacy writer versions (PROTOCOL.md, "Writer Version Requirements").
-_LEGACY_WRITER_FEATURES = {
-    2: ["appendOnly", "invariants"],
-    3: ["checkConstraints"],
-    4: ["changeDataFeed", "generatedColumns"],
-    5: ["columnMapping"],
-    6: ["identityColumns"],
-}
 CHECKPOINT_INTERVAL = 100  # delta-rs's default: its own commits checkpoint at the same versions
 
 _Z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
@@ -293,19 +286,26 @@ def deleted_rows(dt: DeltaTable) -> DeletedRows | None:
         return _deleted_rows_from_delta_rs(dt)
     if not marked:
         return None
-    which = array.array("q")
-    for i, positions in enumerate(vectors):
-        which += array.array("q", [i]) * len(positions)
     names = [name for name, _ in marked]
-    table = pa.table(
-        {
-            "filename": pc.take(pa.array(names, pa.string()), pa.array(which, pa.int64())),
-            "pos": pa.concat_arrays([_int64(positions.to_array()) for positions in vectors]),
-        }
-    )
+    table = rows_table(dict(zip(names, vectors, strict=True)))
     # Vector files never change: the files and their vectors' ids name these rows exactly.
     identity = "\0".join(f"{name}\0{unique_id(descriptor)}" for name, descriptor in marked)
     return DeletedRows(table, frozenset(names), f"__deleted_{hashlib.sha256(identity.encode()).hexdigest()[:32]}")
+
+
+def rows_table(vectors: dict[str, BitMap64]) -> pa.Table:
+    """Positions by file as the (``filename``, ``pos``) table :func:`source_sql` anti-joins."""
+    which = array.array("q")
+    for i, positions in enumerate(vectors.values()):
+        which += array.array("q", [i]) * len(positions)
+    return pa.table(
+        {
+            "filename": pc.take(pa.array(list(vectors), pa.string()), pa.array(which, pa.int64())),
+            "pos": pa.concat_arrays(
+                [_int64(positions.to_array()) for positions in vectors.values()] or [pa.array([], pa.int64())]
+            ),
+        }
+    )
 
 
 def _int64(values: array.array[int]) -> pa.Array:
@@ -344,20 +344,24 @@ def _local_path(uri: str) -> str:
     return unquote(urlsplit(uri).path) if uri.startswith("file:") else uri
 
 
-def source_sql(clean: list[str], marked: list[str], deleted_view: str, options: str) -> str:
-    """A FROM item over the files, skipping in ``marked`` the rows listed in ``deleted_view``."""
-    parts = []
-    if clean:
-        parts.append(f"SELECT * FROM read_parquet([{_quoted(clean)}]{options})")
+def source_sql(files: list[str], options: str, deleted: DeletedRows | None = None) -> str:
+    """A DuckDB FROM item over the files; those ``deleted`` names are read without its rows (an
+    anti-join on ``filename`` and ``file_row_number``; the caller registers ``deleted.table`` as
+    ``deleted.name``)."""
+    marked = [f for f in files if deleted is not None and f in deleted.files]
+    if deleted is None or not marked:
+        return f"read_parquet([{_quoted(files)}]{options})"
+    clean = [f for f in files if f not in deleted.files]
+    parts = [f"SELECT * FROM read_parquet([{_quoted(clean)}]{options})"] if clean else []
     parts.append(
         f"SELECT d.* FROM read_parquet([{_quoted(marked)}]{options}) d "
-        f'ANTI JOIN "{deleted_view}" x ON d.filename = x.filename AND d.file_row_number = x.pos'
+        f'ANTI JOIN "{deleted.name}" x ON d.filename = x.filename AND d.file_row_number = x.pos'
     )
     return "(" + " UNION ALL BY NAME ".join(parts) + ")"
 
 
 def _quoted(files: Iterable[str]) -> str:
-    return ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return ", ".join(lit(f) for f in files)
 
 
 def scan(dt: DeltaTable) -> pa.RecordBatchReader:
@@ -394,18 +398,16 @@ def writable(dt: DeltaTable) -> bool:
 
 
 def upgrade_actions(dt: DeltaTable) -> list[dict[str, Any]]:
-    """The protocol and metadata actions that turn deletion vectors on; none once they are."""
+    """The protocol and metadata actions that turn deletion vectors on; none once they are. Only
+    for tables :func:`writable` accepts (so no legacy version other than reader 1, writer 1-2)."""
     protocol = dt.protocol()
     meta = dt.metadata()
     actions: list[dict[str, Any]] = []
     if FEATURE not in (protocol.reader_features or []):
         readers = set(protocol.reader_features or [])
-        if protocol.min_reader_version == 2:
-            readers.add("columnMapping")
         writers = set(protocol.writer_features or [])
-        for level, features in _LEGACY_WRITER_FEATURES.items():
-            if protocol.min_writer_version >= level and protocol.min_writer_version < 7:
-                writers.update(features)
+        if protocol.min_writer_version == 2:  # what legacy writer version 2 implies (PROTOCOL.md)
+            writers |= {"appendOnly", "invariants"}
         actions.append(
             {
                 "protocol": {

@@ -358,7 +358,7 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
     def _detail(self, ref: TableRef, dt: DeltaTable) -> TableDetail:
         actions = pa.table(dt.get_add_actions(flatten=True))
         rows = sum(v for v in actions.column("num_records").to_pylist() if v is not None) if actions.num_rows else 0
-        deleted = self._snapshots.derived(dt, "deleted", lambda: deletions.deleted_rows(dt))
+        deleted = self._deleted(dt)
         if deleted is not None:
             rows -= deleted.table.num_rows
         size = sum(actions.column("size_bytes").to_pylist()) if actions.num_rows else 0

@@ -189,7 +189,7 @@ def _merge_marking(
     except deletions.UnreadableLog:
         return False
     by_file = {str(path / p): add for p, add in live.items()}
-    if any(f not in by_file or _physical_rows(by_file[f]) is None for f in affected):
+    if any(f not in by_file or _records(by_file[f].get("stats")) is None for f in affected):
         return False
     out = path / f"_stage_merge_{uuid.uuid4().hex}"
     out.mkdir()
@@ -210,7 +210,7 @@ def _merge_marking(
             if len(union) == before:
                 continue  # every matched row was deleted already
             newly_deleted += len(union) - before
-            rows = _physical_rows(add) or 0
+            rows = _records(add.get("stats")) or 0
             if len(union) >= rows:
                 drop.append(file)
             elif len(union) > rows * PURGE_FRACTION:
@@ -291,16 +291,11 @@ def _bitmap(positions: pa.Array) -> BitMap64:
 
 def _purge(path: Path, purge: dict[str, BitMap64], out: Path) -> list[AddAction]:
     """Rewrite the files without the given rows; the new files' add actions."""
-    gone = pa.table(
-        {
-            "filename": pa.array([f for f, rows in purge.items() for _ in range(len(rows))], pa.string()),
-            "pos": pa.array([p for rows in purge.values() for p in rows], pa.int64()),
-        }
-    )
+    gone = deletions.DeletedRows(deletions.rows_table(purge), frozenset(purge), "__purged")
     con = _sandbox(path, out)
     try:
-        con.register("__purged", gone)
-        source = deletions.source_sql([], list(purge), "__purged", ", union_by_name=true")
+        con.register(gone.name, gone.table)
+        source = deletions.source_sql(list(purge), ", union_by_name=true", gone)
         con.execute(
             f"COPY (SELECT * FROM {source} t) TO {lit(str(out))} "
             "(FORMAT parquet, COMPRESSION snappy, ROW_GROUPS_PER_FILE 2, OVERWRITE_OR_IGNORE true)"
@@ -311,9 +306,9 @@ def _purge(path: Path, purge: dict[str, BitMap64], out: Path) -> list[AddAction]
     return rewritten
 
 
-def _physical_rows(add: dict[str, Any]) -> int | None:
-    stats = json.loads(add.get("stats") or "{}")
-    rows = stats.get("numRecords")
+def _records(stats: str | None) -> int | None:
+    """``numRecords`` of a file's statistics (the rows in the file, deleted or not)."""
+    rows = json.loads(stats or "{}").get("numRecords")
     return int(rows) if rows is not None else None
 
 
@@ -343,8 +338,7 @@ def _add_of(action: AddAction) -> dict[str, Any]:
 
 
 def _rows(action: AddAction) -> int:
-    stats = json.loads(action.stats) if action.stats else {}
-    return int(stats.get("numRecords", 0))
+    return _records(action.stats) or 0
 
 
 def _relative(path: Path, file: str) -> str:

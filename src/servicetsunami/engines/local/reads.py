@@ -122,13 +122,14 @@ class LocalReads:
             return f'"{name}"'
         options = ", union_by_name=true" + (", hive_partitioning=true" if dt.metadata().partition_columns else "")
         logger.debug("reading %s at version %s from %d files in %s", ref.table, dt.version(), len(files), path)
-        deleted = self._snapshots.derived(dt, "deleted", lambda: deletions.deleted_rows(dt))
+        deleted = self._deleted(dt)
         if deleted is not None:  # rows removed by deletion vectors are skipped by position
             cursor.register(deleted.name, deleted.table)
-            clean = [f for f in files if f not in deleted.files]
-            return deletions.source_sql(clean, [f for f in files if f in deleted.files], deleted.name, options)
-        quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        return f"read_parquet([{quoted}]{options})"
+        return deletions.source_sql(files, options, deleted)
+
+    def _deleted(self, dt: DeltaTable) -> deletions.DeletedRows | None:
+        """The rows the snapshot's deletion vectors remove, read once per snapshot."""
+        return self._snapshots.derived(dt, "deleted", lambda: deletions.deleted_rows(dt))
 
     def _snapshot(
         self, ref: TableRef, *, version: int | None = None, timestamp: datetime | str | None = None
