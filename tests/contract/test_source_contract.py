@@ -23,7 +23,7 @@ from psycopg import sql
 from servicetsunami.connectors.base import ReadRequest, Source
 from servicetsunami.connectors.file_source import FileSource
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
-from servicetsunami.errors import InvalidInput
+from servicetsunami.errors import InvalidInput, TsunamiError
 from tests.integration.pg.support import connect, postgres_config
 
 COLUMNS = ["id", "name", "amount", "updated_at"]
@@ -153,6 +153,24 @@ def test_stage_parquet_writes_files_with_the_rows_that_read_returns(case: Case, 
     assert {r["_sync_id"] for r in rows} == {"run-1"}
     read = case.source.read(ReadRequest(case.stream, extra_columns={"_sync_id": "run-1"})).read_all()
     assert ds.dataset(files, format="parquet").schema.names == read.schema.names
+
+
+def test_a_prepared_source_reads_every_row(case: Case) -> None:
+    case.source.prepare()
+    case.source.prepare()  # twice is harmless
+    rows = case.source.read(ReadRequest(case.stream)).read_all().to_pylist()
+    assert _ids_and_names(rows) == EXPECTED
+
+
+def test_preparing_an_unreachable_source_raises_nothing_and_the_read_reports_the_problem(case: Case) -> None:
+    source = case.unreachable()
+    try:
+        source.prepare()
+        with pytest.raises(TsunamiError) as caught:
+            source.read(ReadRequest(case.stream)).read_all()
+    finally:
+        source.close()
+    assert caught.value.message
 
 
 def test_reading_an_unknown_stream_is_invalid_input(case: Case) -> None:

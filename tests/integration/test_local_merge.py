@@ -4,6 +4,7 @@ a table with them turned off, only the files that can hold the keys are rewritte
 from __future__ import annotations
 
 import itertools
+import threading
 from pathlib import Path
 
 import duckdb
@@ -229,3 +230,23 @@ def test_a_copy_on_write_merge_after_deletion_vectors_keeps_every_key_once(tmp_p
     expected = [{"v": "cow", "n": 100}, {"v": "dv", "n": 100}, {"v": "old", "n": 800}]
     assert rows(rewriting, "SELECT v, count(*) AS n FROM t GROUP BY v ORDER BY v") == expected
     assert delta_kernel_rows(rewriting, "SELECT count(*), count(DISTINCT id) FROM t") == [(1000, 1000)]
+
+
+def test_the_database_a_stage_opens_ahead_is_the_one_queries_use_and_close_leaves_none(tmp_path: Path) -> None:
+    engine = LocalEngine(tmp_path / "one")
+    engine.ensure_catalog("tenant_m")
+    stage(engine, "SELECT range AS id FROM range(10)", "overwrite", 1)
+    stage(engine, "SELECT range AS id FROM range(5, 15)", "merge", 2)
+    assert list(engine._dbs) == ["tenant_m"]  # the merge looked rows up in the catalog's database
+    assert rows(engine, "SELECT count(*) AS n FROM t") == [{"n": 15}]
+    engine.close()
+
+    engines = [LocalEngine(tmp_path / str(i)) for i in range(5)]
+    for other in engines:  # closed both before and after the background open took the lock
+        other.ensure_catalog("tenant_m")
+        other.discard_stage(REF, other.new_stage(REF))
+        other.close()
+    for thread in threading.enumerate():
+        if thread.name == "duckdb-open":
+            thread.join(30)
+    assert all(not other._dbs for other in engines)

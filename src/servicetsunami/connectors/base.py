@@ -98,6 +98,10 @@ class Source(abc.ABC):
         ``request.cursor_after`` (all rows sharing that value included); None when there are none."""
         raise SourceError(f"the {self.kind} source does not read incrementally")
 
+    def prepare(self) -> None:  # noqa: B027  # optional: sources that open nothing slow have nothing to start
+        """Start opening what reads need (connections) in the background, without waiting; a read
+        that comes first waits for it, and its errors surface in the read."""
+
     def cancel(self) -> None:  # noqa: B027  # optional: sources without a running query have nothing to stop
         """Stop a read in progress (called from another thread)."""
 

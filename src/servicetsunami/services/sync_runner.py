@@ -117,6 +117,7 @@ class SyncRunner:
         self.source.cancel()
 
     def run(self) -> RunProgress:
+        self.source.prepare()  # its connections open while the table's last commit is looked up
         committed = self.engine.last_commit_for(self.plan.target, self.plan.app_id)
         sequence = committed[0] if committed else 0
         cursor = decode_cursor((committed[1] if committed else {}).get("tsunami.cursor"))

@@ -155,3 +155,15 @@ def test_a_sync_that_runs_out_of_disk_fails_cleanly_and_the_next_run_succeeds(
     again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=WAIT, check=False)
     assert again.returncode == 0, again.stderr
     assert bronze(lakehouse, "SELECT count(*) AS n, count(DISTINCT id) AS d FROM disk") == [{"n": 200000, "d": 200000}]
+
+
+
+def test_a_source_closed_while_it_prepares_keeps_nothing_open() -> None:
+    sources = [PostgresSource(postgres_config()) for _ in range(5)]
+    for source in sources:  # closed both before and after the background open took the lock
+        source.prepare()
+        source.close()
+    for thread in threading.enumerate():
+        if thread.name == "postgres-source-open":
+            thread.join(WAIT)
+    assert all(source._duck is None for source in sources)  # no DuckDB (with its attached server) left

@@ -95,6 +95,7 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         self._memory_limit = memory_limit
         self._dbs: dict[str, duckdb.DuckDBPyConnection] = {}
         self._dbs_guard = threading.Lock()
+        self._dbs_closed = False
         self._results = ResultCache(result_cache_bytes) if result_cache_bytes > 0 else None
 
     # -- catalogs -----------------------------------------------------------------------------
@@ -196,6 +197,8 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
             raise NotFound(f"schema {ref.catalog}.{ref.schema} does not exist")
         stage = path / f"_stage_{uuid.uuid4().hex}"
         stage.mkdir(parents=True)
+        if ref.catalog not in self._dbs:  # a commit follows: start DuckDB (~20 ms) while the rows arrive
+            threading.Thread(target=self._open_database, args=(ref.catalog,), name="duckdb-open", daemon=True).start()
         return stage
 
     def discard_stage(self, ref: TableRef, stage: Path, /) -> None:
@@ -233,7 +236,7 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                     if existed and mode in ("append", "merge") and schema is not None:
                         self._widen_for(ref, path, schema)
                     if mode == "merge" and existed:
-                        self._merge_staged(path, actions, schema, merge_keys or [], props)
+                        self._merge_staged(ref, path, actions, schema, merge_keys or [], props)
                     else:
                         effective: WriteMode = "append" if mode == "merge" else mode
                         self._commit_actions(path, existed, actions, schema, effective, comments, description, props)
@@ -289,15 +292,27 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                 Path(f).unlink(missing_ok=True)
 
     def _merge_staged(
-        self, path: Path, actions: list[AddAction], schema: pa.Schema | None, keys: list[str], props: CommitProperties
+        self,
+        ref: TableRef,
+        path: Path,
+        actions: list[AddAction],
+        schema: pa.Schema | None,
+        keys: list[str],
+        props: CommitProperties,
     ) -> None:
         """Upsert staged files: replaced rows are marked in deletion vectors, or DuckDB rewrites the files
         that hold the keys (``merging``); staged rows with new columns, and rewrites of files with
-        deletion vectors, go through delta-rs's merge."""
-        if schema is not None and merging.merge_staged(
-            path, actions, schema, keys, props, deletion_vectors=self._deletion_vectors
-        ):
-            return
+        deletion vectors, go through delta-rs's merge. The replaced rows are looked up in the catalog's
+        database, which :meth:`new_stage` starts opening while the rows are staged."""
+        if schema is not None:
+            lookup = self._database(ref.catalog).cursor()
+            try:
+                if merging.merge_staged(
+                    path, actions, schema, keys, props, deletion_vectors=self._deletion_vectors, lookup=lookup
+                ):
+                    return
+            finally:
+                lookup.close()
         files = [str(path / a.path) for a in actions]
         staged = pa.dataset.dataset(files, schema=schema)
         key_range = staging.integer_range(staged, keys)
@@ -443,6 +458,7 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
 
     def close(self) -> None:
         with self._dbs_guard:
+            self._dbs_closed = True
             for db in self._dbs.values():
                 db.close()
             self._dbs.clear()

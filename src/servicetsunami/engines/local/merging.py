@@ -22,10 +22,12 @@ Either way one Delta commit carries the caller's application transaction and rec
 from __future__ import annotations
 
 import array
+import contextlib
 import json
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +55,15 @@ def merge_staged(
     props: CommitProperties,
     *,
     deletion_vectors: bool = True,
+    lookup: duckdb.DuckDBPyConnection | None = None,
 ) -> bool:
     """Upsert the staged files (already in the table folder) on ``keys``. Returns False, having
     changed nothing, when delta-rs's merge must do it: the staged rows bring new columns (it
-    evolves the schema), or files to rewrite carry deletion vectors that cannot be extended here."""
+    evolves the schema), or files to rewrite carry deletion vectors that cannot be extended here.
+
+    ``lookup`` is a DuckDB connection, sandboxed to a folder holding the table, that finds the
+    replaced rows (the engine lends a cursor of the catalog's database, so a merge does not pay
+    for starting DuckDB); without it one is opened for the merge."""
     started_ms = int(time.time() * 1000)
     dt = DeltaTable(str(path))
     current = pa.schema(dt.schema().to_arrow())
@@ -65,7 +72,7 @@ def merge_staged(
     staged = [str(path / a.path) for a in actions]
     affected = _files_that_may_hold(dt, path, staged, schema, keys)
     marking = deletion_vectors and _can_mark(dt, current)
-    if marking and _merge_marking(path, dt, affected, actions, staged, keys, props, started_ms):
+    if marking and _merge_marking(path, dt, affected, actions, staged, keys, props, started_ms, lookup):
         return True
     deleted = deletions.deleted_rows(dt)
     if deleted is not None and any(f in deleted.files for f in affected):
@@ -148,6 +155,18 @@ def _rewrite(path: Path, affected: list[str], staged: list[str], keys: list[str]
         con.close()
 
 
+@contextlib.contextmanager
+def _key_reader(path: Path, lent: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    if lent is not None:
+        yield lent
+        return
+    con = _sandbox(path, None)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
 def _sandbox(path: Path, out: Path | None) -> duckdb.DuckDBPyConnection:
     """DuckDB for rewriting (``out``: spilling past 256 MB, so a sync's memory stays bounded) or,
     without ``out``, for reading key columns (a semi-join built on the staged keys needs no limit)."""
@@ -180,6 +199,7 @@ def _merge_marking(
     keys: list[str],
     props: CommitProperties,
     started_ms: int,
+    lookup: duckdb.DuckDBPyConnection | None,
 ) -> bool:
     """The merge with deletion vectors. False, having changed nothing, when the log cannot be
     replayed here or a file lacks the row count a deletion vector needs."""
@@ -195,7 +215,10 @@ def _merge_marking(
     out.mkdir()
     written: list[Path] = []
     try:
-        hits = _positions_of(path, affected, staged, keys) if affected else {}
+        hits: dict[str, BitMap64] = {}
+        if affected:
+            with _key_reader(path, lookup) as con:
+                hits = _positions_of(con, affected, staged, keys)
         marks: dict[str, BitMap64] = {}
         purge: dict[str, BitMap64] = {}
         drop: list[str] = []
@@ -258,21 +281,19 @@ def _merge_marking(
     return True
 
 
-def _positions_of(path: Path, files: list[str], staged: list[str], keys: list[str]) -> dict[str, BitMap64]:
+def _positions_of(
+    con: duckdb.DuckDBPyConnection, files: list[str], staged: list[str], keys: list[str]
+) -> dict[str, BitMap64]:
     """For each file, the positions of its rows whose key is among the staged rows' (read from the
     key columns alone; rows deleted already may be among them)."""
-    con = _sandbox(path, None)
-    try:
-        cols = ", ".join(ident(k) for k in keys)
-        match = " AND ".join(f"d.{ident(k)} = s.{ident(k)}" for k in keys)
-        old = ", ".join(lit(f) for f in files)
-        new = ", ".join(lit(f) for f in staged)
-        found = con.execute(
-            f"SELECT d.file_index, d.file_row_number FROM read_parquet([{old}], union_by_name=true) d "
-            f"SEMI JOIN (SELECT {cols} FROM read_parquet([{new}], union_by_name=true)) s ON {match}"
-        ).arrow()
-    finally:
-        con.close()
+    cols = ", ".join(ident(k) for k in keys)
+    match = " AND ".join(f"d.{ident(k)} = s.{ident(k)}" for k in keys)
+    old = ", ".join(lit(f) for f in files)
+    new = ", ".join(lit(f) for f in staged)
+    found = con.execute(
+        f"SELECT d.file_index, d.file_row_number FROM read_parquet([{old}], union_by_name=true) d "
+        f"SEMI JOIN (SELECT {cols} FROM read_parquet([{new}], union_by_name=true)) s ON {match}"
+    ).arrow()
     if isinstance(found, pa.RecordBatchReader):
         found = found.read_all()
     index = found.column("file_index").combine_chunks()

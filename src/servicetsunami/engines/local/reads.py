@@ -50,6 +50,7 @@ class LocalReads:
     _memory_limit: str
     _dbs: dict[str, duckdb.DuckDBPyConnection]
     _dbs_guard: threading.Lock
+    _dbs_closed: bool  # close() came after the last use
 
     def query(self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float) -> ArrowResult:
         if query.kind not in ("select", "explain"):
@@ -161,23 +162,35 @@ class LocalReads:
         return latest
 
     def _database(self, catalog: str | None) -> duckdb.DuckDBPyConnection:
-        key = catalog or ""
         with self._dbs_guard:
-            db = self._dbs.get(key)
-            if db is None:
-                db = duckdb.connect(":memory:")
-                allowed = [str(self._layout.catalog_dir(catalog)) + "/"] if catalog else []
-                db.execute(f"SET allowed_directories = {allowed!r}")
-                db.execute("SET enable_external_access = false")
-                db.execute("SET autoinstall_known_extensions = false")
-                db.execute("SET autoload_known_extensions = false")
-                db.execute("SET TimeZone = 'UTC'")  # Databricks' default session zone
-                if self._threads:
-                    db.execute(f"SET threads = {int(self._threads)}")
-                if self._memory_limit:
-                    db.execute("SET memory_limit = ?", [self._memory_limit])
-                db.execute("SET lock_configuration = true")
-                self._dbs[key] = db
+            self._dbs_closed = False
+            return self._dbs.get(catalog or "") or self._new_database(catalog)
+
+    def _open_database(self, catalog: str) -> None:
+        """Opens the catalog's database ahead of its first use (called in a thread); not after
+        :meth:`close`."""
+        try:
+            with self._dbs_guard:
+                if catalog not in self._dbs and not self._dbs_closed:
+                    self._new_database(catalog)
+        except Exception:  # the caller that needs it opens it again and sees the error
+            logger.debug("opening the DuckDB database of %s ahead of time failed", catalog, exc_info=True)
+
+    def _new_database(self, catalog: str | None) -> duckdb.DuckDBPyConnection:
+        """A sandboxed DuckDB for the catalog; the caller holds ``_dbs_guard``."""
+        db = duckdb.connect(":memory:")
+        allowed = [str(self._layout.catalog_dir(catalog)) + "/"] if catalog else []
+        db.execute(f"SET allowed_directories = {allowed!r}")
+        db.execute("SET enable_external_access = false")
+        db.execute("SET autoinstall_known_extensions = false")
+        db.execute("SET autoload_known_extensions = false")
+        db.execute("SET TimeZone = 'UTC'")  # Databricks' default session zone
+        if self._threads:
+            db.execute(f"SET threads = {int(self._threads)}")
+        if self._memory_limit:
+            db.execute("SET memory_limit = ?", [self._memory_limit])
+        db.execute("SET lock_configuration = true")
+        self._dbs[catalog or ""] = db
         return db
 
     def _clean_message(self, exc: BaseException) -> str:
