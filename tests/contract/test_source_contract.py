@@ -166,6 +166,10 @@ def test_preparing_an_unreachable_source_raises_nothing_and_the_read_reports_the
     source = case.unreachable()
     try:
         source.prepare()
+        if source.capabilities.incremental:  # the first query of an incremental run
+            with pytest.raises(TsunamiError) as caught:
+                source.cursor_bound(_window(case, None), rows=4)
+            assert caught.value.message
         with pytest.raises(TsunamiError) as caught:
             source.read(ReadRequest(case.stream)).read_all()
     finally:

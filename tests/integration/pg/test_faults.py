@@ -166,4 +166,4 @@ def test_a_source_closed_while_it_prepares_keeps_nothing_open() -> None:
     for thread in threading.enumerate():
         if thread.name == "postgres-source-open":
             thread.join(WAIT)
-    assert all(source._duck is None for source in sources)  # no DuckDB (with its attached server) left
+    assert all(source._duck is None and source._pg is None for source in sources)  # no connection left

@@ -118,6 +118,7 @@ class PostgresSource(Source):
         self._guard = threading.Lock()
         self._pg: psycopg.Connection[Any] | None = None  # for catalog and cursor queries, kept open
         self._pg_guard = threading.Lock()
+        self._failed_ahead: SourceError | None = None  # prepare() could not connect
 
     # -- check and discover -------------------------------------------------------------------
 
@@ -231,16 +232,13 @@ class PostgresSource(Source):
             where = pgsql.SQL("{} > %s").format(col)
             params.append(request.cursor_after)
         with self._connect() as conn:
+            # The max of the first ``rows`` values is the rows-th value, or the newest when fewer remain.
             row = conn.execute(
-                pgsql.SQL("SELECT {c} FROM {t} WHERE {w} ORDER BY {c} OFFSET %s LIMIT 1").format(
+                pgsql.SQL("SELECT max({c}) FROM (SELECT {c} FROM {t} WHERE {w} ORDER BY {c} LIMIT %s) AS batch").format(
                     c=col, t=table, w=where
                 ),
-                [*params, max(rows - 1, 0)],
+                [*params, max(rows, 1)],
             ).fetchone()
-            if row is None:
-                row = conn.execute(
-                    pgsql.SQL("SELECT max({c}) FROM {t} WHERE {w}").format(c=col, t=table, w=where), params
-                ).fetchone()
         return row[0] if row else None
 
     def read(self, request: ReadRequest, /) -> pa.RecordBatchReader:
@@ -278,13 +276,20 @@ class PostgresSource(Source):
         return value if value >= 0 else None
 
     def prepare(self) -> None:
-        """Opens the DuckDB connection (DuckDB, postgres_scanner and ATTACH: 40-50 ms) in a thread,
-        while the run's first queries go over psycopg."""
+        """Opens the psycopg connection, then the DuckDB one (DuckDB, postgres_scanner and ATTACH:
+        40-50 ms), in a thread, while the run looks up its table's last commit."""
         if self._duck is None:
-            self._closed = False
+            self._closed, self._failed_ahead = False, None
             threading.Thread(target=self._open_ahead, name="postgres-source-open", daemon=True).start()
 
     def _open_ahead(self) -> None:
+        with self._pg_guard:
+            if self._pg is None and not self._closed:
+                try:
+                    self._pg = self._open_pg()
+                except SourceError as exc:
+                    self._failed_ahead = exc  # the next query reports it
+                    return
         try:
             with self._guard:
                 if self._duck is None and not self._closed:
@@ -303,6 +308,7 @@ class PostgresSource(Source):
                 self._duck.close()
                 self._duck = None
         with self._pg_guard:
+            self._failed_ahead = None
             if self._pg is not None:
                 self._pg.close()
                 self._pg = None
@@ -315,14 +321,10 @@ class PostgresSource(Source):
         it broke; one caller at a time."""
         with self._pg_guard:
             if self._pg is None or self._pg.closed or self._pg.broken:
-                try:
-                    self._pg = psycopg.connect(self._conninfo, autocommit=True)
-                except psycopg.Error as exc:
-                    code, advice = diagnose(exc)
-                    raise SourceError(
-                        f"cannot connect to {self.config.redacted()}: {advice}",
-                        transient=code in ("refused", "timeout"),
-                    ) from exc
+                failed, self._failed_ahead = self._failed_ahead, None
+                if failed is not None:  # prepare() just tried: waiting out the same timeout again helps no one
+                    raise failed
+                self._pg = self._open_pg()
             try:
                 yield self._pg
             except psycopg.OperationalError as exc:  # the server went away: reconnect next time
@@ -330,6 +332,15 @@ class PostgresSource(Source):
                 self._pg = None
                 _, advice = diagnose(exc)
                 raise SourceError(f"lost the connection to {self.config.redacted()}: {advice}", transient=True) from exc
+
+    def _open_pg(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self._conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            code, advice = diagnose(exc)
+            raise SourceError(
+                f"cannot connect to {self.config.redacted()}: {advice}", transient=code in ("refused", "timeout")
+            ) from exc
 
     def _duckdb(self) -> duckdb.DuckDBPyConnection:
         with self._guard:

@@ -315,7 +315,7 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                 lookup.close()
         files = [str(path / a.path) for a in actions]
         staged = pa.dataset.dataset(files, schema=schema)
-        key_range = staging.integer_range(staged, keys)
+        key_range = staging.integer_range(staged, keys, actions)
         merging.delta_merge(path, staged.scanner().to_reader(), keys, props, key_range=key_range)
         for f in files:
             Path(f).unlink(missing_ok=True)

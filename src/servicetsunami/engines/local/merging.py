@@ -70,7 +70,7 @@ def merge_staged(
     if any(name not in current.names for name in schema.names) or any(k not in current.names for k in keys):
         return False
     staged = [str(path / a.path) for a in actions]
-    affected = _files_that_may_hold(dt, path, staged, schema, keys)
+    affected = _files_that_may_hold(dt, path, actions, schema, keys)
     marking = deletion_vectors and _can_mark(dt, current)
     if marking and _merge_marking(path, dt, affected, actions, staged, keys, props, started_ms, lookup):
         return True
@@ -114,10 +114,11 @@ def merge_staged(
 
 
 def _files_that_may_hold(
-    dt: DeltaTable, path: Path, staged: list[str], schema: pa.Schema, keys: list[str]
+    dt: DeltaTable, path: Path, actions: list[AddAction], schema: pa.Schema, keys: list[str]
 ) -> list[str]:
     files = [str(Path(f)) for f in dt.file_uris()]
-    key_range = staging.integer_range(pa.dataset.dataset(staged, schema=schema), keys)
+    staged = pa.dataset.dataset([str(path / a.path) for a in actions], schema=schema)
+    key_range = staging.integer_range(staged, keys, actions)
     if key_range is None:
         return files
     adds = pa.table(dt.get_add_actions(flatten=True))

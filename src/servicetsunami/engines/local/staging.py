@@ -69,10 +69,24 @@ def adopt_files(stage: Path, table_dir: Path) -> tuple[list[AddAction], pa.Schem
     return actions, schema, rows
 
 
-def integer_range(staged: pa.dataset.Dataset, keys: list[str]) -> tuple[int, int] | None:
-    """Lowest and highest value of a single integer merge key among the staged rows, else None."""
+def integer_range(
+    staged: pa.dataset.Dataset, keys: list[str], actions: list[AddAction] | None = None
+) -> tuple[int, int] | None:
+    """Lowest and highest value of a single integer merge key among the staged rows, else None:
+    from the statistics of the files' add ``actions`` when each has them, else read."""
     if len(keys) != 1 or keys[0] not in staged.schema.names or not pat.is_integer(staged.schema.field(keys[0]).type):
         return None
+    lows, highs = [], []
+    for action in actions or []:
+        stats = json.loads(action.stats) if action.stats else {}
+        low, high = stats.get("minValues", {}).get(keys[0]), stats.get("maxValues", {}).get(keys[0])
+        if not isinstance(low, int) or not isinstance(high, int):
+            break
+        lows.append(low)
+        highs.append(high)
+    else:
+        if lows:
+            return min(lows), max(highs)
     bounds = pc.min_max(staged.to_table(columns=keys).column(0))
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
     return (low, high) if low is not None and high is not None else None
