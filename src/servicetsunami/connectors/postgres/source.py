@@ -242,17 +242,17 @@ class PostgresSource(Source):
         return row[0] if row else None
 
     def read(self, request: ReadRequest, /) -> pa.RecordBatchReader:
-        con = self._duckdb()
         try:
-            return con.execute(self._select(request)).to_arrow_reader(100_000)
+            select = self._select(request)  # its catalog queries go first: DuckDB may still be opening
+            return self._duckdb().execute(select).to_arrow_reader(100_000)
         except duckdb.Error as exc:
             raise _translate(exc, request.stream, self._exact_columns(request.stream)) from exc
 
     def stage_parquet(self, request: ReadRequest, directory: Path, /) -> None:
-        con = self._duckdb()
         try:
-            con.execute(
-                f"COPY ({self._select(request)}) TO {lit(str(directory))} "
+            select = self._select(request)
+            self._duckdb().execute(
+                f"COPY ({select}) TO {lit(str(directory))} "
                 "(FORMAT parquet, COMPRESSION snappy, FILE_SIZE_BYTES '64MB', OVERWRITE_OR_IGNORE true)"
             )
         except duckdb.Error as exc:

@@ -89,10 +89,11 @@ def widened_schema(current: pa.Schema, widen: dict[str, pa.DataType]) -> pa.Sche
     return pa.schema([f.with_type(widen[f.name]) if f.name in widen else f for f in current])
 
 
-def widen_table(path: Path, incoming: pa.Schema, /, *, table: str) -> bool:
+def widen_table(path: Path, incoming: pa.Schema, /, *, table: str, snapshot: DeltaTable | None = None) -> bool:
     """Apply the widenings ``incoming`` needs to the Delta table at ``path`` in one rewrite commit
-    (refusing other type changes, as :func:`columns_to_widen` does). True when it rewrote."""
-    dt = DeltaTable(str(path))
+    (refusing other type changes, as :func:`columns_to_widen` does). True when it rewrote.
+    ``snapshot``: the table's latest version, already loaded (it is read, not changed)."""
+    dt = snapshot or DeltaTable(str(path))
     current = pa.schema(dt.schema().to_arrow())
     widen = columns_to_widen(current, incoming, table=table)
     if not widen:

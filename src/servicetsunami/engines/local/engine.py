@@ -41,7 +41,7 @@ from servicetsunami.engines.base import (
 from servicetsunami.engines.local import deletions, drift, merging, staging
 from servicetsunami.engines.local.reads import BATCH_ROWS, LocalReads
 from servicetsunami.engines.local.results import ResultCache
-from servicetsunami.engines.local.storage import Layout, Snapshots, TableLocks
+from servicetsunami.engines.local.storage import Layout, Snapshots, TableLocks, latest_log_version
 from servicetsunami.engines.local.volumes import LocalVolumes
 from servicetsunami.engines.local.writes import (
     RowCounter,
@@ -130,7 +130,7 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
             raise NotFound(f"schema {ref.catalog}.{ref.schema} does not exist")
         with self._locks.hold(ref):
             existed = Layout.is_table(path)
-            skipped = already_written(ref, path, existed, mode, idempotency)
+            skipped = already_written(ref, lambda: self._snapshots.latest(path), existed, mode, idempotency)
             if skipped is not None:
                 return skipped
             counter = RowCounter(data)
@@ -227,7 +227,7 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         try:
             with self._locks.hold(ref):
                 existed = Layout.is_table(path)
-                skipped = already_written(ref, path, existed, mode, idempotency)
+                skipped = already_written(ref, lambda: self._snapshots.latest(path), existed, mode, idempotency)
                 if skipped is not None:
                     return skipped
                 actions, schema, rows = staging.adopt_files(stage, path)
@@ -248,7 +248,9 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                     raise translate_write_error(exc, ref) from exc
                 finally:
                     self._snapshots.forget(path)
-                version = DeltaTable(str(path)).version()
+                version = latest_log_version(path)  # ours: the table is locked
+                if version is None:
+                    version = DeltaTable(str(path)).version()
         finally:
             self.discard_stage(ref, stage)
         return WriteResult(ref, version, rows)
@@ -321,7 +323,7 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
             Path(f).unlink(missing_ok=True)
 
     def _widen_for(self, ref: TableRef, path: Path, incoming: pa.Schema) -> None:
-        if drift.widen_table(path, incoming, table=f"{ref.schema}.{ref.name}"):
+        if drift.widen_table(path, incoming, table=f"{ref.schema}.{ref.name}", snapshot=self._snapshots.latest(path)):
             self._snapshots.forget(path)
 
     # -- metadata -----------------------------------------------------------------------------

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -44,13 +43,18 @@ def narrow_hugeints(table: pa.Table, columns: list[int]) -> pa.Table:
 
 
 def already_written(
-    ref: TableRef, path: Path, existed: bool, mode: WriteMode, idempotency: Idempotency | None
+    ref: TableRef,
+    latest: Callable[[], DeltaTable | None],
+    existed: bool,
+    mode: WriteMode,
+    idempotency: Idempotency | None,
 ) -> WriteResult | None:
-    """Refuse ``create`` on an existing table; recognise a write whose token is already committed."""
+    """Refuse ``create`` on an existing table; recognise a write whose token is already committed
+    (in the table's ``latest()`` snapshot)."""
     if mode == "create" and existed:
         raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'append' or 'overwrite'")
-    if existed and idempotency is not None:
-        dt = DeltaTable(str(path))
+    dt = latest() if existed and idempotency is not None else None
+    if dt is not None and idempotency is not None:
         done = dt.transaction_version(idempotency.app_id)
         if done is not None and done >= idempotency.sequence:
             return WriteResult(ref, dt.version(), 0, skipped=True)
