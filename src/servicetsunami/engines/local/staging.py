@@ -76,20 +76,18 @@ def integer_range(
     from the statistics of the files' add ``actions`` when each has them, else read."""
     if len(keys) != 1 or keys[0] not in staged.schema.names or not pat.is_integer(staged.schema.field(keys[0]).type):
         return None
-    lows, highs = [], []
-    for action in actions or []:
-        stats = json.loads(action.stats) if action.stats else {}
-        low, high = stats.get("minValues", {}).get(keys[0]), stats.get("maxValues", {}).get(keys[0])
-        if not isinstance(low, int) or not isinstance(high, int):
-            break
-        lows.append(low)
-        highs.append(high)
-    else:
-        if lows:
-            return min(lows), max(highs)
+    known = [_key_bounds(a, keys[0]) for a in actions or []]
+    if known and all(b is not None for b in known):
+        return min(b[0] for b in known if b), max(b[1] for b in known if b)
     bounds = pc.min_max(staged.to_table(columns=keys).column(0))
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
     return (low, high) if low is not None and high is not None else None
+
+
+def _key_bounds(action: AddAction, key: str) -> tuple[int, int] | None:
+    stats = json.loads(action.stats) if action.stats else {}
+    low, high = stats.get("minValues", {}).get(key), stats.get("maxValues", {}).get(key)
+    return (low, high) if isinstance(low, int) and isinstance(high, int) else None
 
 
 def _stats(meta: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
