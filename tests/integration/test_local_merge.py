@@ -242,10 +242,11 @@ def test_the_database_a_stage_opens_ahead_is_the_one_queries_use_and_close_leave
     engine.close()
 
     engines = [LocalEngine(tmp_path / str(i)) for i in range(5)]
-    for other in engines:  # closed both before and after the background open took the lock
+    for other in engines:  # closed while the background open may still be waiting for the lock
         other.ensure_catalog("tenant_m")
         other.discard_stage(REF, other.new_stage(REF))
         other.close()
+        other._open_database("tenant_m")  # what a background open that lost the race then does
     for thread in threading.enumerate():
         if thread.name == "duckdb-open":
             thread.join(30)

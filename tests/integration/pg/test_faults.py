@@ -158,12 +158,31 @@ def test_a_sync_that_runs_out_of_disk_fails_cleanly_and_the_next_run_succeeds(
 
 
 
-def test_a_source_closed_while_it_prepares_keeps_nothing_open() -> None:
-    sources = [PostgresSource(postgres_config()) for _ in range(5)]
-    for source in sources:  # closed both before and after the background open took the lock
-        source.prepare()
-        source.close()
+def _join_background_opens() -> None:
     for thread in threading.enumerate():
         if thread.name == "postgres-source-open":
             thread.join(WAIT)
+
+
+def test_a_source_closed_right_after_prepare_keeps_nothing_open() -> None:
+    sources = [PostgresSource(postgres_config()) for _ in range(5)]
+    for source in sources:  # the background open usually takes the source's locks first
+        source.prepare()
+        source.close()
+    _join_background_opens()
     assert all(source._duck is None and source._pg is None for source in sources)  # no connection left
+
+
+def test_a_source_closed_before_its_background_open_starts_opens_nothing() -> None:
+    source = PostgresSource(postgres_config())
+    with source._pg_guard:  # hold the background open back until close() has begun
+        source.prepare()
+        closing = threading.Thread(target=source.close)
+        closing.start()
+        deadline = time.monotonic() + WAIT
+        while not source._closed and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert source._closed
+    closing.join(WAIT)
+    _join_background_opens()
+    assert source._duck is None and source._pg is None
