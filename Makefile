@@ -1,28 +1,52 @@
 # Two commands: `make run` (set up and serve on embedded defaults) and `make test` (set up and test).
+# Both install exactly what uv.lock pins (frozen): `make run` only the service's own packages,
+# `make test` the service plus the dev group (pytest, ruff, mypy, ...). `make upgrade` re-locks.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
-BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+BIN := .venv/bin
 TSUNAMI_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+COVERAGE_FLOOR := 85
 export TSUNAMI_TEST_POSTGRES_URL
+export UV_PROJECT_ENVIRONMENT := .venv
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint upgrade bench install-run install-dev clean
 
-$(BIN)/.installed: pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
-	@touch $@
+$(UV):
+	@echo "==> installing uv $(UV_VERSION) into .uv (the tool that installs the locked packages)"
+	@$(PYTHON) -m venv .uv
+	@.uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-run: $(BIN)/.installed
+install-run: $(UV)
+	@echo "==> installing the service's locked packages into .venv (no test tools)"
+	@$(UV) sync --frozen --no-dev --inexact
+
+install-dev: $(UV)
+	@echo "==> installing the locked packages and the dev tools into .venv"
+	@$(UV) sync --frozen
+
+run: install-run
+	@echo "==> tsunami serve"
 	$(BIN)/tsunami serve
 
-test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+test: install-dev
+	@echo "==> running the test suite"
+	$(BIN)/python -m pytest -q --cov=servicetsunami --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
-lint: $(BIN)/.installed
+lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
-bench: $(BIN)/.installed
+upgrade: $(UV)
+	@echo "==> re-locking within the ranges of pyproject.toml, then testing what it chose"
+	$(UV) lock --upgrade
+	$(MAKE) test lint
+
+bench: install-dev
 	$(BIN)/python benchmarks/read_path.py
 	$(BIN)/python benchmarks/query_overhead.py
 	$(BIN)/python benchmarks/upload.py
@@ -33,4 +57,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/api_load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .venv .uv .pytest_cache .ruff_cache .mypy_cache .coverage

@@ -241,7 +241,10 @@ class DatabricksEngine(DatabricksVolumes, Engine):
             raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'overwrite'")
         head = "CREATE OR REPLACE TABLE" if mode == "overwrite" else "CREATE TABLE"
         comment = f" COMMENT {writes.literal(description)}" if description else ""
-        result = self.ws.rows(f"{head} {writes.qualified(ref)}{comment} AS {query.sql}", timeout=_DDL_TIMEOUT)
+        # A plain CREATE TABLE sent twice would answer "already exists" for a table it made itself.
+        result = self.ws.rows(
+            f"{head} {writes.qualified(ref)}{comment} AS {query.sql}", timeout=_DDL_TIMEOUT, idempotent=mode == "overwrite"
+        )
         counts = result.dicts()
         rows = int(counts[0].get("num_inserted_rows") or 0) if counts else 0
         return WriteResult(ref, self._version(ref), rows)

@@ -2,9 +2,15 @@
 statement execution (submit with a wait timeout, poll, cancel at the deadline, fetch the chunks).
 
 Every SDK call goes through :meth:`Workspace.call`, so drivers' exceptions become ours in exactly one
-place. The SDK itself retries 429 (honouring ``Retry-After``), 503 and dropped connections, for up to
+place. The SDK itself retries 429 (honouring ``Retry-After``) and 503 for up to
 ``retry_timeout_seconds``; what still fails reaches ``_translate_error`` and is marked transient when a
 later retry may help.
+
+Whether the SDK also re-sends a POST whose answer was lost (a read timeout, a reset after the request
+was sent) changed between releases (0.162 did, 0.167 does not), so correctness never rests on it: a
+statement submitted with ``idempotent=True`` (reads, and loads whose effect is keyed by file or replaces
+the table) is re-submitted by :meth:`Workspace.execute` itself until ``retry_timeout_seconds``; any
+other statement whose answer was lost is reported as a transient error, because it may have run.
 """
 
 from __future__ import annotations
@@ -251,17 +257,20 @@ class Workspace:
         arrow: bool = False,
         row_limit: int | None = None,
         byte_limit: int | None = None,
+        idempotent: bool = True,
     ) -> StatementResponse:
         """Run one statement to completion: wait up to the wait timeout, then poll; at ``timeout`` the
-        statement is canceled on the warehouse and ``QueryTimeout`` raised."""
+        statement is canceled on the warehouse and ``QueryTimeout`` raised. An ``idempotent`` statement
+        whose submission lost its answer is submitted again (see the module docstring)."""
         from databricks.sdk.service.sql import Disposition, ExecuteStatementRequestOnWaitTimeout, Format
 
         action = "running a statement on the SQL warehouse"
         started = time.monotonic()
         warehouse = self.warehouse_id()
         wait = min(self.settings.wait_timeout_seconds, int(timeout))
-        with self.translated(action):
-            response = self.client.statement_execution.execute_statement(
+
+        def submit() -> StatementResponse:
+            return self.client.statement_execution.execute_statement(
                 statement=sql,
                 warehouse_id=warehouse,
                 wait_timeout=f"{wait if wait >= 5 else 0}s",
@@ -271,6 +280,9 @@ class Workspace:
                 row_limit=row_limit,
                 byte_limit=byte_limit,
             )
+
+        with self.translated(action):
+            response = self._resubmitting(submit) if idempotent else submit()
             pause = 0.05
             while _statement_state(response) in ("PENDING", "RUNNING"):
                 left = timeout - (time.monotonic() - started)
@@ -292,15 +304,32 @@ class Workspace:
                 )
         return response
 
+    def _resubmitting(self, submit: Callable[[], T]) -> T:
+        """``submit()``, sent again with backoff while its answer is lost in transit, up to
+        ``retry_timeout_seconds``; the last loss is raised (and translated as transient)."""
+        import requests
+
+        deadline = time.monotonic() + self.settings.retry_timeout_seconds
+        pause = 0.2
+        while True:
+            try:
+                return submit()
+            except (requests.Timeout, requests.ConnectionError, TimeoutError, ConnectionError):
+                if time.monotonic() + pause > deadline:
+                    raise
+                logger.warning("a statement's answer was lost in transit; submitting it again")
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
     def _cancel(self, statement_id: str) -> None:
         try:
             self.client.statement_execution.cancel_execution(statement_id)
         except Exception:  # the timeout is what the caller must hear about; a failed cancel is only logged
             logger.warning("could not cancel statement %s", statement_id, exc_info=True)
 
-    def rows(self, sql: str, /, *, timeout: float = 300) -> Rows:
+    def rows(self, sql: str, /, *, timeout: float = 300, idempotent: bool = True) -> Rows:
         """A statement whose (small) result is read INLINE as JSON_ARRAY: DDL, DESCRIBE, counts."""
-        response = self.execute(sql, timeout=timeout)
+        response = self.execute(sql, timeout=timeout, idempotent=idempotent)
         columns = _columns(response)
         data: list[list[str | None]] = []
         with self.translated("reading a statement result"):
