@@ -36,9 +36,9 @@ import httptools
 import httpx
 import psutil
 
-from servicetsunami.services import identity, tenants
 from servicetsunami.services.container import Services
-from servicetsunami.services.ingestion import upload_file
+from servicetsunami.services.identity import tenants, users
+from servicetsunami.services.ingestion.uploads import upload_file
 from servicetsunami.settings import Settings
 
 T = TypeVar("T")
@@ -52,7 +52,7 @@ def prepare(home: Path, clients: int) -> list[tuple[str, str]]:
     settings = Settings(home=home, _env_file=None)  # type: ignore[call-arg]  # pydantic-settings option
     svc = Services.open(settings)
     try:
-        identity.ensure_tenant(svc, "bench")
+        users.ensure_tenant(svc, "bench")
         admin = svc.authenticate(
             tenants.create_api_key(svc.store, tenant_slug="bench", name="a", role="admin").plaintext
         )
@@ -71,7 +71,7 @@ def prepare(home: Path, clients: int) -> list[tuple[str, str]]:
                 credentials.append(("key", key.plaintext))
             else:
                 email = f"client{i}@bench.example"
-                identity.create_user(svc, tenant_slug="bench", email=email, password=PASSWORD, role="analyst")
+                users.create_user(svc, tenant_slug="bench", email=email, password=PASSWORD, role="analyst")
                 credentials.append(("user", email))
         return credentials
     finally:

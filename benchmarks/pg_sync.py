@@ -103,7 +103,7 @@ def child(kind: str, stream: str, root: str, url: str) -> None:
     """One sync run (``full``, ``seed`` or ``merge``) in this process; prints JSON."""
     from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
     from servicetsunami.engines.local.engine import LocalEngine
-    from servicetsunami.services.sync_runner import SyncPlan, SyncRunner
+    from servicetsunami.services.ingestion.sync_runner import SyncPlan, SyncRunner
     from servicetsunami.tenancy import TableRef
 
     parts = urlsplit(url)

@@ -19,8 +19,8 @@ import time
 import duckdb
 from deltalake import DeltaTable
 
-from servicetsunami.services import profiling
 from servicetsunami.services.container import Services
+from servicetsunami.services.governance import profiling
 from servicetsunami.settings import Settings
 from servicetsunami.tenancy import TableRef
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 
 from servicetsunami.errors import Conflict
-from servicetsunami.services import tenants
 from servicetsunami.services.container import Services
+from servicetsunami.services.identity import tenants
 from servicetsunami.tenancy import Principal
 
 

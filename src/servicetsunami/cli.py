@@ -141,7 +141,7 @@ def tenants_create(
     admin_key: Annotated[bool, typer.Option(help="Also create an admin API key and show it once")] = True,
 ) -> None:
     """Create a tenant (and its lakehouse catalog)."""
-    from servicetsunami.services import tenants
+    from servicetsunami.services.identity import tenants
 
     with _services() as svc:
         tenant = tenants.create_tenant(svc.store, slug, name=name)
@@ -155,7 +155,7 @@ def tenants_create(
 @tenants_app.command("list")
 def tenants_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List tenants."""
-    from servicetsunami.services import tenants
+    from servicetsunami.services.identity import tenants
 
     with _services() as svc:
         rows = tenants.list_tenants(svc.store)
@@ -175,7 +175,7 @@ def keys_create(
     role: Annotated[str, typer.Option(help="admin | engineer | analyst")] = "analyst",
 ) -> None:
     """Create an API key. The key is shown once; only its hash is stored."""
-    from servicetsunami.services import tenants
+    from servicetsunami.services.identity import tenants
 
     with _services() as svc:
         slug = tenant or svc.settings.default_tenant
@@ -196,7 +196,7 @@ def users_create(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input (scripts)")] = False,
 ) -> None:
     """Create a user. The password is prompted for (never an argument); only its argon2 hash is kept."""
-    from servicetsunami.services import identity
+    from servicetsunami.services.identity import users
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -205,8 +205,8 @@ def users_create(
     with _services() as svc:
         slug = tenant or svc.settings.default_tenant
         if tenant is None:
-            identity.ensure_tenant(svc, slug)
-        user = identity.create_user(
+            users.ensure_tenant(svc, slug)
+        user = users.create_user(
             svc, tenant_slug=slug, email=email, password=password, role=role, name=name,
             is_platform_admin=platform_admin,
         )  # fmt: skip
@@ -219,7 +219,7 @@ def keys_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List a tenant's API keys (prefixes only)."""
-    from servicetsunami.services import tenants
+    from servicetsunami.services.identity import tenants
 
     with _services() as svc:
         slug = tenant or svc.settings.default_tenant
@@ -241,7 +241,7 @@ def keys_revoke(
     tenant: Annotated[str | None, typer.Option(help="Tenant slug (default: the default tenant)")] = None,
 ) -> None:
     """Revoke an API key; it stops working at once."""
-    from servicetsunami.services import tenants
+    from servicetsunami.services.identity import tenants
 
     with _services() as svc:
         slug = tenant or svc.settings.default_tenant
@@ -256,7 +256,7 @@ def query(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Run a query as the principal of TSUNAMI_API_KEY."""
-    from servicetsunami.services.query import query_sql
+    from servicetsunami.services.catalog.query import query_sql
 
     with _services() as svc:
         result = query_sql(svc, _principal(svc), sql, max_rows=max_rows)
@@ -282,7 +282,7 @@ def upload(
     encoding: Annotated[str | None, typer.Option(help="utf-8 | utf-16 | latin-1")] = None,
 ) -> None:
     """Ingest a local file into bronze as the principal of TSUNAMI_API_KEY."""
-    from servicetsunami.services.ingestion import FileOptions, upload_file
+    from servicetsunami.services.ingestion.uploads import FileOptions, upload_file
 
     with _services() as svc:
         result = upload_file(
@@ -300,7 +300,7 @@ def upload(
 @app.command()
 def tables(layer: Annotated[str | None, typer.Option(help="bronze | silver | gold")] = None) -> None:
     """List the tables of your catalog (principal of TSUNAMI_API_KEY)."""
-    from servicetsunami.services.catalog import list_tables
+    from servicetsunami.services.catalog.tables import list_tables
 
     with _services() as svc:
         rows = list_tables(svc, _principal(svc), layer=layer)
@@ -324,7 +324,7 @@ def connections_create(
     no_password: Annotated[bool, typer.Option("--no-password", help="The server needs no password")] = False,
 ) -> None:
     """Store an encrypted PostgreSQL connection; the password is prompted for, never an argument."""
-    from servicetsunami.services.connections import connect_postgres
+    from servicetsunami.services.ingestion.connections import connect_postgres
 
     password = None if no_password else typer.prompt("password", hide_input=True)
     with _services() as svc:
@@ -352,7 +352,7 @@ def connections_create(
 @connections_app.command("list")
 def connections_list() -> None:
     """List your connections (never their secrets)."""
-    from servicetsunami.services.connections import list_connections
+    from servicetsunami.services.ingestion.connections import list_connections
 
     with _services() as svc:
         rows = list_connections(svc, _principal(svc))
@@ -368,7 +368,7 @@ def connections_list() -> None:
 @connections_app.command("test")
 def connections_test(connection_id: Annotated[str, typer.Argument(help="Connection id")]) -> None:
     """Connect and report latency, version, or a diagnosis."""
-    from servicetsunami.services.connections import test_connection
+    from servicetsunami.services.ingestion.connections import test_connection
 
     with _services() as svc:
         result = test_connection(svc, _principal(svc), connection_id)
@@ -389,7 +389,7 @@ def sync(
     """Sync a source table into bronze, with a progress bar; exactly once even if interrupted."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from servicetsunami.services.syncs import SyncRunPublic, start_sync, wait_for_run
+    from servicetsunami.services.ingestion.syncs import SyncRunPublic, start_sync, wait_for_run
 
     with _services() as svc:
         principal = _principal(svc)
@@ -430,7 +430,7 @@ def sync(
 @app.command("syncs")
 def syncs_list() -> None:
     """Configured syncs with their state and last run."""
-    from servicetsunami.services.syncs import list_syncs
+    from servicetsunami.services.ingestion.syncs import list_syncs
 
     with _services() as svc:
         rows = list_syncs(svc, _principal(svc))
@@ -445,7 +445,7 @@ def syncs_list() -> None:
 @secrets_app.command("rotate")
 def secrets_rotate() -> None:
     """Re-encrypt every stored secret under a new master key, while the service keeps running."""
-    from servicetsunami.services.secrets import rotate_secrets
+    from servicetsunami.services.identity.secrets import rotate_secrets
 
     with _services() as svc:
         report = rotate_secrets(svc.store, svc.settings)

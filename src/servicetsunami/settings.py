@@ -123,7 +123,9 @@ class DatabricksSettings(BaseModel):
     )
     http_timeout_seconds: int = Field(60, ge=1, description="Timeout of one HTTP request to the workspace.")
     retry_timeout_seconds: int = Field(
-        300, ge=1, description="How long throttled (429), unavailable (503) or lost (timed out, reset) requests are retried."
+        300,
+        ge=1,
+        description="How long throttled (429), unavailable (503) or lost (timed out, reset) requests are retried.",
     )
     file_rows: int = Field(1_000_000, ge=1, description="Rows per Parquet file uploaded to the landing volume.")
 

@@ -21,7 +21,7 @@ import pytest
 from psycopg import sql
 
 from servicetsunami.connectors.base import ReadRequest, Source
-from servicetsunami.connectors.file_source import FileSource
+from servicetsunami.connectors.files.source import FileSource
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.errors import InvalidInput, TsunamiError
 from tests.integration.pg.support import connect, postgres_config

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from servicetsunami.api.app import create_app
 from servicetsunami.services.container import Services
-from servicetsunami.services.ingestion import upload_file
+from servicetsunami.services.ingestion.uploads import upload_file
 from tests.helpers import make_principal
 
 

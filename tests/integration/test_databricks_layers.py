@@ -4,9 +4,11 @@ gives the same rows."""
 
 from __future__ import annotations
 
-from servicetsunami.services import gold, ingestion, transforms
+from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
-from servicetsunami.services.query import query_sql
+from servicetsunami.services.ingestion import uploads as ingestion
+from servicetsunami.services.transforms import gold
+from servicetsunami.services.transforms import silver as transforms
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 from tests.integration.test_silver import MESSY_CSV

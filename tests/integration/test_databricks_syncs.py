@@ -7,9 +7,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from servicetsunami.services import syncs
+from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
-from servicetsunami.services.query import query_sql
+from servicetsunami.services.ingestion import syncs
 from tests.helpers import make_principal
 from tests.integration.test_pg_sources import connect, pg_dsn, pg_table
 

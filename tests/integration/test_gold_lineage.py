@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
-from servicetsunami.services import catalog, gold, ingestion, lineage, transforms
+from servicetsunami.services.catalog import tables as catalog
+from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
-from servicetsunami.services.query import query_sql
+from servicetsunami.services.governance import lineage
+from servicetsunami.services.ingestion import uploads as ingestion
+from servicetsunami.services.transforms import gold
+from servicetsunami.services.transforms import silver as transforms
 from servicetsunami.tenancy import Principal
 
 ORDERS = b"id,region,amount\n1,north,10\n2,south,5\n3,north,7\n3,north,7\n"

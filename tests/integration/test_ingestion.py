@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from servicetsunami.errors import BadFile, Conflict, InvalidInput, NotFound, PermissionDenied
-from servicetsunami.services.catalog import describe_table, list_tables
+from servicetsunami.services.catalog.query import query_sql
+from servicetsunami.services.catalog.tables import describe_table, list_tables
 from servicetsunami.services.container import Services
-from servicetsunami.services.ingestion import FileOptions, upload_file
-from servicetsunami.services.query import query_sql
+from servicetsunami.services.ingestion.uploads import FileOptions, upload_file
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 

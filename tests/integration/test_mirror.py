@@ -12,9 +12,10 @@ import pytest
 
 from servicetsunami.engines.base import Engine
 from servicetsunami.engines.databricks.engine import DatabricksEngine
-from servicetsunami.services import catalog, ingestion
+from servicetsunami.services.catalog import tables
 from servicetsunami.services.container import Services
-from servicetsunami.services.health import health
+from servicetsunami.services.ingestion import uploads
+from servicetsunami.services.ops.health import health
 from servicetsunami.settings import DatabricksSettings, Settings
 from servicetsunami.sql import guard_query
 from servicetsunami.store.models import utcnow
@@ -62,12 +63,12 @@ def test_writes_succeed_locally_while_databricks_is_down_and_are_mirrored_once_w
         ref, pa.table({"id": [2, 6], "v": ["B", "f"]}).to_reader(), mode="merge", merge_keys=["id"]
     )
     csv = b"id,name\n1,ada\n2,bob\n"
-    ingestion.upload_file(hybrid, principal, file_name="people.csv", dataset_name="people", content=csv)
+    uploads.upload_file(hybrid, principal, file_name="people.csv", dataset_name="people", content=csv)
     assert count(hybrid.engine, principal.catalog, "events") == [{"n": 6, "d": 6}]
 
     report = hybrid.mirror.replay_due()
     assert report.synced == 0 and report.retrying == 2  # one job per table tried; the rest wait behind it
-    status = catalog.describe_table(hybrid, principal, "events").mirror
+    status = tables.describe_table(hybrid, principal, "events").mirror
     assert status is not None and status["status"] == "pending" and status["error"]
     assert status["pending_jobs"] == 3
     assert health(hybrid).checks["mirror"].detail.startswith("mirror to databricks: 4 pending")
@@ -76,7 +77,7 @@ def test_writes_succeed_locally_while_databricks_is_down_and_are_mirrored_once_w
     report = hybrid.mirror.replay_due(now=later(1))
     assert report.retrying == 0 and report.failed == 0
     assert hybrid.mirror.summary() == {"pending": 0, "synced": 4, "failed": 0}
-    assert catalog.describe_table(hybrid, principal, "events").mirror["status"] == "synced"  # type: ignore[index]
+    assert tables.describe_table(hybrid, principal, "events").mirror["status"] == "synced"  # type: ignore[index]
 
     remote = DatabricksEngine(hybrid.settings.databricks)
     expected = select(hybrid.engine, principal.catalog, "SELECT id, v FROM events ORDER BY id")
@@ -106,7 +107,7 @@ def test_a_job_out_of_attempts_is_failed_and_mirror_retry_replays_it(
     databricks_fake.down = True
     hybrid.engine.write_table(ref, pa.table({"id": [1, 2]}).to_reader(), mode="create")
     assert hybrid.mirror.replay_due().failed == 1
-    status = catalog.describe_table(hybrid, principal, "silver.t").mirror
+    status = tables.describe_table(hybrid, principal, "silver.t").mirror
     assert status is not None and status["status"] == "failed" and "could not be reached" in status["error"]
     assert not health(hybrid).checks["mirror"].ok
 
@@ -187,13 +188,13 @@ def test_mirror_retry_on_the_cli_replays_failed_jobs(
 
 
 def test_silver_and_gold_tables_built_in_hybrid_mode_are_mirrored_too(hybrid: Services) -> None:
-    from servicetsunami.services import gold, transforms
+    from servicetsunami.services.transforms import gold, silver
 
     assert hybrid.mirror is not None
     principal, _ = make_principal(hybrid, "acme")
     csv = b"id,name\n1, ada \n2,bob\n2,bob\n"
-    ingestion.upload_file(hybrid, principal, file_name="people.csv", dataset_name="people", content=csv)
-    transforms.transform_to_silver(hybrid, principal, "bronze.people")
+    uploads.upload_file(hybrid, principal, file_name="people.csv", dataset_name="people", content=csv)
+    silver.transform_to_silver(hybrid, principal, "bronze.people")
     gold.create_gold_table(hybrid, principal, "names", "SELECT name FROM silver.people")
     hybrid.mirror.replay_due()
     assert hybrid.mirror.summary() == {"pending": 0, "synced": 3, "failed": 0}

@@ -17,10 +17,13 @@ from fastmcp import Client
 from servicetsunami import logs
 from servicetsunami.errors import InvalidInput, NotFound, PermissionDenied
 from servicetsunami.mcp.server import build_mcp_server
-from servicetsunami.services import catalog, lineage, syncs, transforms
-from servicetsunami.services import connections as cx
+from servicetsunami.services.catalog import tables as catalog
+from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
-from servicetsunami.services.query import query_sql
+from servicetsunami.services.governance import lineage
+from servicetsunami.services.ingestion import connections as cx
+from servicetsunami.services.ingestion import syncs
+from servicetsunami.services.transforms import silver as transforms
 from servicetsunami.store import repositories as repo
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal

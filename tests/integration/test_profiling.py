@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from servicetsunami.services import ingestion, pii, profiling
+from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
-from servicetsunami.services.query import query_sql
+from servicetsunami.services.governance import pii, profiling
+from servicetsunami.services.ingestion import uploads
 from servicetsunami.tenancy import Principal
 
 PEOPLE = (
@@ -17,7 +18,7 @@ PEOPLE = (
 
 
 def test_profile_reports_nulls_distincts_ranges_keys_and_top_values(services: Services, acme: Principal) -> None:
-    ingestion.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
+    uploads.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
     profile = profiling.profile_table(services, acme, "bronze.people")
     by = {c.name: c for c in profile.columns}
 
@@ -30,7 +31,7 @@ def test_profile_reports_nulls_distincts_ranges_keys_and_top_values(services: Se
 
 
 def test_pii_is_found_by_content_under_neutral_column_names(services: Services, acme: Principal) -> None:
-    ingestion.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
+    uploads.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
     profile = profiling.profile_table(services, acme, "people")
 
     assert profile.pii_columns == {"contact": "email", "reach": "phone", "ref": "national_id", "who": "name"}
@@ -40,7 +41,7 @@ def test_pii_is_found_by_content_under_neutral_column_names(services: Services, 
 def test_mask_pii_masks_flagged_columns_in_query_results_even_under_an_alias(
     services: Services, acme: Principal
 ) -> None:
-    ingestion.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
+    uploads.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
     before = query_sql(services, acme, "SELECT who AS w, city FROM people ORDER BY id")
     assert before.rows[0] == ["Ann Smith", "Paris"]
 
@@ -57,7 +58,7 @@ def test_mask_pii_masks_flagged_columns_in_query_results_even_under_an_alias(
 
 
 def _profiled_with_masking(services: Services, principal: Principal) -> None:
-    ingestion.upload_file(services, principal, file_name="people.csv", dataset_name="people", content=PEOPLE)
+    uploads.upload_file(services, principal, file_name="people.csv", dataset_name="people", content=PEOPLE)
     pii.set_mask_pii(services, principal, True)
     profiling.profile_table(services, principal, "people")
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from servicetsunami.services import ingestion
+from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
-from servicetsunami.services.query import query_sql
+from servicetsunami.services.ingestion import uploads
 from servicetsunami.tenancy import Principal
 
 SQL = "SELECT region, sum(amount) AS total FROM sales GROUP BY region ORDER BY region"
 
 
 def _upload(services: Services, principal: Principal, body: bytes, mode: str = "create") -> None:
-    ingestion.upload_file(
+    uploads.upload_file(
         services, principal, file_name="sales.csv", dataset_name="sales", content=b"region,amount\n" + body, mode=mode
     )
 

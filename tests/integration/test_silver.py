@@ -8,10 +8,13 @@ import httpx
 import pytest
 
 from servicetsunami.errors import InvalidInput
-from servicetsunami.services import ai, catalog, ingestion, transforms
+from servicetsunami.llm.providers import Chain, OpenAICompatibleLLM
+from servicetsunami.services.ai import tools
+from servicetsunami.services.catalog import tables
+from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
-from servicetsunami.services.llm import Chain, OpenAICompatibleLLM
-from servicetsunami.services.query import query_sql
+from servicetsunami.services.ingestion import uploads
+from servicetsunami.services.transforms import silver
 from servicetsunami.settings import AISettings
 from servicetsunami.tenancy import Principal
 
@@ -26,12 +29,12 @@ MESSY_CSV = (
 
 
 def _upload(svc: Services, who: Principal, name: str = "orders", data: bytes = MESSY_CSV) -> None:
-    ingestion.upload_file(svc, who, file_name=f"{name}.csv", dataset_name=name, content=data)
+    uploads.upload_file(svc, who, file_name=f"{name}.csv", dataset_name=name, content=data)
 
 
 def test_default_spec_turns_a_messy_csv_into_a_typed_clean_table(services: Services, acme: Principal) -> None:
     _upload(services, acme)
-    result = transforms.transform_to_silver(services, acme, "bronze.orders")
+    result = silver.transform_to_silver(services, acme, "bronze.orders")
 
     assert result.table == "silver.orders"
     assert result.rows == 4  # the duplicate row is gone
@@ -57,8 +60,8 @@ def test_default_spec_turns_a_messy_csv_into_a_typed_clean_table(services: Servi
 def test_rerunning_the_stored_spec_gives_the_same_table(services: Services, acme: Principal) -> None:
     _upload(services, acme)
     spec = {"rename": {"customer_name": "customer"}, "dedupe": {"keys": ["order_id"]}, "drop": ["note"]}
-    first = transforms.transform_to_silver(services, acme, "orders", transformations=spec)
-    again = transforms.transform_to_silver(services, acme, "orders")  # no spec: the stored one
+    first = silver.transform_to_silver(services, acme, "orders", transformations=spec)
+    again = silver.transform_to_silver(services, acme, "orders")  # no spec: the stored one
 
     assert again.spec == first.spec
     assert again.sql == first.sql
@@ -73,16 +76,16 @@ def test_a_failing_cast_names_the_column_and_a_value_and_writes_nothing(services
     _upload(services, acme)
     spec = {"cast": {"note": {"type": "INT", "on_error": "fail"}}}
     with pytest.raises(InvalidInput) as caught:
-        transforms.transform_to_silver(services, acme, "orders", transformations=spec)
+        silver.transform_to_silver(services, acme, "orders", transformations=spec)
 
     assert "column note" in caught.value.message
     assert "'x'" in caught.value.message or "'hello'" in caught.value.message
-    assert not services.engine.table_exists(catalog.table_ref(acme, "silver.orders"))
+    assert not services.engine.table_exists(tables.table_ref(acme, "silver.orders"))
 
 
 def test_preview_shows_sql_and_rows_without_writing(services: Services, acme: Principal) -> None:
     _upload(services, acme)
-    preview = transforms.preview_transform(
+    preview = silver.preview_transform(
         services,
         acme,
         "orders",
@@ -93,13 +96,13 @@ def test_preview_shows_sql_and_rows_without_writing(services: Services, acme: Pr
     assert "WITH cleaned AS" in preview.sql and "TRY_CAST" in preview.sql
     assert preview.preview.row_count == 2
     assert preview.inferred_types["order_date"] == "DATE"
-    assert not services.engine.table_exists(catalog.table_ref(acme, "silver.orders"))
+    assert not services.engine.table_exists(tables.table_ref(acme, "silver.orders"))
 
 
 def test_keyed_dedupe_keeps_the_latest_row_by_the_ordering_column(services: Services, acme: Principal) -> None:
     data = b"id,status,updated\n1,new,2024-01-01\n1,paid,2024-01-03\n1,sent,2024-01-02\n2,new,2024-01-01\n"
     _upload(services, acme, "events", data)
-    transforms.transform_to_silver(
+    silver.transform_to_silver(
         services, acme, "events", transformations={"dedupe": {"keys": ["id"], "order_by": "updated"}}
     )
 
@@ -110,7 +113,7 @@ def test_keyed_dedupe_keeps_the_latest_row_by_the_ordering_column(services: Serv
 def test_defaults_and_explicit_date_formats_apply(services: Services, acme: Principal) -> None:
     data = b"id,day,score\n1,31.12.2023,\n2,01.02.2024,5\n3,unknown,1\n"
     _upload(services, acme, "scores", data)
-    transforms.transform_to_silver(
+    silver.transform_to_silver(
         services,
         acme,
         "scores",
@@ -125,7 +128,7 @@ def test_suggest_query_through_a_configured_provider_checks_the_sql_it_returns(
     services: Services, acme: Principal
 ) -> None:
     _upload(services, acme)
-    transforms.transform_to_silver(services, acme, "orders")
+    silver.transform_to_silver(services, acme, "orders")
     replies = iter(["SELECT nope FROM silver.orders", "```sql\nSELECT COUNT(*) AS n FROM silver.orders\n```\nCounts."])
 
     def endpoint(request: httpx.Request) -> httpx.Response:
@@ -135,7 +138,7 @@ def test_suggest_query_through_a_configured_provider_checks_the_sql_it_returns(
         AISettings(provider="openai", model="served", base_url="https://dbc.example/serving-endpoints"),
         transport=httpx.MockTransport(endpoint),
     )
-    suggested = ai.suggest_query(services, acme, "how many orders", execute=True, chain=Chain([provider]))
+    suggested = tools.suggest_query(services, acme, "how many orders", execute=True, chain=Chain([provider]))
 
     assert (suggested.answered_by, suggested.model) == ("openai", "served")
     assert [a.error is not None for a in suggested.attempts] == [True, False]

@@ -28,8 +28,8 @@ from sqlalchemy.pool import NullPool
 from servicetsunami.errors import AuthError, Conflict, NotFound
 from servicetsunami.security import secrets as keyring
 from servicetsunami.security.auth import authenticate_api_key, clear_key_cache, hash_api_key
-from servicetsunami.services import tenants
-from servicetsunami.services.secrets import rotate_secrets
+from servicetsunami.services.identity import tenants
+from servicetsunami.services.identity.secrets import rotate_secrets
 from servicetsunami.settings import Settings
 from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store

@@ -43,8 +43,8 @@ from typing import Any, BinaryIO, ClassVar, Literal
 
 import pyarrow as pa
 
+from servicetsunami.engines.models import ColumnInfo, HistoryEntry
 from servicetsunami.errors import EngineError, InvalidInput, NotFound
-from servicetsunami.services.models import ColumnInfo, HistoryEntry
 from servicetsunami.sql import GuardedQuery
 from servicetsunami.tenancy import TableRef
 

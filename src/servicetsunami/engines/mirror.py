@@ -28,7 +28,7 @@ from servicetsunami.engines.base import (
     WriteMode,
     WriteResult,
 )
-from servicetsunami.services.models import HistoryEntry
+from servicetsunami.engines.models import HistoryEntry
 from servicetsunami.sql import GuardedQuery
 from servicetsunami.tenancy import LAYERS, TableRef
 

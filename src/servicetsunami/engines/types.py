@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.types as pat
 
-from servicetsunami.services.models import ColumnInfo
+from servicetsunami.engines.models import ColumnInfo
 
 _SIMPLE: list[tuple[object, str]] = [
     (pat.is_boolean, "BOOLEAN"),

@@ -17,9 +17,9 @@ from fastmcp import FastMCP
 
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import call_service
-from servicetsunami.services import catalog as catalog_service
-from servicetsunami.services import lineage, profiling
+from servicetsunami.services.catalog import tables as catalog_service
 from servicetsunami.services.container import Services
+from servicetsunami.services.governance import lineage, profiling
 
 JSON = "application/json"
 PREVIEW_ROWS = 20

@@ -14,7 +14,7 @@ exact text, until their ``exp``) so that a client's following requests cost a di
 
 A refresh token reads ``tsr_<secret>`` (32 random bytes); the store keeps its SHA-256 only (a random
 256-bit secret needs no slow KDF, as for API keys). Rotation and replay detection live in
-:mod:`servicetsunami.services.identity`.
+:mod:`servicetsunami.services.identity.users`.
 
 The signing key (:func:`load_token_signer`): ``TSUNAMI_AUTH__JWT_SECRET`` if set; otherwise, in
 single-user mode, the key file ``<home>/jwt.key`` created with mode 0600 on first start. In

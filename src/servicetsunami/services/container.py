@@ -17,9 +17,9 @@ from servicetsunami.store.db import Store
 from servicetsunami.tenancy import Principal
 
 if TYPE_CHECKING:
-    from servicetsunami.services.mirror import MirrorService
-    from servicetsunami.services.syncs import SyncManager
-    from servicetsunami.services.tenants import CreatedKey
+    from servicetsunami.services.identity.tenants import CreatedKey
+    from servicetsunami.services.ingestion.syncs import SyncManager
+    from servicetsunami.services.ops.mirror import MirrorService
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Services:
         engine = create_engine(settings)
         mirror = None
         if settings.mirror:
-            from servicetsunami.services.mirror import attach_mirror
+            from servicetsunami.services.ops.mirror import attach_mirror
 
             engine, mirror = attach_mirror(settings, store, engine)
         return cls(settings=settings, store=store, engine=engine, keyring=keyring, mirror=mirror, tokens=tokens)
@@ -54,7 +54,7 @@ class Services:
     def syncs(self) -> SyncManager:
         """The sync runs of this process (thread pool, running runners), created on first use."""
         if self._syncs is None:
-            from servicetsunami.services.syncs import SyncManager
+            from servicetsunami.services.ingestion.syncs import SyncManager
 
             self._syncs = SyncManager(self)
         return self._syncs
@@ -74,7 +74,7 @@ class Services:
 
     def bootstrap(self) -> CreatedKey | None:
         """On the first start only: the default tenant, its catalog and an admin key (returned once)."""
-        from servicetsunami.services.tenants import bootstrap
+        from servicetsunami.services.identity.tenants import bootstrap
 
         created = bootstrap(self.store, default_tenant=self.settings.default_tenant)
         if created is not None:

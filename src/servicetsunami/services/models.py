@@ -8,20 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-
-class ColumnInfo(BaseModel):
-    name: str
-    type: str = Field(description="Databricks SQL type name, e.g. BIGINT, STRING, DECIMAL(15,2)")
-    nullable: bool = True
-    comment: str | None = Field(None, description="Original source name or a description")
-
-
-class HistoryEntry(BaseModel):
-    version: int
-    timestamp: datetime | None
-    operation: str
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, Any] = Field(default_factory=dict)
+# Engine shapes that are part of these results, re-exported for the doors.
+from servicetsunami.engines.models import ColumnInfo as ColumnInfo
+from servicetsunami.engines.models import HistoryEntry as HistoryEntry
 
 
 class TableInfo(BaseModel):

@@ -13,8 +13,8 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from servicetsunami.errors import Conflict
-from servicetsunami.services import identity, tenants
 from servicetsunami.services.container import Services
+from servicetsunami.services.identity import tenants, users
 
 SALES_CSV = b"id,region,amount\n1,north,10.5\n2,south,3.25\n3,north,7.0\n"
 
@@ -38,7 +38,7 @@ def make_user(services: Services, slug: str, *, role: str = "admin", platform_ad
     services.engine.ensure_catalog(services.settings.catalog_prefix + slug)
     email = f"{role}-{secrets.token_hex(4)}@{slug}.example"
     password = secrets.token_urlsafe(16)
-    identity.create_user(
+    users.create_user(
         services, tenant_slug=slug, email=email, password=password, role=role, is_platform_admin=platform_admin
     )
     return email, password

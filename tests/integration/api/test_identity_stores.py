@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from servicetsunami.errors import AuthError
-from servicetsunami.services import identity
 from servicetsunami.services.container import Services
+from servicetsunami.services.identity import users
 from servicetsunami.settings import Settings
 from tests.integration.api.support import make_user
 from tests.integration.test_store_postgres import _database
@@ -39,7 +39,7 @@ def any_store_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 def test_racing_refreshes_of_one_token_let_exactly_one_through(any_store_services: Services) -> None:
     svc = any_store_services
     email, password = make_user(svc, "acme")
-    pair = identity.login(svc, email=email, password=password)
+    pair = users.login(svc, email=email, password=password)
     assert svc.authenticate(pair.access_token).tenant_slug == "acme"
     outcomes: list[str] = []
     barrier = threading.Barrier(6)
@@ -47,7 +47,7 @@ def test_racing_refreshes_of_one_token_let_exactly_one_through(any_store_service
     def refresh() -> None:
         barrier.wait()
         try:
-            identity.refresh(svc, refresh_token=pair.refresh_token)
+            users.refresh(svc, refresh_token=pair.refresh_token)
             outcomes.append("ok")
         except AuthError:
             outcomes.append("refused")
@@ -63,9 +63,9 @@ def test_racing_refreshes_of_one_token_let_exactly_one_through(any_store_service
 def test_a_login_then_a_chain_of_refreshes_keeps_working(any_store_services: Services) -> None:
     svc = any_store_services
     email, password = make_user(svc, "acme", role="engineer")
-    pair = identity.login(svc, email=email.upper(), password=password)  # addresses are case-insensitive
+    pair = users.login(svc, email=email.upper(), password=password)  # addresses are case-insensitive
     for _ in range(3):
-        pair = identity.refresh(svc, refresh_token=pair.refresh_token)
+        pair = users.refresh(svc, refresh_token=pair.refresh_token)
         assert svc.authenticate(pair.access_token).role.value == "engineer"
     with pytest.raises(AuthError):
-        identity.login(svc, email=email, password=password + "x")
+        users.login(svc, email=email, password=password + "x")

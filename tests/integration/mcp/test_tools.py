@@ -14,7 +14,7 @@ from mcp.shared.exceptions import MCPError
 
 from servicetsunami import logs
 from servicetsunami.mcp.errors import INTERNAL_ERROR_MESSAGE
-from servicetsunami.services import query as query_service
+from servicetsunami.services.catalog import query as query_service
 from servicetsunami.services.container import Services
 from tests.integration.mcp.support import (
     SALES_CSV,

@@ -13,7 +13,7 @@ import pytest
 
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.engines.local.engine import LocalEngine
-from servicetsunami.services.sync_runner import RunProgress, SyncMode, SyncPlan, SyncRunner
+from servicetsunami.services.ingestion.sync_runner import RunProgress, SyncMode, SyncPlan, SyncRunner
 from servicetsunami.sql import guard_query
 from servicetsunami.tenancy import TableRef
 

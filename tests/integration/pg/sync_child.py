@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.engines.local.engine import LocalEngine
-from servicetsunami.services.sync_runner import RunProgress, SyncMode, SyncPlan, SyncRunner
+from servicetsunami.services.ingestion.sync_runner import RunProgress, SyncMode, SyncPlan, SyncRunner
 from servicetsunami.tenancy import TableRef
 
 CATALOG = "tenant_pgsync"  # as in support.py, which this script does not import (it runs outside pytest)

@@ -14,7 +14,7 @@ from psycopg import sql
 from servicetsunami.connectors.base import ReadRequest
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.engines.local.engine import LocalEngine
-from servicetsunami.services.sync_runner import RunProgress, SyncMode
+from servicetsunami.services.ingestion.sync_runner import RunProgress, SyncMode
 from tests.integration.pg.support import bronze, postgres_config, sync
 
 pytestmark = pytest.mark.postgres

@@ -14,7 +14,7 @@ from psycopg import sql
 from servicetsunami.connectors.postgres import PostgresSource
 from servicetsunami.engines.local.engine import LocalEngine
 from servicetsunami.errors import InvalidInput
-from servicetsunami.services.sync_runner import RunProgress, SyncMode, SyncPlan, SyncRunner
+from servicetsunami.services.ingestion.sync_runner import RunProgress, SyncMode, SyncPlan, SyncRunner
 from tests.integration.pg.support import bronze, postgres_config, sync, target
 
 pytestmark = pytest.mark.postgres

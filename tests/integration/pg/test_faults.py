@@ -19,7 +19,7 @@ from psycopg import sql
 from servicetsunami.connectors.base import SourceError
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.engines.local.engine import LocalEngine
-from servicetsunami.services.sync_runner import RunProgress
+from servicetsunami.services.ingestion.sync_runner import RunProgress
 from tests.integration.pg.support import bronze, postgres_config, sync, target
 
 pytestmark = pytest.mark.postgres
@@ -155,7 +155,6 @@ def test_a_sync_that_runs_out_of_disk_fails_cleanly_and_the_next_run_succeeds(
     again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=WAIT, check=False)
     assert again.returncode == 0, again.stderr
     assert bronze(lakehouse, "SELECT count(*) AS n, count(DISTINCT id) AS d FROM disk") == [{"n": 200000, "d": 200000}]
-
 
 
 def _join_background_opens() -> None:

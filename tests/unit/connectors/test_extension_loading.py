@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from servicetsunami.connectors.duckdb_support import load_packaged_extension, packaged_extensions_connection
-from servicetsunami.connectors.files import FileOptions, FileReader
+from servicetsunami.connectors.files.reader import FileOptions, FileReader
 
 
 def _forged(tmp_path: Path) -> Path:

@@ -19,7 +19,7 @@ from servicetsunami.security.auth import (
     hash_api_key,
     key_prefix,
 )
-from servicetsunami.services import tenants
+from servicetsunami.services.identity import tenants
 from servicetsunami.store.db import Store
 from servicetsunami.store.models import ApiKey, utcnow
 from servicetsunami.tenancy import Role, Scope

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from servicetsunami.errors import InvalidInput, StoreError, TsunamiError
 from servicetsunami.security import secrets
 from servicetsunami.security.secrets import KeyRing, SecretError, secret_aad
-from servicetsunami.services.secrets import rotate_secrets
+from servicetsunami.services.identity.secrets import rotate_secrets
 from servicetsunami.settings import Settings
 from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store

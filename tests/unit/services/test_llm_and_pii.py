@@ -9,8 +9,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from servicetsunami.services import pii
-from servicetsunami.services.llm import Answer, AnthropicLLM, Chain, LLMUnavailable, OpenAICompatibleLLM
+from servicetsunami.llm.providers import Answer, AnthropicLLM, Chain, LLMUnavailable, OpenAICompatibleLLM
+from servicetsunami.services.governance import pii
 from servicetsunami.settings import AISettings
 
 SECRET = "sk-test-0123456789"

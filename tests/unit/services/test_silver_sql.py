@@ -7,8 +7,8 @@ from sqlglot import exp
 
 from servicetsunami.errors import InvalidInput
 from servicetsunami.services.models import ColumnInfo
-from servicetsunami.services.silver_sql import Inferred, compile_spec, read_inference
-from servicetsunami.services.transforms_spec import TransformSpec
+from servicetsunami.services.transforms.silver_sql import Inferred, compile_spec, read_inference
+from servicetsunami.services.transforms.spec import TransformSpec
 from servicetsunami.sql import guard_query, to_duckdb
 from servicetsunami.tenancy import TableRef
 

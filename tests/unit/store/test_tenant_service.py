@@ -8,7 +8,7 @@ import pytest
 
 from servicetsunami.errors import Conflict, InvalidIdentifier, InvalidInput, NotFound
 from servicetsunami.security.auth import authenticate_api_key
-from servicetsunami.services import tenants
+from servicetsunami.services.identity import tenants
 from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store
 from servicetsunami.tenancy import Role

@@ -9,7 +9,7 @@ from servicetsunami.api.deps import PageDep, PrincipalDep, ServicesDep
 from servicetsunami.api.pagination import Page, paginate
 from servicetsunami.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from servicetsunami.api.schemas.common import COMMON_ERRORS
-from servicetsunami.services import identity
+from servicetsunami.services.identity import users
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
@@ -18,17 +18,17 @@ router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 async def create_api_key(body: ApiKeyCreate, services: ServicesDep, principal: PrincipalDep) -> ApiKeyCreated:
     """Make a key for your tenant. The key itself (`plaintext`) is in this answer only."""
     return await run_in_threadpool(
-        lambda: identity.create_api_key(services, principal, name=body.name, role=body.role, expires_at=body.expires_at)
+        lambda: users.create_api_key(services, principal, name=body.name, role=body.role, expires_at=body.expires_at)
     )
 
 
 @router.get("", operation_id="list_api_keys", response_model=Page[ApiKeyPublic], responses=COMMON_ERRORS)
 async def list_api_keys(services: ServicesDep, principal: PrincipalDep, page: PageDep) -> Page[ApiKeyPublic]:
-    keys = await run_in_threadpool(identity.list_api_keys, services, principal)
+    keys = await run_in_threadpool(users.list_api_keys, services, principal)
     return paginate(keys, key=lambda k: (k.created_at.isoformat(), k.id), limit=page.limit, cursor=page.cursor)
 
 
 @router.delete("/{key_id}", operation_id="revoke_api_key", response_model=ApiKeyPublic, responses=COMMON_ERRORS)
 async def revoke_api_key(key_id: str, services: ServicesDep, principal: PrincipalDep) -> ApiKeyPublic:
     """Revoke a key at once (idempotent)."""
-    return await run_in_threadpool(identity.revoke_api_key, services, principal, key_id)
+    return await run_in_threadpool(users.revoke_api_key, services, principal, key_id)

@@ -20,7 +20,7 @@ from servicetsunami.api.schemas.data_sources import (
     SyncPublic,
     SyncRunPublic,
 )
-from servicetsunami.services import connections, syncs
+from servicetsunami.services.ingestion import connections, syncs
 
 router = APIRouter(prefix="/data-sources", tags=["data-sources"])
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from servicetsunami.api.deps import PrincipalDep, ServicesDep
 from servicetsunami.api.schemas.common import COMMON_ERRORS
 from servicetsunami.api.schemas.tables import LakehouseHealth, LakehouseStatus, LakehouseUsage
-from servicetsunami.services import lakehouse
+from servicetsunami.services.catalog import lakehouse
 
 router = APIRouter(prefix="/databricks", tags=["lakehouse"])
 

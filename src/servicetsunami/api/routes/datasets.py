@@ -22,9 +22,10 @@ from servicetsunami.api.schemas.datasets import (
 )
 from servicetsunami.api.schemas.tables import QueryResult
 from servicetsunami.api.uploads import receive_upload
-from servicetsunami.connectors.files import FileOptions, snake_case
+from servicetsunami.connectors.files.reader import FileOptions, snake_case
 from servicetsunami.errors import InvalidInput
-from servicetsunami.services import datasets, ingestion
+from servicetsunami.services.catalog import datasets
+from servicetsunami.services.ingestion import uploads
 from servicetsunami.tenancy import Scope
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -64,7 +65,7 @@ async def upload_dataset(request: Request, services: ServicesDep, principal: Pri
         )
         path = upload.path
         return await run_in_threadpool(
-            lambda: ingestion.upload_file(
+            lambda: uploads.upload_file(
                 services,
                 principal,
                 file_name=upload.file_name or "",

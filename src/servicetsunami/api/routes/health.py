@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from servicetsunami.api.deps import ServicesDep
 from servicetsunami.api.schemas.tables import HealthReport
-from servicetsunami.services.health import health, readiness
+from servicetsunami.services.ops.health import health, readiness
 
 router = APIRouter(tags=["health"])
 

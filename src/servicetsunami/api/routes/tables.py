@@ -11,8 +11,8 @@ from servicetsunami.api.deps import PageDep, PrincipalDep, QueryPrincipalDep, Se
 from servicetsunami.api.pagination import Page, paginate
 from servicetsunami.api.schemas.common import COMMON_ERRORS
 from servicetsunami.api.schemas.tables import QueryCreate, QueryResult, TableDescription, TableInfo
-from servicetsunami.services import catalog
-from servicetsunami.services.query import query_sql
+from servicetsunami.services.catalog import tables
+from servicetsunami.services.catalog.query import query_sql
 
 router = APIRouter(tags=["tables"])
 
@@ -26,7 +26,7 @@ async def list_tables(
     page: PageDep,
     layer: Annotated[Literal["bronze", "silver", "gold"] | None, Query(description="Only this schema")] = None,
 ) -> Page[TableInfo]:
-    items = await read_metadata(services, lambda: catalog.list_tables(services, principal, layer=layer))
+    items = await read_metadata(services, lambda: tables.list_tables(services, principal, layer=layer))
     return paginate(items, key=lambda t: (t.schema_, t.name), limit=page.limit, cursor=page.cursor)
 
 
@@ -42,7 +42,7 @@ async def describe_table(
 ) -> TableDescription:
     """Columns, types, rows, size, files, recent history and where the rows came from."""
     return await read_metadata(
-        services, lambda: catalog.describe_table(services, principal, f"{schema}.{name}", version=version)
+        services, lambda: tables.describe_table(services, principal, f"{schema}.{name}", version=version)
     )
 
 

@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from servicetsunami.api.deps import PrincipalDep, ServicesDep
 from servicetsunami.api.schemas.common import COMMON_ERRORS
 from servicetsunami.api.schemas.tenants import TenantCreate, TenantPublic
-from servicetsunami.services import identity
+from servicetsunami.services.identity import users
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/tenants", tags=["tenants"])
 async def create_tenant(body: TenantCreate, services: ServicesDep, principal: PrincipalDep) -> TenantPublic:
     """Create a tenant, its lakehouse catalog and optionally its first admin user (platform admins only)."""
     return await run_in_threadpool(
-        lambda: identity.create_tenant(
+        lambda: users.create_tenant(
             services,
             principal,
             body.slug,

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 
 from servicetsunami.api.deps import PrincipalDep, ServicesDep
 from servicetsunami.api.schemas.common import COMMON_ERRORS
-from servicetsunami.services import gold, lineage, profiling, transforms
+from servicetsunami.services.governance import lineage, profiling
+from servicetsunami.services.transforms import gold, silver
 
 router = APIRouter(tags=["transforms"])
 
@@ -30,11 +31,11 @@ class GoldRequest(BaseModel):
 
 
 @router.post(
-    "/silver", operation_id="transform_to_silver", response_model=transforms.TransformResult, responses=COMMON_ERRORS
+    "/silver", operation_id="transform_to_silver", response_model=silver.TransformResult, responses=COMMON_ERRORS
 )
 async def transform_to_silver(body: SilverRequest, services: ServicesDep, principal: PrincipalDep) -> Any:
     return await run_in_threadpool(
-        lambda: transforms.transform_to_silver(
+        lambda: silver.transform_to_silver(
             services, principal, body.bronze_table, transformations=body.transformations, target_table=body.target_table
         )
     )
@@ -43,14 +44,14 @@ async def transform_to_silver(body: SilverRequest, services: ServicesDep, princi
 @router.post(
     "/silver/preview",
     operation_id="preview_transform",
-    response_model=transforms.TransformPreview,
+    response_model=silver.TransformPreview,
     responses=COMMON_ERRORS,
 )
 async def preview_transform(
     body: SilverRequest, services: ServicesDep, principal: PrincipalDep, limit: int = 20
 ) -> Any:
     return await run_in_threadpool(
-        lambda: transforms.preview_transform(
+        lambda: silver.preview_transform(
             services,
             principal,
             body.bronze_table,

@@ -9,7 +9,7 @@ from servicetsunami.api.deps import PageDep, PrincipalDep, ServicesDep
 from servicetsunami.api.pagination import Page, paginate
 from servicetsunami.api.schemas.common import COMMON_ERRORS
 from servicetsunami.api.schemas.users import UserCreate, UserPublic, UserUpdate
-from servicetsunami.services import identity
+from servicetsunami.services.identity import users as identity
 
 router = APIRouter(prefix="/users", tags=["users"])
 

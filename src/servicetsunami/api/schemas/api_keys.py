@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from servicetsunami.services.tenants import ApiKeyPublic, CreatedKey
+from servicetsunami.services.identity.tenants import ApiKeyPublic, CreatedKey
 from servicetsunami.tenancy import Role
 
 __all__ = ["ApiKeyCreate", "ApiKeyCreated", "ApiKeyPublic"]

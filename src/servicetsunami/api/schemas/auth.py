@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from servicetsunami.services.identity import Me as MePublic
-from servicetsunami.services.identity import TokenPair as TokenPublic
+from servicetsunami.services.identity.users import Me as MePublic
+from servicetsunami.services.identity.users import TokenPair as TokenPublic
 
 __all__ = ["LoginCreate", "MePublic", "RefreshCreate", "TokenPublic"]
 

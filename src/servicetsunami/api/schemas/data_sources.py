@@ -6,8 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-from servicetsunami.services.connections import ConnectionCreated, ConnectionPublic, ConnectionTest, SourceTable
-from servicetsunami.services.syncs import SyncPublic, SyncRunPublic
+from servicetsunami.services.ingestion.connections import (
+    ConnectionCreated,
+    ConnectionPublic,
+    ConnectionTest,
+    SourceTable,
+)
+from servicetsunami.services.ingestion.syncs import SyncPublic, SyncRunPublic
 
 __all__ = [
     "ConnectionTest",

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from servicetsunami.services.datasets import DatasetDeleted, DatasetDetail, DatasetPublic
+from servicetsunami.services.catalog.datasets import DatasetDeleted, DatasetDetail, DatasetPublic
 from servicetsunami.services.models import UploadResult
 
 __all__ = ["DatasetCreate", "DatasetDeleted", "DatasetDetail", "DatasetPublic", "DatasetQuery", "UploadResult"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from servicetsunami.services.lakehouse import LakehouseHealth, LakehouseStatus, LakehouseUsage
+from servicetsunami.services.catalog.lakehouse import LakehouseHealth, LakehouseStatus, LakehouseUsage
 from servicetsunami.services.models import HealthReport, QueryResult, TableDescription, TableInfo
 
 __all__ = [

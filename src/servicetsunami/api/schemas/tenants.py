@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from servicetsunami.services.tenants import TenantPublic
+from servicetsunami.services.identity.tenants import TenantPublic
 
 __all__ = ["TenantCreate", "TenantPublic"]
 

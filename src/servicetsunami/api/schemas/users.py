@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from servicetsunami.services.identity import UserPublic
+from servicetsunami.services.identity.users import UserPublic
 from servicetsunami.tenancy import Role
 
 __all__ = ["UserCreate", "UserPublic", "UserUpdate"]

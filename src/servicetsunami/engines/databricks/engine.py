@@ -38,9 +38,9 @@ from servicetsunami.engines.databricks.volumes import DatabricksVolumes
 from servicetsunami.engines.databricks.workspace import Workspace
 from servicetsunami.engines.local import drift
 from servicetsunami.engines.local.writes import parse_timestamp
+from servicetsunami.engines.models import ColumnInfo, HistoryEntry
 from servicetsunami.engines.types import sql_type
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
-from servicetsunami.services.models import ColumnInfo, HistoryEntry
 from servicetsunami.settings import DatabricksSettings
 from servicetsunami.sql import GuardedQuery
 from servicetsunami.tenancy import LANDING_VOLUME, LAYERS, TableRef
@@ -243,7 +243,9 @@ class DatabricksEngine(DatabricksVolumes, Engine):
         comment = f" COMMENT {writes.literal(description)}" if description else ""
         # A plain CREATE TABLE sent twice would answer "already exists" for a table it made itself.
         result = self.ws.rows(
-            f"{head} {writes.qualified(ref)}{comment} AS {query.sql}", timeout=_DDL_TIMEOUT, idempotent=mode == "overwrite"
+            f"{head} {writes.qualified(ref)}{comment} AS {query.sql}",
+            timeout=_DDL_TIMEOUT,
+            idempotent=mode == "overwrite",
         )
         counts = result.dicts()
         rows = int(counts[0].get("num_inserted_rows") or 0) if counts else 0

@@ -51,6 +51,7 @@ from servicetsunami.engines.local.writes import (
     same_columns,
     translate_write_error,
 )
+from servicetsunami.engines.models import HistoryEntry
 from servicetsunami.engines.types import columns_of
 from servicetsunami.errors import (
     EngineError,
@@ -58,7 +59,6 @@ from servicetsunami.errors import (
     NotFound,
     TsunamiError,
 )
-from servicetsunami.services.models import HistoryEntry
 from servicetsunami.sql import GuardedQuery, to_duckdb
 from servicetsunami.tenancy import LANDING_VOLUME, LAYERS, TableRef
 

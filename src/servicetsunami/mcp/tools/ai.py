@@ -30,12 +30,12 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
 from servicetsunami.errors import TsunamiError
+from servicetsunami.llm.providers import LLM, Answer, Chain, LLMUnavailable, SamplingNeeded, provider_from_settings
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import DoorError
 from servicetsunami.mcp.results import output_schema, tool_result
-from servicetsunami.services import ai
+from servicetsunami.services.ai import tools
 from servicetsunami.services.container import Services
-from servicetsunami.services.llm import LLM, Answer, Chain, LLMUnavailable, SamplingNeeded, provider_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -170,21 +170,21 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
     @server.tool(
         tags={"read"},
         annotations=ASK.model_copy(update={"title": "Analyze a table's schema"}),
-        output_schema=output_schema(ai.SchemaAnalysis),
+        output_schema=output_schema(tools.SchemaAnalysis),
     )
     async def analyze_schema(table_name: TABLE, ctx: Context) -> ToolResult | mcp_types.InputRequiredResult:
         """What a table holds: column meanings, keys, relationships to other tables, quality issues and
         personal data. Answered by your own model (sampling) when available, else by the configured
         provider, else from the table's profile; `answered_by` says which."""
         result: ToolResult | mcp_types.InputRequiredResult = await _answer(
-            services, ctx, ai.analyze_schema, services, caller.principal(), table_name
+            services, ctx, tools.analyze_schema, services, caller.principal(), table_name
         )
         return result
 
     @server.tool(
         tags={"read"},
         annotations=ASK.model_copy(update={"title": "Suggest a SQL query"}),
-        output_schema=output_schema(ai.SuggestedQuery),
+        output_schema=output_schema(tools.SuggestedQuery),
     )
     async def suggest_query(
         question: Annotated[str, Field(description="The question in plain words, e.g. 'revenue by region in 2024'.")],
@@ -198,14 +198,14 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         and EXPLAIN (errors are fed back to the model, up to 3 attempts) and is not run unless
         execute=true. Returns the SQL, the tables used, an explanation and every attempt."""
         result: ToolResult | mcp_types.InputRequiredResult = await _answer(
-            services, ctx, ai.suggest_query, services, caller.principal(), question, tables=tables, execute=execute
+            services, ctx, tools.suggest_query, services, caller.principal(), question, tables=tables, execute=execute
         )
         return result
 
     @server.tool(
         tags={"read"},
         annotations=ASK.model_copy(update={"title": "Explain query results"}),
-        output_schema=output_schema(ai.DataExplanation),
+        output_schema=output_schema(tools.DataExplanation),
     )
     async def explain_data(
         sql: Annotated[str, Field(description="One read-only Databricks SQL query (guarded and capped).")],
@@ -214,6 +214,6 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         """Run a query and summarise its result: shape, distributions, trends and outliers, with a
         Vega-Lite chart spec when a chart helps."""
         result: ToolResult | mcp_types.InputRequiredResult = await _answer(
-            services, ctx, ai.explain_data, services, caller.principal(), sql
+            services, ctx, tools.explain_data, services, caller.principal(), sql
         )
         return result

@@ -12,7 +12,7 @@ from pydantic import Field
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import call_service
 from servicetsunami.mcp.results import TableList, output_schema, tool_result
-from servicetsunami.services import catalog
+from servicetsunami.services.catalog import tables as catalog
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import TableDescription
 

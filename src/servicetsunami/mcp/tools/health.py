@@ -9,9 +9,9 @@ from mcp.types import ToolAnnotations
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import call_service
 from servicetsunami.mcp.results import output_schema, tool_result
-from servicetsunami.services import health as health_service
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import HealthReport
+from servicetsunami.services.ops import health as health_service
 
 
 def register(server: FastMCP, services: Services, caller: Caller) -> None:

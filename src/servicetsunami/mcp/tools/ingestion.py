@@ -20,8 +20,8 @@ from servicetsunami.errors import PermissionDenied
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import DoorError, call_service
 from servicetsunami.mcp.results import output_schema, tool_result
-from servicetsunami.services import ingestion
 from servicetsunami.services.container import Services
+from servicetsunami.services.ingestion import uploads
 from servicetsunami.services.models import UploadResult
 
 # Overwrite replaces a table's rows, and a repeated append adds them twice.
@@ -90,12 +90,10 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
             )
         content = None
         if file_content is not None:  # decoding a large file takes a while: not on the event loop
-            content = await call_service(ingestion.decode_base64, file_content)
-        options = ingestion.FileOptions(
-            format=format, delimiter=delimiter, header=header, encoding=encoding, sheet=sheet
-        )
+            content = await call_service(uploads.decode_base64, file_content)
+        options = uploads.FileOptions(format=format, delimiter=delimiter, header=header, encoding=encoding, sheet=sheet)
         result = await call_service(
-            ingestion.upload_file,
+            uploads.upload_file,
             services,
             principal,
             file_name=file_name,

@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import call_service
 from servicetsunami.mcp.results import output_schema, resource_json, tool_result
-from servicetsunami.services import connections, syncs
 from servicetsunami.services.container import Services
+from servicetsunami.services.ingestion import connections, syncs
 
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 

@@ -18,9 +18,10 @@ from pydantic import Field
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import call_service
 from servicetsunami.mcp.results import output_schema, tool_result
-from servicetsunami.services import gold, lineage, pii, profiling, transforms
 from servicetsunami.services.container import Services
-from servicetsunami.services.transforms_spec import TransformSpec, spec_schema_summary
+from servicetsunami.services.governance import lineage, pii, profiling
+from servicetsunami.services.transforms import gold, silver
+from servicetsunami.services.transforms.spec import TransformSpec, spec_schema_summary
 
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 # Re-running rebuilds the same table from the same inputs.
@@ -43,7 +44,7 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
     @server.tool(
         tags={"write"},
         annotations=BUILD.model_copy(update={"title": "Transform bronze to silver"}),
-        output_schema=output_schema(transforms.TransformResult),
+        output_schema=output_schema(silver.TransformResult),
         description=(
             "Clean a bronze table into silver.<target_table> (default: the bronze name) with one SQL statement, "
             "in one atomic overwrite; nothing is written when it fails. Without a spec: snake_case names, types "
@@ -59,7 +60,7 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         target_table: Annotated[str | None, Field(description="Silver table name; the bronze name if omitted.")] = None,
     ) -> ToolResult:
         result = await call_service(
-            transforms.transform_to_silver,
+            silver.transform_to_silver,
             services,
             caller.principal(),
             bronze_table,
@@ -71,7 +72,7 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
     @server.tool(
         tags={"read"},
         annotations=READ.model_copy(update={"title": "Preview a silver transform"}),
-        output_schema=output_schema(transforms.TransformPreview),
+        output_schema=output_schema(silver.TransformPreview),
     )
     async def preview_transform(
         bronze_table: TABLE,
@@ -82,7 +83,7 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         """Show the SQL transform_to_silver would run, the inferred types, values a 'fail' cast would stop
         on, and the first rows; nothing is written."""
         result = await call_service(
-            transforms.preview_transform,
+            silver.preview_transform,
             services,
             caller.principal(),
             bronze_table,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import call_service
 from servicetsunami.mcp.results import output_schema, tool_result
-from servicetsunami.services import warehouses
+from servicetsunami.services.catalog import warehouses
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import Warehouse
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import BinaryIO, Literal, cast
 
-from servicetsunami.connectors.files import SAMPLED_FORMATS, FileOptions, FileReader, clean_error, detect_format
+from servicetsunami.connectors.files.reader import SAMPLED_FORMATS, FileOptions, FileReader, clean_error, detect_format
 from servicetsunami.engines.base import VolumeFile, WriteMode, WriteResult
 from servicetsunami.errors import BadFile, InvalidInput, LimitExceeded
 from servicetsunami.services.container import Services

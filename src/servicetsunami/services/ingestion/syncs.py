@@ -3,7 +3,7 @@
 A sync is its configuration (connection, source table, target, mode, cursor, key) and its runs.
 Runs execute in a thread pool (``sync.max_parallel``); different tables sync in parallel, and a
 per-target lock file makes two runs into the same table (in any process) refuse to overlap. The
-rows and the cursor are committed together by :class:`~servicetsunami.services.sync_runner.SyncRunner`;
+rows and the cursor are committed together by :class:`~servicetsunami.services.ingestion.sync_runner.SyncRunner`;
 the run record in the system store is the visible status, and the sync's saved state is a copy of
 what the table's last commit says.
 """
@@ -22,11 +22,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from servicetsunami.connectors.files import snake_case
+from servicetsunami.connectors.files.reader import snake_case
 from servicetsunami.errors import Conflict, InvalidInput, NotFound, TsunamiError
-from servicetsunami.services.connections import open_source
 from servicetsunami.services.container import Services
-from servicetsunami.services.sync_runner import SYNC_MODES, RunProgress, SyncCancelled, SyncPlan, SyncRunner
+from servicetsunami.services.ingestion.connections import open_source
+from servicetsunami.services.ingestion.sync_runner import SYNC_MODES, RunProgress, SyncCancelled, SyncPlan, SyncRunner
 from servicetsunami.store import repositories as repo
 from servicetsunami.store.models import Sync, SyncRun
 from servicetsunami.tenancy import Principal, Scope, TableRef, check_identifier, parse_table_name

@@ -1,5 +1,5 @@
-"""Bronze to silver: a declarative spec (:mod:`~servicetsunami.services.transforms_spec`) compiled to
-one statement (:mod:`~servicetsunami.services.silver_sql`) and written by the engine.
+"""Bronze to silver: a declarative spec (:mod:`~servicetsunami.services.transforms.spec`) compiled to
+one statement (:mod:`~servicetsunami.services.transforms.silver_sql`) and written by the engine.
 
 A run reads the bronze table at one version (pinned with ``VERSION AS OF``, so inference, the
 ``fail`` checks and the write all see the same rows), overwrites ``silver.<target>`` in one commit,
@@ -20,12 +20,12 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlglot import exp
 
 from servicetsunami.errors import InvalidInput
-from servicetsunami.services import silver_sql
+from servicetsunami.services.catalog.query import query_result
 from servicetsunami.services.container import Services
+from servicetsunami.services.governance.pii import mask_result
 from servicetsunami.services.models import ColumnInfo, QueryResult
-from servicetsunami.services.pii import mask_result
-from servicetsunami.services.query import query_result
-from servicetsunami.services.transforms_spec import TransformSpec
+from servicetsunami.services.transforms import silver_sql
+from servicetsunami.services.transforms.spec import TransformSpec
 from servicetsunami.sql import guard_query
 from servicetsunami.store import repositories as repo
 from servicetsunami.store import transform_repositories as trepo

@@ -1,6 +1,6 @@
 """An uploaded or landed file as a Source: one stream per file, or one per sheet of a workbook.
 
-Parsing is :class:`~servicetsunami.connectors.files.FileReader`'s (DuckDB sniffs, streams and names
+Parsing is :class:`~servicetsunami.connectors.files.reader.FileReader`'s (DuckDB sniffs, streams and names
 the bad line); this adapter maps the Source contract onto it. A workbook's sheets are the streams
 ``<file name>:<sheet>`` (Excel forbids ``:`` in sheet names); the stream ``<file name>`` is the
 whole file, every sheet of a workbook with a ``_sheet`` column. Files are read whole: there are no
@@ -28,7 +28,7 @@ from servicetsunami.connectors.base import (
     SourceError,
     StreamInfo,
 )
-from servicetsunami.connectors.files import FileOptions, FileReader, detect_format
+from servicetsunami.connectors.files.reader import FileOptions, FileReader, detect_format
 from servicetsunami.errors import InvalidInput
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""Compile a :class:`~servicetsunami.services.transforms_spec.TransformSpec` to one Databricks SQL
+"""Compile a :class:`~servicetsunami.services.transforms.spec.TransformSpec` to one Databricks SQL
 statement, built as sqlglot expressions (user values only ever become literals or quoted identifiers).
 
 The statement has one shape::
@@ -21,10 +21,10 @@ from typing import Any
 
 from sqlglot import exp
 
-from servicetsunami.connectors.files import unique_names
+from servicetsunami.connectors.files.reader import unique_names
 from servicetsunami.errors import InvalidInput
 from servicetsunami.services.models import ColumnInfo
-from servicetsunami.services.transforms_spec import CastSpec, Filter, TransformSpec
+from servicetsunami.services.transforms.spec import CastSpec, Filter, TransformSpec
 from servicetsunami.tenancy import IDENTIFIER_RE, TableRef
 
 DIALECT = "databricks"

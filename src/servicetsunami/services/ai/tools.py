@@ -1,6 +1,6 @@
 """AI-assisted tools: ``analyze_schema``, ``suggest_query`` and ``explain_data``.
 
-Each asks a :class:`~servicetsunami.services.llm.Chain` (sampling, then a configured provider) and
+Each asks a :class:`~servicetsunami.llm.providers.Chain` (sampling, then a configured provider) and
 falls back to a deterministic answer from profiles and results (:mod:`.ai_facts`); every answer says
 in ``answered_by`` which path produced it. Table contents go to a model only inside a ``<data>``
 block that the system prompt declares to be data, never instructions; results carry the same note.
@@ -19,12 +19,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from servicetsunami.errors import InvalidInput, TsunamiError
-from servicetsunami.services import ai_facts, catalog, profiling
+from servicetsunami.llm.providers import Answer, Chain
+from servicetsunami.services.ai import facts as ai_facts
+from servicetsunami.services.catalog import tables as catalog
+from servicetsunami.services.catalog.query import query_sql
+from servicetsunami.services.catalog.views import expand_views
 from servicetsunami.services.container import Services
-from servicetsunami.services.llm import Answer, Chain
+from servicetsunami.services.governance import profiling
 from servicetsunami.services.models import QueryResult
-from servicetsunami.services.query import query_sql
-from servicetsunami.services.views import expand_views
 from servicetsunami.sql import guard_query
 from servicetsunami.tenancy import Principal, Scope, parse_table_name
 

@@ -18,10 +18,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlglot import exp
 
-from servicetsunami.services import pii
+from servicetsunami.services.catalog.query import _json_value
+from servicetsunami.services.catalog.views import expand_views
 from servicetsunami.services.container import Services
-from servicetsunami.services.query import _json_value
-from servicetsunami.services.views import expand_views
+from servicetsunami.services.governance import pii
 from servicetsunami.sql import guard_query
 from servicetsunami.tenancy import Principal, Scope, TableRef, parse_table_name
 
@@ -69,7 +69,7 @@ def profile_table(svc: Services, principal: Principal, table_name: str, /) -> Ta
     principal.require(Scope.READ)
     started = time.perf_counter()
     ref = parse_table_name(table_name, catalog=principal.catalog)
-    from servicetsunami.services.catalog import describe_table  # catalog shows profiles, profiling reads it
+    from servicetsunami.services.catalog.tables import describe_table  # catalog shows profiles, profiling reads it
 
     described = describe_table(svc, principal, f"{ref.schema}.{ref.name}")
     columns = [(c.name, c.type, c.comment) for c in described.columns]

@@ -1,5 +1,5 @@
 """Datasets: tables made from uploaded files, by id. Upload goes through
-:func:`servicetsunami.services.ingestion.upload_file` (the same path as the ``upload_file`` tool);
+:func:`servicetsunami.services.ingestion.uploads.upload_file` (the same path as the ``upload_file`` tool);
 this module lists, describes, previews, queries and deletes them within the caller's tenant."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from servicetsunami.errors import NotFound
-from servicetsunami.services import catalog
+from servicetsunami.services.catalog import tables
+from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import ColumnInfo, HistoryEntry, QueryResult
-from servicetsunami.services.query import query_sql
 from servicetsunami.store import identity_repositories as ids_repo
 from servicetsunami.store import repositories as repo
 from servicetsunami.store.models import Dataset
@@ -70,7 +70,7 @@ def list_datasets(svc: Services, principal: Principal) -> list[DatasetPublic]:
 def get_dataset(svc: Services, principal: Principal, dataset_id: str, /) -> DatasetDetail:
     principal.require(Scope.READ)
     row = _row(svc, principal, dataset_id)
-    description = catalog.describe_table(svc, principal, row.table)
+    description = tables.describe_table(svc, principal, row.table)
     meta = dict(row.extra)
     return DatasetDetail(
         **row.public.model_dump(),
@@ -86,7 +86,7 @@ def get_dataset(svc: Services, principal: Principal, dataset_id: str, /) -> Data
 
 def preview_dataset(svc: Services, principal: Principal, dataset_id: str, /, *, limit: int = 20) -> QueryResult:
     row = _row(svc, principal, dataset_id)
-    return catalog.preview_table(svc, principal, row.table, limit=limit)
+    return tables.preview_table(svc, principal, row.table, limit=limit)
 
 
 def query_dataset(

@@ -11,8 +11,8 @@ import re
 import statistics
 from typing import Any
 
+from servicetsunami.services.governance.profiling import TableProfile
 from servicetsunami.services.models import QueryResult
-from servicetsunami.services.profiling import TableProfile
 
 _MEANINGS: tuple[tuple[str, str], ...] = (
     (r"(^|_)id$", "identifier"),

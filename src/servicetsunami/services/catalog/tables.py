@@ -7,12 +7,12 @@ from typing import Any
 
 from servicetsunami.engines.base import TableDetail
 from servicetsunami.errors import InvalidInput
-from servicetsunami.services import lineage
+from servicetsunami.services.catalog.query import query_sql
+from servicetsunami.services.catalog.views import expand_views, view_definitions
 from servicetsunami.services.container import Services
-from servicetsunami.services.gold import view_columns
+from servicetsunami.services.governance import lineage
 from servicetsunami.services.models import QueryResult, TableDescription, TableInfo
-from servicetsunami.services.query import query_sql
-from servicetsunami.services.views import expand_views, view_definitions
+from servicetsunami.services.transforms.gold import view_columns
 from servicetsunami.sql import guard_query
 from servicetsunami.store import repositories as repo
 from servicetsunami.store import transform_repositories as trepo

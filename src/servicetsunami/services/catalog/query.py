@@ -15,10 +15,10 @@ import pyarrow as pa
 
 from servicetsunami.engines.types import sql_type
 from servicetsunami.errors import InvalidInput
+from servicetsunami.services.catalog.views import expand_views
 from servicetsunami.services.container import Services
+from servicetsunami.services.governance.pii import mask_result
 from servicetsunami.services.models import QueryColumn, QueryResult
-from servicetsunami.services.pii import mask_result
-from servicetsunami.services.views import expand_views
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.tenancy import Principal, Scope
 

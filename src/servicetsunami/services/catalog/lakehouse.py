@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from servicetsunami.engines.base import TableDetail
 from servicetsunami.errors import TsunamiError
-from servicetsunami.services import connections, datasets, syncs
+from servicetsunami.services.catalog import datasets
 from servicetsunami.services.container import Services
+from servicetsunami.services.ingestion import connections, syncs
 from servicetsunami.tenancy import Principal, Scope
 
 

@@ -3,7 +3,7 @@
 ``materialize="table"`` writes the result to ``gold.<name>`` as one commit (the engine's
 ``write_query``) and ``refresh_gold_table`` writes it again. ``materialize="view"`` stores only the
 definition: the local engine keeps no views of its own, so queries that name the view get its SQL
-in its place (:mod:`~servicetsunami.services.views`), always over the current data.
+in its place (:mod:`~servicetsunami.services.catalog.views`), always over the current data.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pydantic import BaseModel, Field
 from sqlglot import exp
 
 from servicetsunami.errors import Conflict, InvalidInput
+from servicetsunami.services.catalog.views import expand_views
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import ColumnInfo
-from servicetsunami.services.views import expand_views
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.store import repositories as repo
 from servicetsunami.store import transform_repositories as trepo

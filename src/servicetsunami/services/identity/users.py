@@ -1,5 +1,5 @@
 """People and their credentials: users, logins, rotating refresh tokens, and the principal-facing
-wrappers around tenants and API keys (:mod:`servicetsunami.services.tenants` holds the operator
+wrappers around tenants and API keys (:mod:`servicetsunami.services.identity.tenants` holds the operator
 functions these call).
 
 Rules that live here and nowhere else:
@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from servicetsunami.errors import AuthError, Conflict, InvalidInput, NotFound, PermissionDenied
 from servicetsunami.security import passwords, tokens
-from servicetsunami.services import tenants
 from servicetsunami.services.container import Services
+from servicetsunami.services.identity import tenants
 from servicetsunami.store import identity_repositories as users_repo
 from servicetsunami.store import repositories as repo
 from servicetsunami.store.models import RefreshToken, Tenant, User, new_id, utcnow
