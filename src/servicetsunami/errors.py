@@ -16,6 +16,7 @@ is written for the person (or agent) who sent the request and never contains sec
     ├── PermissionDenied              permission_denied      authenticated, but the role may not
     ├── NotFound                      not_found              table, tenant, key, version ... missing
     ├── Conflict                      conflict               already exists / concurrent change
+    ├── NotSupported                  not_supported          this engine or source lacks the capability
     ├── LimitExceeded                 limit_exceeded         a size or time limit was reached
     │   ├── QueryTimeout              query_timeout
     │   └── RateLimited               rate_limited           too many requests; ``retry_after`` seconds
@@ -86,6 +87,12 @@ class NotFound(TsunamiError):
 
 class Conflict(TsunamiError):
     code = "conflict"
+
+
+class NotSupported(TsunamiError):
+    """A capability this engine, source or launcher does not have (declared as data, not guessed)."""
+
+    code = "not_supported"
 
 
 class LimitExceeded(TsunamiError):

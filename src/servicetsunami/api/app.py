@@ -54,6 +54,7 @@ STATUS_BY_CODE = {
     "permission_denied": 403,
     "not_found": 404,
     "conflict": 409,
+    "not_supported": 501,
     "limit_exceeded": 413,
     "rate_limited": 429,
     "query_timeout": 408,
