@@ -83,6 +83,8 @@ def serve(
     from servicetsunami.api.app import create_app
     from servicetsunami.mcp.server import use_service_logging
     from servicetsunami.services.container import Services
+    from servicetsunami.services.identity import tenants
+    from servicetsunami.services.runs import service as runs
 
     overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     if workers is not None:
@@ -91,7 +93,7 @@ def serve(
     configure_logging(settings.log_level)
     use_service_logging()
     services = Services.open(settings)
-    created = services.bootstrap()
+    created = tenants.bootstrap_service(services)
     base = settings.resolved_public_url
     console.print(f"[bold]ServiceTsunami[/bold] on the {services.engine.kind} engine, data in {settings.resolved_home}")
     console.print(f"  MCP (streamable HTTP): {base}/mcp")
@@ -101,7 +103,6 @@ def serve(
     processes = settings.serve.resolved_workers
     console.print(f"  Workers:               {processes} process{'es' if processes > 1 else ''}")
     if services.mirror is not None:
-        services.mirror.start()
         console.print(f"  Mirror:                every write copied to {settings.mirror} (see /health)")
     if created is not None:
         console.print(
@@ -117,6 +118,7 @@ def serve(
     }
     try:
         if processes == 1:
+            runs.ensure_worker(services)  # with several processes, each worker's app starts its own
             uvicorn.run(create_app(settings, services=services), **options)
         else:
             # Each worker builds its own app from the environment: hand it what the options said.

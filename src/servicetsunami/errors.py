@@ -17,6 +17,7 @@ is written for the person (or agent) who sent the request and never contains sec
     ├── NotFound                      not_found              table, tenant, key, version ... missing
     ├── Conflict                      conflict               already exists / concurrent change
     ├── NotSupported                  not_supported          this engine or source lacks the capability
+    ├── Cancelled                     cancelled              a run was stopped on request (or timed out)
     ├── LimitExceeded                 limit_exceeded         a size or time limit was reached
     │   ├── QueryTimeout              query_timeout
     │   └── RateLimited               rate_limited           too many requests; ``retry_after`` seconds
@@ -93,6 +94,12 @@ class NotSupported(TsunamiError):
     """A capability this engine, source or launcher does not have (declared as data, not guessed)."""
 
     code = "not_supported"
+
+
+class Cancelled(TsunamiError):
+    """Raised inside a run's work when its run was canceled; the run ends ``canceled``."""
+
+    code = "cancelled"
 
 
 class LimitExceeded(TsunamiError):

@@ -72,6 +72,23 @@ class SyncSettings(BaseModel):
     max_parallel: int = Field(4, ge=1, description="Most syncs running at once in one process.")
 
 
+class RunsSettings(BaseModel):
+    """How this process claims, watches and sweeps runs (syncs, mirror replays, ...): DESIGN.md section 9."""
+
+    max_parallel: int = Field(8, ge=1, description="Most runs executing at once in one process (all kinds).")
+    poll_seconds: float = Field(
+        1.0, gt=0, description="How often an idle worker looks for runs queued by other processes."
+    )
+    heartbeat_seconds: float = Field(2.0, gt=0, description="How often a worker marks its running runs alive.")
+    stale_after_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="A running run whose heartbeat is older than this is failed, or re-queued when its kind is safe "
+        "to run again (its process was killed). Keep it several heartbeats long.",
+    )
+    sweep_seconds: float = Field(5.0, gt=0, description="How often a worker sweeps for runs whose process died.")
+
+
 class AISettings(BaseModel):
     """The AI-assisted tools: MCP sampling first, then this provider, then deterministic answers."""
 
@@ -260,6 +277,7 @@ class Settings(BaseSettings):
         "multi-tenant mode, e.g. '10.20.0.0/16'. Link-local and cloud metadata addresses stay refused.",
     )
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Syncs from sources.")
+    runs: RunsSettings = Field(default_factory=RunsSettings, description="Runs: claiming, heartbeats, sweeps.")
     ai: AISettings = Field(default_factory=AISettings, description="AI-assisted tools (LLM paths).")
     databricks: DatabricksSettings = Field(default_factory=DatabricksSettings, description="Databricks workspace.")
     mirror: Literal["", "databricks"] = Field(

@@ -16,8 +16,10 @@ from servicetsunami.services.catalog import tables
 from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion import uploads
 from servicetsunami.services.ops.health import health
+from servicetsunami.services.runs import service as runs
 from servicetsunami.settings import DatabricksSettings, Settings
 from servicetsunami.sql import guard_query
+from servicetsunami.store import runs_repository as runs_repo
 from servicetsunami.store.models import utcnow
 from servicetsunami.tenancy import TableRef
 from tests.fakes.databricks.server import FakeDatabricks
@@ -129,23 +131,24 @@ def test_writes_outside_the_layers_and_skipped_writes_enqueue_nothing(hybrid: Se
     assert hybrid.mirror.summary()["pending"] == 1
 
 
-def test_the_worker_mirrors_writes_in_the_background(hybrid: Services) -> None:
+def test_the_worker_mirrors_writes_in_the_background_in_a_replay_run(hybrid: Services) -> None:
     import time
 
     assert hybrid.mirror is not None
     hybrid.settings.mirror_worker.poll_seconds = 0.05
     principal, _ = make_principal(hybrid, "umbrella")
     ref = TableRef(principal.catalog, "gold", "kpis")
-    hybrid.mirror.start()
-    try:
-        hybrid.engine.write_table(ref, pa.table({"id": [1, 2, 3]}).to_reader(), mode="create")
-        deadline = time.monotonic() + 30
-        while hybrid.mirror.summary()["synced"] < 1:
-            assert time.monotonic() < deadline, "the worker did not mirror the write in time"
-            time.sleep(0.05)
-    finally:
-        hybrid.mirror.stop()
+    runs.ensure_worker(hybrid)
+    hybrid.engine.write_table(ref, pa.table({"id": [1, 2, 3]}).to_reader(), mode="create")
+    deadline = time.monotonic() + 30
+    while hybrid.mirror.summary()["synced"] < 1:
+        assert time.monotonic() < deadline, "the worker did not mirror the write in time"
+        hybrid.launcher.wait_change(0.05)
     assert count(DatabricksEngine(hybrid.settings.databricks), principal.catalog, "gold.kpis") == [{"n": 3, "d": 3}]
+    with hybrid.store.session() as session:
+        replays = runs_repo.list_runs(session, tenant_id=None, kind="mirror_replay")
+    assert replays and all(r.tenant_id is None for r in replays)
+    assert any(r.state == "succeeded" and (r.result or {}).get("synced") == 1 for r in replays)
 
 
 def test_mirror_retry_on_the_cli_replays_failed_jobs(

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import create_engine, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -32,14 +32,15 @@ from servicetsunami.services.identity import tenants
 from servicetsunami.services.identity.secrets import rotate_secrets
 from servicetsunami.settings import Settings
 from servicetsunami.store import repositories as repo
+from servicetsunami.store import runs_repository as runs_repo
 from servicetsunami.store.db import Store
-from servicetsunami.store.models import ApiKey, Base, new_id, utcnow
+from servicetsunami.store.models import ApiKey, Base, Run, new_id, utcnow
 from servicetsunami.tenancy import Role
 
 pytestmark = pytest.mark.postgres
 
 ENV = "TSUNAMI_TEST_POSTGRES_URL"
-TABLES = {"tenants", "api_keys", "datasets", "audit_log", "connections", "syncs", "sync_runs", "alembic_version"}
+TABLES = {"tenants", "api_keys", "datasets", "audit_log", "connections", "syncs", "runs", "alembic_version"}
 PREFIX = "tenant_"
 
 
@@ -341,7 +342,7 @@ def _sync(store: Store, tenant_id: str, connection_id: str) -> str:
 
 def test_the_migration_head_has_the_connection_and_sync_tables_on_postgres(store: Store) -> None:
     inspector = inspect(store.engine)
-    assert {"connections", "syncs", "sync_runs"} <= set(inspector.get_table_names())
+    assert {"connections", "syncs", "runs"} <= set(inspector.get_table_names())
     assert {c["name"]: str(c["type"]) for c in inspector.get_columns("connections")}["secret_ciphertext"] == "BYTEA"
     assert store.current_revision() == Store.head_revision()
 
@@ -371,12 +372,12 @@ def test_deleting_a_connection_cascades_to_syncs_and_runs_on_postgres(store: Sto
     connection_id = _connection(store, acme)
     sync_id = _sync(store, acme, connection_id)
     with store.session() as s:
-        run_id = repo.create_run(s, tenant_id=acme, sync_id=sync_id).id
+        run_id = _sync_run(s, acme, sync_id)
         repo.delete_connection(s, connection_id, tenant_id=acme)
     with store.session() as s:
         assert repo.list_syncs(s, tenant_id=acme) == []
         with pytest.raises(NotFound):
-            repo.get_run(s, run_id, tenant_id=acme)
+            runs_repo.get_run(s, run_id, tenant_id=acme)
 
 
 def test_concurrent_upserts_of_one_sync_leave_one_row_on_postgres(store: Store, migrated_url: str) -> None:
@@ -395,21 +396,30 @@ def test_concurrent_upserts_of_one_sync_leave_one_row_on_postgres(store: Store, 
         assert (sync.primary_key, last_run) == (["id"], None)
 
 
+def _sync_run(s: Any, tenant_id: str, sync_id: str) -> str:
+    run = runs_repo.create_run(
+        s, tenant_id=tenant_id, kind="sync", subject="t", role="admin", params={}, resource_id=sync_id
+    )
+    return run.id
+
+
 def test_runs_record_progress_and_stale_ones_are_failed_on_postgres(store: Store) -> None:
     acme = _tenant_id(store, "acme")
     sync_id = _sync(store, acme, _connection(store, acme))
-    now = utcnow()
     with store.session() as s:
-        dead = repo.create_run(s, tenant_id=acme, sync_id=sync_id, status="running", now=now - timedelta(hours=1)).id
-        alive = repo.create_run(s, tenant_id=acme, sync_id=sync_id, status="running", now=now).id
-        repo.update_run(s, alive, tenant_id=acme, progress={"rows_done": 10, "rate": 5.0}, rows=10, bytes=80)
+        dead, alive = _sync_run(s, acme, sync_id), _sync_run(s, acme, sync_id)
+    with store.session(write_lock=True) as s:
+        for worker in ("w1", "w2"):
+            assert runs_repo.claim_next(s, kinds=["sync"], worker=worker) is not None
     with store.session() as s:
-        assert repo.mark_stale_runs(s, older_than=now - timedelta(minutes=10)) == [dead]
+        s.execute(update(Run).where(Run.id == dead).values(heartbeat_at=utcnow() - timedelta(hours=1)))
+        assert runs_repo.set_progress(s, alive, progress={"done": 10, "rows": 10}, worker="w2")
     with store.session() as s:
-        runs = {r.id: r for r in repo.list_runs(s, sync_id, tenant_id=acme)}
-        assert (runs[dead].status, runs[alive].status) == ("failed", "running")
-        assert (runs[alive].rows, runs[alive].bytes, runs[alive].progress["rows_done"]) == (10, 80, 10)
-        assert [r.id for r in runs.values()] == [alive, dead]
+        assert runs_repo.sweep(s, stale_before=utcnow() - timedelta(minutes=10), requeue_kinds=[]) == [(dead, "failed")]
+    with store.session() as s:
+        found = {r.id: r for r in runs_repo.list_runs(s, tenant_id=acme, resource_id=sync_id)}
+        assert (found[dead].state, found[dead].error_code, found[alive].state) == ("failed", "worker_lost", "running")
+        assert found[alive].progress == {"done": 10, "rows": 10}
 
 
 def test_rotation_re_encrypts_every_secret_on_postgres(store: Store, tmp_path: Path) -> None:

@@ -38,8 +38,12 @@ from servicetsunami.api.routes import (
     transforms,
     users,
 )
+from servicetsunami.api.routes import (
+    runs as runs_routes,
+)
 from servicetsunami.errors import RateLimited, TsunamiError
 from servicetsunami.services.container import Services
+from servicetsunami.services.runs import service as runs
 from servicetsunami.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ STATUS_BY_CODE = {
     "not_found": 404,
     "conflict": 409,
     "not_supported": 501,
+    "cancelled": 409,
     "limit_exceeded": 413,
     "rate_limited": 429,
     "query_timeout": 408,
@@ -75,6 +80,7 @@ API_ROUTERS = (
     users.router,
     api_keys.router,
     data_sources.router,
+    runs_routes.router,
     transforms.router,
     databricks.router,
     health.router,
@@ -119,6 +125,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         # Blocking calls run in this many threads (anyio's default is 40, which under load spends
         # more time handing the interpreter lock around than working).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.serve.threads
+        if owned:  # a worker of `tsunami serve`: it claims runs queued by any process
+            runs.ensure_worker(services)
         async with mcp_lifespan(mcp_app):
             yield
         app.state.limiter.close()
@@ -179,8 +187,8 @@ def worker_app() -> FastAPI:
     """The app of one worker process of ``tsunami serve --workers N`` (uvicorn calls this in each).
 
     The settings come from the environment, where the serving command put its ``--host`` and
-    ``--port``; the store is already migrated and bootstrapped, and the mirror worker, if any, runs
-    in the serving command's own process, not here."""
+    ``--port``; the store is already migrated and bootstrapped. Each worker claims runs (syncs, the
+    mirror's replays) from the shared store; exactly one executes each."""
     from servicetsunami.mcp.server import use_service_logging
 
     settings = Settings()

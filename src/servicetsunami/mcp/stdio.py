@@ -43,6 +43,7 @@ def run_stdio(settings: Settings) -> None:
     # Imported here so that a missing key is reported before the engine and fastmcp load.
     from servicetsunami.mcp.server import build_mcp_server, use_service_logging
     from servicetsunami.services.container import Services
+    from servicetsunami.services.runs import service as runs
 
     use_service_logging()
     services = Services.open(settings)
@@ -59,8 +60,8 @@ def run_stdio(settings: Settings) -> None:
             principal.subject,
             principal.role.value,
         )
-        if services.mirror is not None:  # hybrid mode: the outbox is replayed while the server runs
-            services.mirror.start()
+        # Runs queued here or by others (syncs, the mirror's replays) execute while the server runs.
+        runs.ensure_worker(services)
         build_mcp_server(services, principal=principal).run(transport="stdio", show_banner=False)
     finally:
         services.close()

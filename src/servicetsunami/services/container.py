@@ -1,25 +1,23 @@
-"""The service container: settings, the system store and the lakehouse engine, built once by an
-entry point and handed to every service function."""
+"""The service container: settings and the ports (system store, lakehouse engine, key ring, token
+signer, run launcher, the mirror's outbox), built once by an entry point and handed to every service
+function. It holds ports only and never imports a service: the services import it."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from servicetsunami.engines.base import Engine
+from servicetsunami.engines.outbox import Outbox, attach_mirror
 from servicetsunami.engines.registry import create_engine
+from servicetsunami.runs.base import Launcher
+from servicetsunami.runs.local.launcher import LocalLauncher
 from servicetsunami.security.auth import authenticate_api_key
 from servicetsunami.security.secrets import KeyRing, load_keyring
 from servicetsunami.security.tokens import TokenSigner, load_token_signer, looks_like_jwt
 from servicetsunami.settings import Settings
 from servicetsunami.store.db import Store
 from servicetsunami.tenancy import Principal
-
-if TYPE_CHECKING:
-    from servicetsunami.services.identity.tenants import CreatedKey
-    from servicetsunami.services.ingestion.syncs import SyncManager
-    from servicetsunami.services.ops.mirror import MirrorService
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +28,9 @@ class Services:
     store: Store
     engine: Engine
     keyring: KeyRing
+    launcher: Launcher
     tokens: TokenSigner | None = field(default=None, repr=False)
-    _syncs: SyncManager | None = field(default=None, repr=False)
-    mirror: MirrorService | None = field(default=None, repr=False)  # TSUNAMI_MIRROR: the outbox and its worker
+    mirror: Outbox | None = field(default=None, repr=False)  # TSUNAMI_MIRROR: the outbox of the hybrid mode
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -45,19 +43,16 @@ class Services:
         engine = create_engine(settings)
         mirror = None
         if settings.mirror:
-            from servicetsunami.services.ops.mirror import attach_mirror
-
             engine, mirror = attach_mirror(settings, store, engine)
-        return cls(settings=settings, store=store, engine=engine, keyring=keyring, mirror=mirror, tokens=tokens)
-
-    @property
-    def syncs(self) -> SyncManager:
-        """The sync runs of this process (thread pool, running runners), created on first use."""
-        if self._syncs is None:
-            from servicetsunami.services.ingestion.syncs import SyncManager
-
-            self._syncs = SyncManager(self)
-        return self._syncs
+        return cls(
+            settings=settings,
+            store=store,
+            engine=engine,
+            keyring=keyring,
+            launcher=LocalLauncher(store, settings.runs),
+            mirror=mirror,
+            tokens=tokens,
+        )
 
     @property
     def local_metadata(self) -> bool:
@@ -72,19 +67,9 @@ class Services:
             return self.tokens.principal(credential)
         return authenticate_api_key(self.store, credential, catalog_prefix=self.settings.catalog_prefix)
 
-    def bootstrap(self) -> CreatedKey | None:
-        """On the first start only: the default tenant, its catalog and an admin key (returned once)."""
-        from servicetsunami.services.identity.tenants import bootstrap
-
-        created = bootstrap(self.store, default_tenant=self.settings.default_tenant)
-        if created is not None:
-            self.engine.ensure_catalog(self.settings.catalog_prefix + created.tenant_slug)
-        return created
-
     def close(self) -> None:
-        if self._syncs is not None:
-            self._syncs.shutdown()
+        self.launcher.stop()
         if self.mirror is not None:
-            self.mirror.stop()
+            self.mirror.close()
         self.engine.close()
         self.store.dispose()

@@ -23,6 +23,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -47,8 +48,8 @@ NAMING_CONVENTION: dict[str, str] = {
 
 ROLES = ("admin", "engineer", "analyst")
 SYNC_MODES = ("full_refresh", "incremental_append", "incremental_merge")
-RUN_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
-FINISHED_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+RUN_STATES = ("queued", "running", "succeeded", "failed", "canceled", "timed_out", "skipped")
+FINISHED_RUN_STATES = frozenset({"succeeded", "failed", "canceled", "timed_out", "skipped"})
 
 
 def utcnow() -> datetime:
@@ -205,7 +206,7 @@ class Sync(_MetaMixin, Base):
 
     ``target_table`` (``schema.table``) is unique per tenant, so the sync's id stays stable for the
     table it writes (the exactly-once commits are keyed by it). ``last_run_id`` points at the newest
-    :class:`SyncRun`; it is not a foreign key, to keep the two tables free of a cycle.
+    :class:`Run` (kind ``sync``); it is not a foreign key, to keep the two tables free of a cycle.
     """
 
     __tablename__ = "syncs"
@@ -231,34 +232,58 @@ class Sync(_MetaMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
 
 
-class SyncRun(_MetaMixin, Base):
-    """One execution of a sync. ``updated_at`` moves with every progress update (a heartbeat), so a
-    run left ``running`` by a dead process can be told from a slow one."""
+class Run(_MetaMixin, Base):
+    """Anything that takes time: a sync, a mirror replay, a job run and its task runs, a notebook run...
 
-    __tablename__ = "sync_runs"
+    A run is ``queued`` until a worker claims it (``worker``, ``attempts`` + 1, ``state`` running),
+    which then beats (``heartbeat_at``) while it works; a run whose beats stopped is ended or
+    re-queued by the next sweep. ``cancel_requested`` is how anyone asks the worker to stop it.
+    ``tenant_id`` is null for the service's own runs (mirror replays). ``resource_id`` names what the
+    run is of (a sync, a job), ``parent_id`` the run it belongs to (a task run's job run), and
+    ``dedupe_key`` is set while a run that must not be queued twice is active (unique), cleared when it
+    ends. Not a foreign key to itself, to keep deletes simple.
+    """
+
+    __tablename__ = "runs"
     __table_args__ = (
-        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
-        Index("ix_sync_runs_sync_id_started_at", "sync_id", "started_at"),
-        Index("ix_sync_runs_status_updated_at", "status", "updated_at"),
+        CheckConstraint(_in("state", RUN_STATES), name="state"),
+        UniqueConstraint("dedupe_key"),
+        Index("ix_runs_state_created_at", "state", "created_at"),
+        Index("ix_runs_tenant_id_kind_created_at", "tenant_id", "kind", "created_at"),
+        Index("ix_runs_resource_id_created_at", "resource_id", "created_at"),
+        Index("ix_runs_parent_id", "parent_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
-    sync_id: Mapped[str] = mapped_column(String(36), ForeignKey("syncs.id", ondelete="CASCADE"), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
-    rows: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    batches: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    table_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    started_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    tenant_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True
+    )
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    resource_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(PlainJSON, nullable=False, default=dict)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    timeout_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    progress: Mapped[dict[str, Any]] = mapped_column(PlainJSON, nullable=False, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(PlainJSON, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    progress: Mapped[dict[str, Any]] = mapped_column(MetaJSON, nullable=False, default=dict)
+    worker: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED_RUN_STATUSES
+        return self.state in FINISHED_RUN_STATES
 
 
 class AuditLog(_MetaMixin, Base):

@@ -35,9 +35,6 @@ from servicetsunami.store.source_repositories import (
     create_connection as create_connection,
 )
 from servicetsunami.store.source_repositories import (
-    create_run as create_run,
-)
-from servicetsunami.store.source_repositories import (
     delete_connection as delete_connection,
 )
 from servicetsunami.store.source_repositories import (
@@ -56,9 +53,6 @@ from servicetsunami.store.source_repositories import (
     get_connection_by_name as get_connection_by_name,
 )
 from servicetsunami.store.source_repositories import (
-    get_run as get_run,
-)
-from servicetsunami.store.source_repositories import (
     get_sync as get_sync,
 )
 from servicetsunami.store.source_repositories import (
@@ -68,13 +62,7 @@ from servicetsunami.store.source_repositories import (
     list_connections as list_connections,
 )
 from servicetsunami.store.source_repositories import (
-    list_runs as list_runs,
-)
-from servicetsunami.store.source_repositories import (
     list_syncs as list_syncs,
-)
-from servicetsunami.store.source_repositories import (
-    mark_stale_runs as mark_stale_runs,
 )
 from servicetsunami.store.source_repositories import (
     record_connection_test as record_connection_test,
@@ -87,9 +75,6 @@ from servicetsunami.store.source_repositories import (
 )
 from servicetsunami.store.source_repositories import (
     update_connection as update_connection,
-)
-from servicetsunami.store.source_repositories import (
-    update_run as update_run,
 )
 from servicetsunami.store.source_repositories import (
     update_sync_state as update_sync_state,

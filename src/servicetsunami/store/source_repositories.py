@@ -14,16 +14,14 @@ from sqlalchemy.orm import Session
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
 from servicetsunami.store.db import flush_or_conflict
 from servicetsunami.store.models import (
-    FINISHED_RUN_STATUSES,
-    RUN_STATUSES,
     SYNC_MODES,
     Connection,
+    Run,
     Sync,
-    SyncRun,
     utcnow,
 )
 
-_Row = TypeVar("_Row", Sync, SyncRun)
+_Row = TypeVar("_Row", bound=Sync)
 
 # ---------------------------------------------------------------------------------------------
 # connections
@@ -162,6 +160,12 @@ def record_connection_test(
 
 def delete_connection(session: Session, connection_id: str, /, *, tenant_id: str) -> None:
     """Delete the connection with its syncs and their runs; :class:`NotFound` if not the tenant's."""
+    sync_ids = select(Sync.id).where(Sync.connection_id == connection_id, Sync.tenant_id == tenant_id)
+    session.execute(
+        delete(Run)
+        .where(Run.kind == "sync", Run.resource_id.in_(sync_ids), Run.tenant_id == tenant_id)
+        .execution_options(synchronize_session="fetch")
+    )
     result = session.execute(
         delete(Connection)
         .where(Connection.id == connection_id, Connection.tenant_id == tenant_id)
@@ -169,9 +173,8 @@ def delete_connection(session: Session, connection_id: str, /, *, tenant_id: str
     )
     if not getattr(result, "rowcount", 0):
         raise NotFound("connection not found")
-    # The database cascaded to the syncs and their runs; objects this session holds are stale.
-    sync_ids = _expire_loaded(session, Sync, lambda sync: sync.connection_id == connection_id)
-    _expire_loaded(session, SyncRun, lambda run: run.sync_id in sync_ids)
+    # The database cascaded to the syncs; objects this session holds are stale.
+    _expire_loaded(session, Sync, lambda sync: sync.connection_id == connection_id)
 
 
 def list_connection_secrets(session: Session, /, *, exclude_kid: str | None = None) -> list[ConnectionSecret]:
@@ -294,11 +297,11 @@ def find_sync_by_target(session: Session, target_table: str, /, *, tenant_id: st
 
 def list_syncs(
     session: Session, /, *, tenant_id: str, connection_id: str | None = None
-) -> list[tuple[Sync, SyncRun | None]]:
+) -> list[tuple[Sync, Run | None]]:
     """The tenant's syncs by target table, each with its latest run (None before the first run)."""
     stmt = (
-        select(Sync, SyncRun)
-        .outerjoin(SyncRun, SyncRun.id == Sync.last_run_id)
+        select(Sync, Run)
+        .outerjoin(Run, Run.id == Sync.last_run_id)
         .where(Sync.tenant_id == tenant_id)
         .order_by(Sync.target_table)
     )
@@ -308,11 +311,19 @@ def list_syncs(
 
 
 def update_sync_state(
-    session: Session, sync_id: str, /, *, tenant_id: str, state: dict[str, Any], last_run_id: str | None = None
+    session: Session,
+    sync_id: str,
+    /,
+    *,
+    tenant_id: str,
+    state: dict[str, Any] | None = None,
+    last_run_id: str | None = None,
 ) -> Sync:
-    """Replace the saved state (call it in the transaction that records the commit it describes)."""
+    """Replace the saved state (call it in the transaction that records the commit it describes)
+    and/or point at the sync's newest run."""
     sync = get_sync(session, sync_id, tenant_id=tenant_id)
-    sync.state = dict(state)
+    if state is not None:
+        sync.state = dict(state)
     if last_run_id is not None:
         sync.last_run_id = last_run_id
     session.flush()
@@ -328,141 +339,11 @@ def delete_sync(session: Session, sync_id: str, /, *, tenant_id: str) -> None:
     )
     if not getattr(result, "rowcount", 0):
         raise NotFound("sync not found")
-    _expire_loaded(session, SyncRun, lambda run: run.sync_id == sync_id)
-
-
-def create_run(
-    session: Session,
-    /,
-    *,
-    tenant_id: str,
-    sync_id: str,
-    status: str = "pending",
-    meta: dict[str, Any] | None = None,
-    now: datetime | None = None,
-) -> SyncRun:
-    """Start a run record for the tenant's sync and make it the sync's latest run."""
-    _check_status(status)
-    sync = get_sync(session, sync_id, tenant_id=tenant_id)
-    moment = now or utcnow()
-    run = SyncRun(
-        tenant_id=tenant_id,
-        sync_id=sync.id,
-        status=status,
-        started_at=moment,
-        updated_at=moment,
-        meta=dict(meta or {}),
+    session.execute(
+        delete(Run)
+        .where(Run.kind == "sync", Run.resource_id == sync_id, Run.tenant_id == tenant_id)
+        .execution_options(synchronize_session="fetch")
     )
-    session.add(run)
-    session.flush()
-    sync.last_run_id = run.id
-    session.flush()
-    return run
-
-
-def get_run(session: Session, run_id: str, /, *, tenant_id: str) -> SyncRun:
-    run = session.scalar(select(SyncRun).where(SyncRun.id == run_id, SyncRun.tenant_id == tenant_id))
-    if run is None:
-        raise NotFound("sync run not found")
-    return run
-
-
-def list_runs(session: Session, sync_id: str, /, *, tenant_id: str, limit: int = 50) -> list[SyncRun]:
-    """The sync's runs, newest first."""
-    get_sync(session, sync_id, tenant_id=tenant_id)
-    stmt = (
-        select(SyncRun)
-        .where(SyncRun.sync_id == sync_id, SyncRun.tenant_id == tenant_id)
-        .order_by(SyncRun.started_at.desc(), SyncRun.id)
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
-
-
-def update_run(
-    session: Session,
-    run_id: str,
-    /,
-    *,
-    tenant_id: str,
-    status: str | None = None,
-    progress: dict[str, Any] | None = None,
-    rows: int | None = None,
-    bytes: int | None = None,
-    batches: int | None = None,
-    table_version: int | None = None,
-    error: str | None = None,
-    finished_at: datetime | None = None,
-) -> SyncRun:
-    """Record progress or the outcome of a run (None leaves a field as it is).
-
-    Moving to a finished status (succeeded, failed, cancelled) sets ``finished_at`` unless given.
-    A run that has already finished cannot change any more: :class:`Conflict`. A worker thus learns
-    that its run was cancelled, or failed as stale, at its next progress update.
-    """
-    if status is not None:
-        _check_status(status)
-    run = get_run(session, run_id, tenant_id=tenant_id)
-    if run.status in FINISHED_RUN_STATUSES:
-        raise Conflict(f"sync run already {run.status}", status=run.status)
-    changes: dict[str, Any] = {
-        "status": status,
-        "rows": rows,
-        "bytes": bytes,
-        "batches": batches,
-        "table_version": table_version,
-        "error": error,
-        "finished_at": finished_at,
-    }
-    for key, value in changes.items():
-        if value is not None:
-            setattr(run, key, value)
-    if progress is not None:
-        run.progress = dict(progress)
-    if run.status in FINISHED_RUN_STATUSES and run.finished_at is None:
-        run.finished_at = utcnow()
-    run.updated_at = utcnow()
-    session.flush()
-    return run
-
-
-def mark_stale_runs(
-    session: Session,
-    /,
-    *,
-    run_ids: Sequence[str] | None = None,
-    older_than: datetime | None = None,
-    statuses: Sequence[str] = ("running",),
-    error: str = "the process running this sync stopped before it finished; run the sync again to resume",
-    now: datetime | None = None,
-) -> list[str]:
-    """Fail runs left unfinished by a dead process; returns the ids of the runs it failed.
-
-    Picks runs in ``statuses`` that are among ``run_ids`` and/or whose last update (heartbeat) is
-    before ``older_than``; at least one of the two must be given. Across all tenants: this is the
-    runner's housekeeping, not a tenant's request.
-    """
-    if run_ids is None and older_than is None:
-        raise InvalidInput("mark_stale_runs needs run ids or a cut-off time")
-    for status in statuses:
-        _check_status(status)
-    stmt = update(SyncRun).where(SyncRun.status.in_(list(statuses)))
-    if run_ids is not None:
-        if not run_ids:
-            return []
-        stmt = stmt.where(SyncRun.id.in_(list(run_ids)))
-    if older_than is not None:
-        stmt = stmt.where(SyncRun.updated_at < older_than)
-    moment = now or utcnow()
-    result = session.execute(
-        stmt.values(status="failed", error=error, finished_at=moment, updated_at=moment)
-        .returning(SyncRun.id)
-        .execution_options(synchronize_session=False)
-    )
-    failed = sorted(str(row[0]) for row in result)
-    # Runs this session already loaded must not keep showing "running".
-    _expire_loaded(session, SyncRun, lambda run: run.id in failed)
-    return failed
 
 
 def _expire_loaded(session: Session, cls: type[_Row], matches: Callable[[_Row], bool]) -> set[str]:
@@ -474,8 +355,3 @@ def _expire_loaded(session: Session, cls: type[_Row], matches: Callable[[_Row], 
             ids.add(obj.id)
             session.expire(obj)
     return ids
-
-
-def _check_status(status: str) -> None:
-    if status not in RUN_STATUSES:
-        raise InvalidInput(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")

@@ -1,5 +1,6 @@
-"""Connections, syncs and sync runs in the system store, on a real SQLite file: tenant isolation,
-cascades, run bookkeeping, stale runs, and credentials that exist only as ciphertext."""
+"""Connections and syncs in the system store, on a real SQLite file: tenant isolation, cascades to
+the syncs' runs, and credentials that exist only as ciphertext (runs themselves:
+test_runs_repository.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from sqlalchemy import inspect, text
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
 from servicetsunami.security.secrets import KeyRing, secret_aad
 from servicetsunami.store import repositories as repo
+from servicetsunami.store import runs_repository as runs_repo
 from servicetsunami.store.db import Store
 from servicetsunami.store.migrations import alembic_config
 from servicetsunami.store.models import new_id, utcnow
 
-NEW_TABLES = {"connections", "syncs", "sync_runs"}
+NEW_TABLES = {"connections", "syncs", "runs"}
 CONFIG: dict[str, Any] = {"host": "db.example.com", "port": 5432, "database": "app", "user": "reader"}
 RING = KeyRing({"k1": bytes(range(32))}, active="k1")
 
@@ -39,9 +41,13 @@ def _sync(store: Store, tenant_id: str, connection_id: str, target: str = "bronz
         return repo.upsert_sync(s, tenant_id=tenant_id, connection_id=connection_id, target_table=target, **fields).id
 
 
-def _run(store: Store, tenant_id: str, sync_id: str, **kwargs: Any) -> str:
+def _run(store: Store, tenant_id: str, sync_id: str) -> str:
     with store.session() as s:
-        return repo.create_run(s, tenant_id=tenant_id, sync_id=sync_id, **kwargs).id
+        run = runs_repo.create_run(
+            s, tenant_id=tenant_id, kind="sync", subject="t", role="admin", params={}, resource_id=sync_id
+        )
+        repo.update_sync_state(s, sync_id, tenant_id=tenant_id, last_run_id=run.id)
+        return run.id
 
 
 # --- schema ----------------------------------------------------------------------------------
@@ -222,7 +228,7 @@ def test_deleting_a_connection_deletes_its_syncs_and_runs(store: Store) -> None:
         assert repo.list_connections(s, tenant_id=acme) == []
         assert repo.list_syncs(s, tenant_id=acme) == []
         with pytest.raises(NotFound):
-            repo.get_run(s, run_id, tenant_id=acme)
+            runs_repo.get_run(s, run_id, tenant_id=acme)
 
 
 def test_deleting_a_tenant_deletes_its_connections_syncs_and_runs(store: Store) -> None:
@@ -278,98 +284,9 @@ def test_syncs_are_listed_with_their_latest_run(store: Store) -> None:
     connection_id = _connection(store, acme)
     never_run = _sync(store, acme, connection_id, target="bronze.accounts")
     ran = _sync(store, acme, connection_id, target="bronze.customers")
-    _run(store, acme, ran, now=utcnow() - timedelta(minutes=5))
+    _run(store, acme, ran)
     latest = _run(store, acme, ran)
     with store.session() as s:
         listed = [(sync.id, run.id if run else None) for sync, run in repo.list_syncs(s, tenant_id=acme)]
         assert listed == [(never_run, None), (ran, latest)]
         assert repo.list_syncs(s, tenant_id=acme, connection_id=new_id()) == []
-
-
-# --- runs ------------------------------------------------------------------------------------
-
-
-def test_runs_are_tenant_scoped_and_listed_newest_first(store: Store) -> None:
-    acme, globex = _tenant(store, "acme"), _tenant(store, "globex")
-    sync_id = _sync(store, acme, _connection(store, acme))
-    now = utcnow()
-    older = _run(store, acme, sync_id, now=now - timedelta(hours=1))
-    newer = _run(store, acme, sync_id, now=now)
-    with store.session() as s:
-        assert [r.id for r in repo.list_runs(s, sync_id, tenant_id=acme)] == [newer, older]
-        assert repo.get_sync(s, sync_id, tenant_id=acme).last_run_id == newer
-        with pytest.raises(NotFound):
-            repo.get_run(s, newer, tenant_id=globex)
-        with pytest.raises(NotFound):
-            repo.create_run(s, tenant_id=globex, sync_id=sync_id)
-        with pytest.raises(NotFound):
-            repo.list_runs(s, sync_id, tenant_id=globex)
-
-
-def test_a_run_records_progress_and_its_outcome(store: Store) -> None:
-    acme = _tenant(store, "acme")
-    run_id = _run(store, acme, _sync(store, acme, _connection(store, acme)))
-    progress = {"rows_done": 500, "bytes_done": 4096, "rate": 250.0, "eta": 2.0}
-    with store.session() as s:
-        run = repo.get_run(s, run_id, tenant_id=acme)
-        assert (run.status, run.rows, run.bytes, run.batches, run.finished_at) == ("pending", 0, 0, 0, None)
-        repo.update_run(s, run_id, tenant_id=acme, status="running", progress=progress, rows=500, bytes=4096)
-    with store.session() as s:
-        repo.update_run(s, run_id, tenant_id=acme, status="succeeded", rows=1000, batches=2, table_version=7)
-    with store.session() as s:
-        run = repo.get_run(s, run_id, tenant_id=acme)
-        assert (run.status, run.rows, run.bytes, run.batches, run.table_version) == ("succeeded", 1000, 4096, 2, 7)
-        assert run.progress == progress and run.finished and run.finished_at is not None
-        assert run.finished_at >= run.started_at
-
-
-def test_a_finished_run_cannot_change_any_more(store: Store) -> None:
-    acme = _tenant(store, "acme")
-    run_id = _run(store, acme, _sync(store, acme, _connection(store, acme)), status="running")
-    with store.session() as s:
-        repo.update_run(s, run_id, tenant_id=acme, status="cancelled")
-    with pytest.raises(Conflict) as info, store.session() as s:
-        repo.update_run(s, run_id, tenant_id=acme, progress={"rows_done": 1})
-    assert info.value.details == {"status": "cancelled"}
-
-
-def test_an_unknown_run_status_is_invalid_input(store: Store) -> None:
-    acme = _tenant(store, "acme")
-    run_id = _run(store, acme, _sync(store, acme, _connection(store, acme)))
-    with pytest.raises(InvalidInput), store.session() as s:
-        repo.update_run(s, run_id, tenant_id=acme, status="exploded")
-
-
-def test_stale_runs_are_failed_by_id_and_finished_runs_are_left_alone(store: Store) -> None:
-    acme = _tenant(store, "acme")
-    sync_id = _sync(store, acme, _connection(store, acme))
-    dead = _run(store, acme, sync_id, status="running")
-    done = _run(store, acme, sync_id, status="running")
-    with store.session() as s:
-        repo.update_run(s, done, tenant_id=acme, status="succeeded")
-    with store.session() as s:
-        loaded = repo.get_run(s, dead, tenant_id=acme)  # loaded before: must not keep saying "running"
-        assert repo.mark_stale_runs(s, run_ids=[dead, done]) == [dead]
-        assert loaded.status == "failed" and loaded.error and loaded.finished_at is not None
-    with store.session() as s:
-        assert repo.get_run(s, done, tenant_id=acme).status == "succeeded"
-        assert repo.mark_stale_runs(s, run_ids=[dead]) == []  # idempotent
-        assert repo.mark_stale_runs(s, run_ids=[]) == []
-
-
-def test_stale_runs_are_failed_when_their_heartbeat_is_older_than_the_cut_off(store: Store) -> None:
-    acme = _tenant(store, "acme")
-    sync_id = _sync(store, acme, _connection(store, acme))
-    now = utcnow()
-    silent = _run(store, acme, sync_id, status="running", now=now - timedelta(hours=2))
-    alive = _run(store, acme, sync_id, status="running", now=now - timedelta(hours=2))
-    queued = _run(store, acme, sync_id, status="pending", now=now - timedelta(hours=2))
-    with store.session() as s:
-        heartbeat = repo.update_run(s, alive, tenant_id=acme, progress={"rows_done": 10}).updated_at
-    with store.session() as s:
-        assert repo.mark_stale_runs(s, older_than=heartbeat - timedelta(minutes=10)) == [silent]
-    with store.session() as s:
-        statuses = {r.id: r.status for r in repo.list_runs(s, sync_id, tenant_id=acme)}
-        assert statuses == {silent: "failed", alive: "running", queued: "pending"}
-    with pytest.raises(InvalidInput), store.session() as s:
-        repo.mark_stale_runs(s)

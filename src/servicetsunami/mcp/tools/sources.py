@@ -6,10 +6,8 @@ offers ``password_env`` (single-user servers) — ``tsunami connections create``
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Literal
 
-import anyio
 from fastmcp import FastMCP
 from fastmcp.server.context import Context
 from fastmcp.tools.base import ToolResult
@@ -139,14 +137,8 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
             primary_key=primary_key,
             target_table=target_table,
         )
-        deadline = time.monotonic() + services.settings.sync.wait_seconds
-        while True:
-            status = await call_service(syncs.get_sync_status, services, principal, run_id)
-            if status.finished_at is not None:
-                return tool_result(status)
-            if time.monotonic() >= deadline:
-                status.hint = f"still running; poll get_sync_status('{run_id}') or cancel_sync('{run_id}')"
-                return tool_result(status)
+
+        async def report(status: syncs.SyncRunPublic) -> None:
             percent = status.progress.get("batch_percent")
             await ctx.report_progress(
                 float(status.rows),
@@ -154,7 +146,9 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
                 f"{status.rows} rows in {status.batches} batches"
                 + (f", current batch {percent:.0f}%" if isinstance(percent, int | float) else ""),
             )
-            await anyio.sleep(0.5)
+
+        wait = services.settings.sync.wait_seconds
+        return tool_result(await syncs.await_run(services, principal, run_id, timeout=wait, on_progress=report))
 
     @server.tool(tags={"read"}, annotations=READ, output_schema=output_schema(syncs.SyncRunPublic))
     async def get_sync_status(run_id: str) -> ToolResult:

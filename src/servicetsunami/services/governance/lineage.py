@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from servicetsunami.services.container import Services
 from servicetsunami.store import repositories as repo
+from servicetsunami.store import runs_repository as runs_repo
 from servicetsunami.store import source_repositories as srepo
 from servicetsunami.store import transform_repositories as trepo
 from servicetsunami.tenancy import Principal, Scope, parse_table_name
@@ -67,11 +68,12 @@ def _origin(svc: Services, principal: Principal, name: str) -> dict[str, Any] | 
                 except Exception:  # a connection deleted meanwhile: the sync still says where rows came from
                     out["connection"] = {"id": sync.connection_id}
                 if sync.last_run_id:
-                    run = srepo.get_run(session, sync.last_run_id, tenant_id=principal.tenant_id)
+                    run = runs_repo.get_run(session, sync.last_run_id, tenant_id=principal.tenant_id)
+                    counts = {**(run.progress or {}), **(run.result or {})}
                     out["last_run"] = {
                         "id": run.id,
-                        "status": run.status,
-                        "rows": run.rows,
+                        "status": {"queued": "pending", "canceled": "cancelled"}.get(run.state, run.state),
+                        "rows": int(counts.get("rows") or 0),
                         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
                     }
                     out["last_refresh"] = out["last_run"]["finished_at"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -23,6 +24,9 @@ from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store
 from servicetsunami.store.models import ApiKey, Tenant, utcnow
 from servicetsunami.tenancy import Role, check_slug
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +131,14 @@ def revoke_api_key(store: Store, *, tenant_slug: str, key_id_or_prefix: str, act
     # Evicted again after commit: a request that read the key before the commit may have cached it.
     auth.evict_cached_key(key.key_hash)
     return public
+
+
+def bootstrap_service(svc: Services) -> CreatedKey | None:
+    """On the first start only: the default tenant, its catalog and an admin key (returned once)."""
+    created = bootstrap(svc.store, default_tenant=svc.settings.default_tenant)
+    if created is not None:
+        svc.engine.ensure_catalog(svc.settings.catalog_prefix + created.tenant_slug)
+    return created
 
 
 def bootstrap(store: Store, *, default_tenant: str) -> CreatedKey | None:

@@ -1,11 +1,15 @@
 """Syncs: a source table into bronze, run in the background, polled, cancelled.
 
-A sync is its configuration (connection, source table, target, mode, cursor, key) and its runs.
-Runs execute in a thread pool (``sync.max_parallel``); different tables sync in parallel, and a
-per-target lock file makes two runs into the same table (in any process) refuse to overlap. The
-rows and the cursor are committed together by :class:`~servicetsunami.services.ingestion.sync_runner.SyncRunner`;
-the run record in the system store is the visible status, and the sync's saved state is a copy of
-what the table's last commit says.
+A sync is its configuration (connection, source table, target, mode, cursor, key) and its runs,
+which are runs of kind ``sync`` (:mod:`servicetsunami.services.runs`): queued, claimed by one worker
+(at most ``sync.max_parallel`` per process), beating while they go, canceled on request. Different
+tables sync in parallel, and a per-target lock file makes two runs into the same table (in any
+process) refuse to overlap. The rows and the cursor are committed together by
+:class:`~servicetsunami.services.ingestion.sync_runner.SyncRunner`; the run record is the visible
+status, and the sync's saved state is a copy of what the table's last commit says.
+
+The sync's own shape (:class:`SyncRunPublic`) keeps its words: ``pending`` for a queued run and
+``cancelled`` for a canceled one.
 """
 
 from __future__ import annotations
@@ -13,22 +17,26 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+import anyio.to_thread
 from pydantic import BaseModel, Field
 
 from servicetsunami.connectors.files.reader import snake_case
-from servicetsunami.errors import Conflict, InvalidInput, NotFound, TsunamiError
+from servicetsunami.errors import Conflict, InvalidInput, NotFound
 from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion.connections import open_source
-from servicetsunami.services.ingestion.sync_runner import SYNC_MODES, RunProgress, SyncCancelled, SyncPlan, SyncRunner
+from servicetsunami.services.ingestion.sync_runner import SYNC_MODES, RunProgress, SyncPlan, SyncRunner
+from servicetsunami.services.runs import service as runs
+from servicetsunami.services.runs.context import RunContext
+from servicetsunami.services.runs.kinds import RunKind, register
+from servicetsunami.services.runs.model import RunPublic, run_public
 from servicetsunami.store import repositories as repo
-from servicetsunami.store.models import Sync, SyncRun
+from servicetsunami.store import runs_repository as runs_repo
+from servicetsunami.store.models import Sync
 from servicetsunami.tenancy import Principal, Scope, TableRef, check_identifier, parse_table_name
 
 logger = logging.getLogger(__name__)
@@ -65,87 +73,51 @@ class SyncPublic(BaseModel):
     last_run: SyncRunPublic | None
 
 
-class SyncManager:
-    """The runs of this process. One per :class:`Services`."""
-
-    def __init__(self, svc: Services) -> None:
-        self._svc = svc
-        self._pool = ThreadPoolExecutor(max_workers=svc.settings.sync.max_parallel, thread_name_prefix="sync")
-        self._runners: dict[str, SyncRunner] = {}
-        self._futures: dict[str, Future[None]] = {}
-        self._guard = threading.Lock()
-
-    def submit(self, principal: Principal, sync: Sync, run_id: str) -> None:
-        future = self._pool.submit(self._execute, principal, sync.id, run_id)
-        with self._guard:
-            self._futures[run_id] = future
-
-    def runner(self, run_id: str) -> SyncRunner | None:
-        with self._guard:
-            return self._runners.get(run_id)
-
-    def future(self, run_id: str) -> Future[None] | None:
-        with self._guard:
-            return self._futures.get(run_id)
-
-    def shutdown(self) -> None:
-        with self._guard:
-            runners = list(self._runners.values())
-        for runner in runners:
-            runner.cancel()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _execute(self, principal: Principal, sync_id: str, run_id: str) -> None:
-        svc = self._svc
-        with svc.store.session() as session:
-            sync = repo.get_sync(session, sync_id, tenant_id=principal.tenant_id)
-            plan = SyncPlan(
-                sync_id=sync.id,
-                stream=sync.source_table,
-                target=parse_table_name(sync.target_table, catalog=principal.catalog),
-                mode=sync.mode,  # type: ignore[arg-type]  # checked when the sync was stored
-                cursor_column=sync.cursor_column,
-                primary_key=list(sync.primary_key or []),
-                source_label=f"postgres:{sync.connection_id}/{sync.source_table}",
-            )
-            connection_id = sync.connection_id
-        try:
-            with _target_lock(svc, plan.target):
-                _fail_stale_runs(svc, principal, sync_id, keep=run_id)
-                self._run(principal, plan, connection_id, run_id)
-        except Conflict as exc:
-            _finish(svc, principal, run_id, "failed", error=exc.message)
-        except Exception as exc:  # every failure ends the run with a status; nothing propagates
-            logger.exception("sync run %s failed", run_id)
-            _finish(svc, principal, run_id, "failed", error=_message(exc))
-
-    def _run(self, principal: Principal, plan: SyncPlan, connection_id: str, run_id: str) -> None:
-        svc = self._svc
-        source = open_source(svc, principal, connection_id)
-        runner = SyncRunner(
-            svc.engine,
-            source,
-            plan,
-            run_id=run_id,
-            batch_rows=svc.settings.sync.batch_rows,
-            lookback=svc.settings.sync.lookback_seconds,
-            on_progress=lambda p: _record_batch(svc, principal, plan, run_id, p, runner_ref),
+def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
+    """The handler of ``sync`` runs: one SyncRunner over the sync's source, into its bronze table."""
+    principal = ctx.principal
+    with svc.store.session() as session:
+        sync = repo.get_sync(session, str(ctx.params["sync_id"]), tenant_id=principal.tenant_id)
+        plan = SyncPlan(
+            sync_id=sync.id,
+            stream=sync.source_table,
+            target=parse_table_name(sync.target_table, catalog=principal.catalog),
+            mode=sync.mode,  # type: ignore[arg-type]  # checked when the sync was stored
+            cursor_column=sync.cursor_column,
+            primary_key=list(sync.primary_key or []),
+            source_label=f"postgres:{sync.connection_id}/{sync.source_table}",
         )
-        runner_ref = [runner]
-        with self._guard:
-            self._runners[run_id] = runner
+        connection_id = sync.connection_id
+    with _target_lock(svc, plan.target):
+        _fail_stale_runs(svc, principal, plan.sync_id, keep=ctx.run_id)
+        source = open_source(svc, principal, connection_id)
         try:
-            _update(svc, principal, run_id, status="running")
+            runner = SyncRunner(
+                svc.engine,
+                source,
+                plan,
+                run_id=ctx.run_id,
+                batch_rows=svc.settings.sync.batch_rows,
+                lookback=svc.settings.sync.lookback_seconds,
+                on_progress=lambda p: _record_batch(svc, principal, plan, ctx, p, runner),
+            )
+            ctx.on_cancel(runner.cancel)
+            ctx.set_live(lambda: _live(runner))
+            ctx.progress(unit="rows", done=0, message="starting", force=True)
             progress = runner.run()
-            _finish(svc, principal, run_id, "succeeded", progress=progress)
-        except SyncCancelled as exc:
-            _finish(svc, principal, run_id, "cancelled", error=exc.message, progress=runner.progress)
-        except TsunamiError as exc:
-            _finish(svc, principal, run_id, "failed", error=exc.message, progress=runner.progress)
         finally:
             source.close()
-            with self._guard:
-                self._runners.pop(run_id, None)
+    ctx.progress(**_counts(progress), message="done", force=True)
+    return _counts(progress)
+
+
+def _live(runner: SyncRunner) -> dict[str, Any]:
+    live = runner.progress.as_dict()
+    percent = getattr(runner.source, "progress", lambda: None)()
+    return {**live, "batch_percent": percent}
+
+
+register(RunKind("sync", _execute, max_parallel=lambda settings: settings.sync.max_parallel))
 
 
 def sync_table_to_bronze(
@@ -224,18 +196,19 @@ def start_sync(
             cursor_column=cursor_column,
             primary_key=keys,
         )
-        run = repo.create_run(session, tenant_id=principal.tenant_id, sync_id=sync.id)
+        sync_id = sync.id
+    svc.engine.ensure_catalog(principal.catalog)
+    run_id = runs.submit(svc, principal, "sync", params={"sync_id": sync_id}, resource_id=sync_id)
+    with svc.store.session(write_lock=True) as session:  # read, then write, while the run may be writing
+        repo.update_sync_state(session, sync_id, tenant_id=principal.tenant_id, last_run_id=run_id)
         repo.record_audit(
             session,
             tenant_id=principal.tenant_id,
             subject=principal.subject,
             action="sync_table_to_bronze",
             target=str(target),
-            meta={"run_id": run.id, "mode": sync_mode, "source": stream.name},
+            meta={"run_id": run_id, "mode": sync_mode, "source": stream.name},
         )
-        run_id = run.id
-    svc.engine.ensure_catalog(principal.catalog)
-    svc.syncs.submit(principal, sync, run_id)
     return run_id
 
 
@@ -247,56 +220,42 @@ def wait_for_run(
     *,
     timeout: float,
     on_progress: Callable[[SyncRunPublic], None] | None = None,
-    poll_seconds: float = 0.5,
 ) -> SyncRunPublic:
-    deadline = time.monotonic() + max(timeout, 0)
-    future = svc.syncs.future(run_id)
-    while True:
-        remaining = deadline - time.monotonic()
-        if future is not None:
-            with contextlib.suppress(TimeoutError):
-                future.result(timeout=max(0.0, min(poll_seconds, remaining)))
-        status = get_sync_status(svc, principal, run_id)
-        if status.finished_at is not None or remaining <= 0:
-            if status.finished_at is None:
-                status.hint = f"still running; poll get_sync_status('{run_id}') or cancel_sync('{run_id}')"
-            return status
+    """Wait (bounded) for a sync run, as :func:`servicetsunami.services.runs.service.wait_for_run` does
+    for every run, seeing it in the sync's own shape."""
+    get_sync_status(svc, principal, run_id)  # a run that is not a sync of this tenant is not found
+    shown = None if on_progress is None else lambda run: on_progress(_sync_status(svc, principal, run))
+    run = runs.wait_for_run(svc, principal, run_id, timeout=timeout, on_progress=shown)
+    return _sync_status(svc, principal, run)
+
+
+async def await_run(
+    svc: Services,
+    principal: Principal,
+    run_id: str,
+    /,
+    *,
+    timeout: float,
+    on_progress: Callable[[SyncRunPublic], Awaitable[None]] | None = None,
+) -> SyncRunPublic:
+    """:func:`wait_for_run` for async doors (MCP progress notifications)."""
+
+    async def shown(run: RunPublic) -> None:
         if on_progress is not None:
-            on_progress(status)
-        if future is None:  # a run of another process: poll the store
-            time.sleep(min(poll_seconds, max(remaining, 0)))
+            await on_progress(_sync_status(svc, principal, run))
+
+    run = await runs.await_run(svc, principal, run_id, timeout=timeout, on_progress=shown)
+    return await anyio.to_thread.run_sync(partial(_sync_status, svc, principal, run))
 
 
 def get_sync_status(svc: Services, principal: Principal, run_id: str, /) -> SyncRunPublic:
-    principal.require(Scope.READ)
-    with svc.store.session() as session:
-        run = repo.get_run(session, run_id, tenant_id=principal.tenant_id)
-        sync = repo.get_sync(session, run.sync_id, tenant_id=principal.tenant_id)
-        public = _run_public(run, sync)
-    runner = svc.syncs.runner(run_id) if svc._syncs is not None else None
-    if runner is not None and public.finished_at is None:
-        live = runner.progress.as_dict()
-        percent = getattr(runner.source, "progress", lambda: None)()
-        public.progress = {**public.progress, **live, "batch_percent": percent}
-        public.rows = max(public.rows, live["rows"])
-    return public
+    return _sync_status(svc, principal, runs.get_run(svc, principal, run_id))
 
 
 def cancel_sync(svc: Services, principal: Principal, run_id: str, /) -> SyncRunPublic:
-    principal.require(Scope.WRITE)
-    status = get_sync_status(svc, principal, run_id)
-    if status.finished_at is not None:
-        raise Conflict(f"run {run_id} already ended ({status.status})")
-    runner = svc.syncs.runner(run_id)
-    if runner is not None:
-        runner.cancel()
-        future = svc.syncs.future(run_id)
-        if future is not None:
-            with contextlib.suppress(TimeoutError):
-                future.result(timeout=30)
-    else:  # pending here, or running in another process: it stops at its next batch
-        _finish(svc, principal, run_id, "cancelled", error="cancelled by request")
-    return get_sync_status(svc, principal, run_id)
+    get_sync_status(svc, principal, run_id)  # only sync runs of this tenant
+    run = runs.cancel_run(svc, principal, run_id, wait_seconds=30)
+    return _sync_status(svc, principal, run)
 
 
 def list_syncs(svc: Services, principal: Principal) -> list[SyncPublic]:
@@ -312,7 +271,7 @@ def list_syncs(svc: Services, principal: Principal) -> list[SyncPublic]:
                 cursor_column=sync.cursor_column,
                 primary_key=list(sync.primary_key or []),
                 state=dict(sync.state or {}),
-                last_run=_run_public(run, sync) if run is not None else None,
+                last_run=_public(run_public(run), sync) if run is not None else None,
             )
             for sync, run in repo.list_syncs(session, tenant_id=principal.tenant_id)
         ]
@@ -356,91 +315,72 @@ def _target_lock(svc: Services, target: TableRef) -> Iterator[None]:
 
 def _fail_stale_runs(svc: Services, principal: Principal, sync_id: str, *, keep: str) -> None:
     """Runs of this sync still 'running' while we hold its lock belong to a process that died."""
-    with svc.store.session() as session:
-        stale = [
-            r.id
-            for r in repo.list_runs(session, sync_id, tenant_id=principal.tenant_id)
-            if r.status == "running" and r.id != keep
-        ]
-        if stale:
-            repo.mark_stale_runs(session, run_ids=stale)
+    with svc.store.session(write_lock=True) as session:
+        for run in runs_repo.list_runs(
+            session, tenant_id=principal.tenant_id, kind="sync", state="running", resource_id=sync_id
+        ):
+            if run.id != keep:
+                runs_repo.finish(
+                    session,
+                    run.id,
+                    state="failed",
+                    error="the process running it stopped (killed or crashed) before it finished",
+                    error_code="worker_lost",
+                )
 
 
 def _record_batch(
-    svc: Services, principal: Principal, plan: SyncPlan, run_id: str, p: RunProgress, runner: list[SyncRunner]
+    svc: Services, principal: Principal, plan: SyncPlan, ctx: RunContext, p: RunProgress, runner: SyncRunner
 ) -> None:
-    try:
-        with svc.store.session() as session:
-            repo.update_run(
-                session,
-                run_id,
-                tenant_id=principal.tenant_id,
-                progress=p.as_dict(),
-                rows=p.rows,
-                bytes=p.bytes,
-                batches=p.batches,
-                table_version=p.version,
-            )
-            repo.update_sync_state(
-                session,
-                plan.sync_id,
-                tenant_id=principal.tenant_id,
-                state={"cursor": p.as_dict()["cursor"], "version": p.version},
-                last_run_id=run_id,
-            )
-    except Conflict:  # the run was ended from elsewhere (cancel_sync in another process)
-        runner[0].cancel()
+    alive = ctx.progress(**_counts(p), progress=p.as_dict(), force=True)
+    with svc.store.session(write_lock=True) as session:
+        repo.update_sync_state(
+            session,
+            plan.sync_id,
+            tenant_id=principal.tenant_id,
+            state={"cursor": p.as_dict()["cursor"], "version": p.version},
+        )
+    if not alive:  # the run was ended from elsewhere (a cancel in another process)
+        runner.cancel()
 
 
-def _update(svc: Services, principal: Principal, run_id: str, **fields: Any) -> None:
+def _counts(p: RunProgress) -> dict[str, Any]:
+    return {"done": p.rows, "rows": p.rows, "bytes": p.bytes, "batches": p.batches, "table_version": p.version}
+
+
+_STATUS = {"queued": "pending", "canceled": "cancelled", "timed_out": "failed", "skipped": "cancelled"}
+
+
+def _sync_status(svc: Services, principal: Principal, run: RunPublic) -> SyncRunPublic:
+    if run.kind != "sync" or run.resource_id is None:
+        raise NotFound(f"sync run {run.run_id} does not exist")
     with svc.store.session() as session:
-        repo.update_run(session, run_id, tenant_id=principal.tenant_id, **fields)
+        sync = repo.get_sync(session, run.resource_id, tenant_id=principal.tenant_id)
+        return _public(run, sync)
 
 
-def _finish(
-    svc: Services,
-    principal: Principal,
-    run_id: str,
-    status: str,
-    *,
-    error: str | None = None,
-    progress: RunProgress | None = None,
-) -> None:
-    fields: dict[str, Any] = {"status": status, "error": error}
-    if progress is not None:
-        fields |= {
-            "progress": progress.as_dict(),
-            "rows": progress.rows,
-            "bytes": progress.bytes,
-            "batches": progress.batches,
-            "table_version": progress.version,
-        }
-    try:
-        _update(svc, principal, run_id, **fields)
-    except (Conflict, NotFound):
-        logger.info("run %s had already ended", run_id)
-
-
-def _run_public(run: SyncRun, sync: Sync) -> SyncRunPublic:
-    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+def _public(run: RunPublic, sync: Sync) -> SyncRunPublic:
+    facts = {**run.progress.detail, **(run.result or {})}
+    detail = dict(run.progress.detail)
+    progress = dict(detail.pop("progress", None) or {})
+    progress.update({k: v for k, v in detail.items() if k not in ("rows", "bytes", "batches", "table_version")})
     return SyncRunPublic(
-        run_id=run.id,
+        run_id=run.run_id,
         sync_id=sync.id,
-        status=run.status,
+        status=_STATUS.get(run.state, run.state),
         source_table=sync.source_table,
         bronze_table=sync.target_table,
         mode=sync.mode,
-        rows=run.rows,
-        bytes=run.bytes,
-        batches=run.batches,
-        table_version=run.table_version,
-        started_at=run.started_at,
+        rows=int(facts.get("rows") or 0),
+        bytes=int(facts.get("bytes") or 0),
+        batches=int(facts.get("batches") or 0),
+        table_version=facts.get("table_version"),
+        started_at=run.started_at or run.created_at,
         finished_at=run.finished_at,
-        duration_seconds=round(duration, 3) if duration is not None else None,
+        duration_seconds=run.duration_seconds,
         error=run.error,
-        progress=dict(run.progress or {}),
+        progress=progress,
+        hint=f"still running; poll get_sync_status('{run.run_id}') or cancel_sync('{run.run_id}')"
+        if run.hint
+        else None,
     )
-
-
-def _message(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, TsunamiError) else f"internal error ({type(exc).__name__}); see the log"

@@ -1,0 +1,1 @@
+"""Launchers: where runs execute (the port in :mod:`.base`; threads and subprocesses in :mod:`.local`)."""

@@ -1,0 +1,235 @@
+"""The local launcher: claims runs from the system store and executes them in threads of this process.
+
+Two threads of its own: the dispatcher claims queued runs while there is room (woken by
+:meth:`LocalLauncher.kick`, else every ``poll_seconds``), sweeps runs whose worker died (every
+``sweep_seconds``) and calls the tickers; the beater marks this process's runs alive, passes cancel requests on, and
+cancels runs past their timeout. Each claimed run executes in a thread of its own.
+
+With ``tsunami serve --workers N`` every worker process has one launcher over the same store; the
+claim is a compare-and-set in the store, so exactly one of them executes a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+
+from servicetsunami.errors import TsunamiError
+from servicetsunami.runs.base import ClaimedRun, Executor, KindPolicy, Launcher, Ticker
+from servicetsunami.settings import RunsSettings
+from servicetsunami.store import runs_repository as runs_repo
+from servicetsunami.store.db import Store
+from servicetsunami.store.models import Run, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+class LocalLauncher(Launcher):
+    def __init__(self, store: Store, settings: RunsSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._executor: Executor | None = None
+        self._kinds: dict[str, KindPolicy] = {}
+        self._active: dict[str, ClaimedRun] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._guard = threading.Lock()
+        self._kicked = threading.Event()
+        self._stopping = threading.Event()
+        self._changed = threading.Condition()
+        self._loops: list[threading.Thread] = []
+        self._tickers: list[Ticker] = []
+
+    # -- the port -----------------------------------------------------------------------------
+
+    def start(self, executor: Executor, /, *, kinds: Mapping[str, KindPolicy], tickers: Sequence[Ticker] = ()) -> None:
+        with self._guard:
+            if self._loops:
+                return
+            self._executor = executor
+            self._kinds = dict(kinds)
+            self._tickers = list(tickers)
+            self._stopping.clear()
+            self._loops = [
+                threading.Thread(target=self._dispatch_loop, name="runs-dispatch", daemon=True),
+                threading.Thread(target=self._beat_loop, name="runs-heartbeat", daemon=True),
+            ]
+        for loop in self._loops:
+            loop.start()
+
+    @property
+    def started(self) -> bool:
+        return bool(self._loops)
+
+    def kick(self) -> None:
+        self._kicked.set()
+
+    def notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_change(self, timeout: float, /) -> None:
+        with self._changed:
+            self._changed.wait(max(0.0, timeout))
+
+    def local_run(self, run_id: str, /) -> ClaimedRun | None:
+        with self._guard:
+            return self._active.get(run_id)
+
+    def stop(self, *, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        self._kicked.set()
+        with self._guard:
+            active = list(self._active.values())
+            threads = list(self._threads.values())
+            loops, self._loops = self._loops, []
+        for run in active:
+            run.request_cancel("shutdown")
+        deadline = time.monotonic() + timeout
+        for thread in [*threads, *loops]:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.notify()
+
+    # -- claiming -----------------------------------------------------------------------------
+
+    def _dispatch_loop(self) -> None:
+        next_sweep = 0.0
+        next_ticks = [0.0 for _ in self._tickers]
+        while not self._stopping.is_set():
+            try:
+                if time.monotonic() >= next_sweep:
+                    self.sweep()
+                    next_sweep = time.monotonic() + self.settings.sweep_seconds
+                for i, ticker in enumerate(self._tickers):
+                    if time.monotonic() >= next_ticks[i]:
+                        next_ticks[i] = time.monotonic() + ticker.seconds
+                        ticker.tick()
+                while not self._stopping.is_set() and self._claim_one():
+                    pass
+            except TsunamiError as exc:  # the store is away for a moment: the next round tries again
+                logger.warning("claiming runs failed: %s", exc.message)
+            except Exception:
+                logger.exception("claiming runs failed")
+            self._kicked.wait(self.settings.poll_seconds)
+            self._kicked.clear()
+
+    def _eligible(self) -> list[str]:
+        with self._guard:
+            if len(self._active) >= self.settings.max_parallel:
+                return []
+            counts: dict[str, int] = {}
+            for run in self._active.values():
+                counts[run.kind] = counts.get(run.kind, 0) + 1
+        return [
+            kind
+            for kind, policy in self._kinds.items()
+            if policy.max_parallel is None or counts.get(kind, 0) < policy.max_parallel
+        ]
+
+    def _claim_one(self) -> bool:
+        kinds = self._eligible()
+        if not kinds:
+            return False
+        with self.store.session(write_lock=True) as session:
+            run = runs_repo.claim_next(session, kinds=kinds, worker=self.worker_id)
+            claimed = _claimed(run) if run is not None else None
+        if claimed is None:
+            return False
+        thread = threading.Thread(target=self._execute, args=(claimed,), name=f"run-{claimed.kind}", daemon=True)
+        with self._guard:
+            self._active[claimed.id] = claimed
+            self._threads[claimed.id] = thread
+        thread.start()
+        self.notify()
+        return True
+
+    def _execute(self, run: ClaimedRun) -> None:
+        assert self._executor is not None
+        try:
+            self._executor(run)
+        except Exception as exc:  # the executor records how a run ended; this is the safety net
+            logger.exception("run %s (%s) failed in its executor", run.id, run.kind)
+            try:
+                with self.store.session() as session:
+                    runs_repo.finish(
+                        session,
+                        run.id,
+                        state="failed",
+                        error=f"internal error ({type(exc).__name__}); see the service log",
+                        error_code="internal_error",
+                        worker=self.worker_id,
+                    )
+            except TsunamiError:
+                logger.exception("could not record the failure of run %s", run.id)
+        finally:
+            with self._guard:
+                self._active.pop(run.id, None)
+                self._threads.pop(run.id, None)
+            self.notify()
+            self.kick()  # a slot is free
+
+    # -- heartbeats, cancels, timeouts, sweeps ------------------------------------------------
+
+    def _beat_loop(self) -> None:
+        while not self._stopping.wait(self._next_wake()):
+            now = time.monotonic()
+            with self._guard:
+                active = dict(self._active)
+            for run in active.values():
+                if run.overdue(now):
+                    run.request_cancel("timed_out")
+            if not active:
+                continue
+            try:
+                with self.store.session() as session:
+                    answers = runs_repo.beat(session, list(active), worker=self.worker_id)
+            except TsunamiError as exc:
+                logger.warning("heartbeat failed: %s", exc.message)
+                continue
+            for run_id, run in active.items():
+                if run_id not in answers:
+                    run.request_cancel("lost")  # ended by a sweep or a cancel elsewhere: stop working on it
+                elif answers[run_id]:
+                    run.request_cancel("canceled")
+
+    def _next_wake(self) -> float:
+        wake = self.settings.heartbeat_seconds
+        now = time.monotonic()
+        with self._guard:
+            for run in self._active.values():
+                if run.timeout_seconds is not None and not run.cancelled:
+                    wake = min(wake, max(0.05, run.started + run.timeout_seconds - now))
+        return wake
+
+    def sweep(self) -> list[tuple[str, str]]:
+        """End or re-queue runs of any process whose heartbeat stopped; returns what changed."""
+        stale_before = utcnow() - timedelta(seconds=self.settings.stale_after_seconds)
+        requeue = [kind for kind, policy in self._kinds.items() if policy.requeue_when_lost]
+        with self.store.session(write_lock=True) as session:
+            changed = runs_repo.sweep(session, stale_before=stale_before, requeue_kinds=requeue)
+        for run_id, state in changed:
+            logger.warning("run %s lost its worker; now %s", run_id, state)
+        if changed:
+            self.notify()
+            self.kick()
+        return changed
+
+
+def _claimed(run: Run) -> ClaimedRun:
+    return ClaimedRun(
+        id=run.id,
+        kind=run.kind,
+        tenant_id=run.tenant_id,
+        subject=run.subject,
+        role=run.role,
+        params=dict(run.params or {}),
+        attempt=run.attempts,
+        max_attempts=run.max_attempts,
+        timeout_seconds=run.timeout_seconds,
+    )

@@ -1,0 +1,105 @@
+"""How a claimed run is executed: its kind's handler is called with a :class:`RunContext`, and the
+way it ended (result, error code, canceled, timed out) is recorded once."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from servicetsunami.errors import Cancelled, TsunamiError
+from servicetsunami.services.runs.context import RunContext
+from servicetsunami.services.runs.kinds import RunKind, registered
+from servicetsunami.store import repositories as repo
+from servicetsunami.store import runs_repository as runs_repo
+from servicetsunami.tenancy import Principal, principal_for
+
+if TYPE_CHECKING:
+    from servicetsunami.runs.base import ClaimedRun
+    from servicetsunami.services.container import Services
+
+logger = logging.getLogger(__name__)
+
+
+def execute(svc: Services, claimed: ClaimedRun, /) -> None:
+    kind = registered().get(claimed.kind)
+    if kind is None:
+        _end(svc, claimed, "failed", error=f"no worker here runs {claimed.kind!r} runs", error_code="unknown_kind")
+        return
+    try:
+        principal = _principal(svc, claimed)
+    except TsunamiError as exc:
+        _end(svc, claimed, "failed", error=exc.message, error_code=exc.code)
+        return
+    ctx = RunContext(svc, claimed, principal)
+    try:
+        result = kind.handler(svc, ctx)
+    except TsunamiError as exc:
+        if claimed.cancelled or isinstance(exc, Cancelled):
+            _stopped(svc, claimed, kind, ctx, exc)
+        else:
+            _end(svc, claimed, "failed", error=exc.message, error_code=exc.code, progress=ctx.last_progress)
+        return
+    except Exception as exc:
+        logger.exception("run %s (%s) failed", claimed.id, claimed.kind)
+        error = f"internal error ({type(exc).__name__}); see the service log"
+        _end(svc, claimed, "failed", error=error, error_code="internal_error", progress=ctx.last_progress)
+        return
+    _end(svc, claimed, "succeeded", result=result or {}, progress=ctx.last_progress)
+
+
+def _stopped(svc: Services, claimed: ClaimedRun, kind: RunKind, ctx: RunContext, exc: TsunamiError) -> None:
+    reason = claimed.cancel_reason
+    if reason == "timed_out":
+        limit = f"{claimed.timeout_seconds:g} s" if claimed.timeout_seconds is not None else "its time limit"
+        error = f"the run took longer than {limit} and was stopped"
+        _end(svc, claimed, "timed_out", error=error, error_code="timed_out", progress=ctx.last_progress)
+    elif reason == "shutdown" and kind.requeue_when_lost:
+        with svc.store.session() as session:
+            runs_repo.requeue(session, claimed.id, worker=svc.launcher.worker_id)
+        svc.launcher.notify()
+    elif reason == "shutdown":
+        error = "the service stopped while the run was going; start it again"
+        _end(svc, claimed, "canceled", error=error, error_code="cancelled", progress=ctx.last_progress)
+    else:
+        _end(svc, claimed, "canceled", error=exc.message, error_code="cancelled", progress=ctx.last_progress)
+
+
+def _end(
+    svc: Services,
+    claimed: ClaimedRun,
+    state: str,
+    *,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    error_code: str | None = None,
+    progress: dict[str, Any] | None = None,
+) -> None:
+    with svc.store.session() as session:
+        ended = runs_repo.finish(
+            session,
+            claimed.id,
+            state=state,
+            result=result,
+            error=error,
+            error_code=error_code,
+            progress=progress or None,
+            worker=svc.launcher.worker_id,
+        )
+    if not ended:
+        logger.info("run %s had already ended elsewhere", claimed.id)
+    svc.launcher.notify()
+
+
+def _principal(svc: Services, claimed: ClaimedRun) -> Principal | None:
+    if claimed.tenant_id is None:
+        return None
+    with svc.store.session() as session:
+        tenant = repo.get_tenant(session, claimed.tenant_id)
+        slug = tenant.slug
+    return principal_for(
+        tenant_id=claimed.tenant_id,
+        tenant_slug=slug,
+        subject=claimed.subject,
+        role=claimed.role or "analyst",
+        catalog_prefix=svc.settings.catalog_prefix,
+    )

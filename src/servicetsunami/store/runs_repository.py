@@ -1,0 +1,278 @@
+"""Runs in the system store: create, claim, beat, finish, cancel, sweep, list.
+
+Every state change is a compare-and-set (``UPDATE ... WHERE state = <expected>``), so two workers,
+two processes or a worker and a sweep racing on one run cannot both win. Claiming reads the oldest
+queued run with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer, and the claim runs in
+a ``BEGIN IMMEDIATE`` session (``store.session(write_lock=True)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from servicetsunami.errors import InvalidInput, NotFound
+from servicetsunami.store.models import FINISHED_RUN_STATES, RUN_STATES, Run, utcnow
+
+ACTIVE_STATES = ("queued", "running")
+
+
+def create_run(
+    session: Session,
+    *,
+    tenant_id: str | None,
+    kind: str,
+    subject: str,
+    role: str | None,
+    params: dict[str, Any],
+    resource_id: str | None = None,
+    parent_id: str | None = None,
+    dedupe_key: str | None = None,
+    max_attempts: int = 1,
+    timeout_seconds: float | None = None,
+) -> Run:
+    run = Run(
+        tenant_id=tenant_id,
+        kind=kind,
+        subject=subject,
+        role=role,
+        params=params,
+        resource_id=resource_id,
+        parent_id=parent_id,
+        dedupe_key=dedupe_key,
+        state="queued",
+        attempts=0,
+        max_attempts=max_attempts,
+        timeout_seconds=timeout_seconds,
+        cancel_requested=False,
+        progress={},
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run(session: Session, run_id: str, /, *, tenant_id: str | None) -> Run:
+    """The run, if it belongs to ``tenant_id`` (``None``: the service itself, which sees every run)."""
+    run = session.get(Run, run_id)
+    if run is None or (tenant_id is not None and run.tenant_id != tenant_id):
+        raise NotFound(f"run {run_id} does not exist")
+    return run
+
+
+def list_runs(
+    session: Session,
+    *,
+    tenant_id: str | None,
+    kind: str | None = None,
+    state: str | None = None,
+    resource_id: str | None = None,
+    parent_id: str | None = None,
+    after: tuple[str, str] | None = None,
+    limit: int | None = None,
+) -> list[Run]:
+    """Newest first; ``after`` is the (created_at ISO, id) of the last run of the previous page."""
+    query = select(Run)
+    if tenant_id is not None:
+        query = query.where(Run.tenant_id == tenant_id)
+    if kind is not None:
+        query = query.where(Run.kind == kind)
+    if state is not None:
+        if state not in RUN_STATES:
+            raise InvalidInput(f"state must be one of {', '.join(RUN_STATES)}, not {state!r}")
+        query = query.where(Run.state == state)
+    if resource_id is not None:
+        query = query.where(Run.resource_id == resource_id)
+    if parent_id is not None:
+        query = query.where(Run.parent_id == parent_id)
+    if after is not None:
+        created, run_id = _parse_after(after)
+        query = query.where(or_(Run.created_at < created, and_(Run.created_at == created, Run.id < run_id)))
+    query = query.order_by(Run.created_at.desc(), Run.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def _parse_after(after: tuple[str, str]) -> tuple[datetime, str]:
+    try:
+        return datetime.fromisoformat(after[0]), after[1]
+    except (ValueError, IndexError):
+        raise InvalidInput("cursor is not one this server returned; start again without it") from None
+
+
+def claim_next(session: Session, *, kinds: Collection[str], worker: str) -> Run | None:
+    """Take the oldest queued run of ``kinds`` for ``worker``: running, one more attempt, beating."""
+    candidate = session.scalars(
+        select(Run)
+        .where(Run.state == "queued", Run.kind.in_(list(kinds)))
+        .order_by(Run.created_at, Run.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if candidate is None:
+        return None
+    now = utcnow()
+    taken = session.execute(
+        update(Run)
+        .where(Run.id == candidate.id, Run.state == "queued")
+        .values(
+            state="running",
+            worker=worker,
+            attempts=Run.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(taken) != 1:
+        return None
+    session.refresh(candidate)
+    return candidate
+
+
+def beat(session: Session, run_ids: Collection[str], /, *, worker: str) -> dict[str, bool]:
+    """Mark ``worker``'s running runs alive; answers, for each still running, whether its cancel was
+    asked (runs missing from the answer were ended by someone else, a sweep or a cancel)."""
+    if not run_ids:
+        return {}
+    now = utcnow()
+    session.execute(
+        update(Run)
+        .where(Run.id.in_(list(run_ids)), Run.worker == worker, Run.state == "running")
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        select(Run.id, Run.cancel_requested).where(
+            Run.id.in_(list(run_ids)), Run.worker == worker, Run.state == "running"
+        )
+    )
+    return {run_id: bool(asked) for run_id, asked in rows}
+
+
+def set_progress(session: Session, run_id: str, /, *, progress: dict[str, Any], worker: str | None = None) -> bool:
+    """Record progress of a running run; False when the run is no longer running (here)."""
+    query = update(Run).where(Run.id == run_id, Run.state == "running")
+    if worker is not None:
+        query = query.where(Run.worker == worker)
+    now = utcnow()
+    done = session.execute(
+        query.values(progress=progress, heartbeat_at=now, updated_at=now).execution_options(synchronize_session=False)
+    )
+    return _rowcount(done) == 1
+
+
+def finish(
+    session: Session,
+    run_id: str,
+    /,
+    *,
+    state: str,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+    error_code: str | None = None,
+    progress: dict[str, Any] | None = None,
+    worker: str | None = None,
+) -> bool:
+    """End an active run; False when it had already ended (the first end wins)."""
+    if state not in FINISHED_RUN_STATES:
+        raise InvalidInput(f"a run ends as one of {', '.join(sorted(FINISHED_RUN_STATES))}, not {state!r}")
+    query = update(Run).where(Run.id == run_id, Run.state.in_(ACTIVE_STATES))
+    if worker is not None:
+        query = query.where(Run.worker == worker)
+    now = utcnow()
+    values: dict[str, Any] = {
+        "state": state,
+        "result": result,
+        "error": error[:4000] if error else None,
+        "error_code": error_code,
+        "finished_at": now,
+        "updated_at": now,
+        "dedupe_key": None,
+    }
+    if progress is not None:
+        values["progress"] = progress
+    done = session.execute(query.values(**values).execution_options(synchronize_session=False))
+    return _rowcount(done) == 1
+
+
+def requeue(session: Session, run_id: str, /, *, worker: str) -> bool:
+    """Give a running run back to the queue (its worker is stopping and the kind is safe to rerun)."""
+    done = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.state == "running", Run.worker == worker)
+        .values(state="queued", worker=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(done) == 1
+
+
+def request_cancel(session: Session, run_id: str, /, *, tenant_id: str | None) -> Run:
+    """Ask a run to stop: a queued one is canceled at once, a running one is flagged for its worker
+    (which stops it at its next beat). A finished run is returned unchanged."""
+    run = get_run(session, run_id, tenant_id=tenant_id)
+    if run.state == "queued":
+        finish(session, run_id, state="canceled", error="canceled before it started", error_code="cancelled")
+    elif run.state == "running":
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.state == "running")
+            .values(cancel_requested=True, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    session.refresh(run)
+    return run
+
+
+def sweep(session: Session, *, stale_before: datetime, requeue_kinds: Collection[str]) -> list[tuple[str, str]]:
+    """End or re-queue running runs whose worker stopped beating before ``stale_before``: a run of a
+    kind that is safe to run again, with attempts left, goes back to the queue; any other fails with
+    ``worker_lost``. Returns (run id, new state) of each."""
+    stale = list(
+        session.execute(
+            select(Run.id, Run.kind, Run.attempts, Run.max_attempts, Run.cancel_requested).where(
+                Run.state == "running", Run.heartbeat_at < stale_before
+            )
+        )
+    )
+    changed: list[tuple[str, str]] = []
+    for run_id, kind, attempts, max_attempts, cancel_asked in stale:
+        guard = and_(Run.id == run_id, Run.state == "running", Run.heartbeat_at < stale_before)
+        if kind in requeue_kinds and attempts < max_attempts and not cancel_asked:
+            done = session.execute(
+                update(Run)
+                .where(guard)
+                .values(state="queued", worker=None, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            new_state = "queued"
+        else:
+            done = session.execute(
+                update(Run)
+                .where(guard)
+                .values(
+                    state="canceled" if cancel_asked else "failed",
+                    error_code="cancelled" if cancel_asked else "worker_lost",
+                    error=None
+                    if cancel_asked
+                    else "the process running it stopped (killed or crashed) before it finished",
+                    finished_at=utcnow(),
+                    updated_at=utcnow(),
+                    dedupe_key=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            new_state = "canceled" if cancel_asked else "failed"
+        if _rowcount(done) == 1:
+            changed.append((run_id, new_state))
+    return changed
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

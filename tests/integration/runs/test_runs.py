@@ -1,0 +1,185 @@
+"""The run model on both stores: claims, progress, waits, cancels, timeouts, sweeps, several workers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from servicetsunami.errors import Conflict, NotFound
+from servicetsunami.runs.local.launcher import LocalLauncher
+from servicetsunami.services.container import Services
+from servicetsunami.services.runs import service as runs
+from servicetsunami.store import runs_repository as runs_repo
+from servicetsunami.store.models import Run, utcnow
+from servicetsunami.tenancy import Principal
+from tests.helpers import make_principal
+from tests.integration.runs.support import EXECUTED, settings_for
+
+DEADLINE = 30.0
+
+
+@pytest.fixture
+def svc(tmp_path: Path, database_url: str) -> Iterator[Services]:
+    services = Services.open(settings_for(tmp_path / "home", database_url))
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+@pytest.fixture
+def owner(svc: Services) -> Principal:
+    return make_principal(svc, "acme")[0]
+
+
+def _state(svc: Services, run_id: str) -> str:
+    with svc.store.session() as session:
+        return runs_repo.get_run(session, run_id, tenant_id=None).state
+
+
+def _wait_until(svc: Services, run_id: str, states: set[str]) -> str:
+    deadline = time.monotonic() + DEADLINE
+    while (state := _state(svc, run_id)) not in states:
+        assert time.monotonic() < deadline, f"run {run_id} still {state}"
+        svc.launcher.wait_change(0.1)
+    return state
+
+
+def test_a_submitted_run_is_executed_and_its_result_and_progress_are_kept(svc: Services, owner: Principal) -> None:
+    run_id = runs.submit(svc, owner, "test_echo", params={"x": 1})
+    seen: list[str] = []
+    run = runs.wait_for_run(svc, owner, run_id, timeout=DEADLINE, on_progress=lambda r: seen.append(r.state))
+    assert (run.state, run.result, run.attempts) == ("succeeded", {"echo": {"x": 1}}, 1)
+    assert (run.progress.done, run.progress.total, run.progress.unit) == (1, 1, "steps")
+    assert run.finished_at is not None and run.duration_seconds is not None
+    assert set(seen) <= {"queued", "running"}
+
+
+def test_another_tenant_cannot_see_list_or_cancel_a_run(svc: Services, owner: Principal) -> None:
+    other = make_principal(svc, "globex")[0]
+    run_id = runs.submit(svc, owner, "test_block", params={})
+    try:
+        with pytest.raises(NotFound):
+            runs.get_run(svc, other, run_id)
+        with pytest.raises(NotFound):
+            runs.cancel_run(svc, other, run_id)
+        assert runs.list_runs(svc, other) == []
+        assert [r.run_id for r in runs.list_runs(svc, owner, kind="test_block")] == [run_id]
+    finally:
+        runs.cancel_run(svc, owner, run_id)
+
+
+def test_a_wait_is_bounded_and_a_cancel_stops_the_run(svc: Services, owner: Principal) -> None:
+    run_id = runs.submit(svc, owner, "test_block", params={})
+    _wait_until(svc, run_id, {"running"})
+    waited = runs.wait_for_run(svc, owner, run_id, timeout=0.2)
+    assert waited.state == "running" and waited.hint
+    canceled = runs.cancel_run(svc, owner, run_id)
+    assert (canceled.state, canceled.error_code) == ("canceled", "cancelled")
+    with pytest.raises(Conflict):
+        runs.cancel_run(svc, owner, run_id)
+
+
+def test_a_queued_run_is_canceled_before_it_starts(svc: Services, owner: Principal) -> None:
+    with svc.store.session() as session:  # queued without waking a worker
+        run_id = runs_repo.create_run(
+            session, tenant_id=owner.tenant_id, kind="test_echo", subject="x", role="admin", params={}
+        ).id
+    assert runs.cancel_run(svc, owner, run_id).state == "canceled"
+    runs.ensure_worker(svc)
+    svc.launcher.kick()
+    assert runs.wait_for_run(svc, owner, run_id, timeout=0.5).attempts == 0
+    assert not [r for r, _ in EXECUTED if r == run_id]
+
+
+def test_a_run_past_its_timeout_is_stopped_and_ends_timed_out(svc: Services, owner: Principal) -> None:
+    run_id = runs.submit(svc, owner, "test_block", params={}, timeout_seconds=0.5)
+    run = runs.wait_for_run(svc, owner, run_id, timeout=DEADLINE)
+    assert (run.state, run.error_code) == ("timed_out", "timed_out")
+
+
+def test_an_unexpected_error_fails_the_run_without_showing_its_details(svc: Services, owner: Principal) -> None:
+    run = runs.wait_for_run(svc, owner, runs.submit(svc, owner, "test_crash", params={}), timeout=DEADLINE)
+    assert (run.state, run.error_code) == ("failed", "internal_error")
+    assert run.error is not None and "secret" not in run.error
+
+
+def _stale(svc: Services, run_id: str) -> None:
+    """Make a running run look as if its process died long ago."""
+    with svc.store.session() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow() - timedelta(hours=1)))
+
+
+def test_a_sweep_fails_a_run_whose_worker_stopped_beating_and_requeues_one_safe_to_retry(
+    svc: Services, owner: Principal
+) -> None:
+    with svc.store.session() as session:
+        plain = runs_repo.create_run(
+            session, tenant_id=owner.tenant_id, kind="test_block", subject="x", role="admin", params={}
+        ).id
+        safe = runs_repo.create_run(
+            session,
+            tenant_id=owner.tenant_id,
+            kind="test_block_requeue",
+            subject="x",
+            role="admin",
+            params={},
+            max_attempts=2,
+        ).id
+    dead = LocalLauncher(svc.store, svc.settings.runs)  # claims without executing: a worker about to die
+    with svc.store.session(write_lock=True) as session:
+        assert runs_repo.claim_next(session, kinds=["test_block"], worker=dead.worker_id) is not None
+        assert runs_repo.claim_next(session, kinds=["test_block_requeue"], worker=dead.worker_id) is not None
+    _stale(svc, plain)
+    _stale(svc, safe)
+    runs.ensure_worker(svc)
+    changed = dict(svc.launcher.sweep())
+    assert changed.get(plain) == "failed" or _state(svc, plain) == "failed"
+    failed = runs.get_run(svc, owner, plain)
+    assert failed.error_code == "worker_lost"
+    # The safe one went back to the queue and this worker takes it (its second attempt).
+    assert _wait_until(svc, safe, {"running"}) == "running"
+    assert runs.get_run(svc, owner, safe).attempts == 2
+    runs.cancel_run(svc, owner, safe)
+
+
+def test_many_concurrent_claims_of_one_run_have_exactly_one_winner(svc: Services, owner: Principal) -> None:
+    with svc.store.session() as session:
+        runs_repo.create_run(session, tenant_id=owner.tenant_id, kind="test_echo", subject="x", role="a", params={})
+    barrier = threading.Barrier(8)
+    winners: list[str] = []
+
+    def claim(i: int) -> None:
+        barrier.wait(timeout=10)
+        with svc.store.session(write_lock=True) as session:
+            if runs_repo.claim_next(session, kinds=["test_echo"], worker=f"w{i}") is not None:
+                winners.append(f"w{i}")
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(DEADLINE)
+    assert len(winners) == 1
+
+
+def test_two_workers_on_one_store_never_execute_the_same_run(
+    tmp_path: Path, database_url: str, svc: Services, owner: Principal
+) -> None:
+    second = Services.open(settings_for(tmp_path / "home", database_url))  # another process's view
+    try:
+        runs.ensure_worker(second)
+        run_ids = [runs.submit(svc, owner, "test_echo", params={"i": i}) for i in range(40)]
+        for run_id in run_ids:
+            assert runs.wait_for_run(svc, owner, run_id, timeout=DEADLINE).state == "succeeded"
+    finally:
+        second.close()
+    executed = [(r, w) for r, w in EXECUTED if r in set(run_ids)]
+    assert sorted(r for r, _ in executed) == sorted(run_ids)  # each exactly once
+    assert {w for _, w in executed} <= {svc.launcher.worker_id, second.launcher.worker_id}
