@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from servicetsunami.errors import InvalidInput
-from servicetsunami.llm.providers import Chain, OpenAICompatibleLLM
+from servicetsunami.llm.chain import Chain
+from servicetsunami.llm.openai import OpenAICompatibleLLM
 from servicetsunami.services.ai import tools
 from servicetsunami.services.catalog import tables
 from servicetsunami.services.catalog.query import query_sql

@@ -30,7 +30,8 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import Field
 
 from servicetsunami.errors import TsunamiError
-from servicetsunami.llm.providers import LLM, Answer, Chain, LLMUnavailable, SamplingNeeded, provider_from_settings
+from servicetsunami.llm.base import LLM, Answer, LLMUnavailable, SamplingNeeded
+from servicetsunami.llm.chain import Chain
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import DoorError
 from servicetsunami.mcp.results import output_schema, tool_result
@@ -122,13 +123,10 @@ class _Round:
         responses = ctx.input_responses or {}
         if _KEY in responses:
             self.answers.append(_text(responses[_KEY]))
-        paths: list[LLM] = []
-        if services.settings.ai.sampling and _client_samples(ctx):
-            paths.append(ClientSampling(self.answers) if _modern(ctx) else BackChannelSampling(ctx))
-        provider = provider_from_settings(services.settings.ai)
-        if provider is not None:
-            paths.append(provider)
-        self.chain = Chain(paths, max_tokens=services.settings.ai.max_tokens)
+        sampling: LLM | None = None
+        if _client_samples(ctx):
+            sampling = ClientSampling(self.answers) if _modern(ctx) else BackChannelSampling(ctx)
+        self.chain = Chain.from_settings(services.settings.ai, sampling=sampling)
 
     def input_required(self, need: SamplingNeeded) -> mcp_types.InputRequiredResult:
         request = mcp_types.CreateMessageRequest(

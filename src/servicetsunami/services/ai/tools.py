@@ -1,6 +1,6 @@
 """AI-assisted tools: ``analyze_schema``, ``suggest_query`` and ``explain_data``.
 
-Each asks a :class:`~servicetsunami.llm.providers.Chain` (sampling, then a configured provider) and
+Each asks a :class:`~servicetsunami.llm.chain.Chain` (sampling, then a configured provider) and
 falls back to a deterministic answer from profiles and results (:mod:`.ai_facts`); every answer says
 in ``answered_by`` which path produced it. Table contents go to a model only inside a ``<data>``
 block that the system prompt declares to be data, never instructions; results carry the same note.
@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from servicetsunami.errors import InvalidInput, TsunamiError
-from servicetsunami.llm.providers import Answer, Chain
+from servicetsunami.llm.base import Answer
+from servicetsunami.llm.chain import Chain
 from servicetsunami.services.ai import facts as ai_facts
 from servicetsunami.services.catalog import tables as catalog
 from servicetsunami.services.catalog.query import query_sql
