@@ -50,6 +50,11 @@ def retry_failed(svc: Services, *, wait_seconds: float = 300.0) -> tuple[int, Ru
     return requeued, runs.wait_for_run(svc, None, run_id, timeout=wait_seconds)
 
 
+def summary(svc: Services) -> dict[str, int]:
+    """How many outbox jobs are pending, synced and failed."""
+    return _outbox(svc).summary()
+
+
 def _outbox(svc: Services) -> Outbox:
     if svc.mirror is None:
         raise InvalidInput("no mirror is configured (set TSUNAMI_MIRROR=databricks with the local engine)")

@@ -1,0 +1,5 @@
+"""``python -m servicetsunami.cli``: the same as the ``tsunami`` script."""
+
+from servicetsunami.cli.app import main
+
+main()

@@ -1,0 +1,33 @@
+"""The typer app: which module's commands appear under which name, in the order ``--help`` lists them.
+
+Commands without a group (``serve``, ``query``, ``sync``...) come from typer apps mounted without a
+name, so they sit at the top level; groups are mounted under their name.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from servicetsunami.cli import connections, data, keys, mirror, secrets, serve, syncs, tenants, users
+
+app = typer.Typer(help="ServiceTsunami: the integration brain for data and AI agents.", no_args_is_help=True)
+# typer lists top-level commands first, in mounting order, then the groups in mounting order.
+app.add_typer(serve.app)
+app.add_typer(data.app)
+app.add_typer(syncs.app)
+app.add_typer(tenants.app, name="tenants")
+app.add_typer(keys.app, name="keys")
+app.add_typer(connections.app, name="connections")
+app.add_typer(secrets.app, name="secrets")
+app.add_typer(mirror.app, name="mirror")
+app.add_typer(users.app, name="users")
+
+
+def main() -> None:
+    """The ``tsunami`` console script; Ctrl-C exits with the shell's usual 130 instead of a traceback."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

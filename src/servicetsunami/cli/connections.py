@@ -1,0 +1,79 @@
+"""``tsunami connections``: create, list and test source connections as the principal of ``TSUNAMI_API_KEY``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from servicetsunami.cli.common import console, key_principal, open_services
+
+app = typer.Typer(help="Data source connections (as the principal of TSUNAMI_API_KEY).", no_args_is_help=True)
+
+
+@app.command("create")
+def connections_create(
+    name: Annotated[str, typer.Argument(help="Short name for the connection")],
+    host: Annotated[str, typer.Option(help="PostgreSQL host")],
+    database: Annotated[str, typer.Option(help="Database name")],
+    user: Annotated[str, typer.Option(help="User name")],
+    port: Annotated[int, typer.Option(help="Port")] = 5432,
+    sslmode: Annotated[
+        str, typer.Option(help="disable | allow | prefer | require | verify-ca | verify-full")
+    ] = "prefer",
+    schema: Annotated[list[str] | None, typer.Option(help="Schema to offer (repeat for more)")] = None,
+    no_password: Annotated[bool, typer.Option("--no-password", help="The server needs no password")] = False,
+) -> None:
+    """Store an encrypted PostgreSQL connection; the password is prompted for, never an argument."""
+    from servicetsunami.services.ingestion.connections import connect_postgres
+
+    password = None if no_password else typer.prompt("password", hide_input=True)
+    with open_services() as svc:
+        created = connect_postgres(
+            svc,
+            key_principal(svc),
+            name=name,
+            host=host,
+            port=port,
+            database=database,
+            user=user,
+            password=password,
+            sslmode=sslmode,
+            schemas=schema or None,
+        )
+    test = created.test
+    state = (
+        f"[green]ok[/green] {test.server_version} in {test.latency_ms:.0f} ms"
+        if test.ok
+        else (f"[red]{test.problem}[/red]: {test.diagnosis}")
+    )
+    console.print(f"connection {created.name} ({created.id}): {state}")
+
+
+@app.command("list")
+def connections_list() -> None:
+    """List your connections (never their secrets)."""
+    from servicetsunami.services.ingestion.connections import list_connections
+
+    with open_services() as svc:
+        rows = list_connections(svc, key_principal(svc))
+    table = Table("id", "name", "host", "database", "last test")
+    for r in rows:
+        last = "-" if r.last_test_ok is None else ("ok" if r.last_test_ok else f"failed: {r.last_test_detail}")
+        table.add_row(
+            r.id, r.name, f"{r.config.get('host')}:{r.config.get('port')}", str(r.config.get("database")), last
+        )
+    console.print(table)
+
+
+@app.command("test")
+def connections_test(connection_id: Annotated[str, typer.Argument(help="Connection id")]) -> None:
+    """Connect and report latency, version, or a diagnosis."""
+    from servicetsunami.services.ingestion.connections import test_connection
+
+    with open_services() as svc:
+        result = test_connection(svc, key_principal(svc), connection_id)
+    console.print_json(result.model_dump_json())
+    if not result.ok:
+        raise typer.Exit(1)
