@@ -23,10 +23,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from servicetsunami.connectors.files.reader import snake_case
-from servicetsunami.errors import Conflict, InvalidInput, NotFound, TsunamiError
+from servicetsunami.errors import Conflict, InvalidInput, NotFound, SyncCancelled, TsunamiError
 from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion.connections import open_source
-from servicetsunami.services.ingestion.sync_runner import SYNC_MODES, RunProgress, SyncCancelled, SyncPlan, SyncRunner
+from servicetsunami.services.ingestion.sync_runner import SYNC_MODES, RunProgress, SyncPlan, SyncRunner
 from servicetsunami.store import repositories as repo
 from servicetsunami.store.models import Sync, SyncRun
 from servicetsunami.tenancy import Principal, Scope, TableRef, check_identifier, parse_table_name
