@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -203,6 +204,29 @@ def test_vacuum_removes_the_vector_files_no_version_reads_and_keeps_the_rest(eng
         {"v": "new", "n": 100},
         {"v": "newer", "n": 100},
         {"v": "old", "n": 800},
+    ]
+
+
+def test_vacuum_keeps_every_vector_file_when_the_log_is_one_it_cannot_replay(engine: LocalEngine) -> None:
+    stage(engine, "SELECT i AS id, 'old' AS v FROM range(1000) t(i)", "append", 1)
+    stage(engine, "SELECT i AS id, 'new' AS v FROM range(0, 1000, 10) t(i)", "merge", 2)
+    path = engine.root / "tenant_m/bronze/t"
+    # Another writer's UUID-named (v2) checkpoint, the commits before it cleaned up: delta-rs reads
+    # the table, the log reader of deletions.py does not.
+    version = table(engine).version()
+    table(engine).create_checkpoint()
+    log = path / "_delta_log"
+    (log / f"{version:020d}.checkpoint.parquet").rename(log / f"{version:020d}.checkpoint.{uuid.uuid4()}.parquet")
+    (log / "_last_checkpoint").unlink()
+    for v in range(version):
+        (log / f"{v:020d}.json").unlink()
+    vectors = sorted(path.glob("deletion_vector_*.bin"))
+    assert vectors
+    engine.vacuum(REF, retention_hours=0)
+    assert sorted(path.glob("deletion_vector_*.bin")) == vectors
+    assert rows(engine, "SELECT v, count(*) AS n FROM t GROUP BY v ORDER BY v") == [
+        {"v": "new", "n": 100},
+        {"v": "old", "n": 900},
     ]
 
 

@@ -1,9 +1,9 @@
 """The ASGI application of ``tsunami serve``: REST at ``/api/v1``, MCP (streamable HTTP) at ``/mcp``,
 OpenAPI at ``/docs`` and ``/openapi.json``, liveness at ``/health`` and readiness at ``/ready``.
 
-Errors of ours become ``application/problem+json`` with their stable ``code`` in one handler
-(``STATUS_BY_CODE`` maps code to status; ``rate_limited`` adds ``Retry-After``); any other exception
-is logged and answered with a masked 500. Every response carries ``X-Request-ID``. Bodies are
+Errors of ours become ``application/problem+json`` in one handler, with the ``code`` and
+``http_status`` their class carries (``rate_limited`` adds ``Retry-After``); any other exception is
+logged and answered with a masked 500. Every response carries ``X-Request-ID``. Bodies are
 limited by :class:`~servicetsunami.api.limits.BodySizeLimit`; logins and queries by the app's
 :class:`~servicetsunami.api.limits.RateLimiter`.
 """
@@ -47,26 +47,6 @@ from servicetsunami.services.runs import service as runs
 from servicetsunami.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-STATUS_BY_CODE = {
-    "invalid_input": 400,
-    "invalid_identifier": 400,
-    "query_refused": 400,
-    "sql_syntax_error": 400,
-    "bad_file": 422,
-    "unauthenticated": 401,
-    "permission_denied": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "not_supported": 501,
-    "cancelled": 409,
-    "limit_exceeded": 413,
-    "rate_limited": 429,
-    "query_timeout": 408,
-    "engine_error": 502,
-    "store_error": 503,
-}
-
 
 # Errors raised by the framework itself (unknown path, wrong method), in the same format.
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "permission_denied"}
@@ -162,8 +142,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     @app.exception_handler(TsunamiError)
     async def tsunami_error(request: Request, exc: TsunamiError) -> JSONResponse:
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
-        status = STATUS_BY_CODE.get(exc.code, 500 if exc.code.endswith("_error") else 400)
-        return problem(status, exc.code, exc.message, logs.request_id.get(), retry_after=retry_after)
+        return problem(exc.http_status, exc.code, exc.message, logs.request_id.get(), retry_after=retry_after)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

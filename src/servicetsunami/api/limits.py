@@ -29,15 +29,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetsunami import logs
 from servicetsunami.api.problems import problem
-from servicetsunami.errors import InvalidInput, LimitExceeded, RateLimited
+from servicetsunami.errors import BodyTooLarge, InvalidInput, RateLimited
 
 API_PREFIX = "/api/v1"
 UPLOAD_PATH = f"{API_PREFIX}/datasets"
 MULTIPART_OVERHEAD = 1024 * 1024  # form fields and part headers around the file
-
-
-class BodyTooLarge(LimitExceeded):
-    """Raised from ``receive`` when a body passes its limit."""
 
 
 class BodySizeLimit:
@@ -72,7 +68,7 @@ def _message(limit: int) -> str:
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-    response = problem(413, "limit_exceeded", _message(limit), logs.request_id.get())
+    response = problem(BodyTooLarge.http_status, BodyTooLarge.code, _message(limit), logs.request_id.get())
     await response(scope, receive, send)
 
 

@@ -11,7 +11,8 @@ A source knows how to
   in a folder (:meth:`Source.stage_parquet`), which the engine then commits.
 
 Errors: :class:`~servicetsunami.errors.InvalidInput` for a bad request (unknown stream or column),
-:class:`SourceError` for the source failing (``transient`` when a retry may help).
+:class:`~servicetsunami.errors.SourceError` for the source failing (``transient`` when a retry
+may help).
 """
 
 from __future__ import annotations
@@ -23,13 +24,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from servicetsunami.errors import EngineError
-
-
-class SourceError(EngineError):
-    """The source failed (unreachable, refused, timed out, a query error)."""
-
-    code = "source_error"
+from servicetsunami.errors import SourceError
 
 
 @dataclass(frozen=True, slots=True)

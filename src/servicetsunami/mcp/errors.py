@@ -3,7 +3,8 @@
 Our own errors (:class:`~servicetsunami.errors.TsunamiError`) are written for the caller, so their
 message and ``code`` are shown: a tool call returns an error result (``isError: true``, the message
 and code as text, ``{"code", "message", "details"}`` under ``_meta["servicetsunami/error"]``); a
-resource read fails with a JSON-RPC error whose ``data`` holds the same dict. Anything else is a bug
+resource read fails with a JSON-RPC error whose ``data`` holds the same dict (invalid params when the
+error's class answers REST with a 4xx, internal error otherwise). Anything else is a bug
 or an outage: it is logged here with its traceback and the client sees only
 "internal error; see server logs".
 
@@ -25,24 +26,13 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 from mcp.shared.exceptions import MCPError
 
-from servicetsunami.errors import (
-    AuthError,
-    Conflict,
-    InvalidInput,
-    LimitExceeded,
-    NotFound,
-    PermissionDenied,
-    TsunamiError,
-)
+from servicetsunami.errors import TsunamiError
 
 logger = logging.getLogger(__name__)
 
 INTERNAL_ERROR_CODE = "internal_error"
 INTERNAL_ERROR_MESSAGE = "internal error; see server logs"
 ERROR_META_KEY = "servicetsunami/error"
-
-# Errors the caller can fix by asking differently; JSON-RPC calls these invalid params.
-_CALLER_FAULTS = (InvalidInput, AuthError, PermissionDenied, NotFound, Conflict, LimitExceeded)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -66,7 +56,9 @@ class DoorError(FastMCPError):
 
     @classmethod
     def from_error(cls, exc: TsunamiError) -> DoorError:
-        return cls(exc.code, exc.message, details=exc.details, caller_fault=isinstance(exc, _CALLER_FAULTS))
+        # A 4xx is something the caller can fix by asking differently: JSON-RPC's invalid params.
+        caller_fault = 400 <= exc.http_status < 500
+        return cls(exc.code, exc.message, details=exc.details, caller_fault=caller_fault)
 
     @classmethod
     def internal(cls) -> DoorError:

@@ -31,8 +31,8 @@ A ring loaded from the key file re-reads the file when it meets a kid it does no
 encrypting when the file changed, so a running service picks up the key that ``tsunami secrets
 rotate`` (another process) added, without a restart.
 
-Every failure raises :class:`SecretError` (code ``secret_error``); messages never contain key
-material or plaintext.
+Every failure raises :class:`~servicetsunami.errors.SecretError` (code ``secret_error``); messages
+never contain key material or plaintext.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from servicetsunami.errors import StoreError
+from servicetsunami.errors import SecretError
 
 if TYPE_CHECKING:
     from servicetsunami.settings import Settings
@@ -75,12 +75,6 @@ _KEY_FILE_HEADER = (
     "# ServiceTsunami master keys: one 'kid:base64key' per line, the first one encrypts new secrets.\n"
     "# Keep every line until `tsunami secrets rotate` reports no secret left under that kid.\n"
 )
-
-
-class SecretError(StoreError):
-    """A stored secret cannot be encrypted or decrypted, or the keys are missing or unsafe."""
-
-    code = "secret_error"
 
 
 class KeyRing:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
-from servicetsunami.errors import AuthError, TsunamiError
+from servicetsunami.errors import AuthError, SigningKeyError, TsunamiError
 from servicetsunami.security.secrets import _create_exclusive
 from servicetsunami.tenancy import Principal, Role, principal_for
 
@@ -53,12 +53,6 @@ VERIFIED_CACHE_MAX = 10_000
 WEAK_SECRETS = frozenset(
     {"", "secret", "changeme", "change-me", "changethis", "default", "development", "dev", "jwt", "password", "test"}
 )
-
-
-class SigningKeyError(TsunamiError):
-    """The token signing key is missing or unsafe; the service refuses to start."""
-
-    code = "signing_key_error"
 
 
 class TokenSigner:

@@ -10,7 +10,8 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from servicetsunami.security.tokens import SigningKeyError, load_token_signer
+from servicetsunami.errors import SigningKeyError
+from servicetsunami.security.tokens import load_token_signer
 from servicetsunami.services.container import Services
 from servicetsunami.settings import Settings
 from tests.helpers import make_principal

@@ -16,6 +16,7 @@ from servicetsunami import logs
 from servicetsunami.mcp.errors import INTERNAL_ERROR_MESSAGE
 from servicetsunami.services.catalog import query as query_service
 from servicetsunami.services.container import Services
+from tests.helpers import make_principal
 from tests.integration.mcp.support import (
     SALES_CSV,
     Keys,
@@ -222,6 +223,24 @@ async def test_a_missing_table_resource_is_an_invalid_params_error_with_a_code(s
             await client.read_resource("table://tenant_acme/bronze/nothing_here/schema")
     assert raised.value.error.code == mcp_types.INVALID_PARAMS
     assert isinstance(raised.value.error.data, dict) and raised.value.error.data["code"] == "not_found"
+
+
+async def test_a_resource_of_a_source_that_refuses_the_connection_is_an_internal_error_with_its_code(
+    services: Services, keys: Keys
+) -> None:
+    _, admin_key = make_principal(services, "acme", "admin")
+    async with local_client(services, admin_key) as client:
+        created = await client.call_tool_mcp(
+            "connect_postgres",  # nothing listens on port 1 of the loopback
+            {"name": "gone", "host": "127.0.0.1", "port": 1, "database": "x", "user": "x", "sslmode": "disable"},
+        )
+        assert not created.is_error, result_text(created)
+        assert created.structured_content is not None
+        with pytest.raises(MCPError) as raised:
+            await client.read_resource(f"datasource://{created.structured_content['id']}/tables")
+    # The source failed, not the request: JSON-RPC's internal error, with our code to act on.
+    assert raised.value.error.code == mcp_types.INTERNAL_ERROR
+    assert isinstance(raised.value.error.data, dict) and raised.value.error.data["code"] == "source_error"
 
 
 async def test_the_instructions_explain_the_layers_the_dialect_and_the_caps(services: Services, keys: Keys) -> None:

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from servicetsunami.connectors.base import SourceError
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.engines.local.engine import LocalEngine
+from servicetsunami.errors import SourceError
 from servicetsunami.services.ingestion.sync_runner import RunProgress
 from tests.integration.pg.support import bronze, postgres_config, sync, target
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from servicetsunami.errors import InvalidInput, StoreError, TsunamiError
+from servicetsunami.errors import InvalidInput, SecretError, StoreError, TsunamiError
 from servicetsunami.security import secrets
-from servicetsunami.security.secrets import KeyRing, SecretError, secret_aad
+from servicetsunami.security.secrets import KeyRing, secret_aad
 from servicetsunami.services.identity.secrets import rotate_secrets
 from servicetsunami.settings import Settings
 from servicetsunami.store import repositories as repo

@@ -25,11 +25,10 @@ from servicetsunami.connectors.base import (
     Source,
     SourceCapabilities,
     SourceColumn,
-    SourceError,
     StreamInfo,
 )
 from servicetsunami.connectors.files.reader import FileOptions, FileReader, detect_format
-from servicetsunami.errors import InvalidInput
+from servicetsunami.errors import InvalidInput, SourceError
 
 T = TypeVar("T")
 

@@ -33,7 +33,6 @@ from servicetsunami.connectors.base import (
     Source,
     SourceCapabilities,
     SourceColumn,
-    SourceError,
     StreamInfo,
 )
 from servicetsunami.connectors.duckdb_support import (
@@ -45,7 +44,7 @@ from servicetsunami.connectors.duckdb_support import (
     storable_cast,
 )
 from servicetsunami.connectors.postgres.config import PostgresConfig
-from servicetsunami.errors import InvalidInput
+from servicetsunami.errors import InvalidInput, SourceError
 
 logger = logging.getLogger(__name__)
 

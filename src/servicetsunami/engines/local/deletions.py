@@ -21,6 +21,7 @@ from __future__ import annotations
 import array
 import hashlib
 import json
+import logging
 import os
 import struct
 import time
@@ -47,6 +48,8 @@ MAGIC = 1681511377  # PROTOCOL.md, "Deletion Vector Format"
 # Columns DuckDB adds as virtual columns; a table with a real column of either name keeps copy-on-write.
 VIRTUAL_COLUMNS = ("filename", "file_row_number")
 CHECKPOINT_INTERVAL = 100  # delta-rs's default: its own commits checkpoint at the same versions
+
+logger = logging.getLogger(__name__)
 
 _Z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
 _Z85_INDEX = {c: i for i, c in enumerate(_Z85)}
@@ -155,7 +158,10 @@ def unique_id(descriptor: dict[str, Any] | None) -> str | None:
 
 
 class UnreadableLog(Exception):
-    """The log holds something this reader does not follow (a v2 checkpoint, a missing commit)."""
+    """The log holds something this reader does not follow (a v2 checkpoint, a missing commit).
+
+    Internal to the engine: every caller falls back (to delta-rs, to copy-on-write, to keeping
+    files), so it never leaves the engine."""
 
 
 def live_adds(table_dir: Path, version: int) -> dict[str, dict[str, Any]]:
@@ -206,9 +212,14 @@ def unneeded_vector_files(table_dir: Path, *, retention_hours: float) -> list[Pa
     """Deletion-vector files no version within the retention period reads: referenced neither by a
     current file nor by a file removed within the period, and not written within it (a merge may
     be about to commit one); and the temporary files of commits that never linked. delta-rs's
-    vacuum leaves these files alone."""
+    vacuum leaves these files alone. None when the log cannot be replayed here: removing a vector
+    some version still reads would corrupt that version."""
     cutoff_ms = (time.time() - retention_hours * 3600) * 1000
-    adds, removes = _replay(table_dir, DeltaTable(str(table_dir)).version())
+    try:
+        adds, removes = _replay(table_dir, DeltaTable(str(table_dir)).version())
+    except UnreadableLog:
+        logger.warning("kept the deletion vector files of %s: its log cannot be replayed here", table_dir)
+        return []
     needed = [a.get("deletionVector") for a in adds.values()]
     needed += [r.get("deletionVector") for r in removes if (r.get("deletionTimestamp") or 0) >= cutoff_ms]
     keep = {vector_file(table_dir, d) for d in needed if d and d["storageType"] != "i"}

@@ -32,17 +32,13 @@ from typing import Any, Literal
 
 from servicetsunami.connectors.base import ReadRequest, Source
 from servicetsunami.engines.base import Engine, Idempotency, WriteMode
-from servicetsunami.errors import Conflict, InvalidInput, TsunamiError
+from servicetsunami.errors import Conflict, InvalidInput, SyncCancelled
 from servicetsunami.tenancy import TableRef
 
 logger = logging.getLogger(__name__)
 
 SyncMode = Literal["full_refresh", "incremental_append", "incremental_merge"]
 SYNC_MODES: tuple[SyncMode, ...] = ("full_refresh", "incremental_append", "incremental_merge")
-
-
-class SyncCancelled(TsunamiError):
-    code = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
