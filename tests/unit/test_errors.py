@@ -40,7 +40,8 @@ def drawn_tree() -> dict[str, tuple[str | None, str, int]]:
 
 def every_error_class() -> list[type[TsunamiError]]:
     for module in pkgutil.walk_packages(servicetsunami.__path__, "servicetsunami."):
-        if module.name != NOT_IMPORTABLE and not module.name.startswith(NOT_IMPORTABLE + "."):
+        skipped = module.name == NOT_IMPORTABLE or module.name.startswith(NOT_IMPORTABLE + ".")
+        if not skipped and not module.name.endswith(".__main__"):  # running it would start a program
             importlib.import_module(module.name)
     found: list[type[TsunamiError]] = [TsunamiError]
     for cls in found:  # grows while it is walked: breadth first through the subclasses
