@@ -12,10 +12,12 @@ from sqlalchemy import inspect, text
 
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
 from servicetsunami.security.secrets import KeyRing, secret_aad
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store
 from servicetsunami.store.migrations import alembic_config
 from servicetsunami.store.models import new_id, utcnow
+from servicetsunami.store.repositories import connections as connections_repo
+from servicetsunami.store.repositories import syncs as syncs_repo
+from servicetsunami.store.repositories import tenants as tenants_repo
 
 NEW_TABLES = {"connections", "syncs", "sync_runs"}
 CONFIG: dict[str, Any] = {"host": "db.example.com", "port": 5432, "database": "app", "user": "reader"}
@@ -24,24 +26,28 @@ RING = KeyRing({"k1": bytes(range(32))}, active="k1")
 
 def _tenant(store: Store, slug: str) -> str:
     with store.session() as s:
-        return repo.create_tenant(s, slug=slug, name=slug).id
+        return tenants_repo.create_tenant(s, slug=slug, name=slug).id
 
 
 def _connection(store: Store, tenant_id: str, name: str = "warehouse", **kwargs: Any) -> str:
     with store.session() as s:
-        return repo.create_connection(s, tenant_id=tenant_id, name=name, kind="postgres", config=CONFIG, **kwargs).id
+        return connections_repo.create_connection(
+            s, tenant_id=tenant_id, name=name, kind="postgres", config=CONFIG, **kwargs
+        ).id
 
 
 def _sync(store: Store, tenant_id: str, connection_id: str, target: str = "bronze.customers", **kwargs: Any) -> str:
     fields: dict[str, Any] = {"source_table": "public.customers", "mode": "full_refresh"}
     fields.update(kwargs)
     with store.session() as s:
-        return repo.upsert_sync(s, tenant_id=tenant_id, connection_id=connection_id, target_table=target, **fields).id
+        return syncs_repo.upsert_sync(
+            s, tenant_id=tenant_id, connection_id=connection_id, target_table=target, **fields
+        ).id
 
 
 def _run(store: Store, tenant_id: str, sync_id: str, **kwargs: Any) -> str:
     with store.session() as s:
-        return repo.create_run(s, tenant_id=tenant_id, sync_id=sync_id, **kwargs).id
+        return syncs_repo.create_run(s, tenant_id=tenant_id, sync_id=sync_id, **kwargs).id
 
 
 # --- schema ----------------------------------------------------------------------------------
@@ -65,7 +71,7 @@ def test_downgrading_to_0001_drops_only_the_new_tables_and_upgrading_restores_th
     store.migrate()
     assert set(inspect(store.engine).get_table_names()) >= NEW_TABLES
     with store.session() as s:
-        assert [t.slug for t in repo.list_tenants(s)] == ["acme"]
+        assert [t.slug for t in tenants_repo.list_tenants(s)] == ["acme"]
 
 
 # --- connections -----------------------------------------------------------------------------
@@ -76,12 +82,12 @@ def test_a_connection_is_created_found_and_listed_within_its_tenant(store: Store
     first = _connection(store, acme, "warehouse")
     second = _connection(store, acme, "crm")
     with store.session() as s:
-        found = repo.get_connection(s, first, tenant_id=acme)
+        found = connections_repo.get_connection(s, first, tenant_id=acme)
         assert (found.name, found.kind, found.config) == ("warehouse", "postgres", CONFIG)
         assert found.secret_ciphertext is None and found.secret_kid is None
         assert found.created_at.utcoffset() == timedelta(0)
-        assert repo.get_connection_by_name(s, "crm", tenant_id=acme).id == second
-        assert [c.name for c in repo.list_connections(s, tenant_id=acme)] == ["crm", "warehouse"]
+        assert connections_repo.get_connection_by_name(s, "crm", tenant_id=acme).id == second
+        assert [c.name for c in connections_repo.list_connections(s, tenant_id=acme)] == ["crm", "warehouse"]
 
 
 def test_a_connection_name_is_unique_per_tenant_only(store: Store) -> None:
@@ -96,20 +102,20 @@ def test_another_tenants_connection_is_not_found_for_every_operation(store: Stor
     acme, globex = _tenant(store, "acme"), _tenant(store, "globex")
     theirs = _connection(store, globex, "warehouse")
     with store.session() as s:
-        assert repo.list_connections(s, tenant_id=acme) == []
-        assert repo.find_connection_by_name(s, "warehouse", tenant_id=acme) is None
+        assert connections_repo.list_connections(s, tenant_id=acme) == []
+        assert connections_repo.find_connection_by_name(s, "warehouse", tenant_id=acme) is None
         with pytest.raises(NotFound):
-            repo.get_connection(s, theirs, tenant_id=acme)
+            connections_repo.get_connection(s, theirs, tenant_id=acme)
         with pytest.raises(NotFound):
-            repo.update_connection(s, theirs, tenant_id=acme, name="mine")
+            connections_repo.update_connection(s, theirs, tenant_id=acme, name="mine")
         with pytest.raises(NotFound):
-            repo.set_connection_secret(s, theirs, tenant_id=acme, ciphertext=b"x", kid="k1")
+            connections_repo.set_connection_secret(s, theirs, tenant_id=acme, ciphertext=b"x", kid="k1")
         with pytest.raises(NotFound):
-            repo.record_connection_test(s, theirs, tenant_id=acme, ok=True)
+            connections_repo.record_connection_test(s, theirs, tenant_id=acme, ok=True)
         with pytest.raises(NotFound):
-            repo.delete_connection(s, theirs, tenant_id=acme)
+            connections_repo.delete_connection(s, theirs, tenant_id=acme)
         with pytest.raises(NotFound):
-            repo.upsert_sync(
+            syncs_repo.upsert_sync(
                 s,
                 tenant_id=acme,
                 connection_id=theirs,
@@ -118,14 +124,16 @@ def test_another_tenants_connection_is_not_found_for_every_operation(store: Stor
                 mode="full_refresh",
             )
     with store.session() as s:
-        assert repo.get_connection(s, theirs, tenant_id=globex).name == "warehouse"
+        assert connections_repo.get_connection(s, theirs, tenant_id=globex).name == "warehouse"
 
 
 @pytest.mark.parametrize("key", ["password", "PASSWORD", "token", "api_key", "secret"])
 def test_a_config_holding_a_secret_is_refused(store: Store, key: str) -> None:
     acme = _tenant(store, "acme")
     with pytest.raises(InvalidInput), store.session() as s:
-        repo.create_connection(s, tenant_id=acme, name="w", kind="postgres", config={**CONFIG, key: "hunter2"})
+        connections_repo.create_connection(
+            s, tenant_id=acme, name="w", kind="postgres", config={**CONFIG, key: "hunter2"}
+        )
 
 
 def test_a_ciphertext_without_its_key_id_is_refused_by_the_code_and_the_database(store: Store) -> None:
@@ -147,7 +155,7 @@ def test_the_credential_is_stored_only_as_ciphertext_bound_to_its_row(store: Sto
             assert b"hunter2" not in repr(tuple(row)).encode()
             assert not any(isinstance(v, bytes) and b"hunter2" in v for v in row)
     with store.session() as s:
-        stored = repo.get_connection(s, connection_id, tenant_id=acme)
+        stored = connections_repo.get_connection(s, connection_id, tenant_id=acme)
         assert stored.secret_ciphertext is not None
         assert RING.decrypt(stored.secret_ciphertext, aad=secret_aad(acme, connection_id)) == b"hunter2-password"
 
@@ -157,18 +165,18 @@ def test_secret_updates_and_test_results_are_kept(store: Store) -> None:
     connection_id = _connection(store, acme)
     tested_at = utcnow()
     with store.session() as s:
-        repo.set_connection_secret(s, connection_id, tenant_id=acme, ciphertext=b"\x01blob", kid="k1")
-        repo.record_connection_test(
+        connections_repo.set_connection_secret(s, connection_id, tenant_id=acme, ciphertext=b"\x01blob", kid="k1")
+        connections_repo.record_connection_test(
             s, connection_id, tenant_id=acme, ok=False, detail="password authentication failed", tested_at=tested_at
         )
     with store.session() as s:
-        found = repo.get_connection(s, connection_id, tenant_id=acme)
+        found = connections_repo.get_connection(s, connection_id, tenant_id=acme)
         assert (found.secret_ciphertext, found.secret_kid) == (b"\x01blob", "k1")
         assert (found.last_test_ok, found.last_test_detail) == (False, "password authentication failed")
         assert found.last_tested_at == tested_at
-        repo.set_connection_secret(s, connection_id, tenant_id=acme, ciphertext=None, kid=None)
+        connections_repo.set_connection_secret(s, connection_id, tenant_id=acme, ciphertext=None, kid=None)
     with store.session() as s:
-        assert repo.get_connection(s, connection_id, tenant_id=acme).secret_kid is None
+        assert connections_repo.get_connection(s, connection_id, tenant_id=acme).secret_kid is None
 
 
 def test_renaming_a_connection_onto_a_taken_name_is_a_conflict(store: Store) -> None:
@@ -176,9 +184,11 @@ def test_renaming_a_connection_onto_a_taken_name_is_a_conflict(store: Store) -> 
     first = _connection(store, acme, "one")
     _connection(store, acme, "two")
     with pytest.raises(Conflict), store.session() as s:
-        repo.update_connection(s, first, tenant_id=acme, name="two")
+        connections_repo.update_connection(s, first, tenant_id=acme, name="two")
     with store.session() as s:
-        updated = repo.update_connection(s, first, tenant_id=acme, name="uno", config={**CONFIG, "port": 6543})
+        updated = connections_repo.update_connection(
+            s, first, tenant_id=acme, name="uno", config={**CONFIG, "port": 6543}
+        )
         assert (updated.name, updated.config["port"]) == ("uno", 6543)
 
 
@@ -188,26 +198,28 @@ def test_secrets_are_listed_across_tenants_for_rotation_skipping_the_active_kid(
     new = _connection(store, globex, "b", secret_ciphertext=b"\x01new", secret_kid="k2")
     _connection(store, globex, "no-secret")
     with store.session() as s:
-        everything = {item.id: item for item in repo.list_connection_secrets(s)}
+        everything = {item.id: item for item in connections_repo.list_connection_secrets(s)}
         assert set(everything) == {old, new}
-        assert everything[old] == repo.ConnectionSecret(id=old, tenant_id=acme, kid="k1", ciphertext=b"\x01old")
-        assert [item.id for item in repo.list_connection_secrets(s, exclude_kid="k2")] == [old]
-        assert repo.count_connection_secrets_by_kid(s) == {"k1": 1, "k2": 1}
+        assert everything[old] == connections_repo.ConnectionSecret(
+            id=old, tenant_id=acme, kid="k1", ciphertext=b"\x01old"
+        )
+        assert [item.id for item in connections_repo.list_connection_secrets(s, exclude_kid="k2")] == [old]
+        assert connections_repo.count_connection_secrets_by_kid(s) == {"k1": 1, "k2": 1}
 
 
 def test_a_re_encrypted_secret_replaces_only_the_ciphertext_it_was_made_from(store: Store) -> None:
     acme = _tenant(store, "acme")
     connection_id = _connection(store, acme, secret_ciphertext=b"\x01v1", secret_kid="k1")
     with store.session() as s:
-        before = repo.get_connection(s, connection_id, tenant_id=acme).updated_at
-        assert not repo.replace_connection_secret(
+        before = connections_repo.get_connection(s, connection_id, tenant_id=acme).updated_at
+        assert not connections_repo.replace_connection_secret(
             s, connection_id, old_ciphertext=b"\x01other", ciphertext=b"\x01v2", kid="k2"
         )
-        assert repo.replace_connection_secret(
+        assert connections_repo.replace_connection_secret(
             s, connection_id, old_ciphertext=b"\x01v1", ciphertext=b"\x01v2", kid="k2"
         )
     with store.session() as s:
-        found = repo.get_connection(s, connection_id, tenant_id=acme)
+        found = connections_repo.get_connection(s, connection_id, tenant_id=acme)
         assert (found.secret_ciphertext, found.secret_kid, found.updated_at) == (b"\x01v2", "k2", before)
 
 
@@ -217,19 +229,19 @@ def test_deleting_a_connection_deletes_its_syncs_and_runs(store: Store) -> None:
     sync_id = _sync(store, acme, connection_id)
     run_id = _run(store, acme, sync_id)
     with store.session() as s:
-        repo.delete_connection(s, connection_id, tenant_id=acme)
+        connections_repo.delete_connection(s, connection_id, tenant_id=acme)
     with store.session() as s:
-        assert repo.list_connections(s, tenant_id=acme) == []
-        assert repo.list_syncs(s, tenant_id=acme) == []
+        assert connections_repo.list_connections(s, tenant_id=acme) == []
+        assert syncs_repo.list_syncs(s, tenant_id=acme) == []
         with pytest.raises(NotFound):
-            repo.get_run(s, run_id, tenant_id=acme)
+            syncs_repo.get_run(s, run_id, tenant_id=acme)
 
 
 def test_deleting_a_tenant_deletes_its_connections_syncs_and_runs(store: Store) -> None:
     acme = _tenant(store, "acme")
     _run(store, acme, _sync(store, acme, _connection(store, acme)))
     with store.session() as s:
-        s.delete(repo.get_tenant(s, acme))
+        s.delete(tenants_repo.get_tenant(s, acme))
     with store.engine.connect() as conn:
         for table in NEW_TABLES:
             assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one() == 0, table
@@ -243,17 +255,17 @@ def test_upserting_a_sync_for_the_same_target_updates_it_in_place_and_keeps_its_
     connection_id = _connection(store, acme)
     sync_id = _sync(store, acme, connection_id, mode="incremental_append", cursor_column="updated_at")
     with store.session() as s:
-        repo.update_sync_state(s, sync_id, tenant_id=acme, state={"cursor": "2025-01-01", "sequence": 3})
+        syncs_repo.update_sync_state(s, sync_id, tenant_id=acme, state={"cursor": "2025-01-01", "sequence": 3})
     again = _sync(store, acme, connection_id, mode="incremental_merge", cursor_column="updated_at", primary_key=["id"])
     assert again == sync_id
     with store.session() as s:
-        sync = repo.get_sync(s, sync_id, tenant_id=acme)
+        sync = syncs_repo.get_sync(s, sync_id, tenant_id=acme)
         assert (sync.mode, sync.primary_key, sync.state) == (
             "incremental_merge",
             ["id"],
             {"cursor": "2025-01-01", "sequence": 3},
         )
-        assert repo.find_sync_by_target(s, "bronze.customers", tenant_id=acme) is not None
+        assert syncs_repo.find_sync_by_target(s, "bronze.customers", tenant_id=acme) is not None
 
 
 def test_two_tenants_may_sync_into_the_same_target_name(store: Store) -> None:
@@ -263,8 +275,8 @@ def test_two_tenants_may_sync_into_the_same_target_name(store: Store) -> None:
     assert mine != theirs
     with store.session() as s:
         with pytest.raises(NotFound):
-            repo.get_sync(s, theirs, tenant_id=acme)
-        assert [sync.id for sync, _ in repo.list_syncs(s, tenant_id=acme)] == [mine]
+            syncs_repo.get_sync(s, theirs, tenant_id=acme)
+        assert [sync.id for sync, _ in syncs_repo.list_syncs(s, tenant_id=acme)] == [mine]
 
 
 def test_an_unknown_sync_mode_is_invalid_input(store: Store) -> None:
@@ -281,9 +293,9 @@ def test_syncs_are_listed_with_their_latest_run(store: Store) -> None:
     _run(store, acme, ran, now=utcnow() - timedelta(minutes=5))
     latest = _run(store, acme, ran)
     with store.session() as s:
-        listed = [(sync.id, run.id if run else None) for sync, run in repo.list_syncs(s, tenant_id=acme)]
+        listed = [(sync.id, run.id if run else None) for sync, run in syncs_repo.list_syncs(s, tenant_id=acme)]
         assert listed == [(never_run, None), (ran, latest)]
-        assert repo.list_syncs(s, tenant_id=acme, connection_id=new_id()) == []
+        assert syncs_repo.list_syncs(s, tenant_id=acme, connection_id=new_id()) == []
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -296,14 +308,14 @@ def test_runs_are_tenant_scoped_and_listed_newest_first(store: Store) -> None:
     older = _run(store, acme, sync_id, now=now - timedelta(hours=1))
     newer = _run(store, acme, sync_id, now=now)
     with store.session() as s:
-        assert [r.id for r in repo.list_runs(s, sync_id, tenant_id=acme)] == [newer, older]
-        assert repo.get_sync(s, sync_id, tenant_id=acme).last_run_id == newer
+        assert [r.id for r in syncs_repo.list_runs(s, sync_id, tenant_id=acme)] == [newer, older]
+        assert syncs_repo.get_sync(s, sync_id, tenant_id=acme).last_run_id == newer
         with pytest.raises(NotFound):
-            repo.get_run(s, newer, tenant_id=globex)
+            syncs_repo.get_run(s, newer, tenant_id=globex)
         with pytest.raises(NotFound):
-            repo.create_run(s, tenant_id=globex, sync_id=sync_id)
+            syncs_repo.create_run(s, tenant_id=globex, sync_id=sync_id)
         with pytest.raises(NotFound):
-            repo.list_runs(s, sync_id, tenant_id=globex)
+            syncs_repo.list_runs(s, sync_id, tenant_id=globex)
 
 
 def test_a_run_records_progress_and_its_outcome(store: Store) -> None:
@@ -311,13 +323,13 @@ def test_a_run_records_progress_and_its_outcome(store: Store) -> None:
     run_id = _run(store, acme, _sync(store, acme, _connection(store, acme)))
     progress = {"rows_done": 500, "bytes_done": 4096, "rate": 250.0, "eta": 2.0}
     with store.session() as s:
-        run = repo.get_run(s, run_id, tenant_id=acme)
+        run = syncs_repo.get_run(s, run_id, tenant_id=acme)
         assert (run.status, run.rows, run.bytes, run.batches, run.finished_at) == ("pending", 0, 0, 0, None)
-        repo.update_run(s, run_id, tenant_id=acme, status="running", progress=progress, rows=500, bytes=4096)
+        syncs_repo.update_run(s, run_id, tenant_id=acme, status="running", progress=progress, rows=500, bytes=4096)
     with store.session() as s:
-        repo.update_run(s, run_id, tenant_id=acme, status="succeeded", rows=1000, batches=2, table_version=7)
+        syncs_repo.update_run(s, run_id, tenant_id=acme, status="succeeded", rows=1000, batches=2, table_version=7)
     with store.session() as s:
-        run = repo.get_run(s, run_id, tenant_id=acme)
+        run = syncs_repo.get_run(s, run_id, tenant_id=acme)
         assert (run.status, run.rows, run.bytes, run.batches, run.table_version) == ("succeeded", 1000, 4096, 2, 7)
         assert run.progress == progress and run.finished and run.finished_at is not None
         assert run.finished_at >= run.started_at
@@ -327,9 +339,9 @@ def test_a_finished_run_cannot_change_any_more(store: Store) -> None:
     acme = _tenant(store, "acme")
     run_id = _run(store, acme, _sync(store, acme, _connection(store, acme)), status="running")
     with store.session() as s:
-        repo.update_run(s, run_id, tenant_id=acme, status="cancelled")
+        syncs_repo.update_run(s, run_id, tenant_id=acme, status="cancelled")
     with pytest.raises(Conflict) as info, store.session() as s:
-        repo.update_run(s, run_id, tenant_id=acme, progress={"rows_done": 1})
+        syncs_repo.update_run(s, run_id, tenant_id=acme, progress={"rows_done": 1})
     assert info.value.details == {"status": "cancelled"}
 
 
@@ -337,7 +349,7 @@ def test_an_unknown_run_status_is_invalid_input(store: Store) -> None:
     acme = _tenant(store, "acme")
     run_id = _run(store, acme, _sync(store, acme, _connection(store, acme)))
     with pytest.raises(InvalidInput), store.session() as s:
-        repo.update_run(s, run_id, tenant_id=acme, status="exploded")
+        syncs_repo.update_run(s, run_id, tenant_id=acme, status="exploded")
 
 
 def test_stale_runs_are_failed_by_id_and_finished_runs_are_left_alone(store: Store) -> None:
@@ -346,15 +358,15 @@ def test_stale_runs_are_failed_by_id_and_finished_runs_are_left_alone(store: Sto
     dead = _run(store, acme, sync_id, status="running")
     done = _run(store, acme, sync_id, status="running")
     with store.session() as s:
-        repo.update_run(s, done, tenant_id=acme, status="succeeded")
+        syncs_repo.update_run(s, done, tenant_id=acme, status="succeeded")
     with store.session() as s:
-        loaded = repo.get_run(s, dead, tenant_id=acme)  # loaded before: must not keep saying "running"
-        assert repo.mark_stale_runs(s, run_ids=[dead, done]) == [dead]
+        loaded = syncs_repo.get_run(s, dead, tenant_id=acme)  # loaded before: must not keep saying "running"
+        assert syncs_repo.mark_stale_runs(s, run_ids=[dead, done]) == [dead]
         assert loaded.status == "failed" and loaded.error and loaded.finished_at is not None
     with store.session() as s:
-        assert repo.get_run(s, done, tenant_id=acme).status == "succeeded"
-        assert repo.mark_stale_runs(s, run_ids=[dead]) == []  # idempotent
-        assert repo.mark_stale_runs(s, run_ids=[]) == []
+        assert syncs_repo.get_run(s, done, tenant_id=acme).status == "succeeded"
+        assert syncs_repo.mark_stale_runs(s, run_ids=[dead]) == []  # idempotent
+        assert syncs_repo.mark_stale_runs(s, run_ids=[]) == []
 
 
 def test_stale_runs_are_failed_when_their_heartbeat_is_older_than_the_cut_off(store: Store) -> None:
@@ -365,11 +377,11 @@ def test_stale_runs_are_failed_when_their_heartbeat_is_older_than_the_cut_off(st
     alive = _run(store, acme, sync_id, status="running", now=now - timedelta(hours=2))
     queued = _run(store, acme, sync_id, status="pending", now=now - timedelta(hours=2))
     with store.session() as s:
-        heartbeat = repo.update_run(s, alive, tenant_id=acme, progress={"rows_done": 10}).updated_at
+        heartbeat = syncs_repo.update_run(s, alive, tenant_id=acme, progress={"rows_done": 10}).updated_at
     with store.session() as s:
-        assert repo.mark_stale_runs(s, older_than=heartbeat - timedelta(minutes=10)) == [silent]
+        assert syncs_repo.mark_stale_runs(s, older_than=heartbeat - timedelta(minutes=10)) == [silent]
     with store.session() as s:
-        statuses = {r.id: r.status for r in repo.list_runs(s, sync_id, tenant_id=acme)}
+        statuses = {r.id: r.status for r in syncs_repo.list_runs(s, sync_id, tenant_id=acme)}
         assert statuses == {silent: "failed", alive: "running", queued: "pending"}
     with pytest.raises(InvalidInput), store.session() as s:
-        repo.mark_stale_runs(s)
+        syncs_repo.mark_stale_runs(s)

@@ -27,8 +27,10 @@ from servicetsunami.errors import Conflict, InvalidInput, NotFound, TsunamiError
 from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion.connections import open_source
 from servicetsunami.services.ingestion.sync_runner import SYNC_MODES, RunProgress, SyncCancelled, SyncPlan, SyncRunner
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.models import Sync, SyncRun
+from servicetsunami.store.repositories import audit as audit_repo
+from servicetsunami.store.repositories import connections as connections_repo
+from servicetsunami.store.repositories import syncs as syncs_repo
 from servicetsunami.tenancy import Principal, Scope, TableRef, check_identifier, parse_table_name
 
 logger = logging.getLogger(__name__)
@@ -98,7 +100,7 @@ class SyncManager:
     def _execute(self, principal: Principal, sync_id: str, run_id: str) -> None:
         svc = self._svc
         with svc.store.session() as session:
-            sync = repo.get_sync(session, sync_id, tenant_id=principal.tenant_id)
+            sync = syncs_repo.get_sync(session, sync_id, tenant_id=principal.tenant_id)
             plan = SyncPlan(
                 sync_id=sync.id,
                 stream=sync.source_table,
@@ -214,7 +216,7 @@ def start_sync(
         raise InvalidInput(f"primary_key column(s) {', '.join(missing)} are not columns of {stream.name}")
     target = _target(principal, stream.name, target_table)
     with svc.store.session() as session:
-        sync = repo.upsert_sync(
+        sync = syncs_repo.upsert_sync(
             session,
             tenant_id=principal.tenant_id,
             connection_id=connection_id,
@@ -224,8 +226,8 @@ def start_sync(
             cursor_column=cursor_column,
             primary_key=keys,
         )
-        run = repo.create_run(session, tenant_id=principal.tenant_id, sync_id=sync.id)
-        repo.record_audit(
+        run = syncs_repo.create_run(session, tenant_id=principal.tenant_id, sync_id=sync.id)
+        audit_repo.record_audit(
             session,
             tenant_id=principal.tenant_id,
             subject=principal.subject,
@@ -270,8 +272,8 @@ def wait_for_run(
 def get_sync_status(svc: Services, principal: Principal, run_id: str, /) -> SyncRunPublic:
     principal.require(Scope.READ)
     with svc.store.session() as session:
-        run = repo.get_run(session, run_id, tenant_id=principal.tenant_id)
-        sync = repo.get_sync(session, run.sync_id, tenant_id=principal.tenant_id)
+        run = syncs_repo.get_run(session, run_id, tenant_id=principal.tenant_id)
+        sync = syncs_repo.get_sync(session, run.sync_id, tenant_id=principal.tenant_id)
         public = _run_public(run, sync)
     runner = svc.syncs.runner(run_id) if svc._syncs is not None else None
     if runner is not None and public.finished_at is None:
@@ -314,7 +316,7 @@ def list_syncs(svc: Services, principal: Principal) -> list[SyncPublic]:
                 state=dict(sync.state or {}),
                 last_run=_run_public(run, sync) if run is not None else None,
             )
-            for sync, run in repo.list_syncs(session, tenant_id=principal.tenant_id)
+            for sync, run in syncs_repo.list_syncs(session, tenant_id=principal.tenant_id)
         ]
 
 
@@ -322,7 +324,7 @@ def list_source_syncs(svc: Services, principal: Principal, connection_id: str, /
     """The syncs of one connection of the caller's tenant (:class:`NotFound` for another's)."""
     principal.require(Scope.READ)
     with svc.store.session() as session:
-        repo.get_connection(session, connection_id, tenant_id=principal.tenant_id)
+        connections_repo.get_connection(session, connection_id, tenant_id=principal.tenant_id)
     return [s for s in list_syncs(svc, principal) if s.connection_id == connection_id]
 
 
@@ -359,11 +361,11 @@ def _fail_stale_runs(svc: Services, principal: Principal, sync_id: str, *, keep:
     with svc.store.session() as session:
         stale = [
             r.id
-            for r in repo.list_runs(session, sync_id, tenant_id=principal.tenant_id)
+            for r in syncs_repo.list_runs(session, sync_id, tenant_id=principal.tenant_id)
             if r.status == "running" and r.id != keep
         ]
         if stale:
-            repo.mark_stale_runs(session, run_ids=stale)
+            syncs_repo.mark_stale_runs(session, run_ids=stale)
 
 
 def _record_batch(
@@ -371,7 +373,7 @@ def _record_batch(
 ) -> None:
     try:
         with svc.store.session() as session:
-            repo.update_run(
+            syncs_repo.update_run(
                 session,
                 run_id,
                 tenant_id=principal.tenant_id,
@@ -381,7 +383,7 @@ def _record_batch(
                 batches=p.batches,
                 table_version=p.version,
             )
-            repo.update_sync_state(
+            syncs_repo.update_sync_state(
                 session,
                 plan.sync_id,
                 tenant_id=principal.tenant_id,
@@ -394,7 +396,7 @@ def _record_batch(
 
 def _update(svc: Services, principal: Principal, run_id: str, **fields: Any) -> None:
     with svc.store.session() as session:
-        repo.update_run(session, run_id, tenant_id=principal.tenant_id, **fields)
+        syncs_repo.update_run(session, run_id, tenant_id=principal.tenant_id, **fields)
 
 
 def _finish(
