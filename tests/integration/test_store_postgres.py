@@ -58,14 +58,15 @@ def _server_url() -> str:
 
 
 @contextmanager
-def _database() -> Iterator[str]:
-    """A new, empty database on the test server; dropped (with its connections) afterwards."""
+def _database(options: str = "") -> Iterator[str]:
+    """A new, empty database on the test server (``options`` added to its CREATE DATABASE); dropped
+    (with its connections) afterwards."""
     server = make_url(_server_url())
     name = f"tsunami_test_{secrets.token_hex(4)}"
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}" {options}'.rstrip())
         try:
             yield server.set(database=name).render_as_string(hide_password=False)
         finally:

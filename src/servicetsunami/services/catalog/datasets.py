@@ -57,14 +57,19 @@ class DatasetDeleted(BaseModel):
     landing_path: str = Field(description="The original file, kept so the table can be rebuilt")
 
 
-def list_datasets(svc: Services, principal: Principal) -> list[DatasetPublic]:
+def list_datasets(
+    svc: Services, principal: Principal, *, after: tuple[str, str] | None = None, limit: int | None = None
+) -> list[DatasetPublic]:
+    """The tenant's datasets by ``(name, id)``; with ``after`` and ``limit``, one page of them plus
+    the next dataset if there is one (see :mod:`servicetsunami.api.pagination`)."""
     principal.require(Scope.READ)
 
     def read() -> tuple[DatasetPublic, ...]:
         with svc.store.session() as session:
-            return tuple(_public(d) for d in datasets_repo.list_datasets(session, tenant_id=principal.tenant_id))
+            rows = datasets_repo.list_datasets(session, tenant_id=principal.tenant_id, after=after, limit=limit)
+            return tuple(_public(d) for d in rows)
 
-    return [d.model_copy() for d in svc.store.reads.get(("datasets", principal.tenant_id), read)]
+    return [d.model_copy() for d in svc.store.reads.get(("datasets", principal.tenant_id, after, limit), read)]
 
 
 def get_dataset(svc: Services, principal: Principal, dataset_id: str, /) -> DatasetDetail:

@@ -96,12 +96,19 @@ def create_api_key(
         return _new_key(session, tenant, key_name, checked_role, expires_at=expires_at, actor=actor)
 
 
-def list_api_keys(store: Store, *, tenant_slug: str) -> list[ApiKeyPublic]:
-    """Every key of the tenant, revoked ones included (their ``active`` is false)."""
+def list_api_keys(
+    store: Store, *, tenant_slug: str, after: tuple[datetime, str] | None = None, limit: int | None = None
+) -> list[ApiKeyPublic]:
+    """The tenant's keys, revoked ones included (their ``active`` is false), oldest first.
+
+    ``after`` and ``limit`` page through them by ``(created_at, id)``: at most ``limit + 1`` keys
+    come back, the extra one saying that another page follows. Without them, every key.
+    """
     with store.session() as session:
         tenant = tenants_repo.get_tenant_by_slug(session, tenant_slug)
         now = utcnow()
-        return [_key_public(k, tenant, now) for k in api_keys_repo.list_api_keys(session, tenant_id=tenant.id)]
+        keys = api_keys_repo.list_api_keys(session, tenant_id=tenant.id, after=after, limit=limit)
+        return [_key_public(k, tenant, now) for k in keys]
 
 
 def revoke_api_key(store: Store, *, tenant_slug: str, key_id_or_prefix: str, actor: str = "operator") -> ApiKeyPublic:

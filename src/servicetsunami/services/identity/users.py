@@ -126,11 +126,16 @@ def create_user_in_tenant(
     )  # fmt: skip
 
 
-def list_users(svc: Services, principal: Principal) -> list[UserPublic]:
+def list_users(
+    svc: Services, principal: Principal, *, after: tuple[str, str] | None = None, limit: int | None = None
+) -> list[UserPublic]:
+    """The tenant's users by ``(email, id)``; with ``after`` and ``limit``, one page of them plus
+    the next user if there is one (see :mod:`servicetsunami.api.pagination`)."""
     principal.require(Scope.MANAGE)
     with svc.store.session() as session:
         tenant = tenants_repo.get_tenant(session, principal.tenant_id)
-        return [_user_public(u, tenant) for u in users_repo.list_users(session, tenant_id=principal.tenant_id)]
+        rows = users_repo.list_users(session, tenant_id=principal.tenant_id, after=after, limit=limit)
+        return [_user_public(u, tenant) for u in rows]
 
 
 def get_user(svc: Services, principal: Principal, user_id: str, /) -> UserPublic:
@@ -312,9 +317,11 @@ def create_api_key(
     )  # fmt: skip
 
 
-def list_api_keys(svc: Services, principal: Principal) -> list[tenants.ApiKeyPublic]:
+def list_api_keys(
+    svc: Services, principal: Principal, *, after: tuple[datetime, str] | None = None, limit: int | None = None
+) -> list[tenants.ApiKeyPublic]:
     principal.require(Scope.MANAGE)
-    return tenants.list_api_keys(svc.store, tenant_slug=principal.tenant_slug)
+    return tenants.list_api_keys(svc.store, tenant_slug=principal.tenant_slug, after=after, limit=limit)
 
 
 def revoke_api_key(svc: Services, principal: Principal, key_id: str, /) -> tenants.ApiKeyPublic:

@@ -163,10 +163,15 @@ def test_connection(svc: Services, principal: Principal, connection_id: str, /) 
     )
 
 
-def list_connections(svc: Services, principal: Principal) -> list[ConnectionPublic]:
+def list_connections(
+    svc: Services, principal: Principal, *, after: tuple[str, str] | None = None, limit: int | None = None
+) -> list[ConnectionPublic]:
+    """The tenant's connections by ``(name, id)``; with ``after`` and ``limit``, one page of them
+    plus the next connection if there is one (see :mod:`servicetsunami.api.pagination`)."""
     principal.require(Scope.READ)
     with svc.store.session() as session:
-        return [_public(c) for c in connections_repo.list_connections(session, tenant_id=principal.tenant_id)]
+        rows = connections_repo.list_connections(session, tenant_id=principal.tenant_id, after=after, limit=limit)
+        return [_public(c) for c in rows]
 
 
 def get_connection(svc: Services, principal: Principal, connection_id: str, /) -> ConnectionPublic:

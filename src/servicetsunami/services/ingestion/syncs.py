@@ -301,7 +301,16 @@ def cancel_sync(svc: Services, principal: Principal, run_id: str, /) -> SyncRunP
     return get_sync_status(svc, principal, run_id)
 
 
-def list_syncs(svc: Services, principal: Principal) -> list[SyncPublic]:
+def list_syncs(
+    svc: Services,
+    principal: Principal,
+    *,
+    connection_id: str | None = None,
+    after: tuple[str, str] | None = None,
+    limit: int | None = None,
+) -> list[SyncPublic]:
+    """The tenant's syncs (of one connection if given) by ``(bronze table, id)``; with ``after`` and
+    ``limit``, one page of them plus the next sync if there is one."""
     principal.require(Scope.READ)
     with svc.store.session() as session:
         return [
@@ -316,16 +325,26 @@ def list_syncs(svc: Services, principal: Principal) -> list[SyncPublic]:
                 state=dict(sync.state or {}),
                 last_run=_run_public(run, sync) if run is not None else None,
             )
-            for sync, run in syncs_repo.list_syncs(session, tenant_id=principal.tenant_id)
+            for sync, run in syncs_repo.list_syncs(
+                session, tenant_id=principal.tenant_id, connection_id=connection_id, after=after, limit=limit
+            )
         ]
 
 
-def list_source_syncs(svc: Services, principal: Principal, connection_id: str, /) -> list[SyncPublic]:
+def list_source_syncs(
+    svc: Services,
+    principal: Principal,
+    connection_id: str,
+    /,
+    *,
+    after: tuple[str, str] | None = None,
+    limit: int | None = None,
+) -> list[SyncPublic]:
     """The syncs of one connection of the caller's tenant (:class:`NotFound` for another's)."""
     principal.require(Scope.READ)
     with svc.store.session() as session:
         connections_repo.get_connection(session, connection_id, tenant_id=principal.tenant_id)
-    return [s for s in list_syncs(svc, principal) if s.connection_id == connection_id]
+    return list_syncs(svc, principal, connection_id=connection_id, after=after, limit=limit)
 
 
 # -- internals ------------------------------------------------------------------------------------

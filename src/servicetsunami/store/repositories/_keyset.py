@@ -12,7 +12,7 @@ strings, so cursors written by the in-memory pagination of earlier versions keep
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVarTuple, Unpack
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, String, tuple_
 from sqlalchemy.ext.compiler import compiles
@@ -47,13 +47,13 @@ def _bytewise_postgresql(element: _Bytewise, compiler: SQLCompiler, **kw: Any) -
 
 
 def keyset(
-    stmt: Select[Unpack[_Ts]],
+    stmt: Select[*_Ts],
     key: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
     /,
     *,
     after: tuple[Any, ...] | None,
     limit: int | None,
-) -> Select[Unpack[_Ts]]:
+) -> Select[*_Ts]:
     """``stmt`` ordered by ``key`` (ascending), from just after the key ``after`` (None: the start),
     cut at ``limit + 1`` rows (None: every row)."""
     if after is not None:
