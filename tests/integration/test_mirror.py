@@ -19,8 +19,8 @@ from servicetsunami.services.ops.health import health
 from servicetsunami.services.runs import service as runs
 from servicetsunami.settings import DatabricksSettings, Settings
 from servicetsunami.sql import guard_query
-from servicetsunami.store import runs_repository as runs_repo
 from servicetsunami.store.models import utcnow
+from servicetsunami.store.repositories import runs as runs_repo
 from servicetsunami.tenancy import TableRef
 from tests.fakes.databricks.server import FakeDatabricks
 from tests.helpers import make_principal

@@ -24,7 +24,7 @@ from servicetsunami.services.governance import lineage
 from servicetsunami.services.ingestion import connections as cx
 from servicetsunami.services.ingestion import syncs
 from servicetsunami.services.transforms import silver as transforms
-from servicetsunami.store import repositories as repo
+from servicetsunami.store.repositories import connections as connections_repo
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 
@@ -108,8 +108,8 @@ def test_a_ciphertext_copied_to_another_tenants_connection_does_not_decrypt(
     acme_cid = connect(services, acme, "a")
     globex_cid = connect(services, globex, "b")
     with services.store.session() as session:
-        stolen = repo.get_connection(session, acme_cid, tenant_id=acme.tenant_id)
-        target = repo.get_connection(session, globex_cid, tenant_id=globex.tenant_id)
+        stolen = connections_repo.get_connection(session, acme_cid, tenant_id=acme.tenant_id)
+        target = connections_repo.get_connection(session, globex_cid, tenant_id=globex.tenant_id)
         target.secret_ciphertext, target.secret_kid = stolen.secret_ciphertext, stolen.secret_kid
     with pytest.raises(Exception) as info:  # the exact class is the key ring's to choose
         cx.test_connection(services, globex, globex_cid)

@@ -31,10 +31,13 @@ from servicetsunami.security.auth import authenticate_api_key, clear_key_cache, 
 from servicetsunami.services.identity import tenants
 from servicetsunami.services.identity.secrets import rotate_secrets
 from servicetsunami.settings import Settings
-from servicetsunami.store import repositories as repo
-from servicetsunami.store import runs_repository as runs_repo
 from servicetsunami.store.db import Store
 from servicetsunami.store.models import ApiKey, Base, Run, new_id, utcnow
+from servicetsunami.store.repositories import connections as connections_repo
+from servicetsunami.store.repositories import datasets as datasets_repo
+from servicetsunami.store.repositories import runs as runs_repo
+from servicetsunami.store.repositories import syncs as syncs_repo
+from servicetsunami.store.repositories import tenants as tenants_repo
 from servicetsunami.tenancy import Role
 
 pytestmark = pytest.mark.postgres
@@ -56,14 +59,15 @@ def _server_url() -> str:
 
 
 @contextmanager
-def _database() -> Iterator[str]:
-    """A new, empty database on the test server; dropped (with its connections) afterwards."""
+def _database(options: str = "") -> Iterator[str]:
+    """A new, empty database on the test server (``options`` added to its CREATE DATABASE); dropped
+    (with its connections) afterwards."""
     server = make_url(_server_url())
     name = f"tsunami_test_{secrets.token_hex(4)}"
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}" {options}'.rstrip())
         try:
             yield server.set(database=name).render_as_string(hide_password=False)
         finally:
@@ -288,12 +292,12 @@ def _dataset_fields(rows: int) -> dict[str, Any]:
 def test_concurrent_upserts_of_one_dataset_leave_one_row_on_postgres(store: Store, migrated_url: str) -> None:
     tenants.create_tenant(store, "acme")
     with store.session() as s:
-        tenant_id = repo.get_tenant_by_slug(s, "acme").id
+        tenant_id = tenants_repo.get_tenant_by_slug(s, "acme").id
     stores = [Store(migrated_url) for _ in range(4)]
 
     def upsert(i: int) -> str:
         with stores[i].session() as s:
-            return repo.upsert_dataset(s, tenant_id=tenant_id, name="orders", **_dataset_fields(i)).id
+            return datasets_repo.upsert_dataset(s, tenant_id=tenant_id, name="orders", **_dataset_fields(i)).id
 
     try:
         results, errors = _in_threads(4, upsert)
@@ -303,9 +307,9 @@ def test_concurrent_upserts_of_one_dataset_leave_one_row_on_postgres(store: Stor
     assert errors == []
     assert len(set(results)) == 1
     with store.session() as s:
-        [dataset] = repo.list_datasets(s, tenant_id=tenant_id)
+        [dataset] = datasets_repo.list_datasets(s, tenant_id=tenant_id)
         assert dataset.meta == {"columns": {"order_id": "Order ID"}}
-        assert repo.delete_dataset(s, "orders", tenant_id=tenant_id)
+        assert datasets_repo.delete_dataset(s, "orders", tenant_id=tenant_id)
 
 
 # --- connections, syncs and runs -------------------------------------------------------------
@@ -316,19 +320,19 @@ CONNECTION_CONFIG = {"host": "db.example.com", "port": 5432, "database": "app", 
 def _tenant_id(store: Store, slug: str) -> str:
     tenants.create_tenant(store, slug)
     with store.session() as s:
-        return repo.get_tenant_by_slug(s, slug).id
+        return tenants_repo.get_tenant_by_slug(s, slug).id
 
 
 def _connection(store: Store, tenant_id: str, name: str = "warehouse", **kwargs: Any) -> str:
     with store.session() as s:
-        return repo.create_connection(
+        return connections_repo.create_connection(
             s, tenant_id=tenant_id, name=name, kind="postgres", config=CONNECTION_CONFIG, **kwargs
         ).id
 
 
 def _sync(store: Store, tenant_id: str, connection_id: str) -> str:
     with store.session() as s:
-        return repo.upsert_sync(
+        return syncs_repo.upsert_sync(
             s,
             tenant_id=tenant_id,
             connection_id=connection_id,
@@ -354,11 +358,11 @@ def test_connections_are_tenant_scoped_on_postgres(store: Store) -> None:
     with pytest.raises(Conflict):
         _connection(store, acme)
     with store.session() as s:
-        assert [c.id for c in repo.list_connections(s, tenant_id=acme)] == [mine]
+        assert [c.id for c in connections_repo.list_connections(s, tenant_id=acme)] == [mine]
         with pytest.raises(NotFound):
-            repo.get_connection(s, theirs, tenant_id=acme)
+            connections_repo.get_connection(s, theirs, tenant_id=acme)
         with pytest.raises(NotFound):
-            repo.delete_connection(s, theirs, tenant_id=acme)
+            connections_repo.delete_connection(s, theirs, tenant_id=acme)
 
 
 def test_a_ciphertext_without_its_key_id_is_refused_by_postgres(store: Store) -> None:
@@ -373,9 +377,9 @@ def test_deleting_a_connection_cascades_to_syncs_and_runs_on_postgres(store: Sto
     sync_id = _sync(store, acme, connection_id)
     with store.session() as s:
         run_id = _sync_run(s, acme, sync_id)
-        repo.delete_connection(s, connection_id, tenant_id=acme)
+        connections_repo.delete_connection(s, connection_id, tenant_id=acme)
     with store.session() as s:
-        assert repo.list_syncs(s, tenant_id=acme) == []
+        assert syncs_repo.list_syncs(s, tenant_id=acme) == []
         with pytest.raises(NotFound):
             runs_repo.get_run(s, run_id, tenant_id=acme)
 
@@ -392,7 +396,7 @@ def test_concurrent_upserts_of_one_sync_leave_one_row_on_postgres(store: Store, 
     assert errors == []
     assert len(set(results)) == 1
     with store.session() as s:
-        [(sync, last_run)] = repo.list_syncs(s, tenant_id=acme)
+        [(sync, last_run)] = syncs_repo.list_syncs(s, tenant_id=acme)
         assert (sync.primary_key, last_run) == (["id"], None)
 
 
@@ -435,7 +439,7 @@ def test_rotation_re_encrypts_every_secret_on_postgres(store: Store, tmp_path: P
     report = rotate_secrets(store, settings)
     assert (report.active_kid, report.rotated, report.remaining, report.failed) == ("k2", 2, 0, [])
     with store.session() as s:
-        stored = repo.list_connection_secrets(s)
+        stored = connections_repo.list_connection_secrets(s)
     assert {item.kid for item in stored} == {"k2"}
     assert {
         item.id: ring.decrypt(item.ciphertext, aad=keyring.secret_aad(item.tenant_id, item.id)) for item in stored

@@ -2,6 +2,17 @@
 
 A cursor is opaque to callers: URL-safe base64 of the sort key of the last item returned, so a page
 continues after that item even when rows were added or removed in between (keyset, not offset).
+
+Lists of store rows (datasets, users, API keys, data sources, a source's syncs) are cut by the
+database: the route reads the cursor back into a typed key with :func:`cursor_key`, the service
+passes ``after`` and ``limit`` down to the repository, which returns at most ``limit + 1`` rows
+(:mod:`servicetsunami.store.repositories`), and :func:`page_of` keeps ``limit`` of them and writes
+the next cursor when the extra row came back.
+
+Two lists are cut here in memory by :func:`paginate`, because their items are not rows of the store
+and there is no query to put a keyset condition into: the tables of the catalog (listed by the
+engine from the lakehouse itself, local or Databricks) and a source's tables and views (discovered
+from the source on every call). Both are bounded by what one catalog or one source holds.
 """
 
 from __future__ import annotations
@@ -10,7 +21,8 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -21,20 +33,51 @@ T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
+_NOT_OURS = "cursor is not one this server returned; start again without it"
+
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last page")
 
 
+def page_of(rows: Sequence[T], /, *, key: Callable[[T], tuple[str, ...]], limit: int) -> Page[T]:
+    """The page of a list the store cut: ``rows`` holds up to ``limit + 1`` items in key order, the
+    extra one only saying that another page follows."""
+    items = list(rows[:limit])
+    more = len(rows) > limit
+    return Page[T](items=items, next_cursor=encode_cursor(key(items[-1])) if more and items else None)
+
+
 def paginate(items: Sequence[T], /, *, key: Callable[[T], tuple[str, ...]], limit: int, cursor: str | None) -> Page[T]:
+    """The page of a list held whole in memory (see the module docstring for which lists)."""
     ordered = sorted(items, key=key)
     if cursor:
         after = decode_cursor(cursor)
         ordered = [item for item in ordered if key(item) > after]
-    page = ordered[:limit]
-    more = len(ordered) > limit
-    return Page[T](items=page, next_cursor=encode_cursor(key(page[-1])) if more and page else None)
+    return page_of(ordered[: limit + 1], key=key, limit=limit)
+
+
+def cursor_key(cursor: str | None, /, *parts: Callable[[str], Any]) -> tuple[Any, ...] | None:
+    """The sort key ``cursor`` continues after, part ``i`` read by ``parts[i]`` (``str``,
+    :func:`timestamp`); None without a cursor. :class:`InvalidInput` for a cursor of another shape."""
+    if not cursor:
+        return None
+    key = decode_cursor(cursor)
+    if len(key) != len(parts):
+        raise InvalidInput(_NOT_OURS)
+    try:
+        return tuple(parse(part) for parse, part in zip(parts, key, strict=True))
+    except ValueError:
+        raise InvalidInput(_NOT_OURS) from None
+
+
+def timestamp(part: str, /) -> datetime:
+    """A cursor part written by ``isoformat()`` of an aware datetime (ValueError for anything else)."""
+    value = datetime.fromisoformat(part)
+    if value.tzinfo is None:
+        raise ValueError("a cursor timestamp carries its time zone")
+    return value
 
 
 def encode_cursor(key: tuple[str, ...]) -> str:
@@ -46,7 +89,7 @@ def decode_cursor(cursor: str) -> tuple[str, ...]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise InvalidInput("cursor is not one this server returned; start again without it") from None
+        raise InvalidInput(_NOT_OURS) from None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidInput("cursor is not one this server returned; start again without it")
+        raise InvalidInput(_NOT_OURS)
     return tuple(value)

@@ -33,9 +33,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import AuthError, StoreError
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store
 from servicetsunami.store.models import ApiKey, utcnow
+from servicetsunami.store.repositories import api_keys as api_keys_repo
 from servicetsunami.tenancy import Principal, principal_for
 
 logger = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ def revoke_api_key(session: Session, key_id: str, /, *, tenant_id: str) -> ApiKe
 
     A key of another tenant is :class:`~servicetsunami.errors.NotFound`.
     """
-    key = repo.revoke_api_key(session, key_id, tenant_id=tenant_id)
+    key = api_keys_repo.revoke_api_key(session, key_id, tenant_id=tenant_id)
     evict_cached_key(key.key_hash)
     return key
 
@@ -186,7 +186,7 @@ def clear_key_cache() -> None:
 
 
 def _check(session: Session, prefix: str, key_hash: str, *, catalog_prefix: str) -> tuple[Principal, ApiKey]:
-    found = repo.get_api_key_by_prefix(session, prefix)
+    found = api_keys_repo.get_api_key_by_prefix(session, prefix)
     stored_hash = found[0].key_hash if found is not None else _DUMMY_HASH
     hash_matches = hmac.compare_digest(stored_hash.encode("ascii"), key_hash.encode("ascii"))
     if found is None or not hash_matches:
@@ -213,7 +213,7 @@ def _touch_in_own_transaction(store: Store, key_id: str) -> None:
     # Bookkeeping only: a busy database must not turn a valid key into a failed request.
     try:
         with store.session() as session:
-            repo.touch_api_key(session, key_id, now=utcnow(), min_interval=LAST_USED_RESOLUTION)
+            api_keys_repo.touch_api_key(session, key_id, now=utcnow(), min_interval=LAST_USED_RESOLUTION)
     except StoreError:
         logger.warning("could not record API key use", exc_info=True)
 
@@ -221,7 +221,7 @@ def _touch_in_own_transaction(store: Store, key_id: str) -> None:
 def _touch_in_savepoint(session: Session, key_id: str) -> None:
     try:
         with session.begin_nested():
-            repo.touch_api_key(session, key_id, now=utcnow(), min_interval=LAST_USED_RESOLUTION)
+            api_keys_repo.touch_api_key(session, key_id, now=utcnow(), min_interval=LAST_USED_RESOLUTION)
     except SQLAlchemyError:
         logger.warning("could not record API key use", exc_info=True)
 

@@ -2,7 +2,8 @@
 
 :class:`Store` is the only object that knows which database it talks to. SQLite (a file under the
 data folder) is the embedded default and PostgreSQL the production one; the rest of the code base
-only sees sessions and the repository functions in :mod:`servicetsunami.store.repositories`.
+only sees sessions and the repository functions in :mod:`servicetsunami.store.repositories`
+(one module per aggregate).
 
 SQLite is opened in WAL mode with foreign keys on and a 5 s busy timeout, and SQLAlchemy (not the
 ``sqlite3`` module's legacy mode) emits ``BEGIN``, so transactions, savepoints and DDL behave as

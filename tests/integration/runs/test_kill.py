@@ -17,7 +17,7 @@ import pytest
 
 from servicetsunami.services.container import Services
 from servicetsunami.services.runs import service as runs
-from servicetsunami.store import runs_repository as runs_repo
+from servicetsunami.store.repositories import runs as runs_repo
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 from tests.integration.runs.support import FAST_RUNS, settings_for

@@ -15,8 +15,8 @@ from servicetsunami.errors import Conflict, NotFound
 from servicetsunami.runs.local.launcher import LocalLauncher
 from servicetsunami.services.container import Services
 from servicetsunami.services.runs import service as runs
-from servicetsunami.store import runs_repository as runs_repo
 from servicetsunami.store.models import Run, utcnow
+from servicetsunami.store.repositories import runs as runs_repo
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 from tests.integration.runs.support import EXECUTED, settings_for

@@ -17,9 +17,10 @@ from servicetsunami.security import secrets
 from servicetsunami.security.secrets import KeyRing, secret_aad
 from servicetsunami.services.identity.secrets import rotate_secrets
 from servicetsunami.settings import Settings
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store
 from servicetsunami.store.models import new_id
+from servicetsunami.store.repositories import connections as connections_repo
+from servicetsunami.store.repositories import tenants as tenants_repo
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(32, 64))
@@ -301,14 +302,14 @@ def test_a_running_service_encrypts_under_a_key_added_by_another_process(tmp_pat
 
 def _tenant(store: Store, slug: str) -> str:
     with store.session() as s:
-        return repo.create_tenant(s, slug=slug, name=slug).id
+        return tenants_repo.create_tenant(s, slug=slug, name=slug).id
 
 
 def _connection(store: Store, ring: KeyRing, tenant_id: str, name: str, password: str) -> str:
     connection_id = new_id()
     blob = ring.encrypt(password.encode(), aad=secret_aad(tenant_id, connection_id))
     with store.session() as s:
-        repo.create_connection(
+        connections_repo.create_connection(
             s,
             tenant_id=tenant_id,
             name=name,
@@ -321,9 +322,9 @@ def _connection(store: Store, ring: KeyRing, tenant_id: str, name: str, password
     return connection_id
 
 
-def _secrets_by_id(store: Store) -> dict[str, repo.ConnectionSecret]:
+def _secrets_by_id(store: Store) -> dict[str, connections_repo.ConnectionSecret]:
     with store.session() as s:
-        return {item.id: item for item in repo.list_connection_secrets(s)}
+        return {item.id: item for item in connections_repo.list_connection_secrets(s)}
 
 
 def _passwords(store: Store, ring: KeyRing) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Connections and syncs in the system store, on a real SQLite file: tenant isolation, cascades to
 the syncs' runs, and credentials that exist only as ciphertext (runs themselves:
-test_runs_repository.py)."""
+tests/integration/runs/)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from sqlalchemy import inspect, text
 
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
 from servicetsunami.security.secrets import KeyRing, secret_aad
-from servicetsunami.store import repositories as repo
-from servicetsunami.store import runs_repository as runs_repo
 from servicetsunami.store.db import Store
 from servicetsunami.store.migrations import alembic_config
 from servicetsunami.store.models import new_id, utcnow
+from servicetsunami.store.repositories import connections as connections_repo
+from servicetsunami.store.repositories import runs as runs_repo
+from servicetsunami.store.repositories import syncs as syncs_repo
+from servicetsunami.store.repositories import tenants as tenants_repo
 
 NEW_TABLES = {"connections", "syncs", "runs"}
 CONFIG: dict[str, Any] = {"host": "db.example.com", "port": 5432, "database": "app", "user": "reader"}
@@ -26,19 +28,23 @@ RING = KeyRing({"k1": bytes(range(32))}, active="k1")
 
 def _tenant(store: Store, slug: str) -> str:
     with store.session() as s:
-        return repo.create_tenant(s, slug=slug, name=slug).id
+        return tenants_repo.create_tenant(s, slug=slug, name=slug).id
 
 
 def _connection(store: Store, tenant_id: str, name: str = "warehouse", **kwargs: Any) -> str:
     with store.session() as s:
-        return repo.create_connection(s, tenant_id=tenant_id, name=name, kind="postgres", config=CONFIG, **kwargs).id
+        return connections_repo.create_connection(
+            s, tenant_id=tenant_id, name=name, kind="postgres", config=CONFIG, **kwargs
+        ).id
 
 
 def _sync(store: Store, tenant_id: str, connection_id: str, target: str = "bronze.customers", **kwargs: Any) -> str:
     fields: dict[str, Any] = {"source_table": "public.customers", "mode": "full_refresh"}
     fields.update(kwargs)
     with store.session() as s:
-        return repo.upsert_sync(s, tenant_id=tenant_id, connection_id=connection_id, target_table=target, **fields).id
+        return syncs_repo.upsert_sync(
+            s, tenant_id=tenant_id, connection_id=connection_id, target_table=target, **fields
+        ).id
 
 
 def _run(store: Store, tenant_id: str, sync_id: str) -> str:
@@ -46,7 +52,7 @@ def _run(store: Store, tenant_id: str, sync_id: str) -> str:
         run = runs_repo.create_run(
             s, tenant_id=tenant_id, kind="sync", subject="t", role="admin", params={}, resource_id=sync_id
         )
-        repo.update_sync_state(s, sync_id, tenant_id=tenant_id, last_run_id=run.id)
+        syncs_repo.update_sync_state(s, sync_id, tenant_id=tenant_id, last_run_id=run.id)
         return run.id
 
 
@@ -71,7 +77,7 @@ def test_downgrading_to_0001_drops_only_the_new_tables_and_upgrading_restores_th
     store.migrate()
     assert set(inspect(store.engine).get_table_names()) >= NEW_TABLES
     with store.session() as s:
-        assert [t.slug for t in repo.list_tenants(s)] == ["acme"]
+        assert [t.slug for t in tenants_repo.list_tenants(s)] == ["acme"]
 
 
 # --- connections -----------------------------------------------------------------------------
@@ -82,12 +88,12 @@ def test_a_connection_is_created_found_and_listed_within_its_tenant(store: Store
     first = _connection(store, acme, "warehouse")
     second = _connection(store, acme, "crm")
     with store.session() as s:
-        found = repo.get_connection(s, first, tenant_id=acme)
+        found = connections_repo.get_connection(s, first, tenant_id=acme)
         assert (found.name, found.kind, found.config) == ("warehouse", "postgres", CONFIG)
         assert found.secret_ciphertext is None and found.secret_kid is None
         assert found.created_at.utcoffset() == timedelta(0)
-        assert repo.get_connection_by_name(s, "crm", tenant_id=acme).id == second
-        assert [c.name for c in repo.list_connections(s, tenant_id=acme)] == ["crm", "warehouse"]
+        assert connections_repo.get_connection_by_name(s, "crm", tenant_id=acme).id == second
+        assert [c.name for c in connections_repo.list_connections(s, tenant_id=acme)] == ["crm", "warehouse"]
 
 
 def test_a_connection_name_is_unique_per_tenant_only(store: Store) -> None:
@@ -102,20 +108,20 @@ def test_another_tenants_connection_is_not_found_for_every_operation(store: Stor
     acme, globex = _tenant(store, "acme"), _tenant(store, "globex")
     theirs = _connection(store, globex, "warehouse")
     with store.session() as s:
-        assert repo.list_connections(s, tenant_id=acme) == []
-        assert repo.find_connection_by_name(s, "warehouse", tenant_id=acme) is None
+        assert connections_repo.list_connections(s, tenant_id=acme) == []
+        assert connections_repo.find_connection_by_name(s, "warehouse", tenant_id=acme) is None
         with pytest.raises(NotFound):
-            repo.get_connection(s, theirs, tenant_id=acme)
+            connections_repo.get_connection(s, theirs, tenant_id=acme)
         with pytest.raises(NotFound):
-            repo.update_connection(s, theirs, tenant_id=acme, name="mine")
+            connections_repo.update_connection(s, theirs, tenant_id=acme, name="mine")
         with pytest.raises(NotFound):
-            repo.set_connection_secret(s, theirs, tenant_id=acme, ciphertext=b"x", kid="k1")
+            connections_repo.set_connection_secret(s, theirs, tenant_id=acme, ciphertext=b"x", kid="k1")
         with pytest.raises(NotFound):
-            repo.record_connection_test(s, theirs, tenant_id=acme, ok=True)
+            connections_repo.record_connection_test(s, theirs, tenant_id=acme, ok=True)
         with pytest.raises(NotFound):
-            repo.delete_connection(s, theirs, tenant_id=acme)
+            connections_repo.delete_connection(s, theirs, tenant_id=acme)
         with pytest.raises(NotFound):
-            repo.upsert_sync(
+            syncs_repo.upsert_sync(
                 s,
                 tenant_id=acme,
                 connection_id=theirs,
@@ -124,14 +130,16 @@ def test_another_tenants_connection_is_not_found_for_every_operation(store: Stor
                 mode="full_refresh",
             )
     with store.session() as s:
-        assert repo.get_connection(s, theirs, tenant_id=globex).name == "warehouse"
+        assert connections_repo.get_connection(s, theirs, tenant_id=globex).name == "warehouse"
 
 
 @pytest.mark.parametrize("key", ["password", "PASSWORD", "token", "api_key", "secret"])
 def test_a_config_holding_a_secret_is_refused(store: Store, key: str) -> None:
     acme = _tenant(store, "acme")
     with pytest.raises(InvalidInput), store.session() as s:
-        repo.create_connection(s, tenant_id=acme, name="w", kind="postgres", config={**CONFIG, key: "hunter2"})
+        connections_repo.create_connection(
+            s, tenant_id=acme, name="w", kind="postgres", config={**CONFIG, key: "hunter2"}
+        )
 
 
 def test_a_ciphertext_without_its_key_id_is_refused_by_the_code_and_the_database(store: Store) -> None:
@@ -153,7 +161,7 @@ def test_the_credential_is_stored_only_as_ciphertext_bound_to_its_row(store: Sto
             assert b"hunter2" not in repr(tuple(row)).encode()
             assert not any(isinstance(v, bytes) and b"hunter2" in v for v in row)
     with store.session() as s:
-        stored = repo.get_connection(s, connection_id, tenant_id=acme)
+        stored = connections_repo.get_connection(s, connection_id, tenant_id=acme)
         assert stored.secret_ciphertext is not None
         assert RING.decrypt(stored.secret_ciphertext, aad=secret_aad(acme, connection_id)) == b"hunter2-password"
 
@@ -163,18 +171,18 @@ def test_secret_updates_and_test_results_are_kept(store: Store) -> None:
     connection_id = _connection(store, acme)
     tested_at = utcnow()
     with store.session() as s:
-        repo.set_connection_secret(s, connection_id, tenant_id=acme, ciphertext=b"\x01blob", kid="k1")
-        repo.record_connection_test(
+        connections_repo.set_connection_secret(s, connection_id, tenant_id=acme, ciphertext=b"\x01blob", kid="k1")
+        connections_repo.record_connection_test(
             s, connection_id, tenant_id=acme, ok=False, detail="password authentication failed", tested_at=tested_at
         )
     with store.session() as s:
-        found = repo.get_connection(s, connection_id, tenant_id=acme)
+        found = connections_repo.get_connection(s, connection_id, tenant_id=acme)
         assert (found.secret_ciphertext, found.secret_kid) == (b"\x01blob", "k1")
         assert (found.last_test_ok, found.last_test_detail) == (False, "password authentication failed")
         assert found.last_tested_at == tested_at
-        repo.set_connection_secret(s, connection_id, tenant_id=acme, ciphertext=None, kid=None)
+        connections_repo.set_connection_secret(s, connection_id, tenant_id=acme, ciphertext=None, kid=None)
     with store.session() as s:
-        assert repo.get_connection(s, connection_id, tenant_id=acme).secret_kid is None
+        assert connections_repo.get_connection(s, connection_id, tenant_id=acme).secret_kid is None
 
 
 def test_renaming_a_connection_onto_a_taken_name_is_a_conflict(store: Store) -> None:
@@ -182,9 +190,11 @@ def test_renaming_a_connection_onto_a_taken_name_is_a_conflict(store: Store) -> 
     first = _connection(store, acme, "one")
     _connection(store, acme, "two")
     with pytest.raises(Conflict), store.session() as s:
-        repo.update_connection(s, first, tenant_id=acme, name="two")
+        connections_repo.update_connection(s, first, tenant_id=acme, name="two")
     with store.session() as s:
-        updated = repo.update_connection(s, first, tenant_id=acme, name="uno", config={**CONFIG, "port": 6543})
+        updated = connections_repo.update_connection(
+            s, first, tenant_id=acme, name="uno", config={**CONFIG, "port": 6543}
+        )
         assert (updated.name, updated.config["port"]) == ("uno", 6543)
 
 
@@ -194,26 +204,28 @@ def test_secrets_are_listed_across_tenants_for_rotation_skipping_the_active_kid(
     new = _connection(store, globex, "b", secret_ciphertext=b"\x01new", secret_kid="k2")
     _connection(store, globex, "no-secret")
     with store.session() as s:
-        everything = {item.id: item for item in repo.list_connection_secrets(s)}
+        everything = {item.id: item for item in connections_repo.list_connection_secrets(s)}
         assert set(everything) == {old, new}
-        assert everything[old] == repo.ConnectionSecret(id=old, tenant_id=acme, kid="k1", ciphertext=b"\x01old")
-        assert [item.id for item in repo.list_connection_secrets(s, exclude_kid="k2")] == [old]
-        assert repo.count_connection_secrets_by_kid(s) == {"k1": 1, "k2": 1}
+        assert everything[old] == connections_repo.ConnectionSecret(
+            id=old, tenant_id=acme, kid="k1", ciphertext=b"\x01old"
+        )
+        assert [item.id for item in connections_repo.list_connection_secrets(s, exclude_kid="k2")] == [old]
+        assert connections_repo.count_connection_secrets_by_kid(s) == {"k1": 1, "k2": 1}
 
 
 def test_a_re_encrypted_secret_replaces_only_the_ciphertext_it_was_made_from(store: Store) -> None:
     acme = _tenant(store, "acme")
     connection_id = _connection(store, acme, secret_ciphertext=b"\x01v1", secret_kid="k1")
     with store.session() as s:
-        before = repo.get_connection(s, connection_id, tenant_id=acme).updated_at
-        assert not repo.replace_connection_secret(
+        before = connections_repo.get_connection(s, connection_id, tenant_id=acme).updated_at
+        assert not connections_repo.replace_connection_secret(
             s, connection_id, old_ciphertext=b"\x01other", ciphertext=b"\x01v2", kid="k2"
         )
-        assert repo.replace_connection_secret(
+        assert connections_repo.replace_connection_secret(
             s, connection_id, old_ciphertext=b"\x01v1", ciphertext=b"\x01v2", kid="k2"
         )
     with store.session() as s:
-        found = repo.get_connection(s, connection_id, tenant_id=acme)
+        found = connections_repo.get_connection(s, connection_id, tenant_id=acme)
         assert (found.secret_ciphertext, found.secret_kid, found.updated_at) == (b"\x01v2", "k2", before)
 
 
@@ -223,10 +235,10 @@ def test_deleting_a_connection_deletes_its_syncs_and_runs(store: Store) -> None:
     sync_id = _sync(store, acme, connection_id)
     run_id = _run(store, acme, sync_id)
     with store.session() as s:
-        repo.delete_connection(s, connection_id, tenant_id=acme)
+        connections_repo.delete_connection(s, connection_id, tenant_id=acme)
     with store.session() as s:
-        assert repo.list_connections(s, tenant_id=acme) == []
-        assert repo.list_syncs(s, tenant_id=acme) == []
+        assert connections_repo.list_connections(s, tenant_id=acme) == []
+        assert syncs_repo.list_syncs(s, tenant_id=acme) == []
         with pytest.raises(NotFound):
             runs_repo.get_run(s, run_id, tenant_id=acme)
 
@@ -235,7 +247,7 @@ def test_deleting_a_tenant_deletes_its_connections_syncs_and_runs(store: Store) 
     acme = _tenant(store, "acme")
     _run(store, acme, _sync(store, acme, _connection(store, acme)))
     with store.session() as s:
-        s.delete(repo.get_tenant(s, acme))
+        s.delete(tenants_repo.get_tenant(s, acme))
     with store.engine.connect() as conn:
         for table in NEW_TABLES:
             assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one() == 0, table
@@ -249,17 +261,17 @@ def test_upserting_a_sync_for_the_same_target_updates_it_in_place_and_keeps_its_
     connection_id = _connection(store, acme)
     sync_id = _sync(store, acme, connection_id, mode="incremental_append", cursor_column="updated_at")
     with store.session() as s:
-        repo.update_sync_state(s, sync_id, tenant_id=acme, state={"cursor": "2025-01-01", "sequence": 3})
+        syncs_repo.update_sync_state(s, sync_id, tenant_id=acme, state={"cursor": "2025-01-01", "sequence": 3})
     again = _sync(store, acme, connection_id, mode="incremental_merge", cursor_column="updated_at", primary_key=["id"])
     assert again == sync_id
     with store.session() as s:
-        sync = repo.get_sync(s, sync_id, tenant_id=acme)
+        sync = syncs_repo.get_sync(s, sync_id, tenant_id=acme)
         assert (sync.mode, sync.primary_key, sync.state) == (
             "incremental_merge",
             ["id"],
             {"cursor": "2025-01-01", "sequence": 3},
         )
-        assert repo.find_sync_by_target(s, "bronze.customers", tenant_id=acme) is not None
+        assert syncs_repo.find_sync_by_target(s, "bronze.customers", tenant_id=acme) is not None
 
 
 def test_two_tenants_may_sync_into_the_same_target_name(store: Store) -> None:
@@ -269,8 +281,8 @@ def test_two_tenants_may_sync_into_the_same_target_name(store: Store) -> None:
     assert mine != theirs
     with store.session() as s:
         with pytest.raises(NotFound):
-            repo.get_sync(s, theirs, tenant_id=acme)
-        assert [sync.id for sync, _ in repo.list_syncs(s, tenant_id=acme)] == [mine]
+            syncs_repo.get_sync(s, theirs, tenant_id=acme)
+        assert [sync.id for sync, _ in syncs_repo.list_syncs(s, tenant_id=acme)] == [mine]
 
 
 def test_an_unknown_sync_mode_is_invalid_input(store: Store) -> None:
@@ -287,6 +299,6 @@ def test_syncs_are_listed_with_their_latest_run(store: Store) -> None:
     _run(store, acme, ran)
     latest = _run(store, acme, ran)
     with store.session() as s:
-        listed = [(sync.id, run.id if run else None) for sync, run in repo.list_syncs(s, tenant_id=acme)]
+        listed = [(sync.id, run.id if run else None) for sync, run in syncs_repo.list_syncs(s, tenant_id=acme)]
         assert listed == [(never_run, None), (ran, latest)]
-        assert repo.list_syncs(s, tenant_id=acme, connection_id=new_id()) == []
+        assert syncs_repo.list_syncs(s, tenant_id=acme, connection_id=new_id()) == []

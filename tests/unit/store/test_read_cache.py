@@ -5,15 +5,15 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store
+from servicetsunami.store.repositories import tenants as tenants_repo
 
 
 def _tenant_names(store: Store, calls: list[int]) -> list[str]:
     def read() -> list[str]:
         calls.append(1)
         with store.session() as s:
-            return sorted(t.slug for t in repo.list_tenants(s))
+            return sorted(t.slug for t in tenants_repo.list_tenants(s))
 
     return store.reads.get(("tenants",), read)
 
@@ -22,7 +22,7 @@ def _create_tenant(url: str, slug: str) -> None:
     other = Store(url)
     try:
         with other.session() as s:
-            repo.create_tenant(s, slug=slug, name=slug)
+            tenants_repo.create_tenant(s, slug=slug, name=slug)
     finally:
         other.dispose()
 
@@ -33,7 +33,7 @@ def test_a_cached_read_is_reused_until_something_is_committed(store: Store) -> N
     assert _tenant_names(store, calls) == []
     assert len(calls) == 1
     with store.session() as s:
-        repo.create_tenant(s, slug="acme", name="Acme")
+        tenants_repo.create_tenant(s, slug="acme", name="Acme")
     assert _tenant_names(store, calls) == ["acme"]
     assert len(calls) == 2
 
@@ -53,7 +53,7 @@ def test_a_read_only_transaction_does_not_make_cached_reads_stale(store: Store) 
     calls: list[int] = []
     _tenant_names(store, calls)
     with store.session() as s:
-        repo.list_tenants(s)
+        tenants_repo.list_tenants(s)
     _tenant_names(store, calls)
     assert len(calls) == 1
 

@@ -14,10 +14,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from servicetsunami.errors import Conflict, StoreError
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store
 from servicetsunami.store.migrations import alembic_config
 from servicetsunami.store.models import Base
+from servicetsunami.store.repositories import tenants as tenants_repo
 
 TABLES = {"tenants", "api_keys", "datasets", "audit_log", "alembic_version"}
 
@@ -35,11 +35,11 @@ def test_every_table_has_a_json_metadata_column(store: Store) -> None:
 
 def test_migrating_twice_is_a_no_op_and_keeps_the_data(store: Store) -> None:
     with store.session() as s:
-        repo.create_tenant(s, slug="acme", name="Acme")
+        tenants_repo.create_tenant(s, slug="acme", name="Acme")
     store.migrate()
     assert store.current_revision() == Store.head_revision()
     with store.session() as s:
-        assert [t.slug for t in repo.list_tenants(s)] == ["acme"]
+        assert [t.slug for t in tenants_repo.list_tenants(s)] == ["acme"]
 
 
 def test_models_match_the_migrations(store: Store) -> None:
@@ -164,12 +164,12 @@ def test_repr_of_a_store_hides_the_password() -> None:
 
 def test_session_commits_on_success_and_rolls_back_on_error(store: Store) -> None:
     with store.session() as s:
-        repo.create_tenant(s, slug="kept", name="Kept")
+        tenants_repo.create_tenant(s, slug="kept", name="Kept")
     with pytest.raises(RuntimeError), store.session() as s:
-        repo.create_tenant(s, slug="dropped", name="Dropped")
+        tenants_repo.create_tenant(s, slug="dropped", name="Dropped")
         raise RuntimeError("boom")
     with store.session() as s:
-        assert [t.slug for t in repo.list_tenants(s)] == ["kept"]
+        assert [t.slug for t in tenants_repo.list_tenants(s)] == ["kept"]
 
 
 def test_an_integrity_error_comes_out_as_conflict(store: Store) -> None:
@@ -185,12 +185,12 @@ def test_an_integrity_error_comes_out_as_conflict(store: Store) -> None:
 
 def test_savepoints_roll_back_only_their_part(store: Store) -> None:
     with store.session() as s:
-        repo.create_tenant(s, slug="outer", name="Outer")
+        tenants_repo.create_tenant(s, slug="outer", name="Outer")
         nested = s.begin_nested()
-        repo.create_tenant(s, slug="inner", name="Inner")
+        tenants_repo.create_tenant(s, slug="inner", name="Inner")
         nested.rollback()
     with store.session() as s:
-        assert [t.slug for t in repo.list_tenants(s)] == ["outer"]
+        assert [t.slug for t in tenants_repo.list_tenants(s)] == ["outer"]
 
 
 def test_the_migrations_downgrade_to_nothing_and_back(store: Store, sqlite_url: str) -> None:

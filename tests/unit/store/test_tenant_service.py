@@ -9,8 +9,8 @@ import pytest
 from servicetsunami.errors import Conflict, InvalidIdentifier, InvalidInput, NotFound
 from servicetsunami.security.auth import authenticate_api_key
 from servicetsunami.services.identity import tenants
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store
+from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.tenancy import Role
 
 
@@ -96,7 +96,7 @@ def test_changes_are_written_to_the_audit_log_without_secrets(store: Store) -> N
     key = tenants.create_api_key(store, tenant_slug="acme", name="ci", role="admin", actor="key:ops")
     tenants.revoke_api_key(store, tenant_slug="acme", key_id_or_prefix=key.id, actor="key:ops")
     with store.session() as s:
-        entries = repo.list_audit(s)
+        entries = audit_repo.list_audit(s)
         assert sorted(e.action for e in entries) == ["api_key.create", "api_key.revoke", "tenant.create"]
         assert all(key.plaintext not in repr((e.target, e.meta)) for e in entries)
         assert {e.subject for e in entries if e.action.startswith("api_key")} == {"key:ops"}

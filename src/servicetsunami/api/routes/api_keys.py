@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from servicetsunami.api.deps import PageDep, PrincipalDep, ServicesDep
-from servicetsunami.api.pagination import Page, paginate
+from servicetsunami.api.pagination import Page, cursor_key, page_of, timestamp
 from servicetsunami.api.schemas.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from servicetsunami.api.schemas.common import COMMON_ERRORS
 from servicetsunami.services.identity import users
@@ -24,8 +24,9 @@ async def create_api_key(body: ApiKeyCreate, services: ServicesDep, principal: P
 
 @router.get("", operation_id="list_api_keys", response_model=Page[ApiKeyPublic], responses=COMMON_ERRORS)
 async def list_api_keys(services: ServicesDep, principal: PrincipalDep, page: PageDep) -> Page[ApiKeyPublic]:
-    keys = await run_in_threadpool(users.list_api_keys, services, principal)
-    return paginate(keys, key=lambda k: (k.created_at.isoformat(), k.id), limit=page.limit, cursor=page.cursor)
+    after = cursor_key(page.cursor, timestamp, str)
+    keys = await run_in_threadpool(lambda: users.list_api_keys(services, principal, after=after, limit=page.limit))
+    return page_of(keys, key=lambda k: (k.created_at.isoformat(), k.id), limit=page.limit)
 
 
 @router.delete("/{key_id}", operation_id="revoke_api_key", response_model=ApiKeyPublic, responses=COMMON_ERRORS)

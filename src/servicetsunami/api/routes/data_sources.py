@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from servicetsunami.api.deps import PageDep, PrincipalDep, ServicesDep
-from servicetsunami.api.pagination import Page, paginate
+from servicetsunami.api.pagination import Page, cursor_key, page_of, paginate
 from servicetsunami.api.schemas.common import COMMON_ERRORS
 from servicetsunami.api.schemas.data_sources import (
     ConnectionTest,
@@ -51,8 +51,11 @@ async def create_data_source(
 
 @router.get("", operation_id="list_data_sources", response_model=Page[DataSourcePublic], responses=COMMON_ERRORS)
 async def list_data_sources(services: ServicesDep, principal: PrincipalDep, page: PageDep) -> Page[DataSourcePublic]:
-    items = await run_in_threadpool(connections.list_connections, services, principal)
-    return paginate(items, key=lambda c: (c.name, c.id), limit=page.limit, cursor=page.cursor)
+    after = cursor_key(page.cursor, str, str)
+    items = await run_in_threadpool(
+        lambda: connections.list_connections(services, principal, after=after, limit=page.limit)
+    )
+    return page_of(items, key=lambda c: (c.name, c.id), limit=page.limit)
 
 
 # Before "/{source_id}" routes, so that "syncs" is never read as a source id.
@@ -139,5 +142,8 @@ async def list_data_source_syncs(
     source_id: str, services: ServicesDep, principal: PrincipalDep, page: PageDep
 ) -> Page[SyncPublic]:
     """The syncs configured from this source, each with its last run."""
-    items = await run_in_threadpool(syncs.list_source_syncs, services, principal, source_id)
-    return paginate(items, key=lambda s: (s.bronze_table, s.sync_id), limit=page.limit, cursor=page.cursor)
+    after = cursor_key(page.cursor, str, str)
+    items = await run_in_threadpool(
+        lambda: syncs.list_source_syncs(services, principal, source_id, after=after, limit=page.limit)
+    )
+    return page_of(items, key=lambda s: (s.bronze_table, s.sync_id), limit=page.limit)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from servicetsunami.api.deps import PageDep, PrincipalDep, QueryPrincipalDep, ServicesDep, read_metadata
-from servicetsunami.api.pagination import Page, paginate
+from servicetsunami.api.pagination import Page, cursor_key, page_of
 from servicetsunami.api.schemas.common import COMMON_ERRORS
 from servicetsunami.api.schemas.datasets import (
     DatasetCreate,
@@ -81,8 +81,11 @@ async def upload_dataset(request: Request, services: ServicesDep, principal: Pri
 
 @router.get("", operation_id="list_datasets", response_model=Page[DatasetPublic], responses=COMMON_ERRORS)
 async def list_datasets(services: ServicesDep, principal: PrincipalDep, page: PageDep) -> Page[DatasetPublic]:
-    items = await read_metadata(services, lambda: datasets.list_datasets(services, principal))
-    return paginate(items, key=lambda d: (d.name, d.id), limit=page.limit, cursor=page.cursor)
+    after = cursor_key(page.cursor, str, str)
+    items = await read_metadata(
+        services, lambda: datasets.list_datasets(services, principal, after=after, limit=page.limit)
+    )
+    return page_of(items, key=lambda d: (d.name, d.id), limit=page.limit)
 
 
 @router.get("/{dataset_id}", operation_id="get_dataset", response_model=DatasetDetail, responses=COMMON_ERRORS)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from servicetsunami.api.deps import PageDep, PrincipalDep, ServicesDep
-from servicetsunami.api.pagination import Page, paginate
+from servicetsunami.api.pagination import Page, cursor_key, page_of
 from servicetsunami.api.schemas.common import COMMON_ERRORS
 from servicetsunami.api.schemas.users import UserCreate, UserPublic, UserUpdate
 from servicetsunami.services.identity import users as identity
@@ -26,8 +26,9 @@ async def create_user(body: UserCreate, services: ServicesDep, principal: Princi
 
 @router.get("", operation_id="list_users", response_model=Page[UserPublic], responses=COMMON_ERRORS)
 async def list_users(services: ServicesDep, principal: PrincipalDep, page: PageDep) -> Page[UserPublic]:
-    users = await run_in_threadpool(identity.list_users, services, principal)
-    return paginate(users, key=lambda u: (u.email, u.id), limit=page.limit, cursor=page.cursor)
+    after = cursor_key(page.cursor, str, str)
+    users = await run_in_threadpool(lambda: identity.list_users(services, principal, after=after, limit=page.limit))
+    return page_of(users, key=lambda u: (u.email, u.id), limit=page.limit)
 
 
 @router.get("/{user_id}", operation_id="get_user", response_model=UserPublic, responses=COMMON_ERRORS)

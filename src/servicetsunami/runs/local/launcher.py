@@ -23,9 +23,9 @@ from datetime import timedelta
 from servicetsunami.errors import TsunamiError
 from servicetsunami.runs.base import ClaimedRun, Executor, KindPolicy, Launcher, Ticker
 from servicetsunami.settings import RunsSettings
-from servicetsunami.store import runs_repository as runs_repo
 from servicetsunami.store.db import Store
 from servicetsunami.store.models import Run, utcnow
+from servicetsunami.store.repositories import runs as runs_repo
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from servicetsunami.services.catalog import tables
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import ColumnInfo, HistoryEntry, QueryResult
-from servicetsunami.store import identity_repositories as ids_repo
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.models import Dataset
+from servicetsunami.store.repositories import audit as audit_repo
+from servicetsunami.store.repositories import datasets as datasets_repo
 from servicetsunami.tenancy import Principal, Scope, TableRef
 
 logger = logging.getLogger(__name__)
@@ -57,14 +57,19 @@ class DatasetDeleted(BaseModel):
     landing_path: str = Field(description="The original file, kept so the table can be rebuilt")
 
 
-def list_datasets(svc: Services, principal: Principal) -> list[DatasetPublic]:
+def list_datasets(
+    svc: Services, principal: Principal, *, after: tuple[str, str] | None = None, limit: int | None = None
+) -> list[DatasetPublic]:
+    """The tenant's datasets by ``(name, id)``; with ``after`` and ``limit``, one page of them plus
+    the next dataset if there is one (see :mod:`servicetsunami.api.pagination`)."""
     principal.require(Scope.READ)
 
     def read() -> tuple[DatasetPublic, ...]:
         with svc.store.session() as session:
-            return tuple(_public(d) for d in repo.list_datasets(session, tenant_id=principal.tenant_id))
+            rows = datasets_repo.list_datasets(session, tenant_id=principal.tenant_id, after=after, limit=limit)
+            return tuple(_public(d) for d in rows)
 
-    return [d.model_copy() for d in svc.store.reads.get(("datasets", principal.tenant_id), read)]
+    return [d.model_copy() for d in svc.store.reads.get(("datasets", principal.tenant_id, after, limit), read)]
 
 
 def get_dataset(svc: Services, principal: Principal, dataset_id: str, /) -> DatasetDetail:
@@ -109,8 +114,8 @@ def delete_dataset(svc: Services, principal: Principal, dataset_id: str, /) -> D
     except NotFound:
         dropped = False  # already gone (dropped by SQL elsewhere): still forget the record
     with svc.store.session() as session:
-        repo.delete_dataset(session, row.public.name, tenant_id=principal.tenant_id)
-        repo.record_audit(
+        datasets_repo.delete_dataset(session, row.public.name, tenant_id=principal.tenant_id)
+        audit_repo.record_audit(
             session, tenant_id=principal.tenant_id, subject=principal.subject, action="dataset.delete", target=str(ref)
         )
     logger.info("deleted dataset %s (%s)", dataset_id, ref)
@@ -127,7 +132,7 @@ class _Row:
 
 def _row(svc: Services, principal: Principal, dataset_id: str) -> _Row:
     with svc.store.session() as session:
-        return _Row(ids_repo.get_dataset_by_id(session, dataset_id, tenant_id=principal.tenant_id))
+        return _Row(datasets_repo.get_dataset_by_id(session, dataset_id, tenant_id=principal.tenant_id))
 
 
 def _public(d: Dataset) -> DatasetPublic:

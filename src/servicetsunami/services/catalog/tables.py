@@ -14,8 +14,8 @@ from servicetsunami.services.governance import lineage
 from servicetsunami.services.models import QueryResult, TableDescription, TableInfo
 from servicetsunami.services.transforms.gold import view_columns
 from servicetsunami.sql import guard_query
-from servicetsunami.store import repositories as repo
-from servicetsunami.store import transform_repositories as trepo
+from servicetsunami.store.repositories import datasets as datasets_repo
+from servicetsunami.store.repositories import transforms as transforms_repo
 from servicetsunami.tenancy import LAYERS, Principal, Scope, TableRef, check_identifier, parse_table_name
 
 
@@ -29,7 +29,7 @@ def list_tables(svc: Services, principal: Principal, *, layer: str | None = None
     tables = [_info(d) for d in svc.engine.list_tables(principal.catalog, schema=layer)]
     if layer in (None, "gold"):
         with svc.store.session() as session:
-            views = trepo.list_transforms(session, tenant_id=principal.tenant_id, kind="gold")
+            views = transforms_repo.list_transforms(session, tenant_id=principal.tenant_id, kind="gold")
             for view in views:
                 if view.materialize != "view":
                     continue
@@ -82,7 +82,7 @@ def describe_table(
 def _dataset_of(svc: Services, principal: Principal, ref: TableRef) -> dict[str, Any] | None:
     """The dataset record behind a table, when it was uploaded or synced into one."""
     with svc.store.session() as session:
-        found = repo.find_dataset(session, ref.name, tenant_id=principal.tenant_id)
+        found = datasets_repo.find_dataset(session, ref.name, tenant_id=principal.tenant_id)
         if found is None or found.table_schema != ref.schema or found.table_name != ref.name:
             return None
         return {

@@ -15,7 +15,7 @@ from servicetsunami.errors import InvalidInput
 from servicetsunami.services.container import Services
 from servicetsunami.sql import GuardedQuery, TableReference, guard_query
 from servicetsunami.sql.qualify import table_reference, walk_tables
-from servicetsunami.store import transform_repositories as trepo
+from servicetsunami.store.repositories import transforms as transforms_repo
 from servicetsunami.tenancy import Principal, TableRef
 
 MAX_DEPTH = 8
@@ -29,7 +29,7 @@ def view_definitions(svc: Services, principal: Principal, refs: list[TableRef]) 
     found = {}
     with svc.store.session() as session:
         for ref in candidates:
-            row = trepo.find_transform(session, f"gold.{ref.name}", tenant_id=principal.tenant_id)
+            row = transforms_repo.find_transform(session, f"gold.{ref.name}", tenant_id=principal.tenant_id)
             if row is not None and row.materialize == "view":
                 found[ref] = row.sql
     return found

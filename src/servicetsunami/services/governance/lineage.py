@@ -14,10 +14,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from servicetsunami.services.container import Services
-from servicetsunami.store import repositories as repo
-from servicetsunami.store import runs_repository as runs_repo
-from servicetsunami.store import source_repositories as srepo
-from servicetsunami.store import transform_repositories as trepo
+from servicetsunami.store.repositories import connections as connections_repo
+from servicetsunami.store.repositories import datasets as datasets_repo
+from servicetsunami.store.repositories import runs as runs_repo
+from servicetsunami.store.repositories import syncs as syncs_repo
+from servicetsunami.store.repositories import transforms as transforms_repo
 from servicetsunami.tenancy import Principal, Scope, parse_table_name
 
 MAX_NODES = 200
@@ -54,7 +55,7 @@ def _origin(svc: Services, principal: Principal, name: str) -> dict[str, Any] | 
     schema, _, table = name.partition(".")
     with svc.store.session() as session:
         if schema == "bronze":
-            sync = srepo.find_sync_by_target(session, name, tenant_id=principal.tenant_id)
+            sync = syncs_repo.find_sync_by_target(session, name, tenant_id=principal.tenant_id)
             if sync is not None:
                 out: dict[str, Any] = {
                     "kind": "sync",
@@ -63,7 +64,7 @@ def _origin(svc: Services, principal: Principal, name: str) -> dict[str, Any] | 
                     "mode": sync.mode,
                 }
                 try:
-                    conn = srepo.get_connection(session, sync.connection_id, tenant_id=principal.tenant_id)
+                    conn = connections_repo.get_connection(session, sync.connection_id, tenant_id=principal.tenant_id)
                     out["connection"] = {"id": conn.id, "name": conn.name, "kind": conn.kind}
                 except Exception:  # a connection deleted meanwhile: the sync still says where rows came from
                     out["connection"] = {"id": sync.connection_id}
@@ -78,7 +79,7 @@ def _origin(svc: Services, principal: Principal, name: str) -> dict[str, Any] | 
                     }
                     out["last_refresh"] = out["last_run"]["finished_at"]
                 return out
-            dataset = repo.find_dataset(session, table, tenant_id=principal.tenant_id)
+            dataset = datasets_repo.find_dataset(session, table, tenant_id=principal.tenant_id)
             if dataset is not None and dataset.table_schema == schema and dataset.table_name == table:
                 return {
                     "kind": "upload",
@@ -89,10 +90,10 @@ def _origin(svc: Services, principal: Principal, name: str) -> dict[str, Any] | 
                     "last_refresh": dataset.updated_at.isoformat() if dataset.updated_at else None,
                 }
             return None
-        row = trepo.find_transform(session, name, tenant_id=principal.tenant_id)
+        row = transforms_repo.find_transform(session, name, tenant_id=principal.tenant_id)
         if row is None:
             return None
-        edges = trepo.edges_into(session, name, tenant_id=principal.tenant_id)
+        edges = transforms_repo.edges_into(session, name, tenant_id=principal.tenant_id)
         return {
             "kind": "transform_to_silver" if row.kind == "silver" else "gold",
             "materialize": row.materialize,
@@ -142,7 +143,9 @@ def _walk(
             nodes[current] = _table_node(svc, principal, current)
         node = nodes[current]
         with svc.store.session() as session:
-            found = (trepo.edges_into if up else trepo.edges_from)(session, current, tenant_id=principal.tenant_id)
+            found = (transforms_repo.edges_into if up else transforms_repo.edges_from)(
+                session, current, tenant_id=principal.tenant_id
+            )
             pairs = [(e.upstream, e.downstream, e.upstream_version) for e in found]
         for upstream, downstream, version in pairs:
             via = "transform_to_silver" if downstream.startswith("silver.") else "gold"

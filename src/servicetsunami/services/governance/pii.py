@@ -20,7 +20,7 @@ from sqlglot.lineage import lineage
 
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import QueryResult
-from servicetsunami.store import transform_repositories as trepo
+from servicetsunami.store.repositories import tenants as tenants_repo
 from servicetsunami.tenancy import Principal
 
 MASK = "***"
@@ -75,14 +75,14 @@ def remember_flags(svc: Services, principal: Principal, table: str, flags: dict[
 
     Kept in the tenant's settings, so every worker process, and the next start, masks them too."""
     with svc.store.session(write_lock=True) as session:
-        known = dict(trepo.tenant_settings(session, principal.tenant_id).get(_FLAGS_KEY) or {})
+        known = dict(tenants_repo.tenant_settings(session, principal.tenant_id).get(_FLAGS_KEY) or {})
         if known.get(table, {}) == flags:
             return
         if flags:
             known[table] = dict(flags)
         else:
             known.pop(table, None)
-        trepo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
+        tenants_repo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
 
 
 def remembered_flags(svc: Services, principal: Principal, table: str, /) -> dict[str, str]:
@@ -98,7 +98,7 @@ def _settings(svc: Services, principal: Principal) -> dict[str, Any]:
 
     def read() -> dict[str, Any]:
         with svc.store.session() as session:
-            return trepo.tenant_settings(session, principal.tenant_id)
+            return tenants_repo.tenant_settings(session, principal.tenant_id)
 
     return svc.store.reads.get(("tenant_settings", principal.tenant_id), read)
 
@@ -109,7 +109,9 @@ def set_mask_pii(svc: Services, principal: Principal, enabled: bool, /) -> bool:
 
     principal.require(Scope.MANAGE)
     with svc.store.session() as session:
-        return bool(trepo.set_tenant_setting(session, principal.tenant_id, "mask_pii", bool(enabled))["mask_pii"])
+        return bool(
+            tenants_repo.set_tenant_setting(session, principal.tenant_id, "mask_pii", bool(enabled))["mask_pii"]
+        )
 
 
 def mask_result(

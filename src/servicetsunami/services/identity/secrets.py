@@ -29,8 +29,8 @@ from pydantic import BaseModel, Field
 from servicetsunami.errors import InvalidInput, TsunamiError
 from servicetsunami.security import secrets
 from servicetsunami.settings import Settings
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store
+from servicetsunami.store.repositories import connections as connections_repo
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ def rotate_secrets(store: Store, settings: Settings, *, limit: int | None = None
         raise InvalidInput("limit must not be negative")
     ring = secrets.load_keyring(settings)
     with store.session() as session:
-        pending = repo.list_connection_secrets(session, exclude_kid=ring.active_kid)
-        total = sum(repo.count_connection_secrets_by_kid(session).values())
+        pending = connections_repo.list_connection_secrets(session, exclude_kid=ring.active_kid)
+        total = sum(connections_repo.count_connection_secrets_by_kid(session).values())
     file_keys = secrets.uses_key_file(settings)
     # Rows under a kid the ring lacks cannot be re-encrypted by any run; they must not make every
     # later run look like the resumption of an unfinished rotation.
@@ -78,7 +78,7 @@ def rotate_secrets(store: Store, settings: Settings, *, limit: int | None = None
         key_added = True
         ring = secrets.load_keyring(settings)
         with store.session() as session:
-            pending = repo.list_connection_secrets(session, exclude_kid=ring.active_kid)
+            pending = connections_repo.list_connection_secrets(session, exclude_kid=ring.active_kid)
     report = RotationReport(
         active_kid=ring.active_kid,
         key_added=key_added,
@@ -88,7 +88,7 @@ def rotate_secrets(store: Store, settings: Settings, *, limit: int | None = None
     for item in pending if limit is None else pending[:limit]:
         _rotate_one(store, ring, item, report)
     with store.session() as session:
-        report.remaining = len(repo.list_connection_secrets(session, exclude_kid=ring.active_kid))
+        report.remaining = len(connections_repo.list_connection_secrets(session, exclude_kid=ring.active_kid))
     logger.info(
         "secrets rotated",
         extra={
@@ -101,7 +101,9 @@ def rotate_secrets(store: Store, settings: Settings, *, limit: int | None = None
     return report
 
 
-def _rotate_one(store: Store, ring: secrets.KeyRing, item: repo.ConnectionSecret, report: RotationReport) -> None:
+def _rotate_one(
+    store: Store, ring: secrets.KeyRing, item: connections_repo.ConnectionSecret, report: RotationReport
+) -> None:
     aad = secrets.secret_aad(item.tenant_id, item.id)
     try:
         plaintext = ring.decrypt(item.ciphertext, aad=aad)
@@ -111,7 +113,7 @@ def _rotate_one(store: Store, ring: secrets.KeyRing, item: repo.ConnectionSecret
         return
     ciphertext = ring.encrypt(plaintext, aad=aad)
     with store.session() as session:
-        swapped = repo.replace_connection_secret(
+        swapped = connections_repo.replace_connection_secret(
             session, item.id, old_ciphertext=item.ciphertext, ciphertext=ciphertext, kid=ring.active_kid
         )
     if swapped:

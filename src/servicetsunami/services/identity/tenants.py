@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 
 from servicetsunami.errors import Conflict, InvalidInput
 from servicetsunami.security import auth
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.db import Store
 from servicetsunami.store.models import ApiKey, Tenant, utcnow
+from servicetsunami.store.repositories import api_keys as api_keys_repo
+from servicetsunami.store.repositories import audit as audit_repo
+from servicetsunami.store.repositories import tenants as tenants_repo
 from servicetsunami.tenancy import Role, check_slug
 
 if TYPE_CHECKING:
@@ -67,8 +69,8 @@ def create_tenant(store: Store, slug: str, *, name: str | None = None, actor: st
     check_slug(slug)
     display_name = _check_name(name if name is not None else slug, what="tenant name")
     with store.session() as session:
-        tenant = repo.create_tenant(session, slug=slug, name=display_name)
-        repo.record_audit(session, action="tenant.create", subject=actor, tenant_id=tenant.id, target=slug)
+        tenant = tenants_repo.create_tenant(session, slug=slug, name=display_name)
+        audit_repo.record_audit(session, action="tenant.create", subject=actor, tenant_id=tenant.id, target=slug)
         public = _tenant_public(tenant)
     logger.info("tenant created", extra={"tenant": slug})
     return public
@@ -76,7 +78,7 @@ def create_tenant(store: Store, slug: str, *, name: str | None = None, actor: st
 
 def list_tenants(store: Store) -> list[TenantPublic]:
     with store.session() as session:
-        return [_tenant_public(t) for t in repo.list_tenants(session)]
+        return [_tenant_public(t) for t in tenants_repo.list_tenants(session)]
 
 
 def create_api_key(
@@ -94,16 +96,23 @@ def create_api_key(
     if expires_at is not None and expires_at.tzinfo is None:
         raise InvalidInput("expires_at must carry a time zone")
     with store.session() as session:
-        tenant = repo.get_tenant_by_slug(session, tenant_slug)
+        tenant = tenants_repo.get_tenant_by_slug(session, tenant_slug)
         return _new_key(session, tenant, key_name, checked_role, expires_at=expires_at, actor=actor)
 
 
-def list_api_keys(store: Store, *, tenant_slug: str) -> list[ApiKeyPublic]:
-    """Every key of the tenant, revoked ones included (their ``active`` is false)."""
+def list_api_keys(
+    store: Store, *, tenant_slug: str, after: tuple[datetime, str] | None = None, limit: int | None = None
+) -> list[ApiKeyPublic]:
+    """The tenant's keys, revoked ones included (their ``active`` is false), oldest first.
+
+    ``after`` and ``limit`` page through them by ``(created_at, id)``: at most ``limit + 1`` keys
+    come back, the extra one saying that another page follows. Without them, every key.
+    """
     with store.session() as session:
-        tenant = repo.get_tenant_by_slug(session, tenant_slug)
+        tenant = tenants_repo.get_tenant_by_slug(session, tenant_slug)
         now = utcnow()
-        return [_key_public(k, tenant, now) for k in repo.list_api_keys(session, tenant_id=tenant.id)]
+        keys = api_keys_repo.list_api_keys(session, tenant_id=tenant.id, after=after, limit=limit)
+        return [_key_public(k, tenant, now) for k in keys]
 
 
 def revoke_api_key(store: Store, *, tenant_slug: str, key_id_or_prefix: str, actor: str = "operator") -> ApiKeyPublic:
@@ -115,12 +124,12 @@ def revoke_api_key(store: Store, *, tenant_slug: str, key_id_or_prefix: str, act
     if ref.startswith(f"{auth.KEY_SCHEME}_"):
         ref = ref.split("_")[1]
     with store.session() as session:
-        tenant = repo.get_tenant_by_slug(session, tenant_slug)
-        key = repo.find_api_key(session, ref, tenant_id=tenant.id)
+        tenant = tenants_repo.get_tenant_by_slug(session, tenant_slug)
+        key = api_keys_repo.find_api_key(session, ref, tenant_id=tenant.id)
         already = key.revoked_at is not None
         auth.revoke_api_key(session, key.id, tenant_id=tenant.id)
         if not already:
-            repo.record_audit(
+            audit_repo.record_audit(
                 session,
                 action="api_key.revoke",
                 subject=actor,
@@ -150,10 +159,10 @@ def bootstrap(store: Store, *, default_tenant: str) -> CreatedKey | None:
     check_slug(default_tenant)
     try:
         with store.session(write_lock=True) as session:
-            if repo.has_tenants(session):
+            if tenants_repo.has_tenants(session):
                 return None
-            tenant = repo.create_tenant(session, slug=default_tenant, name=default_tenant)
-            repo.record_audit(
+            tenant = tenants_repo.create_tenant(session, slug=default_tenant, name=default_tenant)
+            audit_repo.record_audit(
                 session,
                 action="tenant.create",
                 subject="system:bootstrap",
@@ -178,7 +187,7 @@ def _new_key(
     expires_at: datetime | None = None,
 ) -> CreatedKey:
     plaintext, prefix, key_hash = auth.generate_api_key()
-    key = repo.create_api_key(
+    key = api_keys_repo.create_api_key(
         session,
         tenant_id=tenant.id,
         name=name,
@@ -187,7 +196,7 @@ def _new_key(
         role=role.value,
         expires_at=expires_at,
     )
-    repo.record_audit(
+    audit_repo.record_audit(
         session,
         action="api_key.create",
         subject=actor,

@@ -27,9 +27,10 @@ from servicetsunami.errors import AuthError, Conflict, InvalidInput, NotFound, P
 from servicetsunami.security import passwords, tokens
 from servicetsunami.services.container import Services
 from servicetsunami.services.identity import tenants
-from servicetsunami.store import identity_repositories as users_repo
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.models import RefreshToken, Tenant, User, new_id, utcnow
+from servicetsunami.store.repositories import audit as audit_repo
+from servicetsunami.store.repositories import tenants as tenants_repo
+from servicetsunami.store.repositories import users as users_repo
 from servicetsunami.tenancy import Principal, Role, Scope
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def create_user(
     password_hash = passwords.hash_password(password)
     checked_role = _role(role)
     with svc.store.session() as session:
-        tenant = repo.get_tenant_by_slug(session, tenant_slug)
+        tenant = tenants_repo.get_tenant_by_slug(session, tenant_slug)
         user = users_repo.create_user(
             session,
             tenant_id=tenant.id,
@@ -103,7 +104,7 @@ def create_user(
             role=checked_role.value,
             is_platform_admin=is_platform_admin,
         )
-        repo.record_audit(
+        audit_repo.record_audit(
             session,
             action="user.create",
             subject=actor,
@@ -125,18 +126,23 @@ def create_user_in_tenant(
     )  # fmt: skip
 
 
-def list_users(svc: Services, principal: Principal) -> list[UserPublic]:
+def list_users(
+    svc: Services, principal: Principal, *, after: tuple[str, str] | None = None, limit: int | None = None
+) -> list[UserPublic]:
+    """The tenant's users by ``(email, id)``; with ``after`` and ``limit``, one page of them plus
+    the next user if there is one (see :mod:`servicetsunami.api.pagination`)."""
     principal.require(Scope.MANAGE)
     with svc.store.session() as session:
-        tenant = repo.get_tenant(session, principal.tenant_id)
-        return [_user_public(u, tenant) for u in users_repo.list_users(session, tenant_id=principal.tenant_id)]
+        tenant = tenants_repo.get_tenant(session, principal.tenant_id)
+        rows = users_repo.list_users(session, tenant_id=principal.tenant_id, after=after, limit=limit)
+        return [_user_public(u, tenant) for u in rows]
 
 
 def get_user(svc: Services, principal: Principal, user_id: str, /) -> UserPublic:
     if _user_id_of(principal) != user_id:
         principal.require(Scope.MANAGE)
     with svc.store.session() as session:
-        tenant = repo.get_tenant(session, principal.tenant_id)
+        tenant = tenants_repo.get_tenant(session, principal.tenant_id)
         return _user_public(users_repo.get_user(session, user_id, tenant_id=principal.tenant_id), tenant)
 
 
@@ -162,7 +168,7 @@ def update_user(
         raise InvalidInput("you cannot disable yourself or change your own role; ask another admin")
     new_hash = passwords.hash_password(password) if password is not None else None
     with svc.store.session(write_lock=True) as session:
-        tenant = repo.get_tenant(session, principal.tenant_id)
+        tenant = tenants_repo.get_tenant(session, principal.tenant_id)
         user = users_repo.get_user(session, user_id, tenant_id=principal.tenant_id)
         if role is not None:
             user.role = _role(role).value
@@ -175,7 +181,7 @@ def update_user(
         if new_hash is not None or active is False:
             users_repo.revoke_user_refresh_tokens(session, user.id)
         session.flush()
-        repo.record_audit(
+        audit_repo.record_audit(
             session,
             action="user.update",
             subject=principal.subject,
@@ -208,12 +214,12 @@ def login(svc: Services, *, email: str, password: str) -> TokenPair:
     new_hash = passwords.hash_password(password) if needs_rehash else None
     with svc.store.session(write_lock=True) as session:
         user = users_repo.get_user(session, user_id, tenant_id=tenant_id)
-        tenant = repo.get_tenant(session, tenant_id)
+        tenant = tenants_repo.get_tenant(session, tenant_id)
         if new_hash is not None:
             user.password_hash = new_hash
         user.last_login_at = utcnow()
         pair = _issue(svc, session, user, tenant, family_id=new_id())
-        repo.record_audit(session, action="user.login", subject=f"user:{user.id}", tenant_id=tenant.id)
+        audit_repo.record_audit(session, action="user.login", subject=f"user:{user.id}", tenant_id=tenant.id)
     return pair
 
 
@@ -237,7 +243,7 @@ def refresh(svc: Services, *, refresh_token: str) -> TokenPair:
             user = users_repo.get_user(session, row.user_id, tenant_id=row.tenant_id)
             if user.disabled_at is not None:
                 raise AuthError(INVALID_REFRESH_MESSAGE)
-            tenant = repo.get_tenant(session, row.tenant_id)
+            tenant = tenants_repo.get_tenant(session, row.tenant_id)
             row.revoked_at = now
             pair = _issue(svc, session, user, tenant, family_id=row.family_id, replaces=row)
     if replayed:  # committed: the family stays revoked although the request fails
@@ -311,9 +317,11 @@ def create_api_key(
     )  # fmt: skip
 
 
-def list_api_keys(svc: Services, principal: Principal) -> list[tenants.ApiKeyPublic]:
+def list_api_keys(
+    svc: Services, principal: Principal, *, after: tuple[datetime, str] | None = None, limit: int | None = None
+) -> list[tenants.ApiKeyPublic]:
     principal.require(Scope.MANAGE)
-    return tenants.list_api_keys(svc.store, tenant_slug=principal.tenant_slug)
+    return tenants.list_api_keys(svc.store, tenant_slug=principal.tenant_slug, after=after, limit=limit)
 
 
 def revoke_api_key(svc: Services, principal: Principal, key_id: str, /) -> tenants.ApiKeyPublic:

@@ -21,8 +21,9 @@ from servicetsunami.errors import InvalidInput, PermissionDenied
 from servicetsunami.security.secrets import secret_aad
 from servicetsunami.security.ssrf import check_source_host
 from servicetsunami.services.container import Services
-from servicetsunami.store import repositories as repo
 from servicetsunami.store.models import Connection, new_id
+from servicetsunami.store.repositories import audit as audit_repo
+from servicetsunami.store.repositories import connections as connections_repo
 from servicetsunami.tenancy import Principal, Scope, check_identifier
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def connect_postgres(
         )
         kid = ring.active_kid
     with svc.store.session() as session:
-        repo.create_connection(
+        connections_repo.create_connection(
             session,
             tenant_id=principal.tenant_id,
             name=name,
@@ -128,7 +129,7 @@ def connect_postgres(
             secret_kid=kid,
             connection_id=connection_id,
         )
-        repo.record_audit(
+        audit_repo.record_audit(
             session,
             tenant_id=principal.tenant_id,
             subject=principal.subject,
@@ -149,7 +150,7 @@ def test_connection(svc: Services, principal: Principal, connection_id: str, /) 
     finally:
         source.close()
     with svc.store.session() as session:
-        repo.record_connection_test(
+        connections_repo.record_connection_test(
             session, connection_id, tenant_id=principal.tenant_id, ok=result.ok, detail=result.diagnosis
         )
     return ConnectionTest(
@@ -162,16 +163,21 @@ def test_connection(svc: Services, principal: Principal, connection_id: str, /) 
     )
 
 
-def list_connections(svc: Services, principal: Principal) -> list[ConnectionPublic]:
+def list_connections(
+    svc: Services, principal: Principal, *, after: tuple[str, str] | None = None, limit: int | None = None
+) -> list[ConnectionPublic]:
+    """The tenant's connections by ``(name, id)``; with ``after`` and ``limit``, one page of them
+    plus the next connection if there is one (see :mod:`servicetsunami.api.pagination`)."""
     principal.require(Scope.READ)
     with svc.store.session() as session:
-        return [_public(c) for c in repo.list_connections(session, tenant_id=principal.tenant_id)]
+        rows = connections_repo.list_connections(session, tenant_id=principal.tenant_id, after=after, limit=limit)
+        return [_public(c) for c in rows]
 
 
 def get_connection(svc: Services, principal: Principal, connection_id: str, /) -> ConnectionPublic:
     principal.require(Scope.READ)
     with svc.store.session() as session:
-        return _public(repo.get_connection(session, connection_id, tenant_id=principal.tenant_id))
+        return _public(connections_repo.get_connection(session, connection_id, tenant_id=principal.tenant_id))
 
 
 def list_source_tables(
@@ -188,7 +194,7 @@ def list_source_tables(
 def open_source(svc: Services, principal: Principal, connection_id: str, /) -> PostgresSource:
     """The tenant's connection as a ready source (secret decrypted in memory only, host vetted)."""
     with svc.store.session() as session:
-        row = repo.get_connection(session, connection_id, tenant_id=principal.tenant_id)
+        row = connections_repo.get_connection(session, connection_id, tenant_id=principal.tenant_id)
         config_data, ciphertext = dict(row.config), row.secret_ciphertext
     password = None
     if ciphertext is not None:

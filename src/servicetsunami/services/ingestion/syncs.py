@@ -34,9 +34,11 @@ from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.context import RunContext
 from servicetsunami.services.runs.kinds import RunKind, register
 from servicetsunami.services.runs.model import RunPublic, run_public
-from servicetsunami.store import repositories as repo
-from servicetsunami.store import runs_repository as runs_repo
 from servicetsunami.store.models import Sync
+from servicetsunami.store.repositories import audit as audit_repo
+from servicetsunami.store.repositories import connections as connections_repo
+from servicetsunami.store.repositories import runs as runs_repo
+from servicetsunami.store.repositories import syncs as syncs_repo
 from servicetsunami.tenancy import Principal, Scope, TableRef, check_identifier, parse_table_name
 
 logger = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
     """The handler of ``sync`` runs: one SyncRunner over the sync's source, into its bronze table."""
     principal = ctx.principal
     with svc.store.session() as session:
-        sync = repo.get_sync(session, str(ctx.params["sync_id"]), tenant_id=principal.tenant_id)
+        sync = syncs_repo.get_sync(session, str(ctx.params["sync_id"]), tenant_id=principal.tenant_id)
         plan = SyncPlan(
             sync_id=sync.id,
             stream=sync.source_table,
@@ -186,7 +188,7 @@ def start_sync(
         raise InvalidInput(f"primary_key column(s) {', '.join(missing)} are not columns of {stream.name}")
     target = _target(principal, stream.name, target_table)
     with svc.store.session() as session:
-        sync = repo.upsert_sync(
+        sync = syncs_repo.upsert_sync(
             session,
             tenant_id=principal.tenant_id,
             connection_id=connection_id,
@@ -200,8 +202,8 @@ def start_sync(
     svc.engine.ensure_catalog(principal.catalog)
     run_id = runs.submit(svc, principal, "sync", params={"sync_id": sync_id}, resource_id=sync_id)
     with svc.store.session(write_lock=True) as session:  # read, then write, while the run may be writing
-        repo.update_sync_state(session, sync_id, tenant_id=principal.tenant_id, last_run_id=run_id)
-        repo.record_audit(
+        syncs_repo.update_sync_state(session, sync_id, tenant_id=principal.tenant_id, last_run_id=run_id)
+        audit_repo.record_audit(
             session,
             tenant_id=principal.tenant_id,
             subject=principal.subject,
@@ -258,7 +260,16 @@ def cancel_sync(svc: Services, principal: Principal, run_id: str, /) -> SyncRunP
     return _sync_status(svc, principal, run)
 
 
-def list_syncs(svc: Services, principal: Principal) -> list[SyncPublic]:
+def list_syncs(
+    svc: Services,
+    principal: Principal,
+    *,
+    connection_id: str | None = None,
+    after: tuple[str, str] | None = None,
+    limit: int | None = None,
+) -> list[SyncPublic]:
+    """The tenant's syncs (of one connection if given) by ``(bronze table, id)``; with ``after`` and
+    ``limit``, one page of them plus the next sync if there is one."""
     principal.require(Scope.READ)
     with svc.store.session() as session:
         return [
@@ -273,16 +284,26 @@ def list_syncs(svc: Services, principal: Principal) -> list[SyncPublic]:
                 state=dict(sync.state or {}),
                 last_run=_public(run_public(run), sync) if run is not None else None,
             )
-            for sync, run in repo.list_syncs(session, tenant_id=principal.tenant_id)
+            for sync, run in syncs_repo.list_syncs(
+                session, tenant_id=principal.tenant_id, connection_id=connection_id, after=after, limit=limit
+            )
         ]
 
 
-def list_source_syncs(svc: Services, principal: Principal, connection_id: str, /) -> list[SyncPublic]:
+def list_source_syncs(
+    svc: Services,
+    principal: Principal,
+    connection_id: str,
+    /,
+    *,
+    after: tuple[str, str] | None = None,
+    limit: int | None = None,
+) -> list[SyncPublic]:
     """The syncs of one connection of the caller's tenant (:class:`NotFound` for another's)."""
     principal.require(Scope.READ)
     with svc.store.session() as session:
-        repo.get_connection(session, connection_id, tenant_id=principal.tenant_id)
-    return [s for s in list_syncs(svc, principal) if s.connection_id == connection_id]
+        connections_repo.get_connection(session, connection_id, tenant_id=principal.tenant_id)
+    return list_syncs(svc, principal, connection_id=connection_id, after=after, limit=limit)
 
 
 # -- internals ------------------------------------------------------------------------------------
@@ -334,7 +355,7 @@ def _record_batch(
 ) -> None:
     alive = ctx.progress(**_counts(p), progress=p.as_dict(), force=True)
     with svc.store.session(write_lock=True) as session:
-        repo.update_sync_state(
+        syncs_repo.update_sync_state(
             session,
             plan.sync_id,
             tenant_id=principal.tenant_id,
@@ -355,7 +376,7 @@ def _sync_status(svc: Services, principal: Principal, run: RunPublic) -> SyncRun
     if run.kind != "sync" or run.resource_id is None:
         raise NotFound(f"sync run {run.run_id} does not exist")
     with svc.store.session() as session:
-        sync = repo.get_sync(session, run.resource_id, tenant_id=principal.tenant_id)
+        sync = syncs_repo.get_sync(session, run.resource_id, tenant_id=principal.tenant_id)
         return _public(run, sync)
 
 

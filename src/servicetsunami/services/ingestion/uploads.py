@@ -30,7 +30,8 @@ from servicetsunami.engines.base import VolumeFile, WriteMode, WriteResult
 from servicetsunami.errors import BadFile, InvalidInput, LimitExceeded
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import UploadResult
-from servicetsunami.store import repositories as repo
+from servicetsunami.store.repositories import audit as audit_repo
+from servicetsunami.store.repositories import datasets as datasets_repo
 from servicetsunami.tenancy import LANDING_VOLUME, Principal, Scope, TableRef, check_identifier
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def upload_file(
         raise
 
     with svc.store.session() as session:
-        dataset = repo.upsert_dataset(
+        dataset = datasets_repo.upsert_dataset(
             session,
             tenant_id=principal.tenant_id,
             name=dataset_name,
@@ -121,7 +122,7 @@ def upload_file(
                 "last_rows": result.rows,
             },
         )
-        repo.record_audit(
+        audit_repo.record_audit(
             session,
             tenant_id=principal.tenant_id,
             subject=principal.subject,

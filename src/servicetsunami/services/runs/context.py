@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from servicetsunami.errors import Cancelled, PermissionDenied
-from servicetsunami.store import runs_repository as runs_repo
+from servicetsunami.store.repositories import runs as runs_repo
 from servicetsunami.tenancy import Principal
 
 if TYPE_CHECKING:

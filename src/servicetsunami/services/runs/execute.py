@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from servicetsunami.errors import Cancelled, TsunamiError
 from servicetsunami.services.runs.context import RunContext
 from servicetsunami.services.runs.kinds import RunKind, registered
-from servicetsunami.store import repositories as repo
-from servicetsunami.store import runs_repository as runs_repo
+from servicetsunami.store.repositories import runs as runs_repo
+from servicetsunami.store.repositories import tenants as tenants_repo
 from servicetsunami.tenancy import Principal, principal_for
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _principal(svc: Services, claimed: ClaimedRun) -> Principal | None:
     if claimed.tenant_id is None:
         return None
     with svc.store.session() as session:
-        tenant = repo.get_tenant(session, claimed.tenant_id)
+        tenant = tenants_repo.get_tenant(session, claimed.tenant_id)
         slug = tenant.slug
     return principal_for(
         tenant_id=claimed.tenant_id,

@@ -20,7 +20,7 @@ from servicetsunami.runs.base import Ticker
 from servicetsunami.services.runs.execute import execute
 from servicetsunami.services.runs.kinds import registered
 from servicetsunami.services.runs.model import RunPublic, run_public
-from servicetsunami.store import runs_repository as runs_repo
+from servicetsunami.store.repositories import runs as runs_repo
 from servicetsunami.tenancy import Principal, Scope
 
 if TYPE_CHECKING:

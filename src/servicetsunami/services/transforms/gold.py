@@ -21,8 +21,8 @@ from servicetsunami.services.catalog.views import expand_views
 from servicetsunami.services.container import Services
 from servicetsunami.services.models import ColumnInfo
 from servicetsunami.sql import GuardedQuery, guard_query
-from servicetsunami.store import repositories as repo
-from servicetsunami.store import transform_repositories as trepo
+from servicetsunami.store.repositories import audit as audit_repo
+from servicetsunami.store.repositories import transforms as transforms_repo
 from servicetsunami.tenancy import Principal, Scope, TableRef, check_identifier
 
 Materialize = Literal["table", "view"]
@@ -72,7 +72,7 @@ def refresh_gold_table(svc: Services, principal: Principal, name: str, /) -> Gol
     table = name.split(".", 1)[1] if name.startswith("gold.") else name
     check_identifier(table, what="name")
     with svc.store.session() as session:
-        row = trepo.get_transform(session, f"gold.{table}", tenant_id=principal.tenant_id)
+        row = transforms_repo.get_transform(session, f"gold.{table}", tenant_id=principal.tenant_id)
         sql, materialize = row.sql, row.materialize
     guarded = guard_query(sql, catalog=principal.catalog, default_schema="silver")
     return _build(svc, principal, TableRef(principal.catalog, "gold", table), guarded, materialize)
@@ -98,7 +98,7 @@ def _build(svc: Services, principal: Principal, ref: TableRef, guarded: GuardedQ
     else:
         columns = view_columns(svc, expanded)
     with svc.store.session() as session:
-        trepo.save_transform(
+        transforms_repo.save_transform(
             session,
             tenant_id=principal.tenant_id,
             target=f"gold.{ref.name}",
@@ -112,7 +112,7 @@ def _build(svc: Services, principal: Principal, ref: TableRef, guarded: GuardedQ
             version=version,
             rows=rows,
         )
-        repo.record_audit(
+        audit_repo.record_audit(
             session,
             tenant_id=principal.tenant_id,
             subject=principal.subject,

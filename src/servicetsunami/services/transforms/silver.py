@@ -27,8 +27,8 @@ from servicetsunami.services.models import ColumnInfo, QueryResult
 from servicetsunami.services.transforms import silver_sql
 from servicetsunami.services.transforms.spec import TransformSpec
 from servicetsunami.sql import guard_query
-from servicetsunami.store import repositories as repo
-from servicetsunami.store import transform_repositories as trepo
+from servicetsunami.store.repositories import audit as audit_repo
+from servicetsunami.store.repositories import transforms as transforms_repo
 from servicetsunami.tenancy import Principal, Scope, TableRef, check_identifier, parse_table_name
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def transform_to_silver(
     target = f"{plan.target.schema}.{plan.target.name}"
     source = f"{plan.source.schema}.{plan.source.name}"
     with svc.store.session() as session:
-        trepo.save_transform(
+        transforms_repo.save_transform(
             session,
             tenant_id=principal.tenant_id,
             target=target,
@@ -112,7 +112,7 @@ def transform_to_silver(
             rows=result.rows,
             meta={"source": source, "inferred_types": plan.inferred},
         )
-        repo.record_audit(
+        audit_repo.record_audit(
             session,
             tenant_id=principal.tenant_id,
             subject=principal.subject,
@@ -185,7 +185,7 @@ def _plan(
     target = TableRef(principal.catalog, "silver", check_identifier(target_table or source.name, what="target_table"))
     if transformations is None:
         with svc.store.session() as session:
-            stored = trepo.find_transform(session, f"silver.{target.name}", tenant_id=principal.tenant_id)
+            stored = transforms_repo.find_transform(session, f"silver.{target.name}", tenant_id=principal.tenant_id)
             transformations = dict(stored.spec) if stored is not None else {}
     if not isinstance(transformations, dict):
         raise InvalidInput("transformations must be an object (see the spec's JSON schema in the tool description)")

@@ -1,6 +1,4 @@
-"""Reads and writes of users and refresh tokens (and datasets by id), as in
-:mod:`servicetsunami.store.repositories`: the caller owns the transaction, rows of another tenant
-are :class:`~servicetsunami.errors.NotFound` exactly like missing ones."""
+"""Users of a tenant and their refresh tokens (see the package docstring for the conventions)."""
 
 from __future__ import annotations
 
@@ -12,10 +10,8 @@ from sqlalchemy.orm import Session
 
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
 from servicetsunami.store.db import flush_or_conflict
-from servicetsunami.store.models import ROLES, Dataset, RefreshToken, Tenant, User, utcnow
-
-# ---------------------------------------------------------------------------------------------
-# users
+from servicetsunami.store.models import ROLES, RefreshToken, Tenant, User, utcnow
+from servicetsunami.store.repositories._keyset import bytewise, keyset
 
 
 def create_user(
@@ -64,8 +60,12 @@ def get_user(session: Session, user_id: str, /, *, tenant_id: str) -> User:
     return user
 
 
-def list_users(session: Session, /, *, tenant_id: str) -> list[User]:
-    return list(session.scalars(select(User).where(User.tenant_id == tenant_id).order_by(User.email)))
+def list_users(
+    session: Session, /, *, tenant_id: str, after: tuple[str, str] | None = None, limit: int | None = None
+) -> list[User]:
+    """By ``(email, id)``: the tenant's users after ``after``, at most ``limit + 1``."""
+    stmt = select(User).where(User.tenant_id == tenant_id)
+    return list(session.scalars(keyset(stmt, (bytewise(User.email), bytewise(User.id)), after=after, limit=limit)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,14 +106,3 @@ def revoke_user_refresh_tokens(session: Session, user_id: str, /, *, now: dateti
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-# ---------------------------------------------------------------------------------------------
-# datasets by id
-
-
-def get_dataset_by_id(session: Session, dataset_id: str, /, *, tenant_id: str) -> Dataset:
-    dataset = session.scalar(select(Dataset).where(Dataset.id == dataset_id, Dataset.tenant_id == tenant_id))
-    if dataset is None:
-        raise NotFound("dataset not found")
-    return dataset

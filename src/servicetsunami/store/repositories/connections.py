@@ -1,30 +1,20 @@
-"""Reads and writes of data source connections, syncs and sync runs (see :mod:`.repositories`
-for the conventions: the caller owns the transaction; another tenant's row is NotFound)."""
+"""Data source connections and their encrypted credentials (see the package docstring for the
+conventions). Key rotation reads and swaps the credentials of every tenant through
+:func:`list_connection_secrets` and :func:`replace_connection_secret`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
 from servicetsunami.store.db import flush_or_conflict
-from servicetsunami.store.models import (
-    SYNC_MODES,
-    Connection,
-    Run,
-    Sync,
-    utcnow,
-)
-
-_Row = TypeVar("_Row", bound=Sync)
-
-# ---------------------------------------------------------------------------------------------
-# connections
+from servicetsunami.store.models import Connection, Sync, utcnow
+from servicetsunami.store.repositories._keyset import bytewise, keyset
+from servicetsunami.store.repositories._session import expire_loaded
 
 # Keys that must never sit in a connection's clear-text config; credentials go through the key ring.
 _SECRET_CONFIG_KEYS = frozenset({"password", "passwd", "secret", "api_key", "token", "private_key", "credentials"})
@@ -98,8 +88,14 @@ def get_connection_by_name(session: Session, name: str, /, *, tenant_id: str) ->
     return connection
 
 
-def list_connections(session: Session, /, *, tenant_id: str) -> list[Connection]:
-    return list(session.scalars(select(Connection).where(Connection.tenant_id == tenant_id).order_by(Connection.name)))
+def list_connections(
+    session: Session, /, *, tenant_id: str, after: tuple[str, str] | None = None, limit: int | None = None
+) -> list[Connection]:
+    """By ``(name, id)``: the tenant's connections after ``after``, at most ``limit + 1``."""
+    stmt = select(Connection).where(Connection.tenant_id == tenant_id)
+    return list(
+        session.scalars(keyset(stmt, (bytewise(Connection.name), bytewise(Connection.id)), after=after, limit=limit))
+    )
 
 
 def update_connection(
@@ -160,12 +156,10 @@ def record_connection_test(
 
 def delete_connection(session: Session, connection_id: str, /, *, tenant_id: str) -> None:
     """Delete the connection with its syncs and their runs; :class:`NotFound` if not the tenant's."""
-    sync_ids = select(Sync.id).where(Sync.connection_id == connection_id, Sync.tenant_id == tenant_id)
-    session.execute(
-        delete(Run)
-        .where(Run.kind == "sync", Run.resource_id.in_(sync_ids), Run.tenant_id == tenant_id)
-        .execution_options(synchronize_session="fetch")
-    )
+    from servicetsunami.store.repositories.syncs import delete_runs_of  # syncs import this module
+
+    syncs_of = select(Sync.id).where(Sync.connection_id == connection_id, Sync.tenant_id == tenant_id)
+    delete_runs_of(session, syncs_of, tenant_id=tenant_id)
     result = session.execute(
         delete(Connection)
         .where(Connection.id == connection_id, Connection.tenant_id == tenant_id)
@@ -174,7 +168,7 @@ def delete_connection(session: Session, connection_id: str, /, *, tenant_id: str
     if not getattr(result, "rowcount", 0):
         raise NotFound("connection not found")
     # The database cascaded to the syncs; objects this session holds are stale.
-    _expire_loaded(session, Sync, lambda sync: sync.connection_id == connection_id)
+    expire_loaded(session, Sync, lambda sync: sync.connection_id == connection_id)
 
 
 def list_connection_secrets(session: Session, /, *, exclude_kid: str | None = None) -> list[ConnectionSecret]:
@@ -226,132 +220,3 @@ def _check_config(config: dict[str, Any]) -> None:
 def _check_secret_pair(ciphertext: bytes | None, kid: str | None) -> None:
     if (ciphertext is None) != (kid is None):
         raise InvalidInput("a stored secret needs both its ciphertext and its key id")
-
-
-# ---------------------------------------------------------------------------------------------
-# syncs and runs
-
-
-def upsert_sync(
-    session: Session,
-    /,
-    *,
-    tenant_id: str,
-    connection_id: str,
-    source_table: str,
-    target_table: str,
-    mode: str,
-    cursor_column: str | None = None,
-    primary_key: Sequence[str] = (),
-    state: dict[str, Any] | None = None,
-    meta: dict[str, Any] | None = None,
-) -> Sync:
-    """Create the sync writing ``target_table`` for the tenant, or update it in place (same id).
-
-    The connection must be the tenant's (:class:`NotFound` otherwise). ``state`` None keeps the saved
-    state (cursor, commit sequence) as it is; deciding when an old cursor no longer applies is the
-    sync service's call, and the commit sequence must never go backwards. ``meta`` None keeps it.
-    """
-    if mode not in SYNC_MODES:
-        raise InvalidInput(f"sync mode {mode!r} is not one of {', '.join(SYNC_MODES)}")
-    get_connection(session, connection_id, tenant_id=tenant_id)
-    fields: dict[str, Any] = {
-        "connection_id": connection_id,
-        "source_table": source_table,
-        "mode": mode,
-        "cursor_column": cursor_column,
-        "primary_key": list(primary_key),
-    }
-    if state is not None:
-        fields["state"] = dict(state)
-    if meta is not None:
-        fields["meta"] = dict(meta)
-    sync = find_sync_by_target(session, target_table, tenant_id=tenant_id)
-    if sync is None:
-        try:
-            with session.begin_nested():
-                sync = Sync(tenant_id=tenant_id, target_table=target_table, **fields)
-                session.add(sync)
-            return sync
-        except IntegrityError:
-            sync = find_sync_by_target(session, target_table, tenant_id=tenant_id)
-            if sync is None:
-                raise
-    for key, value in fields.items():
-        setattr(sync, key, value)
-    sync.updated_at = utcnow()
-    session.flush()
-    return sync
-
-
-def get_sync(session: Session, sync_id: str, /, *, tenant_id: str) -> Sync:
-    sync = session.scalar(select(Sync).where(Sync.id == sync_id, Sync.tenant_id == tenant_id))
-    if sync is None:
-        raise NotFound("sync not found")
-    return sync
-
-
-def find_sync_by_target(session: Session, target_table: str, /, *, tenant_id: str) -> Sync | None:
-    return session.scalar(select(Sync).where(Sync.tenant_id == tenant_id, Sync.target_table == target_table))
-
-
-def list_syncs(
-    session: Session, /, *, tenant_id: str, connection_id: str | None = None
-) -> list[tuple[Sync, Run | None]]:
-    """The tenant's syncs by target table, each with its latest run (None before the first run)."""
-    stmt = (
-        select(Sync, Run)
-        .outerjoin(Run, Run.id == Sync.last_run_id)
-        .where(Sync.tenant_id == tenant_id)
-        .order_by(Sync.target_table)
-    )
-    if connection_id is not None:
-        stmt = stmt.where(Sync.connection_id == connection_id)
-    return [(row[0], row[1]) for row in session.execute(stmt)]
-
-
-def update_sync_state(
-    session: Session,
-    sync_id: str,
-    /,
-    *,
-    tenant_id: str,
-    state: dict[str, Any] | None = None,
-    last_run_id: str | None = None,
-) -> Sync:
-    """Replace the saved state (call it in the transaction that records the commit it describes)
-    and/or point at the sync's newest run."""
-    sync = get_sync(session, sync_id, tenant_id=tenant_id)
-    if state is not None:
-        sync.state = dict(state)
-    if last_run_id is not None:
-        sync.last_run_id = last_run_id
-    session.flush()
-    return sync
-
-
-def delete_sync(session: Session, sync_id: str, /, *, tenant_id: str) -> None:
-    """Delete the sync and its runs; :class:`NotFound` if not the tenant's."""
-    result = session.execute(
-        delete(Sync)
-        .where(Sync.id == sync_id, Sync.tenant_id == tenant_id)
-        .execution_options(synchronize_session="fetch")
-    )
-    if not getattr(result, "rowcount", 0):
-        raise NotFound("sync not found")
-    session.execute(
-        delete(Run)
-        .where(Run.kind == "sync", Run.resource_id == sync_id, Run.tenant_id == tenant_id)
-        .execution_options(synchronize_session="fetch")
-    )
-
-
-def _expire_loaded(session: Session, cls: type[_Row], matches: Callable[[_Row], bool]) -> set[str]:
-    """Expire the loaded objects of ``cls`` that ``matches`` picks (changed behind the ORM's back);
-    returns their ids. Expired rows reload on next access, or raise if they were deleted."""
-    ids: set[str] = set()
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, cls) and matches(obj):
-            ids.add(obj.id)
-            session.expire(obj)
-    return ids

@@ -1,5 +1,5 @@
 """Transforms (silver specs, gold definitions) and their lineage edges. Every function takes the
-caller's ``tenant_id``: a row of another tenant is never found."""
+caller's ``tenant_id``: a row of another tenant is never found (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import NotFound
-from servicetsunami.store.models import LineageEdge, Tenant, Transform, utcnow
+from servicetsunami.store.models import LineageEdge, Transform, utcnow
 
 
 def find_transform(session: Session, target: str, /, *, tenant_id: str) -> Transform | None:
@@ -83,23 +83,3 @@ def edges_into(session: Session, target: str, /, *, tenant_id: str) -> list[Line
 def edges_from(session: Session, source: str, /, *, tenant_id: str) -> list[LineageEdge]:
     query = select(LineageEdge).where(LineageEdge.tenant_id == tenant_id, LineageEdge.upstream == source)
     return list(session.scalars(query.order_by(LineageEdge.downstream)))
-
-
-def tenant_settings(session: Session, tenant_id: str, /) -> dict[str, Any]:
-    tenant = session.get(Tenant, tenant_id)
-    if tenant is None:
-        raise NotFound("tenant not found")
-    return dict((tenant.meta or {}).get("settings") or {})
-
-
-def set_tenant_setting(session: Session, tenant_id: str, key: str, value: Any, /) -> dict[str, Any]:
-    tenant = session.get(Tenant, tenant_id)
-    if tenant is None:
-        raise NotFound("tenant not found")
-    meta = dict(tenant.meta or {})
-    settings = dict(meta.get("settings") or {})
-    settings[key] = value
-    meta["settings"] = settings
-    tenant.meta = meta
-    session.flush()
-    return settings
