@@ -196,7 +196,7 @@ def start_sync(
         raise InvalidInput(f"sync_mode must be one of {', '.join(SYNC_MODES)}, not {sync_mode!r}")
     source = open_source(svc, principal, connection_id)
     try:
-        stream = source.stream(table_name if "." in table_name else f"public.{table_name}")
+        stream = source.stream(table_name)
     finally:
         source.close()
     columns = {c.name for c in stream.columns}
@@ -276,7 +276,7 @@ def get_sync_status(svc: Services, principal: Principal, run_id: str, /) -> Sync
     runner = svc.syncs.runner(run_id) if svc._syncs is not None else None
     if runner is not None and public.finished_at is None:
         live = runner.progress.as_dict()
-        percent = getattr(runner.source, "progress", lambda: None)()
+        percent = runner.source.progress()
         public.progress = {**public.progress, **live, "batch_percent": percent}
         public.rows = max(public.rows, live["rows"])
     return public
