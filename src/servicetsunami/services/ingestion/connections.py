@@ -156,7 +156,7 @@ def create_connection(
             subject=principal.subject,
             action=action,
             target=connection_id,
-            meta={"name": name, "kind": kind, **{k: public[k] for k in ("host", "database", "path") if k in public}},
+            meta={**public, "name": name, "kind": kind},  # the public config holds no secret
         )
     logger.info("stored %s connection %s (%s)", kind, connection_id, _redacted(parsed))
     test = test_connection(svc, principal, connection_id)
