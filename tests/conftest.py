@@ -16,7 +16,7 @@ from servicetsunami.store.db import Store
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 
-pytest_plugins = ["tests.fakes.databricks.fixtures"]
+pytest_plugins = ["tests.fakes.databricks.fixtures", "pytester"]
 
 
 @pytest.fixture

@@ -27,10 +27,12 @@ Semantics every engine honours
 
 Errors: :class:`~servicetsunami.errors.NotFound` for a missing table or version,
 :class:`~servicetsunami.errors.Conflict` for ``create`` on an existing table,
+:class:`~servicetsunami.errors.NotSupported` for a call that needs a capability the engine lacks,
 :class:`~servicetsunami.errors.EngineError` (``transient`` set) for failures of the engine itself.
 
 Capabilities an engine lacks are declared in :attr:`Engine.capabilities`; callers and the contract
-suite read them instead of testing for an engine's kind.
+suite read them instead of testing for an engine's kind, and the suite checks that the engine
+refuses what it declares it lacks with ``NotSupported``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from typing import Any, BinaryIO, ClassVar, Literal
 import pyarrow as pa
 
 from servicetsunami.engines.models import ColumnInfo, HistoryEntry
-from servicetsunami.errors import EngineError, InvalidInput, NotFound
+from servicetsunami.errors import InvalidInput, NotFound, NotSupported
 from servicetsunami.sql import GuardedQuery
 from servicetsunami.tenancy import TableRef
 
@@ -60,8 +62,9 @@ class Capabilities:
     volumes: bool = True
     optimize: bool = True
     vacuum: bool = True
-    column_comments: bool = True
+    column_comments: bool = True  # comments (Arrow field metadata ``comment``) are kept and described
     staged_parquet: bool = False  # new_stage / commit_stage: the caller writes Parquet files itself
+    query_append: bool = True  # write_query with mode ``append``
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +164,7 @@ class Engine(abc.ABC):
         """An empty local folder where the caller writes Parquet files for :meth:`commit_stage`
         (only with ``capabilities.staged_parquet``). Lets a native writer such as DuckDB's ``COPY``
         produce the files, while the engine alone commits them."""
-        raise EngineError("staged Parquet writes are not available on this engine")
+        raise NotSupported("staged Parquet writes are not available on this engine")
 
     def commit_stage(
         self,
@@ -179,7 +182,7 @@ class Engine(abc.ABC):
         """Commit the Parquet files in ``stage`` to ``ref`` as one commit, with the semantics of
         :meth:`write_table` (``merge`` upserts on ``merge_keys``). The stage is consumed whether the
         commit succeeds or not."""
-        raise EngineError("staged Parquet writes are not available on this engine")
+        raise NotSupported("staged Parquet writes are not available on this engine")
 
     def write_query(
         self,
@@ -193,12 +196,17 @@ class Engine(abc.ABC):
     ) -> WriteResult:
         """Write every row of a guarded ``select`` (no row cap) to ``ref`` as one commit, with the
         semantics of :meth:`write_table`: a statement that fails part-way writes nothing. This is
-        how silver and gold tables are built from SQL."""
-        raise EngineError("writing a query's result to a table is not available on this engine")
+        how silver and gold tables are built from SQL. Modes ``create``, ``overwrite`` and (with
+        ``capabilities.query_append``) ``append``; there are no keys to merge on."""
+        raise NotSupported("writing a query's result to a table is not available on this engine")
 
-    @staticmethod
-    def _check_query_target(ref: TableRef, query: GuardedQuery, /) -> None:
-        """What every :meth:`write_query` refuses: anything but a SELECT, and a table built from itself."""
+    def _check_query_target(self, ref: TableRef, query: GuardedQuery, mode: WriteMode, /) -> None:
+        """What every :meth:`write_query` refuses: anything but a SELECT, a table built from itself,
+        a merge (no keys), and an append on an engine without ``capabilities.query_append``."""
+        if mode == "merge":
+            raise InvalidInput("a query's result cannot be merged (there are no merge keys); use overwrite or append")
+        if mode == "append" and not self.capabilities.query_append:
+            raise NotSupported(f"writing a query's result with mode {mode!r} is not available on this engine")
         if query.kind != "select":
             raise InvalidInput(f"only a SELECT can be written to a table, not {query.kind}")
         if any(t.table == ref for t in query.tables):

@@ -139,8 +139,11 @@ def _volume_files(state: WorkspaceState, path: str) -> Path:
 
 
 def _parquet_reader(files: list[Path], *, merge_schema: bool) -> pa.RecordBatchReader:
+    """The rows of Parquet files as Spark reads them: names and types only. Arrow field metadata
+    (where pyarrow keeps column comments) means nothing to Spark, so no comment survives the load."""
     schemas = [pq.read_schema(f) for f in files]
     schema = pa.unify_schemas(schemas, promote_options="permissive") if merge_schema else schemas[0]
+    schema = pa.schema([f.remove_metadata() for f in schema])
     return ds.dataset([str(f) for f in files], schema=schema, format="parquet").scanner().to_reader()
 
 

@@ -4,7 +4,8 @@ Parsing is :class:`~servicetsunami.connectors.files.reader.FileReader`'s (DuckDB
 the bad line); this adapter maps the Source contract onto it. A workbook's sheets are the streams
 ``<file name>:<sheet>`` (Excel forbids ``:`` in sheet names); the stream ``<file name>`` is the
 whole file, every sheet of a workbook with a ``_sheet`` column. Files are read whole: there are no
-incremental reads (``capabilities.incremental`` is False).
+incremental reads (``capabilities.incremental`` is False), and asking for one is
+:class:`~servicetsunami.errors.NotSupported`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from servicetsunami.connectors.base import (
     SourceCapabilities,
     SourceColumn,
     StreamInfo,
+    not_incremental,
 )
 from servicetsunami.connectors.files.reader import FileOptions, FileReader, detect_format
 from servicetsunami.errors import InvalidInput, SourceError
@@ -34,7 +36,7 @@ T = TypeVar("T")
 
 
 class FileSource(Source):
-    kind: ClassVar[str] = "file"
+    kind: ClassVar[str] = "files"
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(incremental=False, stage_parquet=True)
 
     def __init__(
@@ -83,6 +85,7 @@ class FileSource(Source):
         return [self._info(f"{self.file_name}:{sheet}", "sheet") for sheet in sheets]
 
     def read(self, request: ReadRequest, /) -> pa.RecordBatchReader:
+        self._refuse_cursor(request)
         reader = self._reader(request.stream)
         try:
             stream, _ = self._translated(lambda: reader.open(extra=request.extra_columns))
@@ -94,6 +97,7 @@ class FileSource(Source):
         return pa.RecordBatchReader.from_batches(stream.schema, self._drain(stream, reader))
 
     def stage_parquet(self, request: ReadRequest, directory: Path, /) -> None:
+        self._refuse_cursor(request)
         with self._reader(request.stream, output_dir=directory) as reader:
             self._translated(lambda: reader.copy_to_parquet(extra=request.extra_columns))
 
@@ -104,6 +108,11 @@ class FileSource(Source):
             reader.__exit__()
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _refuse_cursor(self, request: ReadRequest) -> None:
+        """Rows past a cursor would silently come back as the whole file: refuse instead."""
+        if request.cursor_column is not None or request.cursor_after is not None or request.cursor_upto is not None:
+            raise not_incremental(self)
 
     def _reader(self, stream: str, *, output_dir: Path | None = None) -> FileReader:
         options = self._options_for(stream)

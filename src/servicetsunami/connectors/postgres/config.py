@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from psycopg.conninfo import make_conninfo
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
@@ -31,6 +30,8 @@ class PostgresConfig(BaseModel):
     def conninfo(self, *, hostaddr: str | None = None) -> str:
         """libpq connection string. ``hostaddr`` pins the address that passed the host safety check
         (the name is still used for TLS verification)."""
+        from psycopg.conninfo import make_conninfo  # the driver loads when a connection is opened
+
         params: dict[str, str | int] = {
             "host": self.host,
             "port": self.port,

@@ -208,7 +208,8 @@ class PostgresSource(Source):
             for oid, nsp, rel, kind, estimate, size, can_read in tables
         ]
 
-    def stream(self, name: str) -> StreamInfo:
+    def stream(self, name: str, /) -> StreamInfo:
+        """One table or view, looked up alone; a name without a schema is in ``public``."""
         schema, _, table = name.rpartition(".")
         schema = schema or "public"
         found = [s for s in self._discover(schema=schema, table=table) if s.name == f"{schema}.{table}"]

@@ -62,8 +62,9 @@ class _Plan:
 
 class DatabricksEngine(DatabricksVolumes, Engine):
     kind: ClassVar[str] = "databricks"
-    # Column comments would need one ALTER commit per column after the load; not done, so declared.
-    capabilities: ClassVar[Capabilities] = Capabilities(column_comments=False, staged_parquet=True)
+    # Column comments would need one ALTER commit per column after the load, and appending a query's
+    # result an INSERT ... SELECT with its own schema evolution; neither is done, so both are declared.
+    capabilities: ClassVar[Capabilities] = Capabilities(column_comments=False, staged_parquet=True, query_append=False)
 
     def __init__(self, settings: DatabricksSettings, *, workspace: Workspace | None = None) -> None:
         self.settings = settings
@@ -233,10 +234,9 @@ class DatabricksEngine(DatabricksVolumes, Engine):
         commit_info: dict[str, str] | None = None,
     ) -> WriteResult:
         """``CREATE [OR REPLACE] TABLE ... AS <select>`` on the warehouse: one atomic statement, so a
-        select that fails part-way leaves the table as it was. Only ``create`` and ``overwrite``."""
-        self._check_query_target(ref, query)
-        if mode not in ("create", "overwrite"):
-            raise InvalidInput(f"writing a query's result with mode {mode!r} is not available on this engine")
+        select that fails part-way leaves the table as it was. Only ``create`` and ``overwrite``
+        (see ``capabilities``)."""
+        self._check_query_target(ref, query, mode)
         if mode == "create" and self.table_exists(ref):
             raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'overwrite'")
         head = "CREATE OR REPLACE TABLE" if mode == "overwrite" else "CREATE TABLE"

@@ -168,7 +168,7 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
     ) -> WriteResult:
-        self._check_query_target(ref, query)
+        self._check_query_target(ref, query, mode)
         catalog = query.tables[0].table.catalog if query.tables else ref.catalog
         cursor = self._database(catalog).cursor()
         try:

@@ -1,6 +1,10 @@
 """Data source connections: stored with their secret encrypted, checked with a diagnosis a person
 can act on, discovered. No function here returns or logs a secret.
 
+What a connection of each kind holds, which of it is secret, which host it reaches and how it
+becomes a Source is the kind's entry in :mod:`servicetsunami.connectors.registry`; the functions
+here are the same for every kind.
+
 Passwords given as tool arguments end up in chat transcripts; ``tsunami connections create``
 (which prompts) and the REST API are the safer ways. ``password_env`` names an environment variable
 of the server; it is only honoured in single-user embedded mode, where the server is the user's own.
@@ -11,20 +15,21 @@ from __future__ import annotations
 import logging
 import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field
 
-from servicetsunami.connectors.base import StreamInfo
-from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
-from servicetsunami.errors import InvalidInput, PermissionDenied
+from servicetsunami.connectors.base import Source, StreamInfo
+from servicetsunami.connectors.registry import SourceContext, SourceKind, source_kind
+from servicetsunami.errors import InvalidInput, NotSupported, PermissionDenied
 from servicetsunami.security.secrets import secret_aad
 from servicetsunami.security.ssrf import check_source_host
 from servicetsunami.services.container import Services
 from servicetsunami.store.models import Connection, new_id
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import connections as connections_repo
-from servicetsunami.tenancy import Principal, Scope, check_identifier
+from servicetsunami.tenancy import LANDING_VOLUME, Principal, Scope, check_identifier
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +38,9 @@ class ConnectionPublic(BaseModel):
     id: str
     name: str
     kind: str
-    config: dict[str, Any] = Field(description="Host, port, database, user, sslmode, schemas; never the password")
+    config: dict[str, Any] = Field(
+        description="The settings of its kind (postgres: host, port, database, user, sslmode, schemas); never a secret"
+    )
     has_password: bool
     created_at: datetime
     last_tested_at: datetime | None = None
@@ -97,34 +104,49 @@ def connect_postgres(
         if password_env not in os.environ:
             raise InvalidInput(f"environment variable {password_env!r} is not set on the server")
         password = os.environ[password_env]
-    try:
-        config = PostgresConfig(
-            host=host,
-            port=port,
-            database=database,
-            user=user,
-            password=SecretStr(password) if password is not None else None,
-            sslmode=sslmode,
-            schemas=schemas,
-        )
-    except ValidationError as exc:
-        raise InvalidInput(_validation_message(exc)) from None
-    _vet_host(svc, config)
+    config = {
+        "host": host,
+        "port": port,
+        "database": database,
+        "user": user,
+        "password": password,
+        "sslmode": sslmode,
+        "schemas": schemas,
+    }
+    return create_connection(svc, principal, name=name, kind="postgres", config=config, action="connect_postgres")
+
+
+def create_connection(
+    svc: Services,
+    principal: Principal,
+    *,
+    name: str,
+    kind: str,
+    config: dict[str, Any],
+    action: str = "create_connection",
+) -> ConnectionCreated:
+    """Store a connection of any registered ``kind`` (its secrets encrypted, its host vetted), then
+    test it. ``config`` holds the kind's fields, secrets included; ``action`` names it in the audit log."""
+    principal.require(Scope.MANAGE)
+    check_identifier(name, what="connection name")
+    entry = _known_kind(kind)
+    parsed = entry.parse(config)
+    _vet_endpoint(svc, entry, parsed)
     connection_id = new_id()
     ciphertext = kid = None
-    if config.password is not None:
+    secrets = entry.secret_values(parsed)
+    if secrets:
         ring = svc.keyring
-        ciphertext = ring.encrypt_json(
-            {"password": config.password.get_secret_value()}, aad=secret_aad(principal.tenant_id, connection_id)
-        )
+        ciphertext = ring.encrypt_json(secrets, aad=secret_aad(principal.tenant_id, connection_id))
         kid = ring.active_kid
+    public = entry.public(parsed)
     with svc.store.session() as session:
         connections_repo.create_connection(
             session,
             tenant_id=principal.tenant_id,
             name=name,
-            kind="postgres",
-            config=config.public(),
+            kind=kind,
+            config=public,
             secret_ciphertext=ciphertext,
             secret_kid=kid,
             connection_id=connection_id,
@@ -133,11 +155,11 @@ def connect_postgres(
             session,
             tenant_id=principal.tenant_id,
             subject=principal.subject,
-            action="connect_postgres",
+            action=action,
             target=connection_id,
-            meta={"name": name, "host": host, "database": database},
+            meta={**public, "name": name, "kind": kind},  # the public config holds no secret
         )
-    logger.info("stored connection %s to %s", connection_id, config.redacted())
+    logger.info("stored %s connection %s (%s)", kind, connection_id, _redacted(parsed))
     test = test_connection(svc, principal, connection_id)
     return ConnectionCreated(**get_connection(svc, principal, connection_id).model_dump(), test=test)
 
@@ -191,27 +213,59 @@ def list_source_tables(
         source.close()
 
 
-def open_source(svc: Services, principal: Principal, connection_id: str, /) -> PostgresSource:
-    """The tenant's connection as a ready source (secret decrypted in memory only, host vetted)."""
+def open_source(svc: Services, principal: Principal, connection_id: str, /) -> Source:
+    """The tenant's connection as a ready source (secrets decrypted in memory only, host vetted)."""
     with svc.store.session() as session:
         row = connections_repo.get_connection(session, connection_id, tenant_id=principal.tenant_id)
-        config_data, ciphertext = dict(row.config), row.secret_ciphertext
-    password = None
+        kind, config_data, ciphertext = row.kind, dict(row.config), row.secret_ciphertext
+    entry = source_kind(kind)
+    secrets: dict[str, str] = {}
     if ciphertext is not None:
-        secret = svc.keyring.decrypt_json(ciphertext, aad=secret_aad(principal.tenant_id, connection_id))
-        password = SecretStr(secret["password"])
-    config = PostgresConfig(**config_data, password=password)
-    addresses = _vet_host(svc, config)
-    return PostgresSource(config, hostaddr=addresses[0], threads=svc.settings.query.threads)
+        secrets = svc.keyring.decrypt_json(ciphertext, aad=secret_aad(principal.tenant_id, connection_id))
+    config = entry.parse(config_data, secrets)
+    addresses = _vet_endpoint(svc, entry, config)
+    context = SourceContext(
+        hostaddr=addresses[0] if addresses else None,
+        threads=svc.settings.query.threads,
+        volume_file=lambda path: _landing_file(svc, principal, path),
+    )
+    return entry.factory(config, context)
 
 
-def _vet_host(svc: Services, config: PostgresConfig) -> list[str]:
+def _known_kind(kind: str) -> SourceKind[Any]:
+    try:
+        return source_kind(kind)
+    except NotSupported as exc:  # asked for by the caller: their request is wrong, not the server
+        raise InvalidInput(exc.message) from None
+
+
+def _vet_endpoint(svc: Services, entry: SourceKind[Any], config: BaseModel) -> list[str]:
+    """The addresses of the kind's host when every one may be reached; none for kinds without a host."""
+    endpoint = entry.endpoint(config)
+    if endpoint is None:
+        return []
+    host, port = endpoint
     return check_source_host(
-        config.host,
-        config.port,
+        host,
+        port,
         multi_tenant=svc.settings.multi_tenant,
         allowed_networks=svc.settings.source_allowed_networks,
     )
+
+
+def _landing_file(svc: Services, principal: Principal, path: str) -> Path:
+    local = svc.engine.local_path(principal.catalog, "bronze", LANDING_VOLUME, path)
+    if local is None:
+        raise NotSupported(
+            f"the {svc.engine.kind} engine keeps its volumes remotely; files connections read the landing "
+            "volume of an engine that keeps it on local disk"
+        )
+    return Path(local)
+
+
+def _redacted(config: BaseModel) -> str:
+    redacted = getattr(config, "redacted", None)
+    return str(redacted()) if callable(redacted) else type(config).__name__
 
 
 def _public(row: Connection) -> ConnectionPublic:
@@ -240,7 +294,3 @@ def _table(s: StreamInfo) -> SourceTable:
         readable=s.readable,
         problem=s.problem,
     )
-
-
-def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False))

@@ -12,6 +12,12 @@ A resumed run reads the newest ``(sequence, cursor)`` back from the table itself
 (:meth:`~servicetsunami.engines.base.Engine.last_commit_for`), never from the system store, so a
 process killed at any moment (before, during or after a commit) neither loses nor duplicates rows.
 
+A batch is staged as Parquet by the source itself when both the source
+(``capabilities.stage_parquet``) and the engine (``capabilities.staged_parquet``) can, and committed
+with :meth:`~servicetsunami.engines.base.Engine.commit_stage`; otherwise the source's Arrow batches
+stream into :meth:`~servicetsunami.engines.base.Engine.write_table`. Both carry the idempotency
+token and the cursor in the commit, so exactly-once does not depend on the path.
+
 Modes: ``full_refresh`` replaces the table in one commit; ``incremental_append`` appends rows whose
 cursor is above the committed one; ``incremental_merge`` upserts them on the primary key and starts
 ``lookback`` before the committed cursor, so rows committed late with an older cursor value are
@@ -26,13 +32,15 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from servicetsunami.connectors.base import ReadRequest, Source
-from servicetsunami.engines.base import Engine, Idempotency, WriteMode
-from servicetsunami.errors import Conflict, InvalidInput, SyncCancelled
+from servicetsunami.engines.base import Engine, Idempotency, WriteMode, WriteResult
+from servicetsunami.errors import Conflict, InvalidInput, NotSupported, SyncCancelled
 from servicetsunami.tenancy import TableRef
 
 logger = logging.getLogger(__name__)
@@ -59,7 +67,7 @@ class SyncPlan:
 @dataclass(slots=True)
 class RunProgress:
     rows: int = 0
-    bytes: int = 0
+    bytes: int = 0  # Parquet bytes staged, or Arrow bytes streamed
     batches: int = 0
     version: int | None = None
     cursor: Any = None
@@ -100,6 +108,10 @@ class SyncRunner:
             raise InvalidInput(f"{plan.mode} needs a cursor_column")
         if plan.mode == "incremental_merge" and not plan.primary_key:
             raise InvalidInput("incremental_merge needs a primary_key (the source table has none)")
+        if plan.mode != "full_refresh" and not source.capabilities.incremental:
+            raise NotSupported(
+                f"the {source.kind} source does not read incrementally; sync {plan.stream} with full_refresh"
+            )
         self.engine, self.source, self.plan = engine, source, plan
         self.run_id = run_id
         self.batch_rows = batch_rows
@@ -163,40 +175,94 @@ class SyncRunner:
                 "_sync_id": self.run_id,
             },
         )
+        idempotency = Idempotency(self.plan.app_id, sequence)
+        description = f"Synced from {self.plan.source_label or request.stream}"
+        commit_info = {
+            "tsunami.cursor": json.dumps(encode_cursor(cursor)),
+            "tsunami.run_id": self.run_id,
+            "tsunami.source": self.plan.source_label,
+        }
+        try:
+            if self.source.capabilities.stage_parquet and self.engine.capabilities.staged_parquet:
+                result, size = self._staged(request, mode, idempotency, description, commit_info)
+            else:
+                result, size = self._streamed(request, mode, idempotency, description, commit_info)
+        except BaseException:
+            if self._cancelled.is_set():
+                raise SyncCancelled("the sync was cancelled; the table keeps its last committed version") from None
+            raise
+        if result.skipped:
+            logger.info("batch %s of %s was already committed; skipped", sequence, self.plan.app_id)
+            return False
+        self.progress.rows += result.rows
+        self.progress.bytes += size
+        self.progress.batches += 1
+        self.progress.version = result.version
+        self.progress.cursor = cursor
+        self._on_progress(self.progress)
+        return True
+
+    def _staged(
+        self,
+        request: ReadRequest,
+        mode: WriteMode,
+        idempotency: Idempotency,
+        description: str,
+        commit_info: dict[str, str],
+    ) -> tuple[WriteResult, int]:
+        """The source writes Parquet files into the engine's stage; the engine commits them."""
         ref = self.plan.target
         stage = self.engine.new_stage(ref)
         try:
             self.source.stage_parquet(request, stage)
             self._check_cancelled()
-            staged_bytes = sum(p.stat().st_size for p in stage.rglob("*.parquet"))
+            size = sum(p.stat().st_size for p in stage.rglob("*.parquet"))
         except BaseException:
             self.engine.discard_stage(ref, stage)
-            if self._cancelled.is_set():
-                raise SyncCancelled("the sync was cancelled; the table keeps its last committed version") from None
             raise
         result = self.engine.commit_stage(
             ref,
             stage,
             mode=mode,
             merge_keys=self.plan.primary_key or None,
-            idempotency=Idempotency(self.plan.app_id, sequence),
-            description=f"Synced from {self.plan.source_label or request.stream}",
-            commit_info={
-                "tsunami.cursor": json.dumps(encode_cursor(cursor)),
-                "tsunami.run_id": self.run_id,
-                "tsunami.source": self.plan.source_label,
-            },
+            idempotency=idempotency,
+            description=description,
+            commit_info=commit_info,
         )
-        if result.skipped:
-            logger.info("batch %s of %s was already committed; skipped", sequence, self.plan.app_id)
-            return False
-        self.progress.rows += result.rows
-        self.progress.bytes += staged_bytes
-        self.progress.batches += 1
-        self.progress.version = result.version
-        self.progress.cursor = cursor
-        self._on_progress(self.progress)
-        return True
+        return result, size
+
+    def _streamed(
+        self,
+        request: ReadRequest,
+        mode: WriteMode,
+        idempotency: Idempotency,
+        description: str,
+        commit_info: dict[str, str],
+    ) -> tuple[WriteResult, int]:
+        """The source's Arrow batches stream into one write; a cancel lands between two batches."""
+        reader = self.source.read(request)
+        size = 0
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            nonlocal size
+            for batch in reader:
+                self._check_cancelled()
+                size += batch.nbytes
+                yield batch
+
+        try:
+            result = self.engine.write_table(
+                self.plan.target,
+                pa.RecordBatchReader.from_batches(reader.schema, batches()),
+                mode=mode,
+                merge_keys=self.plan.primary_key or None,
+                idempotency=idempotency,
+                description=description,
+                commit_info=commit_info,
+            )
+        finally:
+            reader.close()
+        return result, size
 
     def _minus_lookback(self, cursor: Any) -> Any:
         if cursor is None or not self.lookback:

@@ -115,7 +115,7 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
 
 def _live(runner: SyncRunner) -> dict[str, Any]:
     live = runner.progress.as_dict()
-    percent = getattr(runner.source, "progress", lambda: None)()
+    percent = runner.source.progress()
     return {**live, "batch_percent": percent}
 
 
@@ -170,7 +170,7 @@ def start_sync(
         raise InvalidInput(f"sync_mode must be one of {', '.join(SYNC_MODES)}, not {sync_mode!r}")
     source = open_source(svc, principal, connection_id)
     try:
-        stream = source.stream(table_name if "." in table_name else f"public.{table_name}")
+        stream = source.stream(table_name)
     finally:
         source.close()
     columns = {c.name for c in stream.columns}

@@ -1,9 +1,10 @@
 """The Source contract, run against every source: PostgreSQL (a small table in the test server's
 database, which is required: these cases fail, never skip, without ``TSUNAMI_TEST_POSTGRES_URL``),
-a CSV file and a sheet of a workbook.
+a CSV file, a sheet of a workbook, and the in-memory source of the tests that reads only Arrow.
 
-A source that lacks a capability declares it in ``capabilities``; tests for it are skipped with
-the reason "not available on this source", never special-cased by the source's kind.
+A test that needs a capability says so with ``@pytest.mark.requires(...)``; against a source that
+declares it lacks one, the test must refuse with ``NotSupported`` (tests/contract/conftest.py),
+never special-cased by the source's kind nor skipped.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 from psycopg import sql
 
-from servicetsunami.connectors.base import ReadRequest, Source
+from servicetsunami.connectors.base import ReadRequest, Source, SourceCapabilities, SourceError
 from servicetsunami.connectors.files.source import FileSource
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.errors import InvalidInput, TsunamiError
+from tests.fakes.arrow_source import ArrowSource
 from tests.integration.pg.support import connect, postgres_config
 
 COLUMNS = ["id", "name", "amount", "updated_at"]
@@ -96,12 +99,34 @@ def _xlsx_sheet(tmp_path: Path) -> Iterator[Case]:
         source.close()
 
 
-SOURCES: dict[str, Callable[[Path], Iterator[Case]]] = {"postgres": _postgres, "csv": _csv, "xlsx_sheet": _xlsx_sheet}
+def _arrow(tmp_path: Path) -> Iterator[Case]:
+    items = pa.table(
+        {
+            "id": [i for i, *_ in ROWS],
+            "name": [name for _, name, *_ in ROWS],
+            "amount": [amount for *_, amount, _ in ROWS],
+            "updated_at": pa.array([at for *_, at in ROWS], pa.timestamp("us", "UTC")),
+        }
+    )
+    yield Case(ArrowSource({"items": items}, chunk_rows=10), "items", lambda: ArrowSource(None))
+
+
+SOURCES: dict[str, Callable[[Path], Iterator[Case]]] = {
+    "postgres": _postgres,
+    "csv": _csv,
+    "xlsx_sheet": _xlsx_sheet,
+    "arrow_only": _arrow,
+}
 
 
 @pytest.fixture(params=sorted(SOURCES))
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
     yield from SOURCES[request.param](tmp_path)
+
+
+@pytest.fixture
+def capabilities(case: Case) -> SourceCapabilities:
+    return case.source.capabilities
 
 
 def _ids_and_names(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -140,9 +165,21 @@ def test_read_returns_every_row_with_the_extra_columns(case: Case) -> None:
     assert {r["_sync_id"] for r in rows} == {"run-1"}
 
 
+def test_stream_finds_one_stream_by_name_and_an_unknown_name_is_invalid_input(case: Case) -> None:
+    info = case.source.stream(case.stream)
+    assert info.name == case.stream and [c.name for c in info.columns] == COLUMNS
+    with pytest.raises(InvalidInput):
+        case.source.stream(f"{case.stream}_nowhere")
+
+
+def test_progress_is_a_share_of_the_read_or_unknown(case: Case) -> None:
+    case.source.read(ReadRequest(case.stream)).read_all()
+    progress = case.source.progress()
+    assert progress is None or 0 <= progress <= 100
+
+
+@pytest.mark.requires("stage_parquet")
 def test_stage_parquet_writes_files_with_the_rows_that_read_returns(case: Case, tmp_path: Path) -> None:
-    if not case.source.capabilities.stage_parquet:
-        pytest.skip("not available on this source")
     stage = tmp_path / "stage"
     stage.mkdir()
     case.source.stage_parquet(ReadRequest(case.stream, extra_columns={"_sync_id": "run-1"}), stage)
@@ -166,12 +203,20 @@ def test_preparing_an_unreachable_source_raises_nothing_and_the_read_reports_the
     source = case.unreachable()
     try:
         source.prepare()
-        if source.capabilities.incremental:  # the first query of an incremental run
-            with pytest.raises(TsunamiError) as caught:
-                source.cursor_bound(_window(case, None), rows=4)
-            assert caught.value.message
         with pytest.raises(TsunamiError) as caught:
             source.read(ReadRequest(case.stream)).read_all()
+    finally:
+        source.close()
+    assert caught.value.message
+
+
+@pytest.mark.requires("incremental")
+def test_the_first_cursor_query_of_a_prepared_unreachable_source_reports_the_problem(case: Case) -> None:
+    source = case.unreachable()
+    try:
+        source.prepare()
+        with pytest.raises(SourceError) as caught:  # the first query of an incremental run
+            source.cursor_bound(_window(case, None), rows=4)
     finally:
         source.close()
     assert caught.value.message
@@ -182,9 +227,8 @@ def test_reading_an_unknown_stream_is_invalid_input(case: Case) -> None:
         case.source.read(ReadRequest(f"{case.stream}_nowhere")).read_all()
 
 
+@pytest.mark.requires("incremental")
 def test_cursor_bounds_partition_the_rows_without_gaps_or_overlaps(case: Case) -> None:
-    if not case.source.capabilities.incremental:
-        pytest.skip("not available on this source")
     batches: list[list[dict[str, Any]]] = []
     lower: Any = None
     while (upper := case.source.cursor_bound(_window(case, lower), rows=4)) is not None:
@@ -199,16 +243,14 @@ def test_cursor_bounds_partition_the_rows_without_gaps_or_overlaps(case: Case) -
     assert len(batches) > 1
 
 
+@pytest.mark.requires("incremental")
 def test_cursor_bound_is_none_once_every_row_was_read(case: Case) -> None:
-    if not case.source.capabilities.incremental:
-        pytest.skip("not available on this source")
     last = max(at for *_, at in ROWS)
     assert case.source.cursor_bound(_window(case, last), rows=4) is None
 
 
+@pytest.mark.requires("incremental")
 def test_an_incremental_read_on_an_unknown_cursor_column_is_invalid_input(case: Case) -> None:
-    if not case.source.capabilities.incremental:
-        pytest.skip("not available on this source")
     with pytest.raises(InvalidInput):
         case.source.read(ReadRequest(case.stream, cursor_column="nope", cursor_after=1)).read_all()
 

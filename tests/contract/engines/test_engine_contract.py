@@ -1,8 +1,10 @@
-"""The Engine contract, run against every registered engine: local, and Databricks on the fake
-workspace (tests/fakes/databricks) driven by the official SDK.
+"""The Engine contract, run against every registered engine: local, Databricks on the fake
+workspace (tests/fakes/databricks) driven by the official SDK, and the local engine wrapped by the
+MirroredEngine of the hybrid mode.
 
-An engine that lacks a capability declares it in ``capabilities``; tests for it are skipped with
-the reason "not available on this engine", never special-cased by engine name.
+A test that needs a capability says so with ``@pytest.mark.requires(...)``; against an engine that
+declares it lacks one, the test must refuse with ``NotSupported`` (tests/contract/conftest.py),
+never special-cased by engine name nor skipped.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from servicetsunami.engines.base import Engine, Idempotency
+from servicetsunami.engines.base import Capabilities, Engine, Idempotency, WriteMode, WriteResult
+from servicetsunami.engines.mirror import MirroredEngine
 from servicetsunami.engines.registry import ENGINES
 from servicetsunami.errors import Conflict, InvalidInput, NotFound, QueryTimeout, TsunamiError
 from servicetsunami.settings import Settings
@@ -27,15 +31,30 @@ from servicetsunami.tenancy import TableRef
 CATALOG = "tenant_contract"
 
 
-@pytest.fixture(params=sorted(ENGINES))
+def _mirrored(settings: Settings) -> Engine:
+    """The local engine as the hybrid mode wraps it; the outbox is a list nobody replays."""
+    outbox: list[tuple[TableRef, WriteResult, WriteMode]] = []
+    return MirroredEngine(ENGINES["local"](settings), lambda *job: outbox.append(job))
+
+
+SUBJECTS = {**ENGINES, "local+mirror": _mirrored}
+
+
+@pytest.fixture(params=sorted(SUBJECTS))
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    settings = Settings(home=tmp_path, engine=request.param, _env_file=None)  # type: ignore[call-arg]
-    if request.param == "databricks":  # a fresh workspace on the fake for each test
+    kind = request.param.partition("+")[0]
+    settings = Settings(home=tmp_path, engine=kind, _env_file=None)  # type: ignore[call-arg]  # pydantic-settings option
+    if kind == "databricks":  # a fresh workspace on the fake for each test
         settings.databricks = request.getfixturevalue("fake_workspace")
-    eng = ENGINES[request.param](settings)
+    eng = SUBJECTS[request.param](settings)
     eng.ensure_catalog(CATALOG)
     yield eng
     eng.close()
+
+
+@pytest.fixture
+def capabilities(engine: Engine) -> Capabilities:
+    return engine.capabilities
 
 
 def stream(rows: dict[str, list[object]], schema: pa.Schema | None = None) -> pa.RecordBatchReader:
@@ -84,9 +103,8 @@ def test_overwrite_replaces_rows_and_schema(engine: Engine) -> None:
     assert q(engine, "SELECT * FROM items") == [{"code": "z"}]
 
 
+@pytest.mark.requires("merge")
 def test_merge_upserts_on_keys(engine: Engine) -> None:
-    if not engine.capabilities.merge:
-        pytest.skip("not available on this engine")
     engine.write_table(REF, stream({"id": [1, 2], "v": ["a", "b"]}), mode="create")
     engine.write_table(REF, stream({"id": [2, 3], "v": ["B", "c"]}), mode="merge", merge_keys=["id"])
     assert q(engine, "SELECT id, v FROM items ORDER BY id") == [
@@ -131,9 +149,8 @@ def test_a_failing_create_leaves_no_table(engine: Engine) -> None:
     assert engine.list_tables(CATALOG) == []
 
 
+@pytest.mark.requires("time_travel")
 def test_time_travel_by_version_and_timestamp(engine: Engine) -> None:
-    if not engine.capabilities.time_travel:
-        pytest.skip("not available on this engine")
     engine.write_table(REF, stream({"id": [1]}), mode="create")
     between = datetime.now(UTC)
     while datetime.now(UTC) <= between + timedelta(milliseconds=5):  # commit stamps are in milliseconds
@@ -163,9 +180,14 @@ def test_describe_reports_columns_comments_rows_and_size(engine: Engine) -> None
     engine.write_table(REF, stream({"order_id": [1, 2], "amount": [None, None]}, schema), mode="create")
     d = engine.describe(REF)
     assert [(c.name, c.type) for c in d.columns] == [("order_id", "BIGINT"), ("amount", "DECIMAL(15,2)")]
-    if engine.capabilities.column_comments:
-        assert d.columns[0].comment == "Order ID"
     assert d.rows == 2 and d.size_bytes and d.size_bytes > 0 and d.version == 0
+
+
+@pytest.mark.requires("column_comments", refuses=False)  # the write succeeds; only the comment is not kept
+def test_column_comments_travel_from_the_arrow_schema_to_describe(engine: Engine) -> None:
+    schema = pa.schema([pa.field("order_id", pa.int64(), metadata={"comment": "Order ID"})])
+    engine.write_table(REF, stream({"order_id": [1]}, schema), mode="create")
+    assert [c.comment for c in engine.describe(REF).columns] == ["Order ID"]
 
 
 def test_reads_repeated_between_writes_show_every_write(engine: Engine) -> None:
@@ -237,9 +259,8 @@ def test_drop_removes_the_table(engine: Engine) -> None:
         engine.drop_table(REF)
 
 
+@pytest.mark.requires("optimize", "vacuum")
 def test_optimize_compacts_and_vacuum_runs(engine: Engine) -> None:
-    if not (engine.capabilities.optimize and engine.capabilities.vacuum):
-        pytest.skip("not available on this engine")
     for i in range(3):
         engine.write_table(REF, stream({"id": [i]}), mode="append" if i else "create")
     engine.optimize(REF)
@@ -248,9 +269,8 @@ def test_optimize_compacts_and_vacuum_runs(engine: Engine) -> None:
     assert q(engine, "SELECT count(*) AS n FROM items") == [{"n": 3}]
 
 
+@pytest.mark.requires("volumes")
 def test_volume_files_round_trip(engine: Engine) -> None:
-    if not engine.capabilities.volumes:
-        pytest.skip("not available on this engine")
     f = engine.put_file(CATALOG, "bronze", "landing", "a/b.csv", io.BytesIO(b"x,y\n1,2\n"))
     assert f.path == f"/Volumes/{CATALOG}/bronze/landing/a/b.csv" and f.size_bytes == 8
     assert [x.path for x in engine.list_files(CATALOG, "bronze", "landing")] == [f.path]
@@ -298,3 +318,51 @@ def test_a_query_result_written_to_a_table_replaces_it_and_a_table_cannot_be_bui
     with pytest.raises(InvalidInput):
         engine.write_query(target, guard_query("SELECT * FROM silver.items", catalog=CATALOG), mode="overwrite")
     assert q(engine, "SELECT count(*) AS n FROM silver.items") == [{"n": 2}]
+
+
+@pytest.mark.requires("query_append")
+def test_a_query_result_appended_to_a_table_adds_its_rows(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1, 2, 3]}), mode="create")
+    target = TableRef(CATALOG, "silver", "items")
+    engine.write_table(target, stream({"id": [0]}), mode="create")
+    result = engine.write_query(
+        target, guard_query("SELECT id FROM bronze.items WHERE id > 1", catalog=CATALOG), mode="append"
+    )
+    assert result.rows == 2
+    assert q(engine, "SELECT id FROM silver.items ORDER BY id") == [{"id": 0}, {"id": 2}, {"id": 3}]
+
+
+def test_a_query_result_cannot_be_merged_for_want_of_keys(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1]}), mode="create")
+    with pytest.raises(InvalidInput):
+        engine.write_query(
+            TableRef(CATALOG, "silver", "items"),
+            guard_query("SELECT id FROM bronze.items", catalog=CATALOG),
+            mode="merge",
+        )
+
+
+@pytest.mark.requires("staged_parquet")
+def test_staged_parquet_files_commit_as_one_version_at_most_once(engine: Engine) -> None:
+    def staged(ids: list[int]) -> Path:
+        stage = engine.new_stage(REF)
+        pq.write_table(pa.table({"id": ids}), stage / "part-0.parquet")
+        return stage
+
+    token = Idempotency("stage-sync", 1)
+    first = engine.commit_stage(REF, staged([1, 2]), mode="append", idempotency=token)
+    assert (first.rows, first.skipped) == (2, False)
+    again = engine.commit_stage(REF, staged([1, 2]), mode="append", idempotency=token)
+    assert again.skipped
+    engine.commit_stage(REF, staged([2, 3]), mode="merge", merge_keys=["id"], idempotency=Idempotency("stage-sync", 2))
+    assert q(engine, "SELECT id FROM items ORDER BY id") == [{"id": 1}, {"id": 2}, {"id": 3}]
+    committed = engine.last_commit_for(REF, "stage-sync")
+    assert committed is not None and committed[0] == 2
+
+
+@pytest.mark.requires("staged_parquet")
+def test_a_discarded_stage_leaves_no_table(engine: Engine) -> None:
+    stage = engine.new_stage(REF)
+    pq.write_table(pa.table({"id": [1]}), stage / "part-0.parquet")
+    engine.discard_stage(REF, stage)
+    assert not engine.table_exists(REF)

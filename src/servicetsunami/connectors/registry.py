@@ -1,0 +1,116 @@
+"""Source kinds by name: what a connection of each kind stores, and how it becomes a Source.
+
+A kind is one :class:`SourceKind` in :data:`SOURCE_KINDS`:
+
+- ``config``: its settings as a pydantic model, validated when the connection is stored and again
+  when it is opened; the fields named in ``secrets`` are stored encrypted, the others in clear;
+- ``endpoint``: the host and port the source will connect to, which the service vets against
+  server-side request forgery (:mod:`servicetsunami.security.ssrf`) before anything connects;
+- ``factory``: builds the :class:`~servicetsunami.connectors.base.Source` from the validated config
+  (secrets decrypted, in memory only) and a :class:`SourceContext` the service fills in. Factories
+  import their drivers when called, so a kind costs nothing until a connection of it is opened.
+
+A new kind (REST, MySQL, Google Sheets, Salesforce) is its package under ``connectors/`` and one
+entry here; the services that store, test, discover and sync connections need no change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from servicetsunami.connectors.base import Source
+from servicetsunami.connectors.files.config import FilesConfig
+from servicetsunami.connectors.postgres.config import PostgresConfig
+from servicetsunami.errors import InvalidInput, NotSupported
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def _no_volume(path: str) -> Path:
+    raise NotSupported("this source reads files of a volume, and none is available here")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What a factory may use besides the connection's config; the service that opens it fills it in."""
+
+    hostaddr: str | None = None  # the address that passed the host check: connect to it, not the name again
+    threads: int = 0  # DuckDB threads for sources that read through DuckDB (0: its default)
+    volume_file: Callable[[str], Path] = field(default=_no_volume)  # a file of the tenant's landing volume
+
+
+@dataclass(frozen=True, slots=True)
+class SourceKind(Generic[ConfigT]):
+    name: str
+    config: type[ConfigT]
+    factory: Callable[[ConfigT, SourceContext], Source]
+    secrets: tuple[str, ...] = ()
+    endpoint: Callable[[ConfigT], tuple[str, int] | None] = lambda _config: None
+
+    def parse(self, data: Mapping[str, Any], secrets: Mapping[str, str] | None = None) -> ConfigT:
+        """The config from its stored (or given) fields and its decrypted secrets;
+        :class:`~servicetsunami.errors.InvalidInput` naming each field that is wrong."""
+        values = {**data, **{k: SecretStr(v) for k, v in (secrets or {}).items()}}
+        try:
+            return self.config.model_validate(values)
+        except ValidationError as exc:
+            raise InvalidInput(_validation_message(exc)) from None
+
+    def public(self, config: ConfigT) -> dict[str, Any]:
+        """Everything but the secrets: what is stored in clear and shown."""
+        return config.model_dump(mode="json", exclude=set(self.secrets))
+
+    def secret_values(self, config: ConfigT) -> dict[str, str]:
+        """The secrets that are set, in clear, for encryption; never logged or returned."""
+        values = {name: getattr(config, name) for name in self.secrets}
+        return {
+            name: value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            for name, value in values.items()
+            if value is not None
+        }
+
+
+def _postgres(config: PostgresConfig, context: SourceContext) -> Source:
+    from servicetsunami.connectors.postgres.source import PostgresSource
+
+    return PostgresSource(config, hostaddr=context.hostaddr, threads=context.threads)
+
+
+def _files(config: FilesConfig, context: SourceContext) -> Source:
+    from servicetsunami.connectors.files.source import FileSource
+
+    return FileSource(
+        context.volume_file(config.path), file_name=PurePosixPath(config.path).name, options=config.options()
+    )
+
+
+SOURCE_KINDS: dict[str, SourceKind[Any]] = {
+    "postgres": SourceKind(
+        "postgres",
+        PostgresConfig,
+        _postgres,
+        secrets=("password",),
+        endpoint=lambda c: (c.host, c.port),
+    ),
+    "files": SourceKind("files", FilesConfig, _files),
+}
+
+
+def source_kind(name: str, /) -> SourceKind[Any]:
+    """The kind called ``name``; :class:`~servicetsunami.errors.NotSupported` for one this server
+    does not have."""
+    try:
+        return SOURCE_KINDS[name]
+    except KeyError:
+        raise NotSupported(
+            f"connections of kind {name!r} are not supported here; known kinds: {', '.join(sorted(SOURCE_KINDS))}"
+        ) from None
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False))
