@@ -110,3 +110,35 @@ def test_connections_are_created_with_a_prompted_password_and_tables_sync_with_p
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS public.{table}")
+
+
+def test_runs_are_listed_shown_waited_for_and_a_finished_one_cannot_be_cancelled(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path
+) -> None:
+    key = KEY_RE.search(run("tenants", "create", "acme"))
+    assert key is not None
+    csv = tmp_path / "sales.csv"
+    csv.write_text("region,amount\nnorth,10\n")
+    run("upload", str(csv), "--dataset", "sales", key=key.group(0))
+    assert json.loads(run("runs", "list", "--json", key=key.group(0))) == []
+    from servicetsunami.services.container import Services
+    from servicetsunami.services.runs import service as runs
+    from servicetsunami.settings import Settings
+    from tests.integration.runs import support  # registers the test kinds in this process
+
+    svc = Services.open(Settings(_env_file=None))  # type: ignore[call-arg]  # the home of the CLI's environment
+    try:
+        principal = svc.authenticate(key.group(0))
+        run_id = runs.submit(svc, principal, "test_echo", params={"n": 1})
+        runs.wait_for_run(svc, principal, run_id, timeout=30)
+    finally:
+        svc.close()
+    assert support.EXECUTED
+    waited = CliRunner().invoke(app, ["runs", "get", run_id, "--wait", "30"], env={"TSUNAMI_API_KEY": key.group(0)})
+    assert waited.exit_code == 0, waited.output
+    shown = json.loads(waited.stdout)  # the progress bar goes to stderr
+    assert (shown["state"], shown["result"]) == ("succeeded", {"echo": {"n": 1}})
+    listed = json.loads(run("runs", "list", "--kind", "test_echo", "--json", key=key.group(0)))
+    assert [r["run_id"] for r in listed] == [run_id]
+    refused = CliRunner().invoke(app, ["runs", "cancel", run_id], env={"TSUNAMI_API_KEY": key.group(0)})
+    assert refused.exit_code == 2 and "(conflict)" in refused.output

@@ -14,7 +14,7 @@ from servicetsunami.errors import InvalidInput, NotSupported, PermissionDenied
 from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion import connections as cx
 from servicetsunami.services.ingestion import syncs
-from servicetsunami.store import repositories as repo
+from servicetsunami.store.repositories import connections as connections_repo
 from servicetsunami.tenancy import LANDING_VOLUME, Principal
 
 CSV = b"id,name,updated_at\n1,ada,2024-01-01T00:00:00Z\n2,grace,2024-01-02T00:00:00Z\n3,edsger,2024-01-03T00:00:00Z\n"
@@ -69,7 +69,7 @@ def test_an_unknown_kind_is_invalid_when_asked_for_and_not_supported_when_stored
     with pytest.raises(InvalidInput):
         cx.create_connection(services, acme, name="m", kind="mainframe", config={})
     with services.store.session() as session:
-        row = repo.create_connection(session, tenant_id=acme.tenant_id, name="m", kind="mainframe", config={})
+        row = connections_repo.create_connection(session, tenant_id=acme.tenant_id, name="m", kind="mainframe", config={})
         connection_id = row.id
     with pytest.raises(NotSupported):
         cx.open_source(services, acme, connection_id)
@@ -78,7 +78,7 @@ def test_an_unknown_kind_is_invalid_when_asked_for_and_not_supported_when_stored
 def test_opening_a_stored_connection_vets_its_host_again(services: Services, acme: Principal) -> None:
     config = {"host": "169.254.169.254", "port": 5432, "database": "d", "user": "u"}
     with services.store.session() as session:
-        row = repo.create_connection(session, tenant_id=acme.tenant_id, name="meta", kind="postgres", config=config)
+        row = connections_repo.create_connection(session, tenant_id=acme.tenant_id, name="meta", kind="postgres", config=config)
         connection_id = row.id
     with pytest.raises(PermissionDenied):
         cx.open_source(services, acme, connection_id)
@@ -92,7 +92,7 @@ def test_a_postgres_password_is_stored_only_as_ciphertext_and_opens_the_source(
     )
     assert created.has_password and "password" not in created.config
     with services.store.session() as session:
-        row = repo.get_connection(session, created.id, tenant_id=acme.tenant_id)
+        row = connections_repo.get_connection(session, created.id, tenant_id=acme.tenant_id)
         assert row.secret_ciphertext is not None and b"s3cret-value" not in row.secret_ciphertext
         assert "s3cret-value" not in str(row.config)
     source = cx.open_source(services, acme, created.id)

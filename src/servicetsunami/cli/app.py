@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from servicetsunami.cli import connections, data, keys, mirror, secrets, serve, syncs, tenants, users
+from servicetsunami.cli import connections, data, keys, mirror, runs, secrets, serve, syncs, tenants, users
 
 app = typer.Typer(help="ServiceTsunami: the integration brain for data and AI agents.", no_args_is_help=True)
 # typer lists top-level commands first, in mounting order, then the groups in mounting order.
@@ -20,6 +20,7 @@ app.add_typer(syncs.app)
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(keys.app, name="keys")
 app.add_typer(connections.app, name="connections")
+app.add_typer(runs.app, name="runs")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")

@@ -30,7 +30,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Token, TokenType
+from sqlglot.tokenizer_core import Token, TokenType
 
 from servicetsunami.errors import QueryRefused, SqlSyntaxError
 from servicetsunami.sql.policy import READ_ONLY_MESSAGE, check_query, refuse_denied_calls

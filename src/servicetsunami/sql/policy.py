@@ -20,7 +20,7 @@ import itertools
 from collections.abc import Sequence
 
 from sqlglot import exp
-from sqlglot.tokens import Token, TokenType
+from sqlglot.tokenizer_core import Token, TokenType
 
 from servicetsunami.errors import QueryRefused
 from servicetsunami.sql.qualify import FILE_PATH_MESSAGE, is_named_table

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.tokens import TokenType
+from sqlglot.tokenizer_core import TokenType
 
 from servicetsunami.errors import InvalidIdentifier, PermissionDenied, QueryRefused
 from servicetsunami.tenancy import TableRef, check_identifier

@@ -100,12 +100,15 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "explain_data",  # AI-assisted
         "list_warehouses",
         "get_warehouse",  # warehouses; start_warehouse needs the admin role
+        "get_run",
+        "list_runs",
+        "cancel_run",  # runs of any kind
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations
         assert annotations is not None
         assert annotations.read_only_hint is True and annotations.open_world_hint is False
-    for name in ("test_connection", "list_source_tables", "get_sync_status", "list_syncs"):
+    for name in ("test_connection", "list_source_tables", "get_sync_status", "list_syncs", "get_run", "list_runs"):
         annotations = tools[name].annotations
         assert annotations is not None and annotations.read_only_hint is True
     upload = tools["upload_file"].annotations

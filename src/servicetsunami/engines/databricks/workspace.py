@@ -72,6 +72,7 @@ def _translate_error(exc: BaseException, *, action: str) -> TsunamiError:
     """The one place where SDK, HTTP and statement errors become the project's errors."""
     import requests
     from databricks.sdk import errors as dbx
+    from databricks.sdk.errors.base import DatabricksError
 
     if isinstance(exc, TsunamiError):
         return exc
@@ -96,7 +97,7 @@ def _translate_error(exc: BaseException, *, action: str) -> TsunamiError:
         return InvalidInput(f"{action}: {message}")
     if isinstance(exc, requests.ConnectionError | requests.Timeout | TimeoutError | ConnectionError):
         return EngineError(f"{action}: the workspace could not be reached ({type(exc).__name__})", transient=True)
-    if isinstance(exc, dbx.DatabricksError):
+    if isinstance(exc, DatabricksError):
         return EngineError(f"{action}: {message}")
     if isinstance(exc, OSError):
         return EngineError(f"{action}: {message}", transient=True)

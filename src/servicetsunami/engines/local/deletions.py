@@ -125,7 +125,7 @@ def vector_file(table_dir: Path, descriptor: dict[str, Any]) -> Path:
     if kind == "u":
         encoded = descriptor["pathOrInlineDv"]
         prefix, packed = encoded[:-20], encoded[-20:]
-        return table_dir / prefix / f"deletion_vector_{uuid.UUID(bytes=z85decode(packed))}.bin"
+        return Path(table_dir) / str(prefix) / f"deletion_vector_{uuid.UUID(bytes=z85decode(packed))}.bin"
     if kind == "p":
         return Path(unquote(urlsplit(descriptor["pathOrInlineDv"]).path))
     raise ValueError(f"a deletion vector of storage type {kind!r} is not in a file")

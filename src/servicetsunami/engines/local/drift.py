@@ -36,12 +36,12 @@ def is_widening(old: pa.DataType, new: pa.DataType) -> bool:
     if old in _INT_RANK and pat.is_float64(new):
         return _INT_RANK[old] <= 3  # every int32 is exact in a double; int64 values may not be
     if pat.is_date32(old) and pat.is_timestamp(new):
-        return new.tz is None
+        return bool(new.tz is None)
     if pat.is_decimal(old) and pat.is_decimal(new):
-        return new.scale >= old.scale and new.precision - new.scale >= old.precision - old.scale
+        return bool(new.scale >= old.scale and new.precision - new.scale >= old.precision - old.scale)
     if old in _INT_RANK and pat.is_decimal(new):
         digits = {1: 3, 2: 5, 3: 10, 4: 20}[_INT_RANK[old]]
-        return new.precision - new.scale >= digits
+        return bool(new.precision - new.scale >= digits)
     return False
 
 
@@ -52,7 +52,7 @@ def _same_kind(old: pa.DataType, new: pa.DataType) -> bool:
         return True
     if pat.is_timestamp(old) and pat.is_timestamp(new):
         return (old.tz is None) == (new.tz is None)
-    return old == new
+    return bool(old == new)
 
 
 def columns_to_widen(current: pa.Schema, incoming: pa.Schema, *, table: str) -> dict[str, pa.DataType]:

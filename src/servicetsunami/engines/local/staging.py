@@ -121,7 +121,7 @@ def _stats(meta: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
 
 
 def _keeps_min_max(t: pa.DataType) -> bool:
-    return pat.is_integer(t) or pat.is_floating(t) or pat.is_date(t) or pat.is_timestamp(t)
+    return bool(pat.is_integer(t) or pat.is_floating(t) or pat.is_date(t) or pat.is_timestamp(t))
 
 
 def _json(value: Any) -> Any:

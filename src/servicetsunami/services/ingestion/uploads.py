@@ -135,7 +135,7 @@ def upload_file(
     return UploadResult(
         dataset_id=dataset_id,
         table=f"{ref.schema}.{ref.name}",
-        mode=cast(Mode, mode),
+        mode=mode,
         rows=result.rows,
         columns=detail.columns,
         version=result.version,

@@ -343,7 +343,10 @@ def read_inference(columns: list[str], row: dict[str, Any]) -> dict[str, Inferre
     out: dict[str, Inferred] = {}
     formats = DATE_FORMATS + TIMESTAMP_FORMATS
     for i, name in enumerate(columns):
-        get = lambda key, i=i: int(row.get(f"c{i}_{key}") or 0)  # noqa: E731  # a short local reader
+
+        def get(key: str, i: int = i) -> int:
+            return int(row.get(f"c{i}_{key}") or 0)
+
         n = get("n")
         if n == 0:
             continue

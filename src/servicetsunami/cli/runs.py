@@ -1,0 +1,86 @@
+"""``tsunami runs``: everything that takes time (syncs, mirror replays, ...): list, show, wait, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from servicetsunami.cli.common import console, err, key_principal, open_services, print_json_rows
+
+app = typer.Typer(help="Runs: syncs, mirror replays and everything else that takes time.", no_args_is_help=True)
+
+
+@app.command("list")
+def runs_list(
+    kind: Annotated[str | None, typer.Option(help="Only runs of this kind (sync, ...)")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="queued | running | succeeded | failed | canceled | timed_out")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Most runs shown, newest first")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Your runs, newest first."""
+    from servicetsunami.services.runs import service as runs
+
+    with open_services() as svc:
+        found = runs.list_runs(svc, key_principal(svc), kind=kind, state=state, limit=limit)
+    if as_json:
+        print_json_rows(found)
+        return
+    table = Table("run", "kind", "state", "progress", "started", "seconds", "error")
+    for run in found:
+        p = run.progress
+        done = f"{p.done:g} {p.unit or ''}".strip() if p.done is not None else ""
+        started = run.started_at.isoformat(timespec="seconds") if run.started_at else ""
+        seconds = f"{run.duration_seconds:g}" if run.duration_seconds is not None else ""
+        table.add_row(run.run_id, run.kind, run.state, done, started, seconds, run.error_code or "")
+    console.print(table)
+
+
+@app.command("get")
+def runs_get(
+    run_id: Annotated[str, typer.Argument(help="Run id")],
+    wait: Annotated[
+        float, typer.Option(min=0, help="Wait up to this many seconds for it to end, with a progress bar")
+    ] = 0,
+) -> None:
+    """One run: state, progress, result or error. Exits 1 if it failed, was canceled or timed out."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from servicetsunami.services.runs import service as runs
+    from servicetsunami.services.runs.model import RunPublic
+
+    with open_services() as svc:
+        principal = key_principal(svc)
+        if wait <= 0:
+            run = runs.get_run(svc, principal, run_id)
+        else:
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                console=err,
+            ) as bar:
+                task = bar.add_task(f"run {run_id[:8]}", total=None, info="waiting")
+
+                def show(status: RunPublic) -> None:
+                    p = status.progress
+                    bar.update(task, total=p.total, completed=p.done or 0, info=p.message or status.state)
+
+                run = runs.wait_for_run(svc, principal, run_id, timeout=wait, on_progress=show)
+    console.print_json(run.model_dump_json())
+    if run.state in ("failed", "canceled", "timed_out"):
+        raise typer.Exit(1)
+
+
+@app.command("cancel")
+def runs_cancel(run_id: Annotated[str, typer.Argument(help="Run id")]) -> None:
+    """Stop a queued or running run; prints it once it has stopped."""
+    from servicetsunami.services.runs import service as runs
+
+    with open_services() as svc:
+        run = runs.cancel_run(svc, key_principal(svc), run_id)
+    console.print(f"{run.run_id}: {run.state}")
