@@ -69,7 +69,9 @@ def test_an_unknown_kind_is_invalid_when_asked_for_and_not_supported_when_stored
     with pytest.raises(InvalidInput):
         cx.create_connection(services, acme, name="m", kind="mainframe", config={})
     with services.store.session() as session:
-        row = connections_repo.create_connection(session, tenant_id=acme.tenant_id, name="m", kind="mainframe", config={})
+        row = connections_repo.create_connection(
+            session, tenant_id=acme.tenant_id, name="m", kind="mainframe", config={}
+        )
         connection_id = row.id
     with pytest.raises(NotSupported):
         cx.open_source(services, acme, connection_id)
@@ -78,7 +80,9 @@ def test_an_unknown_kind_is_invalid_when_asked_for_and_not_supported_when_stored
 def test_opening_a_stored_connection_vets_its_host_again(services: Services, acme: Principal) -> None:
     config = {"host": "169.254.169.254", "port": 5432, "database": "d", "user": "u"}
     with services.store.session() as session:
-        row = connections_repo.create_connection(session, tenant_id=acme.tenant_id, name="meta", kind="postgres", config=config)
+        row = connections_repo.create_connection(
+            session, tenant_id=acme.tenant_id, name="meta", kind="postgres", config=config
+        )
         connection_id = row.id
     with pytest.raises(PermissionDenied):
         cx.open_source(services, acme, connection_id)
