@@ -14,7 +14,7 @@ import dataclasses
 import json
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -25,11 +25,13 @@ from servicetsunami.services.ai import facts as ai_facts
 from servicetsunami.services.catalog import tables as catalog
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.catalog.views import expand_views
-from servicetsunami.services.container import Services
 from servicetsunami.services.governance import profiling
 from servicetsunami.services.models import QueryResult
 from servicetsunami.sql import guard_query
 from servicetsunami.tenancy import Principal, Scope, parse_table_name
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
 

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from servicetsunami.errors import NotFound
 from servicetsunami.services.catalog import tables
 from servicetsunami.services.catalog.query import query_sql
-from servicetsunami.services.container import Services
 from servicetsunami.services.models import ColumnInfo, HistoryEntry, QueryResult
 from servicetsunami.store.models import Dataset
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import datasets as datasets_repo
 from servicetsunami.tenancy import Principal, Scope, TableRef
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
 

@@ -5,15 +5,18 @@ tenant's catalog exists, and how much is in it. Everything is measured on each c
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from servicetsunami.engines.base import TableDetail
 from servicetsunami.errors import TsunamiError
 from servicetsunami.services.catalog import datasets
-from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion import connections, syncs
 from servicetsunami.tenancy import Principal, Scope
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 
 class LakehouseStatus(BaseModel):

@@ -9,18 +9,20 @@ import logging
 import math
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from servicetsunami.engines.types import sql_type
 from servicetsunami.errors import InvalidInput
 from servicetsunami.services.catalog.views import expand_views
-from servicetsunami.services.container import Services
 from servicetsunami.services.governance.pii import mask_result
 from servicetsunami.services.models import QueryColumn, QueryResult
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.tenancy import Principal, Scope
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
 

@@ -3,13 +3,12 @@ caller's own catalog (a name pointing elsewhere is refused)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from servicetsunami.engines.base import TableDetail
 from servicetsunami.errors import InvalidInput
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.catalog.views import expand_views, view_definitions
-from servicetsunami.services.container import Services
 from servicetsunami.services.governance import lineage
 from servicetsunami.services.models import QueryResult, TableDescription, TableInfo
 from servicetsunami.services.transforms.gold import view_columns
@@ -17,6 +16,9 @@ from servicetsunami.sql import guard_query
 from servicetsunami.store.repositories import datasets as datasets_repo
 from servicetsunami.store.repositories import transforms as transforms_repo
 from servicetsunami.tenancy import LAYERS, Principal, Scope, TableRef, check_identifier, parse_table_name
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 
 def list_tables(svc: Services, principal: Principal, *, layer: str | None = None) -> list[TableInfo]:

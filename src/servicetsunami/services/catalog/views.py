@@ -8,15 +8,18 @@ pay nothing. Views over views expand in turn, up to :data:`MAX_DEPTH`.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from servicetsunami.errors import InvalidInput
-from servicetsunami.services.container import Services
 from servicetsunami.sql import GuardedQuery, TableReference, guard_query
 from servicetsunami.sql.qualify import table_reference, walk_tables
 from servicetsunami.store.repositories import transforms as transforms_repo
 from servicetsunami.tenancy import Principal, TableRef
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 MAX_DEPTH = 8
 

@@ -4,12 +4,15 @@ SQL warehouses; the embedded engine describes itself as the one warehouse, alway
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from servicetsunami.engines.base import WarehouseInfo
 from servicetsunami.errors import InvalidInput
-from servicetsunami.services.container import Services
 from servicetsunami.services.models import Warehouse
 from servicetsunami.tenancy import Principal, Scope
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -9,17 +9,19 @@ edges both ways into a graph of nodes and edges.
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from servicetsunami.services.container import Services
 from servicetsunami.store.repositories import connections as connections_repo
 from servicetsunami.store.repositories import datasets as datasets_repo
 from servicetsunami.store.repositories import runs as runs_repo
 from servicetsunami.store.repositories import syncs as syncs_repo
 from servicetsunami.store.repositories import transforms as transforms_repo
 from servicetsunami.tenancy import Principal, Scope, parse_table_name
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 MAX_NODES = 200
 

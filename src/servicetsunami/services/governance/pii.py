@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 
-from servicetsunami.services.container import Services
 from servicetsunami.services.models import QueryResult
 from servicetsunami.store.repositories import tenants as tenants_repo
 from servicetsunami.tenancy import Principal
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 MASK = "***"
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")

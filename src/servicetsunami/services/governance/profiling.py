@@ -13,17 +13,19 @@ Three read-only statements, built with sqlglot and run through the guard:
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlglot import exp
 
 from servicetsunami.services.catalog.query import _json_value
 from servicetsunami.services.catalog.views import expand_views
-from servicetsunami.services.container import Services
 from servicetsunami.services.governance import pii
 from servicetsunami.sql import guard_query
 from servicetsunami.tenancy import Principal, Scope, TableRef, parse_table_name
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 DIALECT = "databricks"
 EXACT_DISTINCT_ROWS = 200_000

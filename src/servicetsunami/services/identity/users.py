@@ -19,19 +19,22 @@ import contextlib
 import logging
 import re
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import AuthError, Conflict, InvalidInput, NotFound, PermissionDenied
 from servicetsunami.security import passwords, tokens
-from servicetsunami.services.container import Services
 from servicetsunami.services.identity import tenants
 from servicetsunami.store.models import RefreshToken, Tenant, User, new_id, utcnow
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import tenants as tenants_repo
 from servicetsunami.store.repositories import users as users_repo
 from servicetsunami.tenancy import Principal, Role, Scope
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
 

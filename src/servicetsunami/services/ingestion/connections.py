@@ -16,7 +16,7 @@ import logging
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -25,11 +25,13 @@ from servicetsunami.connectors.registry import SourceContext, SourceKind, source
 from servicetsunami.errors import InvalidInput, NotSupported, PermissionDenied
 from servicetsunami.security.secrets import secret_aad
 from servicetsunami.security.ssrf import check_source_host
-from servicetsunami.services.container import Services
 from servicetsunami.store.models import Connection, new_id
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import connections as connections_repo
 from servicetsunami.tenancy import LANDING_VOLUME, Principal, Scope, check_identifier
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
 

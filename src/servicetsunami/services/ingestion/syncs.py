@@ -20,14 +20,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from pydantic import BaseModel, Field
 
 from servicetsunami.connectors.files.reader import snake_case
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
-from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion.connections import open_source
 from servicetsunami.services.ingestion.sync_runner import SYNC_MODES, RunProgress, SyncPlan, SyncRunner
 from servicetsunami.services.runs import service as runs
@@ -40,6 +39,9 @@ from servicetsunami.store.repositories import connections as connections_repo
 from servicetsunami.store.repositories import runs as runs_repo
 from servicetsunami.store.repositories import syncs as syncs_repo
 from servicetsunami.tenancy import Principal, Scope, TableRef, check_identifier, parse_table_name
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
 

@@ -23,16 +23,18 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import BinaryIO, Literal, cast
+from typing import TYPE_CHECKING, BinaryIO, Literal, cast
 
 from servicetsunami.connectors.files.reader import SAMPLED_FORMATS, FileOptions, FileReader, clean_error, detect_format
 from servicetsunami.engines.base import VolumeFile, WriteMode, WriteResult
 from servicetsunami.errors import BadFile, InvalidInput, LimitExceeded
-from servicetsunami.services.container import Services
 from servicetsunami.services.models import UploadResult
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import datasets as datasets_repo
 from servicetsunami.tenancy import LANDING_VOLUME, Principal, Scope, TableRef, check_identifier
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
 

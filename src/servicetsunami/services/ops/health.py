@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from servicetsunami import __version__
 from servicetsunami.errors import TsunamiError
-from servicetsunami.services.container import Services
 from servicetsunami.services.models import HealthCheck, HealthReport
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
 

@@ -10,15 +10,17 @@ once), so it goes back to the queue.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from servicetsunami.engines.outbox import Outbox
 from servicetsunami.errors import InvalidInput
-from servicetsunami.services.container import Services
 from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.context import RunContext
 from servicetsunami.services.runs.kinds import RunKind, register
 from servicetsunami.services.runs.model import RunPublic
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 KIND = "mirror_replay"
 

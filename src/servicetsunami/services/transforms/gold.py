@@ -11,19 +11,21 @@ from __future__ import annotations
 import dataclasses
 import time
 from datetime import UTC, datetime
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from pydantic import BaseModel, Field
 from sqlglot import exp
 
 from servicetsunami.errors import Conflict, InvalidInput
 from servicetsunami.services.catalog.views import expand_views
-from servicetsunami.services.container import Services
 from servicetsunami.services.models import ColumnInfo
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import transforms as transforms_repo
 from servicetsunami.tenancy import Principal, Scope, TableRef, check_identifier
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 Materialize = Literal["table", "view"]
 

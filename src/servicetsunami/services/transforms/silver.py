@@ -14,14 +14,13 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 from sqlglot import exp
 
 from servicetsunami.errors import InvalidInput
 from servicetsunami.services.catalog.query import query_result
-from servicetsunami.services.container import Services
 from servicetsunami.services.governance.pii import mask_result
 from servicetsunami.services.models import ColumnInfo, QueryResult
 from servicetsunami.services.transforms import silver_sql
@@ -30,6 +29,9 @@ from servicetsunami.sql import guard_query
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import transforms as transforms_repo
 from servicetsunami.tenancy import Principal, Scope, TableRef, check_identifier, parse_table_name
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
 
