@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV := .uv/bin/uv
 BIN := .venv/bin
 TSUNAMI_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
-COVERAGE_FLOOR := 85
+COVERAGE_FLOOR := 90
 export TSUNAMI_TEST_POSTGRES_URL
 export UV_PROJECT_ENVIRONMENT := .venv
 export UV_PYTHON := $(PYTHON)

@@ -136,6 +136,9 @@ class LocalLauncher(Launcher):
         kinds = self._eligible()
         if not kinds:
             return False
+        with self.store.session() as session:  # SQLite's write lock only when there is work
+            if not runs_repo.has_queued(session, kinds=kinds):
+                return False
         with self.store.session(write_lock=True) as session:
             run = runs_repo.claim_next(session, kinds=kinds, worker=self.worker_id)
             claimed = _claimed(run) if run is not None else None

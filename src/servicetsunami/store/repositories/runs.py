@@ -105,6 +105,12 @@ def _parse_after(after: tuple[str, str]) -> tuple[datetime, str]:
         raise InvalidInput("cursor is not one this server returned; start again without it") from None
 
 
+def has_queued(session: Session, *, kinds: Collection[str]) -> bool:
+    """Whether a run of ``kinds`` waits (a plain read: idle workers ask this before they lock)."""
+    found = session.scalar(select(Run.id).where(Run.state == "queued", Run.kind.in_(list(kinds))).limit(1))
+    return found is not None
+
+
 def claim_next(session: Session, *, kinds: Collection[str], worker: str) -> Run | None:
     """Take the oldest queued run of ``kinds`` for ``worker``: running, one more attempt, beating."""
     candidate = session.scalars(
