@@ -82,6 +82,7 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
     principal = ctx.principal
     with svc.store.session() as session:
         sync = syncs_repo.get_sync(session, str(ctx.params["sync_id"]), tenant_id=principal.tenant_id)
+        kind = connections_repo.get_connection(session, sync.connection_id, tenant_id=principal.tenant_id).kind
         plan = SyncPlan(
             sync_id=sync.id,
             stream=sync.source_table,
@@ -89,7 +90,7 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
             mode=sync.mode,  # type: ignore[arg-type]  # checked when the sync was stored
             cursor_column=sync.cursor_column,
             primary_key=list(sync.primary_key or []),
-            source_label=f"postgres:{sync.connection_id}/{sync.source_table}",
+            source_label=f"{kind}:{sync.connection_id}/{sync.source_table}",
         )
         connection_id = sync.connection_id
     with _target_lock(svc, plan.target):
