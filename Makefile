@@ -2,6 +2,8 @@
 # Both install exactly what uv.lock pins (frozen): `make run` only the service's own packages,
 # `make test` the service plus the dev group (pytest, ruff, mypy, ...). `make upgrade` re-locks.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The interpreter itself, not a shim (pyenv): uv rebuilds a venv whose interpreter path changed.
+PYTHON_EXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 UV_VERSION := 0.13.9
 UV := .uv/bin/uv
 BIN := .venv/bin
@@ -9,7 +11,7 @@ TSUNAMI_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 COVERAGE_FLOOR := 90
 export TSUNAMI_TEST_POSTGRES_URL
 export UV_PROJECT_ENVIRONMENT := .venv
-export UV_PYTHON := $(PYTHON)
+export UV_PYTHON := $(PYTHON_EXE)
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: run test lint upgrade bench install-run install-dev clean
