@@ -6,8 +6,9 @@ standard error and the command exits with status 2.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -61,3 +62,20 @@ def key_principal(svc: Services) -> Principal:
 def print_json_rows(rows: Sequence[BaseModel]) -> None:
     """Print records as one JSON array (the ``--json`` output of list commands)."""
     console.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr while a run is waited for; yields ``update(info=..., completed=...,
+    total=...)`` (the rich ``Progress.update`` of its one task)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task(description, total=None, info="starting")
+        yield functools.partial(bar.update, task)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from servicetsunami.cli.common import console, err, key_principal, open_services, print_json_rows
+from servicetsunami.cli.common import console, key_principal, open_services, print_json_rows, progress_bar
 
 app = typer.Typer(help="Runs: syncs, mirror replays and everything else that takes time.", no_args_is_help=True)
 
@@ -47,8 +47,6 @@ def runs_get(
     ] = 0,
 ) -> None:
     """One run: state, progress, result or error. Exits 1 if it failed, was canceled or timed out."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from servicetsunami.services.runs import service as runs
     from servicetsunami.services.runs.model import RunPublic
 
@@ -57,18 +55,11 @@ def runs_get(
         if wait <= 0:
             run = runs.get_run(svc, principal, run_id)
         else:
-            with Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                console=err,
-            ) as bar:
-                task = bar.add_task(f"run {run_id[:8]}", total=None, info="waiting")
+            with progress_bar(f"run {run_id[:8]}") as update:
 
                 def show(status: RunPublic) -> None:
                     p = status.progress
-                    bar.update(task, total=p.total, completed=p.done or 0, info=p.message or status.state)
+                    update(total=p.total, completed=p.done or 0, info=p.message or status.state)
 
                 run = runs.wait_for_run(svc, principal, run_id, timeout=wait, on_progress=show)
     console.print_json(run.model_dump_json())

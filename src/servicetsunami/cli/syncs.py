@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from servicetsunami.cli.common import console, err, key_principal, open_services
+from servicetsunami.cli.common import console, key_principal, open_services, progress_bar
 
 app = typer.Typer()
 
@@ -22,8 +22,6 @@ def sync(
     target: Annotated[str | None, typer.Option(help="Bronze table (default: the source table's name)")] = None,
 ) -> None:
     """Sync a source table into bronze, with a progress bar; exactly once even if interrupted."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from servicetsunami.services.ingestion.syncs import SyncRunPublic, start_sync, wait_for_run
 
     with open_services() as svc:
@@ -38,19 +36,12 @@ def sync(
             primary_key=key or None,
             target_table=target,
         )
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=err,
-        ) as bar:
-            task = bar.add_task(f"sync {table}", total=None, info="starting")
+        with progress_bar(f"sync {table}") as update:
 
             def show(status: SyncRunPublic) -> None:
                 rows = status.rows
                 pct = status.progress.get("batch_percent")
-                bar.update(task, info=f"{rows:,} rows" + (f", batch {pct:.0f}%" if isinstance(pct, float) else ""))
+                update(info=f"{rows:,} rows" + (f", batch {pct:.0f}%" if isinstance(pct, float) else ""))
 
             status = wait_for_run(svc, principal, run_id, timeout=float("inf"), on_progress=show)
     console.print(
