@@ -6,9 +6,11 @@ import-time global. Nested models use ``__`` in the environment (``TSUNAMI_QUERY
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -324,3 +326,49 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+# Environment names that start with TSUNAMI_ but are read by something other than Settings; README.md
+# (Configuration) lists them. Any other TSUNAMI_ name that is not a setting is reported at start.
+OTHER_ENVIRONMENT_NAMES: dict[str, str] = {
+    "TSUNAMI_URL": "URL of a running server for scripts; the README's walk-through reads it",
+    "TSUNAMI_TEST_POSTGRES_URL": "the PostgreSQL database of the test suite",
+}
+
+
+def setting_environment_names(model: type[BaseModel] = Settings, prefix: str = "TSUNAMI_") -> set[str]:
+    """Every environment name that sets a field: ``TSUNAMI_PORT``, ``TSUNAMI_QUERY`` (a whole nested
+    model as JSON) and ``TSUNAMI_QUERY__MAX_ROWS``."""
+    names: set[str] = set()
+    for field_name, field in model.model_fields.items():
+        name = prefix + field_name.upper()
+        names.add(name)
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            names |= setting_environment_names(field.annotation, name + "__")
+    return names
+
+
+def unknown_environment_names(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """The ``TSUNAMI_*`` names in ``environ`` that nothing reads, each with the closest known name (or
+    None). Names are compared without case, as Settings reads them."""
+    known = setting_environment_names() | set(OTHER_ENVIRONMENT_NAMES)
+    unknown: list[tuple[str, str | None]] = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper.startswith("TSUNAMI_") and upper not in known:
+            unknown.append((name, _closest_name(upper, known)))
+    return unknown
+
+
+def _closest_name(name: str, known: set[str]) -> str | None:
+    # Compared without the common prefix, which would make every name look close. A known name ending
+    # in the same last part wins: TSUNAMI_SERVE__PORT means TSUNAMI_PORT, though TSUNAMI_SERVE__WORKERS
+    # shares more letters with it.
+    def rest(full: str) -> str:
+        return full.removeprefix("TSUNAMI_")
+
+    leaf = rest(name).rsplit("__", 1)[-1]
+    same_leaf = [k for k in known if rest(k).rsplit("__", 1)[-1] == leaf]
+    by_rest = {rest(k): k for k in (same_leaf or known)}
+    close = difflib.get_close_matches(rest(name), sorted(by_rest), n=1, cutoff=0 if same_leaf else 0.6)
+    return by_rest[close[0]] if close else None
