@@ -11,6 +11,7 @@ import sys
 import typer
 
 from servicetsunami.cli import connections, data, keys, mirror, runs, secrets, serve, syncs, tenants, users
+from servicetsunami.cli.common import warn_unknown_environment
 
 app = typer.Typer(help="ServiceTsunami: the integration brain for data and AI agents.", no_args_is_help=True)
 # typer lists top-level commands first, in mounting order, then the groups in mounting order.
@@ -24,6 +25,12 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")
+
+
+@app.callback()
+def _start() -> None:
+    # Before every command, serve and mcp included: a misspelt setting is otherwise silently ignored.
+    warn_unknown_environment()
 
 
 def main() -> None:

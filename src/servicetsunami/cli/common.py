@@ -1,4 +1,5 @@
-"""What the commands share: opening the services, the principal of ``TSUNAMI_API_KEY``, printing.
+"""What the commands share: opening the services, the principal of ``TSUNAMI_API_KEY``, printing,
+and the checks every command makes at start (unknown ``TSUNAMI_*`` names, the data folder).
 
 Every command fails the same way: a ``TsunamiError`` is printed as ``error (code): message`` on
 standard error and the command exits with status 2.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -15,8 +17,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from servicetsunami.errors import AuthError, TsunamiError
-from servicetsunami.settings import Settings
+from servicetsunami.errors import AuthError, NotFound, TsunamiError
+from servicetsunami.settings import Settings, unknown_environment_names
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -38,12 +40,43 @@ def reported_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+def warn_unknown_environment() -> None:
+    """A warning line on stderr for each ``TSUNAMI_*`` environment name that nothing reads (a typo
+    would otherwise be ignored without a word)."""
+    for name, closest in unknown_environment_names(os.environ):
+        hint = f"; did you mean {closest}?" if closest else " (README.md, Configuration, lists the names)"
+        err.print(
+            f"[yellow]warning[/yellow]: {name} is not a ServiceTsunami setting and is ignored{hint}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def require_home(settings: Settings) -> None:
+    """Refuse to open a data folder that does not exist unless ``TSUNAMI_HOME`` chose it.
+
+    Only ``tsunami serve`` starts a new one by default; any other command run from another folder would
+    create an empty ``./.tsunami`` and then refuse the keys of the real one.
+    """
+    home = settings.resolved_home
+    if "home" not in settings.model_fields_set and not home.exists():
+        raise NotFound(
+            f"no data folder at {home} (TSUNAMI_HOME is not set, so ./.tsunami of the current folder is used). "
+            "Run this from the folder where `tsunami serve` keeps its data, or set TSUNAMI_HOME to that data "
+            "folder (e.g. export TSUNAMI_HOME=/path/to/servicetsunami/.tsunami)."
+        )
+
+
 @contextmanager
 def open_services(settings: Settings | None = None) -> Iterator[Services]:
-    """The services for one command, closed when it ends; errors inside are reported."""
+    """The services for one command on an existing data folder, closed when it ends; errors inside
+    are reported."""
     from servicetsunami.services.container import Services
 
-    svc = Services.open(settings or Settings())
+    settings = settings or Settings()
+    with reported_errors():
+        require_home(settings)
+    svc = Services.open(settings)
     try:
         with reported_errors():
             yield svc

@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Annotated, Any
 
 import typer
 
-from servicetsunami.cli.common import console
+from servicetsunami.cli.common import console, err, reported_errors, require_home
 from servicetsunami.logs import configure_logging
 from servicetsunami.settings import Settings
 
 app = typer.Typer()
+
+EXIT_PORT_BUSY = 1
+
+
+def _check_port(host: str, port: int) -> None:
+    """Exit with status 1 unless ``host:port`` can be bound now, as uvicorn will bind it.
+
+    Checked before anything starts: on a first start the admin key is printed only once, and a server
+    that then fails to listen would lose it.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            err.print(
+                f"[red]error[/red]: cannot listen on {host}:{port} ({exc.strerror or exc}). Stop what is using "
+                "it, or choose another port with --port or TSUNAMI_PORT. Nothing was started.",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_PORT_BUSY) from None
 
 
 @app.command()
@@ -35,6 +59,7 @@ def serve(
     if workers is not None:
         overrides["serve"] = {**Settings().serve.model_dump(), "workers": workers}
     settings = Settings(**overrides)
+    _check_port(settings.host, settings.port)
     configure_logging(settings.log_level)
     use_service_logging()
     services = Services.open(settings)
@@ -78,4 +103,7 @@ def mcp() -> None:
     """Speak MCP over stdio (for Claude Desktop). The principal comes from TSUNAMI_API_KEY."""
     from servicetsunami.mcp.stdio import run_stdio
 
-    run_stdio(Settings())
+    settings = Settings()
+    with reported_errors():
+        require_home(settings)
+    run_stdio(settings)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -26,11 +28,8 @@ def users_create(
     """Create a user. The password is prompted for (never an argument); only its argon2 hash is kept."""
     from servicetsunami.services.identity import users
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with open_services() as svc:
+        password = sys.stdin.readline().rstrip("\r\n") if password_stdin else _prompted_password()
         slug = tenant or svc.settings.default_tenant
         if tenant is None:
             users.ensure_tenant(svc, slug)
@@ -38,4 +37,20 @@ def users_create(
             svc, tenant_slug=slug, email=email, password=password, role=role, name=name,
             is_platform_admin=platform_admin,
         )  # fmt: skip
-    console.print(f"created {user.role} user {user.email} in tenant {user.tenant_slug} (id {user.id})")
+    console.print(f"created {user.role} user {user.email} in tenant {user.tenant_slug} (id {user.id})", soft_wrap=True)
+
+
+def _prompted_password() -> str:
+    """The password typed twice on the terminal; without a terminal, a usage error naming
+    ``--password-stdin`` (getpass would warn that it cannot hide the input, then read a pipe or fail)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", getpass.GetPassWarning)
+        try:
+            return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+        except getpass.GetPassWarning:
+            typer.echo()  # ends the "Password:" line
+            raise typer.BadParameter(
+                "there is no terminal to type it on; pipe it in with --password-stdin, "
+                "e.g. printf '%s\\n' \"$PASSWORD\" | tsunami users create ... --password-stdin",
+                param_hint="the password",
+            ) from None
