@@ -175,7 +175,7 @@ def _ingest(
                 continue
             if exc.message.startswith(f"{file_name}: "):
                 raise
-            raise BadFile(clean_error(exc, file_name)) from exc
+            raise BadFile(clean_error(exc, file_name, path=local)) from exc
 
 
 def _ingest_once(
