@@ -11,6 +11,7 @@ store (TIME, unsigned integers, HUGEINT, INTERVAL, UNION) are cast to ones it ca
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import pathlib
 import re
@@ -287,14 +288,23 @@ class FileReader:
         if skipped:
             self._raise_ragged(delimiter, quote)
         elif width == 1 and not self.options.delimiter and self.format == "csv":
+            first, quotechar = self._first_line(), self.options.quote or quote or '"'
             for candidate in _DELIMITERS:
-                self._raise_ragged(candidate, quote)
+                with contextlib.suppress(csv.Error):
+                    if len(next(csv.reader([first], delimiter=candidate, quotechar=quotechar), [])) > 1:
+                        self._raise_ragged(candidate, quote)
 
-    def _raise_ragged(self, delimiter: str | None, quote: str | None) -> None:
-        encoding = {"utf-16": "utf-16", "latin-1": "latin-1"}.get(
+    def _first_line(self) -> str:
+        with open(self.path, newline="", encoding=self._encoding(), errors="replace") as fh:
+            return fh.readline(64 * 1024).rstrip("\r\n")
+
+    def _encoding(self) -> str:
+        return {"utf-16": "utf-16", "latin-1": "latin-1"}.get(
             _ENCODINGS.get((self.options.encoding or "utf-8").lower(), "utf-8"), "utf-8"
         )
-        with open(self.path, newline="", encoding=encoding, errors="replace") as fh:
+
+    def _raise_ragged(self, delimiter: str | None, quote: str | None) -> None:
+        with open(self.path, newline="", encoding=self._encoding(), errors="replace") as fh:
             sample = fh.read(64 * 1024)
             fh.seek(0)
             delim = self.options.delimiter or delimiter
