@@ -74,6 +74,9 @@ def test_silver_gold_lineage_and_profile_over_rest(client: TestClient, services:
     assert client.post("/api/v1/gold/total/refresh", headers=auth).json()["rows"] == 1
     graph = client.get("/api/v1/tables/gold/total/lineage", headers=auth).json()
     assert graph["upstream"] == ["silver.orders", "bronze.orders", "file:o.csv"]
+    for missing in ("lineage", ""):  # answered alike: neither admits a table that is not there
+        answer = client.get(f"/api/v1/tables/gold/nowhere/{missing}".rstrip("/"), headers=auth)
+        assert (answer.status_code, answer.json()["code"]) == (404, "not_found")
     profile = client.get("/api/v1/tables/silver/orders/profile", headers={"Authorization": f"Bearer {analyst_key}"})
     assert profile.json()["likely_keys"] == ["id"]
     refused = client.post(

@@ -99,7 +99,14 @@ def test_another_tenant_sees_no_lineage_or_views_of_ours(
     gold.create_gold_table(services, acme, "v", "SELECT id FROM silver.orders", materialize="view")
     with pytest.raises(NotFound):
         query_sql(services, globex, "SELECT * FROM gold.v")
-    assert lineage.get_lineage(services, globex, "silver.orders").upstream == []
+    with pytest.raises(NotFound):
+        lineage.get_lineage(services, globex, "silver.orders")
+
+
+def test_the_lineage_of_a_table_that_does_not_exist_is_not_found(services: Services, acme: Principal) -> None:
+    with pytest.raises(NotFound) as info:
+        lineage.get_lineage(services, acme, "bronze.nowhere")
+    assert info.value.code == "not_found"
 
 
 @pytest.mark.usefixtures("silver_orders")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import pathlib
+import re
 
 import openpyxl
 import pyarrow as pa
@@ -155,6 +157,57 @@ def test_a_bad_file_is_refused_with_a_named_reason_and_leaves_nothing_behind(
     assert list_tables(services, acme) == []
     assert services.engine.list_files(acme.catalog, "bronze", "landing") == []
     assert not (services.settings.resolved_lakehouse_root / acme.catalog / "bronze" / "bad").exists()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"a,b\n1,2,3\n4\n", b"a;b\n1;2;3\n4\n", b"a|b|c\n1\n2|3\n", b"a,b\n1,2,3\n4,5\n"],
+    ids=["commas", "semicolons", "pipes", "long-then-right"],
+)
+def test_a_ragged_csv_is_refused_naming_its_first_bad_line_not_read_as_one_column(
+    services: Services, acme: Principal, data: bytes
+) -> None:
+    with pytest.raises(BadFile) as info:
+        up(services, acme, "ragged.csv", data, dataset="ragged")
+    assert (info.value.code, info.value.details.get("line")) == ("bad_file", 2)
+    assert list_tables(services, acme) == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"name\nann\nbob\n", b'note\n"Smith, John"\n"Doe, Jane"\n', b"a,b\n1,2\n3,4\n"],
+    ids=["one-column", "quoted-commas", "two-columns"],
+)
+def test_a_regular_csv_is_still_read(services: Services, acme: Principal, data: bytes) -> None:
+    assert up(services, acme, "fine.csv", data, dataset="fine").rows == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("broken.parquet", b"PAR1 nope"),
+        ("tiny.parquet", b"x"),
+        ("sniff.csv", b'a,b\n1,2\n\r\n--XXjunk"\n'),
+        ("bad.json", b'[{"a": 1}, {"a": '),
+        ("broken.xlsx", b"not a zip"),
+        ("bad.ndjson", b'{"a": 1}\n{"a": \n'),
+    ],
+)
+@pytest.mark.parametrize("sent_as", ["content", "path"])
+def test_a_bad_file_is_named_as_the_caller_named_it_never_by_a_server_path(
+    services: Services, acme: Principal, tmp_path: pathlib.Path, name: str, data: bytes, sent_as: str
+) -> None:
+    stored = tmp_path / "uploads" / "upload-0123456789abcdef.bin"
+    stored.parent.mkdir()
+    stored.write_bytes(data)
+    sent: dict[str, object] = {"content": data} if sent_as == "content" else {"path": stored}
+    with pytest.raises(BadFile) as info:
+        upload_file(services, acme, file_name=name, dataset_name="bad", **sent)  # type: ignore[arg-type]
+    message = info.value.message
+    assert info.value.code == "bad_file"
+    assert message.startswith(f"{name}: ")
+    assert str(tmp_path) not in message and "upload-" not in message
+    assert not re.search(r"(^|[\s'\"])/\w+/", message), message
 
 
 def test_a_bad_append_keeps_the_table_at_its_version(services: Services, acme: Principal) -> None:

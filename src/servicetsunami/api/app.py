@@ -3,8 +3,10 @@ OpenAPI at ``/docs`` and ``/openapi.json``, liveness at ``/health`` and readines
 
 Errors of ours become ``application/problem+json`` in one handler, with the ``code`` and
 ``http_status`` their class carries (``rate_limited`` adds ``Retry-After``); any other exception is
-logged and answered with a masked 500. Every response carries ``X-Request-ID``. Bodies are
-limited by :class:`~servicetsunami.api.limits.BodySizeLimit`; logins and queries by the app's
+logged and answered with a masked 500 by :class:`RequestIdMiddleware`, where the request's id is
+still known. Every response carries ``X-Request-ID`` and the security headers of
+:class:`~servicetsunami.api.headers.SecurityHeaders`. Bodies are limited by
+:class:`~servicetsunami.api.limits.BodySizeLimit`; logins and queries by the app's
 :class:`~servicetsunami.api.limits.RateLimiter`.
 """
 
@@ -24,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetsunami import __version__, logs
+from servicetsunami.api.headers import SecurityHeaders, add_docs_pages
 from servicetsunami.api.limits import BodySizeLimit, RateLimiter
 from servicetsunami.api.problems import problem
 from servicetsunami.api.routes import (
@@ -51,6 +54,8 @@ logger = logging.getLogger(__name__)
 # Errors raised by the framework itself (unknown path, wrong method), in the same format.
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "permission_denied"}
 
+OPENAPI_PATH = "/openapi.json"
+
 # Requests are matched against routes in this order: the busiest first.
 API_ROUTERS = (
     datasets.router,
@@ -68,7 +73,10 @@ API_ROUTERS = (
 
 
 class RequestIdMiddleware:
-    """Gives every request an id (or keeps the caller's ``X-Request-ID``) for logs and responses."""
+    """Gives every request an id (or keeps the caller's ``X-Request-ID``) for logs and responses.
+
+    An exception no handler answered is logged here and answered with a masked 500 that carries the
+    id; it then goes on to the server, as Starlette lets every unhandled exception do."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -81,13 +89,23 @@ class RequestIdMiddleware:
         rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex[:16]
         token = logs.request_id.set(rid)
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                response = problem(500, "internal_error", "internal error; see the server log", rid)
+                await response(scope, receive, send_with_id)
+            raise
         finally:
             logs.request_id.reset(token)
 
@@ -118,8 +136,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         version=__version__,
         description="Integration brain for data and AI agents: a lakehouse per tenant, guarded SQL, MCP.",
         lifespan=lifespan,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        docs_url=None,  # served by add_docs_pages, with the policy the page needs
+        redoc_url=None,
+        openapi_url=OPENAPI_PATH,
         generate_unique_id_function=lambda route: route.operation_id or route.name,
     )
     app.state.services = services
@@ -129,6 +148,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         login_client=_scaled(settings.auth.login_rate_limit, 10),
         query=settings.api.query_rate_limit,
     )
+    add_docs_pages(app, openapi_url=OPENAPI_PATH)
     app.include_router(health.router, include_in_schema=False)  # probes at the root too
     for router in API_ROUTERS:
         app.include_router(router, prefix="/api/v1")
@@ -138,6 +158,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         BodySizeLimit, max_body_bytes=settings.api.max_body_bytes, max_upload_bytes=settings.ingest.max_upload_bytes
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(TsunamiError)
     async def tsunami_error(request: Request, exc: TsunamiError) -> JSONResponse:
@@ -153,11 +174,6 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         return problem(422, "invalid_input", detail, logs.request_id.get())
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal_error", "internal error; see the server log", logs.request_id.get())
 
     return app
 

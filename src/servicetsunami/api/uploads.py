@@ -1,5 +1,9 @@
 """Multipart uploads streamed to a file on disk as they arrive (never whole in memory), parsed
-with python-multipart. One file part (``file``) and a few small text fields are accepted."""
+with python-multipart. One file part (``file``) and a few small text fields are accepted.
+
+A body the parser cannot read, or one that ends before its closing boundary (a cut-off upload), is
+:class:`~servicetsunami.errors.InvalidInput`; part headers or fields past their limits (a file name
+of thousands of characters, say) are :class:`~servicetsunami.errors.LimitExceeded`."""
 
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import anyio
+from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from servicetsunami.errors import InvalidInput
+from servicetsunami.errors import InvalidInput, LimitExceeded
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 32
+MAX_FILE_NAME = 255  # characters, as most file systems allow
 FILE_FIELD = "file"
 
 
@@ -50,15 +56,18 @@ async def receive_upload(content_type: str, stream: AsyncIterator[bytes], *, fol
             "on_headers_finished": state.on_headers_finished,
             "on_part_data": state.on_part_data,
             "on_part_end": state.on_part_end,
+            "on_end": state.on_end,
         },
     )
     try:
         async for chunk in stream:
-            parser.write(chunk)
+            _write(parser, chunk)
             if state.pending:
                 data, state.pending = b"".join(state.pending), []
                 await anyio.to_thread.run_sync(state.write_file, data)
         parser.finalize()
+        if not state.ended:
+            raise InvalidInput("the multipart body ended before its closing boundary; send the whole form again")
         if state.pending:
             await anyio.to_thread.run_sync(state.write_file, b"".join(state.pending))
     except BaseException:
@@ -69,6 +78,20 @@ async def receive_upload(content_type: str, stream: AsyncIterator[bytes], *, fol
     if state.upload.path is None:
         raise InvalidInput("the form has no 'file' part; send it with curl -F file=@sales.csv")
     return state.upload
+
+
+def _write(parser: MultipartParser, chunk: bytes) -> None:
+    try:
+        parser.write(chunk)
+    except ParseError as exc:
+        if "header" in str(exc).lower() and "exceeded" in str(exc).lower():
+            raise LimitExceeded(
+                f"a form part has too many or too long headers (at most {parser.max_header_count} of "
+                f"{parser.max_header_size} bytes each); is its file name that long?"
+            ) from exc
+        raise InvalidInput(
+            f"the multipart body is malformed ({exc}); send the file with curl -F file=@sales.csv"
+        ) from exc
 
 
 class _State:
@@ -83,6 +106,7 @@ class _State:
         self._name = ""
         self._is_file = False
         self._data = bytearray()
+        self.ended = False
 
     def on_part_begin(self) -> None:
         self._disposition, self._name, self._is_file, self._data = b"", "", False, bytearray()
@@ -111,6 +135,8 @@ class _State:
             if not raw:
                 raise InvalidInput("the 'file' part needs a file name (curl -F file=@sales.csv sets it)")
             file_name = pathlib.PurePath(raw.decode("utf-8", "replace").replace("\\", "/")).name
+            if len(file_name) > MAX_FILE_NAME:
+                raise LimitExceeded(f"the file name is longer than {MAX_FILE_NAME} characters; rename the file")
             self.upload.file_name = file_name
             suffix = pathlib.PurePath(file_name).suffix[:16]
             self.upload.path = self.folder / f"upload-{secrets.token_hex(8)}{suffix}"
@@ -125,11 +151,14 @@ class _State:
             return
         self._data.extend(data[start:end])
         if len(self._data) > MAX_FIELD_BYTES:
-            raise InvalidInput(f"form field {self._name!r} is longer than {MAX_FIELD_BYTES} bytes")
+            raise LimitExceeded(f"form field {self._name!r} is longer than {MAX_FIELD_BYTES} bytes")
 
     def on_part_end(self) -> None:
         if not self._is_file:
             self.upload.fields[self._name] = self._data.decode("utf-8", "replace")
+
+    def on_end(self) -> None:
+        self.ended = True
 
     def write_file(self, data: bytes) -> None:
         assert self._handle is not None

@@ -23,16 +23,22 @@ allowed                                                public addresses
 =====================================================  =============================================
 
 If any address of a name is refused, the name is refused: a DNS answer mixing a public and a private
-address is exactly what a rebinding attack looks like.
+address is exactly what a rebinding attack looks like. A refusal names the address only when the
+caller wrote it; what a name resolves to stays in the server log, so that the guard cannot be used
+to map the server's internal DNS.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 from servicetsunami.errors import InvalidInput, PermissionDenied
+
+logger = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -90,23 +96,37 @@ def _resolve(name: str, port: int) -> list[str]:
 
 def _check_address(name: str, raw: str, *, multi_tenant: bool, networks: list[IPNetwork]) -> None:
     ip = _normalise(ipaddress.ip_address(raw))
-    shown = raw if raw in (name, name.partition("%")[0]) else f"{name} ({raw})"
+    literal = raw in (name, name.partition("%")[0])
+    shown = raw if literal else name
+    details: dict[str, Any] = {"address": str(ip)} if literal else {}
     never = _never_allowed(ip)
     if never is not None:
+        _log_refusal(name, ip, literal)
         raise PermissionDenied(
-            f"sources may not connect to {shown}: it is {never}; use the address of the database or API itself",
-            address=str(ip),
+            f"sources may not connect to {shown}: it is {never}; use the address of the database or API itself"
+            if literal
+            else f"sources may not connect to {shown}: it resolves to {never}; use the address of the "
+            "database or API itself",
+            **details,
         )
     if ip.is_global:
         return
     if not multi_tenant or any(ip.version == net.version and ip in net for net in networks):
         return
+    _log_refusal(name, ip, literal)
+    what = f"it is {_internal_kind(ip)}" if literal else f"it resolves to {_internal_kind(ip)}"
+    example = f" (e.g. {_suggested_network(ip)})" if literal else ""
     raise PermissionDenied(
-        f"sources may not connect to {shown}: it is {_internal_kind(ip)}, and this multi-tenant server "
-        f"only reaches public addresses and the networks its operator allows; ask the operator to add "
-        f"the source's network (e.g. {_suggested_network(ip)}) to {_SETTING}, or use a public address",
-        address=str(ip),
+        f"sources may not connect to {shown}: {what}, and this multi-tenant server only reaches public "
+        f"addresses and the networks its operator allows; ask the operator to add the source's network"
+        f"{example} to {_SETTING}, or use a public address",
+        **details,
     )
+
+
+def _log_refusal(name: str, ip: IPAddress, literal: bool) -> None:
+    if not literal:  # the operator may see what the name resolved to; the caller may not
+        logger.info("refused source host %s: it resolves to %s", name, ip)
 
 
 def _normalise(ip: IPAddress) -> IPAddress:

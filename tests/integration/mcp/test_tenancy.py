@@ -56,12 +56,13 @@ async def test_another_tenants_table_is_not_listed(services: Services, keys: Key
 
 
 @pytest.mark.usefixtures("globex_payroll")
+@pytest.mark.parametrize("tool", ["describe_table", "get_lineage"])
 @pytest.mark.parametrize(("name", "code"), FOREIGN_NAMES)
-async def test_another_tenants_table_cannot_be_described_by_any_name(
-    services: Services, keys: Keys, name: str, code: str
+async def test_another_tenants_table_cannot_be_described_or_traced_by_any_name(
+    services: Services, keys: Keys, tool: str, name: str, code: str
 ) -> None:
     async with local_client(services, keys.acme_engineer) as client:
-        result = await client.call_tool_mcp("describe_table", {"table_name": name})
+        result = await client.call_tool_mcp(tool, {"table_name": name})
     assert error_code(result) == code
 
 

@@ -125,3 +125,13 @@ def _plain(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
+
+
+def test_a_refused_name_does_not_reveal_what_it_resolves_to() -> None:
+    with pytest.raises(PermissionDenied) as info:
+        check_source_host("localhost", 5432, multi_tenant=True, allowed_networks=())
+    resolved = check_source_host("localhost", 5432, multi_tenant=False, allowed_networks=())
+    shown = f"{info.value.message} {info.value.details}"
+    assert info.value.code == "permission_denied"
+    assert not [address for address in resolved if address in shown]
+    assert "127.0.0" not in shown

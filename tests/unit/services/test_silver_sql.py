@@ -109,6 +109,19 @@ def test_user_values_become_literals_not_sql() -> None:
     assert guarded.statement.find(exp.Where) is not None
 
 
+@pytest.mark.parametrize("type_name", ["INT; DROP", "DECIMAL(10,2) xyz", "INT)", "BIGINT -- why", "not_a_type"])
+def test_a_cast_type_with_anything_after_it_is_refused_naming_the_column_and_the_type(type_name: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        compile_spec(SOURCE, COLUMNS, TransformSpec.model_validate({"cast": {"amount": type_name}}))
+    assert caught.value.code == "invalid_input"
+    assert caught.value.details == {"column": "amount", "type": type_name}
+
+
+@pytest.mark.parametrize("type_name", ["int", "DECIMAL(10, 2)", "ARRAY<INT>", "STRUCT<a: INT>", "TIMESTAMP_NTZ"])
+def test_a_cast_type_written_whole_is_accepted(type_name: str) -> None:
+    compile_spec(SOURCE, COLUMNS, TransformSpec.model_validate({"cast": {"amount": type_name}}))
+
+
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [

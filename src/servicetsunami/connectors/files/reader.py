@@ -11,11 +11,12 @@ store (TIME, unsigned integers, HUGEINT, INTERVAL, UNION) are cast to ones it ca
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import pathlib
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ _EXTENSIONS = {
     ".ndjson": "ndjson",
     ".jsonl": "ndjson",
 }
+_DELIMITERS = ",;\t|"  # what a file read as one column may have meant to split on
 _ENCODINGS = {
     "utf-8": "utf-8",
     "utf8": "utf-8",
@@ -144,6 +146,12 @@ class FileReader:
     def __exit__(self, *exc: object) -> None:
         self._con.close()
 
+    def _clean(self, exc: BaseException, *, prefix: bool = True) -> str:
+        """The error for the caller: this file by the name they gave it, never a server path."""
+        folders = [self.output_dir] if self.output_dir is not None else []
+        text = clean_error(exc, self.file_name, path=self.path, folders=folders)
+        return text if prefix else text.removeprefix(f"{self.file_name}: ")
+
     def sheets(self) -> list[str]:
         if self.format != "xlsx":
             return []
@@ -152,7 +160,9 @@ class FileReader:
         try:
             wb = load_workbook(self.path, read_only=True)
         except Exception as exc:  # openpyxl raises zipfile/KeyError/ValueError for broken files
-            raise BadFile(f"{self.file_name} is not a readable .xlsx workbook: {exc}") from exc
+            raise BadFile(
+                f"{self.file_name} is not a readable .xlsx workbook: {self._clean(exc, prefix=False)}"
+            ) from exc
         try:
             names = list(wb.sheetnames)
         finally:
@@ -175,7 +185,7 @@ class FileReader:
         try:
             reader = self._con.execute(sql, list(extra.values())).to_arrow_reader(self.batch_rows)
         except duckdb.Error as exc:
-            raise BadFile(_clean(exc, self.file_name)) from exc
+            raise BadFile(self._clean(exc)) from exc
         return _with_comments(reader, {name: original for name, original in columns}), columns
 
     def copy_to_parquet(self, *, extra: dict[str, Any]) -> list[tuple[str, str]]:
@@ -192,7 +202,7 @@ class FileReader:
                 "(FORMAT parquet, COMPRESSION snappy, FILE_SIZE_BYTES '256MB', OVERWRITE_OR_IGNORE true)"
             )
         except duckdb.Error as exc:
-            raise BadFile(_clean(exc, self.file_name)) from exc
+            raise BadFile(self._clean(exc)) from exc
         return columns
 
     def _plan(self) -> tuple[str, list[tuple[str, str]]]:
@@ -260,47 +270,69 @@ class FileReader:
 
     def _check_csv_shape(self, args: list[str]) -> None:
         """DuckDB's sniffer treats leading lines that disagree with the rest as a preamble and skips
-        them silently, which would lose rows of a ragged file. When it wants to skip lines, or cannot
-        find a dialect at all, find the first line whose field count differs and name it."""
+        them silently, and reads a file whose lines agree on no delimiter as one column of whole
+        lines; either would lose or mangle rows of a ragged file. When it wants to skip lines, finds
+        one column where the first line splits, or cannot find a dialect at all, find the first line
+        whose field count differs and name it."""
         try:
             row = self._con.execute(
-                f"SELECT Delimiter, Quote, SkipRows FROM sniff_csv({', '.join(args[:1] + args[3:])})"
+                f"SELECT Delimiter, Quote, SkipRows, len(Columns) FROM sniff_csv({', '.join(args[:1] + args[3:])})"
             ).fetchone()
         except duckdb.Error as exc:
             self._raise_ragged(None, None)
-            raise BadFile(_clean(exc, self.file_name)) from exc
-        if row and row[2]:
-            self._raise_ragged(row[0], None if row[1] in ("(empty)", "") else row[1])
+            raise BadFile(self._clean(exc)) from exc
+        if not row:
+            return
+        delimiter, quote, skipped, width = row
+        quote = None if quote in ("(empty)", "") else quote
+        if skipped:
+            self._raise_ragged(delimiter, quote)
+        elif width == 1 and not self.options.delimiter and self.format == "csv":
+            first, quotechar = self._first_line(), self.options.quote or quote or '"'
+            for candidate in _DELIMITERS:
+                with contextlib.suppress(csv.Error):
+                    if len(next(csv.reader([first], delimiter=candidate, quotechar=quotechar), [])) > 1:
+                        self._raise_ragged(candidate, quote)
 
-    def _raise_ragged(self, delimiter: str | None, quote: str | None) -> None:
-        encoding = {"utf-16": "utf-16", "latin-1": "latin-1"}.get(
+    def _first_line(self) -> str:
+        with open(self.path, newline="", encoding=self._encoding(), errors="replace") as fh:
+            return fh.readline(64 * 1024).rstrip("\r\n")
+
+    def _encoding(self) -> str:
+        return {"utf-16": "utf-16", "latin-1": "latin-1"}.get(
             _ENCODINGS.get((self.options.encoding or "utf-8").lower(), "utf-8"), "utf-8"
         )
-        with open(self.path, newline="", encoding=encoding, errors="replace") as fh:
+
+    def _raise_ragged(self, delimiter: str | None, quote: str | None) -> None:
+        with open(self.path, newline="", encoding=self._encoding(), errors="replace") as fh:
             sample = fh.read(64 * 1024)
             fh.seek(0)
             delim = self.options.delimiter or delimiter
             if not delim:
                 try:
-                    delim = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+                    delim = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
                 except csv.Error:
                     return
             reader = csv.reader(fh, delimiter=delim, quotechar=self.options.quote or quote or '"')
             expected = None
-            for row in reader:
-                if expected is None:
-                    expected = len(row)
-                elif row and len(row) != expected:
-                    raise BadFile(
-                        f"{self.file_name}: line {reader.line_num} has {len(row)} fields but the first "
-                        f"line has {expected}; fix the row or quote the values that contain {delim!r}"
-                    )
+            try:
+                for row in reader:
+                    if expected is None:
+                        expected = len(row)
+                    elif row and len(row) != expected:
+                        raise BadFile(
+                            f"{self.file_name}: line {reader.line_num} has {len(row)} fields but the first "
+                            f"line has {expected}; fix the row or quote the values that contain {delim!r}",
+                            line=reader.line_num,
+                        )
+            except csv.Error:  # not CSV as Python reads it (a NUL byte, a huge field): DuckDB will say
+                return
 
     def _describe(self, src: tuple[str, str]) -> list[tuple[str, str]]:
         try:
             rows = self._con.execute(f"DESCRIBE SELECT * FROM {src[0]}").fetchall()
         except duckdb.Error as exc:
-            raise BadFile(_clean(exc, self.file_name)) from exc
+            raise BadFile(self._clean(exc)) from exc
         if not rows:
             raise BadFile(f"{self.file_name} has no columns")
         return [(str(r[0]), str(r[1])) for r in rows]
@@ -325,7 +357,7 @@ class FileReader:
         try:
             row = self._con.execute(f"SELECT 1 FROM ({body}) LIMIT 1").fetchone()
         except duckdb.Error as exc:
-            raise BadFile(_clean(exc, self.file_name)) from exc
+            raise BadFile(self._clean(exc)) from exc
         if row is None:
             raise BadFile(f"{self.file_name} has no data rows")
 
@@ -368,5 +400,23 @@ def _clean(exc: BaseException, file_name: str) -> str:
     return f"{file_name}: {text}"[:800]
 
 
-def clean_error(exc: BaseException, file_name: str) -> str:
-    return _clean(exc, file_name)
+def clean_error(
+    exc: BaseException, file_name: str, *, path: pathlib.Path | None = None, folders: Sequence[pathlib.Path] = ()
+) -> str:
+    """The reader's error as the caller may see it: ``path`` (the file as the server stores it)
+    becomes ``file_name``, a path under ``folders`` or the file's own folder becomes "a staging
+    file", and any other absolute path is cut to its last part."""
+    text = _clean(exc, file_name)
+    if path is not None:
+        for shown in {str(path.resolve()), str(path)}:
+            text = text.replace(shown, file_name)
+        folders = [*folders, path.parent]
+    for folder in folders:
+        for shown in {str(folder.resolve()), str(folder)}:
+            text = re.sub(re.escape(shown.rstrip("/")) + r"/[^\s\"']*", "a staging file", text)
+            text = text.replace(shown, "a staging folder")
+    return _ABSOLUTE_PATH_RE.sub(lambda m: m.group(1) + pathlib.PurePath(m.group(2)).name, text)
+
+
+# An absolute path of at least two parts, as it starts after a quote, a space or the message's start.
+_ABSOLUTE_PATH_RE = re.compile(r"""(^|[\s"'(=:])(/(?:[^\s"'/]+/)+[^\s"'/;,)]+)""")

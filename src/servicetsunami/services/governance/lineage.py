@@ -3,7 +3,8 @@
 A bronze table's origin is an upload (the file and its landing path) or a sync (the connection and
 source table, and the last run). A silver or gold table's origin is its transform (the spec or the
 SQL) and the tables it reads, from the lineage edges each run records. :func:`get_lineage` walks the
-edges both ways into a graph of nodes and edges.
+edges both ways into a graph of nodes and edges; a table that neither exists nor was ever built is
+not found, as :func:`~servicetsunami.services.catalog.tables.describe_table` answers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from servicetsunami.errors import NotFound
 from servicetsunami.store.repositories import connections as connections_repo
 from servicetsunami.store.repositories import datasets as datasets_repo
 from servicetsunami.store.repositories import runs as runs_repo
@@ -109,10 +111,13 @@ def _origin(svc: Services, principal: Principal, name: str) -> dict[str, Any] | 
 
 
 def get_lineage(svc: Services, principal: Principal, table_name: str, /) -> Lineage:
-    """The upstream and downstream graph of a table (or gold view)."""
+    """The upstream and downstream graph of a table (or gold view); NotFound when the caller's
+    catalog has no such table and nothing built it."""
     principal.require(Scope.READ)
     ref = parse_table_name(table_name, catalog=principal.catalog)
     start = f"{ref.schema}.{ref.name}"
+    if origin(svc, principal, start) is None and not svc.engine.table_exists(ref):
+        raise NotFound(f"table {start} does not exist")
     nodes: dict[str, LineageNode] = {}
     edges: list[LineageEdgeOut] = []
     upstream = _walk(svc, principal, start, nodes, edges, up=True)

@@ -74,7 +74,7 @@ def upload_file(
     if mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if not isinstance(file_name, str) or not _FILE_NAME_RE.fullmatch(file_name) or file_name in (".", ".."):
-        raise InvalidInput("file_name must be a plain file name like 'sales.csv' (no folders)")
+        raise InvalidInput("file_name must be a plain file name like 'sales.csv' (no folders, at most 255 characters)")
     check_identifier(dataset_name, what="dataset_name")
     fmt = detect_format(file_name, options)
     if (content is None) == (path is None):
@@ -175,7 +175,7 @@ def _ingest(
                 continue
             if exc.message.startswith(f"{file_name}: "):
                 raise
-            raise BadFile(clean_error(exc, file_name)) from exc
+            raise BadFile(clean_error(exc, file_name, path=local)) from exc
 
 
 def _ingest_once(

@@ -19,7 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from servicetsunami.connectors.files.reader import unique_names
 from servicetsunami.errors import InvalidInput
@@ -98,12 +100,22 @@ def is_text(type_name: str) -> bool:
 
 
 def _datatype(type_name: str, column: str) -> exp.DataType:
+    """The type, read whole: text after it (``INT; DROP``, ``DECIMAL(10,2) xyz``, a comment) is
+    refused rather than dropped, so the table never gets a type other than the one asked for."""
+    refused = InvalidInput(
+        f"cast of {column!r}: {type_name!r} is not a Databricks SQL type (e.g. BIGINT, DATE, DECIMAL(10,2))",
+        column=column,
+        type=type_name,
+    )
     try:
-        return exp.DataType.build(type_name, dialect=DIALECT)
-    except Exception as exc:  # sqlglot raises ParseError or ValueError for a type it cannot read
-        raise InvalidInput(
-            f"cast of {column!r}: {type_name!r} is not a Databricks SQL type (e.g. BIGINT, DATE)"
-        ) from exc
+        if any(token.comments for token in Dialect.get_or_raise(DIALECT).tokenize(type_name)):
+            raise refused
+        parsed = sqlglot.parse_one(type_name, read=DIALECT, into=exp.DataType)
+    except sqlglot.errors.SqlglotError as exc:
+        raise refused from exc
+    if not isinstance(parsed, exp.DataType) or parsed.this == exp.DataType.Type.USERDEFINED:
+        raise refused
+    return parsed
 
 
 def _parse_dates(value: exp.Expr, formats: tuple[str, ...] | list[str]) -> exp.Expr:
