@@ -25,9 +25,31 @@ class QuerySettings(BaseModel):
     max_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, description="Most bytes of Arrow data a query returns before it is cut."
     )
-    timeout_seconds: float = Field(60.0, gt=0, description="A query running longer is interrupted.")
+    timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "A statement that answers a caller (a query, a transform's preview, a gold view's check, a "
+            "profile, the AI tools' checks) running longer is interrupted (query_timeout)."
+        ),
+    )
+    write_timeout_seconds: float = Field(
+        600.0,
+        gt=0,
+        description=(
+            "A statement that builds a table (silver transform, gold table create or refresh) running "
+            "longer is interrupted (query_timeout) and writes nothing."
+        ),
+    )
     threads: int = Field(0, ge=0, description="DuckDB threads for queries; 0 means one per core.")
-    memory_limit: str = Field("", description="DuckDB memory limit for queries (e.g. '4GB'); empty = DuckDB's.")
+    memory_limit: str = Field(
+        "2GB",
+        description=(
+            "DuckDB memory limit of each tenant catalog's database (local engine), e.g. '4GB'; empty means "
+            "DuckDB's own (80% of the machine, per database). Sorts, joins and aggregates past it spill "
+            "to _spill in the lakehouse folder; a statement that still needs more fails with limit_exceeded."
+        ),
+    )
     result_cache_mb: int = Field(
         64,
         ge=0,
@@ -206,6 +228,14 @@ class ServeSettings(BaseModel):
             "How long an idle keep-alive connection stays open. Longer than clients' own idle expiry "
             "(httpx 5 s, aiohttp 15 s, most proxies 60 s) so a client never reuses a connection the "
             "server is closing at that moment."
+        ),
+    )
+    shutdown_seconds: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "On SIGTERM, how long requests still running may take to finish; then they are canceled and "
+            "every statement still running is interrupted, so no worker outlives the server."
         ),
     )
     workers: int = Field(

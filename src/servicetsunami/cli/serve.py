@@ -85,6 +85,7 @@ def serve(
         "log_config": None,
         "proxy_headers": False,
         "timeout_keep_alive": settings.serve.keep_alive_seconds,
+        "timeout_graceful_shutdown": settings.serve.shutdown_seconds,
     }
     try:
         if processes == 1:

@@ -20,8 +20,11 @@ Semantics every engine honours
   With an :class:`Idempotency` token the write is applied at most once: a token whose sequence is
   not newer than the last one committed for the same ``app_id`` is skipped (``skipped=True``).
 - :meth:`query` runs a statement already checked by :func:`servicetsunami.sql.guard_query`. Results
-  are capped by rows and bytes (``truncated=True`` when cut) and interrupted at the timeout
-  (:class:`~servicetsunami.errors.QueryTimeout`). Tables resolve only inside the query's catalog.
+  are capped by rows and bytes (``truncated=True`` when cut, inside a batch too: a result whose
+  first rows are already past the byte cap comes back with the rows that fit, and one whose first
+  row alone is past it is refused with :class:`~servicetsunami.errors.LimitExceeded`) and
+  interrupted at the timeout (:class:`~servicetsunami.errors.QueryTimeout`). Tables resolve only
+  inside the query's catalog.
 - Time travel: :meth:`describe` and queries accept a version (``VERSION AS OF``) or a timestamp
   (``TIMESTAMP AS OF``); history lists commits newest first.
 
@@ -193,11 +196,14 @@ class Engine(abc.ABC):
         mode: WriteMode = "overwrite",
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
     ) -> WriteResult:
         """Write every row of a guarded ``select`` (no row cap) to ``ref`` as one commit, with the
         semantics of :meth:`write_table`: a statement that fails part-way writes nothing. This is
         how silver and gold tables are built from SQL. Modes ``create``, ``overwrite`` and (with
-        ``capabilities.query_append``) ``append``; there are no keys to merge on."""
+        ``capabilities.query_append``) ``append``; there are no keys to merge on. A statement
+        running past ``timeout_seconds`` is stopped (:class:`~servicetsunami.errors.QueryTimeout`)
+        and writes nothing; without one the engine's own limit applies, if it has one."""
         raise NotSupported("writing a query's result to a table is not available on this engine")
 
     def _check_query_target(self, ref: TableRef, query: GuardedQuery, mode: WriteMode, /) -> None:
@@ -279,8 +285,12 @@ class Engine(abc.ABC):
         engine cannot tell without creating it."""
         return None
 
+    def interrupt(self) -> None:  # noqa: B027  # optional hook; statements on remote compute keep their own timeouts
+        """Stop every statement running now (the service is stopping); each one's caller gets a
+        transient :class:`~servicetsunami.errors.EngineError`. Later statements run as usual."""
+
     def close(self) -> None:  # noqa: B027  # optional hook; most engines hold nothing to release
-        """Release connections and caches."""
+        """Release connections and caches (statements still running are interrupted)."""
 
     # -- warehouses: engines with separate compute override these ------------------------------
 

@@ -95,9 +95,15 @@ class MirroredEngine(Engine):
         mode: WriteMode = "overwrite",
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
     ) -> WriteResult:
         result = self.inner.write_query(
-            ref, query, mode=mode, description=description, commit_info=_info(commit_info, mode, None)
+            ref,
+            query,
+            mode=mode,
+            description=description,
+            commit_info=_info(commit_info, mode, None),
+            timeout_seconds=timeout_seconds,
         )
         return self._after(ref, result, mode)
 
@@ -187,6 +193,9 @@ class MirroredEngine(Engine):
 
     def start_warehouse(self, warehouse_id: str, /) -> WarehouseInfo:
         return self.inner.start_warehouse(warehouse_id)
+
+    def interrupt(self) -> None:
+        self.inner.interrupt()
 
     def close(self) -> None:
         self.inner.close()

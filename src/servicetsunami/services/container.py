@@ -68,6 +68,7 @@ class Services:
         return authenticate_api_key(self.store, credential, catalog_prefix=self.settings.catalog_prefix)
 
     def close(self) -> None:
+        self.engine.interrupt()  # runs and requests still inside a statement end now, not at its timeout
         self.launcher.stop()
         if self.mirror is not None:
             self.mirror.close()

@@ -320,6 +320,17 @@ def test_a_query_result_written_to_a_table_replaces_it_and_a_table_cannot_be_bui
     assert q(engine, "SELECT count(*) AS n FROM silver.items") == [{"n": 2}]
 
 
+def test_a_long_query_written_to_a_table_is_stopped_at_the_timeout_and_writes_nothing(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": list(range(10))}), mode="create")
+    target = TableRef(CATALOG, "gold", "endless")
+    sql = "SELECT count(*) AS n FROM items a, items b, items c, items d, items e, items f, items g, items h, items i"
+    started = time.perf_counter()
+    with pytest.raises(QueryTimeout):
+        engine.write_query(target, guard_query(sql, catalog=CATALOG), mode="overwrite", timeout_seconds=0.3)
+    assert time.perf_counter() - started < 10
+    assert not engine.table_exists(target)
+
+
 @pytest.mark.requires("query_append")
 def test_a_query_result_appended_to_a_table_adds_its_rows(engine: Engine) -> None:
     engine.write_table(REF, stream({"id": [1, 2, 3]}), mode="create")

@@ -232,6 +232,7 @@ class DatabricksEngine(DatabricksVolumes, Engine):
         mode: WriteMode = "overwrite",
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
     ) -> WriteResult:
         """``CREATE [OR REPLACE] TABLE ... AS <select>`` on the warehouse: one atomic statement, so a
         select that fails part-way leaves the table as it was. Only ``create`` and ``overwrite``
@@ -244,7 +245,7 @@ class DatabricksEngine(DatabricksVolumes, Engine):
         # A plain CREATE TABLE sent twice would answer "already exists" for a table it made itself.
         result = self.ws.rows(
             f"{head} {writes.qualified(ref)}{comment} AS {query.sql}",
-            timeout=_DDL_TIMEOUT,
+            timeout=timeout_seconds or _DDL_TIMEOUT,
             idempotent=mode == "overwrite",
         )
         counts = result.dicts()

@@ -96,6 +96,8 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         self._dbs: dict[str, duckdb.DuckDBPyConnection] = {}
         self._dbs_guard = threading.Lock()
         self._dbs_closed = False
+        self._running = {}
+        self._ended = threading.Condition(self._dbs_guard)
         self._results = ResultCache(result_cache_bytes) if result_cache_bytes > 0 else None
 
     # -- catalogs -----------------------------------------------------------------------------
@@ -167,27 +169,29 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         mode: WriteMode = "overwrite",
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
     ) -> WriteResult:
         self._check_query_target(ref, query, mode)
         catalog = query.tables[0].table.catalog if query.tables else ref.catalog
         cursor = self._database(catalog).cursor()
         try:
-            sql = to_duckdb(query, resolve=lambda r: self._source_for(r, cursor))
-            try:
-                result = cursor.execute(sql)
-                hugeints = {i for i, d in enumerate(result.description or []) if str(d[1]) == "HUGEINT"}
-                reader = result.to_arrow_reader(BATCH_ROWS)
-            except duckdb.Error as exc:
-                raise InvalidInput(self._clean_message(exc)) from exc
-            if hugeints:
-                reader = _narrowed(reader, hugeints)
-            try:
-                return self.write_table(ref, reader, mode=mode, description=description, commit_info=commit_info)
-            except EngineError as exc:
-                cause = exc.__cause__
-                if isinstance(cause, duckdb.Error):  # the statement failed while its rows streamed
-                    raise InvalidInput(self._clean_message(cause)) from exc
-                raise
+            with self._limited(cursor, timeout_seconds):
+                sql = to_duckdb(query, resolve=lambda r: self._source_for(r, cursor))
+                try:
+                    result = cursor.execute(sql)
+                    hugeints = {i for i, d in enumerate(result.description or []) if str(d[1]) == "HUGEINT"}
+                    reader = result.to_arrow_reader(BATCH_ROWS)
+                except duckdb.Error as exc:
+                    raise self._statement_error(exc, timeout_seconds) from exc
+                if hugeints:
+                    reader = _narrowed(reader, hugeints)
+                try:
+                    return self.write_table(ref, reader, mode=mode, description=description, commit_info=commit_info)
+                except EngineError as exc:
+                    cause = exc.__cause__
+                    if isinstance(cause, duckdb.Error):  # the statement failed while its rows streamed
+                        raise self._statement_error(cause, timeout_seconds) from exc
+                    raise
         finally:
             cursor.close()
 
@@ -309,10 +313,11 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         if schema is not None:
             lookup = self._database(ref.catalog).cursor()
             try:
-                if merging.merge_staged(
-                    path, actions, schema, keys, props, deletion_vectors=self._deletion_vectors, lookup=lookup
-                ):
-                    return
+                with self._limited(lookup, None):
+                    if merging.merge_staged(
+                        path, actions, schema, keys, props, deletion_vectors=self._deletion_vectors, lookup=lookup
+                    ):
+                        return
             finally:
                 lookup.close()
         files = [str(path / a.path) for a in actions]
@@ -459,6 +464,7 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         return (time.perf_counter() - started) * 1000
 
     def close(self) -> None:
+        self.interrupt()
         with self._dbs_guard:
             self._dbs_closed = True
             for db in self._dbs.values():

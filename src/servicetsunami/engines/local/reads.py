@@ -2,6 +2,12 @@
 snapshot, capped in rows, bytes and time, in a sandboxed database per tenant catalog; the snapshot
 cache; the result cache (:mod:`~servicetsunami.engines.local.results`).
 
+Limits: every statement (queries here, ``write_query`` and merge look-ups in the engine) runs inside
+:meth:`LocalReads._limited`: the watchdog interrupts it past its timeout and :meth:`LocalReads.interrupt`
+stops them all when the service stops. Each catalog's database has the memory limit of the settings
+and spills past it to its own folder (``Layout.spill_dir``). The byte cap cuts inside a batch: the
+rows that fit are kept (``truncated``); a first row alone past the cap is refused (``LimitExceeded``).
+
 Each table reference becomes ``read_parquet([...files of the snapshot...])``, which honours the
 snapshot exactly and matches raw DuckDB speed on the same files (``benchmarks/read_path.py``).
 Files with deletion vectors are read with an anti-join on the positions they delete, registered
@@ -10,10 +16,12 @@ as a view named after the vectors (so the result cache keys on them too).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -28,14 +36,28 @@ from servicetsunami.engines.local.results import ResultCache, deterministic
 from servicetsunami.engines.local.storage import Layout, Snapshots
 from servicetsunami.engines.local.watchdog import Watchdog
 from servicetsunami.engines.local.writes import ms_to_dt, narrow_hugeints, parse_timestamp
-from servicetsunami.errors import InvalidInput, LimitExceeded, NotFound, QueryTimeout
+from servicetsunami.errors import EngineError, InvalidInput, LimitExceeded, NotFound, QueryTimeout, TsunamiError
 from servicetsunami.sql import GuardedQuery, TableReference, to_duckdb
 from servicetsunami.tenancy import TableRef
 
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 65_536
-_watchdog = Watchdog()  # interrupts queries past their timeout
+INTERRUPT_WAIT_SECONDS = 10.0  # how long interrupt() waits for interrupted statements to end
+WATCHDOG = Watchdog()  # interrupts statements past their timeout (queries and write_query)
+
+
+def _fitting(batch: pa.RecordBatch, room: int) -> pa.RecordBatch:
+    """The longest head of ``batch`` whose Arrow data takes at most ``room`` bytes (a slice's
+    ``nbytes`` counts only the values it references)."""
+    low, high = 0, batch.num_rows  # batch.slice(0, low) fits; batch.slice(0, high + 1) does not
+    while low < high:
+        middle = (low + high + 1) // 2
+        if batch.slice(0, middle).nbytes <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return batch.slice(0, low)
 
 
 class LocalReads:
@@ -51,6 +73,8 @@ class LocalReads:
     _dbs: dict[str, duckdb.DuckDBPyConnection]
     _dbs_guard: threading.Lock
     _dbs_closed: bool  # close() came after the last use
+    _running: dict[duckdb.DuckDBPyConnection, bool]  # cursors running a statement: interrupted by interrupt()?
+    _ended: threading.Condition  # over _dbs_guard: a statement left _running
 
     def query(self, query: GuardedQuery, /, *, max_rows: int, max_bytes: int, timeout_seconds: float) -> ArrowResult:
         if query.kind not in ("select", "explain"):
@@ -78,8 +102,48 @@ class LocalReads:
     def _run_capped(
         self, cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_bytes: int, timeout: float
     ) -> tuple[pa.Table, bool]:
-        with _watchdog.guard(timeout, cursor.interrupt):
+        with self._limited(cursor, timeout):
             return self._fetch_capped(cursor, sql, max_rows, max_bytes, timeout)
+
+    @contextlib.contextmanager
+    def _limited(self, cursor: duckdb.DuckDBPyConnection, timeout: float | None) -> Iterator[None]:
+        """The block's statement on ``cursor`` is interrupted past ``timeout`` (by the watchdog) and
+        by :meth:`interrupt`; the ``QueryTimeout`` of the latter becomes a transient ``EngineError``."""
+        with self._dbs_guard:
+            self._running[cursor] = False
+        try:
+            with WATCHDOG.guard(timeout, cursor.interrupt) if timeout else contextlib.nullcontext():
+                yield
+        except QueryTimeout as exc:
+            with self._dbs_guard:
+                stopped = self._running.get(cursor, False)
+            if stopped:
+                raise EngineError("the service is stopping; run the statement again", transient=True) from exc
+            raise
+        finally:
+            with self._ended:
+                self._running.pop(cursor, None)
+                self._ended.notify_all()
+
+    def interrupt(self) -> None:
+        """Interrupt every statement running now and wait (up to ``INTERRUPT_WAIT_SECONDS``) until
+        each has ended. An interrupt that reaches a cursor before its statement starts is lost, so the
+        ones still registered are interrupted again on every round."""
+        deadline = time.monotonic() + INTERRUPT_WAIT_SECONDS
+        with self._ended:
+            stopping = list(self._running)
+            for cursor in stopping:
+                self._running[cursor] = True
+        while True:
+            for cursor in stopping:
+                with contextlib.suppress(duckdb.Error):  # its statement ended meanwhile
+                    cursor.interrupt()
+            with self._ended:
+                stopping = [c for c in stopping if c in self._running]
+                left = deadline - time.monotonic()
+                if not stopping or left <= 0:
+                    return
+                self._ended.wait(min(left, 0.05))
 
     def _fetch_capped(
         self, cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_bytes: int, timeout: float
@@ -95,23 +159,31 @@ class LocalReads:
                 if rows + batch.num_rows > max_rows:
                     batch = batch.slice(0, max_rows - rows)
                     truncated = True
-                if size + batch.nbytes > max_bytes and batches:
+                if size + batch.nbytes > max_bytes:
+                    batch = _fitting(batch, max_bytes - size)
                     truncated = True
-                    break
+                    if batch.num_rows == 0 and not batches:
+                        raise LimitExceeded(
+                            f"not even one row of the result fits in {max_bytes} bytes; select fewer or shorter columns"
+                        )
                 batches.append(batch)
                 rows += batch.num_rows
                 size += batch.nbytes
                 if truncated:
                     break
             return narrow_hugeints(pa.Table.from_batches(batches, schema=reader.schema), hugeints), truncated
-        except duckdb.InterruptException as exc:
-            raise QueryTimeout(
-                f"the query ran longer than {timeout:g} s and was stopped; add filters or aggregate"
-            ) from exc
-        except duckdb.OutOfMemoryException as exc:
-            raise LimitExceeded("the query needs more memory than allowed; aggregate or filter") from exc
         except duckdb.Error as exc:
-            raise InvalidInput(self._clean_message(exc)) from exc
+            raise self._statement_error(exc, timeout) from exc
+
+    def _statement_error(self, exc: duckdb.Error, timeout: float | None) -> TsunamiError:
+        """What a failed DuckDB statement means to the caller: interrupted by the watchdog, out of
+        memory (after spilling what it could), or an error in the SQL."""
+        if isinstance(exc, duckdb.InterruptException):
+            limit = f"{timeout:g} s" if timeout else "its time limit"
+            return QueryTimeout(f"the statement ran longer than {limit} and was stopped; add filters or aggregate")
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return LimitExceeded("the statement needs more memory than allowed; aggregate or filter")
+        return InvalidInput(self._clean_message(exc))
 
     def _source_for(self, ref: TableReference, cursor: duckdb.DuckDBPyConnection) -> str:
         path = self._layout.table_dir(ref.table)
@@ -179,6 +251,11 @@ class LocalReads:
     def _new_database(self, catalog: str | None) -> duckdb.DuckDBPyConnection:
         """A sandboxed DuckDB for the catalog; the caller holds ``_dbs_guard``."""
         db = duckdb.connect(":memory:")
+        if self._memory_limit:
+            db.execute("SET memory_limit = ?", [self._memory_limit])
+            spill = self._layout.spill_dir(catalog)
+            spill.parent.mkdir(parents=True, exist_ok=True)  # DuckDB makes only the last folder
+            db.execute("SET temp_directory = ?", [str(spill)])
         allowed = [str(self._layout.catalog_dir(catalog)) + "/"] if catalog else []
         db.execute(f"SET allowed_directories = {allowed!r}")
         db.execute("SET enable_external_access = false")
@@ -187,8 +264,6 @@ class LocalReads:
         db.execute("SET TimeZone = 'UTC'")  # Databricks' default session zone
         if self._threads:
             db.execute(f"SET threads = {int(self._threads)}")
-        if self._memory_limit:
-            db.execute("SET memory_limit = ?", [self._memory_limit])
         db.execute("SET lock_configuration = true")
         self._dbs[catalog or ""] = db
         return db

@@ -5,9 +5,10 @@ Layout under the lakehouse root::
     <root>/<catalog>/<schema>/<table>/            a Delta table (``_delta_log`` inside)
     <root>/<catalog>/_volumes/<schema>/<volume>/  a volume's files
     <root>/<catalog>/_locks/<schema>.<table>.lock per-table write lock (cross-process)
+    <root>/_spill/<catalog>.<pid>/                what a catalog's DuckDB spills past its memory limit
 
-Schema and table names are checked identifiers (they start with a letter), so ``_volumes`` and
-``_locks`` can never collide with them.
+Catalog, schema and table names are checked identifiers (they start with a letter), so ``_spill``,
+``_volumes`` and ``_locks`` can never collide with them.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ class Layout:
         if any(p.startswith(".") for p in rel.parts):
             raise InvalidInput(f"volume path {path!r} may not contain hidden names")
         return self.volume_dir(catalog, schema, volume).joinpath(*rel.parts)
+
+    def spill_dir(self, catalog: str | None) -> Path:
+        """DuckDB's temporary files for one catalog's database in this process (DuckDB names its
+        files alike in every process, so each has its own folder; DuckDB removes it on close)."""
+        name = check_identifier(catalog, what="catalog") if catalog else "_none"
+        return self.root / "_spill" / f"{name}.{os.getpid()}"
 
     def lock_file(self, ref: TableRef) -> Path:
         return self.root / ref.catalog / "_locks" / f"{ref.schema}.{ref.name}.lock"

@@ -94,6 +94,7 @@ def _build(svc: Services, principal: Principal, ref: TableRef, guarded: GuardedQ
             mode="overwrite",
             description="Gold table",
             commit_info={"tsunami.operation": "create_gold_table"},
+            timeout_seconds=svc.settings.query.write_timeout_seconds,
         )
         version, rows = result.version, result.rows
         columns = svc.engine.describe(ref, version=version).columns

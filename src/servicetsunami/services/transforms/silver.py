@@ -93,6 +93,7 @@ def transform_to_silver(
         mode="overwrite",
         description=f"Cleaned from {plan.source.schema}.{plan.source.name}",
         commit_info={"tsunami.operation": "transform_to_silver", "tsunami.source": f"{plan.source}@{plan.version}"},
+        timeout_seconds=svc.settings.query.write_timeout_seconds,
     )
     detail = svc.engine.describe(plan.target, version=result.version)
     spec_json = plan.spec.model_dump(mode="json")

@@ -1,0 +1,214 @@
+"""Limits on every statement the service runs for a caller: each one that would run forever ends
+with ``query_timeout`` soon after its timeout, whichever service runs it, and a result is cut inside
+its first batch when that batch alone is past the byte cap."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from servicetsunami.api.app import create_app
+from servicetsunami.engines.base import Engine
+from servicetsunami.engines.local.engine import LocalEngine
+from servicetsunami.errors import LimitExceeded, TsunamiError
+from servicetsunami.services.ai import tools
+from servicetsunami.services.catalog.query import query_sql
+from servicetsunami.services.container import Services
+from servicetsunami.services.governance import profiling
+from servicetsunami.services.ingestion import uploads
+from servicetsunami.services.transforms import gold, silver
+from servicetsunami.settings import QuerySettings, Settings
+from servicetsunami.sql import GuardedQuery, guard_query
+from servicetsunami.tenancy import Principal, TableRef
+from tests.helpers import make_principal
+
+TIMEOUT = 0.5
+SOON = TIMEOUT + 5  # the watchdog's delay and the interrupt's, with room for a busy machine
+FOREVER = "SELECT count(*) AS n FROM range(1000000000) a, range(1000000000) b"
+CSV = b"id,name\n1,ann\n2,bob\n"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    limits = QuerySettings(timeout_seconds=TIMEOUT, write_timeout_seconds=TIMEOUT, result_cache_mb=0)
+    return Settings(home=tmp_path / "home", query=limits, _env_file=None)  # type: ignore[call-arg]  # pydantic-settings option
+
+
+@pytest.fixture
+def people(services: Services, acme: Principal) -> None:
+    uploads.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=CSV)
+    silver.transform_to_silver(services, acme, "bronze.people")
+
+
+@pytest.fixture
+def runaway_queries(services: Services, acme: Principal, people: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every query the engine is asked to run becomes one that never ends, run with the limits the
+    service passed: what is checked is that each service passes limits that stop it."""
+    engine: Engine = services.engine
+    real = engine.query
+    endless = guard_query(FOREVER, catalog=acme.catalog)
+
+    def query(q: GuardedQuery, /, **limits: Any) -> Any:
+        return real(endless, **limits)
+
+    monkeypatch.setattr(engine, "query", query)
+
+
+@pytest.fixture
+def runaway_writes(services: Services, acme: Principal, people: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for every query written to a table."""
+    engine: Engine = services.engine
+    real = engine.write_query
+    endless = guard_query(FOREVER, catalog=acme.catalog)
+
+    def write_query(ref: TableRef, q: GuardedQuery, /, **options: Any) -> Any:
+        return real(ref, endless, **options)
+
+    monkeypatch.setattr(engine, "write_query", write_query)
+
+
+def ends_in_time(call: Callable[[], object]) -> TsunamiError | None:
+    """The error ``call`` ended with, asserting it ended within SOON seconds (a call still running is
+    stopped by the services' close at the end of the test)."""
+    outcome: list[TsunamiError | None] = []
+
+    def target() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except TsunamiError as exc:
+            outcome.append(exc)
+
+    started = time.monotonic()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(SOON)
+    assert not thread.is_alive(), f"still running after {time.monotonic() - started:.1f} s"
+    return outcome[0]
+
+
+def code_of(error: TsunamiError | None) -> str | None:
+    return error.code if error is not None else None
+
+
+def test_a_runaway_query_ends_with_query_timeout(services: Services, acme: Principal) -> None:
+    assert code_of(ends_in_time(lambda: query_sql(services, acme, FOREVER))) == "query_timeout"
+
+
+def test_a_runaway_gold_table_ends_with_query_timeout_and_writes_nothing(services: Services, acme: Principal) -> None:
+    assert code_of(ends_in_time(lambda: gold.create_gold_table(services, acme, "forever", FOREVER))) == "query_timeout"
+    assert not services.engine.table_exists(TableRef(acme.catalog, "gold", "forever"))
+
+
+def test_a_gold_refresh_that_turned_runaway_ends_with_query_timeout(services: Services, acme: Principal) -> None:
+    rows = TableRef(acme.catalog, "silver", "rows")
+    services.engine.write_query(rows, guard_query("SELECT * FROM range(3) t(i)", catalog=acme.catalog))
+    gold.create_gold_table(services, acme, "product", "SELECT count(*) AS n FROM rows a, rows b, rows c, rows d")
+    services.engine.write_query(rows, guard_query("SELECT * FROM range(1000000) t(i)", catalog=acme.catalog))
+    error = ends_in_time(lambda: gold.refresh_gold_table(services, acme, "product"))
+    assert code_of(error) == "query_timeout"
+
+
+def test_a_query_over_a_runaway_gold_view_ends_with_query_timeout(services: Services, acme: Principal) -> None:
+    gold.create_gold_table(services, acme, "endless", FOREVER, materialize="view")
+    error = ends_in_time(lambda: query_sql(services, acme, "SELECT * FROM gold.endless"))
+    assert code_of(error) == "query_timeout"
+
+
+@pytest.mark.usefixtures("runaway_writes")
+def test_a_runaway_silver_transform_ends_with_query_timeout(services: Services, acme: Principal) -> None:
+    error = ends_in_time(lambda: silver.transform_to_silver(services, acme, "bronze.people", target_table="again"))
+    assert code_of(error) == "query_timeout"
+
+
+@pytest.mark.usefixtures("runaway_queries")
+def test_a_runaway_transform_preview_ends_with_query_timeout(services: Services, acme: Principal) -> None:
+    assert code_of(ends_in_time(lambda: silver.preview_transform(services, acme, "bronze.people"))) == "query_timeout"
+
+
+@pytest.mark.usefixtures("runaway_queries")
+def test_a_runaway_profile_ends_with_query_timeout(services: Services, acme: Principal) -> None:
+    assert code_of(ends_in_time(lambda: profiling.profile_table(services, acme, "silver.people"))) == "query_timeout"
+
+
+@pytest.mark.usefixtures("runaway_queries")
+def test_a_runaway_check_of_an_ai_tools_query_ends_with_query_timeout(services: Services, acme: Principal) -> None:
+    error = ends_in_time(lambda: tools.check_sql(services, acme, "SELECT * FROM silver.people"))
+    assert code_of(error) == "query_timeout"
+
+
+def test_a_first_batch_past_the_byte_cap_comes_back_cut(services: Services, acme: Principal) -> None:
+    result = query_sql(services, acme, "SELECT repeat('x', 3000000) AS s FROM range(3)")  # 9 MB, cap 8 MiB
+    assert (result.row_count, result.truncated) == (2, True)
+
+
+def test_a_row_alone_past_the_byte_cap_is_refused(services: Services, acme: Principal) -> None:
+    with pytest.raises(LimitExceeded):
+        query_sql(services, acme, "SELECT repeat('x', 20000000) AS s FROM range(3)")
+
+
+def test_a_runaway_gold_table_over_rest_answers_query_timeout(services: Services) -> None:
+    _, key = make_principal(services, "initech")
+    with TestClient(create_app(services.settings, services=services)) as client:
+        started = time.monotonic()
+        reply = client.post(
+            "/api/v1/gold", json={"name": "forever", "sql": FOREVER}, headers={"Authorization": f"Bearer {key}"}
+        )
+    assert (reply.status_code, reply.json()["code"]) == (408, "query_timeout")
+    assert time.monotonic() - started < SOON
+
+
+def test_closing_the_services_stops_a_statement_still_running(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = Services.open(settings.model_copy(update={"query": QuerySettings(write_timeout_seconds=3600)}))
+    acme, _ = make_principal(services, "acme")
+    running = threading.Event()
+    limited = LocalEngine._limited
+
+    @contextlib.contextmanager
+    def announced(self: LocalEngine, cursor: Any, timeout: float | None) -> Iterator[None]:
+        with limited(self, cursor, timeout):
+            running.set()
+            yield
+
+    monkeypatch.setattr(LocalEngine, "_limited", announced)
+    outcome: list[TsunamiError] = []
+
+    def build() -> None:
+        try:
+            gold.create_gold_table(services, acme, "forever", FOREVER)
+        except TsunamiError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=build, daemon=True)
+    thread.start()
+    assert running.wait(SOON)
+    services.close()
+    thread.join(SOON)
+    assert not thread.is_alive()
+    assert [(e.code, e.is_transient) for e in outcome] == [("engine_error", True)]
+
+
+def test_a_sort_past_the_memory_limit_spills_into_the_lakehouse_folder_and_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = LocalEngine(tmp_path / "lake", memory_limit="50MB")
+    try:
+        engine.ensure_catalog("tenant_acme")
+        sql = "SELECT i, md5(i::VARCHAR) AS h FROM range(3000000) t(i) ORDER BY h"
+        result = engine.query(guard_query(sql, catalog="tenant_acme"), max_rows=1, max_bytes=10**6, timeout_seconds=120)
+        assert result.table.num_rows == 1
+        assert [p.suffix for p in (tmp_path / "lake" / "_spill").iterdir()] == [f".{os.getpid()}"]
+        assert not (tmp_path / ".tmp").exists()
+    finally:
+        engine.close()
