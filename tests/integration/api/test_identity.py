@@ -127,6 +127,40 @@ def test_only_a_platform_admin_creates_tenants(client: TestClient, services: Ser
     assert client.post("/api/v1/tenants", json=body, headers=platform.headers).status_code == 409
 
 
+def test_a_disabled_users_access_token_is_refused_at_once(client: TestClient, services: Services) -> None:
+    admin = login(client, services, "acme")
+    analyst = login(client, services, "acme", role="analyst")
+    me = client.get("/api/v1/auth/me", headers=analyst.headers)
+    assert me.status_code == 200  # verified once, so remembered until it expires
+    disabled = client.patch(f"/api/v1/users/{me.json()['user']['id']}", json={"active": False}, headers=admin.headers)
+    assert disabled.status_code == 200
+    refused = client.get("/api/v1/auth/me", headers=analyst.headers)
+    assert refused.status_code == 401 and refused.json()["code"] == "unauthenticated"
+    assert client.get("/api/v1/datasets", headers=analyst.headers).status_code == 401
+
+
+def test_an_access_token_no_longer_carries_a_role_its_user_lost(client: TestClient, services: Services) -> None:
+    admin = login(client, services, "acme")
+    engineer = login(client, services, "acme", role="engineer")
+    user_id = client.get("/api/v1/auth/me", headers=engineer.headers).json()["user"]["id"]
+    assert client.patch(f"/api/v1/users/{user_id}", json={"role": "analyst"}, headers=admin.headers).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=engineer.headers).status_code == 401
+    fresh = client.post("/api/v1/auth/refresh", json={"refresh_token": engineer.refresh_token})
+    assert fresh.status_code == 200
+    headers = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
+    assert client.get("/api/v1/auth/me", headers=headers).json()["role"] == "analyst"
+
+
+def test_a_revoked_api_key_is_refused_at_once(client: TestClient, services: Services) -> None:
+    admin = login(client, services, "acme")
+    created = client.post("/api/v1/api-keys", json={"name": "ci", "role": "analyst"}, headers=admin.headers)
+    assert created.status_code == 201, created.text
+    key_headers = {"Authorization": f"Bearer {created.json()['plaintext']}"}
+    assert client.get("/api/v1/auth/me", headers=key_headers).status_code == 200
+    assert client.delete(f"/api/v1/api-keys/{created.json()['id']}", headers=admin.headers).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=key_headers).status_code == 401
+
+
 def test_logins_are_rate_limited_per_account_with_retry_after(client: TestClient, services: Services) -> None:
     email, _ = make_user(services, "acme")
     answers = [client.post("/api/v1/auth/login", json={"email": email, "password": "wrong-pass"}) for _ in range(11)]
