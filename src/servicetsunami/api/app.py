@@ -24,7 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetsunami import __version__, logs
-from servicetsunami.api.limits import BodySizeLimit, RateLimiter
+from servicetsunami.api.limits import BodySizeLimit, open_rate_limiter
 from servicetsunami.api.problems import problem
 from servicetsunami.api.routes import (
     api_keys,
@@ -98,7 +98,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
     owned = services is None
     services = services or Services.open(settings)
-    mcp_app = mcp_http_app(services)
+    limiter = open_rate_limiter(settings)
+    mcp_app = mcp_http_app(services, limiter=limiter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -123,12 +124,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         generate_unique_id_function=lambda route: route.operation_id or route.name,
     )
     app.state.services = services
-    app.state.limiter = RateLimiter(
-        settings.resolved_home / "run" / "ratelimits.db",
-        login=settings.auth.login_rate_limit,
-        login_client=_scaled(settings.auth.login_rate_limit, 10),
-        query=settings.api.query_rate_limit,
-    )
+    app.state.limiter = limiter
     app.include_router(health.router, include_in_schema=False)  # probes at the root too
     for router in API_ROUTERS:
         app.include_router(router, prefix="/api/v1")
@@ -174,12 +170,6 @@ def worker_app() -> FastAPI:
     logs.configure_logging(settings.log_level)
     use_service_logging()
     return create_app(settings)
-
-
-def _scaled(spec: str, factor: int) -> str:
-    """``"10/minute"`` scaled to ``"100/minute"`` (the per-address login limit is looser than per account)."""
-    amount, _, period = spec.partition("/")
-    return f"{int(amount) * factor}/{period}" if amount.strip().isdigit() else spec
 
 
 @contextlib.asynccontextmanager

@@ -36,6 +36,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from servicetsunami.mcp.server import build_mcp_server
+from servicetsunami.security.ratelimits import RateLimiter, open_rate_limiter
 from servicetsunami.services.container import Services
 from servicetsunami.settings import Settings
 
@@ -47,15 +48,21 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 Origin = tuple[str, str, int]  # scheme, host, port (default ports filled in)
 
 
-def mcp_http_app(services: Services, *, path: str = MCP_PATH) -> StarletteWithLifespan:
-    """The MCP endpoint at ``path`` as a Starlette app; run its lifespan from the parent app."""
+def mcp_http_app(
+    services: Services, *, path: str = MCP_PATH, limiter: RateLimiter | None = None
+) -> StarletteWithLifespan:
+    """The MCP endpoint at ``path`` as a Starlette app; run its lifespan from the parent app.
+
+    Rate-limited tools count against ``limiter`` (the REST door's, so one allowance covers both);
+    without one, a limiter over the same shared file is opened."""
     settings = services.settings
     guard = Middleware(
         HostOriginGuard,
         allowed_hosts=allowed_hosts(settings),
         allowed_origins=allowed_origins(settings),
     )
-    return build_mcp_server(services).http_app(
+    limiter = limiter if limiter is not None else open_rate_limiter(settings)
+    return build_mcp_server(services, limiter=limiter).http_app(
         path=path,
         stateless_http=True,
         json_response=False,
