@@ -200,7 +200,24 @@ class AuthSettings(BaseModel):
         14 * 86_400, ge=300, description="Lifetime of a refresh token; each use replaces it with a new one."
     )
     login_rate_limit: str = Field(
-        "10/minute", description="Login attempts per account (and per client address), in 'N/period' form."
+        "10/minute", description="Login attempts for one account from one client address, in 'N/period' form."
+    )
+    login_client_rate_limit: str = Field(
+        "100/minute", description="Login attempts from one client address, whatever the accounts, 'N/period'."
+    )
+    login_account_rate_limit: str = Field(
+        "100/minute",
+        description="Login attempts for one account from all addresses together, 'N/period': a ceiling "
+        "that only a guess spread over many addresses reaches (one address is held by the limits above).",
+    )
+    login_backoff_after: int = Field(
+        3,
+        ge=1,
+        description="Wrong passwords in a row for one account from one address before each further try "
+        "must wait: 1 s, then twice as long after each failure.",
+    )
+    login_backoff_max_seconds: float = Field(
+        900, gt=0, description="Longest backoff wait; a success or this long without failures starts over."
     )
 
 
@@ -211,7 +228,8 @@ class ApiSettings(BaseModel):
         1024 * 1024, ge=1024, description="Largest request body on /api/v1 other than dataset uploads."
     )
     query_rate_limit: str = Field(
-        "600/minute", description="Queries per principal (POST /query, dataset previews and queries), 'N/period'."
+        "600/minute",
+        description="Queries per principal (POST /query, dataset previews and queries, MCP query_sql), 'N/period'.",
     )
     upload_dir: Path | None = Field(
         None, description="Where uploads are streamed before ingestion. Empty means <home>/tmp/uploads."

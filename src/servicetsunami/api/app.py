@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetsunami import __version__, logs
 from servicetsunami.api.headers import SecurityHeaders, add_docs_pages
-from servicetsunami.api.limits import BodySizeLimit, RateLimiter
+from servicetsunami.api.limits import BodySizeLimit, open_rate_limiter
 from servicetsunami.api.problems import problem
 from servicetsunami.api.routes import (
     api_keys,
@@ -116,7 +116,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
     owned = services is None
     services = services or Services.open(settings)
-    mcp_app = mcp_http_app(services)
+    limiter = open_rate_limiter(settings)
+    mcp_app = mcp_http_app(services, limiter=limiter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -142,12 +143,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         generate_unique_id_function=lambda route: route.operation_id or route.name,
     )
     app.state.services = services
-    app.state.limiter = RateLimiter(
-        settings.resolved_home / "run" / "ratelimits.db",
-        login=settings.auth.login_rate_limit,
-        login_client=_scaled(settings.auth.login_rate_limit, 10),
-        query=settings.api.query_rate_limit,
-    )
+    app.state.limiter = limiter
     add_docs_pages(app, openapi_url=OPENAPI_PATH)
     app.include_router(health.router, include_in_schema=False)  # probes at the root too
     for router in API_ROUTERS:
@@ -190,12 +186,6 @@ def worker_app() -> FastAPI:
     logs.configure_logging(settings.log_level)
     use_service_logging()
     return create_app(settings)
-
-
-def _scaled(spec: str, factor: int) -> str:
-    """``"10/minute"`` scaled to ``"100/minute"`` (the per-address login limit is looser than per account)."""
-    amount, _, period = spec.partition("/")
-    return f"{int(amount) * factor}/{period}" if amount.strip().isdigit() else spec
 
 
 @contextlib.asynccontextmanager

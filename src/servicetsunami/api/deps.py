@@ -15,7 +15,7 @@ from servicetsunami import logs
 from servicetsunami.api.limits import RateLimiter
 from servicetsunami.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from servicetsunami.errors import AuthError
-from servicetsunami.security.auth import needs_database
+from servicetsunami.security.auth import looks_like_api_key, needs_database
 from servicetsunami.security.tokens import looks_like_jwt
 from servicetsunami.services.container import Services
 from servicetsunami.tenancy import Principal
@@ -63,8 +63,15 @@ async def get_principal(
     if credentials is None or not credentials.credentials:
         raise AuthError("send 'Authorization: Bearer <token>' with an access token (POST /auth/login) or an API key")
     token = credentials.credentials
-    if (services.tokens is not None and looks_like_jwt(token)) or not needs_database(services.store, token):
-        principal = services.authenticate(token)  # in memory: a signature check or a cached key
+    is_jwt = services.tokens is not None and looks_like_jwt(token)
+    if services.local_metadata:
+        # A signature check or a cached key, and whether the user or key is still in force: read
+        # from memory until the store changes, then from the local file (WAL readers never wait).
+        inline = is_jwt or not needs_database(services.store, token)
+    else:  # that last check is a read across the network on PostgreSQL
+        inline = not is_jwt and not looks_like_api_key(token)
+    if inline:
+        principal = services.authenticate(token)
     else:
         principal = await run_in_threadpool(services.authenticate, token)
     logs.tenant.set(principal.tenant_slug)

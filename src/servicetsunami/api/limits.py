@@ -5,31 +5,35 @@ is cut off at the limit too. Dataset uploads have their own, larger limit
 (``ingest.max_upload_bytes``, 1 GiB by default); everything else under ``/api/v1`` is held to
 ``api.max_body_bytes``.
 
-Rate limits are moving windows keyed by the principal (queries) or by the account and the client
-address (logins); the ``limits`` library parses their ``"10/minute"`` form. The hits are counted in
-a small SQLite file under the data folder (``<home>/run/ratelimits.db``, WAL, not synced: counts
-need not survive a crash), so that every worker process of ``tsunami serve`` sees the same counts
-and a client gets its whole allowance whichever worker answers it. (``limits``' own in-memory
-storage is per process, and it starts a timer thread after almost every hit, which on the event
-loop cost more than the request.) A refused request is a
-:class:`~servicetsunami.errors.RateLimited` with the seconds to wait, which the error handler sends
-as ``Retry-After``.
+Rate limits are :class:`~servicetsunami.security.ratelimits.RateLimiter`'s (shared with the MCP
+door and every worker process): queries per principal, and logins (:func:`login_attempt`). A
+refused request is a :class:`~servicetsunami.errors.RateLimited` with the seconds to wait, which
+the error handler sends as ``Retry-After``.
+
+Logins are throttled so that guessing slows the guesser without locking the account's owner out:
+
+- per account and client address (``auth.login_rate_limit``), with backoff after repeated wrong
+  passwords (``auth.login_backoff_after``, doubling up to ``auth.login_backoff_max_seconds``): the
+  guesser waits, the owner at another address does not;
+- per client address, whatever the account (``auth.login_client_rate_limit``): one address trying
+  many accounts;
+- per account from every address (``auth.login_account_rate_limit``), a ceiling set high enough that
+  only a guess spread over many addresses reaches it.
 """
 
 from __future__ import annotations
 
-import math
-import sqlite3
-import threading
-import time
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from limits import RateLimitItem, parse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetsunami import logs
 from servicetsunami.api.problems import problem
-from servicetsunami.errors import BodyTooLarge, InvalidInput, RateLimited
+from servicetsunami.errors import AuthError, BodyTooLarge
+from servicetsunami.security.ratelimits import RateLimiter, open_rate_limiter
+
+__all__ = ["BodySizeLimit", "RateLimiter", "login_attempt", "open_rate_limiter"]
 
 API_PREFIX = "/api/v1"
 UPLOAD_PATH = f"{API_PREFIX}/datasets"
@@ -116,54 +120,18 @@ def _counting(receive: Receive, limit: int) -> Receive:
     return counted
 
 
-class RateLimiter:
-    """Named limits (``"10/minute"``), each counted per identifier in a moving window shared by
-    every process that opens the same ``path``."""
-
-    PURGE_EVERY = 1024  # hits between sweeps of keys whose window has passed
-
-    def __init__(self, path: Path, /, **limits: str) -> None:
-        self._items: dict[str, RateLimitItem] = {}
-        for name, spec in limits.items():
-            try:
-                self._items[name] = parse(spec)
-            except ValueError:
-                raise InvalidInput(f"rate limit {spec!r} for {name} is not like '10/minute'") from None
-        self._longest = max((float(item.get_expiry()) for item in self._items.values()), default=0.0)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at REAL NOT NULL)")
-        self._db.execute("CREATE INDEX IF NOT EXISTS hits_by_key ON hits (key, at)")
-        self._lock = threading.Lock()
-        self._since_purge = 0
-
-    def hit(self, name: str, *identifiers: str, what: str) -> None:
-        item = self._items[name]
-        window = float(item.get_expiry())
-        key = "\x1f".join((name, *identifiers))
-        now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._since_purge += 1
-                if self._since_purge >= self.PURGE_EVERY:
-                    self._since_purge = 0
-                    self._db.execute("DELETE FROM hits WHERE at <= ?", (now - self._longest,))
-                self._db.execute("DELETE FROM hits WHERE key = ? AND at <= ?", (key, now - window))
-                count, oldest = self._db.execute("SELECT count(*), min(at) FROM hits WHERE key = ?", (key,)).fetchone()
-                allowed = count < item.amount
-                if allowed:
-                    self._db.execute("INSERT INTO hits (key, at) VALUES (?, ?)", (key, now))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        if not allowed:
-            wait = max(1, math.ceil(oldest + window - now))
-            raise RateLimited(f"too many {what}; try again in {wait} s", retry_after=wait)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+@contextmanager
+def login_attempt(limiter: RateLimiter, email: str, client: str, /) -> Iterator[None]:
+    """Around one password check: refuses it while throttled (see the module docstring), and records
+    how it went (a wrong password adds to the backoff of this account at this address)."""
+    account = email.strip().lower()
+    limiter.check_backoff("login", account, client, what="failed logins for this account from this address")
+    limiter.hit("login", account, client, what="login attempts for this account from this address")
+    limiter.hit("login_client", client, what="login attempts from this address")
+    limiter.hit("login_account", account, what="login attempts for this account")
+    try:
+        yield
+    except AuthError:
+        limiter.record_failure("login", account, client)
+        raise
+    limiter.clear_failures("login", account, client)

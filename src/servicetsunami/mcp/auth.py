@@ -14,6 +14,10 @@ Tools carry the scopes they need as tags (``"read"``, ``"write"``, ``"manage"``)
 :class:`RoleGateMiddleware` hides from ``tools/list`` the tools the caller's role lacks a scope for,
 and refuses a call to one anyway with ``permission_denied``. It runs on every transport: fastmcp's
 own component ``auth=`` checks are skipped over stdio, and a stdio user may hold an analyst key.
+
+:class:`RateLimitMiddleware` counts the calls of rate-limited tools (:data:`RATE_LIMITED_TOOLS`)
+against the same limit, per principal, as the REST door's matching operation: one allowance for
+both doors and every worker process (:mod:`servicetsunami.security.ratelimits`).
 """
 
 from __future__ import annotations
@@ -33,12 +37,16 @@ from fastmcp.tools.base import Tool, ToolResult
 from servicetsunami import logs
 from servicetsunami.errors import AuthError, PermissionDenied
 from servicetsunami.mcp.errors import DoorError
+from servicetsunami.security.ratelimits import RateLimiter
 from servicetsunami.services.container import Services
 from servicetsunami.tenancy import Principal, Role, Scope
 
 logger = logging.getLogger(__name__)
 
 _SCOPE_TAGS = {scope.value: scope for scope in Scope}
+
+# tool -> (the limit it counts against, what the refusal calls the calls); REST's names for the same work.
+RATE_LIMITED_TOOLS: dict[str, tuple[str, str]] = {"query_sql": ("query", "queries")}
 
 
 class ApiKeyVerifier(TokenVerifier):
@@ -159,4 +167,24 @@ class RoleGateMiddleware(Middleware):
         if tool is not None:  # an unknown name falls through to fastmcp's "Unknown tool"
             for scope in sorted(required_scopes(tool.tags)):
                 principal.require(scope)
+        return await call_next(context)
+
+
+class RateLimitMiddleware(Middleware):
+    """Counts each call of a tool in :data:`RATE_LIMITED_TOOLS` against its caller's limit."""
+
+    def __init__(self, caller: Caller, limiter: RateLimiter) -> None:
+        self._caller = caller
+        self._limiter = limiter
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mcp_types.CallToolRequestParams],
+        call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        limited = RATE_LIMITED_TOOLS.get(context.message.name)
+        if limited is not None:
+            name, what = limited
+            principal = self._caller.principal()
+            self._limiter.hit(name, principal.tenant_id, principal.subject, what=what)
         return await call_next(context)

@@ -24,18 +24,21 @@ Mounting, in the parent Starlette/FastAPI app::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from ipaddress import ip_address
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastmcp.server.http import StarletteWithLifespan
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from servicetsunami.mcp.server import build_mcp_server
+from servicetsunami.security.ratelimits import RateLimiter, open_rate_limiter
 from servicetsunami.services.container import Services
 from servicetsunami.settings import Settings
 
@@ -47,21 +50,44 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 Origin = tuple[str, str, int]  # scheme, host, port (default ports filled in)
 
 
-def mcp_http_app(services: Services, *, path: str = MCP_PATH) -> StarletteWithLifespan:
-    """The MCP endpoint at ``path`` as a Starlette app; run its lifespan from the parent app."""
+def mcp_http_app(
+    services: Services, *, path: str = MCP_PATH, limiter: RateLimiter | None = None
+) -> StarletteWithLifespan:
+    """The MCP endpoint at ``path`` as a Starlette app; run its lifespan from the parent app.
+
+    Rate-limited tools count against ``limiter`` (the REST door's, so one allowance covers both);
+    without one, a limiter over the same shared file is opened."""
     settings = services.settings
     guard = Middleware(
         HostOriginGuard,
         allowed_hosts=allowed_hosts(settings),
         allowed_origins=allowed_origins(settings),
     )
-    return build_mcp_server(services).http_app(
+    own_limiter = open_rate_limiter(settings) if limiter is None else None
+    app = build_mcp_server(services, limiter=limiter or own_limiter).http_app(
         path=path,
         stateless_http=True,
         json_response=False,
         host_origin_protection=False,  # HostOriginGuard (in middleware) does it, with our allowlist
         middleware=[guard],
     )
+    if own_limiter is not None:
+        app.router.lifespan_context = _closing(app.router.lifespan_context, own_limiter)
+    return app
+
+
+def _closing(lifespan: Lifespan[Any], limiter: RateLimiter) -> Lifespan[Any]:
+    """``lifespan``, then the limiter this app opened for itself is closed."""
+
+    @contextlib.asynccontextmanager
+    async def run(app: Any) -> AsyncIterator[Any]:
+        try:
+            async with lifespan(app) as state:
+                yield state
+        finally:
+            limiter.close()
+
+    return run
 
 
 def allowed_hosts(settings: Settings, /) -> frozenset[str]:

@@ -1,12 +1,14 @@
 """Builds the ServiceTsunami MCP server (fastmcp), the same for stdio and HTTP.
 
 :func:`build_mcp_server` wires the tools (:mod:`servicetsunami.mcp.tools`), the table resources
-(:mod:`servicetsunami.mcp.resources`) and three middlewares, outermost first:
+(:mod:`servicetsunami.mcp.resources`) and its middlewares, outermost first:
 
 1. :class:`~servicetsunami.mcp.errors.ErrorShapingMiddleware`: our errors are shown with their code,
    everything else is masked (``mask_error_details`` as the backstop);
 2. :class:`~servicetsunami.mcp.auth.TenantLogContextMiddleware`: log lines name the caller's tenant;
-3. :class:`~servicetsunami.mcp.auth.RoleGateMiddleware`: a role sees and calls only its tools.
+3. :class:`~servicetsunami.mcp.auth.RoleGateMiddleware`: a role sees and calls only its tools;
+4. :class:`~servicetsunami.mcp.auth.RateLimitMiddleware` (given a limiter): ``query_sql`` shares
+   REST's per-principal query limit.
 
 With ``principal`` the server speaks for that one caller (stdio, in-process tests); local file
 paths are then the caller's own. Without it the server expects fastmcp's HTTP app to verify a
@@ -19,12 +21,20 @@ from __future__ import annotations
 import logging
 
 from fastmcp import FastMCP
+from fastmcp.server.middleware import Middleware
 
 from servicetsunami import __version__
 from servicetsunami.mcp import prompts, resources
-from servicetsunami.mcp.auth import ApiKeyVerifier, Caller, RoleGateMiddleware, TenantLogContextMiddleware
+from servicetsunami.mcp.auth import (
+    ApiKeyVerifier,
+    Caller,
+    RateLimitMiddleware,
+    RoleGateMiddleware,
+    TenantLogContextMiddleware,
+)
 from servicetsunami.mcp.errors import ErrorShapingMiddleware
 from servicetsunami.mcp.tools import register_all
+from servicetsunami.security.ratelimits import RateLimiter
 from servicetsunami.services.container import Services
 from servicetsunami.settings import Settings
 from servicetsunami.tenancy import Principal
@@ -68,16 +78,26 @@ Errors carry a code (e.g. query_refused, not_found, permission_denied) and a mes
 to change. Analysts can read and query; uploading needs an engineer or admin key."""
 
 
-def build_mcp_server(services: Services, *, principal: Principal | None = None) -> FastMCP:
+def build_mcp_server(
+    services: Services, *, principal: Principal | None = None, limiter: RateLimiter | None = None
+) -> FastMCP:
     """The MCP server over ``services``: for one fixed ``principal`` (stdio), or per-request
-    bearer API keys when ``principal`` is None (mount :func:`servicetsunami.mcp.http.mcp_http_app`)."""
+    bearer API keys when ``principal`` is None (mount :func:`servicetsunami.mcp.http.mcp_http_app`).
+    With ``limiter``, rate-limited tools count against it (the HTTP door always passes one)."""
     caller = Caller(fixed=principal)
+    middleware: list[Middleware] = [
+        ErrorShapingMiddleware(),
+        TenantLogContextMiddleware(caller),
+        RoleGateMiddleware(caller),
+    ]
+    if limiter is not None:
+        middleware.append(RateLimitMiddleware(caller, limiter))
     server: FastMCP = FastMCP(
         SERVER_NAME,
         instructions=instructions(services.settings),
         version=__version__,
         auth=None if principal is not None else ApiKeyVerifier(services),
-        middleware=[ErrorShapingMiddleware(), TenantLogContextMiddleware(caller), RoleGateMiddleware(caller)],
+        middleware=middleware,
         mask_error_details=True,
         on_duplicate="error",
     )

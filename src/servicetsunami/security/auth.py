@@ -8,9 +8,12 @@ safe and keeps authentication cheap on every request.
 
 :func:`authenticate_api_key` turns a key into a :class:`~servicetsunami.tenancy.Principal`. A
 successful check is remembered in-process for :data:`CACHE_TTL_SECONDS`, keyed by the key's hash,
-so the following requests cost a hash and a dict lookup. Revoking through
-:func:`revoke_api_key` (or :func:`evict_cached_key`) forgets it at once in this process; another
-process that cached the key stops accepting it within the TTL.
+so the following requests cost a hash and a dict lookup. Every request that the cache answers still
+reads whether the key is still in force (not revoked, not expired, the same role) through
+``store.reads``, which remembers that answer only until anything is committed to the store (by
+any process). A revocation, by this process or another worker, is therefore refused at the next
+request, and between commits the check costs one ``PRAGMA data_version`` on SQLite (PostgreSQL
+has no cheap equivalent: there it is one indexed read per request).
 
 Every failure raises ``AuthError("invalid or revoked API key")``: an unknown prefix, a wrong
 secret, a revoked or expired key all look the same to the caller. The key never appears in a
@@ -29,6 +32,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -143,6 +147,9 @@ def authenticate_api_key(session_or_store: Session | Store, plaintext: str, /, *
     db = _database_of(session_or_store)
     cached = _cache.get(db, key_hash)
     if cached is not None:
+        if not _still_in_force(session_or_store, cached):
+            _cache.evict(key_hash)
+            raise AuthError(INVALID_KEY_MESSAGE)
         return cached.principal
     if isinstance(session_or_store, Store):
         with session_or_store.session() as session:
@@ -158,8 +165,9 @@ def authenticate_api_key(session_or_store: Session | Store, plaintext: str, /, *
 
 
 def needs_database(store: Store, plaintext: str, /) -> bool:
-    """Whether authenticating ``plaintext`` as an API key reads the database: not when it is
-    malformed (refused at once) or remembered in this process's cache."""
+    """Whether authenticating ``plaintext`` as an API key looks its row up in the database (and may
+    record its use): not when it is malformed (refused at once) or remembered in this process's
+    cache (then only whether it is still in force is read, through ``store.reads``)."""
     if not isinstance(plaintext, str) or key_prefix(plaintext) is None:
         return False
     return _cache.get(_database_of(store), hash_api_key(plaintext)) is None
@@ -202,6 +210,31 @@ def _check(session: Session, prefix: str, key_hash: str, *, catalog_prefix: str)
         catalog_prefix=catalog_prefix,
     )
     return principal, key
+
+
+def _still_in_force(session_or_store: Session | Store, cached: _CachedKey) -> bool:
+    if isinstance(session_or_store, Store):
+        store = session_or_store
+
+        def read() -> tuple[str, datetime | None, datetime | None] | None:
+            with store.session() as session:
+                return _key_state(session, cached.key_id)
+
+        state = store.reads.get(("api_key_state", cached.key_id), read)
+    else:
+        state = _key_state(session_or_store, cached.key_id)
+    if state is None:
+        return False
+    role, revoked_at, expires_at = state
+    now = utcnow()
+    return revoked_at is None and (expires_at is None or expires_at > now) and role == cached.principal.role.value
+
+
+def _key_state(session: Session, key_id: str) -> tuple[str, datetime | None, datetime | None] | None:
+    row = session.execute(
+        select(ApiKey.role, ApiKey.revoked_at, ApiKey.expires_at).where(ApiKey.id == key_id)
+    ).one_or_none()
+    return None if row is None else (row.role, row.revoked_at, row.expires_at)
 
 
 def _use_not_recorded_lately(key: ApiKey) -> bool:

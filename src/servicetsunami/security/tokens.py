@@ -12,6 +12,13 @@ pinned to HS256 (a token saying ``none`` or ``RS256`` is refused). REST and the 
 verify through :meth:`TokenSigner.principal`, which remembers the tokens it has verified (by their
 exact text, until their ``exp``) so that a client's following requests cost a dict lookup.
 
+A valid signature says who the user was when the token was issued, not who they are now:
+:func:`require_current_user` (called by ``Services.authenticate`` after every verification, cached or
+not) refuses the token once its user is disabled, deleted, moved to another role or tenant. It
+reads the user's state through ``store.reads``, remembered until anything is committed to the
+store by any process, so a change is seen at the next request on every worker while an unchanged
+store costs one ``PRAGMA data_version`` on SQLite (one indexed read on PostgreSQL).
+
 A refresh token reads ``tsr_<secret>`` (32 random bytes); the store keeps its SHA-256 only (a random
 256-bit secret needs no slow KDF, as for API keys). Rotation and replay detection live in
 :mod:`servicetsunami.services.identity.users`.
@@ -34,13 +41,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jwt
+from sqlalchemy import select
 
 from servicetsunami.errors import AuthError, SigningKeyError, TsunamiError
 from servicetsunami.security.secrets import _create_exclusive
+from servicetsunami.store.models import User
 from servicetsunami.tenancy import Principal, Role, principal_for
 
 if TYPE_CHECKING:
     from servicetsunami.settings import Settings
+    from servicetsunami.store.db import Store
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +139,23 @@ class TokenSigner:
                     self._verified.clear()
             self._verified[token] = (principal, float(claims["exp"]))
         return principal
+
+
+def require_current_user(store: Store, principal: Principal, /) -> None:
+    """``AuthError`` unless the user of a verified access token is still active, in the token's tenant
+    and with the token's role (see the module docstring)."""
+    user_id = principal.subject.removeprefix("user:")
+
+    def read() -> tuple[str, str, bool] | None:
+        with store.session() as session:
+            row = session.execute(
+                select(User.tenant_id, User.role, User.disabled_at).where(User.id == user_id)
+            ).one_or_none()
+        return None if row is None else (row.tenant_id, row.role, row.disabled_at is None)
+
+    state = store.reads.get(("user_state", user_id), read)
+    if state != (principal.tenant_id, principal.role.value, True):
+        raise AuthError(INVALID_TOKEN_MESSAGE)
 
 
 def looks_like_jwt(value: str, /) -> bool:

@@ -14,7 +14,7 @@ from servicetsunami.runs.base import Launcher
 from servicetsunami.runs.local.launcher import LocalLauncher
 from servicetsunami.security.auth import authenticate_api_key
 from servicetsunami.security.secrets import KeyRing, load_keyring
-from servicetsunami.security.tokens import TokenSigner, load_token_signer, looks_like_jwt
+from servicetsunami.security.tokens import TokenSigner, load_token_signer, looks_like_jwt, require_current_user
 from servicetsunami.settings import Settings
 from servicetsunami.store.db import Store
 from servicetsunami.tenancy import Principal
@@ -62,9 +62,11 @@ class Services:
 
     def authenticate(self, credential: str) -> Principal:
         """The principal of an API key or an access JWT (every door calls this); raises ``AuthError``
-        for a missing, unknown, revoked or expired one."""
+        for a missing, unknown, revoked or expired one, and for the token of a user since disabled."""
         if self.tokens is not None and looks_like_jwt(credential):
-            return self.tokens.principal(credential)
+            principal = self.tokens.principal(credential)
+            require_current_user(self.store, principal)
+            return principal
         return authenticate_api_key(self.store, credential, catalog_prefix=self.settings.catalog_prefix)
 
     def close(self) -> None:

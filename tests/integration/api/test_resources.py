@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from servicetsunami.api.app import create_app
+from servicetsunami.mcp.errors import ERROR_META_KEY
 from servicetsunami.services.container import Services
 from servicetsunami.settings import Settings
 from tests.integration.api.support import SALES_CSV, login, upload
@@ -155,6 +158,35 @@ def test_queries_are_rate_limited_per_principal_with_retry_after(tight_client: t
     limited = client.post("/api/v1/query", json={"sql": "SELECT 1"}, headers=first.headers)
     assert limited.json()["code"] == "rate_limited" and int(limited.headers["retry-after"]) >= 1
     assert client.post("/api/v1/query", json={"sql": "SELECT 1"}, headers=second.headers).status_code == 200
+
+
+def test_mcp_query_sql_shares_the_rest_query_limit_of_its_principal(tight_client: tuple[TestClient, Services]) -> None:
+    client, services = tight_client
+    admin = login(client, services, "acme")
+    assert client.post("/api/v1/query", json={"sql": "SELECT 1"}, headers=admin.headers).status_code == 200
+    assert _mcp_query(client, admin.headers).get("isError") is False
+    assert _mcp_query(client, admin.headers).get("isError") is False
+    refused = _mcp_query(client, admin.headers)
+    assert refused["isError"] is True and refused["_meta"][ERROR_META_KEY]["code"] == "rate_limited"
+    assert client.post("/api/v1/query", json={"sql": "SELECT 1"}, headers=admin.headers).status_code == 429
+
+
+def _mcp_query(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+    """One ``query_sql`` call over the /mcp door (stateless: no session to open first)."""
+    answer = client.post(
+        "/mcp",
+        headers={**headers, "Accept": "application/json, text/event-stream", "Host": "localhost"},
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "query_sql", "arguments": {"sql": "SELECT 1 AS one"}},
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    data = next(line for line in answer.text.splitlines() if line.startswith("data:"))
+    result: dict[str, Any] = json.loads(data.removeprefix("data:"))["result"]
+    return result
 
 
 def test_framework_errors_come_as_problem_documents_too(client: TestClient) -> None:

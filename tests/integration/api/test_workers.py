@@ -108,3 +108,44 @@ def test_mcp_over_http_is_answered_by_any_worker(served: Served) -> None:
         return names
 
     assert len(set(asyncio.run(calls()))) == 1
+
+
+def test_a_revoked_key_and_a_disabled_user_are_refused_at_once_by_every_worker(served: Served) -> None:
+    admin = {"Authorization": f"Bearer {served.key}"}
+    with httpx.Client(base_url=served.url, headers=admin) as http:
+        key = http.post("/api/v1/api-keys", json={"name": "ci", "role": "analyst"}).json()
+        made = http.post("/api/v1/users", json={"email": "ada@example.com", "password": "a-long-password"})
+        assert made.status_code == 201, made.text
+        token = http.post("/api/v1/auth/login", json={"email": "ada@example.com", "password": "a-long-password"})
+    credentials = [key["plaintext"], token.json()["access_token"]]
+    assert _answers(served, credentials) == {200}  # each worker has verified (and remembered) both
+    with httpx.Client(base_url=served.url, headers=admin) as http:
+        assert http.delete(f"/api/v1/api-keys/{key['id']}").status_code == 200
+        assert http.patch(f"/api/v1/users/{made.json()['id']}", json={"active": False}).status_code == 200
+    assert _answers(served, credentials) == {401}
+
+
+def _answers(served: Served, credentials: list[str]) -> set[int]:
+    """The statuses of REST and MCP requests with each credential, on new connections (both workers)."""
+    statuses = set()
+    for _ in range(4):
+        for credential in credentials:
+            headers = {"Authorization": f"Bearer {credential}"}
+            with httpx.Client(base_url=served.url, headers=headers) as http:
+                statuses.add(http.get("/api/v1/auth/me").status_code)
+                initialize = http.post(
+                    "/mcp",
+                    headers={"Accept": "application/json, text/event-stream"},
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "initialize",
+                        "params": {
+                            "protocolVersion": "2025-06-18",
+                            "capabilities": {},
+                            "clientInfo": {"name": "t", "version": "0"},
+                        },
+                    },
+                )
+                statuses.add(initialize.status_code)
+    return statuses

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
+from servicetsunami.services.identity import users
+from tests.helpers import make_principal
 from tests.integration.mcp.support import SALES_CSV, HttpServer, Keys, b64, error_code, result_text
 
 INITIALIZE = {
@@ -113,6 +116,15 @@ async def test_http_refuses_to_read_a_path_on_the_servers_disk(http_server: Http
     assert "file_content" in result_text(result)
 
 
+def _user_id(services: Any, slug: str) -> str:
+    """An analyst of ``slug``: access tokens are accepted only for users who exist and are active."""
+    from tests.integration.api.support import make_user
+
+    email, _ = make_user(services, slug, role="analyst")
+    analysts = users.list_users(services, make_principal(services, slug, "admin")[0])
+    return next(user.id for user in analysts if user.email == email)
+
+
 def _access_token(services: Any, principal: Any, **overrides: Any) -> str:
     import time
 
@@ -120,7 +132,10 @@ def _access_token(services: Any, principal: Any, **overrides: Any) -> str:
 
     assert services.tokens is not None
     token, _ = services.tokens.issue(
-        user_id="u1", tenant_id=principal.tenant_id, tenant_slug=principal.tenant_slug, role="analyst"
+        user_id=_user_id(services, principal.tenant_slug),
+        tenant_id=principal.tenant_id,
+        tenant_slug=principal.tenant_slug,
+        role="analyst",
     )
     if not overrides:
         return str(token)
@@ -131,8 +146,6 @@ def _access_token(services: Any, principal: Any, **overrides: Any) -> str:
 
 
 async def test_an_access_token_from_a_login_is_accepted_as_the_bearer(http_server: HttpServer, services: Any) -> None:
-    from tests.helpers import make_principal
-
     acme, _ = make_principal(services, "acme", "analyst")
     async with http_client(http_server, _access_token(services, acme)) as client:
         names = {tool.name for tool in await client.list_tools()}
@@ -140,9 +153,20 @@ async def test_an_access_token_from_a_login_is_accepted_as_the_bearer(http_serve
 
 
 def test_an_access_token_for_another_audience_or_issuer_gets_401(http_server: HttpServer, services: Any) -> None:
-    from tests.helpers import make_principal
-
     acme, _ = make_principal(services, "acme", "analyst")
     for forged in (_access_token(services, acme, aud="another-api"), _access_token(services, acme, iss="elsewhere")):
         response = post_initialize(http_server, Authorization=f"Bearer {forged}")
         assert response.status_code == 401
+
+
+async def test_a_disabled_users_access_token_is_refused_at_once(http_server: HttpServer, services: Any) -> None:
+    acme, _ = make_principal(services, "acme", "analyst")
+    token = _access_token(services, acme)
+    async with http_client(http_server, token) as client:
+        assert await client.list_tools()
+    user_id = jwt.decode(token, options={"verify_signature": False})["sub"].removeprefix("user:")
+    admin, _ = make_principal(services, "acme", "admin")
+    users.update_user(services, admin, user_id, active=False)
+    response = post_initialize(http_server, Authorization=f"Bearer {token}")
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]

@@ -44,3 +44,50 @@ def test_worker_processes_count_against_one_allowance(tmp_path: Path) -> None:
     with pytest.raises(RateLimited):
         here.hit("login", "ada@example.com", what="login attempts")
     here.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _waits(limiter: RateLimiter) -> int | None:
+    try:
+        limiter.check_backoff("login", "ada@example.com", "203.0.113.5", what="failed logins")
+    except RateLimited as exc:
+        return exc.retry_after
+    return None
+
+
+def test_repeated_failures_back_off_doubling_up_to_the_ceiling(tmp_path: Path) -> None:
+    clock = Clock()
+    limiter = RateLimiter(tmp_path / "limits.db", backoff_after=3, backoff_max_seconds=10, clock=clock)
+    waits = []
+    for _ in range(7):
+        waits.append(_waits(limiter))
+        limiter.record_failure("login", "ada@example.com", "203.0.113.5")
+        clock.now += 0.5
+    assert waits == [None, None, None, 1, 2, 4, 8]  # each try made right after the previous failure
+    assert _waits(limiter) == 10
+    limiter.check_backoff("login", "ada@example.com", "198.51.100.7", what="failed logins")  # another address
+    clock.now += 10
+    assert _waits(limiter) is None
+    limiter.close()
+
+
+def test_a_success_or_a_quiet_period_starts_the_backoff_over(tmp_path: Path) -> None:
+    clock = Clock()
+    limiter = RateLimiter(tmp_path / "limits.db", backoff_after=2, backoff_max_seconds=60, clock=clock)
+    for _ in range(3):
+        limiter.record_failure("login", "ada@example.com", "203.0.113.5")
+    assert _waits(limiter) == 2
+    limiter.clear_failures("login", "ada@example.com", "203.0.113.5")
+    assert _waits(limiter) is None
+    limiter.record_failure("login", "ada@example.com", "203.0.113.5")
+    clock.now += 61  # a quiet period as long as the longest wait
+    limiter.record_failure("login", "ada@example.com", "203.0.113.5")
+    assert _waits(limiter) is None  # counted as the first failure again
+    limiter.close()

@@ -109,14 +109,28 @@ def test_a_revoked_key_is_refused_even_after_a_cached_success(store: Store) -> N
         authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
 
 
-def test_a_key_revoked_by_another_process_is_refused_once_the_cache_expires(store: Store) -> None:
+def test_a_key_revoked_by_another_process_is_refused_at_the_next_request(store: Store) -> None:
     created = _key(store)
     authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
-    with store.session() as s:  # what another process's revocation looks like to this one
-        s.execute(update(ApiKey).values(revoked_at=utcnow()))
-    clear_key_cache()  # stands for the TTL running out
-    with pytest.raises(AuthError):
+    authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)  # now answered from the cache
+    other = Store(str(store.engine.url))  # another process: its own connections, no shared cache
+    try:
+        with other.session() as s:
+            s.execute(update(ApiKey).values(revoked_at=utcnow()))
+    finally:
+        other.dispose()
+    with pytest.raises(AuthError) as refused:
         authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
+    assert refused.value.code == "unauthenticated"
+
+
+def test_a_revoked_key_is_refused_inside_the_callers_session_after_a_cached_success(store: Store) -> None:
+    created = _key(store)
+    authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
+    with store.session() as s:
+        s.execute(update(ApiKey).values(revoked_at=utcnow()))
+        with pytest.raises(AuthError):
+            authenticate_api_key(s, created.plaintext, catalog_prefix=PREFIX)
 
 
 def test_an_expired_key_is_refused(store: Store) -> None:
@@ -129,13 +143,20 @@ def test_an_expired_key_is_refused(store: Store) -> None:
         authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
 
 
-def test_a_repeated_authentication_is_served_from_the_cache(store: Store) -> None:
+def test_a_repeated_authentication_is_served_from_the_cache(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     created = _key(store)
     first = authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
-    with store.session() as s:  # the row is gone, so only the cache can answer
+    authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)  # the key's state is remembered too
+
+    def no_reads(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the store was read although nothing changed in it")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(auth, "_check", no_reads)
+        patched.setattr(auth, "_key_state", no_reads)
+        assert authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX) is first
+    with store.session() as s:  # a deleted key is refused at once, cached or not
         s.execute(delete(ApiKey))
-    assert authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX) is first
-    clear_key_cache()
     with pytest.raises(AuthError):
         authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from servicetsunami.api.deps import LimiterDep, PrincipalDep, ServicesDep
+from servicetsunami.api.limits import login_attempt
 from servicetsunami.api.schemas.auth import LoginCreate, MePublic, RefreshCreate, TokenPublic
 from servicetsunami.api.schemas.common import COMMON_ERRORS, PUBLIC_ERRORS, problem_responses
 from servicetsunami.services.identity import users
@@ -18,9 +19,8 @@ _LOGIN_ERRORS = {**PUBLIC_ERRORS, **problem_responses(401)}
 async def login(body: LoginCreate, request: Request, services: ServicesDep, limiter: LimiterDep) -> TokenPublic:
     """Exchange an e-mail address and password for a short-lived access token and a refresh token."""
     client = request.client.host if request.client else "-"
-    limiter.hit("login", body.email.strip().lower(), what="login attempts for this account")
-    limiter.hit("login_client", client, what="login attempts from this address")
-    return await run_in_threadpool(lambda: users.login(services, email=body.email, password=body.password))
+    with login_attempt(limiter, body.email, client):
+        return await run_in_threadpool(lambda: users.login(services, email=body.email, password=body.password))
 
 
 @router.post("/refresh", operation_id="refresh_token", response_model=TokenPublic, responses=_LOGIN_ERRORS)

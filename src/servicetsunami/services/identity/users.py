@@ -162,8 +162,9 @@ def update_user(
 ) -> UserPublic:
     """Change a user of the caller's tenant (admins; anyone may change their own name and password).
 
-    Disabling a user or changing their password ends their refresh tokens; access tokens already
-    issued live out their short lifetime."""
+    Disabling a user or changing their password ends their refresh tokens; disabling them or changing
+    their role also ends their access tokens at the next request (see
+    :func:`servicetsunami.security.tokens.require_current_user`)."""
     own = _user_id_of(principal) == user_id
     if not own or role is not None or active is not None:
         principal.require(Scope.MANAGE)
