@@ -21,6 +21,7 @@ from deltalake import DeltaTable
 
 from servicetsunami.services.container import Services
 from servicetsunami.services.governance import profiling
+from servicetsunami.services.identity import tenants
 from servicetsunami.settings import Settings
 from servicetsunami.tenancy import TableRef
 
@@ -49,7 +50,7 @@ def main() -> None:
         settings = Settings(home=pathlib.Path(tmp) / "home", _env_file=None, query={"result_cache_mb": 0})  # type: ignore[call-arg]  # pydantic-settings option
         svc = Services.open(settings)
         try:
-            created = svc.bootstrap()
+            created = tenants.bootstrap_service(svc)
             assert created is not None
             principal = svc.authenticate(created.plaintext)
             ref = TableRef(principal.catalog, "bronze", "facts")

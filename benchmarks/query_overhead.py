@@ -26,6 +26,7 @@ from fastmcp import Client
 from servicetsunami.engines.local.engine import LocalEngine
 from servicetsunami.mcp.server import build_mcp_server
 from servicetsunami.services.container import Services
+from servicetsunami.services.identity import tenants
 from servicetsunami.settings import Settings
 from servicetsunami.tenancy import TableRef
 
@@ -120,7 +121,7 @@ async def run(args: argparse.Namespace) -> None:
         # The result cache off: every repetition must really run (this measures execution overhead).
         settings = Settings(home=pathlib.Path(home), _env_file=None, query={"result_cache_mb": 0})  # type: ignore[call-arg]
         svc = Services.open(settings)
-        created = svc.bootstrap()
+        created = tenants.bootstrap_service(svc)
         assert created is not None
         principal = svc.authenticate(created.plaintext)
         t0 = time.perf_counter()

@@ -45,11 +45,12 @@ def child(kind: str, csv: str, home: str) -> None:
         rows = con.execute(f"SELECT count(*) FROM '{home}/out.parquet'").fetchone()[0]  # type: ignore[index]
     else:
         from servicetsunami.services.container import Services
+        from servicetsunami.services.identity import tenants
         from servicetsunami.services.ingestion.uploads import upload_file
         from servicetsunami.settings import Settings
 
         svc = Services.open(Settings(home=pathlib.Path(home), _env_file=None))  # type: ignore[call-arg]
-        created = svc.bootstrap()
+        created = tenants.bootstrap_service(svc)
         assert created is not None
         principal = svc.authenticate(created.plaintext)
         start = time.perf_counter()
