@@ -25,7 +25,7 @@ def runs_list(
     from servicetsunami.services.runs import service as runs
 
     with open_services() as svc:
-        found = runs.list_runs(svc, key_principal(svc), kind=kind, state=state, limit=limit)
+        found = runs.list_runs(svc, key_principal(svc), kind=kind, state=state, limit=limit)[:limit]
     if as_json:
         print_json_rows(found)
         return

@@ -12,9 +12,8 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from servicetsunami.api.deps import PageDep, PrincipalDep, ServicesDep
-from servicetsunami.api.pagination import Page, decode_cursor, encode_cursor
+from servicetsunami.api.pagination import Page, cursor_key, page_of, timestamp
 from servicetsunami.api.schemas.common import COMMON_ERRORS
-from servicetsunami.errors import InvalidInput
 from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.model import RunPublic
 
@@ -32,23 +31,11 @@ async def list_runs(
     state: Annotated[str | None, Query(max_length=16, description="Only runs in this state")] = None,
 ) -> Page[RunPublic]:
     """Your tenant's runs, newest first."""
-    after = decode_cursor(page.cursor) if page.cursor else None
-    if after is not None and len(after) != 2:
-        raise InvalidInput("cursor is not one this server returned; start again without it")
-    items = await run_in_threadpool(
-        runs.list_runs,
-        services,
-        principal,
-        kind=kind,
-        state=state,
-        after=(after[0], after[1]) if after else None,
-        limit=page.limit + 1,
+    after = cursor_key(page.cursor, timestamp, str)
+    found = await run_in_threadpool(
+        lambda: runs.list_runs(services, principal, kind=kind, state=state, after=after, limit=page.limit)
     )
-    more = len(items) > page.limit
-    items = items[: page.limit]
-    last = items[-1] if items else None
-    cursor = encode_cursor((last.created_at.isoformat(), last.run_id)) if more and last else None
-    return Page[RunPublic](items=items, next_cursor=cursor)
+    return page_of(found, key=lambda r: (r.created_at.isoformat(), r.run_id), limit=page.limit)
 
 
 @router.get("/{run_id}", operation_id="get_run", response_model=RunPublic, responses=COMMON_ERRORS)

@@ -59,7 +59,7 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
     ) -> ToolResult:
         """Your runs, newest first."""
         found = await call_service(runs.list_runs, services, caller.principal(), kind=kind, state=state, limit=limit)
-        return tool_result(RunList(runs=found))
+        return tool_result(RunList(runs=found[:limit]))  # the service adds the next page's first run
 
     @server.tool(tags={"write"}, annotations=_CANCEL, output_schema=output_schema(RunPublic))
     async def cancel_run(run_id: RunId) -> ToolResult:

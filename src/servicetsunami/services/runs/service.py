@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -118,10 +119,11 @@ def list_runs(
     state: str | None = None,
     resource_id: str | None = None,
     parent_id: str | None = None,
-    after: tuple[str, str] | None = None,
+    after: tuple[datetime, str] | None = None,
     limit: int | None = None,
 ) -> list[RunPublic]:
-    """The caller's runs, newest first; ``after``/``limit`` page through them in the store."""
+    """The caller's runs, newest first; with ``after`` and ``limit``, one page of them plus the next
+    run if there is one."""
     principal.require(Scope.READ)
     with svc.store.session() as session:
         return [

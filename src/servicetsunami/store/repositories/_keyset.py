@@ -53,14 +53,16 @@ def keyset(
     *,
     after: tuple[Any, ...] | None,
     limit: int | None,
+    descending: bool = False,
 ) -> Select[*_Ts]:
-    """``stmt`` ordered by ``key`` (ascending), from just after the key ``after`` (None: the start),
-    cut at ``limit + 1`` rows (None: every row)."""
+    """``stmt`` ordered by ``key`` (ascending, or ``descending``: newest first), from just after the
+    key ``after`` (None: the start), cut at ``limit + 1`` rows (None: every row)."""
     if after is not None:
         if len(after) != len(key):
             raise InvalidInput(f"a page must start after a key of {len(key)} parts, not {len(after)}")
-        stmt = stmt.where(tuple_(*key) > after)  # a Python tuple: each value bound with its column's type
-    stmt = stmt.order_by(*key)
+        # A Python tuple: each value bound with its column's type.
+        stmt = stmt.where(tuple_(*key) < after if descending else tuple_(*key) > after)
+    stmt = stmt.order_by(*(part.desc() for part in key) if descending else key)
     if limit is not None:
         if limit < 1:
             raise InvalidInput("a page holds at least one row")

@@ -12,11 +12,12 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import InvalidInput, NotFound
 from servicetsunami.store.models import FINISHED_RUN_STATES, RUN_STATES, Run, utcnow
+from servicetsunami.store.repositories._keyset import bytewise, keyset
 
 ACTIVE_STATES = ("queued", "running")
 
@@ -72,10 +73,11 @@ def list_runs(
     state: str | None = None,
     resource_id: str | None = None,
     parent_id: str | None = None,
-    after: tuple[str, str] | None = None,
+    after: tuple[datetime, str] | None = None,
     limit: int | None = None,
 ) -> list[Run]:
-    """Newest first; ``after`` is the (created_at ISO, id) of the last run of the previous page."""
+    """Newest first; ``after`` is the (created_at, id) of the last run of the previous page, and a
+    page holds up to ``limit + 1`` runs (the extra one says that another page follows)."""
     query = select(Run)
     if tenant_id is not None:
         query = query.where(Run.tenant_id == tenant_id)
@@ -89,20 +91,8 @@ def list_runs(
         query = query.where(Run.resource_id == resource_id)
     if parent_id is not None:
         query = query.where(Run.parent_id == parent_id)
-    if after is not None:
-        created, run_id = _parse_after(after)
-        query = query.where(or_(Run.created_at < created, and_(Run.created_at == created, Run.id < run_id)))
-    query = query.order_by(Run.created_at.desc(), Run.id.desc())
-    if limit is not None:
-        query = query.limit(limit)
+    query = keyset(query, (Run.created_at, bytewise(Run.id)), after=after, limit=limit, descending=True)
     return list(session.scalars(query))
-
-
-def _parse_after(after: tuple[str, str]) -> tuple[datetime, str]:
-    try:
-        return datetime.fromisoformat(after[0]), after[1]
-    except (ValueError, IndexError):
-        raise InvalidInput("cursor is not one this server returned; start again without it") from None
 
 
 def has_queued(session: Session, *, kinds: Collection[str]) -> bool:
