@@ -7,9 +7,7 @@ from fastapi.testclient import TestClient
 from servicetsunami.services.container import Services
 from servicetsunami.services.runs import service as runs
 from tests.integration.api.support import login
-from tests.integration.runs import support
-
-KINDS = support.EXECUTED  # importing support registers the test run kinds in this process
+from tests.integration.runs import support  # noqa: F401  # importing it registers the test run kinds
 
 
 def test_a_run_is_long_polled_until_it_ends_and_listed_by_kind(client: TestClient, services: Services) -> None:

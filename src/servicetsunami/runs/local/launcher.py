@@ -214,6 +214,9 @@ class LocalLauncher(Launcher):
         """End or re-queue runs of any process whose heartbeat stopped; returns what changed."""
         stale_before = utcnow() - timedelta(seconds=self.settings.stale_after_seconds)
         requeue = [kind for kind, policy in self._kinds.items() if policy.requeue_when_lost]
+        with self.store.session() as session:  # SQLite's write lock only when there is something to sweep
+            if not runs_repo.has_stale(session, stale_before=stale_before):
+                return []
         with self.store.session(write_lock=True) as session:
             changed = runs_repo.sweep(session, stale_before=stale_before, requeue_kinds=requeue)
         for run_id, state in changed:

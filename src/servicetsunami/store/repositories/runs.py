@@ -226,6 +226,12 @@ def request_cancel(session: Session, run_id: str, /, *, tenant_id: str | None) -
     return run
 
 
+def has_stale(session: Session, *, stale_before: datetime) -> bool:
+    """Whether a running run stopped beating before ``stale_before`` (a plain read, before a sweep)."""
+    found = session.scalar(select(Run.id).where(Run.state == "running", Run.heartbeat_at < stale_before).limit(1))
+    return found is not None
+
+
 def sweep(session: Session, *, stale_before: datetime, requeue_kinds: Collection[str]) -> list[tuple[str, str]]:
     """End or re-queue running runs whose worker stopped beating before ``stale_before``: a run of a
     kind that is safe to run again, with attempts left, goes back to the queue; any other fails with
