@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from servicetsunami.errors import NotFound
+from servicetsunami.services.ingestion.syncs import sync_status
 from servicetsunami.store.repositories import connections as connections_repo
 from servicetsunami.store.repositories import datasets as datasets_repo
 from servicetsunami.store.repositories import runs as runs_repo
@@ -77,7 +78,7 @@ def _origin(svc: Services, principal: Principal, name: str) -> dict[str, Any] | 
                     counts = {**(run.progress or {}), **(run.result or {})}
                     out["last_run"] = {
                         "id": run.id,
-                        "status": {"queued": "pending", "canceled": "cancelled"}.get(run.state, run.state),
+                        "status": sync_status(run.state),
                         "rows": int(counts.get("rows") or 0),
                         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
                     }

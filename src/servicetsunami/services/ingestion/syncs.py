@@ -375,6 +375,11 @@ def _counts(p: RunProgress) -> dict[str, Any]:
 _STATUS = {"queued": "pending", "canceled": "cancelled", "timed_out": "failed", "skipped": "cancelled"}
 
 
+def sync_status(state: str, /) -> str:
+    """A run's state in the sync's own words (``pending``, ``cancelled``)."""
+    return _STATUS.get(state, state)
+
+
 def _sync_status(svc: Services, principal: Principal, run: RunPublic) -> SyncRunPublic:
     if run.kind != "sync" or run.resource_id is None:
         raise NotFound(f"sync run {run.run_id} does not exist")
@@ -391,7 +396,7 @@ def _public(run: RunPublic, sync: Sync) -> SyncRunPublic:
     return SyncRunPublic(
         run_id=run.run_id,
         sync_id=sync.id,
-        status=_STATUS.get(run.state, run.state),
+        status=sync_status(run.state),
         source_table=sync.source_table,
         bronze_table=sync.target_table,
         mode=sync.mode,
