@@ -133,11 +133,15 @@ def _kill_repeatedly(args: list[str], rng: random.Random, change_source: Any, er
             killed = child.kill_after(rng.uniform(0.05, 0.5))
         else:
             assert child.next_line() == "started"
-            for _ in range(rng.choice([0, 0, 1, 2, 4])):  # let a few batches commit first
+            wait_for = rng.choice([0, 0, 1, 2, 4])
+            for _ in range(wait_for):  # let a few batches commit first
                 line = child.next_line()
                 if line is None or line.startswith("done"):
                     break
-            killed = child.kill_after(rng.uniform(0.0, 0.12))  # a batch takes ~50 ms: mid-batch or between
+            # A batch takes ~50 ms: mid-batch or between. Until one kill has landed before the first
+            # commit, a kill right after the start makes sure one does (timing alone may not).
+            first_batch = wait_for == 0 and 0 not in kills.after_commits
+            killed = child.kill_after(0.0 if first_batch else rng.uniform(0.0, 0.12))
         if killed:
             kills.record(child)
         else:
