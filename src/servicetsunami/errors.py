@@ -28,6 +28,7 @@ The message is written for the person (or agent) who sent the request and never 
     ├── NotSupported                  not_supported       501    this engine or source lacks the capability
     ├── LimitExceeded                 limit_exceeded      413    a size or time limit was reached
     │   ├── BodyTooLarge              limit_exceeded      413    a REST request body passed its limit
+    │   ├── FileLimitExceeded         file_limit_exceeded 413    a file's shape or its parse passed a limit
     │   ├── QueryTimeout              query_timeout       408
     │   └── RateLimited               rate_limited        429    too many requests; ``retry_after`` seconds
     ├── EngineError                   engine_error        502    the lakehouse failed
@@ -147,6 +148,13 @@ class LimitExceeded(TsunamiError):
 
 class BodyTooLarge(LimitExceeded):
     """A REST request body passed its limit while it streamed in (clients see ``limit_exceeded``)."""
+
+
+class FileLimitExceeded(LimitExceeded):
+    """An uploaded file passed a structural limit (nesting depth, columns, line length, unpacked size,
+    sheets, cells) or its parse passed its time or memory limit. ``details["limit"]`` names the setting."""
+
+    code = "file_limit_exceeded"
 
 
 class QueryTimeout(LimitExceeded):

@@ -66,6 +66,37 @@ class IngestSettings(BaseModel):
 
     max_upload_bytes: int = Field(1024**3, ge=1, description="Largest file accepted by upload_file (decoded size).")
     batch_rows: int = Field(122_880, ge=1024, description="Rows per Arrow batch streamed to the table writer.")
+    # Structural limits, checked before a parser sees the file (connectors/files/limits.py).
+    max_json_depth: int = Field(64, ge=1, description="Deepest nesting of arrays and objects in a JSON file.")
+    max_csv_columns: int = Field(4096, ge=1, description="Most columns (fields of the first line) of a CSV file.")
+    max_line_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Longest line of a CSV file, in bytes (quoted line breaks included)."
+    )
+    max_xlsx_sheets: int = Field(64, ge=1, description="Most sheets in an Excel workbook.")
+    max_xlsx_uncompressed_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024 * 1024, description="Largest size of an Excel workbook once unpacked."
+    )
+    max_xlsx_compression_ratio: float = Field(
+        100.0, ge=2, description="Largest unpacked/packed ratio of a workbook part over 1 MiB (zip bombs)."
+    )
+    max_xlsx_cells: int = Field(20_000_000, ge=1, description="Most cells in all sheets of an Excel workbook.")
+    # The parse itself runs in a child process with these limits (a crash or a runaway costs one request).
+    parse_timeout_seconds: float = Field(
+        900, gt=0, description="Wall-clock limit of reading one file (the child process is killed past it)."
+    )
+    parse_cpu_seconds: int = Field(1800, ge=1, description="CPU-time limit of the process that reads one file.")
+    parse_memory_bytes: int = Field(
+        4 * 1024**3,
+        ge=256 * 1024**2,
+        description="Address-space limit of the process that reads one file; DuckDB inside gets half as memory_limit.",
+    )
+    parse_threads: int = Field(0, ge=0, description="DuckDB threads of the process that reads one file; 0: all cores.")
+    sweep_after_seconds: float = Field(
+        60,
+        ge=0,
+        description="Leftovers of interrupted uploads (temporary files, stage folders, empty landing folders) "
+        "untouched for this long are removed when the server starts.",
+    )
 
 
 class McpSettings(BaseModel):
