@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from servicetsunami.connectors.duckdb_support import load_packaged_extension, sql_literal, storable_cast
-from servicetsunami.errors import BadFile, InvalidInput
+from servicetsunami.errors import BadFile, FileLimitExceeded, InvalidInput
 
 FORMATS = ("csv", "tsv", "xlsx", "parquet", "json", "ndjson")
 SAMPLED_FORMATS = ("csv", "tsv", "xlsx", "json", "ndjson")  # types inferred from a sample of rows
@@ -118,9 +118,14 @@ class FileReader:
         batch_rows: int,
         output_dir: pathlib.Path | None = None,
         full_sample: bool = False,
+        memory_limit_bytes: int | None = None,
+        threads: int | None = None,
+        max_line_bytes: int | None = None,
     ) -> None:
         """``full_sample``: infer types from every row, not a sample (slower; for files whose
-        types change late). ``output_dir``: where :meth:`copy_to_parquet` may write."""
+        types change late). ``output_dir``: where :meth:`copy_to_parquet` may write.
+        ``memory_limit_bytes`` and ``threads``: DuckDB's for this file (None: its defaults);
+        ``max_line_bytes``: the longest CSV line accepted (a longer one is :class:`FileLimitExceeded`)."""
         self.path = path
         self.output_dir = output_dir
         self.file_name = file_name
@@ -130,6 +135,11 @@ class FileReader:
         self._con = duckdb.connect(":memory:")
         self._con.execute("SET autoinstall_known_extensions = false")
         self._con.execute("SET autoload_known_extensions = false")
+        if memory_limit_bytes is not None:
+            self._con.execute(f"SET memory_limit = '{int(memory_limit_bytes) // (1024 * 1024)}MB'")
+        if threads:
+            self._con.execute(f"SET threads = {int(threads)}")
+        self.max_line_bytes = max_line_bytes
         if self.format == "xlsx":
             load_packaged_extension(self._con, "excel")
         allowed = [_lit(str(path))] + ([_lit(str(output_dir))] if output_dir is not None else [])
@@ -145,6 +155,19 @@ class FileReader:
 
     def __exit__(self, *exc: object) -> None:
         self._con.close()
+
+    def _bad(self, exc: BaseException) -> BadFile | FileLimitExceeded:
+        """DuckDB's error as :class:`BadFile`, or :class:`FileLimitExceeded` for a line past the limit."""
+        if self.max_line_bytes is not None and "Maximum line size of" in str(exc):
+            found = re.search(r"Actual Size:\s*(\d+)", str(exc))
+            return FileLimitExceeded(
+                f"{self.file_name} has a line longer than {self.max_line_bytes} bytes, the limit (setting "
+                "ingest.max_line_bytes): check the file's quoting and line breaks, or raise the limit",
+                limit="ingest.max_line_bytes",
+                maximum=self.max_line_bytes,
+                value=int(found.group(1)) if found else None,
+            )
+        return BadFile(self._clean(exc))
 
     def _clean(self, exc: BaseException, *, prefix: bool = True) -> str:
         """The error for the caller: this file by the name they gave it, never a server path."""
@@ -185,8 +208,8 @@ class FileReader:
         try:
             reader = self._con.execute(sql, list(extra.values())).to_arrow_reader(self.batch_rows)
         except duckdb.Error as exc:
-            raise BadFile(self._clean(exc)) from exc
-        return _with_comments(reader, {name: original for name, original in columns}), columns
+            raise self._bad(exc) from exc
+        return with_comments(reader, {name: original for name, original in columns}), columns
 
     def copy_to_parquet(self, *, extra: dict[str, Any]) -> list[tuple[str, str]]:
         """Write the rows (as :meth:`open` streams them) as Parquet files into ``output_dir``,
@@ -202,7 +225,7 @@ class FileReader:
                 "(FORMAT parquet, COMPRESSION snappy, FILE_SIZE_BYTES '256MB', OVERWRITE_OR_IGNORE true)"
             )
         except duckdb.Error as exc:
-            raise BadFile(self._clean(exc)) from exc
+            raise self._bad(exc) from exc
         return columns
 
     def _plan(self) -> tuple[str, list[tuple[str, str]]]:
@@ -245,6 +268,8 @@ class FileReader:
         sample = ", sample_size=-1" if self._full_sample else ""
         if self.format in ("csv", "tsv"):
             args = [p, "strict_mode=true", "null_padding=false"]
+            if self.max_line_bytes is not None:
+                args.append(f"max_line_size={int(self.max_line_bytes)}")
             delim = o.delimiter or ("\t" if self.format == "tsv" else None)
             if delim:
                 args.append(f"delim={_lit(delim)}")
@@ -280,7 +305,7 @@ class FileReader:
             ).fetchone()
         except duckdb.Error as exc:
             self._raise_ragged(None, None)
-            raise BadFile(self._clean(exc)) from exc
+            raise self._bad(exc) from exc
         if not row:
             return
         delimiter, quote, skipped, width = row
@@ -332,7 +357,7 @@ class FileReader:
         try:
             rows = self._con.execute(f"DESCRIBE SELECT * FROM {src[0]}").fetchall()
         except duckdb.Error as exc:
-            raise BadFile(self._clean(exc)) from exc
+            raise self._bad(exc) from exc
         if not rows:
             raise BadFile(f"{self.file_name} has no columns")
         return [(str(r[0]), str(r[1])) for r in rows]
@@ -357,12 +382,12 @@ class FileReader:
         try:
             row = self._con.execute(f"SELECT 1 FROM ({body}) LIMIT 1").fetchone()
         except duckdb.Error as exc:
-            raise BadFile(self._clean(exc)) from exc
+            raise self._bad(exc) from exc
         if row is None:
             raise BadFile(f"{self.file_name} has no data rows")
 
 
-def _with_comments(reader: pa.RecordBatchReader, comments: dict[str, str]) -> pa.RecordBatchReader:
+def with_comments(reader: pa.RecordBatchReader, comments: dict[str, str]) -> pa.RecordBatchReader:
     fields = []
     for f in reader.schema:
         t = pa.large_string() if pa.types.is_string_view(f.type) else f.type

@@ -20,14 +20,20 @@ class LocalVolumes:
 
     def put_file(self, catalog: str, schema: str, volume: str, path: str, data: BinaryIO | Path, /) -> VolumeFile:
         target = self._layout.volume_file(catalog, schema, volume, path)
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.part")
         try:
-            if isinstance(data, Path):
-                shutil.copyfile(data, tmp)  # kernel-side copy (copy_file_range / sendfile)
-            else:
-                with open(tmp, "wb") as out:
-                    shutil.copyfileobj(data, out, 1024 * 1024)
+            for attempt in range(3):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    if isinstance(data, Path):
+                        shutil.copyfile(data, tmp)  # kernel-side copy (copy_file_range / sendfile)
+                    else:
+                        with open(tmp, "wb") as out:
+                            shutil.copyfileobj(data, out, 1024 * 1024)
+                    break
+                except FileNotFoundError:  # a delete of another file pruned the folder just made: again
+                    if attempt == 2 or (not isinstance(data, Path) and data.tell() != 0):
+                        raise
             tmp.replace(target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
@@ -51,7 +57,9 @@ class LocalVolumes:
         return open(target, "rb")
 
     def delete_file(self, catalog: str, schema: str, volume: str, path: str, /) -> None:
-        self._layout.volume_file(catalog, schema, volume, path).unlink(missing_ok=True)
+        target = self._layout.volume_file(catalog, schema, volume, path)
+        target.unlink(missing_ok=True)
+        prune_empty_parents(target.parent, self._layout.volume_dir(catalog, schema, volume))
 
     def local_path(self, catalog: str, schema: str, volume: str, path: str, /) -> str | None:
         return str(self._layout.volume_file(catalog, schema, volume, path))
@@ -64,3 +72,14 @@ class LocalVolumes:
             size_bytes=st.st_size,
             modified_at=datetime.fromtimestamp(st.st_mtime, tz=UTC),
         )
+
+
+def prune_empty_parents(folder: Path, stop: Path) -> None:
+    """Remove ``folder`` and its parents below ``stop`` while they are empty (an upload's own
+    ``uploads/<date>/<id>/`` folders, once its file is deleted)."""
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or already gone with a sibling's delete): stop here
+            return
+        folder = folder.parent

@@ -9,6 +9,7 @@ Its output goes to files, so a chatty child cannot fill a pipe and stall.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import resource
 import signal
@@ -19,6 +20,8 @@ from pathlib import Path
 
 from servicetsunami.runs.base import ClaimedRun
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -28,6 +31,9 @@ class Limits:
     cpu_seconds: int | None = None
     file_bytes: int | None = None
     processes: int | None = None
+    # Killed (SIGKILL) when the thread that started it ends, e.g. with its process: for children a
+    # thread waits on to its end, never for ones that must outlive their starter.
+    die_with_parent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +95,11 @@ def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
 
 
 def _limiter(limits: Limits) -> Callable[[], None]:
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if limits.die_with_parent else None  # looked up before fork
+
     def apply() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         for name, value in (
             (resource.RLIMIT_AS, limits.memory_bytes),
             (resource.RLIMIT_CPU, limits.cpu_seconds),

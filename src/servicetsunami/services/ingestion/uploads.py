@@ -25,9 +25,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO, Literal, cast
 
-from servicetsunami.connectors.files.reader import SAMPLED_FORMATS, FileOptions, FileReader, clean_error, detect_format
+import pyarrow.dataset as pads
+
+from servicetsunami.connectors.files.reader import (
+    SAMPLED_FORMATS,
+    FileOptions,
+    clean_error,
+    detect_format,
+    with_comments,
+)
 from servicetsunami.engines.base import VolumeFile, WriteMode, WriteResult
 from servicetsunami.errors import BadFile, InvalidInput, LimitExceeded
+from servicetsunami.services.ingestion import parsing
 from servicetsunami.services.models import UploadResult
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import datasets as datasets_repo
@@ -164,6 +173,7 @@ def _ingest(
         "_source": f"file:{file_name}",
         "_sync_id": sync_id,
     }
+    parsing.check_file(local, file_name, options, svc.settings.ingest)
     full_sample = False
     while True:
         try:
@@ -194,30 +204,40 @@ def _ingest_once(
     write_mode = cast(WriteMode, mode)
     description = f"Uploaded from {file_name}"
     commit_info = {"tsunami.sync_id": sync_id, "tsunami.source": f"file:{file_name}"}
-    batch_rows = svc.settings.ingest.batch_rows
+    ingest = svc.settings.ingest
+    workdir = parse_workdir(svc)
+
+    def parse(output_dir: pathlib.Path) -> parsing.Parsed:
+        return parsing.parse_to_parquet(
+            local,
+            file_name=file_name,
+            options=options,
+            output_dir=output_dir,
+            extra=extra,
+            full_sample=full_sample,
+            settings=ingest,
+            workdir=workdir,
+        )
+
     if not engine.capabilities.staged_parquet:
-        with FileReader(
-            local, file_name=file_name, options=options, batch_rows=batch_rows, full_sample=full_sample
-        ) as reader:
-            sheets = reader.sheets()
-            stream, columns = reader.open(extra=extra)
+        # The child writes Parquet to a private folder; its rows stream from there to the writer.
+        out = workdir / f"out-{sync_id}"
+        try:
+            parsed = parse(out)
+            stream = with_comments(
+                pads.dataset(str(out), format="parquet").scanner(batch_size=ingest.batch_rows).to_reader(),
+                dict(parsed.columns),
+            )
             before_commit()
             result = engine.write_table(ref, stream, mode=write_mode, description=description, commit_info=commit_info)
-        return result, columns, sheets
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        return result, parsed.columns, parsed.sheets
     # DuckDB writes the Parquet files in parallel and the engine commits them: about twice as fast
     # as streaming Arrow into the Delta writer (benchmarks/upload.py).
     stage = engine.new_stage(ref)
     try:
-        with FileReader(
-            local,
-            file_name=file_name,
-            options=options,
-            batch_rows=batch_rows,
-            output_dir=stage,
-            full_sample=full_sample,
-        ) as reader:
-            sheets = reader.sheets()
-            columns = reader.copy_to_parquet(extra=extra)
+        parsed = parse(stage)
         before_commit()
     except BaseException:
         engine.discard_stage(ref, stage)
@@ -226,11 +246,16 @@ def _ingest_once(
         ref,
         stage,
         mode=write_mode,
-        comments=dict(columns),
+        comments=dict(parsed.columns),
         description=description,
         commit_info=commit_info,
     )
-    return result, columns, sheets
+    return result, parsed.columns, parsed.sheets
+
+
+def parse_workdir(svc: Services) -> pathlib.Path:
+    """Where the reader processes of uploads keep their request, answer and logs."""
+    return svc.settings.resolved_home / "tmp" / "parse"
 
 
 def _is_late_type_error(exc: BadFile) -> bool:
