@@ -53,6 +53,7 @@ def serve(
     from servicetsunami.mcp.server import use_service_logging
     from servicetsunami.services.container import Services
     from servicetsunami.services.identity import tenants
+    from servicetsunami.services.ops.leftovers import sweep_leftovers
     from servicetsunami.services.runs import service as runs
 
     overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -64,6 +65,7 @@ def serve(
     use_service_logging()
     services = Services.open(settings)
     created = tenants.bootstrap_service(services)
+    sweep_leftovers(services)  # before any worker starts an upload of its own
     base = settings.resolved_public_url
     console.print(f"[bold]ServiceTsunami[/bold] on the {services.engine.kind} engine, data in {settings.resolved_home}")
     console.print(f"  MCP (streamable HTTP): {base}/mcp")
