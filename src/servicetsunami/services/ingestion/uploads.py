@@ -111,7 +111,7 @@ def upload_file(
         landing.abandon()
         raise
 
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:  # read, then write: SQLite's lock from the start
         dataset = datasets_repo.upsert_dataset(
             session,
             tenant_id=principal.tenant_id,

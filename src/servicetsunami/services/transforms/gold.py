@@ -100,7 +100,7 @@ def _build(svc: Services, principal: Principal, ref: TableRef, guarded: GuardedQ
         columns = svc.engine.describe(ref, version=version).columns
     else:
         columns = view_columns(svc, expanded)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:  # read, then write: SQLite's lock from the start
         transforms_repo.save_transform(
             session,
             tenant_id=principal.tenant_id,

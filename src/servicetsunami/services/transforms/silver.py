@@ -99,7 +99,7 @@ def transform_to_silver(
     spec_json = plan.spec.model_dump(mode="json")
     target = f"{plan.target.schema}.{plan.target.name}"
     source = f"{plan.source.schema}.{plan.source.name}"
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:  # read, then write: SQLite's lock from the start
         transforms_repo.save_transform(
             session,
             tenant_id=principal.tenant_id,
