@@ -10,7 +10,7 @@ import pytest
 
 from servicetsunami.connectors.files.source import FileSource
 from servicetsunami.connectors.postgres import PostgresSource
-from servicetsunami.errors import InvalidInput, NotSupported, PermissionDenied
+from servicetsunami.errors import FileLimitExceeded, InvalidInput, NotSupported, PermissionDenied
 from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion import connections as cx
 from servicetsunami.services.ingestion import syncs
@@ -105,3 +105,16 @@ def test_a_postgres_password_is_stored_only_as_ciphertext_and_opens_the_source(
         assert source.config.password is not None and source.config.password.get_secret_value() == "s3cret-value"
     finally:
         source.close()
+
+
+def test_a_files_connection_to_a_file_past_a_structural_limit_is_refused_before_any_parser(
+    services: Services, acme: Principal
+) -> None:
+    land(services, acme, "exports/deep.json", b"[" * 100_000 + b"]" * 100_000)  # crashes DuckDB's read_json
+    created = cx.create_connection(services, acme, name="deep", kind="files", config={"path": "exports/deep.json"})
+    with pytest.raises(FileLimitExceeded) as info:
+        cx.list_source_tables(services, acme, created.id)
+    assert info.value.details["limit"] == "ingest.max_json_depth"
+    with pytest.raises(FileLimitExceeded):
+        syncs.sync_table_to_bronze(services, acme, created.id, "deep.json", target_table="bronze.deep", wait_seconds=60)
+    assert not (services.settings.resolved_lakehouse_root / acme.catalog / "bronze" / "deep").exists()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -27,6 +27,10 @@ from servicetsunami.connectors.base import Source
 from servicetsunami.connectors.files.config import FilesConfig
 from servicetsunami.connectors.postgres.config import PostgresConfig
 from servicetsunami.errors import InvalidInput, NotSupported
+
+if TYPE_CHECKING:
+    from servicetsunami.connectors.files.limits import StructureLimits
+    from servicetsunami.connectors.files.source import FileStager
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
@@ -42,6 +46,10 @@ class SourceContext:
     hostaddr: str | None = None  # the address that passed the host check: connect to it, not the name again
     threads: int = 0  # DuckDB threads for sources that read through DuckDB (0: its default)
     volume_file: Callable[[str], Path] = field(default=_no_volume)  # a file of the tenant's landing volume
+    # Files: the structural limits checked before a reader opens a file, and the bounded place
+    # (a limited child process) that writes a file's rows as Parquet; None: checks off, in process.
+    file_limits: StructureLimits | None = None
+    file_stager: FileStager | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +93,11 @@ def _files(config: FilesConfig, context: SourceContext) -> Source:
     from servicetsunami.connectors.files.source import FileSource
 
     return FileSource(
-        context.volume_file(config.path), file_name=PurePosixPath(config.path).name, options=config.options()
+        context.volume_file(config.path),
+        file_name=PurePosixPath(config.path).name,
+        options=config.options(),
+        limits=context.file_limits,
+        stager=context.file_stager,
     )
 
 

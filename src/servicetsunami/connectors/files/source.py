@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -29,10 +29,20 @@ from servicetsunami.connectors.base import (
     StreamInfo,
     not_incremental,
 )
+from servicetsunami.connectors.files.limits import StructureLimits, check_structure
 from servicetsunami.connectors.files.reader import FileOptions, FileReader, detect_format
 from servicetsunami.errors import InvalidInput, SourceError
 
 T = TypeVar("T")
+
+
+class FileStager(Protocol):
+    """Writes a file's rows (with ``extra`` constant columns) as Parquet files into ``output_dir``
+    somewhere a crash or a runaway cannot take the caller down (the service's reader process)."""
+
+    def __call__(
+        self, path: Path, /, *, file_name: str, options: FileOptions, output_dir: Path, extra: dict[str, Any]
+    ) -> object: ...
 
 
 class FileSource(Source):
@@ -47,10 +57,17 @@ class FileSource(Source):
         file_name: str | None = None,
         options: FileOptions | None = None,
         batch_rows: int = 65_536,
+        limits: StructureLimits | None = None,
+        stager: FileStager | None = None,
     ) -> None:
         """``file_name``: the name the user gave the file (its extension tells the format when
-        ``options.format`` does not); defaults to the path's name."""
+        ``options.format`` does not); defaults to the path's name. ``limits``: checked once before
+        the first reader opens the file. ``stager``: where :meth:`stage_parquet` has the file read
+        (None: in this process)."""
         self.path = path
+        self.limits = limits
+        self.stager = stager
+        self._checked = False
         self.file_name = file_name or path.name
         self.options = options or FileOptions()
         self.batch_rows = batch_rows
@@ -98,6 +115,20 @@ class FileSource(Source):
 
     def stage_parquet(self, request: ReadRequest, directory: Path, /) -> None:
         self._refuse_cursor(request)
+        stager = self.stager
+        if stager is not None:
+            options = self._options_for(request.stream)
+            self._check_structure(options)
+            self._translated(
+                lambda: stager(
+                    self.path,
+                    file_name=self.file_name,
+                    options=options,
+                    output_dir=directory,
+                    extra=dict(request.extra_columns),
+                )
+            )
+            return
         with self._reader(request.stream, output_dir=directory) as reader:
             self._translated(lambda: reader.copy_to_parquet(extra=request.extra_columns))
 
@@ -116,11 +147,29 @@ class FileSource(Source):
 
     def _reader(self, stream: str, *, output_dir: Path | None = None) -> FileReader:
         options = self._options_for(stream)
+        self._check_structure(options)
+        line = self.limits.max_line_bytes if self.limits is not None else None
         return self._translated(
             lambda: FileReader(
-                self.path, file_name=self.file_name, options=options, batch_rows=self.batch_rows, output_dir=output_dir
+                self.path,
+                file_name=self.file_name,
+                options=options,
+                batch_rows=self.batch_rows,
+                output_dir=output_dir,
+                max_line_bytes=line,
             )
         )
+
+    def _check_structure(self, options: FileOptions) -> None:
+        limits = self.limits
+        if limits is None or self._checked:
+            return
+        encoding = {"utf16": "utf-16", "utf-16": "utf-16", "latin1": "latin-1", "latin-1": "latin-1"}.get(
+            (options.encoding or "utf-8").lower(), "utf-8"
+        )
+        fmt = detect_format(self.file_name, options)
+        self._translated(lambda: check_structure(self.path, fmt, self.file_name, limits, encoding=encoding))
+        self._checked = True
 
     def _options_for(self, stream: str) -> FileOptions:
         if stream == self.file_name:

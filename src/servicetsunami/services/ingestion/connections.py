@@ -21,16 +21,20 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from servicetsunami.connectors.base import Source, StreamInfo
+from servicetsunami.connectors.files.limits import StructureLimits
+from servicetsunami.connectors.files.reader import FileOptions
 from servicetsunami.connectors.registry import SourceContext, SourceKind, source_kind
 from servicetsunami.errors import InvalidInput, NotSupported, PermissionDenied
 from servicetsunami.security.secrets import secret_aad
 from servicetsunami.security.ssrf import check_source_host
+from servicetsunami.services.ingestion import parsing
 from servicetsunami.store.models import Connection, new_id
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import connections as connections_repo
 from servicetsunami.tenancy import LANDING_VOLUME, Principal, Scope, check_identifier
 
 if TYPE_CHECKING:
+    from servicetsunami.connectors.files.source import FileStager
     from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
@@ -230,8 +234,30 @@ def open_source(svc: Services, principal: Principal, connection_id: str, /) -> S
         hostaddr=addresses[0] if addresses else None,
         threads=svc.settings.query.threads,
         volume_file=lambda path: _landing_file(svc, principal, path),
+        file_limits=StructureLimits.from_settings(svc.settings.ingest),
+        file_stager=_file_stager(svc),
     )
     return entry.factory(config, context)
+
+
+def _file_stager(svc: Services) -> FileStager:
+    """A landed file read into a stage by the same bounded reader process as an upload."""
+
+    def stage(
+        path: Path, /, *, file_name: str, options: FileOptions, output_dir: Path, extra: dict[str, Any]
+    ) -> parsing.Parsed:
+        return parsing.parse_to_parquet(
+            path,
+            file_name=file_name,
+            options=options,
+            output_dir=output_dir,
+            extra=extra,
+            full_sample=False,
+            settings=svc.settings.ingest,
+            workdir=parsing.workdir(svc.settings),
+        )
+
+    return stage
 
 
 def _known_kind(kind: str) -> SourceKind[Any]:

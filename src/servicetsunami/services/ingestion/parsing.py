@@ -37,7 +37,7 @@ from servicetsunami.connectors.files.reader import FileOptions, detect_format
 from servicetsunami.errors import BadFile, FileLimitExceeded, InvalidInput, SourceError
 from servicetsunami.runs.base import ClaimedRun
 from servicetsunami.runs.local.processes import Limits, run_process
-from servicetsunami.settings import IngestSettings
+from servicetsunami.settings import IngestSettings, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,11 @@ _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH")
 class Parsed:
     columns: list[tuple[str, str]]  # (column, original name)
     sheets: list[str]
+
+
+def workdir(settings: Settings) -> pathlib.Path:
+    """Where the reader processes keep their request, answer and logs (swept at start-up)."""
+    return settings.resolved_home / "tmp" / "parse"
 
 
 def check_file(path: pathlib.Path, file_name: str, options: FileOptions, settings: IngestSettings) -> None:

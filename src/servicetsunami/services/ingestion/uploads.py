@@ -205,7 +205,7 @@ def _ingest_once(
     description = f"Uploaded from {file_name}"
     commit_info = {"tsunami.sync_id": sync_id, "tsunami.source": f"file:{file_name}"}
     ingest = svc.settings.ingest
-    workdir = parse_workdir(svc)
+    workdir = parsing.workdir(svc.settings)
 
     def parse(output_dir: pathlib.Path) -> parsing.Parsed:
         return parsing.parse_to_parquet(
@@ -251,11 +251,6 @@ def _ingest_once(
         commit_info=commit_info,
     )
     return result, parsed.columns, parsed.sheets
-
-
-def parse_workdir(svc: Services) -> pathlib.Path:
-    """Where the reader processes of uploads keep their request, answer and logs."""
-    return svc.settings.resolved_home / "tmp" / "parse"
 
 
 def _is_late_type_error(exc: BadFile) -> bool:
