@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -82,3 +83,32 @@ def test_limits_apply_to_the_child(tmp_path: Path) -> None:
     )
     assert outcome.returncode != 0
     assert (tmp_path / "big").stat().st_size <= 1_000_000
+
+
+PARENT = """
+import os, sys, threading, time
+from pathlib import Path
+from servicetsunami.runs.base import ClaimedRun
+from servicetsunami.runs.local.processes import Limits, run_process
+
+pid_file, workdir = sys.argv[1], Path(sys.argv[2])
+run = ClaimedRun(id="r", kind="k", tenant_id=None, subject="s", role=None, params={}, attempt=1,
+                 max_attempts=1, timeout_seconds=None)
+argv = [sys.executable, "-c", "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)",
+        pid_file]
+work = lambda: run_process(argv, run=run, workdir=workdir, env={}, limits=Limits(die_with_parent=True))
+threading.Thread(target=work, daemon=True).start()
+while not os.path.exists(pid_file) or not open(pid_file).read():
+    time.sleep(0.05)
+os._exit(0)  # the waiting thread ends with the process, as in a worker that is killed
+"""
+
+
+def test_a_process_started_to_die_with_its_parent_does_not_outlive_it(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    subprocess.run([sys.executable, "-c", PARENT, str(pid_file), str(tmp_path / "work")], check=True, timeout=60)
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + DEADLINE
+    while _alive(child):
+        assert time.monotonic() < deadline, "the child outlived its parent"
+        time.sleep(0.05)
