@@ -13,7 +13,7 @@ operation in the first and last window, RSS of each worker over time, worker res
 worker restart, worker RSS growth < 20% (medians) from the first window after warm-up to the last, every
 runaway (query or parse) answered within its timeout + 2 s. Exit status 1 when a check fails.
 
-Usage: ``python benchmarks/soak.py [--minutes 15] [--clients-per-tenant 2]``.
+Usage: ``python benchmarks/soak.py [--minutes 15] [--clients-per-tenant 2] [--without runaway_query ...]``.
 """
 
 from __future__ import annotations
@@ -289,7 +289,12 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=15)
     parser.add_argument("--clients-per-tenant", type=int, default=2)
+    parser.add_argument(
+        "--without", action="append", default=[], choices=sorted(MIX), help="leave an operation out (to attribute)"
+    )
     args = parser.parse_args()
+    for op in args.without:
+        MIX.pop(op)
     duration = args.minutes * 60
     warmup = min(120.0, duration * 0.2)
     window = max(30.0, duration * 0.2)

@@ -190,7 +190,7 @@ def start_sync(
     if missing:
         raise InvalidInput(f"primary_key column(s) {', '.join(missing)} are not columns of {stream.name}")
     target = _target(principal, stream.name, target_table)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:  # read, then write: SQLite's lock from the start
         sync = syncs_repo.upsert_sync(
             session,
             tenant_id=principal.tenant_id,
