@@ -3,7 +3,7 @@
 The file's structure is checked first (:mod:`servicetsunami.connectors.files.limits`); then DuckDB
 reads it in a child process (:mod:`servicetsunami.connectors.files.child`) started through the
 runs' killable-process helper (:func:`~servicetsunami.runs.local.processes.run_process`) with an
-address-space limit (``ingest.parse_memory_bytes``; DuckDB inside gets half of it and spills), a
+address-space limit (``ingest.parse_memory_bytes``; DuckDB inside gets three quarters of it and spills), a
 CPU-time limit (``ingest.parse_cpu_seconds``) and a wall clock (``ingest.parse_timeout_seconds``),
 after which its process group is killed. The child dies with the thread that waits for it, so a
 worker that exits leaves no parser behind.
@@ -94,7 +94,7 @@ def parse_to_parquet(
             "datetime_keys": [k for k, v in extra.items() if isinstance(v, datetime)],
             "full_sample": full_sample,
             "batch_rows": settings.batch_rows,
-            "memory_limit_bytes": settings.parse_memory_bytes // 2,
+            "memory_limit_bytes": settings.parse_memory_bytes * 3 // 4,  # at half, DuckDB copied CSV 20% slower
             "threads": settings.parse_threads or None,
             "max_line_bytes": settings.max_line_bytes,
         }
