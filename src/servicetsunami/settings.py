@@ -88,7 +88,8 @@ class IngestSettings(BaseModel):
     parse_memory_bytes: int = Field(
         4 * 1024**3,
         ge=256 * 1024**2,
-        description="Address-space limit of the process that reads one file; DuckDB inside gets 3/4 as memory_limit.",
+        description="Address-space limit of the process that reads one file; "
+        "DuckDB inside gets all but 1 GiB (at least half) as memory_limit.",
     )
     parse_threads: int = Field(0, ge=0, description="DuckDB threads of the process that reads one file; 0: all cores.")
     sweep_after_seconds: float = Field(

@@ -6,7 +6,8 @@ Parquet files into the request's ``output_dir`` with :class:`FileReader`, and an
 ``{"error": {"type": ..., "message": ..., "details": {...}}}`` for an error of the service's own
 tree. Anything else (a parser crash, a kill at a limit) leaves no result: the parent tells the
 caller from the exit status. The parent sets the process's resource limits; DuckDB's
-``memory_limit`` (three quarters of the address space) keeps a large but legitimate file spilling instead of failing.
+``memory_limit`` (all but 1 GiB of the address space, at least half) keeps a large but legitimate
+file spilling instead of failing.
 """
 
 from __future__ import annotations
