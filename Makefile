@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := .venv
 export UV_PYTHON := $(PYTHON_EXE)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint upgrade bench install-run install-dev clean
+.PHONY: run test lint upgrade bench install-run install-dev oracle clean
 
 $(UV):
 	@echo "==> installing uv $(UV_VERSION) into .uv (the tool that installs the locked packages)"
@@ -42,6 +42,13 @@ lint: install-dev
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The Databricks SQL oracle: Apache Spark (the `oracle` group, ~500 MB, needs Java 17) answers the
+# differential corpus and rewrites tests/differential/golden/, which `make test` compares against.
+oracle: $(UV)
+	@command -v java >/dev/null || { echo "make oracle needs a Java 17 runtime (Debian: openjdk-17-jre-headless)" >&2; exit 1; }
+	@$(UV) sync --frozen --group oracle --inexact
+	$(BIN)/python -m tests.differential.oracle
 
 upgrade: $(UV)
 	@echo "==> re-locking within the ranges of pyproject.toml, then testing what it chose"
