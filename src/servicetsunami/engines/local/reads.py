@@ -228,6 +228,14 @@ class LocalReads:
                         f"table {ref.schema}.{ref.name} did not exist yet at {when.isoformat()}; "
                         f"its first version is from {ms_to_dt(first)}"
                     )
+                last = latest.history(1)[0].get("timestamp")
+                if last is not None and when.timestamp() * 1000 > last:
+                    # Databricks refuses a time after the last commit (DELTA_TIMESTAMP_GREATER_THAN_COMMIT)
+                    # rather than reading the latest version, which a later commit would change.
+                    raise InvalidInput(
+                        f"table {ref.schema}.{ref.name} has no version at {when.isoformat()}: that is after its "
+                        f"latest commit ({ms_to_dt(last)}); use a time at or before it, or no TIMESTAMP AS OF"
+                    )
                 return self._snapshots.at_timestamp(path, when)
         except DeltaError as exc:
             raise NotFound(f"table {ref.schema}.{ref.name} has no version at {timestamp or version}: {exc}") from exc
