@@ -7,7 +7,8 @@ the Databricks AST before it is generated as DuckDB SQL, like those of
 - day numbers: ``dayofweek`` is 1 (Sunday) to 7 in Databricks, 0 to 6 in DuckDB; ``weekday`` is 0
   (Monday) to 6; ``extract(DOW ...)`` follows ``dayofweek``; ``dayname``/``monthname`` give
   ``Wed``/``Jan``, where DuckDB writes the whole word;
-- result types: date parts, ``datediff``, ``length`` and ``size`` are INT in Databricks, BIGINT in
+- result types: date parts, ``datediff``, ``length``, ``size`` and ranks (``row_number``, ``rank``,
+  ``dense_rank``, ``ntile``) are INT in Databricks, BIGINT in
   DuckDB;
 - JSON: ``get_json_object`` and ``:`` paths give NULL for text that is not JSON, where DuckDB fails
   the whole statement;
@@ -81,9 +82,15 @@ def _day_numbers(tree: exp.Expr) -> None:
                 node.replace(exp.cast(node.copy(), exp.DataType.Type.INT))
 
 
+_INT_RANKS: tuple[type[exp.Expr], ...] = (exp.RowNumber, exp.Rank, exp.DenseRank, exp.Ntile)
+
+
 def _int_results(tree: exp.Expr) -> None:
     for node in list(tree.find_all(*_INT_RESULTS)):
         node.replace(exp.cast(node.copy(), exp.DataType.Type.INT))
+    for window in list(tree.find_all(exp.Window)):
+        if isinstance(window.this, _INT_RANKS) and not isinstance(window.parent, exp.Cast):
+            window.replace(exp.cast(window.copy(), exp.DataType.Type.INT))
 
 
 def _json_text_or_null(tree: exp.Expr) -> None:
