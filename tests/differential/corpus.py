@@ -99,7 +99,12 @@ def _type(name: str) -> str:
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) or isinstance(b, float):
-        if not isinstance(a, int | float) or not isinstance(b, int | float) or isinstance(a, bool) or isinstance(b, bool):
+        if (
+            not isinstance(a, int | float)
+            or not isinstance(b, int | float)
+            or isinstance(a, bool)
+            or isinstance(b, bool)
+        ):
             return False
         return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
     if isinstance(a, list) and isinstance(b, list):

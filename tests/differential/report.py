@@ -1,6 +1,6 @@
 """Print how many corpus statements the local engine answers as Spark did, and how the others differ.
 
-    python -m tests.differential.report [--all]
+python -m tests.differential.report [--all]
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ as words (``country`` is a place, not a count)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 import pytest

@@ -15,6 +15,9 @@ keep the local engine's name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar
+
 from sqlglot import exp
 from sqlglot.dialects.spark import Spark
 
@@ -23,20 +26,20 @@ __all__ = ["name_result_columns", "spark_column_name"]
 _KEEP_LOCAL_NAME: tuple[type[exp.Expr], ...] = (exp.Window, exp.Lambda, exp.Subquery, exp.Explode)
 
 
-class _PrettyGenerator(Spark.Generator):  # type: ignore[misc,name-defined]  # sqlglot's dialect classes are untyped
+class _PrettyGenerator(Spark.Generator):  # type: ignore[misc,valid-type]  # a class attribute of the dialect
     """Spark SQL as Spark prints it in a column name."""
 
     def literal_sql(self, expression: exp.Literal) -> str:
         return str(expression.this) if expression.is_string else super().literal_sql(expression)
 
     def column_sql(self, expression: exp.Column) -> str:
-        return self.sql(expression, "this")
+        return str(self.sql(expression, "this"))
 
     def dot_sql(self, expression: exp.Dot) -> str:
-        return self.sql(expression, "expression")
+        return str(self.sql(expression, "expression"))
 
     def paren_sql(self, expression: exp.Paren) -> str:
-        return self.sql(expression, "this")
+        return str(self.sql(expression, "this"))
 
     def binary(self, expression: exp.Binary, op: str) -> str:
         return f"({super().binary(expression, op)})"
@@ -60,14 +63,14 @@ class _PrettyGenerator(Spark.Generator):  # type: ignore[misc,name-defined]  # s
         inner = expression.this
         if isinstance(inner, exp.Literal) and inner.is_string and expression.to.this in _TYPED_LITERALS:
             return f"{_TYPED_LITERALS[expression.to.this]} '{inner.this}'"
-        return self.sql(inner)
+        return str(self.sql(inner))
 
     def count_sql(self, expression: exp.Count) -> str:
         if isinstance(expression.this, exp.Star):
             return "count(1)"
         return str(self.function_fallback_sql(expression))
 
-    TRANSFORMS = {
+    TRANSFORMS: ClassVar[dict[type[exp.Expr], Callable[..., str]]] = {
         **Spark.Generator.TRANSFORMS,
         exp.If: lambda self, e: f"(IF({self.sql(e, 'this')}, {self.sql(e, 'true')}, {self.sql(e, 'false')}))",
         exp.CurrentDate: lambda self, e: "current_date()",

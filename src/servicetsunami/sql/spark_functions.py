@@ -101,7 +101,9 @@ def _json_text_or_null(tree: exp.Expr) -> None:
         node.set("this", fill("CASE WHEN JSON_VALID(__a) THEN __a END", a=value))
 
 
-_NONZERO = "CASE WHEN (__b) = 0 THEN ERROR('[DIVIDE_BY_ZERO] division by zero; use try_divide to get NULL') ELSE __b END"
+_NONZERO = (
+    "CASE WHEN (__b) = 0 THEN ERROR('[DIVIDE_BY_ZERO] division by zero; use try_divide to get NULL') ELSE __b END"
+)
 
 
 def _division_by_zero_fails(tree: exp.Expr) -> None:

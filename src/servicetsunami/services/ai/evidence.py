@@ -82,9 +82,10 @@ def overlap(svc: Services, principal: Principal, table: str, column: str, key_ta
         f"ON a.v = k.`{key}`"
     )
     rows = _rows(svc, principal, sql)
-    if not rows or not rows[0][0]:
+    total, found = (rows[0][0], rows[0][1]) if rows else (0, 0)
+    if not isinstance(total, int) or not isinstance(found, int) or total == 0:
         return 0.0
-    return float(rows[0][1]) / float(rows[0][0])
+    return found / total
 
 
 def joins(svc: Services, principal: Principal, tables: Columns) -> list[Join]:

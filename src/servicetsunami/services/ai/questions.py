@@ -46,9 +46,57 @@ _DISTINCT = frozenset({"distinct", "unique", "different"})
 _TOP = frozenset({"top", "most", "best", "highest", "largest", "biggest", "greatest"})
 _BOTTOM = frozenset({"least", "fewest", "lowest", "smallest", "worst", "bottom"})
 _FILLER = frozenset(
-    "a an the of in on by for per to and or with what which who how is are was were show me list give "
-    "all each every total sum has have had did do does there their its it that this these those from "
-    "placed made ordered overall".split()  # noqa: SIM905  # a word list reads best as one string
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "by",
+        "for",
+        "per",
+        "to",
+        "and",
+        "or",
+        "with",
+        "what",
+        "which",
+        "who",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "show",
+        "me",
+        "list",
+        "give",
+        "all",
+        "each",
+        "every",
+        "total",
+        "sum",
+        "has",
+        "have",
+        "had",
+        "did",
+        "do",
+        "does",
+        "there",
+        "their",
+        "its",
+        "it",
+        "that",
+        "this",
+        "these",
+        "those",
+        "from",
+        "placed",
+        "made",
+        "ordered",
+        "overall",
+    ]  # a word list reads best as one string
 )
 _NUMERIC = ("INT", "BIGINT", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT", "DECIMAL")
 _TIME = ("DATE", "TIMESTAMP")
@@ -306,9 +354,10 @@ def _top(
         return Plan(sql, f"rows of {table} ranked by {measure[1]}")
     if entity is None:
         raise _Cannot("cannot tell what to rank; name the table or the column")
-    fact = measure[0] if measure else next((t for t in named if t != entity), None)
-    if fact is None:
+    ranked_by = measure[0] if measure else next((t for t in named if t != entity), None)
+    if ranked_by is None:
         raise _Cannot(f"cannot tell what to rank {entity} by; name a measure")
+    fact = ranked_by
     path = _join_path(fact, {entity} | {f.table for f in filters}, relations)
     source, alias = _from(fact, path)
     key = next(j.key if j.key_table == entity else j.column for j in path if entity in (j.table, j.key_table))

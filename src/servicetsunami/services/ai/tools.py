@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 from servicetsunami.errors import InvalidInput, TsunamiError
 from servicetsunami.llm.base import Answer
 from servicetsunami.llm.chain import Chain
-from servicetsunami.services.ai import facts as ai_facts
 from servicetsunami.services.ai import evidence, questions
+from servicetsunami.services.ai import facts as ai_facts
 from servicetsunami.services.catalog import tables as catalog
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.catalog.views import expand_views
@@ -280,7 +280,15 @@ def suggest_query(
     checked, used = check_sql(svc, principal, planned.sql)
     attempts.append(Attempt(sql=planned.sql))
     return _suggested(
-        svc, principal, question, checked, used, f"Without a model: {planned.explanation}{note}.", attempts, None, execute
+        svc,
+        principal,
+        question,
+        checked,
+        used,
+        f"Without a model: {planned.explanation}{note}.",
+        attempts,
+        None,
+        execute,
     )
 
 
