@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := .venv
 export UV_PYTHON := $(PYTHON_EXE)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint upgrade bench install-run install-dev oracle clean
+.PHONY: run test lint upgrade bench install-run install-dev oracle oracle-check clean
 
 $(UV):
 	@echo "==> installing uv $(UV_VERSION) into .uv (the tool that installs the locked packages)"
@@ -49,6 +49,12 @@ oracle: $(UV)
 	@command -v java >/dev/null || { echo "make oracle needs a Java 17 runtime (Debian: openjdk-17-jre-headless)" >&2; exit 1; }
 	@$(UV) sync --frozen --group oracle --inexact
 	$(BIN)/python -m tests.differential.oracle
+
+# The same run, failing when the golden files no longer hold Spark's answers (CI).
+oracle-check: $(UV)
+	@command -v java >/dev/null || { echo "make oracle-check needs a Java 17 runtime (Debian: openjdk-17-jre-headless)" >&2; exit 1; }
+	@$(UV) sync --frozen --group oracle --inexact
+	$(BIN)/python -m tests.differential.oracle --check
 
 upgrade: $(UV)
 	@echo "==> re-locking within the ranges of pyproject.toml, then testing what it chose"

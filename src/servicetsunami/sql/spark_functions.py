@@ -36,6 +36,21 @@ _RENAMED: dict[str, tuple[int, str]] = {
     "btrim": (1, "TRIM(__a)"),
     "e": (0, "EXP(1)"),
     "weekday": (1, "CAST(ISODOW(CAST(__a AS DATE)) - 1 AS INT)"),
+    "find_in_set": (2, "CAST(COALESCE(LIST_POSITION(STRING_SPLIT(__b, ','), __a), 0) AS INT)"),
+    "octet_length": (1, "CAST(STRLEN(__a) AS INT)"),
+    "every": (1, "BOOL_AND(__a)"),
+    "arrays_overlap": (2, "LIST_HAS_ANY(__a, __b)"),
+}
+
+# Functions sqlglot knows but renders for DuckDB under a name it lacks (or with arguments swapped).
+_TYPED: dict[type[exp.Expr], tuple[tuple[str, ...], str]] = {
+    exp.SafeAdd: (("this", "expression"), "TRY(__a + __b)"),
+    exp.SafeSubtract: (("this", "expression"), "TRY(__a - __b)"),
+    exp.SafeMultiply: (("this", "expression"), "TRY(__a * __b)"),
+    exp.MapContainsKey: (("this", "key"), "MAP_CONTAINS(__a, __b)"),
+    exp.RegexpSubstr: (("this", "expression"), "NULLIF(REGEXP_EXTRACT(__a, __b), '')"),
+    exp.Nanvl: (("this", "expression"), "CASE WHEN ISNAN(__a) THEN __b ELSE __a END"),
+    exp.Negative: (("this",), "(-__a)"),
 }
 
 # Functions whose Databricks result is INT, where DuckDB answers BIGINT.
@@ -58,6 +73,11 @@ def apply_function_rewrites(tree: exp.Expr, /) -> None:
 
 
 def _renamed(tree: exp.Expr) -> None:
+    for typed in list(tree.find_all(*_TYPED)):
+        names, template = _TYPED[type(typed)]
+        values = [typed.args.get(name) for name in names]
+        if all(isinstance(v, exp.Expr) for v in values):
+            typed.replace(fill(template, **dict(zip(("a", "b"), values, strict=False))))
     for node in list(tree.find_all(exp.Anonymous)):
         known = _RENAMED.get(str(node.this).lower())
         if known is None or len(node.expressions) != known[0]:
