@@ -7,13 +7,14 @@ the Databricks AST before it is generated as DuckDB SQL, like those of
 - day numbers: ``dayofweek`` is 1 (Sunday) to 7 in Databricks, 0 to 6 in DuckDB; ``weekday`` is 0
   (Monday) to 6; ``extract(DOW ...)`` follows ``dayofweek``; ``dayname``/``monthname`` give
   ``Wed``/``Jan``, where DuckDB writes the whole word;
-- result types: date parts, ``datediff``, ``length``, ``size`` and ranks (``row_number``, ``rank``,
+- result types: date parts, ``datediff``, ``length``, ``instr``, ``size`` and ranks (``row_number``, ``rank``,
   ``dense_rank``, ``ntile``) are INT in Databricks, BIGINT in
   DuckDB;
 - JSON: ``get_json_object`` and ``:`` paths give NULL for text that is not JSON, where DuckDB fails
   the whole statement;
 - ANSI division: ``x / 0``, ``x % 0`` and ``x DIV 0`` fail in Databricks SQL (DIVIDE_BY_ZERO),
   where DuckDB answers NULL (``try_divide`` keeps answering NULL);
+- domains: ``ln``/``log`` of zero or less give NULL and ``sqrt`` of a negative NaN, where DuckDB fails;
 - functions DuckDB lacks under the Databricks name (``pmod``, ``isnull``, ``zeroifnull``, ...).
 """
 
@@ -40,6 +41,8 @@ _RENAMED: dict[str, tuple[int, str]] = {
     "octet_length": (1, "CAST(STRLEN(__a) AS INT)"),
     "every": (1, "BOOL_AND(__a)"),
     "arrays_overlap": (2, "LIST_HAS_ANY(__a, __b)"),
+    "try_sum": (1, "SUM(__a)"),  # DuckDB sums integers into HUGEINT: no overflow to turn into NULL
+    "try_avg": (1, "AVG(__a)"),
 }
 
 # Functions sqlglot knows but renders for DuckDB under a name it lacks (or with arguments swapped).
@@ -51,13 +54,23 @@ _TYPED: dict[type[exp.Expr], tuple[tuple[str, ...], str]] = {
     exp.RegexpSubstr: (("this", "expression"), "NULLIF(REGEXP_EXTRACT(__a, __b), '')"),
     exp.Nanvl: (("this", "expression"), "CASE WHEN ISNAN(__a) THEN __b ELSE __a END"),
     exp.Negative: (("this",), "(-__a)"),
+    # Databricks answers NULL (logarithms) or NaN (square root) outside the domain; DuckDB fails.
+    exp.Ln: (("this",), "CASE WHEN (__a) > 0 THEN LN(__a) END"),
+    exp.Sqrt: (("this",), "CASE WHEN (__a) < 0 THEN CAST('NaN' AS DOUBLE) ELSE SQRT(__a) END"),
 }
 
 # Functions whose Databricks result is INT, where DuckDB answers BIGINT.
 _INT_RESULTS: tuple[type[exp.Expr], ...] = (
     exp.Year, exp.Month, exp.Day, exp.DayOfMonth, exp.DayOfYear, exp.Quarter, exp.WeekOfYear,
-    exp.Hour, exp.Minute, exp.DateDiff, exp.Length, exp.ArraySize,
+    exp.Hour, exp.Minute, exp.Second, exp.DateDiff, exp.Length, exp.ArraySize, exp.StrPosition,
+    exp.RegexpCount, exp.Levenshtein,
 )  # fmt: skip
+# ... BIGINT (integer division, array_position) and DOUBLE (sign), where DuckDB answers otherwise.
+_OTHER_RESULTS: dict[type[exp.Expr], str] = {
+    exp.IntDiv: "BIGINT",
+    exp.ArrayPosition: "BIGINT",
+    exp.Sign: "DOUBLE",
+}
 
 _DAY_OF_WEEK = "CAST(DAYOFWEEK(CAST(__a AS DATE)) + 1 AS INT)"
 _INT_PARTS = frozenset(
@@ -68,15 +81,15 @@ _INT_PARTS = frozenset(
 
 def apply_function_rewrites(tree: exp.Expr, /) -> None:
     """Apply every rewrite of this module to ``tree`` in place."""
-    for rewrite in (_json_text_or_null, _renamed, _division_by_zero_fails, _day_numbers, _int_results):
+    for rewrite in (_json_text_or_null, _renamed, _log_domain, _division_by_zero_fails, _day_numbers, _int_results):
         rewrite(tree)
 
 
 def _renamed(tree: exp.Expr) -> None:
     for typed in list(tree.find_all(*_TYPED)):
         names, template = _TYPED[type(typed)]
-        values = [typed.args.get(name) for name in names]
-        if all(isinstance(v, exp.Expr) for v in values):
+        values = [v for v in (typed.args.get(name) for name in names) if isinstance(v, exp.Expr)]
+        if len(values) == len(names):
             typed.replace(fill(template, **dict(zip(("a", "b"), values, strict=False))))
     for node in list(tree.find_all(exp.Anonymous)):
         known = _RENAMED.get(str(node.this).lower())
@@ -108,6 +121,8 @@ _INT_RANKS: tuple[type[exp.Expr], ...] = (exp.RowNumber, exp.Rank, exp.DenseRank
 def _int_results(tree: exp.Expr) -> None:
     for node in list(tree.find_all(*_INT_RESULTS)):
         node.replace(exp.cast(node.copy(), exp.DataType.Type.INT))
+    for node in list(tree.find_all(*_OTHER_RESULTS)):
+        node.replace(exp.cast(node.copy(), _OTHER_RESULTS[type(node)]))
     for window in list(tree.find_all(exp.Window)):
         if isinstance(window.this, _INT_RANKS) and not isinstance(window.parent, exp.Cast):
             window.replace(exp.cast(window.copy(), exp.DataType.Type.INT))
@@ -116,7 +131,7 @@ def _int_results(tree: exp.Expr) -> None:
 def _json_text_or_null(tree: exp.Expr) -> None:
     for node in list(tree.find_all(exp.JSONExtract, exp.JSONExtractScalar)):
         value = node.this
-        if isinstance(value, exp.Literal) or (isinstance(value, exp.Case) and "json_valid" in value.sql().lower()):
+        if isinstance(value, exp.Case) and "json_valid" in value.sql().lower():
             continue
         node.set("this", fill("CASE WHEN JSON_VALID(__a) THEN __a END", a=value))
 
@@ -124,6 +139,13 @@ def _json_text_or_null(tree: exp.Expr) -> None:
 _NONZERO = (
     "CASE WHEN (__b) = 0 THEN ERROR('[DIVIDE_BY_ZERO] division by zero; use try_divide to get NULL') ELSE __b END"
 )
+
+
+def _log_domain(tree: exp.Expr) -> None:
+    for node in list(tree.find_all(exp.Log)):
+        value = node.expression if isinstance(node.expression, exp.Expr) else node.this
+        if isinstance(value, exp.Expr) and not isinstance(node.parent, exp.If | exp.Case):
+            node.replace(exp.case().when(fill("(__a) > 0", a=value), node.copy()))
 
 
 def _division_by_zero_fails(tree: exp.Expr) -> None:
