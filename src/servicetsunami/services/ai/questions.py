@@ -100,6 +100,7 @@ _FILLER = frozenset(
 )
 _NUMERIC = ("INT", "BIGINT", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT", "DECIMAL")
 _TIME = ("DATE", "TIMESTAMP")
+_SHAPE_WORDS = _COUNT | _DISTINCT | _AVG | _TOP | _BOTTOM | _MAX_WORDS | _MIN_WORDS
 MAX_VALUES = 100  # distinct values of a text column looked at for filters
 
 
@@ -128,8 +129,8 @@ def plan(svc: Services, principal: Principal, question: str, tables: Columns) ->
             unshadowed[table] = cols
     tables = unshadowed
     used: set[str] = set()
-    numbers = [int(w) for w in words if w.isdigit()]
-    used |= {w for w in words if w.isdigit()}
+    numbers = [int(words[i + 1]) for i, w in enumerate(words[:-1]) if w in ("top", "bottom") and words[i + 1].isdigit()]
+    used |= {str(n) for n in numbers}  # other numbers (a year, an amount) are conditions we cannot place
     named = _named_tables(words, tables, used)
     columns = _named_columns(words, tables, used)
     filters = _value_filters(svc, principal, words, tables, used)
@@ -144,7 +145,8 @@ def plan(svc: Services, principal: Principal, question: str, tables: Columns) ->
     measure = _measure(words, columns, tables, named)
     agg = _aggregate(words)
     top = bool(_TOP & set(words) or _BOTTOM & set(words)) and ("which" in words or "who" in words or "top" in words)
-    relations = joins(svc, principal, tables) if (top or any(f.table not in named for f in filters)) else []
+    involved = {f.table for f in filters} | set(named) | {t for t, _, _ in columns}
+    relations = joins(svc, principal, tables) if (top or len(involved) > 1) else []
     try:
         if top:
             return _top(words, numbers, named, columns, measure, agg, filters, relations, tables)
@@ -166,7 +168,7 @@ def _named_tables(words: list[str], tables: Columns, used: set[str]) -> list[str
         if any(t.split(".", 1)[1] == name for t in found):
             continue
         forms = {name, singular(name), *name.split("_"), *(singular(p) for p in name.split("_"))}
-        hits = [w for w in words if w in forms or singular(w) in forms]
+        hits = [w for w in words if (w in forms or singular(w) in forms) and w not in _SHAPE_WORDS]
         if hits:
             found.append(table)
             used |= set(hits)
@@ -175,7 +177,8 @@ def _named_tables(words: list[str], tables: Columns, used: set[str]) -> list[str
 
 def _named_columns(words: list[str], tables: Columns, used: set[str]) -> list[tuple[str, str, str]]:
     """(table, column, type) for columns the question names (all words of the name, or its stem)."""
-    found = []
+    found: list[tuple[str, str, str]] = []
+    inferred: list[tuple[str, str, str]] = []
     for table, cols in tables.items():
         for column, type_name in cols:
             if column.startswith("_"):
@@ -185,8 +188,8 @@ def _named_columns(words: list[str], tables: Columns, used: set[str]) -> list[tu
                 found.append((table, column, type_name))
                 used |= {w for w in words if w in parts or singular(w) in parts}
             elif parts[-1] == "id" and parts[0] in {singular(w) for w in words}:
-                found.append((table, column, type_name))
-    return found
+                inferred.append((table, column, type_name))  # "per customer": customer_id
+    return found + [c for c in inferred if not found or c[0] in {t for t, _, _ in found}]
 
 
 def _value_filters(
@@ -393,6 +396,15 @@ def _simple(
     where = _where(filters, alias)
     groups = [(t, c) for t, c, ty in columns if ty.upper() != "BOOLEAN" and ("by" in words or "per" in words)]
     groups = [(t, c) for t, c in groups if (t, c) != measure and not any(f.column == c for f in filters)]
+    if groups and measure and any(t != base for t, _ in groups):
+        other = groups[0][0]
+        kind = _QTY if any(w in measure[1].lower() for w in _QTY) else _MONEY
+        alike = [c for c, ty in tables[other] if ty.upper().startswith(_NUMERIC) and any(w in c.lower() for w in kind)]
+        if alike and all(t == other for t, _ in groups):  # "quantity per sku": the sku table's own quantity
+            measure, base = (other, alike[0]), other
+            source, alias = _from(base, _join_path(base, {f.table for f in filters}, relations))
+            where = _where(filters, alias)
+    groups = [(t, c) for t, c in groups if t == base] or groups
     if any(t != base for t, _ in groups):
         raise _Cannot("grouping by a column of another table than the measure's needs a model")
     if distinct is not None:
