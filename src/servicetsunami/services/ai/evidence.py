@@ -92,6 +92,7 @@ def joins(svc: Services, principal: Principal, tables: Columns) -> list[Join]:
     """The relationships among ``tables`` that the data confirms."""
     out = []
     keys: dict[tuple[str, str], bool] = {}
+    tables = {t: [(c, ty) for c, ty in cols if "`" not in c] for t, cols in tables.items()}  # quoted with backticks
     for table, column, key_table, key in candidates(tables):
         if (key_table, key) not in keys:
             keys[(key_table, key)] = is_key(svc, principal, key_table, key)

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sqlglot import exp
+
 from servicetsunami.errors import TsunamiError
 from servicetsunami.services.ai.evidence import Columns, Join, joins, singular
 from servicetsunami.services.catalog.query import query_sql
@@ -126,7 +128,7 @@ def plan(svc: Services, principal: Principal, question: str, tables: Columns) ->
     for table, cols in tables.items():  # best first: silver.orders hides bronze.orders after it
         if table.split(".", 1)[1] not in shown:
             shown.add(table.split(".", 1)[1])
-            unshadowed[table] = cols
+            unshadowed[table] = [(c, ty) for c, ty in cols if "`" not in c]  # quoted below with backticks
     tables = unshadowed
     used: set[str] = set()
     numbers = [int(words[i + 1]) for i, w in enumerate(words[:-1]) if w in ("top", "bottom") and words[i + 1].isdigit()]
@@ -258,7 +260,7 @@ def _where(filters: list[_Filter], alias: dict[str, str] | None = None) -> str:
     parts = []
     for f in filters:
         prefix = f"{alias[f.table]}." if alias else ""
-        value = str(f.value).lower() if isinstance(f.value, bool) else "'" + f.value.replace("'", "''") + "'"
+        value = str(f.value).lower() if isinstance(f.value, bool) else exp.Literal.string(f.value).sql("databricks")
         parts.append(f"{prefix}`{f.column}` = {value}")
     return " WHERE " + " AND ".join(parts)
 
