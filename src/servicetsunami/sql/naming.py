@@ -75,6 +75,13 @@ class _PrettyGenerator(Spark.Generator):  # type: ignore[misc,valid-type]  # a c
         exp.If: lambda self, e: f"(IF({self.sql(e, 'this')}, {self.sql(e, 'true')}, {self.sql(e, 'false')}))",
         exp.CurrentDate: lambda self, e: "current_date()",
         exp.CurrentTimestamp: lambda self, e: "current_timestamp()",
+        # The spellings Spark shows for calls sqlglot normalises: datediff(end, start), split's
+        # default limit, get_json_object's path as written.
+        exp.DateDiff: lambda self, e: f"datediff({self.sql(e, 'this')}, {self.sql(e, 'expression')})",
+        exp.RegexpSplit: lambda self, e: f"split({self.sql(e, 'this')}, {self.sql(e, 'expression')}, -1)",
+        exp.JSONExtractScalar: lambda self, e: (
+            f"get_json_object({self.sql(e, 'this')}, {e.expression.sql(dialect='duckdb').strip(chr(39))})"
+        ),
     }
 
     def dpipe_sql(self, expression: exp.DPipe) -> str:

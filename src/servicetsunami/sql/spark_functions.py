@@ -54,6 +54,10 @@ _TYPED: dict[type[exp.Expr], tuple[tuple[str, ...], str]] = {
     exp.RegexpSubstr: (("this", "expression"), "NULLIF(REGEXP_EXTRACT(__a, __b), '')"),
     exp.Nanvl: (("this", "expression"), "CASE WHEN ISNAN(__a) THEN __b ELSE __a END"),
     exp.Negative: (("this",), "(-__a)"),
+    exp.ArrayPosition: (  # 0 when absent, as Databricks; DuckDB answers NULL
+        ("this", "expression"),
+        "CAST(CASE WHEN (__a) IS NULL THEN NULL ELSE COALESCE(LIST_POSITION(__a, __b), 0) END AS BIGINT)",
+    ),
     # Databricks answers NULL (logarithms) or NaN (square root) outside the domain; DuckDB fails.
     exp.Ln: (("this",), "CASE WHEN (__a) > 0 THEN LN(__a) END"),
     exp.Sqrt: (("this",), "CASE WHEN (__a) < 0 THEN CAST('NaN' AS DOUBLE) ELSE SQRT(__a) END"),
@@ -65,10 +69,9 @@ _INT_RESULTS: tuple[type[exp.Expr], ...] = (
     exp.Hour, exp.Minute, exp.Second, exp.DateDiff, exp.Length, exp.ArraySize, exp.StrPosition,
     exp.RegexpCount, exp.Levenshtein,
 )  # fmt: skip
-# ... BIGINT (integer division, array_position) and DOUBLE (sign), where DuckDB answers otherwise.
+# ... BIGINT (integer division) and DOUBLE (sign), where DuckDB answers otherwise.
 _OTHER_RESULTS: dict[type[exp.Expr], str] = {
     exp.IntDiv: "BIGINT",
-    exp.ArrayPosition: "BIGINT",
     exp.Sign: "DOUBLE",
 }
 
