@@ -15,12 +15,17 @@ the Databricks AST before it is generated as DuckDB SQL, like those of
 - ANSI division: ``x / 0``, ``x % 0`` and ``x DIV 0`` fail in Databricks SQL (DIVIDE_BY_ZERO),
   where DuckDB answers NULL (``try_divide`` keeps answering NULL);
 - domains: ``ln``/``log`` of zero or less give NULL and ``sqrt`` of a negative NaN, where DuckDB fails;
+- casts of fractional numbers to integers truncate in Databricks (``CAST(3.9 AS INT)`` is 3) and
+  round in DuckDB; where the operand is fractional by construction (a decimal literal, a division,
+  an average) the cast truncates first. A column's type is not known here, so
+  ``CAST(amount AS INT)`` still rounds (a listed deviation);
 - functions DuckDB lacks under the Databricks name (``pmod``, ``isnull``, ``zeroifnull``, ...).
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
+from sqlglot.optimizer.annotate_types import annotate_types
 
 from servicetsunami.sql.duckdb_rewrites import fill
 
@@ -84,7 +89,15 @@ _INT_PARTS = frozenset(
 
 def apply_function_rewrites(tree: exp.Expr, /) -> None:
     """Apply every rewrite of this module to ``tree`` in place."""
-    for rewrite in (_json_text_or_null, _renamed, _log_domain, _division_by_zero_fails, _day_numbers, _int_results):
+    for rewrite in (
+        _json_text_or_null,
+        _renamed,
+        _log_domain,
+        _truncating_casts,
+        _division_by_zero_fails,
+        _day_numbers,
+        _int_results,
+    ):
         rewrite(tree)
 
 
@@ -157,3 +170,20 @@ def _division_by_zero_fails(tree: exp.Expr) -> None:
         if isinstance(divisor, exp.Literal) and divisor.is_number and float(divisor.this) != 0:
             continue
         node.set("expression", fill(_NONZERO, b=divisor))
+
+
+_INTEGRAL = (exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT, exp.DataType.Type.INT, exp.DataType.Type.BIGINT)
+_FRACTIONAL = (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT, exp.DataType.Type.DECIMAL)
+
+
+def _truncating_casts(tree: exp.Expr) -> None:
+    for cast in list(tree.find_all(exp.Cast)):  # TryCast too
+        if not cast.to.is_type(*_INTEGRAL) or not isinstance(cast.this, exp.Expr):
+            continue
+        operand = cast.this
+        fractional = isinstance(operand, exp.Div | exp.Avg)
+        if not fractional and not (isinstance(operand, exp.Literal) and operand.is_string):
+            typed = annotate_types(operand.copy(), dialect="databricks")
+            fractional = typed.type is not None and typed.type.is_type(*_FRACTIONAL)
+        if fractional:
+            cast.set("this", exp.func("TRUNC", operand.copy()))
