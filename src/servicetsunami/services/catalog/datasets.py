@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from servicetsunami.errors import NotFound
 from servicetsunami.services.catalog import tables
 from servicetsunami.services.catalog.query import query_sql
+from servicetsunami.services.governance import pii
 from servicetsunami.services.models import ColumnInfo, HistoryEntry, QueryResult
 from servicetsunami.store.models import Dataset
 from servicetsunami.store.repositories import audit as audit_repo
@@ -115,6 +116,7 @@ def delete_dataset(svc: Services, principal: Principal, dataset_id: str, /) -> D
         svc.engine.drop_table(ref)
     except NotFound:
         dropped = False  # already gone (dropped by SQL elsewhere): still forget the record
+    pii.forget_flags(svc, principal, f"{ref.schema}.{ref.name}")
     with svc.store.session() as session:
         datasets_repo.delete_dataset(session, row.public.name, tenant_id=principal.tenant_id)
         audit_repo.record_audit(

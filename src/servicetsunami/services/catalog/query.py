@@ -58,8 +58,7 @@ def query_sql(svc: Services, principal: Principal, sql: str, /, *, max_rows: int
         )
     out = query_result(table, truncated, started, guarded.sql, hint=hint, cached=cached)
     if guarded.kind in ("select", "explain"):
-        tables = [f"{t.table.schema}.{t.table.name}" for t in guarded.tables]
-        out = mask_result(svc, principal, out, tables, statement=guarded.statement)
+        out = mask_result(svc, principal, out, guarded)
     return out
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal, cast
 from servicetsunami.connectors.files.reader import SAMPLED_FORMATS, FileOptions, FileReader, clean_error, detect_format
 from servicetsunami.engines.base import VolumeFile, WriteMode, WriteResult
 from servicetsunami.errors import BadFile, InvalidInput, LimitExceeded
+from servicetsunami.services.governance import pii
 from servicetsunami.services.models import UploadResult
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import datasets as datasets_repo
@@ -134,6 +135,7 @@ def upload_file(
         )
         dataset_id = dataset.id
     logger.info("ingested %s rows into %s (version %s)", result.rows, ref, result.version)
+    pii.flag_table(svc, principal, ref)
     return UploadResult(
         dataset_id=dataset_id,
         table=f"{ref.schema}.{ref.name}",

@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from servicetsunami.errors import Conflict, InvalidInput
 from servicetsunami.services.catalog.views import expand_views
+from servicetsunami.services.governance import pii
 from servicetsunami.services.models import ColumnInfo
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.store.repositories import audit as audit_repo
@@ -98,6 +99,7 @@ def _build(svc: Services, principal: Principal, ref: TableRef, guarded: GuardedQ
         )
         version, rows = result.version, result.rows
         columns = svc.engine.describe(ref, version=version).columns
+        pii.flag_table(svc, principal, ref, written_by=expanded)
     else:
         columns = view_columns(svc, expanded)
     with svc.store.session() as session:
