@@ -10,7 +10,7 @@ import pytest
 
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
-from servicetsunami.services.governance import pii
+from servicetsunami.services.governance import pii, profiling
 from servicetsunami.services.ingestion import uploads
 from servicetsunami.services.transforms import gold, silver
 from servicetsunami.tenancy import Principal
@@ -137,6 +137,9 @@ def test_a_gold_table_and_a_gold_view_built_from_personal_data_stay_masked(
     assert table.rows[0] == [1, pii.MASK, "Paris"]
     assert view.rows[0] == [1, pii.MASK]
     assert pii.remembered_flags(services, masked, "gold.rev")["r"] in ("email", "derived")
+    profile = {c.name: c for c in profiling.profile_table(services, masked, "gold.rev").columns}
+    assert {t.value for t in profile["r"].top_values} <= {pii.MASK} and profile["r"].min in (None, pii.MASK)
+    assert profile["city"].top_values[0].value == "Paris"
 
 
 def test_a_preview_and_a_dataset_read_are_masked_the_same_way(services: Services, masked: Principal) -> None:
