@@ -94,6 +94,14 @@ class SyncSettings(BaseModel):
         20, ge=0, description="How long a sync tool call waits for the run to finish before returning its id to poll."
     )
     max_parallel: int = Field(4, ge=1, description="Most syncs running at once in one process.")
+    merge_timeout_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description=(
+            "A merge of one sync batch into its table (upsert on the primary key) running longer is stopped "
+            "(query_timeout) and commits nothing; the sync fails and resumes from its last commit when run again."
+        ),
+    )
 
 
 class RunsSettings(BaseModel):

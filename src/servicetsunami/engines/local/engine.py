@@ -84,8 +84,10 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         memory_limit: str = "",
         result_cache_bytes: int = 0,
         deletion_vectors: bool = True,
+        merge_timeout_seconds: float | None = None,
     ) -> None:
         self.root = root
+        self._merge_timeout = merge_timeout_seconds
         self._deletion_vectors = deletion_vectors
         self.root.mkdir(parents=True, exist_ok=True)
         self._layout = Layout(root)
@@ -141,7 +143,8 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                 self._widen_for(ref, path, data.schema)
             try:
                 if mode == "merge" and existed:
-                    merging.delta_merge(path, counter.reader(), merge_keys or [], props)
+                    with merging.time_limit(self._merge_timeout):
+                        merging.delta_merge(path, counter.reader(), merge_keys or [], props)
                 else:
                     write_deltalake(
                         str(path),
@@ -191,6 +194,10 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                     cause = exc.__cause__
                     if isinstance(cause, duckdb.Error):  # the statement failed while its rows streamed
                         raise self._statement_error(cause, timeout_seconds) from exc
+                    if isinstance(cause, OSError):  # ... and reached the writer through Arrow's reader
+                        stream = self._stream_error(cause, timeout_seconds)
+                        if stream is not cause:
+                            raise stream from exc
                     raise
         finally:
             cursor.close()
@@ -240,7 +247,8 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                     if existed and mode in ("append", "merge") and schema is not None:
                         self._widen_for(ref, path, schema)
                     if mode == "merge" and existed:
-                        self._merge_staged(ref, path, actions, schema, merge_keys or [], props)
+                        with merging.time_limit(self._merge_timeout):
+                            self._merge_staged(ref, path, actions, schema, merge_keys or [], props)
                     else:
                         effective: WriteMode = "append" if mode == "merge" else mode
                         self._commit_actions(path, existed, actions, schema, effective, comments, description, props)
