@@ -21,6 +21,7 @@ The message is written for the person (or agent) who sent the request and never 
     │   └── BadFile                   bad_file            422    an uploaded file cannot be ingested
     ├── AuthError                     unauthenticated     401    no or bad credentials
     ├── PermissionDenied              permission_denied   403    authenticated, but the role may not
+    │   └── PathNotAllowed            path_not_allowed    403    a path= file outside what the mode allows
     ├── NotFound                      not_found           404    table, tenant, key, version ... missing
     ├── Conflict                      conflict            409    already exists / concurrent change
     ├── Cancelled                     cancelled           409    the work was stopped before it ended
@@ -109,6 +110,10 @@ class AuthError(TsunamiError):
 class PermissionDenied(TsunamiError):
     code = "permission_denied"
     http_status = 403
+
+
+class PathNotAllowed(PermissionDenied):
+    code = "path_not_allowed"
 
 
 class NotFound(TsunamiError):

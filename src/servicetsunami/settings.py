@@ -66,6 +66,15 @@ class IngestSettings(BaseModel):
 
     max_upload_bytes: int = Field(1024**3, ge=1, description="Largest file accepted by upload_file (decoded size).")
     batch_rows: int = Field(122_880, ge=1024, description="Rows per Arrow batch streamed to the table writer.")
+    path_folder: str = Field(
+        "",
+        description=(
+            "Multi-tenant mode: path= uploads (stdio MCP server, CLI) read only regular files under this "
+            "folder, '{tenant}' standing for the caller's tenant slug (e.g. /srv/tsunami-drops/{tenant}), "
+            "never inside the service's home or lakehouse; empty refuses every path= (path_not_allowed). "
+            "Single-user mode reads any file the OS user can."
+        ),
+    )
 
 
 class McpSettings(BaseModel):
