@@ -3,8 +3,8 @@
 The bytes come base64-encoded in ``file_content``. Over stdio the local user may name a file on
 their own disk with ``path`` instead; over HTTP ``path`` would read the *server's* disk, so it is
 refused there. In multi-tenant mode a stdio ``path`` reads only the caller's tenant drop folder
-(:mod:`servicetsunami.services.ingestion.local_files`). Over HTTP the MCP SDK caps a request body at 4 MiB (fastmcp does not let us raise
-it), which bounds ``file_content`` there.
+(:mod:`servicetsunami.services.ingestion.local_files`). Over HTTP the MCP SDK caps a request body
+at 4 MiB (fastmcp does not let us raise it), which bounds ``file_content`` there.
 """
 
 from __future__ import annotations

@@ -19,12 +19,15 @@ proven (it fails closed), and each column whose own values or name look like per
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlglot import exp
 
+from servicetsunami.errors import InvalidInput
 from servicetsunami.services.models import QueryResult
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.sql.columns import SourceColumn, output_sources
@@ -33,6 +36,9 @@ from servicetsunami.tenancy import Principal, TableRef
 
 if TYPE_CHECKING:
     from servicetsunami.services.container import Services
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 MASK = "***"
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
@@ -243,6 +249,38 @@ def set_mask_pii(svc: Services, principal: Principal, enabled: bool, /) -> bool:
         return bool(
             tenants_repo.set_tenant_setting(session, principal.tenant_id, "mask_pii", bool(enabled))["mask_pii"]
         )
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+@contextlib.contextmanager
+def redacted_errors(svc: Services, principal: Principal, /) -> Iterator[None]:
+    """With ``mask_pii`` on, the engine's errors about a statement say no quoted values: a failed
+    cast names the value it could not convert (``Could not convert string 'ann@example.com'``), and
+    that value may be personal data. The SQL guard's own refusals only quote what the caller wrote."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if type(exc) is not InvalidInput or not mask_pii_enabled(svc, principal):
+            raise
+        message = _QUOTED.sub(f"'{MASK}'", exc.message)
+        if message == exc.message:
+            raise
+        raise InvalidInput(f"{message} (values hidden: tenant setting mask_pii)", **exc.details) from None
+
+
+def redacting(
+    function: Callable[Concatenate[Services, Principal, P], R],
+) -> Callable[Concatenate[Services, Principal, P], R]:
+    """A service function (``svc, principal, ...``) whose engine errors go through :func:`redacted_errors`."""
+
+    @functools.wraps(function)
+    def wrapper(svc: Services, principal: Principal, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with redacted_errors(svc, principal):
+            return function(svc, principal, *args, **kwargs)
+
+    return wrapper
 
 
 def mask_result(svc: Services, principal: Principal, result: QueryResult, query: GuardedQuery | None, /) -> QueryResult:

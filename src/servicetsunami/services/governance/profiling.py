@@ -67,6 +67,7 @@ class TableProfile(BaseModel):
     elapsed_ms: float
 
 
+@pii.redacting
 def profile_table(svc: Services, principal: Principal, table_name: str, /) -> TableProfile:
     principal.require(Scope.READ)
     started = time.perf_counter()

@@ -42,6 +42,7 @@ class GoldResult(BaseModel):
     elapsed_ms: float
 
 
+@pii.redacting
 def create_gold_table(
     svc: Services, principal: Principal, name: str, sql: str, /, *, materialize: str = "table"
 ) -> GoldResult:
@@ -69,6 +70,7 @@ def create_gold_table(
     return _build(svc, principal, ref, guarded, materialize)
 
 
+@pii.redacting
 def refresh_gold_table(svc: Services, principal: Principal, name: str, /) -> GoldResult:
     """Run a gold table's stored definition again (a view is always current: it is checked only)."""
     principal.require(Scope.WRITE)

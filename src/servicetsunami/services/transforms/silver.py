@@ -72,6 +72,7 @@ class _Plan:
     problems: list[str]
 
 
+@pii.redacting
 def transform_to_silver(
     svc: Services,
     principal: Principal,
@@ -141,6 +142,7 @@ def transform_to_silver(
     )
 
 
+@pii.redacting
 def preview_transform(
     svc: Services,
     principal: Principal,
