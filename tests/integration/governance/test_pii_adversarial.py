@@ -74,6 +74,28 @@ LEAKS = [
     "SELECT cast(contact AS STRING) || '' AS b FROM people",
     "SELECT translate(contact, 'a', 'b') AS t FROM people",
     "SELECT string_agg(who, ';') AS t FROM people",
+    "SELECT * FROM people PIVOT (max(contact) FOR city IN ('Paris', 'Rome'))",
+    "SELECT * FROM people UNPIVOT (v FOR k IN (contact, who))",
+    "SELECT * EXCEPT (id) FROM people",
+    "SELECT (SELECT p.contact) AS c FROM people p",
+    "SELECT id, (SELECT first(contact) FROM people p2 WHERE p2.id = p1.id) AS c FROM people p1",
+    "SELECT * FROM (VALUES (1)) v(a), LATERAL (SELECT contact FROM people)",
+    "SELECT map_from_arrays(array(id), array(contact)) AS m FROM people",
+    "SELECT aggregate(array(contact), '', (acc, x) -> concat(acc, x)) AS a FROM people",
+    "SELECT filter(array(who), x -> true) AS f FROM people",
+    "SELECT t.* FROM people LATERAL VIEW OUTER explode(array(contact)) t",
+    "SELECT a.* FROM (SELECT contact FROM people) AS a(x)",
+    "WITH t(x) AS (SELECT contact FROM people) SELECT x FROM t",
+    "SELECT contact FROM people GROUP BY ALL",
+    "SELECT regexp_extract(contact, '(.*)@', 1) AS r FROM people",
+    "SELECT * FROM people p1 JOIN people p2 USING (id)",
+    "SELECT contact AS id, who AS city FROM people",
+    "SELECT x FROM (SELECT contact AS x, id FROM people UNION ALL SELECT city, id FROM people) WHERE id > 0",
+    "SELECT max_by(contact, id) AS m FROM people",
+    "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY contact) AS p FROM people",
+    "SELECT try_cast(contact AS STRING) AS c FROM people",
+    "SELECT contact FROM people QUALIFY row_number() OVER (ORDER BY id) = 1",
+    "SELECT `c`.`contact` FROM people AS c",
 ]
 
 
@@ -206,6 +228,12 @@ def test_errors_of_transforms_and_gold_builds_do_not_show_values_either(services
 
     for error in (gold_failed.value, cast_failed.value):
         assert not _leaked([error.message, str(error.details)]), error.message
+
+
+def test_an_error_found_before_any_row_is_read_keeps_its_names(services: Services, masked: Principal) -> None:
+    with pytest.raises(InvalidInput) as failed:
+        query_sql(services, masked, "SELECT no_such_function(contact) FROM people")
+    assert "no_such_function" in failed.value.message
 
 
 def test_errors_show_values_when_masking_is_off(services: Services, masked: Principal) -> None:

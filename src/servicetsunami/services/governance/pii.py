@@ -254,6 +254,10 @@ def set_mask_pii(svc: Services, principal: Principal, enabled: bool, /) -> bool:
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
+# DuckDB's errors raised before a statement reads any row: they quote names from the SQL, never data
+_BEFORE_DATA = ("Catalog Error:", "Binder Error:", "Parser Error:", "Syntax Error:")
+
+
 @contextlib.contextmanager
 def redacted_errors(svc: Services, principal: Principal, /) -> Iterator[None]:
     """With ``mask_pii`` on, the engine's errors about a statement say no quoted values: a failed
@@ -262,7 +266,11 @@ def redacted_errors(svc: Services, principal: Principal, /) -> Iterator[None]:
     try:
         yield
     except InvalidInput as exc:
-        if type(exc) is not InvalidInput or not mask_pii_enabled(svc, principal):
+        if (
+            type(exc) is not InvalidInput
+            or exc.message.startswith(_BEFORE_DATA)
+            or not mask_pii_enabled(svc, principal)
+        ):
             raise
         message = _QUOTED.sub(f"'{MASK}'", exc.message)
         if message == exc.message:
