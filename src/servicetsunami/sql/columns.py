@@ -20,6 +20,7 @@ be anything", which is what makes masking on top of it fail closed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 
 from sqlglot import exp
@@ -46,7 +47,36 @@ def output_sources(
 ) -> list[frozenset[SourceColumn] | None]:
     """The source columns of each of the ``outputs`` columns ``statement`` returns (``None``: unknown).
 
-    ``statement`` is a guarded query (every table qualified into ``catalog``); it is not modified."""
+    ``statement`` is a guarded query (every table qualified into ``catalog``); it is not modified.
+    Answers are kept per statement object (the guard hands out the same one for the same text, and
+    statements are read-only), catalog, table columns and output count: qualifying a statement costs
+    more than the small queries it guards."""
+    key = (
+        id(statement),
+        catalog,
+        tuple(sorted((s, t, tuple(c.items())) for s, tables in schemas.items() for t, c in tables.items())),
+        outputs,
+    )
+    with _CACHE_LOCK:
+        known = _CACHE.get(key)
+    if known is not None and known[0] is statement:  # the same object, not another at a reused address
+        return list(known[1])
+    found = _output_sources(statement, catalog=catalog, schemas=schemas, outputs=outputs)
+    with _CACHE_LOCK:
+        _CACHE[key] = (statement, tuple(found))  # holding the statement keeps its id from being reused
+        while len(_CACHE) > _CACHE_SIZE:
+            del _CACHE[next(iter(_CACHE))]  # the oldest
+    return found
+
+
+_CACHE_SIZE = 512
+_CACHE: dict[tuple[object, ...], tuple[exp.Expr, tuple[frozenset[SourceColumn] | None, ...]]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _output_sources(
+    statement: exp.Expr, /, *, catalog: str, schemas: TableSchemas, outputs: int
+) -> list[frozenset[SourceColumn] | None]:
     try:
         qualified = qualify(
             statement.copy(),

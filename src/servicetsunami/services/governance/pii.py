@@ -60,6 +60,8 @@ _MIN_SHARE = 0.8
 _FLAG_SHARE = {"email": 0.2, "national_id": 0.2}
 #: Rows sampled from a table when it is written or first queried.
 SAMPLE_ROWS = 1000
+#: Values of a result column whose content is checked (evenly spread over the rows).
+_RESULT_SAMPLE = 500
 _NESTED = ("ARRAY", "STRUCT", "MAP", "VARIANT")
 
 _FLAGS_KEY = "pii_flags"  # tenant setting: schema.table -> column -> kind, written by profile_table
@@ -307,7 +309,8 @@ def mask_result(svc: Services, principal: Principal, result: QueryResult, query:
     masked = set()
     for i, column in enumerate(result.columns):
         found = sources[i]
-        values = [row[i] for row in result.rows]
+        step = max(1, len(result.rows) // _RESULT_SAMPLE)  # an even spread keeps the shares
+        values = [row[i] for row in result.rows[::step]]
         if (
             found is None  # not proven clean: fail closed
             or _flagged_kind(svc, principal, found)
