@@ -10,7 +10,7 @@ import base64
 
 import pytest
 
-from servicetsunami.errors import InvalidInput
+from servicetsunami.errors import InvalidInput, QueryTimeout
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
 from servicetsunami.services.governance import pii, profiling
@@ -241,3 +241,37 @@ def test_errors_show_values_when_masking_is_off(services: Services, masked: Prin
     with pytest.raises(InvalidInput) as failed:
         query_sql(services, masked, "SELECT cast(contact AS INT) FROM people")
     assert "ann@example.com" in failed.value.message
+
+
+def test_when_the_check_after_a_write_fails_the_write_stands_and_the_next_read_checks_again(
+    services: Services, acme: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def timed_out(*_: object, **__: object) -> dict[str, str]:
+        raise QueryTimeout("the sample ran longer than its time limit")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pii, "flag_table", timed_out)
+        uploaded = uploads.upload_file(services, acme, file_name="people.csv", dataset_name="people", content=PEOPLE)
+    pii.set_mask_pii(services, acme, True)
+
+    assert uploaded.rows == 4
+    assert query_sql(services, acme, "SELECT reverse(contact), city FROM people WHERE id = 1").rows == [
+        [pii.MASK, "Paris"]
+    ]
+
+
+def test_when_the_check_after_a_gold_build_fails_every_column_of_it_is_flagged(
+    services: Services, masked: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    silver.transform_to_silver(services, masked, "bronze.people")
+
+    def timed_out(*_: object, **__: object) -> dict[str, str]:
+        raise QueryTimeout("the sample ran longer than its time limit")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pii, "flag_table", timed_out)
+        sql = "SELECT city, count(*) AS n FROM silver.people GROUP BY city"
+        gold.create_gold_table(services, masked, "cities", sql)
+
+    assert pii.remembered_flags(services, masked, "gold.cities") == {"city": "untraced", "n": "untraced"}
+    assert query_sql(services, masked, "SELECT city FROM gold.cities").rows[0] == [pii.MASK]

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlglot import exp
 
-from servicetsunami.errors import InvalidInput
+from servicetsunami.errors import InvalidInput, TsunamiError
 from servicetsunami.services.models import QueryResult
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.sql.columns import SourceColumn, output_sources
@@ -36,6 +37,8 @@ from servicetsunami.tenancy import Principal, TableRef
 
 if TYPE_CHECKING:
     from servicetsunami.services.container import Services
+
+logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -64,6 +67,7 @@ SAMPLE_ROWS = 1000
 _RESULT_SAMPLE = 500
 _NESTED = ("ARRAY", "STRUCT", "MAP", "VARIANT")
 
+_PENDING = ""  # in a table's flags (no column has an empty name): its last check failed, check again
 _FLAGS_KEY = "pii_flags"  # tenant setting: schema.table -> column -> kind, written by profile_table
 
 
@@ -113,11 +117,13 @@ def remember_flags(svc: Services, principal: Principal, table: str, flags: dict[
     Kept in the tenant's settings, so every worker process, and the next start, masks them too. A
     table checked and found clean is recorded with no flags (it is not checked again at query time)."""
     current = remembered_flags(svc, principal, table)
-    if table in _all_flags(svc, principal) and all(current.get(c) for c in flags):
+    entry = _all_flags(svc, principal).get(table)
+    if entry is not None and _PENDING not in entry and all(current.get(c) for c in flags):
         return current
     with svc.store.session(write_lock=True) as session:
         known = dict(tenants_repo.tenant_settings(session, principal.tenant_id).get(_FLAGS_KEY) or {})
         merged = {**dict(known.get(table) or {}), **{c: k for c, k in flags.items() if k}}
+        merged.pop(_PENDING, None)  # checked now
         if table not in known or merged != known[table]:
             known[table] = merged
             tenants_repo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
@@ -135,7 +141,33 @@ def forget_flags(svc: Services, principal: Principal, table: str, /) -> None:
 
 
 def remembered_flags(svc: Services, principal: Principal, table: str, /) -> dict[str, str]:
-    return dict(_all_flags(svc, principal).get(table) or {})
+    return {c: k for c, k in (_all_flags(svc, principal).get(table) or {}).items() if c != _PENDING}
+
+
+def flag_written(
+    svc: Services,
+    principal: Principal,
+    ref: TableRef,
+    /,
+    *,
+    columns: Iterable[str],
+    written_by: GuardedQuery | None = None,
+) -> None:
+    """:func:`flag_table` after a write that has committed: when the check itself fails (a timeout,
+    a lost engine), the write still stands and the table is left to be checked at its next read,
+    or, written by a query whose lineage is now unknown, every column of it is flagged ``untraced``."""
+    try:
+        flag_table(svc, principal, ref, written_by=written_by)
+    except TsunamiError as exc:
+        table = f"{ref.schema}.{ref.name}"
+        logger.warning("the personal-data check of %s failed (%s); it is made again at its next read", table, exc.code)
+        if written_by is not None:
+            remember_flags(svc, principal, table, dict.fromkeys(columns, "untraced"))
+            return
+        with svc.store.session(write_lock=True) as session:
+            known = dict(tenants_repo.tenant_settings(session, principal.tenant_id).get(_FLAGS_KEY) or {})
+            known[table] = {**dict(known.get(table) or {}), _PENDING: "pending"}
+            tenants_repo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
 
 
 def _all_flags(svc: Services, principal: Principal) -> dict[str, Any]:
@@ -199,7 +231,8 @@ def _known_flags(svc: Services, principal: Principal, table: TableRef) -> dict[s
     """A table's flags, checking the table first when it never was (fail closed: a table written
     before flags were kept, or by a path that did not flag it, is still classified)."""
     key = f"{table.schema}.{table.name}"
-    if key in _all_flags(svc, principal):
+    entry = _all_flags(svc, principal).get(key)
+    if entry is not None and _PENDING not in entry:
         return remembered_flags(svc, principal, key)
     return flag_table(svc, principal, table)
 

@@ -366,7 +366,7 @@ def _record_batch(
             state={"cursor": p.as_dict()["cursor"], "version": p.version},
         )
     if p.version is not None:  # every batch written is checked for personal data
-        pii.flag_table(svc, principal, plan.target)
+        pii.flag_written(svc, principal, plan.target, columns=())
     if not alive:  # the run was ended from elsewhere (a cancel in another process)
         runner.cancel()
 

@@ -101,7 +101,7 @@ def _build(svc: Services, principal: Principal, ref: TableRef, guarded: GuardedQ
         )
         version, rows = result.version, result.rows
         columns = svc.engine.describe(ref, version=version).columns
-        pii.flag_table(svc, principal, ref, written_by=expanded)
+        pii.flag_written(svc, principal, ref, columns=[c.name for c in columns], written_by=expanded)
     else:
         columns = view_columns(svc, expanded)
     with svc.store.session() as session:
