@@ -303,3 +303,22 @@ def test_a_runaway_sync_merge_ends_with_query_timeout_commits_nothing_and_frees_
         assert engine.describe(ref).rows == 3
     finally:
         services.close()
+
+
+def test_previews_are_cut_inside_their_first_batch_too(settings: Settings) -> None:
+    capped = settings.model_copy(update={"query": QuerySettings(max_bytes=100_000, result_cache_mb=0)})
+    services = Services.open(capped)
+    try:
+        acme, _ = make_principal(services, "acme")
+        wide = TableRef(acme.catalog, "bronze", "wide")
+        services.engine.write_query(
+            wide, guard_query("SELECT i, repeat('x', 40000) AS s FROM range(3) t(i)", catalog=acme.catalog)
+        )  # 120 kB in one batch; the cap is 100 kB
+
+        table = tables.preview_table(services, acme, "bronze.wide")
+        transform = silver.preview_transform(services, acme, "bronze.wide", transformations={"infer_types": False})
+
+        assert (table.row_count, table.truncated) == (2, True)
+        assert (transform.preview.row_count, transform.preview.truncated) == (2, True)
+    finally:
+        services.close()
