@@ -112,7 +112,7 @@ class RequestIdMiddleware:
 
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
     """Build the app. With ``services`` given (tests), the caller owns their lifetime."""
-    from servicetsunami.mcp.http import mcp_http_app
+    from servicetsunami.mcp.http import mcp_http_app, protected_resource_routes
 
     owned = services is None
     services = services or Services.open(settings)
@@ -150,6 +150,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         app.include_router(router, prefix="/api/v1")
     # mcp_app serves exactly /mcp itself; a Route (not a mount) avoids a /mcp -> /mcp/ redirect.
     app.router.routes.append(Route("/mcp", endpoint=mcp_app))
+    app.router.routes.extend(protected_resource_routes(settings))  # RFC 9728, named by /mcp's 401s
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.api.max_body_bytes, max_upload_bytes=settings.ingest.max_upload_bytes
     )

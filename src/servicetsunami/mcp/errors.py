@@ -6,7 +6,8 @@ and code as text, ``{"code", "message", "details"}`` under ``_meta["servicetsuna
 resource read fails with a JSON-RPC error whose ``data`` holds the same dict (invalid params when the
 error's class answers REST with a 4xx, internal error otherwise). Anything else is a bug
 or an outage: it is logged here with its traceback and the client sees only
-"internal error; see server logs".
+"internal error; see server logs". A call to a tool that does not exist is a protocol error
+(JSON-RPC invalid params), not a tool result.
 
 Service calls block (DuckDB, delta-rs, the system store), so :func:`call_service` runs them in a
 worker thread; it is also the one place where exceptions are sorted into "show" and "mask".
@@ -21,7 +22,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
 import mcp.types as mcp_types
-from fastmcp.exceptions import FastMCPError
+from fastmcp.exceptions import DisabledError, FastMCPError, NotFoundError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 from mcp.shared.exceptions import MCPError
@@ -82,6 +83,14 @@ class DoorError(FastMCPError):
         return MCPError(code=code, message=self.message, data=self.to_dict())
 
 
+def unknown_tool(name: str, /) -> MCPError:
+    return MCPError(
+        code=mcp_types.INVALID_PARAMS,
+        message=f"unknown tool {name!r}; tools/list shows the tools you can call",
+        data={"code": "unknown_tool", "tool": name},
+    )
+
+
 def door_error(exc: DoorError | TsunamiError, /) -> DoorError:
     return exc if isinstance(exc, DoorError) else DoorError.from_error(exc)
 
@@ -113,6 +122,9 @@ class ErrorShapingMiddleware(Middleware):
             return await call_next(context)
         except (DoorError, TsunamiError) as exc:
             return door_error(exc).to_tool_result()
+        except (NotFoundError, DisabledError):
+            # A protocol error (JSON-RPC invalid params), not a tool result: there is no such tool.
+            raise unknown_tool(context.message.name) from None
 
     async def on_read_resource(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
         try:
