@@ -6,8 +6,10 @@ answer is 401 with a JSON body saying what to send and ``WWW-Authenticate: Beare
 resource_metadata="<base>/.well-known/oauth-protected-resource/mcp"``: the protected-resource
 metadata of RFC 9728 (:func:`protected_resource_routes`, served at that path and at the path
 without ``/mcp``), which tells MCP clients that this resource takes bearer tokens in the header.
-The transport is stateless (no MCP session to hijack or to pin to one worker); each POST gets its
-own response stream, so progress notifications still reach the client.
+The transport is stateless (nothing pinned to one worker); each POST gets its own response stream,
+so progress notifications still reach the client. The one exception: a handshake-era client that
+declares ``sampling`` gets an ``Mcp-Session-Id`` naming a record every worker can read, so the
+server can ask its model (:mod:`servicetsunami.mcp.backchannel`).
 
 DNS-rebinding protection: a browser page on an attacker's domain that rebinds to our address sends
 its own ``Host`` and ``Origin``. :class:`HostOriginGuard` answers 403 unless ``Host`` names this
@@ -45,7 +47,9 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 from fastmcp.server.http import StarletteWithLifespan
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -54,11 +58,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from servicetsunami.errors import AuthError
-from servicetsunami.mcp import protocol
+from servicetsunami.mcp import backchannel, protocol
 from servicetsunami.mcp.server import build_mcp_server
 from servicetsunami.security.ratelimits import RateLimiter, open_rate_limiter
 from servicetsunami.services.container import Services
 from servicetsunami.settings import Settings
+from servicetsunami.tenancy import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +89,8 @@ def mcp_http_app(
         allowed_hosts=allowed_hosts(settings),
         allowed_origins=allowed_origins(settings),
     )
-    gate = Middleware(McpRequestGate, services=services, path=path)
+    sessions = _SessionManagerOf()
+    gate = Middleware(McpRequestGate, services=services, path=path, session_manager=sessions)
     own_limiter = open_rate_limiter(settings) if limiter is None else None
     app = build_mcp_server(services, limiter=limiter or own_limiter).http_app(
         path=path,
@@ -93,9 +99,26 @@ def mcp_http_app(
         host_origin_protection=False,  # HostOriginGuard (in middleware) does it, with our allowlist
         middleware=[guard, gate],
     )
+    sessions.app = app
     if own_limiter is not None:
         app.router.lifespan_context = _closing(app.router.lifespan_context, own_limiter)
     return app
+
+
+class _SessionManagerOf:
+    """The MCP SDK's session manager of the app built around the gate (made when its lifespan
+    starts), for the POSTs the gate serves on a back channel itself."""
+
+    app: Any = None
+
+    def get(self) -> StreamableHTTPSessionManager:
+        for route in getattr(self.app, "routes", []):
+            endpoint = getattr(route, "endpoint", None)
+            for candidate in (endpoint, getattr(endpoint, "app", None)):
+                manager = getattr(candidate, "session_manager", None)
+                if isinstance(manager, StreamableHTTPSessionManager):
+                    return manager
+        raise RuntimeError("the MCP app has no running session manager")
 
 
 def _closing(lifespan: Lifespan[Any], limiter: RateLimiter) -> Lifespan[Any]:
@@ -260,10 +283,19 @@ class McpRequestGate:
     """ASGI middleware in front of the MCP SDK at ``path``: method, credential, protocol version,
     body size and JSON-RPC envelope, each refused with an answer that says what to do instead."""
 
-    def __init__(self, app: ASGIApp, *, services: Services, path: str = MCP_PATH) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        services: Services,
+        session_manager: _SessionManagerOf,
+        path: str = MCP_PATH,
+    ) -> None:
         self.app = app
         self.services = services
         self.path = path
+        self.session_manager = session_manager
+        self.mailbox = backchannel.Mailbox(services.settings.resolved_home / "mcp")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -276,14 +308,15 @@ class McpRequestGate:
                 405,
                 protocol.error(
                     -32600,
-                    f"{method} is not served here: this MCP endpoint is stateless (no event stream, no session "
-                    "to end); send each JSON-RPC message with POST",
+                    f"{method} is not served here: this MCP endpoint has no event stream and no session "
+                    "to end (sessions expire on their own); send each JSON-RPC message with POST",
                 ),
                 [(b"allow", b"POST")],
             )
             return
         headers = Headers(scope=scope)
-        if not await self._authenticated(scope, headers, send):
+        principal = await self._authenticated(scope, headers, send)
+        if principal is None:
             return
         requested = headers.get("mcp-protocol-version")
         if requested is not None and requested not in protocol.SUPPORTED_PROTOCOL_VERSIONS:
@@ -298,9 +331,55 @@ class McpRequestGate:
         if answer is not None:
             await _json(send, 400, answer)
             return
-        await self.app(scope, _replay(body, receive), send)
+        message = json.loads(body)
+        receive = _replay(body, receive)
+        if requested in MODERN_PROTOCOL_VERSIONS:  # no sessions in that era: input-required rounds instead
+            await self.app(scope, receive, send)
+            return
+        session_id = headers.get(backchannel.SESSION_HEADER)
+        if session_id is not None and message.get("method") != "initialize":
+            await self._in_session(session_id, message, principal, scope, receive, send)
+        elif backchannel.wants_session(message):
+            session = backchannel.session_from_initialize(
+                message, tenant_id=principal.tenant_id, subject=principal.subject
+            )
+            session_id = await anyio.to_thread.run_sync(self.mailbox.open_session, session)
+            await self.app(scope, receive, _with_header(send, backchannel.SESSION_HEADER, session_id))
+        else:
+            await self.app(scope, receive, send)
 
-    async def _authenticated(self, scope: Scope, headers: Headers, send: Send) -> bool:
+    async def _in_session(
+        self,
+        session_id: str,
+        message: dict[str, Any],
+        principal: Principal,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """A POST naming a session: an answer to one of our requests goes to the mailbox; anything
+        else is served on a connection that remembers the client and may ask it back."""
+        session = await anyio.to_thread.run_sync(
+            lambda: self.mailbox.session(session_id, tenant_id=principal.tenant_id, subject=principal.subject)
+        )
+        if session is None:
+            await _json(
+                send,
+                404,
+                protocol.error(-32600, "unknown or expired Mcp-Session-Id; send initialize again", message.get("id")),
+            )
+        elif backchannel.is_response(message):
+            delivered = await anyio.to_thread.run_sync(self.mailbox.post_reply, session_id, message)
+            if delivered:
+                await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
+                await send({"type": "http.response.body", "body": b""})
+            else:
+                await _json(send, 400, protocol.error(-32600, "invalid request: unusable response id"))
+        else:
+            manager = self.session_manager.get()
+            await backchannel.serve_with_back_channel(manager, self.mailbox, session_id, session, scope, receive, send)
+
+    async def _authenticated(self, scope: Scope, headers: Headers, send: Send) -> Principal | None:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         token = token.strip()
         metadata = base_url(self.services.settings, scope) + METADATA_PATH + MCP_PATH
@@ -308,16 +387,26 @@ class McpRequestGate:
             challenge = f'Bearer resource_metadata="{metadata}"'
             body = {"error": "unauthenticated", "error_description": NO_KEY_DESCRIPTION}
             await _json(send, 401, body, _www(challenge))
-            return False
+            return None
         try:
-            await anyio.to_thread.run_sync(self.services.authenticate, token)
+            return await anyio.to_thread.run_sync(self.services.authenticate, token)
         except AuthError as exc:
             description = BAD_KEY_DESCRIPTION.format(reason=exc.message)
             quoted = description.replace("\\", "").replace('"', "'")
             challenge = f'Bearer error="invalid_token", error_description="{quoted}", resource_metadata="{metadata}"'
             await _json(send, 401, {"error": "invalid_token", "error_description": description}, _www(challenge))
-            return False
-        return True
+            return None
+
+
+def _with_header(send: Send, name: str, value: str) -> Send:
+    """``send`` that adds one header to the response's start."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (name.encode(), value.encode())]}
+        await send(message)
+
+    return sending
 
 
 def _www(challenge: str) -> list[tuple[bytes, bytes]]:
