@@ -199,3 +199,31 @@ class SigningKeyError(TsunamiError):
     """The token signing key is missing or unsafe; the service refuses to start."""
 
     code = "signing_key_error"
+
+
+def invalid_arguments(problems: list[Any], /, *, what: str, known: list[str] | None = None) -> InvalidInput:
+    """An :class:`InvalidInput` for pydantic's ``errors(include_url=False)`` about ``what`` (a tool's
+    arguments, a request body), in plain words: each argument, what is wrong with it and what it was
+    given, never pydantic's internals or links. ``known`` lists the valid names, for an unexpected one."""
+    said: list[str] = []
+    listed: list[dict[str, Any]] = []
+    for problem in problems:
+        where = ".".join(str(part) for part in problem.get("loc", ()) if part not in ("body", "query", "form"))
+        kind = str(problem.get("type", ""))
+        given = problem.get("input")
+        if kind.startswith("missing"):
+            text = "is required"
+        elif kind in ("unexpected_keyword_argument", "extra_forbidden"):
+            text = "is not an argument" + (f" (the arguments are: {', '.join(known)})" if known else "")
+        else:
+            text = str(problem.get("msg", "is not valid"))
+            text = text.replace("Input should be", "must be").replace("Value error, ", "")
+            text += f" (got {_shown(given)})"
+        said.append(f"{where or 'the input'} {text}")
+        listed.append({"argument": where, "problem": kind})
+    return InvalidInput(f"invalid {what}: " + "; ".join(said), errors=listed)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -85,6 +85,16 @@ def test_tsv_quoting_header_detection_and_latin1(services: Services, acme: Princ
     assert rows(services, acme, "SELECT name FROM latin") == [["José"]]
 
 
+def test_a_latin1_csv_sent_as_utf8_is_refused_with_the_encoding_that_works(services: Services, acme: Principal) -> None:
+    data = "name,city\nJosé,Málaga\nZoë,Köln\n".encode("latin-1")
+    with pytest.raises(BadFile) as info:
+        up(services, acme, "l.csv", data, dataset="latin")
+    assert info.value.code == "bad_file"
+    assert "encoding=latin-1" in info.value.message
+    up(services, acme, "l.csv", data, dataset="latin", options=FileOptions(encoding="latin-1"))
+    assert rows(services, acme, "SELECT city FROM latin ORDER BY name") == [["Málaga"], ["Köln"]]
+
+
 def test_excel_named_sheet_and_all_sheets(services: Services, acme: Principal, tmp_path) -> None:  # type: ignore[no-untyped-def]
     wb = openpyxl.Workbook()
     ws = wb.active

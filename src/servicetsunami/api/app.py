@@ -44,7 +44,7 @@ from servicetsunami.api.routes import (
 from servicetsunami.api.routes import (
     runs as runs_routes,
 )
-from servicetsunami.errors import RateLimited, TsunamiError
+from servicetsunami.errors import RateLimited, TsunamiError, invalid_arguments
 from servicetsunami.services.container import Services
 from servicetsunami.services.runs import service as runs
 from servicetsunami.settings import Settings
@@ -169,8 +169,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return problem(422, "invalid_input", detail, logs.request_id.get())
+        invalid = invalid_arguments(list(exc.errors()), what="request")
+        return problem(422, invalid.code, invalid.message, logs.request_id.get())
 
     return app
 
