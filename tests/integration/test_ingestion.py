@@ -279,3 +279,21 @@ def test_sheets_with_different_columns_load_into_one_table(services: Services, a
         [1, None, "Orders"],
         [None, 2.5, "Other"],
     ]
+
+
+def test_an_old_version_is_described_with_its_own_commit_time_and_history_is_plain_json(
+    services: Services, acme: Principal
+) -> None:
+    up(services, acme, "a.csv", b"x,y\n1,2\n", dataset="grow")
+    up(services, acme, "a.csv", b"x,y\n3,4\n", dataset="grow", mode="append")
+    first = describe_table(services, acme, "grow", version=0)
+    latest = describe_table(services, acme, "grow")
+    times = {entry.version: entry.timestamp for entry in latest.history}
+    assert (first.version, latest.version) == (0, 1)
+    assert first.updated_at == times[0] and latest.updated_at == times[1]
+    assert times[0] is not None and times[1] is not None and times[0] < times[1]
+    created = next(entry for entry in latest.history if entry.version == 0)
+    assert isinstance(created.parameters["metadata"], dict)
+    assert isinstance(created.parameters["metadata"]["schemaString"], dict)
+    assert created.parameters["location"] == "tenant_acme.bronze.grow"
+    assert str(services.settings.resolved_home) not in json.dumps(latest.model_dump(mode="json"))

@@ -67,6 +67,17 @@ from servicetsunami.tenancy import Principal
 
 logger = logging.getLogger(__name__)
 
+
+class _NoStatelessTerminations(logging.Filter):
+    """The SDK logs "Terminating session: None" at INFO at the end of every stateless request: no
+    session ends there, so the line says nothing and would fill the log at one line per call."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Terminating session: None"
+
+
+logging.getLogger("mcp.server.streamable_http").addFilter(_NoStatelessTerminations())
+
 MCP_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource"
 # The MCP SDK's own ceiling for one message; files this big or bigger go through REST uploads.

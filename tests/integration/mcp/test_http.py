@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -307,3 +308,13 @@ def test_protected_resource_metadata_is_published(http_server: HttpServer, suffi
     assert response.status_code == 200
     assert response.json()["resource"] == http_server.mcp_url
     assert response.json()["bearer_methods_supported"] == ["header"]
+
+
+def test_a_stateless_request_leaves_no_terminating_session_line_in_the_log(
+    http_server: HttpServer, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        assert post_initialize(http_server, Authorization=f"Bearer {keys.acme_analyst}").status_code == 200
+        answer = rpc_answer(raw_post(http_server, keys.acme_analyst, request("tools/list", {})))
+    assert "result" in answer
+    assert not [r for r in caplog.records if "Terminating session" in r.getMessage()]
