@@ -34,6 +34,7 @@ The message is written for the person (or agent) who sent the request and never 
     │   └── StoreError                store_error         503    the system store failed
     │       └── SecretError           secret_error        500    a stored secret or the master keys unusable
     ├── SourceError                   source_error        502    a source failed: unreachable, refused ...
+    ├── ServerUnreachable             server_unreachable  502    the CLI's --server did not answer
     └── SigningKeyError               signing_key_error   500    the token signing key is missing or unsafe
 
 Only :class:`RateLimited` is transient as a class; engine, store and source errors say so per raise
@@ -193,6 +194,14 @@ class SourceError(TsunamiError):
 
     code = "source_error"
     http_status = 502  # like the engine, an upstream the service reads on the caller's behalf
+
+
+class ServerUnreachable(TsunamiError):
+    """``tsunami --server URL`` could not reach the server (refused, timed out, a bad address)."""
+
+    code = "server_unreachable"
+    http_status = 502
+    transient = True
 
 
 class SigningKeyError(TsunamiError):
