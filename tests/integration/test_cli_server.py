@@ -4,12 +4,16 @@ port, as the key in TSUNAMI_API_KEY, without opening (or creating) a data folder
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import psycopg
 import pytest
 import uvicorn
 from typer.testing import CliRunner, Result
@@ -100,3 +104,43 @@ def test_a_server_that_does_not_answer_is_reported_as_unreachable(cli: CliRunner
         port = sock.getsockname()[1]  # nothing listens: the connection is refused
     result = tsunami(cli, f"http://127.0.0.1:{port}", "tsk_x", "tables")
     assert result.exit_code == 2 and "(server_unreachable)" in result.output
+
+
+def test_a_sync_started_with_server_runs_there_and_is_listed(
+    cli: CliRunner, server_url: str, services: Services
+) -> None:
+    from servicetsunami.services.runs import service as runs
+
+    runs.ensure_worker(services)  # the served app does not own these services, so it claims no runs itself
+    url = os.environ.get("TSUNAMI_TEST_POSTGRES_URL")
+    assert url, "TSUNAMI_TEST_POSTGRES_URL must point at the test PostgreSQL"
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    table = f"cli_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE public.{table} AS SELECT g AS id, g * 2 AS v FROM generate_series(1, 100) g")
+    try:
+        _, key = make_principal(services, "acme", "admin")
+        source = {
+            "name": "pg",
+            "host": str(info.get("host", "127.0.0.1")),
+            "port": int(info.get("port", 5432)),
+            "database": str(info["dbname"]),
+            "user": str(info.get("user", "postgres")),
+            "password": str(info.get("password", "")),
+            "sslmode": "disable",
+        }
+        made = httpx.post(f"{server_url}/api/v1/data-sources", json=source, headers={"Authorization": f"Bearer {key}"})
+        assert made.status_code == 201, made.text
+        synced = tsunami(cli, server_url, key, "sync", made.json()["id"], f"public.{table}")
+        assert synced.exit_code == 0, synced.output
+        assert "succeeded: 100 rows" in synced.output
+        listed = tsunami(cli, server_url, key, "syncs")
+        assert listed.exit_code == 0 and "succeeded" in listed.output, listed.output
+        found = json.loads(tsunami(cli, server_url, key, "runs", "list", "--kind", "sync", "--json").stdout)
+        assert [run["state"] for run in found] == ["succeeded"]
+        shown = tsunami(cli, server_url, key, "runs", "get", found[0]["run_id"], "--wait", "5")
+        assert shown.exit_code == 0 and json.loads(shown.stdout)["state"] == "succeeded"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS public.{table}")
