@@ -144,12 +144,15 @@ async def test_a_client_without_sampling_gets_no_session_and_the_deterministic_a
     assert result.structured_content["answered_by"] == "deterministic"
 
 
-async def test_the_fastmcp_client_s_sampling_handler_answers_over_http(http_server: HttpServer, keys: Keys) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "auto"])  # 2025-11-25 back channel; 2026-07-28 input-required rounds
+async def test_the_fastmcp_client_s_sampling_handler_answers_over_http(
+    http_server: HttpServer, keys: Keys, mode: str
+) -> None:
     async def model(messages: Any, params: Any, context: Any) -> str:
         return ANSWER
 
     transport = StreamableHttpTransport(http_server.mcp_url, auth=keys.acme_engineer)
-    async with Client(transport, mode="legacy", sampling_handler=model) as client:
+    async with Client(transport, mode=mode, sampling_handler=model) as client:
         await client.call_tool(
             "upload_file", {"file_name": "sales.csv", "dataset_name": "sales", "file_content": b64(SALES_CSV)}
         )
