@@ -58,6 +58,10 @@ class DatasetDeleted(BaseModel):
     table: str
     table_dropped: bool
     landing_path: str = Field(description="The original file, kept so the table can be rebuilt")
+    landing_file_kept: bool = Field(
+        True, description="Always true: deleting a dataset never deletes the files it was loaded from"
+    )
+    note: str = Field(description="What happened to the table and to the landing file, in words")
 
 
 def list_datasets(
@@ -123,7 +127,14 @@ def delete_dataset(svc: Services, principal: Principal, dataset_id: str, /) -> D
             session, tenant_id=principal.tenant_id, subject=principal.subject, action="dataset.delete", target=str(ref)
         )
     logger.info("deleted dataset %s (%s)", dataset_id, ref)
-    return DatasetDeleted(id=dataset_id, table=row.table, table_dropped=dropped, landing_path=row.landing_path)
+    what = "the table was dropped" if dropped else "the table was already gone"
+    note = (
+        f"{what} and the dataset forgotten; the uploaded file is kept at {row.landing_path} (with the files of "
+        "earlier appends in the same landing folder) so the table can be rebuilt by uploading it again"
+    )
+    return DatasetDeleted(
+        id=dataset_id, table=row.table, table_dropped=dropped, landing_path=row.landing_path, note=note
+    )
 
 
 class _Row:
