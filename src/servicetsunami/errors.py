@@ -21,6 +21,7 @@ The message is written for the person (or agent) who sent the request and never 
     │   └── BadFile                   bad_file            422    an uploaded file cannot be ingested
     ├── AuthError                     unauthenticated     401    no or bad credentials
     ├── PermissionDenied              permission_denied   403    authenticated, but the role may not
+    │   └── PathNotAllowed            path_not_allowed    403    a path= file outside what the mode allows
     ├── NotFound                      not_found           404    table, tenant, key, version ... missing
     ├── Conflict                      conflict            409    already exists / concurrent change
     ├── Cancelled                     cancelled           409    the work was stopped before it ended
@@ -34,6 +35,7 @@ The message is written for the person (or agent) who sent the request and never 
     │   └── StoreError                store_error         503    the system store failed
     │       └── SecretError           secret_error        500    a stored secret or the master keys unusable
     ├── SourceError                   source_error        502    a source failed: unreachable, refused ...
+    ├── ServerUnreachable             server_unreachable  502    the CLI's --server did not answer
     └── SigningKeyError               signing_key_error   500    the token signing key is missing or unsafe
 
 Only :class:`RateLimited` is transient as a class; engine, store and source errors say so per raise
@@ -109,6 +111,10 @@ class AuthError(TsunamiError):
 class PermissionDenied(TsunamiError):
     code = "permission_denied"
     http_status = 403
+
+
+class PathNotAllowed(PermissionDenied):
+    code = "path_not_allowed"
 
 
 class NotFound(TsunamiError):
@@ -195,7 +201,43 @@ class SourceError(TsunamiError):
     http_status = 502  # like the engine, an upstream the service reads on the caller's behalf
 
 
+class ServerUnreachable(TsunamiError):
+    """``tsunami --server URL`` could not reach the server (refused, timed out, a bad address)."""
+
+    code = "server_unreachable"
+    http_status = 502
+    transient = True
+
+
 class SigningKeyError(TsunamiError):
     """The token signing key is missing or unsafe; the service refuses to start."""
 
     code = "signing_key_error"
+
+
+def invalid_arguments(problems: list[Any], /, *, what: str, known: list[str] | None = None) -> InvalidInput:
+    """An :class:`InvalidInput` for pydantic's ``errors(include_url=False)`` about ``what`` (a tool's
+    arguments, a request body), in plain words: each argument, what is wrong with it and what it was
+    given, never pydantic's internals or links. ``known`` lists the valid names, for an unexpected one."""
+    said: list[str] = []
+    listed: list[dict[str, Any]] = []
+    for problem in problems:
+        where = ".".join(str(part) for part in problem.get("loc", ()) if part not in ("body", "query", "form"))
+        kind = str(problem.get("type", ""))
+        given = problem.get("input")
+        if kind.startswith("missing"):
+            text = "is required"
+        elif kind in ("unexpected_keyword_argument", "extra_forbidden"):
+            text = "is not an argument" + (f" (the arguments are: {', '.join(known)})" if known else "")
+        else:
+            text = str(problem.get("msg", "is not valid"))
+            text = text.replace("Input should be", "must be").replace("Value error, ", "")
+            text += f" (got {_shown(given)})"
+        said.append(f"{where or 'the input'} {text}")
+        listed.append({"argument": where, "problem": kind})
+    return InvalidInput(f"invalid {what}: " + "; ".join(said), errors=listed)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

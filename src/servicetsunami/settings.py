@@ -66,6 +66,15 @@ class IngestSettings(BaseModel):
 
     max_upload_bytes: int = Field(1024**3, ge=1, description="Largest file accepted by upload_file (decoded size).")
     batch_rows: int = Field(122_880, ge=1024, description="Rows per Arrow batch streamed to the table writer.")
+    path_folder: str = Field(
+        "",
+        description=(
+            "Multi-tenant mode: path= uploads (stdio MCP server, CLI) read only regular files under this "
+            "folder, '{tenant}' standing for the caller's tenant slug (e.g. /srv/tsunami-drops/{tenant}), "
+            "never inside the service's home or lakehouse; empty refuses every path= (path_not_allowed). "
+            "Single-user mode reads any file the OS user can."
+        ),
+    )
 
 
 class McpSettings(BaseModel):
@@ -94,6 +103,14 @@ class SyncSettings(BaseModel):
         20, ge=0, description="How long a sync tool call waits for the run to finish before returning its id to poll."
     )
     max_parallel: int = Field(4, ge=1, description="Most syncs running at once in one process.")
+    merge_timeout_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description=(
+            "A merge of one sync batch into its table (upsert on the primary key) running longer is stopped "
+            "(query_timeout) and commits nothing; the sync fails and resumes from its last commit when run again."
+        ),
+    )
 
 
 class RunsSettings(BaseModel):

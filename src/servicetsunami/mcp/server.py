@@ -40,6 +40,9 @@ from servicetsunami.settings import Settings
 from servicetsunami.tenancy import Principal
 
 SERVER_NAME = "ServiceTsunami"
+# Lists come in pages of this size, so a cursor a client makes up is refused (invalid params)
+# instead of being ignored; every list of this server fits on one page.
+LIST_PAGE_SIZE = 200
 
 
 def use_service_logging() -> None:
@@ -100,6 +103,7 @@ def build_mcp_server(
         middleware=middleware,
         mask_error_details=True,
         on_duplicate="error",
+        list_page_size=LIST_PAGE_SIZE,
     )
     register_all(server, services, caller)
     resources.register(server, services, caller)

@@ -268,3 +268,33 @@ async def test_service_calls_run_with_the_callers_tenant_in_the_logging_context(
         await client.call_tool("query_sql", {"sql": "SELECT 1 AS one"})
     assert seen == ["acme"]
     assert logs.tenant.get() == "-"
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "said"),
+    [
+        (
+            "upload_file",
+            {"file_name": "a.csv", "dataset_name": "a", "file_content": "YSxiCjEsMgo=", "mode": "bogus"},
+            "mode must be 'create', 'append' or 'overwrite' (got 'bogus')",
+        ),
+        ("query_sql", {"sql": "SELECT 1", "max_rows": 0}, "max_rows must be greater than or equal to 1 (got 0)"),
+        ("query_sql", {}, "sql is required"),
+        ("query_sql", {"sql": "SELECT 1", "rows": 3}, "rows is not an argument (the arguments are: max_rows, sql)"),
+    ],
+)
+async def test_arguments_that_do_not_fit_are_explained_in_plain_words(
+    services: Services, keys: Keys, tool: str, arguments: dict[str, Any], said: str
+) -> None:
+    async with local_client(services, keys.acme_engineer) as client:
+        result = await client.call_tool_mcp(tool, arguments)
+    assert error_code(result) == "invalid_input"
+    assert said in result_text(result)
+    assert "pydantic" not in result_text(result)
+
+
+async def test_a_mistyped_statement_is_a_syntax_error_with_its_position(services: Services, keys: Keys) -> None:
+    async with local_client(services, keys.acme_analyst) as client:
+        result = await client.call_tool_mcp("query_sql", {"sql": "slect 1"})
+    assert error_code(result) == "sql_syntax_error"
+    assert "line 1, column 1" in result_text(result) and "SELECT" in result_text(result)

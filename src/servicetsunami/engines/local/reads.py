@@ -174,6 +174,17 @@ class LocalReads:
             return narrow_hugeints(pa.Table.from_batches(batches, schema=reader.schema), hugeints), truncated
         except duckdb.Error as exc:
             raise self._statement_error(exc, timeout) from exc
+        except OSError as exc:  # DuckDB's errors while batches stream come through Arrow's reader
+            raise self._stream_error(exc, timeout) from exc
+
+    def _stream_error(self, exc: OSError, timeout: float | None) -> BaseException:
+        """A DuckDB error raised while Arrow batches were read, as :meth:`_statement_error` says it."""
+        text = str(exc)
+        if "INTERRUPT" in text:
+            return self._statement_error(duckdb.InterruptException(text), timeout)
+        if "Out of Memory" in text:
+            return self._statement_error(duckdb.OutOfMemoryException(text), timeout)
+        return exc
 
     def _statement_error(self, exc: duckdb.Error, timeout: float | None) -> TsunamiError:
         """What a failed DuckDB statement means to the caller: interrupted by the watchdog, out of

@@ -26,7 +26,7 @@ from servicetsunami.services.ai import facts as ai_facts
 from servicetsunami.services.catalog import tables as catalog
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.catalog.views import expand_views
-from servicetsunami.services.governance import profiling
+from servicetsunami.services.governance import pii, profiling
 from servicetsunami.services.models import QueryResult
 from servicetsunami.sql import guard_query
 from servicetsunami.tenancy import Principal, Scope, parse_table_name
@@ -203,6 +203,7 @@ def pick_tables(
     return {t: known[t] for t in scored[:MAX_TABLES]}
 
 
+@pii.redacting
 def check_sql(svc: Services, principal: Principal, sql: str) -> tuple[str, list[str]]:
     """Guard and EXPLAIN ``sql``; returns the qualified SQL and the tables read, or raises."""
     guarded = guard_query(sql, catalog=principal.catalog, default_schema="silver")
