@@ -278,3 +278,34 @@ def sweep(session: Session, *, stale_before: datetime, requeue_kinds: Collection
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count_active(session: Session, /, *, tenant_id: str, kind: str) -> int:
+    """How many runs of ``kind`` of the tenant are queued or running."""
+    rows = session.scalars(
+        select(Run.id).where(Run.tenant_id == tenant_id, Run.kind == kind, Run.state.in_(ACTIVE_STATES))
+    )
+    return len(list(rows))
+
+
+def reopen(session: Session, run_id: str, /, *, params: dict[str, Any], max_attempts: int) -> bool:
+    """Queue a finished run again with new ``params`` (a job run's repair: the same run, one more
+    attempt); False when it is not finished (someone else reopened it first)."""
+    done = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.state.in_(list(FINISHED_RUN_STATES)))
+        .values(
+            state="queued",
+            params=params,
+            max_attempts=max_attempts,
+            result=None,
+            error=None,
+            error_code=None,
+            worker=None,
+            cancel_requested=False,
+            finished_at=None,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(done) == 1
