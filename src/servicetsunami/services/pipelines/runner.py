@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import graphlib
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from servicetsunami.engines.base import stoppable
 from servicetsunami.errors import InvalidInput, JobRunFailed, TaskKindUnavailable
 from servicetsunami.services.pipelines import kinds
 from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, render
@@ -53,6 +56,7 @@ TERMINAL_STATES = frozenset({"succeeded", "skipped", *FAILED_STATES})
 _NOT_RETRIED = frozenset({"task_kind_unavailable", "invalid_input", "invalid_job", "query_refused", "sql_syntax_error"})
 _ROUND_SECONDS = 0.25  # the longest a coordinator sleeps without looking at the store (other workers' changes)
 _STOP_WAIT_SECONDS = 30.0
+_BACKSTOP_SECONDS = 2.0
 
 
 @dataclass
@@ -68,10 +72,12 @@ class TaskContext:
     deadline: float | None  # time.monotonic() at which the task's timeout ends
 
     def time_left(self, cap: float, /) -> float:
-        """Seconds the task may still take, at most ``cap`` (the engine's own limit)."""
+        """A statement's time limit: at most ``cap`` (the engine's own limit), and a little past the
+        task's deadline, so that the run's timeout (which interrupts the statement and records
+        ``timed_out``) comes first and the engine's limit is only the backstop."""
         if self.deadline is None:
             return cap
-        return max(0.05, min(cap, self.deadline - time.monotonic()))
+        return max(0.05, min(cap, self.deadline - time.monotonic() + _BACKSTOP_SECONDS))
 
 
 @dataclass
@@ -410,10 +416,51 @@ def _run_task(svc: Services, ctx: RunContext) -> dict[str, Any]:
         task_key=str(params.get("task_key")),
         deadline=time.monotonic() + timeout if timeout else None,
     )
+    stops = _Stops()
+    ctx.on_cancel(stops.stop_all)
     ctx.raise_if_cancelled()
-    result = kind.handler(svc, task_ctx, config)  # an error while canceled is recorded as canceled/timed out
+    with stoppable(stops.add):  # a cancel or the timeout interrupts the task's statements
+        result = kind.handler(svc, task_ctx, config)  # an error while canceled is recorded as canceled/timed out
     ctx.raise_if_cancelled()
     return result
+
+
+class _Stops:
+    """The stop functions of the statements a task runs now; all called when the task is stopped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stops: dict[int, Callable[[], None]] = {}
+        self._next = 0
+        self._stopped = False
+
+    def add(self, stop: Callable[[], None]) -> Callable[[], None]:
+        with self._lock:
+            key, self._next = self._next, self._next + 1
+            self._stops[key] = stop
+            stopped = self._stopped
+        if stopped:
+            _quietly(stop)
+
+        def release() -> None:
+            with self._lock:
+                self._stops.pop(key, None)
+
+        return release
+
+    def stop_all(self) -> None:
+        with self._lock:
+            self._stopped = True
+            stops = list(self._stops.values())
+        for stop in stops:
+            _quietly(stop)
+
+
+def _quietly(stop: Callable[[], None]) -> None:
+    try:
+        stop()
+    except Exception:  # the statement ended meanwhile; nothing to stop
+        logger.debug("stopping a statement failed", exc_info=True)
 
 
 def _job_run_slots(settings: Settings) -> int:
