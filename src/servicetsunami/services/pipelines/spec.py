@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from servicetsunami.errors import InvalidInput, InvalidJob
+from servicetsunami.errors import InvalidInput, InvalidJob, NotSupported, PermissionDenied
 from servicetsunami.services.pipelines import kinds, quartz
 
 RunIf = Literal["all_success", "all_done", "at_least_one_failed"]
@@ -215,7 +215,7 @@ def _check_task(job: JobSpec, task: TaskSpec, upstream: set[str], catalog: str) 
     if kind.check is not None and not _has_templates(task.config):
         try:
             kind.check(config, catalog)
-        except InvalidInput as exc:
+        except (InvalidInput, PermissionDenied, NotSupported) as exc:
             raise InvalidJob(f"task {task.task_key!r} ({task.kind}): {exc.message}", task_key=task.task_key) from None
 
 
