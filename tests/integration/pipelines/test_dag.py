@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def test_a_failing_task_is_retried_with_backoff_then_fails(svc: Services, owner:
             runs_repo.list_runs(session, tenant_id=owner.tenant_id, kind="task_run", parent_id=run.run_id),
             key=lambda r: r.created_at,
         )
-        gaps = [(b.created_at - a.finished_at).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)]
+        gaps = [(b.created_at - a.finished_at).total_seconds() for a, b in itertools.pairwise(attempts)]
     assert gaps[0] >= 0.2 and gaps[1] >= 0.4  # doubled for the second retry
 
 

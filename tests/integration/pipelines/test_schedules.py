@@ -3,6 +3,7 @@ unless the job catches up, pause and resume."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -18,16 +19,6 @@ from servicetsunami.store.models import Job, utcnow
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 from tests.integration.pipelines.support import settings_for, sql_task, wait_for
-from tests.integration.runs.support import postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield ""
-        return
-    with postgres_database() as url:
-        yield url
 
 
 @pytest.fixture
@@ -106,7 +97,7 @@ def test_two_running_workers_fire_every_second_once_without_gaps(
         second.close()
     ticks = [datetime.fromisoformat(t) for t in _scheduled(svc, owner, job_id)]
     assert len(ticks) == len(set(ticks))
-    gaps = {(b - a).total_seconds() for a, b in zip(ticks, ticks[1:], strict=False)}
+    gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(ticks)}
     assert gaps == {1.0}
 
 
