@@ -127,46 +127,44 @@ class TaskState:
 
 
 def task_states(job: JobSpec, children: list[Run], /, *, repair: int, rerun: set[str]) -> dict[str, TaskState]:
-    """Each task's state from its task runs (oldest first); see the module docstring."""
+    """Each task's state from its task runs; see the module docstring."""
+    by_key: dict[str, list[Run]] = {}
+    for child in children:
+        key = str(child.params.get("task_key"))
+        if key not in rerun or int(child.params.get("repair", 0)) == repair:
+            by_key.setdefault(key, []).append(child)
+    known = kinds.registered()
     states: dict[str, TaskState] = {}
     for task in job.tasks:
         key = task.task_key
-        mine = [
-            c
-            for c in children
-            if c.params.get("task_key") == key and (key not in rerun or int(c.params.get("repair", 0)) == repair)
-        ]
-        mine.sort(key=lambda c: (c.created_at, int(c.params.get("attempt", 0))))
+        mine = sorted(by_key.get(key, ()), key=lambda c: (c.created_at, int(c.params.get("attempt", 0))))
         state = TaskState(key, task.kind, list(task.depends_on), run_ids=[c.id for c in mine])
         states[key] = state
-        if not mine:
-            continue
-        latest = mine[-1]
-        kind = kinds.get(task.kind)
-        state.run_id = latest.id
-        state.attempts = sum(1 for c in mine if not c.params.get("synthetic"))
-        state.error_code, state.error, state.result = latest.error_code, latest.error, latest.result
-        state.started_at, state.finished_at = latest.started_at, latest.finished_at
-        state.retries_used = sum(
-            1
-            for c in mine[:-1]
-            if c.state in FAILED_STATES and not _resumable(c, kind) and not c.params.get("synthetic")
-        )
-        if not latest.finished:
-            state.state = latest.state
-        elif latest.state in FAILED_STATES and not latest.params.get("synthetic"):
-            if _resumable(latest, kind):
-                state.state, state.resume = "waiting_retry", True
-                state.retry_at = latest.finished_at
-            elif _retryable(task, latest) and state.retries_used < task.max_retries:
-                state.state = "waiting_retry"
-                wait = task.min_retry_interval_seconds * (2**state.retries_used)
-                state.retry_at = (latest.finished_at or utcnow()) + timedelta(seconds=wait)
-            else:
-                state.state = latest.state
-        else:
-            state.state = latest.state
+        if mine:
+            _settle(state, task, mine, known.get(task.kind))
     return states
+
+
+def _settle(state: TaskState, task: TaskSpec, mine: list[Run], kind: kinds.TaskKind | None) -> None:
+    latest = mine[-1]
+    state.run_id = latest.id
+    state.attempts = sum(1 for c in mine if not c.params.get("synthetic"))
+    state.error_code, state.error, state.result = latest.error_code, latest.error, latest.result
+    state.started_at, state.finished_at = latest.started_at, latest.finished_at
+    state.retries_used = sum(
+        1 for c in mine[:-1] if c.state in FAILED_STATES and not _resumable(c, kind) and not c.params.get("synthetic")
+    )
+    if not latest.finished or latest.state not in FAILED_STATES or latest.params.get("synthetic"):
+        state.state = latest.state
+    elif _resumable(latest, kind):
+        state.state, state.resume = "waiting_retry", True
+        state.retry_at = latest.finished_at
+    elif _retryable(task, latest) and state.retries_used < task.max_retries:
+        state.state = "waiting_retry"
+        wait = task.min_retry_interval_seconds * (2**state.retries_used)
+        state.retry_at = (latest.finished_at or utcnow()) + timedelta(seconds=wait)
+    else:
+        state.state = latest.state
 
 
 def _resumable(run: Run, kind: kinds.TaskKind | None) -> bool:
@@ -186,6 +184,27 @@ def children_of(svc: Services, job_run_id: str, /, *, tenant_id: str | None) -> 
     return rows
 
 
+class _Children:
+    """A job run's task runs, read again each round; finished ones never change, so only the ids
+    and states of all and the rows of the others are read."""
+
+    def __init__(self, svc: Services, job_run_id: str) -> None:
+        self._svc = svc
+        self._job_run_id = job_run_id
+        self._finished: dict[str, Run] = {}
+
+    def read(self) -> list[Run]:
+        with self._svc.store.session() as session:
+            states = runs_repo.child_states(session, self._job_run_id)
+            fresh = [run_id for run_id, state in states if run_id not in self._finished]
+            rows = runs_repo.get_runs(session, fresh) if fresh else []
+            session.expunge_all()
+        for row in rows:
+            if row.finished:
+                self._finished[row.id] = row
+        return [*self._finished.values(), *(r for r in rows if not r.finished)]
+
+
 # -- the job run (coordinator) -----------------------------------------------------------------------
 
 
@@ -198,8 +217,9 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
     order = list(graphlib.TopologicalSorter(job.graph()).static_order())
     lookup = _lookup(params, ctx.run_id)
     reported: list[tuple[str, str]] = []
+    children = _Children(svc, ctx.run_id)
     while True:
-        states = task_states(job, children_of(svc, ctx.run_id, tenant_id=None), repair=repair, rerun=rerun)
+        states = task_states(job, children.read(), repair=repair, rerun=rerun)
         if ctx.cancelled:
             _stop(svc, ctx, job, states, repair)
             ctx.raise_if_cancelled()
@@ -211,6 +231,7 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
             reported = now_seen
             _report(ctx, states)
         if all(s.terminal for s in states.values()):
+            _report(ctx, states, final=True)
             break
         svc.launcher.wait_change(_next_wake(states))
     summary = {k: s.public() for k, s in states.items()}
@@ -238,15 +259,18 @@ def _advance(
     lookup: dict[str, str],
     repair: int,
 ) -> bool:
-    """Start or skip what can be; True when anything was recorded."""
+    """Start or skip what can be (the new task runs are queued in one transaction); True when
+    anything was recorded."""
     now = utcnow()
     room: int | None = None
+    values: dict[str, str] | None = None
+    starts: list[tuple[TaskSpec, TaskState, dict[str, Any]]] = []
     changed = False
     for key in order:
         state, task = states[key], job.task(key)
-        if state.state == "waiting_retry" and state.retry_at is not None and state.retry_at > now:
-            continue
         if state.state not in ("pending", "waiting_retry"):
+            continue
+        if state.state == "waiting_retry" and state.retry_at is not None and state.retry_at > now:
             continue
         deps = [states[d] for d in task.depends_on]
         if not all(d.terminal for d in deps):
@@ -262,37 +286,56 @@ def _advance(
             room = svc.settings.jobs.max_parallel_tasks - active
         if room <= 0:
             break
-        values = dict(lookup)
-        for dep_key, dep in states.items():
-            for name, value in dep.values.items():
-                values[f"tasks.{dep_key}.values.{name}"] = str(value)
+        if values is None:
+            values = dict(lookup)
+            for dep_key, dep in states.items():
+                for name, value in dep.values.items():
+                    values[f"tasks.{dep_key}.values.{name}"] = str(value)
         try:
             config = render(task.config, values)
         except InvalidInput as exc:
             _record(svc, ctx, principal, job, task, repair, state="failed", code=exc.code, error=exc.message)
             changed = True
             continue
-        runs.submit(
-            svc,
-            principal,
-            TASK_RUN,
-            params={
-                "job_id": ctx.params.get("job_id"),
-                "job_run_id": ctx.run_id,
-                "task_key": key,
-                "kind": task.kind,
-                "config": config,
-                "repair": repair,
-                "attempt": state.attempts + 1,
-                "resumed": state.resume,
-            },
-            resource_id=ctx.params.get("job_id"),
-            parent_id=ctx.run_id,
-            timeout_seconds=task.timeout_seconds,
-        )
+        starts.append((task, state, config))
         room -= 1
-        changed = True
-    return changed
+    if starts:
+        _start(svc, ctx, principal, starts, repair)
+    return changed or bool(starts)
+
+
+def _start(
+    svc: Services,
+    ctx: RunContext,
+    principal: Principal,
+    starts: list[tuple[TaskSpec, TaskState, dict[str, Any]]],
+    repair: int,
+) -> None:
+    job_id = ctx.params.get("job_id")
+    with svc.store.session() as session:
+        for task, state, config in starts:
+            runs_repo.create_run(
+                session,
+                tenant_id=principal.tenant_id,
+                kind=TASK_RUN,
+                subject=principal.subject,
+                role=principal.role.value,
+                params={
+                    "job_id": job_id,
+                    "job_run_id": ctx.run_id,
+                    "task_key": task.task_key,
+                    "kind": task.kind,
+                    "config": config,
+                    "repair": repair,
+                    "attempt": state.attempts + 1,
+                    "resumed": state.resume,
+                },
+                resource_id=job_id,
+                parent_id=ctx.run_id,
+                timeout_seconds=task.timeout_seconds,
+            )
+    runs.ensure_worker(svc)
+    svc.launcher.kick()
 
 
 def _skip_reason(task: TaskSpec, deps: list[TaskState]) -> tuple[str, str] | None:
@@ -377,13 +420,14 @@ def _stop(svc: Services, ctx: RunContext, job: JobSpec, states: dict[str, TaskSt
             svc.launcher.wait_change(_ROUND_SECONDS)
 
 
-def _report(ctx: RunContext, states: dict[str, TaskState]) -> None:
+def _report(ctx: RunContext, states: dict[str, TaskState], *, final: bool = False) -> None:
+    """Progress in tasks; written at most every quarter second, and always at the end."""
     done = sum(1 for s in states.values() if s.terminal)
     counts: dict[str, int] = {}
     for s in states.values():
         counts[s.state] = counts.get(s.state, 0) + 1
     message = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    ctx.progress(done=done, total=len(states), unit="tasks", message=message, force=True, tasks=counts)
+    ctx.progress(done=done, total=len(states), unit="tasks", message=message, force=final, tasks=counts)
 
 
 def _next_wake(states: dict[str, TaskState]) -> float:

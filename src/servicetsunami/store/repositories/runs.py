@@ -309,3 +309,16 @@ def reopen(session: Session, run_id: str, /, *, params: dict[str, Any], max_atte
         .execution_options(synchronize_session=False)
     )
     return _rowcount(done) == 1
+
+
+def child_states(session: Session, parent_id: str, /) -> list[tuple[str, str]]:
+    """(id, state) of every run whose parent is ``parent_id`` (a light read for coordinators)."""
+    return [
+        (run_id, state)
+        for run_id, state in session.execute(select(Run.id, Run.state).where(Run.parent_id == parent_id))
+    ]
+
+
+def get_runs(session: Session, run_ids: Collection[str], /) -> list[Run]:
+    """The runs of ``run_ids`` that exist (no tenant check: for the service's own coordinators)."""
+    return list(session.scalars(select(Run).where(Run.id.in_(list(run_ids)))))
