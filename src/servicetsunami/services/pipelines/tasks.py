@@ -18,6 +18,7 @@ Each kind's handler runs inside a ``task_run`` run as the job's owner and return
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -131,7 +132,15 @@ class SqlPlan:
 
 
 def plan_sql(sql: str, catalog: str, /) -> SqlPlan:
-    """Check one sql task statement (see the module docstring) and say what it writes where."""
+    """Check one sql task statement (see the module docstring) and say what it writes where.
+
+    A pure function of its arguments, remembered like the guard's answers: a job's statements are
+    checked when it is saved and again each time it runs (refusals raise and are not remembered)."""
+    return _plan_sql(sql, catalog)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan_sql(sql: str, catalog: str, /) -> SqlPlan:
     try:
         statements = [s for s in sqlglot.parse(sql, read="databricks") if s is not None]
     except (ParseError, TokenError) as exc:
