@@ -11,7 +11,7 @@ import pytest
 
 from servicetsunami.errors import Conflict
 from servicetsunami.services.container import Services
-from servicetsunami.services.pipelines import job_runs
+from servicetsunami.services.pipelines import job_runs, jobs
 from servicetsunami.tenancy import Principal, TableRef
 from tests.helpers import make_principal
 from tests.integration.pipelines.support import create, run_to_end, settings_for, sql_task, states, wait_end, wait_for
@@ -64,6 +64,10 @@ def test_canceling_a_job_run_stops_its_running_task_and_cancels_the_rest(svc: Se
         return states(job_runs.get_job_run(svc, owner, run_id))["endless"] == "running"
 
     wait_for(running, svc, "the endless task to start")
+    with pytest.raises(Conflict):  # max_concurrent_runs is 1
+        job_runs.start_job_run(svc, owner, job_id)
+    with pytest.raises(Conflict):  # not while a run is under way
+        jobs.delete_job(svc, owner, job_id)
     started = time.monotonic()
     job_runs.cancel_job_run(svc, owner, run_id, wait_seconds=30)
     run = wait_end(svc, owner, run_id)

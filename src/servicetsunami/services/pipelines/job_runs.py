@@ -115,10 +115,8 @@ def queue_job_run(
     if unknown:
         declared = ", ".join(sorted(spec.parameters)) or "none"
         raise InvalidInput(f"unknown job parameter(s) {', '.join(unknown)}; the job declares: {declared}")
-    active = [
-        r for r in runs_repo.list_runs(session, tenant_id=tenant_id, kind=JOB_RUN, resource_id=job.id) if not r.finished
-    ]
-    if len(active) >= spec.max_concurrent_runs:
+    active = runs_repo.count_active(session, tenant_id=tenant_id, kind=JOB_RUN, resource_id=job.id)
+    if active >= spec.max_concurrent_runs:
         return None
     return runs_repo.create_run(
         session,

@@ -93,13 +93,9 @@ def delete_job(svc: Services, principal: Principal, job_id: str, /) -> None:
     principal.require(Scope.WRITE)
     with svc.store.session(write_lock=True) as session:
         job = jobs_repo.get_job(session, job_id, tenant_id=principal.tenant_id)
-        active = [
-            r
-            for r in runs_repo.list_runs(session, tenant_id=principal.tenant_id, kind="job_run", resource_id=job_id)
-            if not r.finished
-        ]
+        active = runs_repo.count_active(session, tenant_id=principal.tenant_id, kind="job_run", resource_id=job_id)
         if active:
-            raise Conflict(f"job {job_id} has {len(active)} run(s) under way; cancel them first")
+            raise Conflict(f"job {job_id} has {active} run(s) under way; cancel them first")
         _audit(session, principal, "delete_job", job)
         jobs_repo.delete_job(session, job_id, tenant_id=principal.tenant_id)
 

@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import InvalidInput, NotFound
@@ -280,12 +280,12 @@ def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def count_active(session: Session, /, *, tenant_id: str, kind: str) -> int:
-    """How many runs of ``kind`` of the tenant are queued or running."""
-    rows = session.scalars(
-        select(Run.id).where(Run.tenant_id == tenant_id, Run.kind == kind, Run.state.in_(ACTIVE_STATES))
-    )
-    return len(list(rows))
+def count_active(session: Session, /, *, tenant_id: str, kind: str, resource_id: str | None = None) -> int:
+    """How many runs of ``kind`` of the tenant (of ``resource_id``) are queued or running."""
+    query = select(func.count()).where(Run.tenant_id == tenant_id, Run.kind == kind, Run.state.in_(ACTIVE_STATES))
+    if resource_id is not None:
+        query = query.where(Run.resource_id == resource_id)
+    return int(session.scalar(query) or 0)
 
 
 def reopen(session: Session, run_id: str, /, *, params: dict[str, Any], max_attempts: int) -> bool:
