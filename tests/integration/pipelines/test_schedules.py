@@ -103,11 +103,21 @@ def test_two_running_workers_fire_every_second_once_without_gaps(
 
 def test_ticks_missed_while_the_service_was_down_are_skipped(svc: Services, owner: Principal) -> None:
     job_id = _job(svc, owner, "0 */10 * * * ?")
-    now = utcnow()
-    _set_next(svc, job_id, now - timedelta(hours=1))
+    first = utcnow().replace(second=0, microsecond=0) - timedelta(hours=3)
+    first = first.replace(minute=first.minute - first.minute % 10)
+    _set_next(svc, job_id, first)
+    now = first + timedelta(hours=1, minutes=5)  # the last tick is 5 minutes old: past the grace
     assert schedules.tick(svc, now=now) == 0
     assert _scheduled(svc, owner, job_id) == []
-    assert jobs.get_job(svc, owner, job_id).next_fire_times[0] > now
+    assert jobs.get_job(svc, owner, job_id).next_fire_times[0] == first + timedelta(hours=1, minutes=10)
+
+
+def test_a_worker_that_comes_late_within_the_grace_loses_no_tick(svc: Services, owner: Principal) -> None:
+    job_id = _job(svc, owner, "* * * * * ?")
+    due = utcnow().replace(microsecond=0) - timedelta(seconds=10)
+    _set_next(svc, job_id, due)
+    assert schedules.tick(svc, now=due + timedelta(seconds=3, milliseconds=500)) == 4
+    assert _scheduled(svc, owner, job_id) == [(due + timedelta(seconds=i)).isoformat() for i in range(4)]
 
 
 def test_a_job_that_catches_up_runs_every_missed_tick(svc: Services, owner: Principal) -> None:

@@ -299,9 +299,8 @@ def _advance(
             continue
         starts.append((task, state, config))
         room -= 1
-    if starts:
-        _start(svc, ctx, principal, starts, repair)
-    return changed or bool(starts)
+    started = _start(svc, ctx, principal, starts, repair) if starts else 0
+    return changed or started > 0
 
 
 def _start(
@@ -310,9 +309,12 @@ def _start(
     principal: Principal,
     starts: list[tuple[TaskSpec, TaskState, dict[str, Any]]],
     repair: int,
-) -> None:
+) -> int:
+    """Queue the task runs there is room for (the tenant's limit); returns how many."""
     job_id = ctx.params.get("job_id")
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:  # counted and queued together: other job runs wait
+        active = runs_repo.count_active(session, tenant_id=principal.tenant_id, kind=TASK_RUN)
+        starts = starts[: max(0, svc.settings.jobs.max_parallel_tasks - active)]
         for task, state, config in starts:
             runs_repo.create_run(
                 session,
@@ -334,8 +336,10 @@ def _start(
                 parent_id=ctx.run_id,
                 timeout_seconds=task.timeout_seconds,
             )
-    runs.ensure_worker(svc)
-    svc.launcher.kick()
+    if starts:
+        runs.ensure_worker(svc)
+        svc.launcher.kick()
+    return len(starts)
 
 
 def _skip_reason(task: TaskSpec, deps: list[TaskState]) -> tuple[str, str] | None:

@@ -52,15 +52,20 @@ def _fire(svc: Services, job_id: str, due: datetime, now: datetime) -> int:
         spec = JobSpec.model_validate(job.definition)
         schedule = quartz.parse(job.schedule_cron, job.schedule_timezone or "UTC")
         catch_up = spec.schedule is not None and spec.schedule.catch_up
-        ticks = [due]
-        if catch_up:
-            for later in schedule.fire_times(due):
-                if later > now or len(ticks) >= settings.catch_up_limit:
-                    break
-                ticks.append(later)
-        elif now - due > timedelta(seconds=settings.misfire_grace_seconds):
-            ticks = []  # missed while the service was down: not caught up
-        following = schedule.next_after(max(now, ticks[-1] if ticks else due))
+        grace = timedelta(seconds=settings.misfire_grace_seconds)
+        # Every tick from the due one up to now is queued, except (without catch_up) those more than
+        # the grace late: the service was down then. A worker that is merely slow loses no tick.
+        ticks = [due] if catch_up or now - due <= grace else []
+        begin = due if catch_up else max(due, now - grace)
+        capped = False
+        for later in schedule.fire_times(begin):
+            if later > now:
+                break
+            if len(ticks) >= settings.catch_up_limit:
+                capped = True
+                break
+            ticks.append(later)
+        following = schedule.next_after(ticks[-1] if capped else max(now, due))
         if not jobs_repo.take_tick(session, job_id, tick=due, next_fire_at=following):
             return 0
         queued = 0
