@@ -44,9 +44,10 @@ async def get_pipeline_run(
     wait_seconds: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Answer once it ends, or after")] = 0,
 ) -> JobRunPublic:
     """A run's state (Pending, Running, Succeeded, Failed, ...) with every task's state, values and error."""
-    if wait_seconds <= 0:
-        return await run_in_threadpool(job_runs.get_job_run, services, principal, run_id)
-    return await run_in_threadpool(lambda: job_runs.wait_job_run(services, principal, run_id, timeout=wait_seconds))
+    run = await run_in_threadpool(job_runs.get_job_run, services, principal, run_id)
+    if wait_seconds <= 0 or run.finished_at is not None:
+        return run
+    return await job_runs.await_job_run(services, principal, run_id, timeout=wait_seconds)
 
 
 @router.post(
