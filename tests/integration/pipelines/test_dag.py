@@ -196,3 +196,21 @@ def test_unknown_parameters_are_refused(svc: Services, owner: Principal) -> None
     with pytest.raises(Exception) as raised:
         job_runs.start_job_run(svc, owner, job_id, parameters={"nope": "1"})
     assert getattr(raised.value, "code", None) == "invalid_input"
+
+
+def test_insert_into_appends_and_insert_overwrite_replaces(svc: Services, owner: Principal) -> None:
+    job_id = create(
+        svc,
+        owner,
+        "appends",
+        [
+            sql_task("make", "CREATE OR REPLACE TABLE silver.log AS SELECT id FROM range(3)"),
+            sql_task("add", "INSERT INTO silver.log SELECT id FROM range(10, 12)", "make"),
+            sql_task("copy", "INSERT OVERWRITE gold.log_copy SELECT count(*) AS n FROM silver.log", "add"),
+        ],
+    )
+    run = run_to_end(svc, owner, job_id)
+    assert run.state == "succeeded", run.tasks
+    assert _rows(svc, owner, "SELECT id FROM silver.log ORDER BY id") == [[0], [1], [2], [10], [11]]
+    assert _rows(svc, owner, "SELECT n FROM gold.log_copy") == [[5]]
+    assert [t["result"]["mode"] for t in run.tasks] == ["overwrite", "append", "overwrite"]
