@@ -262,7 +262,6 @@ def _advance(
     """Start or skip what can be (the new task runs are queued in one transaction); True when
     anything was recorded."""
     now = utcnow()
-    room: int | None = None
     values: dict[str, str] | None = None
     starts: list[tuple[TaskSpec, TaskState, dict[str, Any]]] = []
     changed = False
@@ -280,12 +279,8 @@ def _advance(
             _record(svc, ctx, principal, job, task, repair, state="skipped", code=skip[0], error=skip[1])
             changed = True
             continue
-        if room is None:
-            with svc.store.session() as session:
-                active = runs_repo.count_active(session, tenant_id=principal.tenant_id, kind=TASK_RUN)
-            room = svc.settings.jobs.max_parallel_tasks - active
-        if room <= 0:
-            break
+        if len(starts) >= svc.settings.jobs.max_parallel_tasks:
+            break  # more cannot start at once; _start trims to what the tenant has room for
         if values is None:
             values = dict(lookup)
             for dep_key, dep in states.items():
@@ -298,7 +293,6 @@ def _advance(
             changed = True
             continue
         starts.append((task, state, config))
-        room -= 1
     started = _start(svc, ctx, principal, starts, repair) if starts else 0
     return changed or started > 0
 
