@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from servicetsunami.engines.base import stoppable
-from servicetsunami.errors import InvalidInput, JobRunFailed, TaskKindUnavailable
+from servicetsunami.errors import InvalidInput, JobRunFailed, TaskKindUnavailable, TsunamiError
 from servicetsunami.services.pipelines import kinds
 from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, render
 from servicetsunami.services.runs import service as runs
@@ -461,8 +461,15 @@ def _run_task(svc: Services, ctx: RunContext) -> dict[str, Any]:
     stops = _Stops()
     ctx.on_cancel(stops.stop_all)
     ctx.raise_if_cancelled()
-    with stoppable(stops.add):  # a cancel or the timeout interrupts the task's statements
-        result = kind.handler(svc, task_ctx, config)  # an error while canceled is recorded as canceled/timed out
+    try:
+        with stoppable(stops.add):  # a cancel or the timeout interrupts the task's statements
+            result = kind.handler(svc, task_ctx, config)  # an error while canceled is recorded as canceled/timed out
+    except TsunamiError:
+        if task_ctx.deadline is not None and time.monotonic() >= task_ctx.deadline:
+            # The engine's backstop came first (a busy machine): the launcher's timeout follows, and
+            # the run is recorded as timed out rather than as the statement's error.
+            ctx.wait_cancelled(svc.settings.runs.heartbeat_seconds * 2)
+        raise
     ctx.raise_if_cancelled()
     return result
 
