@@ -219,11 +219,18 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
     reported: list[tuple[str, str]] = []
     children = _Children(svc, ctx.run_id)
     while True:
-        states = task_states(job, children.read(), repair=repair, rerun=rerun)
-        if ctx.cancelled:
-            _stop(svc, ctx, job, states, repair)
-            ctx.raise_if_cancelled()
-        started = _advance(svc, ctx, principal, job, states, order, lookup, repair)
+        try:
+            states = task_states(job, children.read(), repair=repair, rerun=rerun)
+            if ctx.cancelled:
+                _stop(svc, ctx, job, states, repair)
+                ctx.raise_if_cancelled()
+            started = _advance(svc, ctx, principal, job, states, order, lookup, repair)
+        except TsunamiError as exc:
+            if not exc.is_transient or ctx.cancelled:
+                raise
+            logger.warning("job run %s: %s; trying again", ctx.run_id, exc.message)  # the store was busy
+            svc.launcher.wait_change(_ROUND_SECONDS)
+            continue
         if started:
             continue  # read again: what was just recorded may free the next tasks
         now_seen = [(k, s.state) for k, s in states.items()]
