@@ -234,11 +234,11 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
         if started:
             continue  # read again: what was just recorded may free the next tasks
         now_seen = [(k, s.state) for k, s in states.items()]
-        if now_seen != reported:
+        ended = all(s.terminal for s in states.values())
+        if now_seen != reported or ended:
             reported = now_seen
-            _report(ctx, states)
-        if all(s.terminal for s in states.values()):
-            _report(ctx, states, final=True)
+            _report_quietly(ctx, states, final=ended)
+        if ended:
             break
         svc.launcher.wait_change(_next_wake(states))
     summary = {k: s.public() for k, s in states.items()}
@@ -433,6 +433,13 @@ def _report(ctx: RunContext, states: dict[str, TaskState], *, final: bool = Fals
         counts[s.state] = counts.get(s.state, 0) + 1
     message = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     ctx.progress(done=done, total=len(states), unit="tasks", message=message, force=final, tasks=counts)
+
+
+def _report_quietly(ctx: RunContext, states: dict[str, TaskState], *, final: bool) -> None:
+    try:
+        _report(ctx, states, final=final)
+    except TsunamiError as exc:  # progress is for show; the task runs hold the states
+        logger.warning("job run %s: progress not recorded: %s", ctx.run_id, exc.message)
 
 
 def _next_wake(states: dict[str, TaskState]) -> float:
