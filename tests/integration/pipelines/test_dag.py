@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -214,3 +215,12 @@ def test_insert_into_appends_and_insert_overwrite_replaces(svc: Services, owner:
     assert _rows(svc, owner, "SELECT id FROM silver.log ORDER BY id") == [[0], [1], [2], [10], [11]]
     assert _rows(svc, owner, "SELECT n FROM gold.log_copy") == [[5]]
     assert [t["result"]["mode"] for t in run.tasks] == ["overwrite", "append", "overwrite"]
+
+
+def test_a_tasks_log_lines_are_kept_with_its_run(
+    svc: Services, owner: Principal, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="servicetsunami")
+    job_id = create(svc, owner, "logged", [sql_task("write", "CREATE OR REPLACE TABLE silver.w AS SELECT 1 AS one")])
+    run = run_to_end(svc, owner, job_id)
+    assert any("overwrite 1 rows into silver.w" in line for line in run.tasks[0]["log"]), run.tasks[0]["log"]

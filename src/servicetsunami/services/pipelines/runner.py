@@ -22,17 +22,19 @@ repair number: task runs of earlier repairs still count for the other tasks.
 
 from __future__ import annotations
 
+import contextlib
 import graphlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from servicetsunami.engines.base import stoppable
 from servicetsunami.errors import InvalidInput, JobRunFailed, TaskKindUnavailable, TsunamiError
+from servicetsunami.logs import redact
 from servicetsunami.services.pipelines import kinds
 from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, render
 from servicetsunami.services.runs import service as runs
@@ -99,6 +101,7 @@ class TaskState:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     run_ids: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
@@ -120,6 +123,7 @@ class TaskState:
             "error": self.error,
             "values": self.values,
             "result": self.result,
+            "log": self.log,
             "retry_at": self.retry_at.isoformat() if self.retry_at else None,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
@@ -151,6 +155,7 @@ def _settle(state: TaskState, task: TaskSpec, mine: list[Run], kind: kinds.TaskK
     state.attempts = sum(1 for c in mine if not c.params.get("synthetic"))
     state.error_code, state.error, state.result = latest.error_code, latest.error, latest.result
     state.started_at, state.finished_at = latest.started_at, latest.finished_at
+    state.log = list((latest.progress or {}).get("log") or [])
     state.retries_used = sum(
         1 for c in mine[:-1] if c.state in FAILED_STATES and not _resumable(c, kind) and not c.params.get("synthetic")
     )
@@ -475,8 +480,9 @@ def _run_task(svc: Services, ctx: RunContext) -> dict[str, Any]:
     stops = _Stops()
     ctx.on_cancel(stops.stop_all)
     ctx.raise_if_cancelled()
+    log = _TaskLog()
     try:
-        with stoppable(stops.add):  # a cancel or the timeout interrupts the task's statements
+        with stoppable(stops.add), log.capture():  # a cancel or the timeout interrupts the task's statements
             result = kind.handler(svc, task_ctx, config)  # an error while canceled is recorded as canceled/timed out
     except TsunamiError:
         if task_ctx.deadline is not None and time.monotonic() >= task_ctx.deadline:
@@ -484,8 +490,42 @@ def _run_task(svc: Services, ctx: RunContext) -> dict[str, Any]:
             # the run is recorded as timed out rather than as the statement's error.
             ctx.wait_cancelled(svc.settings.runs.heartbeat_seconds * 2)
         raise
+    finally:
+        if log.lines:  # kept with the task run (its progress survives a failure too)
+            with contextlib.suppress(TsunamiError):
+                ctx.progress(force=True, log=log.lines)
     ctx.raise_if_cancelled()
     return result
+
+
+class _TaskLog(logging.Handler):
+    """The service's log records of this thread while a task runs: its last lines, redacted."""
+
+    MAX_LINES = 200
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self._thread = threading.get_ident()
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self._thread:
+            return
+        try:
+            self.lines.append(redact(self.format(record))[:2000])
+        except Exception:  # a record that cannot be formatted is left out, never breaks the task
+            return
+        del self.lines[: -self.MAX_LINES]
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[None]:
+        root = logging.getLogger("servicetsunami")
+        root.addHandler(self)
+        try:
+            yield
+        finally:
+            root.removeHandler(self)
 
 
 class _Stops:

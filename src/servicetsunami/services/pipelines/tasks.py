@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -42,6 +43,8 @@ from servicetsunami.tenancy import Scope, TableRef, parse_table_name
 if TYPE_CHECKING:
     from servicetsunami.services.container import Services
     from servicetsunami.services.pipelines.runner import TaskContext
+
+logger = logging.getLogger(__name__)
 
 NOTEBOOKS_MISSING = "notebook and python tasks are not available until notebooks are installed in this service"
 _OUTPUT_ROWS = 20  # rows of a SELECT kept as a sql task's output
@@ -222,6 +225,9 @@ def _sql(svc: Services, ctx: TaskContext, config: BaseModel) -> dict[str, Any]:
         timeout_seconds=ctx.time_left(svc.settings.query.write_timeout_seconds),
     )
     table = f"{plan.target.schema}.{plan.target.name}"
+    logger.info(
+        "task %s: %s %s rows into %s (version %s)", ctx.task_key, plan.mode, written.rows, table, written.version
+    )
     values = {"table": table, "rows": written.rows, "version": written.version}
     return {**values, "mode": plan.mode, "sql": plan.query.sql, "values": values}
 
