@@ -13,7 +13,7 @@
    from the tick to its run being queued is printed as p50/p99 (target p99 < 1 s).
 
 Usage: ``python benchmarks/jobs.py [--jobs 50] [--every 5] [--seconds 30]``
-(the issue's figure is ``--jobs 500 --every 10 --seconds 180``).
+(the target figures are for ``--jobs 500 --every 10 --seconds 180``).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def jobs_create(
     file: Annotated[Path, typer.Option("-f", "--file", exists=True, dir_okay=False, help="The job as YAML or JSON")],
     update: Annotated[str | None, typer.Option(help="Replace this job's definition instead")] = None,
 ) -> None:
-    """Create a job from a YAML or JSON file (ours or the seeds' pipeline shape)."""
+    """Create a job from a YAML or JSON file (ours or the earlier API's pipeline shape)."""
     import yaml
 
     from servicetsunami.services.pipelines import jobs

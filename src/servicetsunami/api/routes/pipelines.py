@@ -1,6 +1,6 @@
-"""Pipelines (the seeds' name for jobs): create, list, get, update, delete, run, runs, cancel, repair.
+"""Pipelines (the earlier API's name for jobs): create, list, get, update, delete, run, runs, cancel, repair.
 
-The OpenAPI summaries carry the seeds' tool names (create_job, list_jobs, run_job, ...). Job runs
+The OpenAPI summaries carry the earlier API's tool names (create_job, list_jobs, run_job, ...). Job runs
 are also runs: ``GET /runs/{id}`` follows them like any other.
 """
 
@@ -157,7 +157,7 @@ async def delete_pipeline(pipeline_id: str, services: ServicesDep, principal: Pr
 async def run_pipeline(
     pipeline_id: str, body: PipelineRunCreate, services: ServicesDep, principal: PrincipalDep
 ) -> JobRunPublic:
-    """Run a pipeline now (the seeds' Run Pipeline button); poll GET /pipelines/runs/{run_id}."""
+    """Run a pipeline now (the console's Run Pipeline button); poll GET /pipelines/runs/{run_id}."""
     return await run_in_threadpool(
         lambda: job_runs.run_job(
             services, principal, pipeline_id, parameters=body.parameters, wait_seconds=body.wait_seconds

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class PipelineCreate(BaseModel):
-    """A job definition: ours ({name, tasks, parameters, schedule, ...}) or the seeds' ({name, config: {tasks,
+    """A job definition: ours ({name, tasks, parameters, schedule, ...}) or the earlier API's ({name, config: {tasks,
     schedule}}). Validated by the service, which names what is wrong (invalid_job)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})

@@ -1,4 +1,4 @@
-"""Jobs (pipelines) with the seeds' tool names: ``list_jobs``, ``get_job``, ``create_job``,
+"""Jobs (pipelines) with the earlier API's tool names: ``list_jobs``, ``get_job``, ``create_job``,
 ``update_job``, ``delete_job``, ``run_job``, ``get_job_run_status``, ``list_job_runs``,
 ``cancel_job_run``, ``repair_job_run``. Analysts may read jobs and runs; the rest needs write."""
 

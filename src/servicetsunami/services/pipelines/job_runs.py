@@ -2,7 +2,7 @@
 
 A job run is a run of kind ``job_run`` (``resource_id`` the job, ``params`` the definition it runs,
 its parameters, its trigger and its repair number); its tasks are ``task_run`` runs whose parent it
-is. The seeds' words for a run's state (Pending, Running, Succeeded, Failed) are in ``status``.
+is. The earlier API's words for a run's state (Pending, Running, Succeeded, Failed) are in ``status``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class JobRunPublic(BaseModel):
     job_name: str
     job_version: int
     state: str = Field(description="queued, running, succeeded, failed, canceled or timed_out")
-    status: str = Field(description="The same in the seeds' words: Pending, Running, Succeeded, Failed, ...")
+    status: str = Field(description="The same in the earlier API's words: Pending, Running, Succeeded, Failed, ...")
     trigger: str = Field(description="manual, schedule, run_job (another job's task) or repair")
     scheduled_for: str | None = Field(None, description="The tick a scheduled run was queued for (UTC)")
     parameters: dict[str, str]

@@ -6,7 +6,7 @@ Two input shapes are accepted and stored as one:
   ["a"], "run_if", "max_retries", "min_retry_interval_seconds", "retry_on_timeout",
   "timeout_seconds", "config"}], "parameters": {"x": "default"}, "schedule":
   {"quartz_cron_expression", "timezone_id", "pause_status"}, "max_concurrent_runs", "tags"}``;
-- the seeds' pipeline config, as written: ``{"name", "config": {"tasks": [{"name", "type",
+- the earlier API's pipeline config, as written: ``{"name", "config": {"tasks": [{"name", "type",
   "depends_on", "config"}], "schedule": {...}}}`` (and Databricks' spellings: ``depends_on:
   [{"task_key"}]``, ``run_if: "ALL_SUCCESS"``, ``min_retry_interval_millis``, ``parameters: [{"name",
   "default"}]``).
@@ -115,7 +115,7 @@ class JobSpec(BaseModel):
             return data
         data = dict(data)
         config = data.pop("config", None)
-        if isinstance(config, dict):  # the seeds' pipeline: {"name", "config": {"tasks", "schedule"}}
+        if isinstance(config, dict):  # the earlier API's pipeline: {"name", "config": {"tasks", "schedule"}}
             for key, value in config.items():
                 data.setdefault(key, value)
         params = data.get("parameters")

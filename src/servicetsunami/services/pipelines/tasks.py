@@ -121,7 +121,7 @@ class SqlConfig(_Config):
     @model_validator(mode="before")
     @classmethod
     def _query_alias(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "query" in data and "sql" not in data:  # the seeds' spelling
+        if isinstance(data, dict) and "query" in data and "sql" not in data:  # the earlier API's spelling
             data = {**data, "sql": data["query"]}
             del data["query"]
         return data
