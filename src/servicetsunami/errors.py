@@ -18,6 +18,7 @@ The message is written for the person (or agent) who sent the request and never 
     │   ├── InvalidIdentifier         invalid_identifier  400    a catalog/schema/table/column name
     │   ├── QueryRefused              query_refused       400    the SQL guard said no (reason inside)
     │   ├── SqlSyntaxError            sql_syntax_error    400    the SQL does not parse as Databricks SQL
+    │   ├── InvalidJob                invalid_job         400    a job definition: cycle, unknown task, cron...
     │   └── BadFile                   bad_file            422    an uploaded file cannot be ingested
     ├── AuthError                     unauthenticated     401    no or bad credentials
     ├── PermissionDenied              permission_denied   403    authenticated, but the role may not
@@ -27,6 +28,7 @@ The message is written for the person (or agent) who sent the request and never 
     ├── Cancelled                     cancelled           409    the work was stopped before it ended
     │   └── SyncCancelled             cancelled           409    a sync run; its table keeps its last commit
     ├── NotSupported                  not_supported       501    this engine or source lacks the capability
+    │   └── TaskKindUnavailable       task_kind_unavailable 501  a declared task kind cannot run here yet
     ├── LimitExceeded                 limit_exceeded      413    a size or time limit was reached
     │   ├── BodyTooLarge              limit_exceeded      413    a REST request body passed its limit
     │   ├── QueryTimeout              query_timeout       408
@@ -36,6 +38,8 @@ The message is written for the person (or agent) who sent the request and never 
     │       └── SecretError           secret_error        500    a stored secret or the master keys unusable
     ├── SourceError                   source_error        502    a source failed: unreachable, refused ...
     ├── ServerUnreachable             server_unreachable  502    the CLI's --server did not answer
+    ├── JobRunFailed                  job_run_failed      500    a job run ended with tasks that did not succeed
+    ├── TaskFailed                    task_failed         500    a run a task started (a sync, a job run) failed
     └── SigningKeyError               signing_key_error   500    the token signing key is missing or unsafe
 
 Only :class:`RateLimited` is transient as a class; engine, store and source errors say so per raise
@@ -98,6 +102,12 @@ class SqlSyntaxError(InvalidInput):
     code = "sql_syntax_error"
 
 
+class InvalidJob(InvalidInput):
+    """A job definition that cannot run: a cycle, an unknown dependency or kind, an invalid schedule."""
+
+    code = "invalid_job"
+
+
 class BadFile(InvalidInput):
     code = "bad_file"
     http_status = 422  # the request is well formed; the file inside it is not
@@ -144,6 +154,12 @@ class NotSupported(TsunamiError):
 
     code = "not_supported"
     http_status = 501
+
+
+class TaskKindUnavailable(NotSupported):
+    """A task kind the job may declare but that this installation cannot run yet (notebook, python)."""
+
+    code = "task_kind_unavailable"
 
 
 class LimitExceeded(TsunamiError):
@@ -207,6 +223,20 @@ class ServerUnreachable(TsunamiError):
     code = "server_unreachable"
     http_status = 502
     transient = True
+
+
+class JobRunFailed(TsunamiError):
+    """A job run ended with at least one task failed, timed out, canceled or skipped for that reason.
+    Recorded as the run's error; the task runs hold each task's own error."""
+
+    code = "job_run_failed"
+
+
+class TaskFailed(TsunamiError):
+    """A run that a task started and waited for (a sync, another job's run) did not succeed; the
+    details name that run and its own error code."""
+
+    code = "task_failed"
 
 
 class SigningKeyError(TsunamiError):

@@ -130,6 +130,24 @@ class RunsSettings(BaseModel):
     sweep_seconds: float = Field(5.0, gt=0, description="How often a worker sweeps for runs whose process died.")
 
 
+class JobsSettings(BaseModel):
+    """Jobs (pipelines): how their task runs share the machine and how schedules fire (DESIGN.md section 10)."""
+
+    max_parallel_tasks: int = Field(
+        4, ge=1, description="Most task runs of one tenant running at once, over all of its job runs."
+    )
+    tick_seconds: float = Field(
+        1.0, gt=0, description="How often every worker looks for scheduled jobs whose next tick has come."
+    )
+    misfire_grace_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A tick found later than this after its time (the service was down) is skipped, unless "
+        "the job's schedule says catch_up.",
+    )
+    catch_up_limit: int = Field(100, ge=1, description="Most missed ticks one catch-up queues for one job.")
+
+
 class AISettings(BaseModel):
     """The AI-assisted tools: MCP sampling first, then this provider, then deterministic answers."""
 
@@ -345,6 +363,7 @@ class Settings(BaseSettings):
     )
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Syncs from sources.")
     runs: RunsSettings = Field(default_factory=RunsSettings, description="Runs: claiming, heartbeats, sweeps.")
+    jobs: JobsSettings = Field(default_factory=JobsSettings, description="Jobs: task concurrency, schedules.")
     ai: AISettings = Field(default_factory=AISettings, description="AI-assisted tools (LLM paths).")
     databricks: DatabricksSettings = Field(default_factory=DatabricksSettings, description="Databricks workspace.")
     mirror: Literal["", "databricks"] = Field(

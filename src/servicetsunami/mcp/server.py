@@ -77,6 +77,10 @@ glob, ...), ATTACH, COPY, SET and writes are refused. Results are capped at {cap
 {caps.max_bytes / 2**20:g} MiB and stop after {caps.timeout_seconds:g} s; a capped result says truncated=true with a
 hint, so aggregate, filter or LIMIT rather than page through raw rows.
 
+Pipelines are jobs: create_job takes a DAG of tasks (sql, sync, transform, gold_refresh, run_job)
+with depends_on, retries, timeouts, parameters and an optional Quartz schedule; run_job starts one
+and get_job_run_status shows every task; repair_job_run re-runs what failed.
+
 Errors carry a code (e.g. query_refused, not_found, permission_denied) and a message saying what
 to change. Analysts can read and query; uploading needs an engineer or admin key."""
 

@@ -103,6 +103,16 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "get_run",
         "list_runs",
         "cancel_run",  # runs of any kind
+        "list_jobs",
+        "get_job",
+        "create_job",
+        "update_job",
+        "delete_job",
+        "run_job",
+        "get_job_run_status",
+        "list_job_runs",
+        "cancel_job_run",
+        "repair_job_run",  # jobs (pipelines)
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

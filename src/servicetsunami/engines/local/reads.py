@@ -30,7 +30,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from servicetsunami.engines.base import ArrowResult
+from servicetsunami.engines.base import ArrowResult, statement_stop
 from servicetsunami.engines.local import deletions
 from servicetsunami.engines.local.results import ResultCache, deterministic
 from servicetsunami.engines.local.storage import Layout, Snapshots
@@ -112,7 +112,10 @@ class LocalReads:
         with self._dbs_guard:
             self._running[cursor] = False
         try:
-            with WATCHDOG.guard(timeout, cursor.interrupt) if timeout else contextlib.nullcontext():
+            with (
+                WATCHDOG.guard(timeout, cursor.interrupt) if timeout else contextlib.nullcontext(),
+                statement_stop(cursor.interrupt),
+            ):
                 yield
         except QueryTimeout as exc:
             with self._dbs_guard:
