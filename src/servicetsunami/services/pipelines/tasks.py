@@ -32,7 +32,7 @@ from sqlglot.errors import ParseError, TokenError
 from servicetsunami.errors import Cancelled, NotSupported, QueryRefused, SqlSyntaxError, TaskFailed, TsunamiError
 from servicetsunami.services.catalog.query import query_result
 from servicetsunami.services.catalog.views import expand_views
-from servicetsunami.services.governance.pii import mask_result
+from servicetsunami.services.governance import pii
 from servicetsunami.services.ingestion import syncs
 from servicetsunami.services.pipelines.kinds import TaskKind, register
 from servicetsunami.services.runs import service as runs
@@ -204,15 +204,15 @@ def _sql(svc: Services, ctx: TaskContext, config: BaseModel) -> dict[str, Any]:
     query = expand_views(svc, ctx.principal, plan.query)
     if plan.target is None:
         ctx.principal.require(Scope.READ)
-        result = svc.engine.query(
-            query,
-            max_rows=_OUTPUT_ROWS,
-            max_bytes=svc.settings.query.max_bytes,
-            timeout_seconds=ctx.time_left(svc.settings.query.timeout_seconds),
-        )
+        with pii.redacted_errors(svc, ctx.principal):
+            result = svc.engine.query(
+                query,
+                max_rows=_OUTPUT_ROWS,
+                max_bytes=svc.settings.query.max_bytes,
+                timeout_seconds=ctx.time_left(svc.settings.query.timeout_seconds),
+            )
         out = query_result(result.table, result.truncated, started, plan.query.sql)
-        tables = [f"{t.table.schema}.{t.table.name}" for t in plan.query.tables]
-        out = mask_result(svc, ctx.principal, out, tables, statement=plan.query.statement)
+        out = pii.mask_result(svc, ctx.principal, out, query)
         return {"output": out.model_dump(mode="json"), "values": {"row_count": out.row_count}}
     ctx.principal.require(Scope.WRITE)
     svc.engine.ensure_catalog(ctx.principal.catalog)
@@ -224,6 +224,8 @@ def _sql(svc: Services, ctx: TaskContext, config: BaseModel) -> dict[str, Any]:
         commit_info={"tsunami.operation": "job_task", "tsunami.job_run": ctx.job_run_id, "tsunami.task": ctx.task_key},
         timeout_seconds=ctx.time_left(svc.settings.query.write_timeout_seconds),
     )
+    columns = [c.name for c in svc.engine.describe(plan.target, version=written.version).columns]
+    pii.flag_written(svc, ctx.principal, plan.target, columns=columns, written_by=query)
     table = f"{plan.target.schema}.{plan.target.name}"
     logger.info(
         "task %s: %s %s rows into %s (version %s)", ctx.task_key, plan.mode, written.rows, table, written.version
