@@ -77,3 +77,63 @@ def connections_test(connection_id: Annotated[str, typer.Argument(help="Connecti
     console.print_json(result.model_dump_json())
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command("kinds")
+def connections_kinds() -> None:
+    """The kinds of source that can be connected, with their settings and which are secret."""
+    from servicetsunami.services.ingestion.connections import list_source_kinds
+
+    with open_services() as svc:
+        kinds = list_source_kinds(svc, key_principal(svc))
+    table = Table("kind", "settings", "secrets (prompted)", "description")
+    for k in kinds:
+        settings = [name for name in k.config_schema.get("properties", {}) if name not in k.secrets]
+        table.add_row(k.kind, ", ".join(settings), ", ".join(k.secrets) or "-", k.description)
+    console.print(table)
+
+
+@app.command("connect")
+def connections_connect(
+    kind: Annotated[str, typer.Argument(help="A kind of `tsunami connections kinds`, e.g. mysql")],
+    name: Annotated[str, typer.Argument(help="Short name for the connection")],
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A setting as key=value (repeat); lists and objects in JSON"),
+    ] = None,
+    no_secret: Annotated[
+        list[str] | None, typer.Option("--no-secret", help="A secret setting the source does not need (repeat)")
+    ] = None,
+) -> None:
+    """Store an encrypted connection of any kind; its secrets are prompted for, never arguments."""
+    import json
+
+    from servicetsunami.services.ingestion.connections import connect_source, list_source_kinds
+
+    config: dict[str, object] = {}
+    for item in setting or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--set")
+        # lists and objects as JSON; the rest as text, which the kind's settings convert (port=3306)
+        try:
+            config[key] = json.loads(raw) if raw[:1] in ("[", "{") else raw
+        except ValueError:
+            raise typer.BadParameter(f"{key}: {raw!r} is not valid JSON", param_hint="--set") from None
+    skipped = set(no_secret or [])
+    with open_services() as svc:
+        principal = key_principal(svc)
+        entry = next((k for k in list_source_kinds(svc, principal) if k.kind == kind), None)
+        secrets = {
+            secret: typer.prompt(secret, hide_input=True)
+            for secret in (entry.secrets if entry else [])
+            if secret not in skipped
+        }
+        created = connect_source(svc, principal, kind=kind, name=name, config=config, secrets=secrets)
+    test = created.test
+    state = (
+        f"[green]ok[/green] {test.server_version} in {test.latency_ms:.0f} ms"
+        if test.ok
+        else (f"[red]{test.problem}[/red]: {test.diagnosis}")
+    )
+    console.print(f"connection {created.name} ({created.id}): {state}")

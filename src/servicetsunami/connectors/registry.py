@@ -25,6 +25,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from servicetsunami.connectors.base import Source
 from servicetsunami.connectors.files.config import FilesConfig
+from servicetsunami.connectors.mysql.config import MySQLConfig
 from servicetsunami.connectors.postgres.config import PostgresConfig
 from servicetsunami.errors import InvalidInput, NotSupported
 
@@ -51,6 +52,16 @@ class SourceKind(Generic[ConfigT]):
     factory: Callable[[ConfigT, SourceContext], Source]
     secrets: tuple[str, ...] = ()
     endpoint: Callable[[ConfigT], tuple[str, int] | None] = lambda _config: None
+    description: str = ""
+
+    def config_schema(self) -> dict[str, Any]:
+        """The JSON schema of the kind's settings, secrets included and marked ``writeOnly``."""
+        schema = self.config.model_json_schema()
+        for name in self.secrets:
+            prop = schema.get("properties", {}).get(name)
+            if isinstance(prop, dict):
+                prop["writeOnly"] = True
+        return schema
 
     def parse(self, data: Mapping[str, Any], secrets: Mapping[str, str] | None = None) -> ConfigT:
         """The config from its stored (or given) fields and its decrypted secrets;
@@ -81,6 +92,12 @@ def _postgres(config: PostgresConfig, context: SourceContext) -> Source:
     return PostgresSource(config, hostaddr=context.hostaddr, threads=context.threads)
 
 
+def _mysql(config: MySQLConfig, context: SourceContext) -> Source:
+    from servicetsunami.connectors.mysql.source import MySQLSource
+
+    return MySQLSource(config, hostaddr=context.hostaddr, threads=context.threads)
+
+
 def _files(config: FilesConfig, context: SourceContext) -> Source:
     from servicetsunami.connectors.files.source import FileSource
 
@@ -96,8 +113,22 @@ SOURCE_KINDS: dict[str, SourceKind[Any]] = {
         _postgres,
         secrets=("password",),
         endpoint=lambda c: (c.host, c.port),
+        description="A PostgreSQL database: its tables and views, synced in full or incrementally",
     ),
-    "files": SourceKind("files", FilesConfig, _files),
+    "mysql": SourceKind(
+        "mysql",
+        MySQLConfig,
+        _mysql,
+        secrets=("password",),
+        endpoint=lambda c: (c.host, c.port),
+        description="A MySQL or MariaDB database: its tables and views, synced in full or incrementally",
+    ),
+    "files": SourceKind(
+        "files",
+        FilesConfig,
+        _files,
+        description="A file of the landing volume (CSV/TSV, Excel, Parquet, JSON, NDJSON): a stream per file or sheet",
+    ),
 }
 
 
