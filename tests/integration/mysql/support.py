@@ -80,7 +80,7 @@ def execute(database: str, *statements: str, params: Any = None) -> list[tuple[A
         rows: list[tuple[Any, ...]] = []
         with conn.cursor() as cur:
             for statement in statements:
-                cur.execute(statement, params)
+                cur.execute(statement, params if "%s" in statement else None)
                 rows = list(cur.fetchall())
         return rows
     finally:
