@@ -27,9 +27,14 @@ from servicetsunami.connectors.base import Source
 from servicetsunami.connectors.files.config import FilesConfig
 from servicetsunami.connectors.mysql.config import MySQLConfig
 from servicetsunami.connectors.postgres.config import PostgresConfig
+from servicetsunami.connectors.rest.config import RestConfig
 from servicetsunami.errors import InvalidInput, NotSupported
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def _no_host_check(host: str, port: int) -> list[str]:
+    raise NotSupported("this source reaches hosts named at run time, and no host check is available here")
 
 
 def _no_volume(path: str) -> Path:
@@ -43,6 +48,8 @@ class SourceContext:
     hostaddr: str | None = None  # the address that passed the host check: connect to it, not the name again
     threads: int = 0  # DuckDB threads for sources that read through DuckDB (0: its default)
     volume_file: Callable[[str], Path] = field(default=_no_volume)  # a file of the tenant's landing volume
+    # the host check for hosts met while reading (next URLs, redirects, token endpoints): their addresses
+    vet_host: Callable[[str, int], list[str]] = field(default=_no_host_check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,12 @@ def _mysql(config: MySQLConfig, context: SourceContext) -> Source:
     return MySQLSource(config, hostaddr=context.hostaddr, threads=context.threads)
 
 
+def _rest(config: RestConfig, context: SourceContext) -> Source:
+    from servicetsunami.connectors.rest.source import RestSource
+
+    return RestSource(config, vet=context.vet_host, threads=context.threads)
+
+
 def _files(config: FilesConfig, context: SourceContext) -> Source:
     from servicetsunami.connectors.files.source import FileSource
 
@@ -122,6 +135,15 @@ SOURCE_KINDS: dict[str, SourceKind[Any]] = {
         secrets=("password",),
         endpoint=lambda c: (c.host, c.port),
         description="A MySQL or MariaDB database: its tables and views, synced in full or incrementally",
+    ),
+    "rest": SourceKind(
+        "rest",
+        RestConfig,
+        _rest,
+        secrets=("token", "password", "api_key", "client_secret"),
+        endpoint=lambda c: c.endpoint(),
+        description="A REST API described by its resources (paths, auth, pagination, record selector, incremental "
+        "cursor, parent/child): one stream per resource",
     ),
     "files": SourceKind(
         "files",

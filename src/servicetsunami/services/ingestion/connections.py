@@ -284,6 +284,12 @@ def open_source(svc: Services, principal: Principal, connection_id: str, /) -> S
         hostaddr=addresses[0] if addresses else None,
         threads=svc.settings.query.threads,
         volume_file=lambda path: _landing_file(svc, principal, path),
+        vet_host=lambda host, port: check_source_host(
+            host,
+            port,
+            multi_tenant=svc.settings.multi_tenant,
+            allowed_networks=svc.settings.source_allowed_networks,
+        ),
     )
     return entry.factory(config, context)
 
