@@ -127,8 +127,9 @@ class RestSource(Source):
         spool = self._spool(request)
         if not spool.records:
             return None
-        col = self._cursor(spool, request)
-        where = self._range(request, col, upto=False)
+        cursor = self._cursor(spool, request)
+        col = cursor[0]
+        where = self._range(request, cursor, upto=False)
         row = (
             self._duckdb()
             .execute(
@@ -148,8 +149,7 @@ class RestSource(Source):
         con = self._duckdb()
         where = "true"
         if request.cursor_column:
-            col = self._cursor(spool, request)
-            where = self._range(request, col, upto=True)
+            where = self._range(request, self._cursor(spool, request), upto=True)
         parts = []
         for name, duck_type, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
             target = storable_cast(str(duck_type)) or _nested_json_cast(str(duck_type))
@@ -183,26 +183,24 @@ class RestSource(Source):
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _cursor(self, spool: _Spool, request: ReadRequest) -> str:
-        names = {
-            str(row[0])
-            for row in self._duckdb()
-            .execute(f"DESCRIBE SELECT * FROM read_json({lit(str(spool.path))}, {_JSON_OPTIONS})")
-            .fetchall()
-        }
-        if request.cursor_column not in names:
+    def _cursor(self, spool: _Spool, request: ReadRequest) -> tuple[str, str]:
+        """The cursor column, quoted, and its DuckDB type in the spool."""
+        described = self._duckdb().execute(f"DESCRIBE SELECT * FROM read_json({lit(str(spool.path))}, {_JSON_OPTIONS})")
+        types = {str(row[0]): str(row[1]) for row in described.fetchall()}
+        if request.cursor_column not in types:
             raise InvalidInput(f"cursor column {request.cursor_column!r} is not a field of {request.stream}'s records")
-        return ident(str(request.cursor_column))
+        return ident(str(request.cursor_column)), types[str(request.cursor_column)]
 
-    def _range(self, request: ReadRequest, col: str, *, upto: bool) -> str:
+    def _range(self, request: ReadRequest, cursor: tuple[str, str], *, upto: bool) -> str:
         resource = self._resource(request.stream)
+        col, duck_type = cursor
         filters = [f"{col} IS NOT NULL"]
         if request.cursor_after is not None:
-            filters.append(f"{col} > {sql_literal(request.cursor_after)}")
+            filters.append(f"{col} > {_literal(request.cursor_after, duck_type)}")
         elif resource.incremental is not None and resource.incremental.start_value is not None:
-            filters.append(f"{col} >= {sql_literal(resource.incremental.start_value)}")
+            filters.append(f"{col} >= {_literal(resource.incremental.start_value, duck_type)}")
         if upto and request.cursor_upto is not None:
-            filters.append(f"{col} <= {sql_literal(request.cursor_upto)}")
+            filters.append(f"{col} <= {_literal(request.cursor_upto, duck_type)}")
         return " AND ".join(filters)
 
     def _spool(self, request: ReadRequest) -> _Spool:
@@ -355,6 +353,13 @@ def _nested_json_cast(duck_type: str) -> str | None:
     if "JSON" in duck_type.upper() and duck_type.upper() != "JSON":
         return "VARCHAR"
     return None
+
+
+def _literal(value: Any, duck_type: str) -> str:
+    """A cursor value compared in the column's type: text columns compare as the API's text."""
+    if duck_type.upper() == "VARCHAR" and not isinstance(value, str):
+        return lit(str(_param(value)))
+    return sql_literal(value)
 
 
 def _param(value: Any) -> Any:
