@@ -27,9 +27,9 @@ from psycopg import sql
 from servicetsunami.connectors.base import ReadRequest, Source, SourceCapabilities, SourceError
 from servicetsunami.connectors.files.source import FileSource
 from servicetsunami.connectors.mysql import MySQLSource
+from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.connectors.rest.config import RestConfig
 from servicetsunami.connectors.rest.source import RestSource
-from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.errors import InvalidInput, TsunamiError
 from tests.fakes.arrow_source import ArrowSource
 from tests.fakes.rest_api import FakeApi
