@@ -101,9 +101,11 @@ def connections_connect(
         list[str] | None,
         typer.Option("--set", help="A setting as key=value (repeat); lists and objects in JSON"),
     ] = None,
-    no_secret: Annotated[
-        list[str] | None, typer.Option("--no-secret", help="A secret setting the source does not need (repeat)")
+    secret: Annotated[
+        list[str] | None,
+        typer.Option("--secret", help="A secret setting to prompt for (repeat); default: the kind's only secret"),
     ] = None,
+    no_secret: Annotated[bool, typer.Option("--no-secret", help="The source needs no secret")] = False,
 ) -> None:
     """Store an encrypted connection of any kind; its secrets are prompted for, never arguments."""
     import json
@@ -120,15 +122,11 @@ def connections_connect(
             config[key] = json.loads(raw) if raw[:1] in ("[", "{") else raw
         except ValueError:
             raise typer.BadParameter(f"{key}: {raw!r} is not valid JSON", param_hint="--set") from None
-    skipped = set(no_secret or [])
     with open_services() as svc:
         principal = key_principal(svc)
         entry = next((k for k in list_source_kinds(svc, principal) if k.kind == kind), None)
-        secrets = {
-            secret: typer.prompt(secret, hide_input=True)
-            for secret in (entry.secrets if entry else [])
-            if secret not in skipped
-        }
+        asked = list(secret or ([] if no_secret or entry is None or len(entry.secrets) != 1 else entry.secrets))
+        secrets = {name: typer.prompt(name, hide_input=True) for name in asked}
         created = connect_source(svc, principal, kind=kind, name=name, config=config, secrets=secrets)
     test = created.test
     state = (
