@@ -221,18 +221,24 @@ class RestSource(Source):
     def _spool_records(self, resource: Resource, out: IO[str], *, after: Any, pages: int | None = None) -> int:
         count = 0
         nested_json = self.config.nested == "json"
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        nested = (dict, list)
         try:
             for parent_values in self._parents(resource, after):
+                extra = {f"_parent_{k}": v for k, v in parent_values.items()}
                 for records in self._pages_of(resource, parent_values, after, limit=pages):
+                    lines = []
                     for record in records:
                         row = record if isinstance(record, dict) else {"value": record}
-                        if parent_values:
-                            row = {**row, **{f"_parent_{k}": v for k, v in parent_values.items()}}
-                        if nested_json:
-                            row = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()}
-                        out.write(json.dumps(row, separators=(",", ":")))
+                        if extra:
+                            row = {**row, **extra}
+                        if nested_json and any(isinstance(value, nested) for value in row.values()):
+                            row = {k: json.dumps(v) if isinstance(v, nested) else v for k, v in row.items()}
+                        lines.append(dumps(row))
+                    if lines:
+                        out.write("\n".join(lines))
                         out.write("\n")
-                        count += 1
+                        count += len(lines)
                 if pages is not None and count:
                     break
         except Cancelled:
