@@ -3,7 +3,7 @@
 A read walks the resource's pages (its paginator; for a child resource, once per record of its
 parent, the path filled from that record) and spools the selected records to a newline-delimited
 JSON file on local disk, one record per line, so memory stays flat however many records there are.
-DuckDB then reads the spool with the schema of all its records (columns are the union of the records'
+DuckDB then reads the spool (or stages it as Parquet for the engine to commit) with the schema of all its records (columns are the union of the records'
 fields; a field with values of several JSON types becomes text), and answers the read and the
 cursor bounds from it: the API is walked once per run, and every batch of an incremental sync is a
 range of the same spool. Strings stay the API's text (dates are not guessed), numbers stay numbers;
@@ -62,7 +62,7 @@ class _Spool:
 
 class RestSource(Source):
     kind: ClassVar[str] = "rest"
-    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(incremental=True, stage_parquet=False)
+    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(incremental=True, stage_parquet=True)
 
     def __init__(self, config: RestConfig, *, vet: Vet, threads: int = 0) -> None:
         self.config = config
@@ -141,10 +141,28 @@ class RestSource(Source):
         return row[0] if row else None
 
     def read(self, request: ReadRequest, /) -> pa.RecordBatchReader:
+        select = self._select(request)
+        try:
+            return self._duckdb().execute(select).to_arrow_reader(100_000)
+        except duckdb.Error as exc:
+            raise SourceError(f"reading {request.stream} failed: {str(exc).splitlines()[0][:300]}") from None
+
+    def stage_parquet(self, request: ReadRequest, directory: Path, /) -> None:
+        select = self._select(request)
+        try:
+            self._duckdb().execute(
+                f"COPY ({select}) TO {lit(str(directory))} "
+                "(FORMAT parquet, COMPRESSION snappy, FILE_SIZE_BYTES '64MB', OVERWRITE_OR_IGNORE true)"
+            )
+        except duckdb.Error as exc:
+            raise SourceError(f"reading {request.stream} failed: {str(exc).splitlines()[0][:300]}") from None
+
+    def _select(self, request: ReadRequest) -> str:
+        """DuckDB SQL reading the requested records from the spool, with Delta-storable types."""
         spool = self._spool(request)
         extra = [f"{sql_literal(v)} AS {ident(k)}" for k, v in request.extra_columns.items()]
         if not spool.records:
-            return self._duckdb().execute(f"SELECT {', '.join(extra) or 'NULL AS empty'} LIMIT 0").to_arrow_reader()
+            return f"SELECT {', '.join(extra) or 'NULL AS empty'} LIMIT 0"
         source = f"read_json({lit(str(spool.path))}, {_JSON_OPTIONS})"
         con = self._duckdb()
         where = "true"
@@ -154,12 +172,7 @@ class RestSource(Source):
         for name, duck_type, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
             target = storable_cast(str(duck_type)) or _nested_json_cast(str(duck_type))
             parts.append(f"CAST({ident(name)} AS {target}) AS {ident(name)}" if target else ident(name))
-        try:
-            return con.execute(f"SELECT {', '.join(parts + extra)} FROM {source} WHERE {where}").to_arrow_reader(
-                100_000
-            )
-        except duckdb.Error as exc:
-            raise SourceError(f"reading {request.stream} failed: {str(exc).splitlines()[0][:300]}") from None
+        return f"SELECT {', '.join(parts + extra)} FROM {source} WHERE {where}"
 
     def progress(self) -> float | None:
         return None
