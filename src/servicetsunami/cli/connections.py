@@ -58,12 +58,16 @@ def connections_list() -> None:
 
     with open_services() as svc:
         rows = list_connections(svc, key_principal(svc))
-    table = Table("id", "name", "host", "database", "last test")
+    table = Table("id", "name", "kind", "where", "last test")
     for r in rows:
         last = "-" if r.last_test_ok is None else ("ok" if r.last_test_ok else f"failed: {r.last_test_detail}")
-        table.add_row(
-            r.id, r.name, f"{r.config.get('host')}:{r.config.get('port')}", str(r.config.get("database")), last
+        c = r.config
+        where = (
+            f"{c['host']}:{c.get('port')}/{c.get('database')}"
+            if "host" in c
+            else str(c.get("base_url") or c.get("path") or "-")
         )
+        table.add_row(r.id, r.name, r.kind, where, last)
     console.print(table)
 
 
