@@ -8,6 +8,7 @@ number, a timestamp string and a nested object). Measured in the same run:
 - ours: a ``full_refresh`` :class:`SyncRunner` run of the REST source (page_number paginator,
   record selector ``$.data``) into a fresh lakehouse, in a child process (its peak RSS alone), at
   the full size and at a quarter of it (memory must not grow with records);
+- our client and paginator alone, walking the pages into the source's spool (records only);
 - with ``--dlt-python PATH`` (an interpreter with dlt installed, kept out of this project's
   dependencies): dlt's ``RESTClient.paginate`` with its ``PageNumberPaginator`` over the same pages,
   records only (no pipeline), the other candidate for the REST client.
@@ -115,6 +116,30 @@ def ours(base: str, root: Path, pages: int) -> dict[str, Any]:
     }
 
 
+def records_only(base: str, pages: int) -> dict[str, Any]:
+    """Our client and paginator walking the pages into the spool, nothing after: what dlt's figure measures."""
+    from servicetsunami.connectors.base import ReadRequest
+    from servicetsunami.connectors.rest.config import RestConfig
+    from servicetsunami.connectors.rest.source import RestSource
+    from servicetsunami.security.ssrf import check_source_host
+
+    config = RestConfig.model_validate(
+        {
+            "base_url": base,
+            "resources": [
+                {"name": "items", "path": "/items", "record_selector": "$.data", "paginator": {"type": "page_number"}}
+            ],
+            "max_pages": pages + 10,
+        }
+    )
+    source = RestSource(config, vet=lambda h, p: check_source_host(h, p, multi_tenant=False))
+    started = time.perf_counter()
+    spooled = source._spool(ReadRequest("items"))  # the walk alone, as a benchmark may look inside
+    seconds = time.perf_counter() - started
+    source.close()
+    return {"seconds": seconds, "records": spooled.records}
+
+
 DLT = """
 import json, sys, time
 from dlt.sources.helpers.rest_client import RESTClient
@@ -176,19 +201,28 @@ def main() -> None:
         kind, base, pages = args.child[0], args.child[1], int(args.child[2])
         if kind == "baseline":
             print(json.dumps(baseline(base, pages)))
+        elif kind == "records":
+            print(json.dumps(records_only(base, pages)))
         else:
             with tempfile.TemporaryDirectory() as root:
                 print(json.dumps(ours(base, Path(root), pages)))
         return
 
     with tempfile.TemporaryDirectory() as folder:
-        results: dict[str, list[dict[str, Any]]] = {"baseline": [], "ours": [], "dlt": [], "ours_small": []}
+        results: dict[str, list[dict[str, Any]]] = {
+            "baseline": [],
+            "ours": [],
+            "records": [],
+            "dlt": [],
+            "ours_small": [],
+        }
         server, base = start_server(args.records, args.pages, Path(folder))
         small, small_base = start_server(args.records // 4, args.pages // 4, Path(folder))
         try:
             for _ in range(args.repeat):
                 results["baseline"].append(child("baseline", base, str(args.pages)))
                 results["ours"].append(child("ours", base, str(args.pages)))
+                results["records"].append(child("records", base, str(args.pages)))
                 results["ours_small"].append(child("ours", small_base, str(args.pages // 4)))
                 if args.dlt_python:
                     results["dlt"].append(child("dlt", base, python=args.dlt_python))
@@ -203,6 +237,11 @@ def main() -> None:
     print(
         f"REST sync to bronze     {ours_s:7.2f} s  ratio {ours_s / base_s:4.2f}  "
         f"records={results['ours'][0]['records']}"
+    )
+    rec_s = statistics.median(r["seconds"] for r in results["records"])
+    print(
+        f"our client, records only{rec_s:7.2f} s  ratio {rec_s / base_s:4.2f}  "
+        f"records={results['records'][0]['records']}"
     )
     if results["dlt"]:
         dlt_s = statistics.median(r["seconds"] for r in results["dlt"])
