@@ -55,6 +55,8 @@ bench: install-dev
 	$(BIN)/python benchmarks/query_overhead.py
 	$(BIN)/python benchmarks/upload.py
 	$(BIN)/python benchmarks/pg_sync.py
+	$(BIN)/python benchmarks/mysql_sync.py
+	$(BIN)/python benchmarks/rest_sync.py
 	$(BIN)/python benchmarks/deletion_vectors.py
 	$(BIN)/python benchmarks/profile.py
 	$(BIN)/python benchmarks/databricks_fake.py
