@@ -300,3 +300,30 @@ def _with_base(settings: dict[str, Any], base: str) -> dict[str, Any]:
     if "token_url" in auth:
         settings = {**settings, "auth": {**auth, "token_url": auth["token_url"].replace("{base}", base)}}
     return settings
+
+
+def test_a_retry_after_given_as_a_date_is_honoured(rest: Rest, api: FakeApi) -> None:
+    api.fail("/pages", 503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")  # long past: retry at once
+    source = rest(resources=[{"name": "items", "path": "/pages", "record_selector": "$.data.items"}])
+    assert _ids(source) == list(range(1, 11))
+    assert api.state.requests.count("/pages") == 2
+
+
+def test_a_cancelled_source_stops_before_its_next_request(rest: Rest, api: FakeApi) -> None:
+    source = rest(resources=[{"name": "items", "path": "/pages", "record_selector": "$.data.items"}])
+    source.cancel()
+    with pytest.raises(SourceError) as caught:
+        source.read(ReadRequest("items"))
+    assert "cancelled" in caught.value.message and api.state.requests == []
+
+
+def test_an_unknown_stream_or_a_schema_is_invalid_input(rest: Rest) -> None:
+    from servicetsunami.errors import InvalidInput
+
+    source = rest(resources=[{"name": "items", "path": "/pages", "record_selector": "$.data.items"}])
+    with pytest.raises(InvalidInput):
+        source.stream("orders")
+    with pytest.raises(InvalidInput):
+        source.discover(schema="public")
+    with pytest.raises(InvalidInput):
+        source.cursor_bound(ReadRequest("items"), rows=10)
