@@ -37,8 +37,8 @@ Vet = Callable[[str, int], list[str]]
 RETRIED = (429, 502, 503, 504)
 
 
-class Cancelled(SourceError):
-    """Internal: the read was cancelled (the source turns it into its message)."""
+class Cancelled(Exception):  # a signal between the client and its source, never raised further
+    """The read was cancelled; the source turns it into a :class:`~servicetsunami.errors.SourceError`."""
 
 
 class RestClient:
