@@ -8,8 +8,10 @@ UV_VERSION := 0.13.9
 UV := .uv/bin/uv
 BIN := .venv/bin
 TSUNAMI_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+TSUNAMI_TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/test
 COVERAGE_FLOOR := 90
 export TSUNAMI_TEST_POSTGRES_URL
+export TSUNAMI_TEST_MYSQL_URL
 export UV_PROJECT_ENVIRONMENT := .venv
 export UV_PYTHON := $(PYTHON_EXE)
 export UV_PYTHON_DOWNLOADS := never
@@ -66,6 +68,8 @@ bench: install-dev
 	$(BIN)/python benchmarks/query_overhead.py
 	$(BIN)/python benchmarks/upload.py
 	$(BIN)/python benchmarks/pg_sync.py
+	$(BIN)/python benchmarks/mysql_sync.py
+	$(BIN)/python benchmarks/rest_sync.py
 	$(BIN)/python benchmarks/deletion_vectors.py
 	$(BIN)/python benchmarks/profile.py
 	$(BIN)/python benchmarks/databricks_fake.py

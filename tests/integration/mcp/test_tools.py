@@ -84,11 +84,12 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "query_sql",
         "health",  # the lakehouse
         "test_connection",
+        "list_source_kinds",
         "list_source_tables",
         "sync_table_to_bronze",
         "get_sync_status",
         "cancel_sync",
-        "list_syncs",  # data sources; connect_postgres needs the admin role
+        "list_syncs",  # data sources; connect_postgres and connect_source need the admin role
         "transform_to_silver",
         "preview_transform",
         "create_gold_table",
