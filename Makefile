@@ -8,13 +8,15 @@ UV_VERSION := 0.13.9
 UV := .uv/bin/uv
 BIN := .venv/bin
 TSUNAMI_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+TSUNAMI_TEST_MYSQL_URL ?= mysql://root@127.0.0.1:3306/test
 COVERAGE_FLOOR := 90
 export TSUNAMI_TEST_POSTGRES_URL
+export TSUNAMI_TEST_MYSQL_URL
 export UV_PROJECT_ENVIRONMENT := .venv
 export UV_PYTHON := $(PYTHON_EXE)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint upgrade bench install-run install-dev clean
+.PHONY: run test lint upgrade bench install-run install-dev oracle oracle-check clean
 
 $(UV):
 	@echo "==> installing uv $(UV_VERSION) into .uv (the tool that installs the locked packages)"
@@ -43,6 +45,19 @@ lint: install-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The Databricks SQL oracle: Apache Spark (the `oracle` group, ~500 MB, needs Java 17) answers the
+# differential corpus and rewrites tests/differential/golden/, which `make test` compares against.
+oracle: $(UV)
+	@command -v java >/dev/null || { echo "make oracle needs a Java 17 runtime (Debian: openjdk-17-jre-headless)" >&2; exit 1; }
+	@$(UV) sync --frozen --group oracle --inexact
+	$(BIN)/python -m tests.differential.oracle
+
+# The same run, failing when the golden files no longer hold Spark's answers (CI).
+oracle-check: $(UV)
+	@command -v java >/dev/null || { echo "make oracle-check needs a Java 17 runtime (Debian: openjdk-17-jre-headless)" >&2; exit 1; }
+	@$(UV) sync --frozen --group oracle --inexact
+	$(BIN)/python -m tests.differential.oracle --check
+
 upgrade: $(UV)
 	@echo "==> re-locking within the ranges of pyproject.toml, then testing what it chose"
 	$(UV) lock --upgrade
@@ -53,10 +68,13 @@ bench: install-dev
 	$(BIN)/python benchmarks/query_overhead.py
 	$(BIN)/python benchmarks/upload.py
 	$(BIN)/python benchmarks/pg_sync.py
+	$(BIN)/python benchmarks/mysql_sync.py
+	$(BIN)/python benchmarks/rest_sync.py
 	$(BIN)/python benchmarks/deletion_vectors.py
 	$(BIN)/python benchmarks/profile.py
 	$(BIN)/python benchmarks/databricks_fake.py
 	$(BIN)/python benchmarks/api_load.py
+	$(BIN)/python benchmarks/jobs.py
 
 clean:
 	rm -rf .venv .uv .pytest_cache .ruff_cache .mypy_cache .coverage

@@ -18,14 +18,17 @@ The message is written for the person (or agent) who sent the request and never 
     │   ├── InvalidIdentifier         invalid_identifier  400    a catalog/schema/table/column name
     │   ├── QueryRefused              query_refused       400    the SQL guard said no (reason inside)
     │   ├── SqlSyntaxError            sql_syntax_error    400    the SQL does not parse as Databricks SQL
+    │   ├── InvalidJob                invalid_job         400    a job definition: cycle, unknown task, cron...
     │   └── BadFile                   bad_file            422    an uploaded file cannot be ingested
     ├── AuthError                     unauthenticated     401    no or bad credentials
     ├── PermissionDenied              permission_denied   403    authenticated, but the role may not
+    │   └── PathNotAllowed            path_not_allowed    403    a path= file outside what the mode allows
     ├── NotFound                      not_found           404    table, tenant, key, version ... missing
     ├── Conflict                      conflict            409    already exists / concurrent change
     ├── Cancelled                     cancelled           409    the work was stopped before it ended
     │   └── SyncCancelled             cancelled           409    a sync run; its table keeps its last commit
     ├── NotSupported                  not_supported       501    this engine or source lacks the capability
+    │   └── TaskKindUnavailable       task_kind_unavailable 501  a declared task kind cannot run here yet
     ├── LimitExceeded                 limit_exceeded      413    a size or time limit was reached
     │   ├── BodyTooLarge              limit_exceeded      413    a REST request body passed its limit
     │   ├── FileLimitExceeded         file_limit_exceeded 413    a file's shape or its parse passed a limit
@@ -35,6 +38,9 @@ The message is written for the person (or agent) who sent the request and never 
     │   └── StoreError                store_error         503    the system store failed
     │       └── SecretError           secret_error        500    a stored secret or the master keys unusable
     ├── SourceError                   source_error        502    a source failed: unreachable, refused ...
+    ├── ServerUnreachable             server_unreachable  502    the CLI's --server did not answer
+    ├── JobRunFailed                  job_run_failed      500    a job run ended with tasks that did not succeed
+    ├── TaskFailed                    task_failed         500    a run a task started (a sync, a job run) failed
     └── SigningKeyError               signing_key_error   500    the token signing key is missing or unsafe
 
 Only :class:`RateLimited` is transient as a class; engine, store and source errors say so per raise
@@ -97,6 +103,12 @@ class SqlSyntaxError(InvalidInput):
     code = "sql_syntax_error"
 
 
+class InvalidJob(InvalidInput):
+    """A job definition that cannot run: a cycle, an unknown dependency or kind, an invalid schedule."""
+
+    code = "invalid_job"
+
+
 class BadFile(InvalidInput):
     code = "bad_file"
     http_status = 422  # the request is well formed; the file inside it is not
@@ -110,6 +122,10 @@ class AuthError(TsunamiError):
 class PermissionDenied(TsunamiError):
     code = "permission_denied"
     http_status = 403
+
+
+class PathNotAllowed(PermissionDenied):
+    code = "path_not_allowed"
 
 
 class NotFound(TsunamiError):
@@ -139,6 +155,12 @@ class NotSupported(TsunamiError):
 
     code = "not_supported"
     http_status = 501
+
+
+class TaskKindUnavailable(NotSupported):
+    """A task kind the job may declare but that this installation cannot run yet (notebook, python)."""
+
+    code = "task_kind_unavailable"
 
 
 class LimitExceeded(TsunamiError):
@@ -203,7 +225,57 @@ class SourceError(TsunamiError):
     http_status = 502  # like the engine, an upstream the service reads on the caller's behalf
 
 
+class ServerUnreachable(TsunamiError):
+    """``tsunami --server URL`` could not reach the server (refused, timed out, a bad address)."""
+
+    code = "server_unreachable"
+    http_status = 502
+    transient = True
+
+
+class JobRunFailed(TsunamiError):
+    """A job run ended with at least one task failed, timed out, canceled or skipped for that reason.
+    Recorded as the run's error; the task runs hold each task's own error."""
+
+    code = "job_run_failed"
+
+
+class TaskFailed(TsunamiError):
+    """A run that a task started and waited for (a sync, another job's run) did not succeed; the
+    details name that run and its own error code."""
+
+    code = "task_failed"
+
+
 class SigningKeyError(TsunamiError):
     """The token signing key is missing or unsafe; the service refuses to start."""
 
     code = "signing_key_error"
+
+
+def invalid_arguments(problems: list[Any], /, *, what: str, known: list[str] | None = None) -> InvalidInput:
+    """An :class:`InvalidInput` for pydantic's ``errors(include_url=False)`` about ``what`` (a tool's
+    arguments, a request body), in plain words: each argument, what is wrong with it and what it was
+    given, never pydantic's internals or links. ``known`` lists the valid names, for an unexpected one."""
+    said: list[str] = []
+    listed: list[dict[str, Any]] = []
+    for problem in problems:
+        where = ".".join(str(part) for part in problem.get("loc", ()) if part not in ("body", "query", "form"))
+        kind = str(problem.get("type", ""))
+        given = problem.get("input")
+        if kind.startswith("missing"):
+            text = "is required"
+        elif kind in ("unexpected_keyword_argument", "extra_forbidden"):
+            text = "is not an argument" + (f" (the arguments are: {', '.join(known)})" if known else "")
+        else:
+            text = str(problem.get("msg", "is not valid"))
+            text = text.replace("Input should be", "must be").replace("Value error, ", "")
+            text += f" (got {_shown(given)})"
+        said.append(f"{where or 'the input'} {text}")
+        listed.append({"argument": where, "problem": kind})
+    return InvalidInput(f"invalid {what}: " + "; ".join(said), errors=listed)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

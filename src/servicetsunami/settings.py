@@ -98,6 +98,15 @@ class IngestSettings(BaseModel):
         description="Leftovers of interrupted uploads (temporary files, stage folders, empty landing folders) "
         "untouched for this long are removed when the server starts.",
     )
+    path_folder: str = Field(
+        "",
+        description=(
+            "Multi-tenant mode: path= uploads (stdio MCP server, CLI) read only regular files under this "
+            "folder, '{tenant}' standing for the caller's tenant slug (e.g. /srv/tsunami-drops/{tenant}), "
+            "never inside the service's home or lakehouse; empty refuses every path= (path_not_allowed). "
+            "Single-user mode reads any file the OS user can."
+        ),
+    )
 
 
 class McpSettings(BaseModel):
@@ -126,6 +135,14 @@ class SyncSettings(BaseModel):
         20, ge=0, description="How long a sync tool call waits for the run to finish before returning its id to poll."
     )
     max_parallel: int = Field(4, ge=1, description="Most syncs running at once in one process.")
+    merge_timeout_seconds: float = Field(
+        1800.0,
+        gt=0,
+        description=(
+            "A merge of one sync batch into its table (upsert on the primary key) running longer is stopped "
+            "(query_timeout) and commits nothing; the sync fails and resumes from its last commit when run again."
+        ),
+    )
 
 
 class RunsSettings(BaseModel):
@@ -143,6 +160,24 @@ class RunsSettings(BaseModel):
         "to run again (its process was killed). Keep it several heartbeats long.",
     )
     sweep_seconds: float = Field(5.0, gt=0, description="How often a worker sweeps for runs whose process died.")
+
+
+class JobsSettings(BaseModel):
+    """Jobs (pipelines): how their task runs share the machine and how schedules fire (DESIGN.md section 10)."""
+
+    max_parallel_tasks: int = Field(
+        4, ge=1, description="Most task runs of one tenant running at once, over all of its job runs."
+    )
+    tick_seconds: float = Field(
+        1.0, gt=0, description="How often every worker looks for scheduled jobs whose next tick has come."
+    )
+    misfire_grace_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A tick found later than this after its time (the service was down) is skipped, unless "
+        "the job's schedule says catch_up.",
+    )
+    catch_up_limit: int = Field(100, ge=1, description="Most missed ticks one catch-up queues for one job.")
 
 
 class AISettings(BaseModel):
@@ -360,6 +395,7 @@ class Settings(BaseSettings):
     )
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Syncs from sources.")
     runs: RunsSettings = Field(default_factory=RunsSettings, description="Runs: claiming, heartbeats, sweeps.")
+    jobs: JobsSettings = Field(default_factory=JobsSettings, description="Jobs: task concurrency, schedules.")
     ai: AISettings = Field(default_factory=AISettings, description="AI-assisted tools (LLM paths).")
     databricks: DatabricksSettings = Field(default_factory=DatabricksSettings, description="Databricks workspace.")
     mirror: Literal["", "databricks"] = Field(

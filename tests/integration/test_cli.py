@@ -142,3 +142,46 @@ def test_runs_are_listed_shown_waited_for_and_a_finished_one_cannot_be_cancelled
     assert [r["run_id"] for r in listed] == [run_id]
     refused = CliRunner().invoke(app, ["runs", "cancel", run_id], env={"TSUNAMI_API_KEY": key.group(0)})
     assert refused.exit_code == 2 and "(conflict)" in refused.output
+
+
+@pytest.mark.mysql
+def test_connections_of_any_kind_are_listed_connected_with_prompted_secrets_and_synced(  # type: ignore[no-untyped-def]
+    run,
+) -> None:
+    from tests.integration.mysql.support import execute, scratch_database
+
+    key = KEY_RE.search(run("tenants", "create", "acme"))
+    assert key is not None
+    kinds = run("connections", "kinds", key=key.group(0))
+    assert all(kind in kinds for kind in ("postgres", "mysql", "rest", "files"))
+    with scratch_database() as database:
+        execute(
+            database, "CREATE TABLE t (id int PRIMARY KEY, v varchar(9))", "INSERT INTO t VALUES (1, 'a'), (2, 'b')"
+        )
+        result = CliRunner().invoke(
+            app,
+            [
+                *(
+                    "connections",
+                    "connect",
+                    "mysql",
+                    "shop",
+                    "--set",
+                    "host=127.0.0.1",
+                    "--set",
+                    f"database={database}",
+                ),
+                *("--set", "user=root", "--set", "port=3306", "--no-secret"),  # root has no password here
+            ],
+            env={"TSUNAMI_API_KEY": key.group(0)},
+        )
+        assert result.exit_code == 0, result.output
+        assert "ok MariaDB" in result.output or "ok MySQL" in result.output
+        connection_id = re.search(r"\(([0-9a-f-]{36})\)", result.output)
+        assert connection_id is not None
+        assert "succeeded: 2 rows" in run("sync", connection_id.group(1), f"{database}.t", key=key.group(0))
+        assert "mysql" in run("connections", "list", key=key.group(0))
+    bad = CliRunner().invoke(
+        app, ["connections", "connect", "mysql", "x", "--set", "host"], env={"TSUNAMI_API_KEY": key.group(0)}
+    )
+    assert bad.exit_code != 0

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
+from servicetsunami.services.governance import pii
 from servicetsunami.services.ingestion import uploads as ingestion
 from servicetsunami.services.transforms import gold
 from servicetsunami.services.transforms import silver as transforms
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
+from tests.integration.governance.test_pii_adversarial import PEOPLE
 from tests.integration.test_silver import MESSY_CSV
 
 
@@ -40,3 +42,17 @@ def test_the_same_spec_gives_the_same_sql_and_rows_locally_and_on_databricks(
     again = transforms.transform_to_silver(on_databricks, remote, "bronze.orders")  # the stored spec, re-run
     assert again.rows == 4
     assert query_sql(on_databricks, remote, "SELECT count(*) FROM silver.orders").rows == [[4]]
+
+
+def test_personal_data_is_flagged_and_masked_the_same_way_on_databricks(
+    services: Services, acme: Principal, on_databricks: Services
+) -> None:
+    remote, _ = make_principal(on_databricks, "acme", "admin")
+    answers = []
+    for svc, who in ((services, acme), (on_databricks, remote)):
+        ingestion.upload_file(svc, who, file_name="people.csv", dataset_name="people", content=PEOPLE)
+        pii.set_mask_pii(svc, who, True)
+        sql = "SELECT id, city, reverse(contact) AS r FROM people ORDER BY id"
+        answers.append((pii.remembered_flags(svc, who, "bronze.people"), query_sql(svc, who, sql).rows))
+    assert answers[0] == answers[1]
+    assert answers[1][1][0] == [1, "Paris", pii.MASK]

@@ -85,6 +85,16 @@ def test_tsv_quoting_header_detection_and_latin1(services: Services, acme: Princ
     assert rows(services, acme, "SELECT name FROM latin") == [["José"]]
 
 
+def test_a_latin1_csv_sent_as_utf8_is_refused_with_the_encoding_that_works(services: Services, acme: Principal) -> None:
+    data = "name,city\nJosé,Málaga\nZoë,Köln\n".encode("latin-1")
+    with pytest.raises(BadFile) as info:
+        up(services, acme, "l.csv", data, dataset="latin")
+    assert info.value.code == "bad_file"
+    assert "encoding=latin-1" in info.value.message
+    up(services, acme, "l.csv", data, dataset="latin", options=FileOptions(encoding="latin-1"))
+    assert rows(services, acme, "SELECT city FROM latin ORDER BY name") == [["Málaga"], ["Köln"]]
+
+
 def test_excel_named_sheet_and_all_sheets(services: Services, acme: Principal, tmp_path) -> None:  # type: ignore[no-untyped-def]
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -269,3 +279,21 @@ def test_sheets_with_different_columns_load_into_one_table(services: Services, a
         [1, None, "Orders"],
         [None, 2.5, "Other"],
     ]
+
+
+def test_an_old_version_is_described_with_its_own_commit_time_and_history_is_plain_json(
+    services: Services, acme: Principal
+) -> None:
+    up(services, acme, "a.csv", b"x,y\n1,2\n", dataset="grow")
+    up(services, acme, "a.csv", b"x,y\n3,4\n", dataset="grow", mode="append")
+    first = describe_table(services, acme, "grow", version=0)
+    latest = describe_table(services, acme, "grow")
+    times = {entry.version: entry.timestamp for entry in latest.history}
+    assert (first.version, latest.version) == (0, 1)
+    assert first.updated_at == times[0] and latest.updated_at == times[1]
+    assert times[0] is not None and times[1] is not None and times[0] < times[1]
+    created = next(entry for entry in latest.history if entry.version == 0)
+    assert isinstance(created.parameters["metadata"], dict)
+    assert isinstance(created.parameters["metadata"]["schemaString"], dict)
+    assert created.parameters["location"] == "tenant_acme.bronze.grow"
+    assert str(services.settings.resolved_home) not in json.dumps(latest.model_dump(mode="json"))

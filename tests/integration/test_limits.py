@@ -12,20 +12,24 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
 from servicetsunami.api.app import create_app
 from servicetsunami.engines.base import Engine
+from servicetsunami.engines.local import merging
 from servicetsunami.engines.local.engine import LocalEngine
 from servicetsunami.errors import LimitExceeded, TsunamiError
 from servicetsunami.services.ai import tools
+from servicetsunami.services.catalog import tables
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
-from servicetsunami.services.governance import profiling
+from servicetsunami.services.governance import pii, profiling
 from servicetsunami.services.ingestion import uploads
 from servicetsunami.services.transforms import gold, silver
-from servicetsunami.settings import QuerySettings, Settings
+from servicetsunami.settings import QuerySettings, Settings, SyncSettings
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.tenancy import Principal, TableRef
 from tests.helpers import make_principal
@@ -39,7 +43,12 @@ CSV = b"id,name\n1,ann\n2,bob\n"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     limits = QuerySettings(timeout_seconds=TIMEOUT, write_timeout_seconds=TIMEOUT, result_cache_mb=0)
-    return Settings(home=tmp_path / "home", query=limits, _env_file=None)  # type: ignore[call-arg]  # pydantic-settings option
+    return Settings(
+        home=tmp_path / "home",
+        query=limits,
+        sync=SyncSettings(merge_timeout_seconds=TIMEOUT),
+        _env_file=None,  # type: ignore[call-arg]  # pydantic-settings option
+    )
 
 
 @pytest.fixture
@@ -75,9 +84,9 @@ def runaway_writes(services: Services, acme: Principal, people: None, monkeypatc
     monkeypatch.setattr(engine, "write_query", write_query)
 
 
-def ends_in_time(call: Callable[[], object]) -> TsunamiError | None:
+def ends_in_time(services: Services, principal: Principal, call: Callable[[], object]) -> TsunamiError | None:
     """The error ``call`` ended with, asserting it ended within SOON seconds (a call still running is
-    stopped by the services' close at the end of the test)."""
+    stopped by the services' close at the end of the test) and that the engine is free afterwards."""
     outcome: list[TsunamiError | None] = []
 
     def target() -> None:
@@ -92,7 +101,18 @@ def ends_in_time(call: Callable[[], object]) -> TsunamiError | None:
     thread.start()
     thread.join(SOON)
     assert not thread.is_alive(), f"still running after {time.monotonic() - started:.1f} s"
+    assert_engine_is_free(services, principal)
     return outcome[0]
+
+
+def assert_engine_is_free(services: Services, principal: Principal) -> None:
+    """A short statement, through the engine's own method (not a test's endless stand-in), answers at once."""
+    engine = services.engine
+    started = time.monotonic()
+    probe = guard_query("SELECT count(*) AS n FROM range(1000)", catalog=principal.catalog)
+    result = type(engine).query(engine, probe, max_rows=1, max_bytes=1024, timeout_seconds=SOON)
+    assert result.table.to_pylist() == [{"n": 1000}]
+    assert time.monotonic() - started < SOON
 
 
 def code_of(error: TsunamiError | None) -> str | None:
@@ -100,11 +120,14 @@ def code_of(error: TsunamiError | None) -> str | None:
 
 
 def test_a_runaway_query_ends_with_query_timeout(services: Services, acme: Principal) -> None:
-    assert code_of(ends_in_time(lambda: query_sql(services, acme, FOREVER))) == "query_timeout"
+    assert code_of(ends_in_time(services, acme, lambda: query_sql(services, acme, FOREVER))) == "query_timeout"
 
 
 def test_a_runaway_gold_table_ends_with_query_timeout_and_writes_nothing(services: Services, acme: Principal) -> None:
-    assert code_of(ends_in_time(lambda: gold.create_gold_table(services, acme, "forever", FOREVER))) == "query_timeout"
+    assert (
+        code_of(ends_in_time(services, acme, lambda: gold.create_gold_table(services, acme, "forever", FOREVER)))
+        == "query_timeout"
+    )
     assert not services.engine.table_exists(TableRef(acme.catalog, "gold", "forever"))
 
 
@@ -113,35 +136,43 @@ def test_a_gold_refresh_that_turned_runaway_ends_with_query_timeout(services: Se
     services.engine.write_query(rows, guard_query("SELECT * FROM range(3) t(i)", catalog=acme.catalog))
     gold.create_gold_table(services, acme, "product", "SELECT count(*) AS n FROM rows a, rows b, rows c, rows d")
     services.engine.write_query(rows, guard_query("SELECT * FROM range(1000000) t(i)", catalog=acme.catalog))
-    error = ends_in_time(lambda: gold.refresh_gold_table(services, acme, "product"))
+    error = ends_in_time(services, acme, lambda: gold.refresh_gold_table(services, acme, "product"))
     assert code_of(error) == "query_timeout"
 
 
 def test_a_query_over_a_runaway_gold_view_ends_with_query_timeout(services: Services, acme: Principal) -> None:
     gold.create_gold_table(services, acme, "endless", FOREVER, materialize="view")
-    error = ends_in_time(lambda: query_sql(services, acme, "SELECT * FROM gold.endless"))
+    error = ends_in_time(services, acme, lambda: query_sql(services, acme, "SELECT * FROM gold.endless"))
     assert code_of(error) == "query_timeout"
 
 
 @pytest.mark.usefixtures("runaway_writes")
 def test_a_runaway_silver_transform_ends_with_query_timeout(services: Services, acme: Principal) -> None:
-    error = ends_in_time(lambda: silver.transform_to_silver(services, acme, "bronze.people", target_table="again"))
+    error = ends_in_time(
+        services, acme, lambda: silver.transform_to_silver(services, acme, "bronze.people", target_table="again")
+    )
     assert code_of(error) == "query_timeout"
 
 
 @pytest.mark.usefixtures("runaway_queries")
 def test_a_runaway_transform_preview_ends_with_query_timeout(services: Services, acme: Principal) -> None:
-    assert code_of(ends_in_time(lambda: silver.preview_transform(services, acme, "bronze.people"))) == "query_timeout"
+    assert (
+        code_of(ends_in_time(services, acme, lambda: silver.preview_transform(services, acme, "bronze.people")))
+        == "query_timeout"
+    )
 
 
 @pytest.mark.usefixtures("runaway_queries")
 def test_a_runaway_profile_ends_with_query_timeout(services: Services, acme: Principal) -> None:
-    assert code_of(ends_in_time(lambda: profiling.profile_table(services, acme, "silver.people"))) == "query_timeout"
+    assert (
+        code_of(ends_in_time(services, acme, lambda: profiling.profile_table(services, acme, "silver.people")))
+        == "query_timeout"
+    )
 
 
 @pytest.mark.usefixtures("runaway_queries")
 def test_a_runaway_check_of_an_ai_tools_query_ends_with_query_timeout(services: Services, acme: Principal) -> None:
-    error = ends_in_time(lambda: tools.check_sql(services, acme, "SELECT * FROM silver.people"))
+    error = ends_in_time(services, acme, lambda: tools.check_sql(services, acme, "SELECT * FROM silver.people"))
     assert code_of(error) == "query_timeout"
 
 
@@ -212,3 +243,82 @@ def test_a_sort_past_the_memory_limit_spills_into_the_lakehouse_folder_and_finis
         assert not (tmp_path / ".tmp").exists()
     finally:
         engine.close()
+
+
+@pytest.mark.usefixtures("runaway_queries")
+def test_a_runaway_table_preview_ends_with_query_timeout(services: Services, acme: Principal) -> None:
+    error = ends_in_time(services, acme, lambda: tables.preview_table(services, acme, "bronze.people"))
+    assert code_of(error) == "query_timeout"
+
+
+@pytest.mark.usefixtures("runaway_queries")
+def test_a_runaway_check_for_personal_data_after_a_write_ends_with_query_timeout(
+    services: Services, acme: Principal
+) -> None:
+    ref = TableRef(acme.catalog, "bronze", "people")
+    assert code_of(ends_in_time(services, acme, lambda: pii.flag_table(services, acme, ref))) == "query_timeout"
+
+
+class _Endless:
+    """A DuckDB connection whose every statement is one that never ends."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+
+    def execute(self, *_: Any) -> Any:
+        return self._con.execute(FOREVER)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def _merge_batch(engine: Engine, ref: TableRef, rows: pa.Table) -> Any:
+    stage = engine.new_stage(ref)
+    pq.write_table(rows, stage / "batch.parquet")
+    return engine.commit_stage(ref, stage, mode="merge", merge_keys=["id"])
+
+
+@pytest.mark.parametrize("deletion_vectors", [True, False], ids=["marking", "rewriting"])
+def test_a_runaway_sync_merge_ends_with_query_timeout_commits_nothing_and_frees_the_table(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, deletion_vectors: bool
+) -> None:
+    services = Services.open(settings.model_copy(update={"deletion_vectors": deletion_vectors}))
+    try:
+        acme, _ = make_principal(services, "acme")
+        engine = services.engine
+        ref = TableRef(acme.catalog, "bronze", "accounts")
+        engine.write_table(ref, pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"]}).to_reader(), mode="overwrite")
+        before = engine.describe(ref).version
+        # every statement of the merge (key lookup on the lent cursor, rewrites in sandboxes) never ends
+        positions_of, sandbox = merging._positions_of, merging._sandbox
+        monkeypatch.setattr(merging, "_positions_of", lambda con, *a: positions_of(_Endless(con), *a))
+        monkeypatch.setattr(merging, "_sandbox", lambda *a: _Endless(sandbox(*a)))
+
+        error = ends_in_time(services, acme, lambda: _merge_batch(engine, ref, pa.table({"id": [2], "v": ["B"]})))
+
+        assert code_of(error) == "query_timeout"
+        assert engine.describe(ref).version == before
+        monkeypatch.undo()
+        _merge_batch(engine, ref, pa.table({"id": [2], "v": ["B"]}))  # the table's lock was let go
+        assert engine.describe(ref).rows == 3
+    finally:
+        services.close()
+
+
+def test_previews_are_cut_inside_their_first_batch_too(settings: Settings) -> None:
+    capped = settings.model_copy(update={"query": QuerySettings(max_bytes=100_000, result_cache_mb=0)})
+    services = Services.open(capped)
+    try:
+        acme, _ = make_principal(services, "acme")
+        wide = TableRef(acme.catalog, "bronze", "wide")
+        services.engine.write_query(
+            wide, guard_query("SELECT i, repeat('x', 40000) AS s FROM range(3) t(i)", catalog=acme.catalog)
+        )  # 120 kB in one batch; the cap is 100 kB
+
+        table = tables.preview_table(services, acme, "bronze.wide")
+        transform = silver.preview_transform(services, acme, "bronze.wide", transformations={"infer_types": False})
+
+        assert (table.row_count, table.truncated) == (2, True)
+        assert (transform.preview.row_count, transform.preview.truncated) == (2, True)
+    finally:
+        services.close()

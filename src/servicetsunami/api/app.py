@@ -36,6 +36,7 @@ from servicetsunami.api.routes import (
     databricks,
     datasets,
     health,
+    pipelines,
     tables,
     tenants,
     transforms,
@@ -44,7 +45,7 @@ from servicetsunami.api.routes import (
 from servicetsunami.api.routes import (
     runs as runs_routes,
 )
-from servicetsunami.errors import RateLimited, TsunamiError
+from servicetsunami.errors import RateLimited, TsunamiError, invalid_arguments
 from servicetsunami.services.container import Services
 from servicetsunami.services.runs import service as runs
 from servicetsunami.settings import Settings
@@ -66,6 +67,7 @@ API_ROUTERS = (
     api_keys.router,
     data_sources.router,
     runs_routes.router,
+    pipelines.router,
     transforms.router,
     databricks.router,
     health.router,
@@ -112,7 +114,7 @@ class RequestIdMiddleware:
 
 def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
     """Build the app. With ``services`` given (tests), the caller owns their lifetime."""
-    from servicetsunami.mcp.http import mcp_http_app
+    from servicetsunami.mcp.http import mcp_http_app, protected_resource_routes
 
     owned = services is None
     services = services or Services.open(settings)
@@ -150,6 +152,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         app.include_router(router, prefix="/api/v1")
     # mcp_app serves exactly /mcp itself; a Route (not a mount) avoids a /mcp -> /mcp/ redirect.
     app.router.routes.append(Route("/mcp", endpoint=mcp_app))
+    app.router.routes.extend(protected_resource_routes(settings))  # RFC 9728, named by /mcp's 401s
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.api.max_body_bytes, max_upload_bytes=settings.ingest.max_upload_bytes
     )
@@ -168,8 +171,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return problem(422, "invalid_input", detail, logs.request_id.get())
+        invalid = invalid_arguments(list(exc.errors()), what="request")
+        return problem(422, invalid.code, invalid.message, logs.request_id.get())
 
     return app
 

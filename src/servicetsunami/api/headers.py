@@ -8,9 +8,11 @@ A response that sets one of these headers itself keeps its own (the MCP stream's
 the docs pages' policy); headers are added to the start of a response and never hold a body back,
 so streams stream as before.
 
-The docs pages (Swagger UI at ``/docs``, ReDoc at ``/redoc``) load their scripts and styles from
-jsDelivr, and Swagger UI starts from one inline script, so their policy allows exactly those: the
-inline scripts by their SHA-256, computed from the page that is sent.
+The docs pages (Swagger UI at ``/docs``, ReDoc at ``/redoc``) load their scripts, styles and icon
+from this server (``/docs/assets/``: the files the ``fastapi-offline`` package ships, MIT-licensed),
+so they work without any network access, and Swagger UI starts from one inline script: their policy
+allows exactly those, this server's own origin and the inline scripts by their SHA-256, computed from
+the page that is sent.
 """
 
 from __future__ import annotations
@@ -28,28 +30,27 @@ from fastapi.openapi.docs import (
     swagger_ui_default_parameters,
 )
 from fastapi.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DOCS_PATH = "/docs"
 OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
 REDOC_PATH = "/redoc"
+ASSETS_PATH = "/docs/assets"
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-_CDN = "https://cdn.jsdelivr.net"
-_FAVICON = "https://fastapi.tiangolo.com"
 _SWAGGER_SOURCES = {
-    "script-src": [_CDN],
+    "script-src": ["'self'"],
     # Swagger UI sets style attributes as it renders.
-    "style-src": [_CDN, "'unsafe-inline'"],
-    "img-src": ["'self'", "data:", _FAVICON],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
     "connect-src": ["'self'"],
 }
 _REDOC_SOURCES = {
-    "script-src": [_CDN],
-    # ReDoc writes its styles into <style> elements; its fonts come from Google Fonts.
-    "style-src": ["'unsafe-inline'", "https://fonts.googleapis.com"],
-    "font-src": ["https://fonts.gstatic.com"],
-    "img-src": ["'self'", "data:", _FAVICON],
+    "script-src": ["'self'"],
+    # ReDoc writes its styles into <style> elements.
+    "style-src": ["'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
     "connect-src": ["'self'"],
     "worker-src": ["blob:"],
 }
@@ -102,6 +103,7 @@ def add_docs_pages(app: FastAPI, *, openapi_url: str) -> None:
         return endpoint
 
     parameters = {**swagger_ui_default_parameters, "validatorUrl": None}  # no spec URL sent to a third party
+    app.mount(ASSETS_PATH, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
     app.add_route(
         DOCS_PATH,
         page(
@@ -109,6 +111,9 @@ def add_docs_pages(app: FastAPI, *, openapi_url: str) -> None:
                 openapi_url=root + openapi_url,
                 title=f"{app.title} - Swagger UI",
                 oauth2_redirect_url=root + OAUTH2_REDIRECT_PATH,
+                swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
+                swagger_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
                 swagger_ui_parameters=parameters,
             ),
             _SWAGGER_SOURCES,
@@ -122,7 +127,16 @@ def add_docs_pages(app: FastAPI, *, openapi_url: str) -> None:
     )
     app.add_route(
         REDOC_PATH,
-        page(lambda root: get_redoc_html(openapi_url=root + openapi_url, title=f"{app.title} - ReDoc"), _REDOC_SOURCES),
+        page(
+            lambda root: get_redoc_html(
+                openapi_url=root + openapi_url,
+                title=f"{app.title} - ReDoc",
+                redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
+                redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
+                with_google_fonts=False,
+            ),
+            _REDOC_SOURCES,
+        ),
         include_in_schema=False,
     )
 

@@ -7,11 +7,12 @@ name, so they sit at the top level; groups are mounted under their name.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
-from servicetsunami.cli import connections, data, keys, mirror, runs, secrets, serve, syncs, tenants, users
-from servicetsunami.cli.common import warn_unknown_environment
+from servicetsunami.cli import connections, data, jobs, keys, mirror, runs, secrets, serve, syncs, tenants, users
+from servicetsunami.cli.common import REMOTE_COMMANDS, err, target, warn_unknown_environment
 
 app = typer.Typer(help="ServiceTsunami: the integration brain for data and AI agents.", no_args_is_help=True)
 # typer lists top-level commands first, in mounting order, then the groups in mounting order.
@@ -22,15 +23,38 @@ app.add_typer(tenants.app, name="tenants")
 app.add_typer(keys.app, name="keys")
 app.add_typer(connections.app, name="connections")
 app.add_typer(runs.app, name="runs")
+app.add_typer(jobs.app, name="jobs")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")
 
 
 @app.callback()
-def _start() -> None:
+def _start(
+    ctx: typer.Context,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            help="Talk to a running server over REST (query, upload, tables, sync, syncs, runs) as the "
+            "principal of TSUNAMI_API_KEY, instead of opening the data folder.",
+        ),
+    ] = None,
+) -> None:
     # Before every command, serve and mcp included: a misspelt setting is otherwise silently ignored.
     warn_unknown_environment()
+    target.server = server
+    command = ctx.invoked_subcommand
+    if server is not None and command not in REMOTE_COMMANDS:
+        err.print(
+            f"[red]error[/red] (not_supported): `tsunami {command}` works on the server's data folder and has no "
+            f"--server form; run it on the server's machine without --server (commands that take --server: "
+            f"{', '.join(sorted(REMOTE_COMMANDS))})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """What the commands share: opening the services, the principal of ``TSUNAMI_API_KEY``, printing,
-and the checks every command makes at start (unknown ``TSUNAMI_*`` names, the data folder).
+and the checks every command makes at start (unknown ``TSUNAMI_*`` names, the data folder); with
+``--server URL``, the REST client the commands with a REST twin use instead (:func:`remote`).
 
 Every command fails the same way: a ``TsunamiError`` is printed as ``error (code): message`` on
 standard error and the command exits with status 2.
@@ -23,11 +24,38 @@ from servicetsunami.settings import Settings, unknown_environment_names
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from servicetsunami.cli.remote import RestClient
     from servicetsunami.services.container import Services
     from servicetsunami.tenancy import Principal
 
 console = Console()
 err = Console(stderr=True)
+
+
+# The commands that may run against a server (--server): those with a REST twin.
+REMOTE_COMMANDS = frozenset({"query", "upload", "tables", "sync", "syncs", "runs"})
+
+
+class _Target:
+    """Where the commands run: the data folder (None) or the server given by ``--server``."""
+
+    server: str | None = None
+
+
+target = _Target()
+
+
+@contextmanager
+def remote() -> Iterator[RestClient | None]:
+    """The REST client of ``--server`` as the principal of ``TSUNAMI_API_KEY`` (None without
+    ``--server``: the command opens the data folder); errors inside are reported."""
+    if target.server is None:
+        yield None
+        return
+    from servicetsunami.cli.remote import RestClient
+
+    with reported_errors(), RestClient(target.server, Settings().api_key) as client:
+        yield client
 
 
 @contextmanager

@@ -58,12 +58,16 @@ def connections_list() -> None:
 
     with open_services() as svc:
         rows = list_connections(svc, key_principal(svc))
-    table = Table("id", "name", "host", "database", "last test")
+    table = Table("id", "name", "kind", "where", "last test")
     for r in rows:
         last = "-" if r.last_test_ok is None else ("ok" if r.last_test_ok else f"failed: {r.last_test_detail}")
-        table.add_row(
-            r.id, r.name, f"{r.config.get('host')}:{r.config.get('port')}", str(r.config.get("database")), last
+        c = r.config
+        where = (
+            f"{c['host']}:{c.get('port')}/{c.get('database')}"
+            if "host" in c
+            else str(c.get("base_url") or c.get("path") or "-")
         )
+        table.add_row(r.id, r.name, r.kind, where, last)
     console.print(table)
 
 
@@ -77,3 +81,61 @@ def connections_test(connection_id: Annotated[str, typer.Argument(help="Connecti
     console.print_json(result.model_dump_json())
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command("kinds")
+def connections_kinds() -> None:
+    """The kinds of source that can be connected, with their settings and which are secret."""
+    from servicetsunami.services.ingestion.connections import list_source_kinds
+
+    with open_services() as svc:
+        kinds = list_source_kinds(svc, key_principal(svc))
+    table = Table("kind", "settings", "secrets (prompted)", "description")
+    for k in kinds:
+        settings = [name for name in k.config_schema.get("properties", {}) if name not in k.secrets]
+        table.add_row(k.kind, ", ".join(settings), ", ".join(k.secrets) or "-", k.description)
+    console.print(table)
+
+
+@app.command("connect")
+def connections_connect(
+    kind: Annotated[str, typer.Argument(help="A kind of `tsunami connections kinds`, e.g. mysql")],
+    name: Annotated[str, typer.Argument(help="Short name for the connection")],
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A setting as key=value (repeat); lists and objects in JSON"),
+    ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option("--secret", help="A secret setting to prompt for (repeat); default: the kind's only secret"),
+    ] = None,
+    no_secret: Annotated[bool, typer.Option("--no-secret", help="The source needs no secret")] = False,
+) -> None:
+    """Store an encrypted connection of any kind; its secrets are prompted for, never arguments."""
+    import json
+
+    from servicetsunami.services.ingestion.connections import connect_source, list_source_kinds
+
+    config: dict[str, object] = {}
+    for item in setting or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not key=value", param_hint="--set")
+        # lists and objects as JSON; the rest as text, which the kind's settings convert (port=3306)
+        try:
+            config[key] = json.loads(raw) if raw[:1] in ("[", "{") else raw
+        except ValueError:
+            raise typer.BadParameter(f"{key}: {raw!r} is not valid JSON", param_hint="--set") from None
+    with open_services() as svc:
+        principal = key_principal(svc)
+        entry = next((k for k in list_source_kinds(svc, principal) if k.kind == kind), None)
+        asked = list(secret or ([] if no_secret or entry is None or len(entry.secrets) != 1 else entry.secrets))
+        secrets = {name: typer.prompt(name, hide_input=True) for name in asked}
+        created = connect_source(svc, principal, kind=kind, name=name, config=config, secrets=secrets)
+    test = created.test
+    state = (
+        f"[green]ok[/green] {test.server_version} in {test.latency_ms:.0f} ms"
+        if test.ok
+        else (f"[red]{test.problem}[/red]: {test.diagnosis}")
+    )
+    console.print(f"connection {created.name} ({created.id}): {state}")

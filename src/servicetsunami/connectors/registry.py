@@ -25,7 +25,9 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from servicetsunami.connectors.base import Source
 from servicetsunami.connectors.files.config import FilesConfig
+from servicetsunami.connectors.mysql.config import MySQLConfig
 from servicetsunami.connectors.postgres.config import PostgresConfig
+from servicetsunami.connectors.rest.config import RestConfig
 from servicetsunami.errors import InvalidInput, NotSupported
 
 if TYPE_CHECKING:
@@ -33,6 +35,10 @@ if TYPE_CHECKING:
     from servicetsunami.connectors.files.source import FileStager
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def _no_host_check(host: str, port: int) -> list[str]:
+    raise NotSupported("this source reaches hosts named at run time, and no host check is available here")
 
 
 def _no_volume(path: str) -> Path:
@@ -50,6 +56,8 @@ class SourceContext:
     # (a limited child process) that writes a file's rows as Parquet; None: checks off, in process.
     file_limits: StructureLimits | None = None
     file_stager: FileStager | None = None
+    # the host check for hosts met while reading (next URLs, redirects, token endpoints): their addresses
+    vet_host: Callable[[str, int], list[str]] = field(default=_no_host_check)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,16 @@ class SourceKind(Generic[ConfigT]):
     factory: Callable[[ConfigT, SourceContext], Source]
     secrets: tuple[str, ...] = ()
     endpoint: Callable[[ConfigT], tuple[str, int] | None] = lambda _config: None
+    description: str = ""
+
+    def config_schema(self) -> dict[str, Any]:
+        """The JSON schema of the kind's settings, secrets included and marked ``writeOnly``."""
+        schema = self.config.model_json_schema()
+        for name in self.secrets:
+            prop = schema.get("properties", {}).get(name)
+            if isinstance(prop, dict):
+                prop["writeOnly"] = True
+        return schema
 
     def parse(self, data: Mapping[str, Any], secrets: Mapping[str, str] | None = None) -> ConfigT:
         """The config from its stored (or given) fields and its decrypted secrets;
@@ -89,6 +107,18 @@ def _postgres(config: PostgresConfig, context: SourceContext) -> Source:
     return PostgresSource(config, hostaddr=context.hostaddr, threads=context.threads)
 
 
+def _mysql(config: MySQLConfig, context: SourceContext) -> Source:
+    from servicetsunami.connectors.mysql.source import MySQLSource
+
+    return MySQLSource(config, hostaddr=context.hostaddr, threads=context.threads)
+
+
+def _rest(config: RestConfig, context: SourceContext) -> Source:
+    from servicetsunami.connectors.rest.source import RestSource
+
+    return RestSource(config, vet=context.vet_host, threads=context.threads)
+
+
 def _files(config: FilesConfig, context: SourceContext) -> Source:
     from servicetsunami.connectors.files.source import FileSource
 
@@ -108,8 +138,31 @@ SOURCE_KINDS: dict[str, SourceKind[Any]] = {
         _postgres,
         secrets=("password",),
         endpoint=lambda c: (c.host, c.port),
+        description="A PostgreSQL database: its tables and views, synced in full or incrementally",
     ),
-    "files": SourceKind("files", FilesConfig, _files),
+    "mysql": SourceKind(
+        "mysql",
+        MySQLConfig,
+        _mysql,
+        secrets=("password",),
+        endpoint=lambda c: (c.host, c.port),
+        description="A MySQL or MariaDB database: its tables and views, synced in full or incrementally",
+    ),
+    "rest": SourceKind(
+        "rest",
+        RestConfig,
+        _rest,
+        secrets=("token", "password", "api_key", "client_secret"),
+        endpoint=lambda c: c.endpoint(),
+        description="A REST API described by its resources (paths, auth, pagination, record selector, incremental "
+        "cursor, parent/child): one stream per resource",
+    ),
+    "files": SourceKind(
+        "files",
+        FilesConfig,
+        _files,
+        description="A file of the landing volume (CSV/TSV, Excel, Parquet, JSON, NDJSON): a stream per file or sheet",
+    ),
 }
 
 

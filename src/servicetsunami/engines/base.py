@@ -41,6 +41,9 @@ refuses what it declares it lacks with ``NotSupported``.
 from __future__ import annotations
 
 import abc
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +57,38 @@ from servicetsunami.sql import GuardedQuery
 from servicetsunami.tenancy import TableRef
 
 WriteMode = Literal["create", "append", "overwrite", "merge"]
+
+
+Stopper = Callable[[Callable[[], None]], Callable[[], None]]
+_STOPPER: ContextVar[Stopper | None] = ContextVar("tsunami_statement_stopper", default=None)
+
+
+@contextlib.contextmanager
+def stoppable(stopper: Stopper, /) -> Iterator[None]:
+    """Statements started in this block (this thread or task) can be stopped from elsewhere: an engine
+    that can interrupt one hands its stop function to ``stopper`` when the statement starts and calls
+    what ``stopper`` returned when it ends. A stopped statement raises like one past its timeout
+    (:class:`~servicetsunami.errors.QueryTimeout`). This is how a job's task run stops its query when
+    the run is canceled."""
+    token = _STOPPER.set(stopper)
+    try:
+        yield
+    finally:
+        _STOPPER.reset(token)
+
+
+@contextlib.contextmanager
+def statement_stop(stop: Callable[[], None], /) -> Iterator[None]:
+    """For engines: offer ``stop`` to the enclosing :func:`stoppable` block, if any, for this block."""
+    stopper = _STOPPER.get()
+    if stopper is None:
+        yield
+        return
+    release = stopper(stop)
+    try:
+        yield
+    finally:
+        release()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,13 +18,14 @@ def _local(settings: Settings) -> Engine:
         memory_limit=settings.query.memory_limit,
         result_cache_bytes=settings.query.result_cache_mb * 1024 * 1024,
         deletion_vectors=settings.deletion_vectors,
+        merge_timeout_seconds=settings.sync.merge_timeout_seconds,
     )
 
 
 def _databricks(settings: Settings) -> Engine:
     from servicetsunami.engines.databricks.engine import DatabricksEngine
 
-    return DatabricksEngine(settings.databricks)
+    return DatabricksEngine(settings.databricks, merge_timeout_seconds=settings.sync.merge_timeout_seconds)
 
 
 ENGINES: dict[str, Callable[[Settings], Engine]] = {"local": _local, "databricks": _databricks}

@@ -6,7 +6,9 @@ and code as text, ``{"code", "message", "details"}`` under ``_meta["servicetsuna
 resource read fails with a JSON-RPC error whose ``data`` holds the same dict (invalid params when the
 error's class answers REST with a 4xx, internal error otherwise). Anything else is a bug
 or an outage: it is logged here with its traceback and the client sees only
-"internal error; see server logs".
+"internal error; see server logs". A call to a tool that does not exist is a protocol error
+(JSON-RPC invalid params), not a tool result. Arguments that do not fit a tool's signature get an
+``invalid_input`` error result naming each argument and what is wrong with it, in our words.
 
 Service calls block (DuckDB, delta-rs, the system store), so :func:`call_service` runs them in a
 worker thread; it is also the one place where exceptions are sorted into "show" and "mask".
@@ -21,12 +23,14 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
 import mcp.types as mcp_types
-from fastmcp.exceptions import FastMCPError
+from fastmcp.exceptions import DisabledError, FastMCPError, NotFoundError
+from fastmcp.exceptions import ValidationError as ArgumentsError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError as PydanticValidationError
 
-from servicetsunami.errors import TsunamiError
+from servicetsunami.errors import TsunamiError, invalid_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +86,22 @@ class DoorError(FastMCPError):
         return MCPError(code=code, message=self.message, data=self.to_dict())
 
 
+async def _argument_names(context: MiddlewareContext[mcp_types.CallToolRequestParams]) -> list[str] | None:
+    if context.fastmcp_context is None:
+        return None
+    tool = await context.fastmcp_context.fastmcp.get_tool(context.message.name)
+    properties = (tool.parameters or {}).get("properties", {}) if tool is not None else {}
+    return sorted(properties) or None
+
+
+def unknown_tool(name: str, /) -> MCPError:
+    return MCPError(
+        code=mcp_types.INVALID_PARAMS,
+        message=f"unknown tool {name!r}; tools/list shows the tools you can call",
+        data={"code": "unknown_tool", "tool": name},
+    )
+
+
 def door_error(exc: DoorError | TsunamiError, /) -> DoorError:
     return exc if isinstance(exc, DoorError) else DoorError.from_error(exc)
 
@@ -113,6 +133,18 @@ class ErrorShapingMiddleware(Middleware):
             return await call_next(context)
         except (DoorError, TsunamiError) as exc:
             return door_error(exc).to_tool_result()
+        except (NotFoundError, DisabledError):
+            # A protocol error (JSON-RPC invalid params), not a tool result: there is no such tool.
+            raise unknown_tool(context.message.name) from None
+        except ArgumentsError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, PydanticValidationError):
+                raise
+            known = await _argument_names(context)
+            problem = invalid_arguments(
+                cause.errors(include_url=False), what=f"arguments to {context.message.name}", known=known
+            )
+            return DoorError.from_error(problem).to_tool_result()
 
     async def on_read_resource(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
         try:

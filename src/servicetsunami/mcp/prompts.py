@@ -1,6 +1,7 @@
 """Prompts ``analyze_schema`` and ``generate_query``, and argument completions for table names.
 
-The completion handler (one per server) offers the caller's tables for the ``table_name`` and
+The completion handler (one per server) refuses a reference to a prompt or resource template this
+server does not have (JSON-RPC invalid params) and offers the caller's tables for the ``table_name`` and
 ``tables`` arguments of the prompts and the ``name`` of the table resource templates. Prompts carry
 only the caller's own words and table names, never table contents.
 """
@@ -12,6 +13,7 @@ from typing import Any
 import anyio.to_thread
 import mcp.types as mcp_types
 from fastmcp import FastMCP
+from mcp.shared.exceptions import MCPError
 
 from servicetsunami.errors import TsunamiError
 from servicetsunami.mcp.auth import Caller
@@ -19,6 +21,7 @@ from servicetsunami.services.container import Services
 from servicetsunami.tenancy import parse_table_name
 
 MAX_COMPLETIONS = 100
+PROMPTS = frozenset({"analyze_schema", "generate_query"})
 
 
 def register(server: FastMCP, services: Services, caller: Caller) -> None:
@@ -54,6 +57,7 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
     async def complete(
         ref: Any, argument: mcp_types.CompletionArgument, context: mcp_types.CompletionContext | None
     ) -> list[str] | None:
+        await _require_known(server, ref)
         wanted = (isinstance(ref, mcp_types.PromptReference) and argument.name in ("table_name", "tables")) or (
             isinstance(ref, mcp_types.ResourceTemplateReference) and argument.name == "name"
         )
@@ -73,3 +77,21 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         else:
             names = [f"{d.ref.schema}.{d.ref.name}" for d in details]
         return [n for n in names if n.startswith(typed) or n.split(".")[-1].startswith(typed)][:MAX_COMPLETIONS]
+
+
+async def _require_known(server: FastMCP, ref: Any) -> None:
+    if isinstance(ref, mcp_types.PromptReference):
+        if ref.name not in PROMPTS:
+            raise MCPError(
+                code=mcp_types.INVALID_PARAMS,
+                message=f"unknown prompt {ref.name!r}; prompts/list shows the prompts",
+                data={"code": "unknown_prompt", "prompt": ref.name},
+            )
+    elif isinstance(ref, mcp_types.ResourceTemplateReference):
+        templates = {template.uri_template for template in await server.list_resource_templates()}
+        if ref.uri not in templates:
+            raise MCPError(
+                code=mcp_types.INVALID_PARAMS,
+                message=f"unknown resource template {ref.uri!r}; resources/templates/list shows them",
+                data={"code": "unknown_resource_template", "uri": ref.uri},
+            )

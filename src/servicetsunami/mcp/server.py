@@ -40,6 +40,9 @@ from servicetsunami.settings import Settings
 from servicetsunami.tenancy import Principal
 
 SERVER_NAME = "ServiceTsunami"
+# Lists come in pages of this size, so a cursor a client makes up is refused (invalid params)
+# instead of being ignored; every list of this server fits on one page.
+LIST_PAGE_SIZE = 200
 
 
 def use_service_logging() -> None:
@@ -74,6 +77,10 @@ glob, ...), ATTACH, COPY, SET and writes are refused. Results are capped at {cap
 {caps.max_bytes / 2**20:g} MiB and stop after {caps.timeout_seconds:g} s; a capped result says truncated=true with a
 hint, so aggregate, filter or LIMIT rather than page through raw rows.
 
+Pipelines are jobs: create_job takes a DAG of tasks (sql, sync, transform, gold_refresh, run_job)
+with depends_on, retries, timeouts, parameters and an optional Quartz schedule; run_job starts one
+and get_job_run_status shows every task; repair_job_run re-runs what failed.
+
 Errors carry a code (e.g. query_refused, not_found, permission_denied) and a message saying what
 to change. Analysts can read and query; uploading needs an engineer or admin key."""
 
@@ -100,6 +107,7 @@ def build_mcp_server(
         middleware=middleware,
         mask_error_details=True,
         on_duplicate="error",
+        list_page_size=LIST_PAGE_SIZE,
     )
     register_all(server, services, caller)
     resources.register(server, services, caller)

@@ -3,12 +3,22 @@
 The caller is fixed at launch by ``TSUNAMI_API_KEY``: there is no default identity, so a missing
 or refused key stops the server with exit status 2 and a message on stderr saying what to do.
 stdout carries the protocol and nothing else: logging goes to stderr.
+
+A line that is not one JSON-RPC message (not JSON, a batch, no ``"jsonrpc": "2.0"``) is answered
+with the JSON-RPC error it calls for (:mod:`servicetsunami.mcp.protocol`) instead of being dropped
+by the SDK's reader without a word: :func:`serve_stdio` sits between that reader and the server.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+import anyio
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
 
 from servicetsunami import logs
 from servicetsunami.errors import AuthError
@@ -62,6 +72,43 @@ def run_stdio(settings: Settings) -> None:
         )
         # Runs queued here or by others (syncs, the mirror's replays) execute while the server runs.
         runs.ensure_worker(services)
-        build_mcp_server(services, principal=principal).run(transport="stdio", show_banner=False)
+        anyio.run(serve_stdio, build_mcp_server(services, principal=principal))
     finally:
         services.close()
+
+
+async def serve_stdio(server: FastMCP) -> None:
+    """Serve ``server`` on stdin/stdout until stdin closes (fastmcp's stdio runner, plus answers to
+    unreadable lines)."""
+    import mcp_types
+    from fastmcp.server.context import reset_transport, set_transport
+    from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
+
+    from servicetsunami.mcp.protocol import validation_error_answer
+
+    token = set_transport("stdio")
+    try:
+        async with server._lifespan_manager(), stdio_server() as (sdk_read, write):
+            relay_send, relay_read = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+
+            async def relay() -> None:
+                async with relay_send:
+                    async for item in sdk_read:
+                        if not isinstance(item, Exception):
+                            await relay_send.send(item)
+                            continue
+                        answer = validation_error_answer(item)
+                        if answer is None:
+                            await relay_send.send(item)
+                            continue
+                        logger.info("answered an unreadable message: %s", answer["error"]["message"])
+                        message = mcp_types.jsonrpc_message_adapter.validate_python(answer)
+                        await write.send(SessionMessage(message))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(relay)
+                await server._mcp_server.run(relay_read, write, server._mcp_server.create_initialization_options())
+                tg.cancel_scope.cancel()
+    finally:
+        reset_transport(token)

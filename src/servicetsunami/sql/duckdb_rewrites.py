@@ -31,7 +31,7 @@ def _template(sql: str) -> exp.Expr:
     return sqlglot.parse_one(sql, read="duckdb")
 
 
-def _fill(template: str, **args: exp.Expr) -> exp.Expr:
+def fill(template: str, **args: exp.Expr) -> exp.Expr:
     """Parse a DuckDB ``template`` and put a copy of ``args[name]`` wherever ``__name`` occurs."""
     tree = _template(template).copy()
     for column in list(tree.find_all(exp.Column)):
@@ -75,14 +75,14 @@ def _lateral_view_join(lateral: exp.Lateral, index: int) -> exp.Join:
     if isinstance(generator, exp.Posexplode):
         if len(columns) == 3:  # a map: pos, key, value
             projections = [
-                exp.alias_(_fill("UNNEST(RANGE(0, LEN(MAP_KEYS(__m))))", m=value), columns[0]),
+                exp.alias_(fill("UNNEST(RANGE(0, LEN(MAP_KEYS(__m))))", m=value), columns[0]),
                 exp.alias_(_unnest(exp.func("MAP_KEYS", value.copy())), columns[1]),
                 exp.alias_(_unnest(exp.func("MAP_VALUES", value.copy())), columns[2]),
             ]
         else:
             pos, col = (columns + ["pos", "col"][len(columns) :])[:2]
             projections = [
-                exp.alias_(_fill("UNNEST(RANGE(0, LEN(__a)))", a=value), pos),
+                exp.alias_(fill("UNNEST(RANGE(0, LEN(__a)))", a=value), pos),
                 exp.alias_(_unnest(value.copy()), col),
             ]
     elif isinstance(generator, exp.Inline):
@@ -119,7 +119,7 @@ def select_list_explode(tree: exp.Expr) -> None:
                 continue
             value = projection.this
             if isinstance(projection, exp.ExplodeOuter):
-                value = _fill("CASE WHEN LEN(__a) > 0 THEN __a ELSE [NULL] END", a=value)
+                value = fill("CASE WHEN LEN(__a) > 0 THEN __a ELSE [NULL] END", a=value)
             projection.replace(exp.alias_(_unnest(value), "col"))
 
 
@@ -173,7 +173,7 @@ def months_between(tree: exp.Expr) -> None:
     sqlglot's DuckDB form ignores the time of day and never rounds.
     """
     for node in list(tree.find_all(exp.MonthsBetween)):
-        value = _fill(_MONTHS_BETWEEN, a=node.this, b=node.expression)
+        value = fill(_MONTHS_BETWEEN, a=node.this, b=node.expression)
         roundoff = node.args.get("roundoff")
         if not (isinstance(roundoff, exp.Boolean) and roundoff.this is False):
             value = exp.func("ROUND", value, exp.Literal.number(8))
@@ -198,11 +198,11 @@ def unix_timestamp(tree: exp.Expr) -> None:
         value = node.this
         fmt = node.args.get("format")
         if fmt is not None and fmt != default:
-            node.replace(_fill("CAST(FLOOR(__x) AS BIGINT)", x=node.copy()))
+            node.replace(fill("CAST(FLOOR(__x) AS BIGINT)", x=node.copy()))
         elif value is None or isinstance(value, exp.CurrentTimestamp):
-            node.replace(_fill("CAST(FLOOR(EPOCH(CURRENT_TIMESTAMP)) AS BIGINT)"))
+            node.replace(fill("CAST(FLOOR(EPOCH(CURRENT_TIMESTAMP)) AS BIGINT)"))
         else:
-            node.replace(_fill("CAST(FLOOR(EPOCH(CAST(__x AS TIMESTAMP))) AS BIGINT)", x=value))
+            node.replace(fill("CAST(FLOOR(EPOCH(CAST(__x AS TIMESTAMP))) AS BIGINT)", x=value))
 
 
 # Expressions that are arrays whatever their input; concat_ws flattens these in Databricks.
@@ -225,7 +225,7 @@ def concat_ws_arrays(tree: exp.Expr) -> None:
         if not any(isinstance(v, _ARRAY_EXPRESSIONS) for v in values):
             continue
         rewritten = [
-            _fill("NULLIF(ARRAY_TO_STRING(__a, __s), '')", a=v, s=separator) if isinstance(v, _ARRAY_EXPRESSIONS) else v
+            fill("NULLIF(ARRAY_TO_STRING(__a, __s), '')", a=v, s=separator) if isinstance(v, _ARRAY_EXPRESSIONS) else v
             for v in values
         ]
         node.set("expressions", [separator, *rewritten])

@@ -20,6 +20,7 @@ the first ``;``, even inside quotes), so the text after those keywords is tokeni
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from collections.abc import Sequence
@@ -53,6 +54,15 @@ DIALECT = "databricks"
 QueryKind = Literal["select", "explain", "describe", "show_tables", "show_schemas", "show_columns"]
 
 _QUERY_STARTS = frozenset({"SELECT", "WITH", "VALUES", "FROM", "("})
+# Statements the tokenizer reads as plain words; starting with any other plain word is a typo.
+_OTHER_STATEMENTS = frozenset(
+    {
+        "ANALYZE", "ATTACH", "CACHE", "CALL", "CHECKPOINT", "CLEAR", "DEALLOCATE", "DETACH", "EXECUTE",
+        "EXPORT", "FSCK", "IMPORT", "INSTALL", "LIST", "LOAD", "MSCK", "PRAGMA", "PREPARE", "REFRESH",
+        "REPAIR", "RESET", "RESTORE", "REVOKE", "SUMMARIZE", "UNCACHE", "UNDROP",
+    }
+)  # fmt: skip
+_STATEMENT_WORDS = ("SELECT", "WITH", "VALUES", "EXPLAIN", "DESCRIBE", "SHOW")
 _EXPLAIN_MODES = frozenset({"EXTENDED", "FORMATTED", "COST", "CODEGEN"})
 _SHOW_USAGE = "supported forms are SHOW TABLES [IN schema], SHOW SCHEMAS and SHOW COLUMNS IN table"
 _EXPLAIN_USAGE = "EXPLAIN works on a query: EXPLAIN SELECT ..."
@@ -135,8 +145,26 @@ def _guard(sql: str, /, *, catalog: str, default_schema: str) -> GuardedQuery:
     if word in ("DESCRIBE", "DESC"):
         return _guard_describe(text, catalog=catalog, default_schema=default_schema)
     if word not in _QUERY_STARTS:
+        first = statement_tokens[0]
+        if first.token_type == TokenType.VAR and word not in _OTHER_STATEMENTS:
+            raise _not_a_statement(sql, first)
         raise QueryRefused(READ_ONLY_MESSAGE)
     return _guard_select(text, statement_tokens, catalog=catalog, default_schema=default_schema)
+
+
+def _not_a_statement(sql: str, token: Token) -> SqlSyntaxError:
+    """A first word that is no SQL statement at all (a typo such as ``slect``): a syntax error with
+    its position and the statement it was probably meant to be."""
+    line = sql.count("\n", 0, token.start) + 1
+    column = token.start - (sql.rfind("\n", 0, token.start) + 1) + 1
+    guess = difflib.get_close_matches(token.text.upper(), _STATEMENT_WORDS, n=1, cutoff=0.6)
+    hint = f" (did you mean {guess[0]}?)" if guess else ""
+    return SqlSyntaxError(
+        f"the SQL does not parse as Databricks SQL: {token.text!r} at line {line}, column {column} does not start "
+        f"a statement{hint}; a query starts with SELECT, WITH, VALUES, EXPLAIN, DESCRIBE or SHOW",
+        line=line,
+        column=column,
+    )
 
 
 def _tokenize(sql: str) -> list[Token]:

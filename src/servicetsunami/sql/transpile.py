@@ -1,9 +1,10 @@
 """Turn a guarded Databricks query into DuckDB SQL for the local engine.
 
 :func:`to_duckdb` replaces every real table with the FROM item the engine chooses for it (a view
-name, or ``read_parquet([...])`` over the files of the requested Delta version), fixes the
-constructs sqlglot transpiles wrongly (:mod:`servicetsunami.sql.duckdb_rewrites`) and generates
-DuckDB SQL.
+name, or ``read_parquet([...])`` over the files of the requested Delta version), names
+unnamed result columns as Databricks does (:mod:`servicetsunami.sql.naming`), fixes the constructs
+sqlglot transpiles wrongly (:mod:`servicetsunami.sql.spark_functions`,
+:mod:`servicetsunami.sql.duckdb_rewrites`) and generates DuckDB SQL.
 
 The engine's FROM items are not parsed: each table becomes a quoted placeholder identifier carrying
 a random token, and after generation the placeholder is replaced with the resolver's text verbatim.
@@ -24,7 +25,9 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from servicetsunami.errors import QueryRefused
 from servicetsunami.sql.duckdb_rewrites import apply_rewrites
 from servicetsunami.sql.guard import GuardedQuery
+from servicetsunami.sql.naming import name_result_columns
 from servicetsunami.sql.qualify import TableReference, table_reference, walk_tables
+from servicetsunami.sql.spark_functions import apply_function_rewrites
 
 __all__ = ["to_duckdb"]
 
@@ -64,6 +67,9 @@ def _template(query: GuardedQuery) -> tuple[str, tuple[tuple[str, TableReference
             return kept[1], kept[2]
     tree = query.statement.copy()
     refs = _replace_tables(tree)
+    if query.kind == "select":
+        name_result_columns(tree)
+    apply_function_rewrites(tree)
     apply_rewrites(tree)
     try:
         sql = tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)

@@ -286,6 +286,36 @@ class Run(_MetaMixin, Base):
         return self.state in FINISHED_RUN_STATES
 
 
+class Job(_MetaMixin, Base):
+    """A job (REST: pipeline) of a tenant: a DAG of tasks, kept as its validated definition.
+
+    ``definition`` is the whole job as the service normalised it (tasks, parameters, limits);
+    ``version`` grows by one on every update, and a job run records the version it ran. The schedule
+    (Quartz ``schedule_cron`` in ``schedule_timezone``) is copied out of the definition into columns so
+    the ticker can find due jobs in SQL: ``next_fire_at`` is the next tick, advanced by a
+    compare-and-set by exactly one worker, which queues that tick's run in the same transaction.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        Index("ix_jobs_next_fire_at", "next_fire_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    definition: Mapped[dict[str, Any]] = mapped_column(PlainJSON, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    schedule_cron: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    schedule_timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    paused: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    next_fire_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_by: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+
 class AuditLog(_MetaMixin, Base):
     """Who did what to which target. Rows outlive their tenant (``tenant_id`` is then null)."""
 

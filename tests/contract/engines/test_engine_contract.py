@@ -165,6 +165,13 @@ def test_time_travel_by_version_and_timestamp(engine: Engine) -> None:
         engine.describe(REF, version=7)
 
 
+def test_timestamp_as_of_after_the_latest_commit_is_refused(engine: Engine) -> None:
+    engine.write_table(REF, stream({"id": [1]}), mode="create")
+    with pytest.raises(InvalidInput) as refused:
+        q(engine, "SELECT count(*) AS n FROM items TIMESTAMP AS OF '2999-01-01 00:00:00'")
+    assert refused.value.code == "invalid_input"
+
+
 def test_history_lists_commits_newest_first(engine: Engine) -> None:
     engine.write_table(REF, stream({"id": [1]}), mode="create")
     engine.write_table(REF, stream({"id": [2]}), mode="append")

@@ -1,5 +1,7 @@
 """The Source contract, run against every source: PostgreSQL (a small table in the test server's
 database, which is required: these cases fail, never skip, without ``TSUNAMI_TEST_POSTGRES_URL``),
+MySQL/MariaDB (a table in a database of its own on ``TSUNAMI_TEST_MYSQL_URL``'s server, required too),
+a REST API (the local fake of tests/fakes/rest_api.py, paged, with an incremental cursor),
 a CSV file, a sheet of a workbook, and the in-memory source of the tests that reads only Arrow.
 
 A test that needs a capability says so with ``@pytest.mark.requires(...)``; against a source that
@@ -24,10 +26,16 @@ from psycopg import sql
 
 from servicetsunami.connectors.base import ReadRequest, Source, SourceCapabilities, SourceError
 from servicetsunami.connectors.files.source import FileSource
+from servicetsunami.connectors.mysql import MySQLSource
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
+from servicetsunami.connectors.rest.config import RestConfig
+from servicetsunami.connectors.rest.source import RestSource
 from servicetsunami.errors import InvalidInput, TsunamiError
 from tests.fakes.arrow_source import ArrowSource
+from tests.fakes.rest_api import FakeApi
+from tests.integration.mysql.support import execute, mysql_config, scratch_database
 from tests.integration.pg.support import connect, postgres_config
+from tests.integration.rest.conftest import vet as rest_vet
 
 COLUMNS = ["id", "name", "amount", "updated_at"]
 START = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -66,6 +74,47 @@ def _postgres(tmp_path: Path) -> Iterator[Case]:
         source.close()
         with connect() as pg:
             pg.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _mysql(tmp_path: Path) -> Iterator[Case]:
+    with scratch_database() as database:
+        execute(
+            database,
+            "CREATE TABLE items (id bigint PRIMARY KEY, name varchar(50), amount decimal(12,2), "
+            "updated_at timestamp(6) NULL)",
+        )
+        conn_rows = [(i, name, amount, at.replace(tzinfo=None)) for i, name, amount, at in ROWS]
+        for row in conn_rows:  # the test connection's session zone is UTC
+            execute(database, "INSERT INTO items VALUES (%s, %s, %s, %s)", params=row)
+        source = MySQLSource(mysql_config(database))
+        refused = mysql_config(database, host="127.0.0.1", port=1, connect_timeout=2)
+        try:
+            yield Case(source, f"{database}.items", lambda: MySQLSource(refused))
+        finally:
+            source.close()
+
+
+def _rest(tmp_path: Path) -> Iterator[Case]:
+    api = FakeApi(items=0)
+    api.state.rows = [
+        {"id": i, "name": name, "amount": amount, "updated_at": at.isoformat()} for i, name, amount, at in ROWS
+    ]
+    resource = {
+        "name": "items",
+        "path": "/rows",
+        "record_selector": "$.rows",
+        "paginator": {"type": "page_number"},
+        "incremental": {"cursor_field": "updated_at"},
+        "primary_key": ["id"],
+    }
+    with api.running():
+        config = RestConfig.model_validate({"base_url": api.base_url, "resources": [resource], "backoff_seconds": 0})
+        refused = config.model_copy(update={"base_url": "http://127.0.0.1:1", "max_retries": 0})
+        source = RestSource(config, vet=rest_vet)
+        try:
+            yield Case(source, "items", lambda: RestSource(refused, vet=rest_vet))
+        finally:
+            source.close()
 
 
 def _csv(tmp_path: Path) -> Iterator[Case]:
@@ -113,6 +162,8 @@ def _arrow(tmp_path: Path) -> Iterator[Case]:
 
 SOURCES: dict[str, Callable[[Path], Iterator[Case]]] = {
     "postgres": _postgres,
+    "mysql": _mysql,
+    "rest": _rest,
     "csv": _csv,
     "xlsx_sheet": _xlsx_sheet,
     "arrow_only": _arrow,

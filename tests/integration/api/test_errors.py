@@ -72,3 +72,21 @@ def test_an_unexpected_failure_is_a_masked_500_with_its_request_id_and_headers(
     assert answer.json()["request_id"] == answer.headers["x-request-id"] == "trace-me-42"
     assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["cache-control"] == "no-store"
     assert "disk on fire" not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"sql": "SELECT 1", "max_rows": 0}, "max_rows must be greater than or equal to 1 (got 0)"),
+        ({}, "sql is required"),
+        ({"sql": 5}, "sql must be a valid string (got 5)"),
+    ],
+)
+def test_a_request_body_that_does_not_fit_is_explained_without_pydantic_internals(
+    client: TestClient, services: Services, body: dict[str, object], said: str
+) -> None:
+    admin = login(client, services, "acme")
+    response = client.post("/api/v1/query", json=body, headers=admin.headers)
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_input")
+    assert said in response.json()["detail"]
+    assert "pydantic" not in response.text and "body." not in response.text

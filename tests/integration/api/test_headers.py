@@ -79,7 +79,18 @@ def test_a_docs_page_may_load_exactly_what_it_uses_and_nothing_else(client: Test
 
 def origin(url: str) -> str:
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "'self'"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_a_docs_page_loads_everything_from_this_server_so_it_works_offline(client: TestClient, path: str) -> None:
+    html = client.get(path).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(url.startswith("/docs/assets/") for url in assets), assets
+    for url in assets:
+        asset = client.get(url)
+        assert asset.status_code == 200 and len(asset.content) > 1000, url
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
 
 
 def test_the_mcp_stream_still_answers_with_the_security_headers(client: TestClient, services: Services) -> None:

@@ -35,6 +35,12 @@ def test_no_route_reaches_another_tenants_objects(client: TestClient, services: 
         run_id = run.json()["run_id"]
         key_id = client.post("/api/v1/api-keys", json={"name": "k"}, headers=acme.headers).json()["id"]
         user_id = client.get("/api/v1/auth/me", headers=acme.headers).json()["user"]["id"]
+        pipeline = {"name": "p", "tasks": [{"task_key": "a", "kind": "sql", "config": {"sql": "SELECT 1"}}]}
+        pipeline_id = client.post("/api/v1/pipelines", json=pipeline, headers=acme.headers).json()["job_id"]
+        pipeline_run = client.post(
+            f"/api/v1/pipelines/{pipeline_id}/run", json={"wait_seconds": 30}, headers=acme.headers
+        )
+        pipeline_run_id = pipeline_run.json()["run_id"]
 
         by_id: list[tuple[str, str, dict[str, Any] | None]] = [
             ("GET", f"/api/v1/datasets/{dataset_id}", None),
@@ -52,6 +58,15 @@ def test_no_route_reaches_another_tenants_objects(client: TestClient, services: 
             ("GET", f"/api/v1/users/{user_id}", None),
             ("GET", "/api/v1/tables/bronze/orders", None),
             ("GET", f"/api/v1/tables/bronze/{table}", None),
+            ("GET", f"/api/v1/pipelines/{pipeline_id}", None),
+            ("PUT", f"/api/v1/pipelines/{pipeline_id}", pipeline),
+            ("POST", f"/api/v1/pipelines/{pipeline_id}/run", {}),
+            ("POST", f"/api/v1/pipelines/{pipeline_id}/pause", {"paused": True}),
+            ("GET", f"/api/v1/pipelines/{pipeline_id}/runs", None),
+            ("GET", f"/api/v1/pipelines/runs/{pipeline_run_id}", None),
+            ("POST", f"/api/v1/pipelines/runs/{pipeline_run_id}/cancel", None),
+            ("POST", f"/api/v1/pipelines/runs/{pipeline_run_id}/repair", {}),
+            ("DELETE", f"/api/v1/pipelines/{pipeline_id}", None),
         ]
         for method, path, body in by_id:
             answer = client.request(method, path, json=body, headers=globex.headers)
@@ -67,6 +82,8 @@ def test_no_route_reaches_another_tenants_objects(client: TestClient, services: 
         for path, acme_id in lists.items():
             assert acme_id in _ids_of(client.get(path, headers=acme.headers).json()), path
             assert acme_id not in _ids_of(client.get(path, headers=globex.headers).json()), path
+        assert pipeline_id in _ids_of(client.get("/api/v1/pipelines", headers=acme.headers).json(), "job_id")
+        assert client.get("/api/v1/pipelines", headers=globex.headers).json()["items"] == []
         globex_tables = client.get("/api/v1/tables", headers=globex.headers).json()["items"]
         assert all(t["catalog"] == "tenant_globex" for t in globex_tables)
         usage = client.get("/api/v1/databricks/usage", headers=globex.headers).json()

@@ -38,6 +38,7 @@ def test_an_upload_becomes_a_dataset_to_describe_preview_query_and_delete(
     assert total["rows"] == [[20.75]]
     deleted = client.delete(f"/api/v1/datasets/{dataset_id}", headers=admin.headers)
     assert deleted.status_code == 200 and deleted.json()["table_dropped"] is True
+    assert deleted.json()["landing_file_kept"] is True and detail["landing_path"] in deleted.json()["note"]
     assert client.get(f"/api/v1/datasets/{dataset_id}", headers=admin.headers).status_code == 404
     assert client.get("/api/v1/tables/bronze/sales", headers=admin.headers).status_code == 404
 

@@ -23,9 +23,10 @@ import uvicorn
 from fastmcp import Client
 from starlette.applications import Starlette
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from servicetsunami.mcp.errors import ERROR_META_KEY
-from servicetsunami.mcp.http import mcp_http_app
+from servicetsunami.mcp.http import mcp_http_app, protected_resource_routes
 from servicetsunami.mcp.server import build_mcp_server
 from servicetsunami.services.container import Services
 
@@ -82,6 +83,22 @@ class HttpServer:
         return f"{self.base_url}/mcp"
 
 
+class InjectKey:
+    """Test-only ASGI wrapper: requests that come without ``Authorization`` get ``Bearer <api_key>``.
+
+    For clients that cannot send a header (the conformance suite's CLI); the server behind it
+    checks the key exactly as in production."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self.header = (b"authorization", f"Bearer {api_key}".encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not any(name == b"authorization" for name, _ in scope["headers"]):
+            scope = {**scope, "headers": [*scope["headers"], self.header]}
+        await self.app(scope, receive, send)
+
+
 def parent_app(services: Services) -> Starlette:
     mcp_app = mcp_http_app(services)
 
@@ -90,7 +107,8 @@ def parent_app(services: Services) -> Starlette:
         async with mcp_app.router.lifespan_context(mcp_app):
             yield
 
-    return Starlette(routes=[Route("/mcp", endpoint=mcp_app)], lifespan=lifespan)
+    routes = [Route("/mcp", endpoint=mcp_app), *protected_resource_routes(services.settings)]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
@@ -102,11 +120,15 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 
 
 @contextlib.contextmanager
-def running_http_server(services: Services) -> Iterator[HttpServer]:
+def running_http_server(services: Services, *, inject_key: str | None = None) -> Iterator[HttpServer]:
+    """``parent_app`` served on a loopback port; with ``inject_key``, behind :class:`InjectKey`."""
+    app: ASGIApp = parent_app(services)
+    if inject_key is not None:
+        app = InjectKey(app, inject_key)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(parent_app(services), log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -97,3 +98,35 @@ def test_with_a_refused_key_the_stdio_server_exits_2(services: Services, keys: K
     assert completed.returncode == 2
     assert "not accepted" in completed.stderr
     assert completed.stdout == ""
+
+
+def test_unreadable_lines_over_stdio_are_answered_with_json_rpc_errors(
+    services: Services, keys: Keys, tmp_path: Path
+) -> None:
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": "init",
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+    }
+    lines = [
+        "{not json",
+        json.dumps([{"jsonrpc": "2.0", "id": 7, "method": "ping"}]),
+        json.dumps({"id": 8, "method": "ping"}),
+        json.dumps(initialize),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TSUNAMI_")}
+    completed = subprocess.run(
+        tsunami_mcp_command(),
+        env=env | launch_env(services, keys.acme_analyst),
+        cwd=tmp_path,
+        input="".join(line + "\n" for line in lines),
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS * 4,
+        check=False,
+    )
+    answers = [json.loads(line) for line in completed.stdout.splitlines()]
+    errors = [(a["id"], a["error"]["code"]) for a in answers if "error" in a]
+    assert errors == [(None, -32700), (None, -32600), (8, -32600)], completed.stderr
+    assert [a["id"] for a in answers if "result" in a] == ["init"]

@@ -84,11 +84,12 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "query_sql",
         "health",  # the lakehouse
         "test_connection",
+        "list_source_kinds",
         "list_source_tables",
         "sync_table_to_bronze",
         "get_sync_status",
         "cancel_sync",
-        "list_syncs",  # data sources; connect_postgres needs the admin role
+        "list_syncs",  # data sources; connect_postgres and connect_source need the admin role
         "transform_to_silver",
         "preview_transform",
         "create_gold_table",
@@ -103,6 +104,16 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "get_run",
         "list_runs",
         "cancel_run",  # runs of any kind
+        "list_jobs",
+        "get_job",
+        "create_job",
+        "update_job",
+        "delete_job",
+        "run_job",
+        "get_job_run_status",
+        "list_job_runs",
+        "cancel_job_run",
+        "repair_job_run",  # jobs (pipelines)
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations
@@ -268,3 +279,33 @@ async def test_service_calls_run_with_the_callers_tenant_in_the_logging_context(
         await client.call_tool("query_sql", {"sql": "SELECT 1 AS one"})
     assert seen == ["acme"]
     assert logs.tenant.get() == "-"
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "said"),
+    [
+        (
+            "upload_file",
+            {"file_name": "a.csv", "dataset_name": "a", "file_content": "YSxiCjEsMgo=", "mode": "bogus"},
+            "mode must be 'create', 'append' or 'overwrite' (got 'bogus')",
+        ),
+        ("query_sql", {"sql": "SELECT 1", "max_rows": 0}, "max_rows must be greater than or equal to 1 (got 0)"),
+        ("query_sql", {}, "sql is required"),
+        ("query_sql", {"sql": "SELECT 1", "rows": 3}, "rows is not an argument (the arguments are: max_rows, sql)"),
+    ],
+)
+async def test_arguments_that_do_not_fit_are_explained_in_plain_words(
+    services: Services, keys: Keys, tool: str, arguments: dict[str, Any], said: str
+) -> None:
+    async with local_client(services, keys.acme_engineer) as client:
+        result = await client.call_tool_mcp(tool, arguments)
+    assert error_code(result) == "invalid_input"
+    assert said in result_text(result)
+    assert "pydantic" not in result_text(result)
+
+
+async def test_a_mistyped_statement_is_a_syntax_error_with_its_position(services: Services, keys: Keys) -> None:
+    async with local_client(services, keys.acme_analyst) as client:
+        result = await client.call_tool_mcp("query_sql", {"sql": "slect 1"})
+    assert error_code(result) == "sql_syntax_error"
+    assert "line 1, column 1" in result_text(result) and "SELECT" in result_text(result)

@@ -44,7 +44,12 @@ def test_an_unknown_kind_is_not_supported() -> None:
 
 
 def test_every_kind_builds_a_source_of_its_own_kind() -> None:
-    configs = {"postgres": POSTGRES, "files": {"path": "a/b.csv"}}
+    configs = {
+        "postgres": POSTGRES,
+        "mysql": {"host": "db.example.com", "database": "app", "user": "reader", "password": "pw-123"},
+        "rest": {"base_url": "https://api.example.com/v1", "resources": [{"name": "items", "path": "/items"}]},
+        "files": {"path": "a/b.csv"},
+    }
     assert set(SOURCE_KINDS) == set(configs)
     for name, kind in SOURCE_KINDS.items():
         source = kind.factory(kind.parse(configs[name]), SourceContext(volume_file=Path))
@@ -52,6 +57,23 @@ def test_every_kind_builds_a_source_of_its_own_kind() -> None:
             assert source.kind == name == kind.name
         finally:
             source.close()
+
+
+def test_rest_and_mysql_secrets_are_kept_apart_and_their_endpoint_is_the_host_to_vet() -> None:
+    rest = source_kind("rest")
+    config = rest.parse(
+        {
+            "base_url": "https://api.example.com:8443/v1",
+            "auth": {"type": "bearer"},
+            "resources": [{"name": "items", "path": "/items"}],
+        },
+        {"token": "tok-123"},
+    )
+    assert "token" not in rest.public(config) and rest.secret_values(config) == {"token": "tok-123"}
+    assert rest.endpoint(config) == ("api.example.com", 8443)
+    assert rest.config_schema()["properties"]["token"]["writeOnly"] is True
+    mysql = source_kind("mysql")
+    assert mysql.endpoint(mysql.parse({"host": "db", "database": "d", "user": "u"})) == ("db", 3306)
 
 
 def test_a_context_without_a_volume_refuses_files_with_not_supported() -> None:
@@ -63,7 +85,7 @@ def test_a_context_without_a_volume_refuses_files_with_not_supported() -> None:
 def test_the_registry_loads_no_driver_until_a_connection_is_opened() -> None:
     code = (
         "import sys, servicetsunami.connectors.registry as r; "
-        "print(sorted(m for m in ('psycopg', 'duckdb') if m in sys.modules))"
+        "print(sorted(m for m in ('psycopg', 'duckdb', 'pymysql', 'httpx') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

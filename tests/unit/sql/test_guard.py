@@ -154,6 +154,27 @@ def test_unparsable_sql_is_a_syntax_error_that_says_where() -> None:
     assert "line 1, column" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("sql", "line", "column", "guess"),
+    [("slect 1", 1, 1, "SELECT"), ("\n  SELEC * FROM t", 2, 3, "SELECT"), ("frobnicate 2", 1, 1, None)],
+)
+def test_a_mistyped_first_word_is_a_syntax_error_with_its_position_and_a_guess(
+    sql: str, line: int, column: int, guess: str | None
+) -> None:
+    with pytest.raises(SqlSyntaxError) as info:
+        guard_query(sql, catalog=CATALOG)
+    assert info.value.code == "sql_syntax_error"
+    assert info.value.details == {"line": line, "column": column}
+    assert (f"did you mean {guess}" in info.value.message) == (guess is not None)
+
+
+@pytest.mark.parametrize("sql", ["INSERT INTO t VALUES (1)", "ATTACH 'x.db'", "OPTIMIZE t", "SET a = 1"])
+def test_statements_that_write_stay_refused_as_not_read_only(sql: str) -> None:
+    with pytest.raises(QueryRefused) as info:
+        guard_query(sql, catalog=CATALOG)
+    assert info.value.code == "query_refused"
+
+
 def test_unterminated_string_is_a_syntax_error() -> None:
     with pytest.raises(SqlSyntaxError):
         guard_query("SELECT 'abc", catalog=CATALOG)

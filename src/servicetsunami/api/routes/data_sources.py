@@ -15,11 +15,13 @@ from servicetsunami.api.schemas.data_sources import (
     DataSourceCreate,
     DataSourceCreated,
     DataSourcePublic,
+    SourceKindPublic,
     SourceTable,
     SyncCreate,
     SyncPublic,
     SyncRunPublic,
 )
+from servicetsunami.errors import InvalidInput
 from servicetsunami.services.ingestion import connections, syncs
 
 router = APIRouter(prefix="/data-sources", tags=["data-sources"])
@@ -31,17 +33,30 @@ router = APIRouter(prefix="/data-sources", tags=["data-sources"])
 async def create_data_source(
     body: DataSourceCreate, services: ServicesDep, principal: PrincipalDep
 ) -> DataSourceCreated:
-    """Store a PostgreSQL connection (password encrypted, never returned) and test it."""
+    """Store a connection of any kind (secrets encrypted, never returned) and test it."""
+    if body.config is not None:
+        config = body.config
+        secrets = {k: v.get_secret_value() for k, v in (body.secrets or {}).items()}
+        return await run_in_threadpool(
+            lambda: connections.connect_source(
+                services, principal, kind=body.kind, name=body.name, config=config, secrets=secrets
+            )
+        )
+    if body.kind != "postgres" or body.host is None or body.database is None or body.user is None:
+        raise InvalidInput(
+            "give `config` (and `secrets`) for the kind; only postgres may be given by host, database, user"
+        )
     password = body.password.get_secret_value() if body.password is not None else None
+    host, database, user = body.host, body.database, body.user
     return await run_in_threadpool(
         lambda: connections.connect_postgres(
             services,
             principal,
             name=body.name,
-            host=body.host,
+            host=host,
             port=body.port,
-            database=body.database,
-            user=body.user,
+            database=database,
+            user=user,
             password=password,
             sslmode=body.sslmode,
             schemas=body.schemas,
@@ -58,7 +73,13 @@ async def list_data_sources(services: ServicesDep, principal: PrincipalDep, page
     return page_of(items, key=lambda c: (c.name, c.id), limit=page.limit)
 
 
-# Before "/{source_id}" routes, so that "syncs" is never read as a source id.
+# Before "/{source_id}" routes, so that "kinds" and "syncs" are never read as a source id.
+@router.get("/kinds", operation_id="list_source_kinds", response_model=list[SourceKindPublic], responses=COMMON_ERRORS)
+async def list_source_kinds(services: ServicesDep, principal: PrincipalDep) -> list[SourceKindPublic]:
+    """The kinds of source that can be connected, each with the JSON schema of its settings."""
+    return await run_in_threadpool(connections.list_source_kinds, services, principal)
+
+
 @router.get("/syncs/{run_id}", operation_id="get_sync_run", response_model=SyncRunPublic, responses=COMMON_ERRORS)
 async def get_sync_run(run_id: str, services: ServicesDep, principal: PrincipalDep) -> SyncRunPublic:
     """Status, rows, bytes, timings and error of a sync run."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -10,6 +10,7 @@ from servicetsunami.services.ingestion.connections import (
     ConnectionCreated,
     ConnectionPublic,
     ConnectionTest,
+    SourceKindPublic,
     SourceTable,
 )
 from servicetsunami.services.ingestion.syncs import SyncPublic, SyncRunPublic
@@ -19,6 +20,7 @@ __all__ = [
     "DataSourceCreate",
     "DataSourceCreated",
     "DataSourcePublic",
+    "SourceKindPublic",
     "SourceTable",
     "SyncCreate",
     "SyncPublic",
@@ -30,12 +32,24 @@ DataSourceCreated = ConnectionCreated
 
 
 class DataSourceCreate(BaseModel):
+    """A connection of any kind: ``kind`` with its ``config`` and ``secrets`` (GET /data-sources/kinds
+    gives each kind's schema). PostgreSQL may also be given by its fields at the top level."""
+
     name: str = Field(min_length=1, max_length=128, description="Lower-case letters, digits, underscores")
-    kind: Literal["postgres"] = "postgres"
-    host: str = Field(min_length=1, max_length=253)
+    kind: str = Field("postgres", min_length=1, max_length=64, description="A kind of GET /data-sources/kinds")
+    config: dict[str, Any] | None = Field(
+        None, description="The kind's settings, secrets excluded (see GET /data-sources/kinds)"
+    )
+    secrets: dict[str, SecretStr] | None = Field(
+        None,
+        max_length=16,
+        description="The kind's secret settings; stored encrypted, never returned",
+        json_schema_extra={"writeOnly": True},
+    )
+    host: str | None = Field(None, min_length=1, max_length=253, description="postgres without config: host")
     port: int = Field(5432, ge=1, le=65535)
-    database: str = Field(min_length=1, max_length=128)
-    user: str = Field(min_length=1, max_length=128)
+    database: str | None = Field(None, min_length=1, max_length=128, description="postgres without config")
+    user: str | None = Field(None, min_length=1, max_length=128, description="postgres without config")
     password: SecretStr | None = Field(
         None, max_length=1024, description="Stored encrypted; never returned", json_schema_extra={"writeOnly": True}
     )

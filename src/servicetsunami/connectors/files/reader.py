@@ -173,6 +173,8 @@ class FileReader:
         """The error for the caller: this file by the name they gave it, never a server path."""
         folders = [self.output_dir] if self.output_dir is not None else []
         text = clean_error(exc, self.file_name, path=self.path, folders=folders)
+        if "invalid unicode" in text.lower() and not self.options.encoding:
+            text += NOT_UTF8_HINT
         return text if prefix else text.removeprefix(f"{self.file_name}: ")
 
     def sheets(self) -> list[str]:
@@ -411,6 +413,12 @@ def _ident(name: str) -> str:
 
 def _lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+NOT_UTF8_HINT = (
+    " (the file is not UTF-8; if it comes from Excel or an older Windows program, send it again with "
+    "encoding=latin-1, or encoding=utf-16)"
+)
 
 
 def _clean(exc: BaseException, file_name: str) -> str:

@@ -66,8 +66,15 @@ class DatabricksEngine(DatabricksVolumes, Engine):
     # result an INSERT ... SELECT with its own schema evolution; neither is done, so both are declared.
     capabilities: ClassVar[Capabilities] = Capabilities(column_comments=False, staged_parquet=True, query_append=False)
 
-    def __init__(self, settings: DatabricksSettings, *, workspace: Workspace | None = None) -> None:
+    def __init__(
+        self,
+        settings: DatabricksSettings,
+        *,
+        workspace: Workspace | None = None,
+        merge_timeout_seconds: float = _DDL_TIMEOUT,
+    ) -> None:
         self.settings = settings
+        self._merge_timeout = merge_timeout_seconds
         self.ws = workspace or Workspace(settings)
         self._ensured: set[str] = set()
 
@@ -257,7 +264,7 @@ class DatabricksEngine(DatabricksVolumes, Engine):
         statement = writes.merge_into(ref, stage, keys, staged.schema.names)
         self._run(writes.create_as_select(stage, staged, replace=True, description=None))
         try:
-            self._run(statement)
+            self.ws.rows(statement, timeout=self._merge_timeout)  # canceled on the warehouse past it
         finally:
             with contextlib.suppress(Exception):  # a leftover stage table is hidden from list_tables
                 self._run(f"DROP TABLE IF EXISTS {writes.qualified(stage)}")

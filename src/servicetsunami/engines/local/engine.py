@@ -13,6 +13,7 @@ statement that slipped past the SQL guard could not read another tenant's files 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import tempfile
@@ -84,8 +85,10 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         memory_limit: str = "",
         result_cache_bytes: int = 0,
         deletion_vectors: bool = True,
+        merge_timeout_seconds: float | None = None,
     ) -> None:
         self.root = root
+        self._merge_timeout = merge_timeout_seconds
         self._deletion_vectors = deletion_vectors
         self.root.mkdir(parents=True, exist_ok=True)
         self._layout = Layout(root)
@@ -141,7 +144,8 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                 self._widen_for(ref, path, data.schema)
             try:
                 if mode == "merge" and existed:
-                    merging.delta_merge(path, counter.reader(), merge_keys or [], props)
+                    with merging.time_limit(self._merge_timeout):
+                        merging.delta_merge(path, counter.reader(), merge_keys or [], props)
                 else:
                     write_deltalake(
                         str(path),
@@ -191,6 +195,10 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                     cause = exc.__cause__
                     if isinstance(cause, duckdb.Error):  # the statement failed while its rows streamed
                         raise self._statement_error(cause, timeout_seconds) from exc
+                    if isinstance(cause, OSError):  # ... and reached the writer through Arrow's reader
+                        stream = self._stream_error(cause, timeout_seconds)
+                        if stream is not cause:
+                            raise stream from exc
                     raise
         finally:
             cursor.close()
@@ -240,7 +248,8 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                     if existed and mode in ("append", "merge") and schema is not None:
                         self._widen_for(ref, path, schema)
                     if mode == "merge" and existed:
-                        self._merge_staged(ref, path, actions, schema, merge_keys or [], props)
+                        with merging.time_limit(self._merge_timeout):
+                            self._merge_staged(ref, path, actions, schema, merge_keys or [], props)
                     else:
                         effective: WriteMode = "append" if mode == "merge" else mode
                         self._commit_actions(path, existed, actions, schema, effective, comments, description, props)
@@ -385,8 +394,7 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
             rows -= deleted.table.num_rows
         size = sum(actions.column("size_bytes").to_pylist()) if actions.num_rows else 0
         meta = dt.metadata()
-        history = dt.history(1)
-        updated = ms_to_dt(history[0].get("timestamp")) if history else None
+        updated = self._commit_time(ref, dt)
         return TableDetail(
             ref=ref,
             version=dt.version(),
@@ -401,18 +409,34 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
             properties=dict(meta.configuration),
         )
 
+    def _commit_time(self, ref: TableRef, dt: DeltaTable) -> datetime | None:
+        """When the snapshot's own version was committed (not the table's latest commit): the
+        ``commitInfo`` of its log entry, else the history entry of that version."""
+        version = dt.version()
+        entry = self._layout.table_dir(ref) / "_delta_log" / f"{version:020d}.json"
+        try:
+            with entry.open(encoding="utf-8") as log:
+                for line in log:
+                    info = json.loads(line).get("commitInfo") if line.strip() else None
+                    if isinstance(info, dict) and info.get("timestamp") is not None:
+                        return ms_to_dt(info["timestamp"])
+        except (OSError, ValueError):
+            pass  # a log folded into a checkpoint: ask the history
+        found = [h for h in dt.history() if h.get("version") == version]
+        return ms_to_dt(found[0].get("timestamp")) if found else None
+
     def history(self, ref: TableRef, /, *, limit: int = 20) -> list[HistoryEntry]:
         dt = self._snapshot(ref)
-        return list(self._snapshots.derived(dt, ("history", limit), lambda: self._history(dt, limit)))
+        return list(self._snapshots.derived(dt, ("history", limit), lambda: self._history(ref, dt, limit)))
 
     @staticmethod
-    def _history(dt: DeltaTable, limit: int) -> list[HistoryEntry]:
+    def _history(ref: TableRef, dt: DeltaTable, limit: int) -> list[HistoryEntry]:
         return [
             HistoryEntry(
                 version=h["version"],
                 timestamp=ms_to_dt(h.get("timestamp")),
                 operation=h.get("operation", ""),
-                parameters={k: v for k, v in (h.get("operationParameters") or {}).items()},
+                parameters=_readable_parameters(ref, h.get("operationParameters") or {}),
                 # our own rewrites (``merging``) record their figures as commit metadata
                 metrics={**(h.get("operationMetrics") or {}), **(h.get("tsunami.metrics") or {})},
             )
@@ -470,3 +494,23 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
             for db in self._dbs.values():
                 db.close()
             self._dbs.clear()
+
+
+def _readable_parameters(ref: TableRef, parameters: dict[str, Any], /) -> dict[str, Any]:
+    """A commit's parameters as delta-rs records them hold JSON documents as strings (the table's
+    metadata, its schema inside that, the protocol): shown as the objects they are. The location
+    (a server path) is shown as the table's name."""
+    return {key: str(ref) if key == "location" else _json_value(value) for key, value in parameters.items()}
+
+
+def _json_value(value: Any, /) -> Any:
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return _json_value(json.loads(value))
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return {key: _json_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    return value

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import contextvars
 import json
 import shutil
 import time
@@ -41,7 +42,8 @@ from pyroaring import BitMap64
 
 from servicetsunami.connectors.duckdb_support import ident, lit
 from servicetsunami.engines.local import deletions, staging
-from servicetsunami.errors import InvalidInput
+from servicetsunami.engines.local.reads import WATCHDOG
+from servicetsunami.errors import InvalidInput, QueryTimeout
 
 # A file that would have more than this share of its rows deleted is rewritten without them.
 PURGE_FRACTION = 0.5
@@ -99,6 +101,7 @@ def merge_staged(
             app_transactions=props.app_transactions,
         )
         try:
+            _check_deadline()  # a merge past its time commits nothing
             dt.create_write_transaction(changes, "append", DeltaSchema.from_arrow(current), commit_properties=props)
         except BaseException:
             for action in new_actions:
@@ -137,6 +140,58 @@ def _files_that_may_hold(
     return keep
 
 
+# -- time limit ------------------------------------------------------------------------------------
+
+# (deadline on the monotonic clock, the limit in seconds) of the merge running in this context
+_DEADLINE: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar("merge_deadline", default=None)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """The merge in this block stops with ``query_timeout`` past ``seconds``: its DuckDB statements
+    (key lookups, rewrites) are interrupted, and no later step starts. delta-rs's own MERGE cannot
+    be interrupted once started: it is bounded by the rows it merges and spills past
+    :data:`DELTA_MERGE_SPILL_BYTES`, and it does not start after the deadline."""
+    token = _DEADLINE.set((time.monotonic() + seconds, seconds) if seconds else None)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _timed_out(seconds: float) -> QueryTimeout:
+    return QueryTimeout(
+        f"the merge ran longer than {seconds:g} s and was stopped, writing nothing; sync fewer rows per batch "
+        "(sync.batch_rows) or raise sync.merge_timeout_seconds"
+    )
+
+
+def _check_deadline() -> None:
+    limit = _DEADLINE.get()
+    if limit is not None and time.monotonic() >= limit[0]:
+        raise _timed_out(limit[1])
+
+
+@contextlib.contextmanager
+def _limited(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block's statements on ``con`` are interrupted at the merge's deadline (query_timeout)."""
+    limit = _DEADLINE.get()
+    if limit is None:
+        yield
+        return
+    deadline, seconds = limit
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _timed_out(seconds)
+    try:
+        with WATCHDOG.guard(left, con.interrupt):
+            yield
+    except duckdb.InterruptException as exc:
+        if time.monotonic() >= deadline:
+            raise _timed_out(seconds) from exc
+        raise
+
+
 def _rewrite(path: Path, affected: list[str], staged: list[str], keys: list[str], out: Path) -> None:
     con = _sandbox(path, out)
     try:
@@ -144,14 +199,15 @@ def _rewrite(path: Path, affected: list[str], staged: list[str], keys: list[str]
         new = ", ".join(lit(f) for f in staged)
         match = " AND ".join(f"s.{ident(k)} = t.{ident(k)}" for k in keys)
         order = ", ".join(ident(k) for k in keys)
-        con.execute(
-            f"COPY (SELECT * FROM ("
-            f"  SELECT * FROM read_parquet([{old}], union_by_name=true) t"
-            f"  WHERE NOT EXISTS (SELECT 1 FROM read_parquet([{new}]) s WHERE {match})"
-            f"  UNION ALL BY NAME SELECT * FROM read_parquet([{new}], union_by_name=true)"
-            f") ORDER BY {order}) TO {lit(str(out))} "
-            "(FORMAT parquet, COMPRESSION snappy, ROW_GROUPS_PER_FILE 2, OVERWRITE_OR_IGNORE true)"
-        )
+        with _limited(con):
+            con.execute(
+                f"COPY (SELECT * FROM ("
+                f"  SELECT * FROM read_parquet([{old}], union_by_name=true) t"
+                f"  WHERE NOT EXISTS (SELECT 1 FROM read_parquet([{new}]) s WHERE {match})"
+                f"  UNION ALL BY NAME SELECT * FROM read_parquet([{new}], union_by_name=true)"
+                f") ORDER BY {order}) TO {lit(str(out))} "
+                "(FORMAT parquet, COMPRESSION snappy, ROW_GROUPS_PER_FILE 2, OVERWRITE_OR_IGNORE true)"
+            )
     finally:
         con.close()
 
@@ -263,6 +319,7 @@ def _merge_marking(
             "num_output_rows": sum(_rows(a) for a in actions),
             "execution_time_ms": now - started_ms,
         }
+        _check_deadline()  # a merge past its time commits nothing
         deletions.commit(
             path,
             read_version,
@@ -291,12 +348,13 @@ def _positions_of(
     match = " AND ".join(f"d.{ident(k)} = s.{ident(k)}" for k in keys)
     old = ", ".join(lit(f) for f in files)
     new = ", ".join(lit(f) for f in staged)
-    found = con.execute(
-        f"SELECT d.file_index, d.file_row_number FROM read_parquet([{old}], union_by_name=true) d "
-        f"SEMI JOIN (SELECT {cols} FROM read_parquet([{new}], union_by_name=true)) s ON {match}"
-    ).arrow()
-    if isinstance(found, pa.RecordBatchReader):
-        found = found.read_all()
+    with _limited(con):
+        found = con.execute(
+            f"SELECT d.file_index, d.file_row_number FROM read_parquet([{old}], union_by_name=true) d "
+            f"SEMI JOIN (SELECT {cols} FROM read_parquet([{new}], union_by_name=true)) s ON {match}"
+        ).arrow()
+        if isinstance(found, pa.RecordBatchReader):
+            found = found.read_all()
     index = found.column("file_index").combine_chunks()
     rows = found.column("file_row_number").combine_chunks()
     return {files[i]: _bitmap(pc.filter(rows, pc.equal(index, i))) for i in pc.unique(index).to_pylist()}
@@ -318,10 +376,11 @@ def _purge(path: Path, purge: dict[str, BitMap64], out: Path) -> list[AddAction]
     try:
         con.register(gone.name, gone.table)
         source = deletions.source_sql(list(purge), ", union_by_name=true", gone)
-        con.execute(
-            f"COPY (SELECT * FROM {source} t) TO {lit(str(out))} "
-            "(FORMAT parquet, COMPRESSION snappy, ROW_GROUPS_PER_FILE 2, OVERWRITE_OR_IGNORE true)"
-        )
+        with _limited(con):
+            con.execute(
+                f"COPY (SELECT * FROM {source} t) TO {lit(str(out))} "
+                "(FORMAT parquet, COMPRESSION snappy, ROW_GROUPS_PER_FILE 2, OVERWRITE_OR_IGNORE true)"
+            )
     finally:
         con.close()
     rewritten, _, _ = staging.adopt_files(out, path)
@@ -384,6 +443,7 @@ def delta_merge(
     rows that bring new columns, and for streamed (not staged) upserts."""
     if not keys:
         raise InvalidInput("merge needs at least one key column")
+    _check_deadline()
     quoted = [k.replace("`", "``") for k in keys]
     predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in quoted)
     if key_range is not None:  # lets delta-rs skip, by their statistics, files no source key can touch

@@ -30,7 +30,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from servicetsunami.engines.base import ArrowResult
+from servicetsunami.engines.base import ArrowResult, statement_stop
 from servicetsunami.engines.local import deletions
 from servicetsunami.engines.local.results import ResultCache, deterministic
 from servicetsunami.engines.local.storage import Layout, Snapshots
@@ -112,7 +112,10 @@ class LocalReads:
         with self._dbs_guard:
             self._running[cursor] = False
         try:
-            with WATCHDOG.guard(timeout, cursor.interrupt) if timeout else contextlib.nullcontext():
+            with (
+                WATCHDOG.guard(timeout, cursor.interrupt) if timeout else contextlib.nullcontext(),
+                statement_stop(cursor.interrupt),
+            ):
                 yield
         except QueryTimeout as exc:
             with self._dbs_guard:
@@ -174,6 +177,17 @@ class LocalReads:
             return narrow_hugeints(pa.Table.from_batches(batches, schema=reader.schema), hugeints), truncated
         except duckdb.Error as exc:
             raise self._statement_error(exc, timeout) from exc
+        except OSError as exc:  # DuckDB's errors while batches stream come through Arrow's reader
+            raise self._stream_error(exc, timeout) from exc
+
+    def _stream_error(self, exc: OSError, timeout: float | None) -> BaseException:
+        """A DuckDB error raised while Arrow batches were read, as :meth:`_statement_error` says it."""
+        text = str(exc)
+        if "INTERRUPT" in text:
+            return self._statement_error(duckdb.InterruptException(text), timeout)
+        if "Out of Memory" in text:
+            return self._statement_error(duckdb.OutOfMemoryException(text), timeout)
+        return exc
 
     def _statement_error(self, exc: duckdb.Error, timeout: float | None) -> TsunamiError:
         """What a failed DuckDB statement means to the caller: interrupted by the watchdog, out of
@@ -227,6 +241,14 @@ class LocalReads:
                     raise NotFound(
                         f"table {ref.schema}.{ref.name} did not exist yet at {when.isoformat()}; "
                         f"its first version is from {ms_to_dt(first)}"
+                    )
+                last = latest.history(1)[0].get("timestamp")
+                if last is not None and when.timestamp() * 1000 > last:
+                    # Databricks refuses a time after the last commit (DELTA_TIMESTAMP_GREATER_THAN_COMMIT)
+                    # rather than reading the latest version, which a later commit would change.
+                    raise InvalidInput(
+                        f"table {ref.schema}.{ref.name} has no version at {when.isoformat()}: that is after its "
+                        f"latest commit ({ms_to_dt(last)}); use a time at or before it, or no TIMESTAMP AS OF"
                     )
                 return self._snapshots.at_timestamp(path, when)
         except DeltaError as exc:

@@ -6,8 +6,9 @@ request mid-call, so a tool that needs an answer returns ``InputRequiredResult``
 and the answers so far travel in ``request_state`` (sealed by the framework). Each round replays the
 service flow with the answers already given (:class:`ClientSampling`), so the flow itself stays an
 ordinary synchronous service function. On older protocols the request goes over the session's
-back-channel instead. A client without sampling goes straight to the configured provider, then to
-the deterministic answer.
+back-channel instead (over HTTP, one that works across worker processes:
+:mod:`servicetsunami.mcp.backchannel`), waiting at most :data:`SAMPLING_TIMEOUT_SECONDS`. A
+client without sampling goes straight to the configured provider, then to the deterministic answer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import warnings
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import anyio
 import anyio.from_thread
 import anyio.to_thread
 import mcp.types as mcp_types
@@ -41,6 +43,8 @@ from servicetsunami.services.container import Services
 logger = logging.getLogger(__name__)
 
 ASK = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+# A client's model may wait for its user to approve a sampling request; past this, the next path answers.
+SAMPLING_TIMEOUT_SECONDS = 300.0
 _KEY = "sample"
 T = TypeVar("T")
 
@@ -74,7 +78,8 @@ class BackChannelSampling:
 
     def complete(self, system: str, prompt: str, /, *, max_tokens: int) -> Answer:
         async def ask() -> mcp_types.CreateMessageResult:
-            with warnings.catch_warnings():  # sampling is deprecated in the newest protocol, which we handle apart
+            # Sampling is deprecated in the newest protocol, which we handle apart: no warning here.
+            with anyio.fail_after(SAMPLING_TIMEOUT_SECONDS), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return await self._ctx.session.create_message(
                     [_message(prompt)],

@@ -2,8 +2,9 @@
 
 The bytes come base64-encoded in ``file_content``. Over stdio the local user may name a file on
 their own disk with ``path`` instead; over HTTP ``path`` would read the *server's* disk, so it is
-refused there. Over HTTP the MCP SDK caps a request body at 4 MiB (fastmcp does not let us raise
-it), which bounds ``file_content`` there.
+refused there. In multi-tenant mode a stdio ``path`` reads only the caller's tenant drop folder
+(:mod:`servicetsunami.services.ingestion.local_files`). Over HTTP the MCP SDK caps a request body
+at 4 MiB (fastmcp does not let us raise it), which bounds ``file_content`` there.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         ] = "create",
         path: Annotated[
             str | None,
-            Field(description="Instead of file_content: a file on your own machine (local stdio server only)."),
+            Field(
+                description="Instead of file_content: a file on your own machine (local stdio server only; "
+                "in multi-tenant mode only files in your tenant's drop folder)."
+            ),
         ] = None,
         format: Annotated[
             str | None,

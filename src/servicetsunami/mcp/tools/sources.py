@@ -1,4 +1,4 @@
-"""Data sources: connect PostgreSQL, test, discover, and sync tables into bronze.
+"""Data sources: connect any kind (or PostgreSQL by its own tool), test, discover, and sync tables into bronze.
 
 Passwords passed to ``connect_postgres`` end up in the chat transcript; the tool says so and
 offers ``password_env`` (single-user servers) — ``tsunami connections create`` prompts instead.
@@ -6,7 +6,7 @@ offers ``password_env`` (single-user servers) — ``tsunami connections create``
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastmcp import FastMCP
 from fastmcp.server.context import Context
@@ -26,6 +26,10 @@ READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 class SourceTables(BaseModel):
     connection_id: str
     tables: list[connections.SourceTable]
+
+
+class SourceKinds(BaseModel):
+    kinds: list[connections.SourceKindPublic]
 
 
 class SyncList(BaseModel):
@@ -79,6 +83,50 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
             password_env=password_env,
             sslmode=sslmode,
             schemas=schemas,
+        )
+        return tool_result(result)
+
+    @server.tool(tags={"read"}, annotations=READ, output_schema=output_schema(SourceKinds))
+    async def list_source_kinds() -> ToolResult:
+        """The kinds of source connect_source accepts, each with the JSON schema of its settings (and
+        which of them are secrets)."""
+        kinds = await call_service(connections.list_source_kinds, services, caller.principal())
+        return tool_result(SourceKinds(kinds=kinds))
+
+    @server.tool(
+        tags={"manage"},
+        annotations=ToolAnnotations(
+            title="Connect a source",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+        output_schema=output_schema(connections.ConnectionCreated),
+    )
+    async def connect_source(
+        kind: Annotated[str, Field(description="A kind from list_source_kinds, e.g. mysql, postgres, files")],
+        name: Annotated[str, Field(description="A short name for the connection: lower-case letters, digits, _")],
+        config: Annotated[
+            dict[str, Any], Field(description="The kind's settings (list_source_kinds gives their schema), no secrets")
+        ],
+        secrets: Annotated[
+            dict[str, str] | None,
+            Field(
+                description="The kind's secret settings (e.g. password); stored encrypted, never shown again. "
+                "Note: they stay in this chat's transcript; `tsunami connections connect` prompts instead."
+            ),
+        ] = None,
+    ) -> ToolResult:
+        """Store an encrypted connection of any kind and test it. Returns its id and the test result."""
+        result = await call_service(
+            connections.connect_source,
+            services,
+            caller.principal(),
+            kind=kind,
+            name=name,
+            config=config,
+            secrets=secrets,
         )
         return tool_result(result)
 
@@ -200,8 +248,13 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
             "firewall or security group drops the traffic; auth -> wrong user or password (reconnect with "
             "connect_postgres and the right one); database -> the database name is wrong; ssl -> change "
             "sslmode (prefer/require/disable) to what the server supports; access -> pg_hba.conf does not "
-            "allow this client; permission -> GRANT USAGE on the schema and SELECT on the tables.\n"
+            "allow this client; permission -> GRANT USAGE on the schema and SELECT on the tables. For MySQL and "
+            "REST connections the same codes apply (MySQL: ssl -> change ssl_mode; permission -> GRANT SELECT "
+            "on the database); REST adds not_found -> a resource's path is wrong, rate_limited -> sync again "
+            "later, json -> the endpoint does not answer JSON. Other kinds reconnect with connect_source; "
+            "list_source_kinds shows their settings.\n"
             f"3. Then call list_source_tables(connection_id='{connection_id}') and report any table whose "
             "`readable` is false, with its `problem`.\n"
-            "Never ask me to paste a password into the chat; suggest password_env or `tsunami connections create`."
+            "Never ask me to paste a password into the chat; suggest password_env, `tsunami connections create` "
+            "or `tsunami connections connect`."
         )

@@ -116,7 +116,10 @@ class LocalLauncher(Launcher):
                 logger.warning("claiming runs failed: %s", exc.message)
             except Exception:
                 logger.exception("claiming runs failed")
-            self._kicked.wait(self.settings.poll_seconds)
+            wake = self.settings.poll_seconds  # a ticker due sooner than the next poll wakes the loop itself
+            if next_ticks:
+                wake = max(0.0, min(wake, min(next_ticks) - time.monotonic()))
+            self._kicked.wait(wake)
             self._kicked.clear()
 
     def _eligible(self) -> list[str]:

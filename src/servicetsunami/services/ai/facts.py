@@ -19,11 +19,11 @@ _MEANINGS: tuple[tuple[str, str], ...] = (
     (r"_id$", "reference to another record"),
     (r"(_at|_time|timestamp)$", "when something happened"),
     (r"(date|day)$", "a calendar date"),
+    (r"(^|_)(region|country|city|state_code|zip|postcode|address)(_|$)", "a place"),
     (r"(amount|price|total|cost|revenue|sales|fee)", "a money amount"),
-    (r"(qty|quantity|count|units|number)", "a count"),
+    (r"(^|_)(qty|quantity|count|cnt|units|number|num)(_|s?$)", "a count"),
     (r"(status|state|stage)$", "a status or lifecycle stage"),
     (r"(type|kind|category|segment|class)$", "a category"),
-    (r"(region|country|city|state_code|zip|postcode)", "a place"),
     (r"(email|mail)", "an email address"),
     (r"(phone|mobile)", "a phone number"),
     (r"name$", "a name"),
@@ -64,25 +64,6 @@ def quality_issues(profile: TableProfile) -> list[str]:
     return issues
 
 
-def relationships(profile: TableProfile, others: dict[str, list[str]]) -> list[str]:
-    """Columns that likely join to other tables: ``x_id`` to a table named ``x``/``xs``, or a shared key."""
-    found = []
-    mine = {c.name for c in profile.columns if not c.name.startswith("_")}
-    own = profile.table.split(".", 1)[1]
-    for table, columns in others.items():
-        name = table.split(".", 1)[1]
-        if table == profile.table:
-            continue
-        for column in sorted(mine):
-            stem = column[:-3] if column.endswith("_id") else None
-            if stem and (name in (stem, stem + "s", stem + "es")) and ("id" in columns or column in columns):
-                found.append(f"{profile.table}.{column} -> {table}.{'id' if 'id' in columns else column}")
-            elif column in profile.likely_keys and (f"{own}_id" in columns or f"{own.rstrip('s')}_id" in columns):
-                ref = f"{own}_id" if f"{own}_id" in columns else f"{own.rstrip('s')}_id"
-                found.append(f"{table}.{ref} -> {profile.table}.{column}")
-    return sorted(set(found))
-
-
 def words(text: str) -> set[str]:
     return {w for w in _WORD_RE.findall(text.lower()) if w not in _STOP}
 
@@ -97,34 +78,6 @@ def score_table(question: set[str], table: str, columns: list[str], comment: str
         score += 0.5 * len(question & words(comment))
     score += {"gold": 0.3, "silver": 0.2}.get(table.split(".", 1)[0], 0.0)
     return score
-
-
-def deterministic_sql(question: str, table: str, columns: list[tuple[str, str]]) -> tuple[str, str]:
-    """A template query for the question over one table, and what it does."""
-    q = set(_WORD_RE.findall(question.lower()))
-    numeric = [n for n, t in columns if t.upper().startswith(("INT", "BIGINT", "DOUBLE", "DECIMAL", "FLOAT"))]
-    text = [n for n, t in columns if t.upper() == "STRING" and not n.startswith("_")]
-    by = next((n for n in text + [n for n, _ in columns] if n in q or n.replace("_", " ") in question.lower()), None)
-    measure = next((n for n in numeric if n in q or any(w in n for w in q)), numeric[0] if numeric else None)
-    ident = "`{}`".format
-    if {"count", "many", "number"} & q and not by:
-        return f"SELECT COUNT(*) AS n FROM {table}", f"counts the rows of {table}"
-    if by and measure and by != measure:
-        agg = "AVG" if {"average", "avg", "mean"} & q else "SUM"
-        return (
-            f"SELECT {ident(by)}, {agg}({ident(measure)}) AS {agg.lower()}_{measure} FROM {table} "
-            f"GROUP BY {ident(by)} ORDER BY 2 DESC LIMIT 100",
-            f"{agg.lower()} of {measure} per {by} in {table}",
-        )
-    if by:
-        return (
-            f"SELECT {ident(by)}, COUNT(*) AS n FROM {table} GROUP BY {ident(by)} ORDER BY n DESC LIMIT 100",
-            f"rows per {by} in {table}",
-        )
-    if measure and {"total", "sum", "average", "avg", "mean"} & q:
-        agg = "AVG" if {"average", "avg", "mean"} & q else "SUM"
-        return f"SELECT {agg}({ident(measure)}) AS value FROM {table}", f"{agg.lower()} of {measure} in {table}"
-    return f"SELECT * FROM {table} LIMIT 20", f"the first rows of {table}"
 
 
 def describe_result(result: QueryResult) -> dict[str, Any]:

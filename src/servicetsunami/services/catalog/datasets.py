@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from servicetsunami.errors import NotFound
 from servicetsunami.services.catalog import tables
 from servicetsunami.services.catalog.query import query_sql
+from servicetsunami.services.governance import pii
 from servicetsunami.services.models import ColumnInfo, HistoryEntry, QueryResult
 from servicetsunami.store.models import Dataset
 from servicetsunami.store.repositories import audit as audit_repo
@@ -57,6 +58,10 @@ class DatasetDeleted(BaseModel):
     table: str
     table_dropped: bool
     landing_path: str = Field(description="The original file, kept so the table can be rebuilt")
+    landing_file_kept: bool = Field(
+        True, description="Always true: deleting a dataset never deletes the files it was loaded from"
+    )
+    note: str = Field(description="What happened to the table and to the landing file, in words")
 
 
 def list_datasets(
@@ -115,13 +120,21 @@ def delete_dataset(svc: Services, principal: Principal, dataset_id: str, /) -> D
         svc.engine.drop_table(ref)
     except NotFound:
         dropped = False  # already gone (dropped by SQL elsewhere): still forget the record
+    pii.forget_flags(svc, principal, f"{ref.schema}.{ref.name}")
     with svc.store.session() as session:
         datasets_repo.delete_dataset(session, row.public.name, tenant_id=principal.tenant_id)
         audit_repo.record_audit(
             session, tenant_id=principal.tenant_id, subject=principal.subject, action="dataset.delete", target=str(ref)
         )
     logger.info("deleted dataset %s (%s)", dataset_id, ref)
-    return DatasetDeleted(id=dataset_id, table=row.table, table_dropped=dropped, landing_path=row.landing_path)
+    what = "the table was dropped" if dropped else "the table was already gone"
+    note = (
+        f"{what} and the dataset forgotten; the uploaded file is kept at {row.landing_path} (with the files of "
+        "earlier appends in the same landing folder) so the table can be rebuilt by uploading it again"
+    )
+    return DatasetDeleted(
+        id=dataset_id, table=row.table, table_dropped=dropped, landing_path=row.landing_path, note=note
+    )
 
 
 class _Row:

@@ -16,7 +16,7 @@ import pyarrow as pa
 from servicetsunami.engines.types import sql_type
 from servicetsunami.errors import InvalidInput
 from servicetsunami.services.catalog.views import expand_views
-from servicetsunami.services.governance.pii import mask_result
+from servicetsunami.services.governance.pii import mask_result, redacted_errors
 from servicetsunami.services.models import QueryColumn, QueryResult
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.tenancy import Principal, Scope
@@ -40,12 +40,13 @@ def query_sql(svc: Services, principal: Principal, sql: str, /, *, max_rows: int
     guarded = guard_query(sql, catalog=principal.catalog)
     if guarded.kind in ("select", "explain"):
         guarded = expand_views(svc, principal, guarded)
-        result = svc.engine.query(
-            guarded,
-            max_rows=rows_cap,
-            max_bytes=svc.settings.query.max_bytes,
-            timeout_seconds=svc.settings.query.timeout_seconds,
-        )
+        with redacted_errors(svc, principal):
+            result = svc.engine.query(
+                guarded,
+                max_rows=rows_cap,
+                max_bytes=svc.settings.query.max_bytes,
+                timeout_seconds=svc.settings.query.timeout_seconds,
+            )
         table, truncated, cached = result.table, result.truncated, result.cached
     else:
         cached = False
@@ -58,8 +59,7 @@ def query_sql(svc: Services, principal: Principal, sql: str, /, *, max_rows: int
         )
     out = query_result(table, truncated, started, guarded.sql, hint=hint, cached=cached)
     if guarded.kind in ("select", "explain"):
-        tables = [f"{t.table.schema}.{t.table.name}" for t in guarded.tables]
-        out = mask_result(svc, principal, out, tables, statement=guarded.statement)
+        out = mask_result(svc, principal, out, guarded)
     return out
 
 

@@ -1,29 +1,47 @@
 """Personal data: recognise it by content (and by column name), and mask it when the tenant asks.
 
 Kinds: ``email``, ``phone``, ``national_id`` (US SSN, UK NI number, IBAN-like and other id shapes),
-``name`` (person names: two or three capitalised words), ``address``, ``birth_date`` (names only).
+``name`` (person names: two or three capitalised words), ``address``, ``birth_date`` (names only);
+``derived`` for a column written from personal data, ``untraced`` for a column written by a query
+whose lineage could not be proven.
 
-The tenant setting ``mask_pii`` (off by default) masks, in every query result and preview, the
-columns whose values look like PII, and the columns a profile of a table they read flagged
-(:func:`remember_flags`), so an alias does not unmask them.
+Columns are flagged (kept per table in the tenant's settings, so every worker and the next start
+see them) whenever a table is written (:func:`flag_table`: uploads, sync batches, silver and gold
+builds), by a profile (:func:`remember_flags`), and at the first query of a table not yet checked.
+Flags are sticky: a later write adds flags, never removes them. A sample is flagged by content when
+a fifth of its text looks like e-mails or national ids, or most of it like phones or names.
+
+The tenant setting ``mask_pii`` (off by default) masks, in every result and preview, each output
+column that is computed from a flagged column through any expression, generator, aggregate, set
+operation or subquery (:mod:`servicetsunami.sql.columns`), each column whose lineage cannot be
+proven (it fails closed), and each column whose own values or name look like personal data.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
-from sqlglot.lineage import lineage
 
+from servicetsunami.errors import InvalidInput, TsunamiError
 from servicetsunami.services.models import QueryResult
+from servicetsunami.sql import GuardedQuery, guard_query
+from servicetsunami.sql.columns import SourceColumn, output_sources
 from servicetsunami.store.repositories import tenants as tenants_repo
-from servicetsunami.tenancy import Principal
+from servicetsunami.tenancy import Principal, TableRef
 
 if TYPE_CHECKING:
     from servicetsunami.services.container import Services
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 MASK = "***"
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
@@ -41,7 +59,15 @@ _NAME_HINTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("birth_date", re.compile(r"birth|(^|_)dob(_|$)")),
 )
 _MIN_SHARE = 0.8
+#: At write time the stronger shapes flag a column when this share of its sample has them.
+_FLAG_SHARE = {"email": 0.2, "national_id": 0.2}
+#: Rows sampled from a table when it is written or first queried.
+SAMPLE_ROWS = 1000
+#: Values of a result column whose content is checked (evenly spread over the rows).
+_RESULT_SAMPLE = 500
+_NESTED = ("ARRAY", "STRUCT", "MAP", "VARIANT")
 
+_PENDING = ""  # in a table's flags (no column has an empty name): its last check failed, check again
 _FLAGS_KEY = "pii_flags"  # tenant setting: schema.table -> column -> kind, written by profile_table
 
 
@@ -53,14 +79,17 @@ def kind_by_name(column: str, /) -> str | None:
     return None
 
 
-def kind_by_content(values: Iterable[Any], /) -> str | None:
-    """The PII kind most (80%) of the non-empty text values share, else None."""
-    texts = [str(v).strip() for v in values if isinstance(v, str) and v.strip()]
-    if len(texts) < 3:
-        return None
+def kind_by_content(values: Iterable[Any], /, *, flagging: bool = False) -> str | None:
+    """The PII kind most (80%) of the non-empty text values share, else None.
+
+    ``flagging``: the looser shares of :data:`_FLAG_SHARE` (a column partly made of e-mails is
+    personal data), and text inside lists and structs counts too."""
+    texts = [t.strip() for t in _texts(values, nested=flagging) if t.strip()]
     for kind, pattern in (("email", _EMAIL), ("national_id", _NATIONAL_ID), ("phone", _PHONE), ("name", _PERSON)):
+        if len(texts) < (1 if flagging and kind in _FLAG_SHARE else 3):
+            continue  # a lone capitalised pair or number says little; a lone e-mail says enough
         share = sum(1 for t in texts if pattern.fullmatch(t)) / len(texts)
-        if share >= _MIN_SHARE:
+        if share >= (_FLAG_SHARE.get(kind, _MIN_SHARE) if flagging else _MIN_SHARE):
             if (
                 kind == "phone"
                 and sum(1 for t in texts if sum(ch.isdigit() for ch in t) >= 7) / len(texts) < _MIN_SHARE
@@ -72,23 +101,164 @@ def kind_by_content(values: Iterable[Any], /) -> str | None:
     return None
 
 
-def remember_flags(svc: Services, principal: Principal, table: str, flags: dict[str, str], /) -> None:
-    """Record the PII columns a profile found in ``table`` (``schema.table``) for masking.
+def _texts(values: Iterable[Any], *, nested: bool) -> Iterable[str]:
+    for value in values:
+        if isinstance(value, str):
+            yield value
+        elif nested and isinstance(value, dict):
+            yield from _texts(value.values(), nested=True)
+        elif nested and isinstance(value, list | tuple):
+            yield from _texts(value, nested=True)
 
-    Kept in the tenant's settings, so every worker process, and the next start, masks them too."""
+
+def remember_flags(svc: Services, principal: Principal, table: str, flags: dict[str, str], /) -> dict[str, str]:
+    """Add the PII columns found in ``table`` (``schema.table``) to its flags; returns them all.
+
+    Kept in the tenant's settings, so every worker process, and the next start, masks them too. A
+    table checked and found clean is recorded with no flags (it is not checked again at query time)."""
+    current = remembered_flags(svc, principal, table)
+    entry = _all_flags(svc, principal).get(table)
+    if entry is not None and _PENDING not in entry and all(current.get(c) for c in flags):
+        return current
     with svc.store.session(write_lock=True) as session:
         known = dict(tenants_repo.tenant_settings(session, principal.tenant_id).get(_FLAGS_KEY) or {})
-        if known.get(table, {}) == flags:
-            return
-        if flags:
-            known[table] = dict(flags)
-        else:
-            known.pop(table, None)
-        tenants_repo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
+        merged = {**dict(known.get(table) or {}), **{c: k for c, k in flags.items() if k}}
+        merged.pop(_PENDING, None)  # checked now
+        if table not in known or merged != known[table]:
+            known[table] = merged
+            tenants_repo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
+        return merged
+
+
+def forget_flags(svc: Services, principal: Principal, table: str, /) -> None:
+    """Drop a dropped table's flags (a new table of the same name is checked afresh)."""
+    if table not in _all_flags(svc, principal):
+        return
+    with svc.store.session(write_lock=True) as session:
+        known = dict(tenants_repo.tenant_settings(session, principal.tenant_id).get(_FLAGS_KEY) or {})
+        if known.pop(table, None) is not None:
+            tenants_repo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
 
 
 def remembered_flags(svc: Services, principal: Principal, table: str, /) -> dict[str, str]:
-    return dict((_settings(svc, principal).get(_FLAGS_KEY) or {}).get(table) or {})
+    return {c: k for c, k in (_all_flags(svc, principal).get(table) or {}).items() if c != _PENDING}
+
+
+def flag_written(
+    svc: Services,
+    principal: Principal,
+    ref: TableRef,
+    /,
+    *,
+    columns: Iterable[str],
+    written_by: GuardedQuery | None = None,
+) -> None:
+    """:func:`flag_table` after a write that has committed: when the check itself fails (a timeout,
+    a lost engine), the write still stands and the table is left to be checked at its next read,
+    or, written by a query whose lineage is now unknown, every column of it is flagged ``untraced``."""
+    try:
+        flag_table(svc, principal, ref, written_by=written_by)
+    except TsunamiError as exc:
+        table = f"{ref.schema}.{ref.name}"
+        logger.warning("the personal-data check of %s failed (%s); it is made again at its next read", table, exc.code)
+        if written_by is not None:
+            remember_flags(svc, principal, table, dict.fromkeys(columns, "untraced"))
+            return
+        with svc.store.session(write_lock=True) as session:
+            known = dict(tenants_repo.tenant_settings(session, principal.tenant_id).get(_FLAGS_KEY) or {})
+            known[table] = {**dict(known.get(table) or {}), _PENDING: "pending"}
+            tenants_repo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
+
+
+def _all_flags(svc: Services, principal: Principal) -> dict[str, Any]:
+    return dict(_settings(svc, principal).get(_FLAGS_KEY) or {})
+
+
+def flag_table(
+    svc: Services, principal: Principal, ref: TableRef, /, *, written_by: GuardedQuery | None = None
+) -> dict[str, str]:
+    """Flag the personal data of a table just written (or not yet checked); returns all its flags.
+
+    A sample of :data:`SAMPLE_ROWS` rows is classified by content, every column by name, and when
+    ``written_by`` (the query that wrote it) is given, each column computed from a flagged column,
+    or whose lineage cannot be proven, is flagged too."""
+    detail = svc.engine.describe(ref)
+    table = f"{ref.schema}.{ref.name}"
+    flags: dict[str, str] = {}
+    for column in detail.columns:
+        if not column.name.startswith("_") and (kind := kind_by_name(column.name)):
+            flags[column.name] = kind
+    sampled = [c.name for c in detail.columns if _holds_text(c.type)]
+    if sampled:
+        source = exp.table_(exp.to_identifier(ref.name), db=exp.to_identifier(ref.schema))
+        if (detail.rows or 0) > SAMPLE_ROWS:  # spread over the table, not its first file only
+            percent = max(0.01, round(100 * SAMPLE_ROWS / (detail.rows or 1), 2))
+            source.set("sample", exp.TableSample(percent=exp.Literal.number(min(100, percent * 2))))
+        statement = (
+            exp.select(*[exp.column(exp.to_identifier(n, quoted=True)) for n in sampled])
+            .from_(source)
+            .limit(SAMPLE_ROWS)
+        )
+        guarded = guard_query(statement.sql(dialect="databricks"), catalog=principal.catalog)
+        result = svc.engine.query(
+            guarded,
+            max_rows=SAMPLE_ROWS,
+            max_bytes=svc.settings.query.max_bytes,
+            timeout_seconds=svc.settings.query.timeout_seconds,
+        )
+        for name, values in zip(sampled, (c.to_pylist() for c in result.table.columns), strict=True):
+            if kind := kind_by_content(values, flagging=True):
+                flags[name] = kind
+    if written_by is not None:
+        names = [c.name for c in detail.columns]
+        for name, sources in zip(names, _sources(svc, principal, written_by, len(names)), strict=True):
+            if sources is None:
+                flags.setdefault(name, "untraced")
+            elif kind := _flagged_kind(svc, principal, sources):
+                flags.setdefault(name, kind if kind in _KINDS else "derived")
+    return remember_flags(svc, principal, table, flags)
+
+
+_KINDS = frozenset({"email", "phone", "national_id", "name", "address", "birth_date"})
+
+
+def _holds_text(type_name: str) -> bool:
+    upper = type_name.upper()
+    return upper.startswith(("STRING", "VARCHAR", "CHAR", *_NESTED))
+
+
+def _known_flags(svc: Services, principal: Principal, table: TableRef) -> dict[str, str]:
+    """A table's flags, checking the table first when it never was (fail closed: a table written
+    before flags were kept, or by a path that did not flag it, is still classified)."""
+    key = f"{table.schema}.{table.name}"
+    entry = _all_flags(svc, principal).get(key)
+    if entry is not None and _PENDING not in entry:
+        return remembered_flags(svc, principal, key)
+    return flag_table(svc, principal, table)
+
+
+def _flagged_kind(svc: Services, principal: Principal, sources: frozenset[SourceColumn]) -> str | None:
+    by_table: dict[str, dict[str, str]] = {}
+    for table, column in sorted(sources):
+        if table not in by_table:
+            schema, _, name = table.partition(".")
+            flags = _known_flags(svc, principal, TableRef(principal.catalog, schema, name))
+            by_table[table] = {c.lower(): k for c, k in flags.items()}
+        if kind := by_table[table].get(column):
+            return kind
+    return None
+
+
+def _sources(
+    svc: Services, principal: Principal, query: GuardedQuery, outputs: int
+) -> list[frozenset[SourceColumn] | None]:
+    """The source columns of each output of ``query`` (None: not proven), with the tables' schemas."""
+    schemas: dict[str, dict[str, dict[str, str]]] = {}
+    for reference in query.tables:
+        ref = reference.table
+        detail = svc.engine.describe(ref, version=reference.version, timestamp=reference.timestamp)
+        schemas.setdefault(ref.schema, {})[ref.name] = {c.name: c.type for c in detail.columns}
+    return output_sources(query.statement, catalog=principal.catalog, schemas=schemas, outputs=outputs)
 
 
 def mask_pii_enabled(svc: Services, principal: Principal, /) -> bool:
@@ -116,31 +286,71 @@ def set_mask_pii(svc: Services, principal: Principal, enabled: bool, /) -> bool:
         )
 
 
-def mask_result(
-    svc: Services,
-    principal: Principal,
-    result: QueryResult,
-    tables: list[str],
-    /,
-    *,
-    statement: exp.Expr | None = None,
-) -> QueryResult:
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+# DuckDB's errors raised before a statement reads any row: they quote names from the SQL, never data
+_BEFORE_DATA = ("Catalog Error:", "Binder Error:", "Parser Error:", "Syntax Error:")
+
+
+@contextlib.contextmanager
+def redacted_errors(svc: Services, principal: Principal, /) -> Iterator[None]:
+    """With ``mask_pii`` on, the engine's errors about a statement say no quoted values: a failed
+    cast names the value it could not convert (``Could not convert string 'ann@example.com'``), and
+    that value may be personal data. The SQL guard's own refusals only quote what the caller wrote."""
+    try:
+        yield
+    except InvalidInput as exc:
+        if (
+            type(exc) is not InvalidInput
+            or exc.message.startswith(_BEFORE_DATA)
+            or not mask_pii_enabled(svc, principal)
+        ):
+            raise
+        message = _QUOTED.sub(f"'{MASK}'", exc.message)
+        if message == exc.message:
+            raise
+        raise InvalidInput(f"{message} (values hidden: tenant setting mask_pii)", **exc.details) from None
+
+
+def redacting(
+    function: Callable[Concatenate[Services, Principal, P], R],
+) -> Callable[Concatenate[Services, Principal, P], R]:
+    """A service function (``svc, principal, ...``) whose engine errors go through :func:`redacted_errors`."""
+
+    @functools.wraps(function)
+    def wrapper(svc: Services, principal: Principal, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with redacted_errors(svc, principal):
+            return function(svc, principal, *args, **kwargs)
+
+    return wrapper
+
+
+def mask_result(svc: Services, principal: Principal, result: QueryResult, query: GuardedQuery | None, /) -> QueryResult:
     """``result`` with PII columns masked when the tenant's ``mask_pii`` is on; unchanged otherwise.
 
-    A column is masked when its values look like PII, its name says so, or it is, or is computed
-    from, a column a profile of ``tables`` flagged (``statement``, the query's AST, tells which
-    columns each output column reads, through aliases, CTEs and subqueries)."""
+    ``query`` is the guarded statement that produced ``result`` (gold views expanded), ``None`` for
+    a result read from no table. A column is masked when its lineage reaches a flagged column, when
+    its lineage cannot be proven, or when its own name or values look like personal data."""
     if not result.rows or not mask_pii_enabled(svc, principal):
         return result
-    flagged = {c.lower() for t in tables for c in remembered_flags(svc, principal, t)}
     names = [c.name for c in result.columns]
-    sources = _output_sources(statement, names) if statement is not None and flagged else None
-    masked = []
+    if query is None or query.kind != "select":  # EXPLAIN plans and metadata carry no table values
+        sources: list[frozenset[SourceColumn] | None] = [frozenset()] * len(names)
+    else:
+        sources = _sources(svc, principal, query, len(names))
+    masked = set()
     for i, column in enumerate(result.columns):
-        values = [row[i] for row in result.rows]
-        from_flagged = column.name.lower() in flagged or (sources is not None and bool(sources[i] & flagged))
-        if from_flagged or kind_by_name(column.name) or kind_by_content(values):
-            masked.append(i)
+        found = sources[i]
+        step = max(1, len(result.rows) // _RESULT_SAMPLE)  # an even spread keeps the shares
+        values = [row[i] for row in result.rows[::step]]
+        if (
+            found is None  # not proven clean: fail closed
+            or _flagged_kind(svc, principal, found)
+            or kind_by_name(column.name)
+            or kind_by_content(values, flagging=True)
+        ):
+            masked.add(i)
     if not masked:
         return result
     rows = [[MASK if i in masked and v is not None else v for i, v in enumerate(row)] for row in result.rows]
@@ -148,20 +358,3 @@ def mask_result(
         result.hint + " " if result.hint else ""
     ) + "columns with personal data are masked (tenant setting mask_pii)"
     return result.model_copy(update={"rows": rows, "hint": hint})
-
-
-def _output_sources(statement: exp.Expr, names: list[str]) -> list[set[str]] | None:
-    """For each output column, the names of the source columns it is computed from, traced through
-    CTEs, subqueries and unions by sqlglot's lineage; None when the query cannot be traced (``*``
-    without a schema: then the output names are the source names anyway)."""
-    try:
-        nodes = lineage(None, statement, {}, dialect="databricks")
-    except (SqlglotError, ValueError, KeyError):
-        return None
-    by_name = {str(name).lower(): node for name, node in nodes.items()}
-    out: list[set[str]] = []
-    for name in names:
-        node = by_name.get(name.lower())
-        leaves = [n for n in node.walk() if not n.downstream] if node is not None else []
-        out.append({n.name.rsplit(".", 1)[-1].lower() for n in leaves})
-    return out

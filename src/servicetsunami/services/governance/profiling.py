@@ -67,6 +67,7 @@ class TableProfile(BaseModel):
     elapsed_ms: float
 
 
+@pii.redacting
 def profile_table(svc: Services, principal: Principal, table_name: str, /) -> TableProfile:
     principal.require(Scope.READ)
     started = time.perf_counter()
@@ -104,10 +105,10 @@ def profile_table(svc: Services, principal: Principal, table_name: str, /) -> Ta
             profiles[int(row["col"])].top_values.append(TopValue(value=_json_value(row["value"]), count=int(row["n"])))
     _flag_pii(svc, principal, ref, profiles)
     flags = {p.name: p.pii for p in profiles if p.pii}
-    pii.remember_flags(svc, principal, f"{ref.schema}.{ref.name}", flags)
-    if flags and pii.mask_pii_enabled(svc, principal):  # values of personal data are masked like any result
+    known = pii.remember_flags(svc, principal, f"{ref.schema}.{ref.name}", flags)
+    if known and pii.mask_pii_enabled(svc, principal):  # values of personal data are masked like any result
         for p in profiles:
-            if p.pii:
+            if p.pii or p.name in known:
                 p.min = p.max = None if p.min is None else pii.MASK
                 p.top_values = [TopValue(value=pii.MASK, count=t.count) for t in p.top_values]
     return TableProfile(

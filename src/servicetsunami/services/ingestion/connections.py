@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from servicetsunami.connectors.base import Source, StreamInfo
 from servicetsunami.connectors.files.limits import StructureLimits
 from servicetsunami.connectors.files.reader import FileOptions
-from servicetsunami.connectors.registry import SourceContext, SourceKind, source_kind
+from servicetsunami.connectors.registry import SOURCE_KINDS, SourceContext, SourceKind, source_kind
 from servicetsunami.errors import InvalidInput, NotSupported, PermissionDenied
 from servicetsunami.security.secrets import secret_aad
 from servicetsunami.security.ssrf import check_source_host
@@ -65,6 +65,13 @@ class ConnectionTest(BaseModel):
 
 class ConnectionCreated(ConnectionPublic):
     test: ConnectionTest
+
+
+class SourceKindPublic(BaseModel):
+    kind: str
+    description: str
+    secrets: list[str] = Field(description="Settings passed in `secrets`: stored encrypted, never returned")
+    config_schema: dict[str, Any] = Field(description="JSON schema of the kind's settings, secrets included")
 
 
 class SourceColumnPublic(BaseModel):
@@ -120,6 +127,53 @@ def connect_postgres(
         "schemas": schemas,
     }
     return create_connection(svc, principal, name=name, kind="postgres", config=config, action="connect_postgres")
+
+
+def list_source_kinds(svc: Services, principal: Principal) -> list[SourceKindPublic]:
+    """Every kind of source this server connects, with the JSON schema of its settings."""
+    principal.require(Scope.READ)
+    return [
+        SourceKindPublic(
+            kind=entry.name,
+            description=entry.description,
+            secrets=list(entry.secrets),
+            config_schema=entry.config_schema(),
+        )
+        for entry in sorted(SOURCE_KINDS.values(), key=lambda k: k.name)
+    ]
+
+
+def connect_source(
+    svc: Services,
+    principal: Principal,
+    *,
+    kind: str,
+    name: str,
+    config: dict[str, Any],
+    secrets: dict[str, str] | None = None,
+) -> ConnectionCreated:
+    """Store a connection of any kind (``config`` in clear, ``secrets`` encrypted), then test it.
+    Each secret must be one of the kind's secret settings, and none may be given in ``config``."""
+    principal.require(Scope.MANAGE)
+    entry = _known_kind(kind)
+    secrets = secrets or {}
+    in_clear = sorted(set(config) & set(entry.secrets))
+    if in_clear:
+        raise InvalidInput(f"{', '.join(in_clear)} of a {kind} connection go in `secrets`, not in `config`")
+    unknown = sorted(set(secrets) - set(entry.secrets))
+    if unknown:
+        expected = ", ".join(entry.secrets) or "none"
+        raise InvalidInput(f"{', '.join(unknown)} is not a secret of a {kind} connection (its secrets: {expected})")
+    unknown = sorted(set(config) - set(entry.config.model_fields))
+    if unknown:
+        raise InvalidInput(
+            f"{', '.join(unknown)} is not a setting of a {kind} connection; list_source_kinds gives its schema"
+        )
+    if not all(isinstance(v, str) for v in secrets.values()):
+        raise InvalidInput("secrets must be strings")
+    return create_connection(
+        svc, principal, name=name, kind=kind, config={**config, **secrets}, action="connect_source"
+    )
 
 
 def create_connection(
@@ -234,6 +288,12 @@ def open_source(svc: Services, principal: Principal, connection_id: str, /) -> S
         hostaddr=addresses[0] if addresses else None,
         threads=svc.settings.query.threads,
         volume_file=lambda path: _landing_file(svc, principal, path),
+        vet_host=lambda host, port: check_source_host(
+            host,
+            port,
+            multi_tenant=svc.settings.multi_tenant,
+            allowed_networks=svc.settings.source_allowed_networks,
+        ),
         file_limits=StructureLimits.from_settings(svc.settings.ingest),
         file_stager=_file_stager(svc),
     )

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from servicetsunami.connectors.files.reader import snake_case
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
+from servicetsunami.services.governance import pii
 from servicetsunami.services.ingestion.connections import open_source
 from servicetsunami.services.ingestion.sync_runner import SYNC_MODES, RunProgress, SyncPlan, SyncRunner
 from servicetsunami.services.runs import service as runs
@@ -364,6 +365,8 @@ def _record_batch(
             tenant_id=principal.tenant_id,
             state={"cursor": p.as_dict()["cursor"], "version": p.version},
         )
+    if p.version is not None:  # every batch written is checked for personal data
+        pii.flag_written(svc, principal, plan.target, columns=())
     if not alive:  # the run was ended from elsewhere (a cancel in another process)
         runner.cancel()
 

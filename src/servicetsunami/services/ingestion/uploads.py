@@ -36,7 +36,8 @@ from servicetsunami.connectors.files.reader import (
 )
 from servicetsunami.engines.base import VolumeFile, WriteMode, WriteResult
 from servicetsunami.errors import BadFile, InvalidInput, LimitExceeded
-from servicetsunami.services.ingestion import parsing
+from servicetsunami.services.governance import pii
+from servicetsunami.services.ingestion import local_files, parsing
 from servicetsunami.services.models import UploadResult
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import datasets as datasets_repo
@@ -94,7 +95,10 @@ def upload_file(
     sync_id = uuid.uuid4().hex
     landing_rel = f"uploads/{datetime.now(UTC):%Y-%m-%d}/{sync_id}/{file_name}"
     limit = svc.settings.ingest.max_upload_bytes
-    source = _open_source(content, path, limit)
+    if path is not None and content is None and svc.settings.multi_tenant:
+        source: BinaryIO | pathlib.Path = local_files.open_allowed(svc, principal, path, limit)
+    else:
+        source = _open_source(content, path, limit)
     landing = _Landing(svc, principal.catalog, landing_rel, source)
     try:
         if isinstance(source, pathlib.Path):
@@ -143,6 +147,7 @@ def upload_file(
         )
         dataset_id = dataset.id
     logger.info("ingested %s rows into %s (version %s)", result.rows, ref, result.version)
+    pii.flag_written(svc, principal, ref, columns=[c.name for c in detail.columns])
     return UploadResult(
         dataset_id=dataset_id,
         table=f"{ref.schema}.{ref.name}",

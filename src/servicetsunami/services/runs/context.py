@@ -49,6 +49,20 @@ class RunContext:
     def cancelled(self) -> bool:
         return self._claimed.cancelled
 
+    @property
+    def timeout_seconds(self) -> float | None:
+        """The run's time limit (the launcher stops it past this), if it has one."""
+        return self._claimed.timeout_seconds
+
+    @property
+    def cancel_reason(self) -> str | None:
+        """Why the run is being stopped: canceled, timed_out, shutdown (the service stops) or lost."""
+        return self._claimed.cancel_reason
+
+    def wait_cancelled(self, timeout: float, /) -> bool:
+        """Wait (bounded) until the run is canceled or times out; True if it was."""
+        return self._claimed.wait_cancelled(timeout)
+
     def raise_if_cancelled(self) -> None:
         if self._claimed.cancelled:
             raise Cancelled("the run was canceled" if self._claimed.cancel_reason != "timed_out" else "timed out")

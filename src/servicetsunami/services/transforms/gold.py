@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from servicetsunami.errors import Conflict, InvalidInput
 from servicetsunami.services.catalog.views import expand_views
+from servicetsunami.services.governance import pii
 from servicetsunami.services.models import ColumnInfo
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.store.repositories import audit as audit_repo
@@ -41,6 +42,7 @@ class GoldResult(BaseModel):
     elapsed_ms: float
 
 
+@pii.redacting
 def create_gold_table(
     svc: Services, principal: Principal, name: str, sql: str, /, *, materialize: str = "table"
 ) -> GoldResult:
@@ -68,6 +70,7 @@ def create_gold_table(
     return _build(svc, principal, ref, guarded, materialize)
 
 
+@pii.redacting
 def refresh_gold_table(svc: Services, principal: Principal, name: str, /) -> GoldResult:
     """Run a gold table's stored definition again (a view is always current: it is checked only)."""
     principal.require(Scope.WRITE)
@@ -98,6 +101,7 @@ def _build(svc: Services, principal: Principal, ref: TableRef, guarded: GuardedQ
         )
         version, rows = result.version, result.rows
         columns = svc.engine.describe(ref, version=version).columns
+        pii.flag_written(svc, principal, ref, columns=[c.name for c in columns], written_by=expanded)
     else:
         columns = view_columns(svc, expanded)
     with svc.store.session(write_lock=True) as session:  # read, then write: SQLite's lock from the start

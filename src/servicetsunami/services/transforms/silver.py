@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from servicetsunami.errors import InvalidInput
 from servicetsunami.services.catalog.query import query_result
+from servicetsunami.services.governance import pii
 from servicetsunami.services.governance.pii import mask_result
 from servicetsunami.services.models import ColumnInfo, QueryResult
 from servicetsunami.services.transforms import silver_sql
@@ -71,6 +72,7 @@ class _Plan:
     problems: list[str]
 
 
+@pii.redacting
 def transform_to_silver(
     svc: Services,
     principal: Principal,
@@ -96,6 +98,7 @@ def transform_to_silver(
         timeout_seconds=svc.settings.query.write_timeout_seconds,
     )
     detail = svc.engine.describe(plan.target, version=result.version)
+    pii.flag_written(svc, principal, plan.target, columns=[c.name for c in detail.columns], written_by=guarded)
     spec_json = plan.spec.model_dump(mode="json")
     target = f"{plan.target.schema}.{plan.target.name}"
     source = f"{plan.source.schema}.{plan.source.name}"
@@ -139,6 +142,7 @@ def transform_to_silver(
     )
 
 
+@pii.redacting
 def preview_transform(
     svc: Services,
     principal: Principal,
@@ -171,7 +175,7 @@ def preview_transform(
         sql=plan.compiled.sql,
         inferred_types=plan.inferred,
         problems=plan.problems,
-        preview=mask_result(svc, principal, preview, [f"{plan.source.schema}.{plan.source.name}"]),
+        preview=mask_result(svc, principal, preview, guarded),
     )
 
 
@@ -269,10 +273,15 @@ def _failing_casts(
         return []
     row = _one_row(svc, principal, silver_sql.failing_value_query(source, compiled.fail_checks, version=version))
     problems = []
+    bronze_of = {v: k for k, v in compiled.renamed.items()}
+    masking = pii.mask_pii_enabled(svc, principal)
+    flagged = {c.lower() for c in pii.remembered_flags(svc, principal, f"{source.schema}.{source.name}")}
     for i, name in enumerate(compiled.fail_checks):
         example = row.get(f"c{i}")
         if example is not None:
-            cast = spec.cast_spec(name) or spec.cast_spec({v: k for k, v in compiled.renamed.items()}.get(name, name))
+            cast = spec.cast_spec(name) or spec.cast_spec(bronze_of.get(name, name))
             type_name = cast.type if cast is not None else "the requested type"
+            if masking and (bronze_of.get(name, name).lower() in flagged or pii.kind_by_name(name)):
+                example = pii.MASK  # the value itself is personal data
             problems.append(f"column {name}: value {str(example)[:100]!r} does not convert to {type_name}")
     return problems

@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import InvalidInput, NotFound
@@ -278,3 +278,47 @@ def sweep(session: Session, *, stale_before: datetime, requeue_kinds: Collection
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count_active(session: Session, /, *, tenant_id: str, kind: str, resource_id: str | None = None) -> int:
+    """How many runs of ``kind`` of the tenant (of ``resource_id``) are queued or running."""
+    query = select(func.count()).where(Run.tenant_id == tenant_id, Run.kind == kind, Run.state.in_(ACTIVE_STATES))
+    if resource_id is not None:
+        query = query.where(Run.resource_id == resource_id)
+    return int(session.scalar(query) or 0)
+
+
+def reopen(session: Session, run_id: str, /, *, params: dict[str, Any], max_attempts: int) -> bool:
+    """Queue a finished run again with new ``params`` (a job run's repair: the same run, one more
+    attempt); False when it is not finished (someone else reopened it first)."""
+    done = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.state.in_(list(FINISHED_RUN_STATES)))
+        .values(
+            state="queued",
+            params=params,
+            max_attempts=max_attempts,
+            result=None,
+            error=None,
+            error_code=None,
+            worker=None,
+            cancel_requested=False,
+            finished_at=None,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(done) == 1
+
+
+def child_states(session: Session, parent_id: str, /) -> list[tuple[str, str]]:
+    """(id, state) of every run whose parent is ``parent_id`` (a light read for coordinators)."""
+    return [
+        (run_id, state)
+        for run_id, state in session.execute(select(Run.id, Run.state).where(Run.parent_id == parent_id))
+    ]
+
+
+def get_runs(session: Session, run_ids: Collection[str], /) -> list[Run]:
+    """The runs of ``run_ids`` that exist (no tenant check: for the service's own coordinators)."""
+    return list(session.scalars(select(Run).where(Run.id.in_(list(run_ids)))))

@@ -1,0 +1,403 @@
+"""The REST source: each resource of a declarative API description (:mod:`.config`) is a stream.
+
+A read walks the resource's pages (its paginator; for a child resource, once per record of its
+parent, the path filled from that record) and spools the selected records to a newline-delimited
+JSON file on local disk, one record per line, so memory stays flat however many records there are.
+DuckDB then reads the spool, or stages it as Parquet for the engine to commit, with the schema of
+all its records (columns are the union of the records' fields; a field with values of several JSON
+types becomes text), and answers the read and the cursor bounds from it: the API is walked once
+per run, and every batch of an incremental sync is a range of the same spool. Strings stay the
+API's text (dates are not guessed), numbers stay numbers; nested objects and lists land as JSON
+text or as structs and lists (``nested``).
+
+Incremental reads: the cursor field's values compare in their JSON type (numbers as numbers, strings
+as text, so ISO-8601 timestamps must share one format and zone to order correctly). The request
+parameter ``incremental.param`` carries the last committed cursor value (or ``start_value``), and
+records at or below it are dropped here whatever the API returns, so an API whose parameter means
+"at or after" lands nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, ClassVar
+from urllib.parse import quote, urljoin
+
+import duckdb
+import pyarrow as pa
+
+from servicetsunami.connectors.base import (
+    CheckResult,
+    ReadRequest,
+    Source,
+    SourceCapabilities,
+    SourceColumn,
+    StreamInfo,
+)
+from servicetsunami.connectors.duckdb_support import ident, lit, sql_literal, storable_cast
+from servicetsunami.connectors.rest import jsonpath
+from servicetsunami.connectors.rest.client import Cancelled, RestClient, Vet
+from servicetsunami.connectors.rest.config import Resource, RestConfig
+from servicetsunami.errors import InvalidInput, SourceError, TsunamiError
+
+# every record sampled for the schema; strings never guessed to be dates; records up to 64 MB
+_JSON_OPTIONS = (
+    "format='newline_delimited', sample_size=-1, dateformat='NEVER', timestampformat='NEVER', "
+    "maximum_object_size=67108864"
+)
+
+
+@dataclass
+class _Spool:
+    path: Path
+    fetched_after: Any  # the cursor value the walk started after (None: from the start)
+    records: int
+
+
+class RestSource(Source):
+    kind: ClassVar[str] = "rest"
+    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(incremental=True, stage_parquet=True)
+
+    def __init__(self, config: RestConfig, *, vet: Vet, threads: int = 0) -> None:
+        self.config = config
+        self._client = RestClient(config, vet)
+        self._threads = threads
+        self._dir: Path | None = None
+        self._spools: dict[str, _Spool] = {}
+        self._duck: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.RLock()
+        self._pages = 0
+
+    # -- check and discover -------------------------------------------------------------------
+
+    def check(self) -> CheckResult:
+        started = time.perf_counter()
+        resource = next((r for r in self.config.resources if r.parent is None), self.config.resources[0])
+        try:
+            next(self._pages_of(resource, {}, None, limit=1), None)
+        except TsunamiError as exc:
+            problem = str(exc.details.get("problem") or exc.code)
+            return CheckResult(False, _ms(started), problem=problem, diagnosis=exc.message)
+        return CheckResult(True, _ms(started), server_version=None)
+
+    def discover(self, *, schema: str | None = None) -> list[StreamInfo]:
+        if schema is not None:
+            raise InvalidInput("a REST source has no schemas; list its streams without one")
+        return [self._describe(r) for r in self.config.resources]
+
+    def stream(self, name: str, /) -> StreamInfo:
+        return self._describe(self._resource(name))
+
+    def _resource(self, name: str) -> Resource:
+        resource = self.config.resource(name)
+        if resource is None:
+            names = ", ".join(r.name for r in self.config.resources)
+            raise InvalidInput(f"the rest source has no stream {name!r}; its streams: {names}")
+        return resource
+
+    def _describe(self, resource: Resource) -> StreamInfo:
+        """The stream with the columns of its first page's records."""
+        sample = self._workdir() / f"sample-{resource.name}.ndjson"
+        with open(sample, "w", encoding="utf-8") as out:
+            count = self._spool_records(resource, out, after=None, pages=1)
+        columns: list[SourceColumn] = []
+        if count:
+            described = self._duckdb().execute(f"DESCRIBE SELECT * FROM read_json({lit(str(sample))}, {_JSON_OPTIONS})")
+            columns = [SourceColumn(str(name), str(kind)) for name, kind, *_ in described.fetchall()]
+        cursor = resource.incremental.cursor_field if resource.incremental else None
+        return StreamInfo(
+            name=resource.name,
+            kind="endpoint",
+            columns=columns,
+            primary_key=list(resource.primary_key),
+            cursor_candidates=[cursor] if cursor else [],
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def cursor_bound(self, request: ReadRequest, /, *, rows: int) -> Any:
+        if not request.cursor_column:
+            raise InvalidInput("an incremental read needs a cursor column")
+        spool = self._spool(request)
+        if not spool.records:
+            return None
+        cursor = self._cursor(spool, request)
+        col = cursor[0]
+        where = self._range(request, cursor, upto=False)
+        row = (
+            self._duckdb()
+            .execute(
+                f"SELECT max({col}) FROM (SELECT {col} FROM read_json({lit(str(spool.path))}, {_JSON_OPTIONS}) "
+                f"WHERE {where} ORDER BY {col} LIMIT {max(int(rows), 1)})"
+            )
+            .fetchone()
+        )
+        return row[0] if row else None
+
+    def read(self, request: ReadRequest, /) -> pa.RecordBatchReader:
+        select = self._select(request)
+        try:
+            return self._duckdb().execute(select).to_arrow_reader(100_000)
+        except duckdb.Error as exc:
+            raise SourceError(f"reading {request.stream} failed: {str(exc).splitlines()[0][:300]}") from None
+
+    def stage_parquet(self, request: ReadRequest, directory: Path, /) -> None:
+        select = self._select(request)
+        try:
+            self._duckdb().execute(
+                f"COPY ({select}) TO {lit(str(directory))} "
+                "(FORMAT parquet, COMPRESSION snappy, FILE_SIZE_BYTES '64MB', OVERWRITE_OR_IGNORE true)"
+            )
+        except duckdb.Error as exc:
+            raise SourceError(f"reading {request.stream} failed: {str(exc).splitlines()[0][:300]}") from None
+
+    def _select(self, request: ReadRequest) -> str:
+        """DuckDB SQL reading the requested records from the spool, with Delta-storable types."""
+        spool = self._spool(request)
+        extra = [f"{sql_literal(v)} AS {ident(k)}" for k, v in request.extra_columns.items()]
+        if not spool.records:
+            return f"SELECT {', '.join(extra) or 'NULL AS empty'} LIMIT 0"
+        source = f"read_json({lit(str(spool.path))}, {_JSON_OPTIONS})"
+        con = self._duckdb()
+        where = "true"
+        if request.cursor_column:
+            where = self._range(request, self._cursor(spool, request), upto=True)
+        parts = []
+        for name, duck_type, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
+            target = storable_cast(str(duck_type)) or _nested_json_cast(str(duck_type))
+            parts.append(f"CAST({ident(name)} AS {target}) AS {ident(name)}" if target else ident(name))
+        return f"SELECT {', '.join(parts + extra)} FROM {source} WHERE {where}"
+
+    def progress(self) -> float | None:
+        return None
+
+    def cancel(self) -> None:
+        self._client.cancelled.set()
+        duck = self._duck
+        if duck is not None:
+            duck.interrupt()
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.close()
+            if self._duck is not None:
+                self._duck.close()
+                self._duck = None
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
+                self._dir = None
+            self._spools.clear()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _cursor(self, spool: _Spool, request: ReadRequest) -> tuple[str, str]:
+        """The cursor column, quoted, and its DuckDB type in the spool."""
+        described = self._duckdb().execute(f"DESCRIBE SELECT * FROM read_json({lit(str(spool.path))}, {_JSON_OPTIONS})")
+        types = {str(row[0]): str(row[1]) for row in described.fetchall()}
+        if request.cursor_column not in types:
+            raise InvalidInput(f"cursor column {request.cursor_column!r} is not a field of {request.stream}'s records")
+        return ident(str(request.cursor_column)), types[str(request.cursor_column)]
+
+    def _range(self, request: ReadRequest, cursor: tuple[str, str], *, upto: bool) -> str:
+        resource = self._resource(request.stream)
+        col, duck_type = cursor
+        filters = [f"{col} IS NOT NULL"]
+        if request.cursor_after is not None:
+            filters.append(f"{col} > {_literal(request.cursor_after, duck_type)}")
+        elif resource.incremental is not None and resource.incremental.start_value is not None:
+            filters.append(f"{col} >= {_literal(resource.incremental.start_value, duck_type)}")
+        if upto and request.cursor_upto is not None:
+            filters.append(f"{col} <= {_literal(request.cursor_upto, duck_type)}")
+        return " AND ".join(filters)
+
+    def _spool(self, request: ReadRequest) -> _Spool:
+        """The resource's records from ``request.cursor_after`` on, walked once and kept on disk."""
+        resource = self._resource(request.stream)
+        after = request.cursor_after if request.cursor_column else None
+        with self._lock:
+            known = self._spools.get(resource.name)
+            if known is not None and (known.fetched_after is None or _at_or_after(after, known.fetched_after)):
+                return known
+            path = self._workdir() / f"{resource.name}.ndjson"
+            with open(path, "w", encoding="utf-8") as out:
+                count = self._spool_records(resource, out, after=after)
+            spool = _Spool(path, after, count)
+            self._spools[resource.name] = spool
+            return spool
+
+    def _spool_records(self, resource: Resource, out: IO[str], *, after: Any, pages: int | None = None) -> int:
+        count = 0
+        nested_json = self.config.nested == "json"
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        nested = (dict, list)
+        try:
+            for parent_values in self._parents(resource, after):
+                extra = {f"_parent_{k}": v for k, v in parent_values.items()}
+                for records in self._pages_of(resource, parent_values, after, limit=pages):
+                    lines = []
+                    for record in records:
+                        row = record if isinstance(record, dict) else {"value": record}
+                        if extra:
+                            row = {**row, **extra}
+                        if nested_json and any(isinstance(value, nested) for value in row.values()):
+                            row = {k: json.dumps(v) if isinstance(v, nested) else v for k, v in row.items()}
+                        lines.append(dumps(row))
+                    if lines:
+                        out.write("\n".join(lines))
+                        out.write("\n")
+                        count += len(lines)
+                if pages is not None and count:
+                    break
+        except Cancelled:
+            raise SourceError(f"reading {resource.name} was cancelled") from None
+        return count
+
+    def _parents(self, resource: Resource, after: Any) -> Iterator[dict[str, Any]]:
+        """The path values for each call of ``resource``: one empty set for a top-level resource."""
+        if resource.parent is None:
+            yield {}
+            return
+        parent = self._resource(resource.parent.resource)
+        placeholders = resource.placeholders()
+        for grand in self._parents(parent, None):
+            for records in self._pages_of(parent, grand, None):
+                for record in records:
+                    if not isinstance(record, dict):
+                        continue
+                    values = {name: record.get(field) for name, field in placeholders.items()}
+                    if any(v is None for v in values.values()):
+                        missing = [placeholders[n] for n, v in values.items() if v is None]
+                        raise SourceError(
+                            f"a record of {parent.name} has no {', '.join(missing)} for the path of {resource.name}"
+                        )
+                    yield values
+
+    def _pages_of(
+        self, resource: Resource, path_values: dict[str, Any], after: Any, *, limit: int | None = None
+    ) -> Iterator[list[Any]]:
+        """The records of each page of one walk of ``resource``."""
+        path = resource.path
+        for name, value in path_values.items():
+            path = path.replace("{" + name + "}", quote(str(value), safe=""))
+        url: str | None = urljoin(self.config.base_url.rstrip("/") + "/", path.lstrip("/"))
+        params: dict[str, Any] = {k: _param(v) for k, v in resource.params.items()}
+        if resource.incremental is not None and resource.incremental.param:
+            since = after if after is not None else resource.incremental.start_value
+            if since is not None:
+                params[resource.incremental.param] = _param(since)
+        selector = jsonpath.parse(resource.record_selector)
+        paginator = resource.paginator
+        page_number = getattr(paginator, "start", 1)
+        offset = 0
+        pages = 0
+        while url is not None:
+            query = dict(params)
+            if paginator.type == "page_number":
+                query[paginator.page_param] = page_number
+                if paginator.page_size_param and paginator.page_size:
+                    query[paginator.page_size_param] = paginator.page_size
+            elif paginator.type == "offset":
+                query[paginator.offset_param] = offset
+                query[paginator.limit_param] = paginator.limit
+            body, response = self._client.get_json(url, query if query else None)
+            pages += 1
+            self._pages += 1
+            if pages > self.config.max_pages:
+                raise SourceError(
+                    f"{resource.name} has more than max_pages ({self.config.max_pages}) pages; check its paginator "
+                    "or raise max_pages"
+                )
+            records = jsonpath.records(body, selector)
+            yield records
+            if limit is not None and pages >= limit:
+                return
+            next_url: str | None = None
+            if paginator.type == "page_number":
+                total = (
+                    jsonpath.first(body, jsonpath.parse(paginator.total_pages_path))
+                    if paginator.total_pages_path
+                    else None
+                )
+                last = page_number - paginator.start + 1 >= int(total) if isinstance(total, int | float) else False
+                if records and not last:
+                    page_number += 1
+                    next_url = url
+            elif paginator.type == "offset":
+                offset += len(records)
+                total = jsonpath.first(body, jsonpath.parse(paginator.total_path)) if paginator.total_path else None
+                more = offset < int(total) if isinstance(total, int | float) else len(records) >= paginator.limit
+                if records and more:
+                    next_url = url
+            elif paginator.type == "cursor":
+                cursor = jsonpath.first(body, jsonpath.parse(paginator.cursor_path))
+                if cursor not in (None, "") and records:
+                    params[paginator.cursor_param] = cursor
+                    next_url = url
+            elif paginator.type == "next_url":
+                found = jsonpath.first(body, jsonpath.parse(paginator.next_url_path))
+                if isinstance(found, str) and found:
+                    next_url, params = urljoin(str(url), found), {}  # the next URL carries its query
+            elif paginator.type == "link_header":
+                link = response.links.get(paginator.rel, {}).get("url")
+                if link:
+                    next_url, params = urljoin(str(url), link), {}
+            url = next_url
+
+    def _workdir(self) -> Path:
+        with self._lock:
+            if self._dir is None:
+                self._dir = Path(tempfile.mkdtemp(prefix="tsunami-rest-"))
+            return self._dir
+
+    def _duckdb(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._duck is None:
+                con = duckdb.connect(":memory:")
+                con.execute("SET TimeZone = 'UTC'")
+                con.execute("SET autoinstall_known_extensions = false")
+                if self._threads:
+                    con.execute(f"SET threads = {int(self._threads)}")
+                self._duck = con
+            return self._duck
+
+
+def _nested_json_cast(duck_type: str) -> str | None:
+    """Nested types holding DuckDB's JSON type (fields of mixed or only null values) as JSON text."""
+    if "JSON" in duck_type.upper() and duck_type.upper() != "JSON":
+        return "VARCHAR"
+    return None
+
+
+def _literal(value: Any, duck_type: str) -> str:
+    """A cursor value compared in the column's type: text columns compare as the API's text."""
+    if duck_type.upper() == "VARCHAR" and not isinstance(value, str):
+        return lit(str(_param(value)))
+    return sql_literal(value)
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _at_or_after(after: Any, fetched_after: Any) -> bool:
+    if after is None:
+        return False
+    try:
+        return bool(after >= fetched_after)
+    except TypeError:
+        return False
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

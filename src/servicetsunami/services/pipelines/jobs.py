@@ -1,0 +1,160 @@
+"""Jobs as the doors use them: create, get, list, update, delete, pause and resume.
+
+A definition is validated (:func:`~.spec.validate_job`) before it is stored; the stored one is the
+normalised shape, whichever shape came in. A job runs as its creator with the role they had.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from servicetsunami.errors import Conflict
+from servicetsunami.services.pipelines import quartz
+from servicetsunami.services.pipelines.spec import JobSpec, validate_job
+from servicetsunami.store.models import Job, utcnow
+from servicetsunami.store.repositories import audit as audit_repo
+from servicetsunami.store.repositories import jobs as jobs_repo
+from servicetsunami.store.repositories import runs as runs_repo
+from servicetsunami.tenancy import Principal, Scope
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
+
+NEXT_FIRE_TIMES = 5
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    name: str
+    version: int = Field(description="Grows by one on every update; a run records the version it ran")
+    definition: dict[str, Any] = Field(description="The job as stored (tasks, parameters, schedule, limits)")
+    schedule: dict[str, Any] | None = None
+    paused: bool = False
+    next_fire_times: list[datetime] = Field(default_factory=list, description="Next scheduled ticks, UTC")
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def create_job(svc: Services, principal: Principal, definition: dict[str, Any], /) -> JobPublic:
+    """Store a new job of the caller's tenant (:class:`~servicetsunami.errors.InvalidJob` says why not)."""
+    principal.require(Scope.WRITE)
+    spec = validate_job(definition, catalog=principal.catalog)
+    with svc.store.session() as session:
+        job = jobs_repo.create_job(
+            session,
+            tenant_id=principal.tenant_id,
+            name=spec.name,
+            definition=spec.model_dump(mode="json"),
+            created_by=principal.subject,
+            **_schedule_columns(spec),
+        )
+        job.meta = {"role": principal.role.value}
+        session.flush()
+        _audit(session, principal, "create_job", job)
+        return job_public(job)
+
+
+def update_job(svc: Services, principal: Principal, job_id: str, definition: dict[str, Any], /) -> JobPublic:
+    """Replace a job's definition (runs under way keep the version they started with)."""
+    principal.require(Scope.WRITE)
+    spec = validate_job(definition, catalog=principal.catalog)
+    with svc.store.session(write_lock=True) as session:
+        job = jobs_repo.get_job(session, job_id, tenant_id=principal.tenant_id)
+        jobs_repo.update_job(
+            session, job, name=spec.name, definition=spec.model_dump(mode="json"), **_schedule_columns(spec)
+        )
+        _audit(session, principal, "update_job", job)
+        return job_public(job)
+
+
+def get_job(svc: Services, principal: Principal, job_id: str, /) -> JobPublic:
+    principal.require(Scope.READ)
+    with svc.store.session() as session:
+        return job_public(jobs_repo.get_job(session, job_id, tenant_id=principal.tenant_id))
+
+
+def list_jobs(
+    svc: Services, principal: Principal, /, *, after: tuple[str, str] | None = None, limit: int | None = None
+) -> list[JobPublic]:
+    """The tenant's jobs by name; with ``limit``, one page plus the next job if there is one."""
+    principal.require(Scope.READ)
+    with svc.store.session() as session:
+        return [
+            job_public(j) for j in jobs_repo.list_jobs(session, tenant_id=principal.tenant_id, after=after, limit=limit)
+        ]
+
+
+def delete_job(svc: Services, principal: Principal, job_id: str, /) -> None:
+    """Delete a job; refused (Conflict) while one of its runs is queued or running. Its run history stays."""
+    principal.require(Scope.WRITE)
+    with svc.store.session(write_lock=True) as session:
+        job = jobs_repo.get_job(session, job_id, tenant_id=principal.tenant_id)
+        active = runs_repo.count_active(session, tenant_id=principal.tenant_id, kind="job_run", resource_id=job_id)
+        if active:
+            raise Conflict(f"job {job_id} has {active} run(s) under way; cancel them first")
+        _audit(session, principal, "delete_job", job)
+        jobs_repo.delete_job(session, job_id, tenant_id=principal.tenant_id)
+
+
+def set_paused(svc: Services, principal: Principal, job_id: str, /, *, paused: bool) -> JobPublic:
+    """Pause or resume a job's schedule; resuming starts from the next tick after now (no catch-up)."""
+    principal.require(Scope.WRITE)
+    with svc.store.session(write_lock=True) as session:
+        job = jobs_repo.get_job(session, job_id, tenant_id=principal.tenant_id)
+        spec = JobSpec.model_validate(job.definition)
+        if spec.schedule is None:
+            raise Conflict(f"job {job_id} has no schedule to pause or resume")
+        spec.schedule.pause_status = "PAUSED" if paused else "UNPAUSED"
+        job.definition = spec.model_dump(mode="json")
+        jobs_repo.set_paused(session, job, paused=paused, next_fire_at=_schedule_columns(spec)["next_fire_at"])
+        _audit(session, principal, "pause_job" if paused else "resume_job", job)
+        return job_public(job)
+
+
+def job_public(job: Job) -> JobPublic:
+    spec = JobSpec.model_validate(job.definition)
+    times: list[datetime] = []
+    if spec.schedule is not None and not job.paused:
+        schedule = quartz.parse(spec.schedule.quartz_cron_expression, spec.schedule.timezone_id)
+        start = job.next_fire_at or utcnow()
+        times = [start, *schedule.next_times(start, NEXT_FIRE_TIMES - 1)] if job.next_fire_at else []
+    return JobPublic(
+        job_id=job.id,
+        name=job.name,
+        version=job.version,
+        definition=dict(job.definition),
+        schedule=spec.schedule.model_dump(mode="json") if spec.schedule else None,
+        paused=job.paused,
+        next_fire_times=times,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+    )
+
+
+def _schedule_columns(spec: JobSpec) -> dict[str, Any]:
+    if spec.schedule is None:
+        return {"schedule_cron": None, "schedule_timezone": None, "paused": False, "next_fire_at": None}
+    schedule = quartz.parse(spec.schedule.quartz_cron_expression, spec.schedule.timezone_id)
+    paused = spec.schedule.pause_status == "PAUSED"
+    return {
+        "schedule_cron": schedule.expression,
+        "schedule_timezone": schedule.timezone,
+        "paused": paused,
+        "next_fire_at": None if paused else schedule.next_after(utcnow()),
+    }
+
+
+def _audit(session: Any, principal: Principal, action: str, job: Job) -> None:
+    audit_repo.record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        subject=principal.subject,
+        action=action,
+        target=f"job:{job.id}",
+        meta={"name": job.name, "version": job.version},
+    )

@@ -1,0 +1,305 @@
+"""The built-in task kinds: sync, transform, gold_refresh, sql, run_job; notebook and python declared.
+
+Each kind's handler runs inside a ``task_run`` run as the job's owner and returns the task's result;
+``result["values"]`` is what later tasks can read as ``{{tasks.<key>.values.<name>}}``.
+
+- ``sync``: a source table into bronze (a ``sync`` run of its own, exactly once: resumable);
+- ``transform``: the stored silver spec of a table run again over its bronze table;
+- ``gold_refresh``: a gold table's stored definition run again;
+- ``sql``: one statement. ``CREATE [OR REPLACE] TABLE silver|gold.t AS SELECT ...`` and ``INSERT
+  [INTO|OVERWRITE] silver|gold.t SELECT ...`` write into the caller's own silver or gold schema (the
+  SELECT goes through the guard, every name inside the caller's catalog, unqualified names in
+  silver); a plain ``SELECT`` is a read-only query whose first rows are kept as the task's output;
+- ``run_job``: another job of the tenant, as a child job run, waited for;
+- ``notebook`` and ``python``: accepted in definitions, refused at run time until the notebooks area
+  registers them (:class:`~servicetsunami.errors.TaskKindUnavailable`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import sqlglot
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from servicetsunami.errors import Cancelled, NotSupported, QueryRefused, SqlSyntaxError, TaskFailed, TsunamiError
+from servicetsunami.services.catalog.query import query_result
+from servicetsunami.services.catalog.views import expand_views
+from servicetsunami.services.governance import pii
+from servicetsunami.services.ingestion import syncs
+from servicetsunami.services.pipelines.kinds import TaskKind, register
+from servicetsunami.services.runs import service as runs
+from servicetsunami.services.transforms import gold, silver
+from servicetsunami.sql import GuardedQuery, guard_query
+from servicetsunami.tenancy import Scope, TableRef, parse_table_name
+
+if TYPE_CHECKING:
+    from servicetsunami.services.container import Services
+    from servicetsunami.services.pipelines.runner import TaskContext
+
+logger = logging.getLogger(__name__)
+
+NOTEBOOKS_MISSING = "notebook and python tasks are not available until notebooks are installed in this service"
+_OUTPUT_ROWS = 20  # rows of a SELECT kept as a sql task's output
+_WAIT_SLICE = 0.5
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- sync ---------------------------------------------------------------------------------------------
+
+
+class SyncConfig(_Config):
+    connection_id: str = Field(description="The source connection")
+    table_name: str = Field(description="The source table (schema.table)")
+    sync_mode: Literal["full_refresh", "incremental_append", "incremental_merge"] = "full_refresh"
+    cursor_column: str | None = None
+    primary_key: list[str] | None = None
+    target_table: str | None = Field(None, description="bronze table name; default: the source table's")
+
+
+def _sync(svc: Services, ctx: TaskContext, config: BaseModel) -> dict[str, Any]:
+    c = cast(SyncConfig, config)
+    run_id = syncs.start_sync(
+        svc,
+        ctx.principal,
+        c.connection_id,
+        c.table_name,
+        sync_mode=c.sync_mode,
+        cursor_column=c.cursor_column,
+        primary_key=c.primary_key,
+        target_table=c.target_table,
+    )
+    run = _wait_child(svc, ctx, run_id)
+    facts = dict(run.result or {})
+    values = {k: facts[k] for k in ("rows", "bytes", "table_version", "target_table") if k in facts}
+    return {"sync_run_id": run_id, **facts, "values": {**values, "sync_run_id": run_id}}
+
+
+# -- transform, gold_refresh ---------------------------------------------------------------------------
+
+
+class TransformConfig(_Config):
+    bronze_table: str = Field(description="The bronze table to clean")
+    target_table: str | None = Field(None, description="silver table; default: the bronze table's name")
+
+
+def _transform(svc: Services, ctx: TaskContext, config: BaseModel) -> dict[str, Any]:
+    c = cast(TransformConfig, config)
+    result = silver.transform_to_silver(svc, ctx.principal, c.bronze_table, target_table=c.target_table)
+    values = {"table": result.table, "rows": result.rows, "version": result.version}
+    return {**result.model_dump(mode="json", exclude={"columns", "spec"}), "values": values}
+
+
+class GoldRefreshConfig(_Config):
+    table: str = Field(description="The gold table (name or gold.name)")
+
+
+def _gold_refresh(svc: Services, ctx: TaskContext, config: BaseModel) -> dict[str, Any]:
+    c = cast(GoldRefreshConfig, config)
+    result = gold.refresh_gold_table(svc, ctx.principal, c.table)
+    values = {"table": result.table, "rows": result.rows, "version": result.version}
+    return {**result.model_dump(mode="json", exclude={"columns"}), "values": values}
+
+
+# -- sql ----------------------------------------------------------------------------------------------
+
+
+class SqlConfig(_Config):
+    sql: str = Field(min_length=1, max_length=100_000, description="One statement (see the module docstring)")
+    warehouse_id: str | None = Field(None, description="Databricks only: the SQL warehouse to run on")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _query_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "query" in data and "sql" not in data:  # the earlier API's spelling
+            data = {**data, "sql": data["query"]}
+            del data["query"]
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class SqlPlan:
+    query: GuardedQuery
+    target: TableRef | None  # None: a read-only SELECT
+    mode: Literal["create", "overwrite", "append"] = "overwrite"
+
+
+def plan_sql(sql: str, catalog: str, /) -> SqlPlan:
+    """Check one sql task statement (see the module docstring) and say what it writes where.
+
+    A pure function of its arguments, remembered like the guard's answers: a job's statements are
+    checked when it is saved and again each time it runs (refusals raise and are not remembered)."""
+    return _plan_sql(sql, catalog)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan_sql(sql: str, catalog: str, /) -> SqlPlan:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="databricks") if s is not None]
+    except (ParseError, TokenError) as exc:
+        raise SqlSyntaxError(f"the statement does not parse as Databricks SQL: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise QueryRefused(f"an sql task runs exactly one statement, not {len(statements)}")
+    statement = statements[0]
+    if isinstance(statement, exp.Merge):
+        raise NotSupported(
+            "MERGE is not available in sql tasks yet; write with CREATE OR REPLACE TABLE ... AS SELECT or INSERT INTO"
+        )
+    if isinstance(statement, exp.Create):
+        select = statement.expression
+        if str(statement.args.get("kind", "")).upper() != "TABLE" or not isinstance(select, exp.Query):
+            raise QueryRefused("an sql task creates tables only as CREATE [OR REPLACE] TABLE ... AS SELECT")
+        target = _target(statement.this, catalog)
+        mode: Literal["create", "overwrite", "append"] = "overwrite" if statement.args.get("replace") else "create"
+        return SqlPlan(_guard_select(select, catalog), target, mode)
+    if isinstance(statement, exp.Insert):
+        select = statement.expression
+        if not isinstance(select, exp.Query) or statement.args.get("where") is not None:
+            raise QueryRefused("an sql task inserts only the rows of a SELECT: INSERT INTO t SELECT ...")
+        target = _target(statement.this, catalog)
+        return SqlPlan(
+            _guard_select(select, catalog), target, "overwrite" if statement.args.get("overwrite") else "append"
+        )
+    guarded = guard_query(sql, catalog=catalog)
+    if guarded.kind != "select":
+        raise QueryRefused("an sql task runs a SELECT, or writes one into silver or gold")
+    return SqlPlan(guarded, None)
+
+
+def _target(node: exp.Expr | None, catalog: str) -> TableRef:
+    table = node.this if isinstance(node, exp.Schema) else node
+    if isinstance(node, exp.Schema) or not isinstance(table, exp.Table):
+        raise QueryRefused("name the target table only (its columns come from the SELECT)")
+    parts = [p for p in (table.catalog, table.db, table.name) if p]
+    ref = parse_table_name(".".join(parts), catalog=catalog, default_schema="silver")
+    if ref.schema not in ("silver", "gold"):
+        raise QueryRefused(f"an sql task writes into your silver or gold schema only, not {ref.schema}")
+    return ref
+
+
+def _guard_select(select: exp.Expr, catalog: str) -> GuardedQuery:
+    guarded = guard_query(select.sql(dialect="databricks"), catalog=catalog, default_schema="silver")
+    if guarded.kind != "select":
+        raise QueryRefused("the rows to write come from one SELECT")
+    return guarded
+
+
+def _check_sql(config: BaseModel, catalog: str) -> None:
+    plan_sql(cast(SqlConfig, config).sql, catalog)
+
+
+def _sql(svc: Services, ctx: TaskContext, config: BaseModel) -> dict[str, Any]:
+    plan = plan_sql(cast(SqlConfig, config).sql, ctx.principal.catalog)
+    started = time.perf_counter()
+    query = expand_views(svc, ctx.principal, plan.query)
+    if plan.target is None:
+        ctx.principal.require(Scope.READ)
+        with pii.redacted_errors(svc, ctx.principal):
+            result = svc.engine.query(
+                query,
+                max_rows=_OUTPUT_ROWS,
+                max_bytes=svc.settings.query.max_bytes,
+                timeout_seconds=ctx.time_left(svc.settings.query.timeout_seconds),
+            )
+        out = query_result(result.table, result.truncated, started, plan.query.sql)
+        out = pii.mask_result(svc, ctx.principal, out, query)
+        return {"output": out.model_dump(mode="json"), "values": {"row_count": out.row_count}}
+    ctx.principal.require(Scope.WRITE)
+    svc.engine.ensure_catalog(ctx.principal.catalog)
+    written = svc.engine.write_query(
+        plan.target,
+        query,
+        mode=plan.mode,
+        description=f"Written by job task {ctx.task_key}",
+        commit_info={"tsunami.operation": "job_task", "tsunami.job_run": ctx.job_run_id, "tsunami.task": ctx.task_key},
+        timeout_seconds=ctx.time_left(svc.settings.query.write_timeout_seconds),
+    )
+    columns = [c.name for c in svc.engine.describe(plan.target, version=written.version).columns]
+    pii.flag_written(svc, ctx.principal, plan.target, columns=columns, written_by=query)
+    table = f"{plan.target.schema}.{plan.target.name}"
+    logger.info(
+        "task %s: %s %s rows into %s (version %s)", ctx.task_key, plan.mode, written.rows, table, written.version
+    )
+    values = {"table": table, "rows": written.rows, "version": written.version}
+    return {**values, "mode": plan.mode, "sql": plan.query.sql, "values": values}
+
+
+# -- run_job ------------------------------------------------------------------------------------------
+
+
+class RunJobConfig(_Config):
+    job_id: str = Field(description="The job to run (one of yours)")
+    parameters: dict[str, str] = Field(default_factory=dict, description="Its job parameters")
+
+
+def _run_job(svc: Services, ctx: TaskContext, config: BaseModel) -> dict[str, Any]:
+    from servicetsunami.services.pipelines import job_runs
+
+    c = cast(RunJobConfig, config)
+    run_id = job_runs.start_job_run(
+        svc, ctx.principal, c.job_id, parameters=c.parameters, trigger="run_job", parent_id=ctx.run.run_id
+    )
+    run = _wait_child(svc, ctx, run_id)
+    return {"job_run_id": run_id, "state": run.state, "values": {"job_run_id": run_id}}
+
+
+# -- notebook, python (declared) ----------------------------------------------------------------------
+
+
+class NotebookConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    notebook_path: str | None = None
+    notebook_id: str | None = None
+    base_parameters: dict[str, str] = Field(default_factory=dict)
+
+
+class PythonConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    python_file: str | None = None
+    code: str | None = None
+    parameters: list[str] = Field(default_factory=list)
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def _wait_child(svc: Services, ctx: TaskContext, run_id: str) -> Any:
+    """Wait for a run this task started; stop it when the task is stopped; raise if it did not succeed."""
+    ctx.run.on_cancel(lambda: _cancel_quietly(svc, ctx, run_id))
+    while True:
+        run = runs.wait_for_run(svc, ctx.principal, run_id, timeout=_WAIT_SLICE)
+        if run.finished:
+            break
+        if ctx.run.cancelled:
+            raise Cancelled("the task was stopped")
+    if run.state != "succeeded":
+        raise TaskFailed(
+            f"run {run_id} ended {run.state}: {run.error or run.error_code}", run_id=run_id, code=run.error_code
+        )
+    return run
+
+
+def _cancel_quietly(svc: Services, ctx: TaskContext, run_id: str) -> None:
+    with contextlib.suppress(TsunamiError):  # it ended on its own meanwhile
+        runs.cancel_run(svc, ctx.principal, run_id, wait_seconds=0)
+
+
+register(TaskKind("sync", SyncConfig, _sync, resumable=True))
+register(TaskKind("transform", TransformConfig, _transform, resumable=True))
+register(TaskKind("gold_refresh", GoldRefreshConfig, _gold_refresh, resumable=True))
+register(TaskKind("sql", SqlConfig, _sql, check=_check_sql))
+register(TaskKind("run_job", RunJobConfig, _run_job))
+register(TaskKind("notebook", NotebookConfig, unavailable=NOTEBOOKS_MISSING))
+register(TaskKind("python", PythonConfig, unavailable=NOTEBOOKS_MISSING))
