@@ -322,3 +322,53 @@ def test_previews_are_cut_inside_their_first_batch_too(settings: Settings) -> No
         assert (transform.preview.row_count, transform.preview.truncated) == (2, True)
     finally:
         services.close()
+
+
+RUNAWAYS_THEN_RSS = """
+import sys
+from pathlib import Path
+
+from servicetsunami.errors import QueryTimeout
+from servicetsunami.services.catalog.query import query_sql
+from servicetsunami.services.container import Services
+from servicetsunami.settings import QuerySettings, Settings
+from tests.helpers import make_principal
+
+
+def rss_mb() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 // 2**20
+
+
+settings = Settings(home=Path(sys.argv[1]), query=QuerySettings(timeout_seconds=2, result_cache_mb=0), _env_file=None)
+svc = Services.open(settings)
+acme = make_principal(svc, "acme")[0]
+query_sql(svc, acme, "SELECT 1 AS one")
+before = rss_mb()
+for _ in range(3):
+    try:
+        query_sql(svc, acme, sys.argv[2])
+    except QueryTimeout:
+        pass
+query_sql(svc, acme, "SELECT 1 AS one")
+print(rss_mb() - before)
+svc.close()
+"""
+
+
+def test_the_memory_a_runaway_query_took_is_given_back_once_it_is_stopped(tmp_path: Path) -> None:
+    """DuckDB's allocator keeps what a stopped statement took for as long as its database lives: a
+    worker that meets runaway queries would grow by hundreds of megabytes each time."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.run(
+        [sys.executable, "-c", RUNAWAYS_THEN_RSS, str(tmp_path / "home"), FOREVER],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    grown_mb = int(child.stdout.strip().splitlines()[-1])
+    assert grown_mb < 300, f"the process kept {grown_mb} MB after three stopped runaway queries"

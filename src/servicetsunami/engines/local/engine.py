@@ -177,9 +177,10 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
     ) -> WriteResult:
         self._check_query_target(ref, query, mode)
         catalog = query.tables[0].table.catalog if query.tables else ref.catalog
-        cursor = self._database(catalog).cursor()
+        db = self._database(catalog)
+        cursor = db.cursor()
         try:
-            with self._limited(cursor, timeout_seconds):
+            with self._limited(cursor, timeout_seconds, database=(catalog or "", db)):
                 sql = to_duckdb(query, resolve=lambda r: self._source_for(r, cursor))
                 try:
                     result = cursor.execute(sql)

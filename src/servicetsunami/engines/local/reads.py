@@ -81,7 +81,8 @@ class LocalReads:
             raise InvalidInput(f"the engine runs SELECT and EXPLAIN statements, not {query.kind}")
         started = time.perf_counter()
         catalog = query.tables[0].table.catalog if query.tables else None
-        cursor = self._database(catalog).cursor()
+        db = self._database(catalog)
+        cursor = db.cursor()
         try:
             sql = to_duckdb(query, resolve=lambda ref: self._source_for(ref, cursor))
             # The text names the snapshot's files, which never change: the same text, the same rows.
@@ -92,7 +93,9 @@ class LocalReads:
             hit = cache.get(key) if cache is not None else None
             if hit is not None:
                 return ArrowResult(hit[0], hit[1], (time.perf_counter() - started) * 1000, sql, cached=True)
-            table, truncated = self._run_capped(cursor, sql, max_rows, max_bytes, timeout_seconds)
+            table, truncated = self._run_capped(
+                cursor, sql, max_rows, max_bytes, timeout_seconds, database=(catalog or "", db)
+            )
             if cache is not None:
                 cache.put(key, table, truncated)
         finally:
@@ -100,15 +103,33 @@ class LocalReads:
         return ArrowResult(table, truncated, (time.perf_counter() - started) * 1000, sql)
 
     def _run_capped(
-        self, cursor: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_bytes: int, timeout: float
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        sql: str,
+        max_rows: int,
+        max_bytes: int,
+        timeout: float,
+        *,
+        database: tuple[str, duckdb.DuckDBPyConnection] | None = None,
     ) -> tuple[pa.Table, bool]:
-        with self._limited(cursor, timeout):
+        with self._limited(cursor, timeout, database=database):
             return self._fetch_capped(cursor, sql, max_rows, max_bytes, timeout)
 
     @contextlib.contextmanager
-    def _limited(self, cursor: duckdb.DuckDBPyConnection, timeout: float | None) -> Iterator[None]:
+    def _limited(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        timeout: float | None,
+        *,
+        database: tuple[str, duckdb.DuckDBPyConnection] | None = None,
+    ) -> Iterator[None]:
         """The block's statement on ``cursor`` is interrupted past ``timeout`` (by the watchdog) and
-        by :meth:`interrupt`; the ``QueryTimeout`` of the latter becomes a transient ``EngineError``."""
+        by :meth:`interrupt`; the ``QueryTimeout`` of the latter becomes a transient ``EngineError``.
+
+        A statement stopped at its time or memory limit retires ``database`` (its key and the
+        database the cursor came from): DuckDB's allocator keeps what a runaway took until the
+        database is released, so the next statement of the catalog opens a fresh one and this one
+        goes once its last cursor closes."""
         with self._dbs_guard:
             self._running[cursor] = False
         try:
@@ -122,6 +143,10 @@ class LocalReads:
                 stopped = self._running.get(cursor, False)
             if stopped:
                 raise EngineError("the service is stopping; run the statement again", transient=True) from exc
+            self._retire(database)
+            raise
+        except LimitExceeded:
+            self._retire(database)
             raise
         finally:
             with self._ended:
@@ -259,6 +284,16 @@ class LocalReads:
         with self._dbs_guard:
             self._dbs_closed = False
             return self._dbs.get(catalog or "") or self._new_database(catalog)
+
+    def _retire(self, database: tuple[str, duckdb.DuckDBPyConnection] | None) -> None:
+        """The catalog's next statement gets a new database; the old one is released with its
+        last cursor (statements still running on it finish)."""
+        if database is None:
+            return
+        key, db = database
+        with self._dbs_guard:
+            if self._dbs.get(key) is db:
+                del self._dbs[key]
 
     def _open_database(self, catalog: str) -> None:
         """Opens the catalog's database ahead of its first use (called in a thread); not after
