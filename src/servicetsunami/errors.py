@@ -34,6 +34,8 @@ The message is written for the person (or agent) who sent the request and never 
     │   └── StoreError                store_error         503    the system store failed
     │       └── SecretError           secret_error        500    a stored secret or the master keys unusable
     ├── SourceError                   source_error        502    a source failed: unreachable, refused ...
+    ├── CodeFailed                    code_failed         422    tenant code raised; the message names the cell
+    ├── SandboxUnavailable            sandbox_unavailable 503    code cannot run: the sandbox cannot start
     └── SigningKeyError               signing_key_error   500    the token signing key is missing or unsafe
 
 Only :class:`RateLimited` is transient as a class; engine, store and source errors say so per raise
@@ -193,6 +195,22 @@ class SourceError(TsunamiError):
 
     code = "source_error"
     http_status = 502  # like the engine, an upstream the service reads on the caller's behalf
+
+
+class CodeFailed(TsunamiError):
+    """Tenant code (a notebook cell, a command) raised an error; the message names the cell and the
+    error, and the executed notebook keeps the traceback."""
+
+    code = "code_failed"
+    http_status = 422
+
+
+class SandboxUnavailable(TsunamiError):
+    """Tenant code cannot run because its sandbox cannot start (bubblewrap missing or refused);
+    the message says why. Security fails closed: the code does not run outside it."""
+
+    code = "sandbox_unavailable"
+    http_status = 503
 
 
 class SigningKeyError(TsunamiError):

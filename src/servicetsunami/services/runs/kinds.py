@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 Handler = Callable[["Services", "RunContext"], "dict[str, Any] | None"]
 
 # Modules that register kinds when imported.
-_KIND_MODULES = ("servicetsunami.services.ingestion.syncs", "servicetsunami.services.ops.mirror")
+_KIND_MODULES = (
+    "servicetsunami.services.ingestion.syncs",
+    "servicetsunami.services.ops.mirror",
+    "servicetsunami.services.notebooks.runs",
+)
 
 
 @dataclass(frozen=True, slots=True)
