@@ -64,9 +64,11 @@ def command(spec: SandboxSpec, argv: Sequence[str], /) -> list[str]:
         out += ["--unshare-all"]
     out += ["--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
     hidden = sorted({Path(p) for p in _ALWAYS_HIDDEN} | {Path(p).resolve() for p in spec.hide}, key=str)
+    scratch = str(spec.limits.file_bytes or 256 * 1024 * 1024)
     for path in hidden:
         if path.is_dir() and not _inside(path, hidden):
-            out += ["--tmpfs", str(path)]
+            size = scratch if str(path) in ("/tmp", "/var/tmp") else str(4 * 1024 * 1024)
+            out += ["--size", size, "--tmpfs", str(path)]
     for root in python_roots():
         if any(_under(root, h) for h in hidden):
             out += [*_parents(root, hidden), "--ro-bind", str(root), str(root)]

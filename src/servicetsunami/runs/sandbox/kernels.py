@@ -8,18 +8,21 @@ is handed to the sandbox uid; its output goes to a log beside (not inside) its f
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import shutil
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import KernelManager
+from jupyter_core.utils import ensure_event_loop
 
 from servicetsunami.errors import SandboxUnavailable
 from servicetsunami.runs.local.processes import Limits
@@ -42,6 +45,27 @@ class _SandboxedKernelManager(KernelManager):
             os.chown(self.connection_file, self.owner_uid, self.owner_uid)
 
 
+@dataclass
+class Execution:
+    """What one ``execute`` gave: its status (``ok``, ``error``, ``aborted``; ``timeout`` when the
+    wait ended first) and the IOPub messages' contents in order (streams, results, displays, errors)."""
+
+    status: str
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        parts = []
+        for out in self.outputs:
+            if out["type"] == "stream":
+                parts.append(out["text"])
+            elif out["type"] in ("execute_result", "display_data"):
+                parts.append(str(out["data"].get("text/plain", "")) + "\n")
+            elif out["type"] == "error":
+                parts.append(f"{out['ename']}: {out['evalue']}\n")
+        return "".join(parts)
+
+
 class Kernel:
     """A started kernel: its manager, a blocking client, its folder. :meth:`close` kills it and
     removes the folder."""
@@ -51,6 +75,27 @@ class Kernel:
         self.kc = kc
         self.workdir = workdir
         self.log = log
+
+    def execute(self, code: str, /, *, timeout: float) -> Execution:
+        """Run ``code`` and collect what it shows; returns with status ``timeout`` if it outlives
+        ``timeout`` (it keeps running: interrupt it)."""
+        outputs: list[dict[str, Any]] = []
+
+        def hook(msg: dict[str, Any]) -> None:
+            kind = msg["header"]["msg_type"]
+            content = msg["content"]
+            if kind == "stream":
+                outputs.append({"type": "stream", "name": content["name"], "text": content["text"]})
+            elif kind in ("execute_result", "display_data"):
+                outputs.append({"type": kind, "data": dict(content.get("data", {}))})
+            elif kind == "error":
+                outputs.append({"type": "error", "ename": content["ename"], "evalue": content["evalue"]})
+
+        try:
+            reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=hook, allow_stdin=False)
+        except TimeoutError:
+            return Execution("timeout", outputs)
+        return Execution(str(reply["content"].get("status", "error")), outputs)
 
     def interrupt(self) -> None:
         with contextlib.suppress(Exception):  # a kernel already gone cannot be interrupted
@@ -79,6 +124,15 @@ class Kernel:
             return self.log.read_text("utf-8", "replace")[-limit:]
         except OSError:
             return ""
+
+
+def release_thread_loop() -> None:
+    """Close the event loop jupyter_client made for this thread (its blocking calls run on one), so a
+    worker thread that ends leaves no open sockets behind; the next call makes a new one."""
+    loop = ensure_event_loop()
+    if not loop.is_running():
+        loop.close()
+        asyncio.set_event_loop(None)
 
 
 def kernel_env(workdir: Path, extra: Mapping[str, str]) -> dict[str, str]:

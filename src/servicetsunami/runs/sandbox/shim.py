@@ -515,7 +515,7 @@ def run_cell_magic(magic: str, body: str) -> Any:
         return None
     if magic == "python":
         ip = _ipython()
-        exec(compile(ip.transform_cell(body), "<%python cell>", "exec"), ip.user_ns)
+        exec(compile(_python(ip, body), "<%python cell>", "exec"), ip.user_ns)
         return None
     if magic == "fs":
         return _fs_magic(body)
@@ -580,9 +580,18 @@ def _run_notebook(target: str) -> None:
         raise ValueError("%run needs a notebook path, like %run ./helpers")
     header, _ = _call("notebook", path=target.split()[0])
     ip = _ipython()
-    for source in header["cells"]:
-        code = ip.transform_cell(source)
-        exec(compile(code, f"<%run {target}>", "exec"), ip.user_ns)
+    for source in header["cells"]:  # SQL cells come marked with %sql
+        exec(compile(_python(ip, source), f"<%run {target}>", "exec"), ip.user_ns)
+
+
+def _python(ip: Any, source: str) -> str:
+    """``source`` as Python (its magics turned into calls), whatever the notebook's language."""
+    global _language
+    saved, _language = _language, "python"
+    try:
+        return str(ip.transform_cell(source))
+    finally:
+        _language = saved
 
 
 def _transform(lines: list[str]) -> list[str]:

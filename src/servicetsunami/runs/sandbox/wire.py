@@ -78,11 +78,15 @@ class BridgeServer:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        self._sock.bind(str(path))
-        os.chmod(path, 0o600)
-        if uid is not None:
-            os.chown(path, uid, uid)
-        self._sock.listen(8)
+        try:
+            self._sock.bind(str(path))
+            os.chmod(path, 0o600)
+            if uid is not None:
+                os.chown(path, uid, uid)
+            self._sock.listen(8)
+        except OSError:
+            self._sock.close()
+            raise
         self._conns: list[socket.socket] = []
         self._thread = threading.Thread(target=self._accept, name=f"bridge-{path.parent.name}", daemon=True)
         self._thread.start()
@@ -121,6 +125,7 @@ class BridgeServer:
         for conn in self._conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 

@@ -130,8 +130,10 @@ class Bridge:
         prefix = rest.rstrip("/") + "/" if rest else ""
         files = self._svc.engine.list_files(catalog, schema, volume, prefix=prefix)
         out, seen = [], set()
+        base = f"/Volumes/{catalog}/{schema}/{volume}/"
         for f in files:
-            tail = f.path[len(prefix) :] if f.path.startswith(prefix) else f.path
+            rel = f.path.removeprefix(base)
+            tail = rel[len(prefix) :] if rel.startswith(prefix) else rel
             first, _sep, more = tail.partition("/")
             name = first + ("/" if more else "")
             if name in seen:
@@ -181,7 +183,8 @@ class Bridge:
         if header.get("recurse"):
             files = self._svc.engine.list_files(catalog, schema, volume, prefix=rest.rstrip("/") + "/")
             for f in files:
-                self._svc.engine.delete_file(catalog, schema, volume, f.path)
+                rel = f.path.removeprefix(f"/Volumes/{catalog}/{schema}/{volume}/")
+                self._svc.engine.delete_file(catalog, schema, volume, rel)
             return {"removed": bool(files)}, b""
         return {"removed": False}, b""
 
@@ -205,7 +208,8 @@ class Bridge:
 
 
 def _exists(svc: Services, catalog: str, schema: str, volume: str, rest: str) -> bool:
-    return any(f.path == rest for f in svc.engine.list_files(catalog, schema, volume, prefix=rest))
+    full = f"/Volumes/{catalog}/{schema}/{volume}/{rest}"
+    return any(f.path in (full, rest) for f in svc.engine.list_files(catalog, schema, volume, prefix=rest))
 
 
 def _text(header: dict[str, Any], key: str) -> str:

@@ -12,8 +12,11 @@ kills it when it does not stop within ``sandbox.interrupt_grace_seconds``.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
+import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,7 +30,7 @@ from pydantic import BaseModel, Field
 from servicetsunami.errors import Cancelled, CodeFailed, InvalidInput, NotFound, SandboxUnavailable
 from servicetsunami.runs.local.processes import Limits
 from servicetsunami.runs.sandbox import bwrap
-from servicetsunami.runs.sandbox.kernels import BRIDGE_SOCKET, Kernel, start_kernel
+from servicetsunami.runs.sandbox.kernels import BRIDGE_SOCKET, Kernel, release_thread_loop, start_kernel
 from servicetsunami.runs.sandbox.shim import EXIT_MIME, TABLE_MIME
 from servicetsunami.runs.sandbox.wire import BridgeServer
 from servicetsunami.services.notebooks import source_format as sf
@@ -97,11 +100,23 @@ def limits(svc: Services) -> Limits:
 
 def hidden_paths(svc: Services) -> tuple[Path, ...]:
     """Folders tenant code must not see: the data folder, the lakehouse, the SQLite store's folder."""
-    paths = [svc.settings.resolved_home, svc.settings.resolved_lakehouse_root]
+    paths = [svc.settings.resolved_home, svc.settings.resolved_lakehouse_root, sandbox_root(svc)]
     url = svc.settings.resolved_database_url
     if url.startswith("sqlite:///"):
         paths.append(Path(url.removeprefix("sqlite:///")).resolve().parent)
     return tuple(paths)
+
+
+def sandbox_root(svc: Services) -> Path:
+    """Where sandbox folders are made: ``<home>/sandbox``, or a short private folder in the system's
+    temporary folder when that path is too long for the unix sockets inside (108 bytes at most)."""
+    root = svc.settings.resolved_home / "sandbox"
+    if len(str(root)) > 60:
+        digest = hashlib.sha256(str(svc.settings.resolved_home).encode()).hexdigest()[:10]
+        root = Path(tempfile.gettempdir()) / f"tsunami-{digest}"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(root, 0o711)  # the sandbox uid passes through to its own folder, and lists nothing
+    return root
 
 
 def open_kernel(
@@ -109,7 +124,7 @@ def open_kernel(
 ) -> tuple[Kernel, BridgeServer]:
     """A kernel in its own folder under ``<home>/sandbox`` with a bridge bound to ``principal``."""
     sandboxed = sandbox_mode(svc)
-    workdir = svc.settings.resolved_home / "sandbox" / name
+    workdir = sandbox_root(svc) / name
     workdir.mkdir(parents=True, exist_ok=True)
     uid = svc.settings.sandbox.uid if sandboxed and bwrap.running_as_root() else None
     server = BridgeServer(
@@ -155,13 +170,14 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
         "TSUNAMI_NOTEBOOK_PATH": facts.path,
     }
     ctx.progress(done=0, total=total, unit="cells", message="starting the kernel", force=True)
-    kernel, server = open_kernel(svc, principal, f"run-{ctx.run_id}", folder=folder, env=env)
+    kernel, server = open_kernel(svc, principal, "r-" + ctx.run_id.replace("-", ""), folder=folder, env=env)
     stopper = _Stopper(kernel, svc.settings.sandbox.interrupt_grace_seconds)
     ctx.on_cancel(stopper.stop)
     statuses: dict[int, dict[str, Any]] = {}
     exit_value: str | None = None
     try:
         client = NotebookClient(executed, km=kernel.km, timeout=None, allow_errors=False, record_timing=True)
+        client.kc = kernel.kc  # the kernel's own client: nbclient would open a second one and leave it open
         done = 0
         with client.setup_kernel():
             for index, cell in enumerate(cells):
@@ -172,7 +188,17 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
                 started = time.monotonic()
                 try:
                     client.execute_cell(cell, index)
-                except (CellExecutionError, DeadKernelError) as exc:
+                except CellExecutionError as exc:
+                    if exc.ename == "NotebookExit":  # dbutils.notebook.exit: the notebook ends here
+                        statuses[index] = {"status": "succeeded", "seconds": round(time.monotonic() - started, 3)}
+                        done += 1
+                        exit_value = exc.evalue
+                        break
+                    statuses[index] = {"status": "failed", "seconds": round(time.monotonic() - started, 3)}
+                    if ctx.cancelled or stopper.stopped:
+                        raise Cancelled("the run was canceled") from None
+                    raise CodeFailed(_cell_error(cells, index, exc)) from None
+                except DeadKernelError as exc:
                     statuses[index] = {"status": "failed", "seconds": round(time.monotonic() - started, 3)}
                     if ctx.cancelled or stopper.stopped:
                         raise Cancelled("the run was canceled") from None
@@ -187,6 +213,7 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
         stopper.finish()
         server.close()
         kernel.close()
+        release_thread_loop()
         _keep(svc, principal, ctx.run_id, executed, statuses)
     return {
         "notebook_id": notebook_id,
