@@ -36,6 +36,7 @@ from servicetsunami.api.routes import (
     databricks,
     datasets,
     health,
+    notebooks,
     tables,
     tenants,
     transforms,
@@ -68,6 +69,7 @@ API_ROUTERS = (
     runs_routes.router,
     transforms.router,
     databricks.router,
+    notebooks.router,
     health.router,
 )
 

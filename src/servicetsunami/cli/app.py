@@ -10,7 +10,19 @@ import sys
 
 import typer
 
-from servicetsunami.cli import connections, data, keys, mirror, runs, secrets, serve, syncs, tenants, users
+from servicetsunami.cli import (
+    connections,
+    data,
+    keys,
+    mirror,
+    notebooks,
+    runs,
+    secrets,
+    serve,
+    syncs,
+    tenants,
+    users,
+)
 from servicetsunami.cli.common import warn_unknown_environment
 
 app = typer.Typer(help="ServiceTsunami: the integration brain for data and AI agents.", no_args_is_help=True)
@@ -22,6 +34,7 @@ app.add_typer(tenants.app, name="tenants")
 app.add_typer(keys.app, name="keys")
 app.add_typer(connections.app, name="connections")
 app.add_typer(runs.app, name="runs")
+app.add_typer(notebooks.app, name="notebooks")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")

@@ -103,6 +103,16 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "get_run",
         "list_runs",
         "cancel_run",  # runs of any kind
+        "create_notebook",
+        "get_notebook",
+        "update_notebook",
+        "list_notebooks",
+        "delete_notebook",
+        "import_notebook",
+        "export_notebook",
+        "run_notebook",
+        "get_notebook_run",
+        "cancel_notebook_run",  # notebooks
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

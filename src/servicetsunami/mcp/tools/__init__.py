@@ -10,10 +10,21 @@ from __future__ import annotations
 from fastmcp import FastMCP
 
 from servicetsunami.mcp.auth import Caller
-from servicetsunami.mcp.tools import ai, catalog, health, ingestion, query, runs, sources, transforms, warehouses
+from servicetsunami.mcp.tools import (
+    ai,
+    catalog,
+    health,
+    ingestion,
+    notebooks,
+    query,
+    runs,
+    sources,
+    transforms,
+    warehouses,
+)
 from servicetsunami.services.container import Services
 
 
 def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
-    for module in (ingestion, catalog, query, health, sources, runs, transforms, ai, warehouses):
+    for module in (ingestion, catalog, query, health, sources, runs, transforms, ai, warehouses, notebooks):
         module.register(server, services, caller)
