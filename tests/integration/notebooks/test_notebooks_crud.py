@@ -1,8 +1,9 @@
 """Notebooks stored per tenant with versions: create, get, update, list by folder, import, export,
-delete; another tenant never sees them."""
+delete; another tenant never sees them. On both system stores (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,29 @@ import pytest
 from servicetsunami.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from servicetsunami.services.container import Services
 from servicetsunami.services.notebooks import notebooks
+from servicetsunami.settings import Settings
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
+from tests.integration.test_store_postgres import _database
 
 GOLDEN = Path(__file__).parents[2] / "unit" / "notebooks" / "golden"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def services(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Services]:
+    if request.param == "sqlite":
+        svc = Services.open(settings)
+        try:
+            yield svc
+        finally:
+            svc.close()
+        return
+    with _database() as url:
+        svc = Services.open(settings.model_copy(update={"database_url": url}))
+        try:
+            yield svc
+        finally:
+            svc.close()
 
 
 def test_a_notebook_created_from_cells_reads_back_with_its_cells(services: Services, acme: Principal) -> None:
