@@ -113,6 +113,10 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "run_notebook",
         "get_notebook_run",
         "cancel_notebook_run",  # notebooks
+        "list_dbfs_files",
+        "download_volume_file",
+        "upload_volume_file",
+        "delete_volume_file",  # volume files
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

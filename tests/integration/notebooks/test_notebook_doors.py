@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -112,3 +113,26 @@ def test_the_cli_imports_runs_with_params_and_exports(tmp_path: Path, monkeypatc
     assert exported.output == SOURCE
     bad = runner.invoke(cli_app, ["notebooks", "run", "/daily", "--param", "novalue"], env=env)
     assert bad.exit_code != 0
+
+
+async def test_volume_file_tools_stay_inside_the_callers_catalog(services: Services) -> None:
+    _, key = make_principal(services, "acme", role="engineer")
+    base = "/Volumes/tenant_acme/bronze/landing/docs"
+    async with local_client(services, key) as client:
+        put = await client.call_tool(
+            "upload_volume_file", {"path": f"{base}/a.txt", "content_base64": base64.b64encode(b"hello").decode()}
+        )
+        assert put.structured_content["bytes"] == 5  # type: ignore[index]
+        again = await client.call_tool(
+            "upload_volume_file", {"path": f"{base}/a.txt", "content_base64": "aGk="}, raise_on_error=False
+        )
+        assert error_code(again) == "conflict"
+        listed = await client.call_tool("list_dbfs_files", {"path": "/Volumes/tenant_acme/bronze/landing"})
+        assert [f["name"] for f in listed.structured_content["files"]] == ["docs/"]  # type: ignore[index]
+        got = await client.call_tool("download_volume_file", {"path": f"dbfs:{base}/a.txt"})
+        assert base64.b64decode(got.structured_content["content_base64"]) == b"hello"  # type: ignore[index]
+        for path in ("/Volumes/tenant_globex/bronze/landing/x.txt", f"{base}/../../../secret", "/etc/passwd"):
+            refused = await client.call_tool("download_volume_file", {"path": path}, raise_on_error=False)
+            assert error_code(refused) in ("not_found", "invalid_input")
+        deleted = await client.call_tool("delete_volume_file", {"path": f"{base}/a.txt"})
+        assert deleted.structured_content["deleted"] is True  # type: ignore[index]

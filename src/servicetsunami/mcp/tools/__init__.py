@@ -13,6 +13,7 @@ from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.tools import (
     ai,
     catalog,
+    files,
     health,
     ingestion,
     notebooks,
@@ -26,5 +27,5 @@ from servicetsunami.services.container import Services
 
 
 def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
-    for module in (ingestion, catalog, query, health, sources, runs, transforms, ai, warehouses, notebooks):
+    for module in (ingestion, catalog, query, health, sources, runs, transforms, ai, warehouses, notebooks, files):
         module.register(server, services, caller)

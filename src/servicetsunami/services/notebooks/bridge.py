@@ -5,21 +5,20 @@ answered with the rights of the run's principal (never more).
   guard, the tenant's catalog, row and byte caps, PII masking);
 - ``save_table``: a SELECT written to ``silver.<t>`` or ``gold.<t>`` of the tenant (the write
   permission is checked; the SELECT is guarded like any query);
-- ``fs_*``: files in the tenant's volumes, ``/Volumes/<catalog>/<schema>/<volume>/<path>`` with the
-  tenant's own catalog only, no ``..``;
+- ``fs_*``: files in the tenant's volumes (:mod:`.files`: the tenant's own catalog only, no ``..``);
 - ``notebook``: the code cells of another notebook of the tenant, for ``%run``.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import posixpath
 from typing import TYPE_CHECKING, Any
 
-from servicetsunami.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TsunamiError
+from servicetsunami.errors import Conflict, InvalidInput, PermissionDenied, TsunamiError
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.catalog.views import expand_views
+from servicetsunami.services.notebooks import files
 from servicetsunami.services.notebooks import source_format as sf
 from servicetsunami.services.notebooks.notebooks import check_path, load, resolve
 from servicetsunami.sql import guard_query
@@ -106,87 +105,27 @@ class Bridge:
 
     # -- volumes ---------------------------------------------------------------------------------
 
-    def _volume(self, path: str) -> tuple[str, str, str, str]:
-        """``(catalog, schema, volume, relative path)`` of a volume path of the tenant."""
-        text = path.removeprefix("dbfs:")
-        if not text.startswith("/Volumes/"):
-            raise InvalidInput("paths are volume paths: /Volumes/<catalog>/<schema>/<volume>/<path>")
-        parts = text.split("/")[2:]
-        if any(p in ("..", ".") for p in parts):
-            raise InvalidInput("a volume path cannot contain '.' or '..'")
-        norm = posixpath.normpath("/" + "/".join(parts)).lstrip("/").split("/")
-        if len(norm) < 3:
-            raise InvalidInput("a volume path is /Volumes/<catalog>/<schema>/<volume>/...")
-        catalog, schema, volume, rest = norm[0], norm[1], norm[2], "/".join(norm[3:])
-        if catalog != self._principal.catalog:
-            raise NotFound(f"no catalog {catalog} here; your catalog is {self._principal.catalog}")
-        check_identifier(schema, what="schema")
-        check_identifier(volume, what="volume")
-        return catalog, schema, volume, rest
-
     def _op_fs_ls(self, header: dict[str, Any], _: bytes) -> tuple[dict[str, Any], bytes]:
-        self._principal.require(Scope.READ)
-        catalog, schema, volume, rest = self._volume(_text(header, "path"))
-        prefix = rest.rstrip("/") + "/" if rest else ""
-        files = self._svc.engine.list_files(catalog, schema, volume, prefix=prefix)
-        out, seen = [], set()
-        base = f"/Volumes/{catalog}/{schema}/{volume}/"
-        for f in files:
-            rel = f.path.removeprefix(base)
-            tail = rel[len(prefix) :] if rel.startswith(prefix) else rel
-            first, _sep, more = tail.partition("/")
-            name = first + ("/" if more else "")
-            if name in seen:
-                continue
-            seen.add(name)
-            full = f"/Volumes/{catalog}/{schema}/{volume}/{prefix}{name}"
-            size = 0 if more else f.size_bytes
-            modified = int(f.modified_at.timestamp() * 1000)
-            out.append({"path": full, "name": name, "size": size, "modificationTime": modified})
-        return {"files": out}, b""
+        entries = files.list_files(self._svc, self._principal, _text(header, "path"))
+        return {"files": [e.model_dump() for e in entries]}, b""
 
     def _op_fs_head(self, header: dict[str, Any], _: bytes) -> tuple[dict[str, Any], bytes]:
-        self._principal.require(Scope.READ)
-        catalog, schema, volume, rest = self._volume(_text(header, "path"))
         limit = min(int(header.get("max_bytes") or 65536), MAX_HEAD_BYTES)
-        with self._svc.engine.open_file(catalog, schema, volume, rest) as f:
-            return {}, f.read(limit)
+        return {}, files.read_file(self._svc, self._principal, _text(header, "path"), max_bytes=limit)
 
     def _op_fs_put(self, header: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
-        self._principal.require(Scope.WRITE)
-        catalog, schema, volume, rest = self._volume(_text(header, "path"))
-        if not rest:
-            raise InvalidInput("name a file inside the volume")
-        if not header.get("overwrite") and _exists(self._svc, catalog, schema, volume, rest):
-            raise Conflict(f"{rest} already exists; pass overwrite=True")
-        self._svc.engine.put_file(catalog, schema, volume, rest, io.BytesIO(payload))
-        return {"bytes": len(payload)}, b""
+        path = _text(header, "path")
+        written = files.write_file(self._svc, self._principal, path, payload, overwrite=bool(header.get("overwrite")))
+        return {"bytes": written}, b""
 
     def _op_fs_cp(self, header: dict[str, Any], _: bytes) -> tuple[dict[str, Any], bytes]:
-        self._principal.require(Scope.WRITE)
-        source = self._volume(_text(header, "source"))
-        target = self._volume(_text(header, "target"))
-        if not target[3]:
-            raise InvalidInput("name a file inside the target volume")
-        with self._svc.engine.open_file(*source) as f:
-            self._svc.engine.put_file(*target, f)
+        files.copy_file(self._svc, self._principal, _text(header, "source"), _text(header, "target"))
         return {}, b""
 
     def _op_fs_rm(self, header: dict[str, Any], _: bytes) -> tuple[dict[str, Any], bytes]:
-        self._principal.require(Scope.WRITE)
-        catalog, schema, volume, rest = self._volume(_text(header, "path"))
-        if not rest:
-            raise InvalidInput("name a file (or, with recurse=True, a folder) inside the volume")
-        if _exists(self._svc, catalog, schema, volume, rest):
-            self._svc.engine.delete_file(catalog, schema, volume, rest)
-            return {"removed": True}, b""
-        if header.get("recurse"):
-            files = self._svc.engine.list_files(catalog, schema, volume, prefix=rest.rstrip("/") + "/")
-            for f in files:
-                rel = f.path.removeprefix(f"/Volumes/{catalog}/{schema}/{volume}/")
-                self._svc.engine.delete_file(catalog, schema, volume, rel)
-            return {"removed": bool(files)}, b""
-        return {"removed": False}, b""
+        path = _text(header, "path")
+        removed = files.delete_file(self._svc, self._principal, path, recurse=bool(header.get("recurse")))
+        return {"removed": removed}, b""
 
     # -- %run ------------------------------------------------------------------------------------
 
@@ -205,11 +144,6 @@ class Bridge:
                 source = "%sql\n" + source
             cells.append(source)
         return {"cells": cells}, b""
-
-
-def _exists(svc: Services, catalog: str, schema: str, volume: str, rest: str) -> bool:
-    full = f"/Volumes/{catalog}/{schema}/{volume}/{rest}"
-    return any(f.path in (full, rest) for f in svc.engine.list_files(catalog, schema, volume, prefix=rest))
 
 
 def _text(header: dict[str, Any], key: str) -> str:
