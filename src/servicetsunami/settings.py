@@ -309,6 +309,12 @@ class SandboxSettings(BaseModel):
         3600.0, gt=0, description="Default time limit of a notebook run (a run may ask for less)."
     )
     max_parallel: int = Field(2, ge=1, description="Most notebook runs executing at once in one process.")
+    max_contexts_per_tenant: int = Field(
+        4, ge=1, description="Most live command execution contexts (kernels) a tenant may have at once."
+    )
+    context_idle_seconds: float = Field(
+        1800.0, gt=0, description="A command execution context unused for this long is destroyed."
+    )
 
 
 class Settings(BaseSettings):

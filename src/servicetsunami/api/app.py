@@ -32,6 +32,7 @@ from servicetsunami.api.problems import problem
 from servicetsunami.api.routes import (
     api_keys,
     auth,
+    contexts,
     data_sources,
     databricks,
     datasets,
@@ -47,6 +48,7 @@ from servicetsunami.api.routes import (
 )
 from servicetsunami.errors import RateLimited, TsunamiError
 from servicetsunami.services.container import Services
+from servicetsunami.services.notebooks import contexts as contexts_service
 from servicetsunami.services.runs import service as runs
 from servicetsunami.settings import Settings
 
@@ -70,6 +72,7 @@ API_ROUTERS = (
     transforms.router,
     databricks.router,
     notebooks.router,
+    contexts.router,
     health.router,
 )
 
@@ -130,6 +133,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             runs.ensure_worker(services)
         async with mcp_lifespan(mcp_app):
             yield
+        await anyio.to_thread.run_sync(contexts_service.close_all, services)  # their kernels stop with us
         app.state.limiter.close()
         if owned:
             services.close()

@@ -117,6 +117,11 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "download_volume_file",
         "upload_volume_file",
         "delete_volume_file",  # volume files
+        "create_context",
+        "execute_command",
+        "get_command_status",
+        "cancel_command",
+        "destroy_context",  # command execution contexts
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

@@ -13,6 +13,7 @@ from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.tools import (
     ai,
     catalog,
+    contexts,
     files,
     health,
     ingestion,
@@ -27,5 +28,6 @@ from servicetsunami.services.container import Services
 
 
 def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
-    for module in (ingestion, catalog, query, health, sources, runs, transforms, ai, warehouses, notebooks, files):
+    areas = (ingestion, catalog, query, health, sources, runs, transforms, ai, warehouses, notebooks, files, contexts)
+    for module in areas:
         module.register(server, services, caller)
