@@ -316,9 +316,11 @@ def run_notebook(
     parameters: dict[str, Any] | None = None,
     version: int | None = None,
     timeout_seconds: float | None = None,
+    parent_id: str | None = None,
 ) -> str:
     """Queue a run of the notebook (its newest version unless ``version``); returns the run id.
-    Refuses at once, with the reason, when code cannot run here."""
+    Refuses at once, with the reason, when code cannot run here. ``parent_id`` links it to the run
+    it belongs to (a job run's notebook task)."""
     principal.require(Scope.WRITE)
     notebook_id = resolve(svc, principal, notebook_id)
     facts, _ = load(svc, principal, notebook_id, version=version)
@@ -344,6 +346,7 @@ def run_notebook(
             "parameters": {k: str(v) for k, v in params.items()},
         },
         resource_id=notebook_id,
+        parent_id=parent_id,
         timeout_seconds=limit,
     )
 
