@@ -98,8 +98,10 @@ class Kernel:
         return Execution(str(reply["content"].get("status", "error")), outputs)
 
     def interrupt(self) -> None:
+        """Interrupt the running code (from any thread: a cancel callback, a timer)."""
         with contextlib.suppress(Exception):  # a kernel already gone cannot be interrupted
             self.km.interrupt_kernel()
+        release_thread_loop()
 
     def alive(self) -> bool:
         try:
@@ -110,6 +112,7 @@ class Kernel:
     def kill(self) -> None:
         with contextlib.suppress(Exception):
             self.km.shutdown_kernel(now=True)
+        release_thread_loop()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -118,6 +121,7 @@ class Kernel:
         shutil.rmtree(self.workdir, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             self.log.unlink()
+        release_thread_loop()
 
     def log_tail(self, limit: int = 2000) -> str:
         try:
