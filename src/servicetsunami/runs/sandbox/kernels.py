@@ -121,6 +121,9 @@ class Kernel:
         shutil.rmtree(self.workdir, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             self.log.unlink()
+        if self.workdir.parent.name.startswith("tsunami-"):  # a temporary root: gone once empty
+            with contextlib.suppress(OSError):
+                self.workdir.parent.rmdir()
         release_thread_loop()
 
     def log_tail(self, limit: int = 2000) -> str:

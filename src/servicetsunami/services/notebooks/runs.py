@@ -109,7 +109,8 @@ def hidden_paths(svc: Services) -> tuple[Path, ...]:
 
 def sandbox_root(svc: Services) -> Path:
     """Where sandbox folders are made: ``<home>/sandbox``, or a short private folder in the system's
-    temporary folder when that path is too long for the unix sockets inside (108 bytes at most)."""
+    temporary folder when that path is too long for the unix sockets inside (108 bytes at most);
+    that one is removed when its last kernel closes."""
     root = svc.settings.resolved_home / "sandbox"
     if len(str(root)) > 60:
         digest = hashlib.sha256(str(svc.settings.resolved_home).encode()).hexdigest()[:10]
@@ -124,8 +125,12 @@ def open_kernel(
 ) -> tuple[Kernel, BridgeServer]:
     """A kernel in its own folder under ``<home>/sandbox`` with a bridge bound to ``principal``."""
     sandboxed = sandbox_mode(svc)
-    workdir = sandbox_root(svc) / name
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir = sandbox_root(svc) / name
+        workdir.mkdir()
+    except FileNotFoundError:  # the shared temporary root was just removed as empty: make it again
+        workdir = sandbox_root(svc) / name
+        workdir.mkdir()
     uid = svc.settings.sandbox.uid if sandboxed and bwrap.running_as_root() else None
     server = BridgeServer(
         workdir / BRIDGE_SOCKET,
