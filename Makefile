@@ -75,6 +75,7 @@ bench: install-dev
 	$(BIN)/python benchmarks/databricks_fake.py
 	$(BIN)/python benchmarks/api_load.py
 	$(BIN)/python benchmarks/jobs.py
+	$(BIN)/python benchmarks/notebooks.py
 
 clean:
 	rm -rf .venv .uv .pytest_cache .ruff_cache .mypy_cache .coverage

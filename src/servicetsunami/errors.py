@@ -41,6 +41,8 @@ The message is written for the person (or agent) who sent the request and never 
     ├── ServerUnreachable             server_unreachable  502    the CLI's --server did not answer
     ├── JobRunFailed                  job_run_failed      500    a job run ended with tasks that did not succeed
     ├── TaskFailed                    task_failed         500    a run a task started (a sync, a job run) failed
+    ├── CodeFailed                    code_failed         422    tenant code raised; the message names the cell
+    ├── SandboxUnavailable            sandbox_unavailable 503    code cannot run: the sandbox cannot start
     └── SigningKeyError               signing_key_error   500    the token signing key is missing or unsafe
 
 Only :class:`RateLimited` is transient as a class; engine, store and source errors say so per raise
@@ -245,6 +247,22 @@ class TaskFailed(TsunamiError):
     details name that run and its own error code."""
 
     code = "task_failed"
+
+
+class CodeFailed(TsunamiError):
+    """Tenant code (a notebook cell, a command) raised an error; the message names the cell and the
+    error, and the executed notebook keeps the traceback."""
+
+    code = "code_failed"
+    http_status = 422
+
+
+class SandboxUnavailable(TsunamiError):
+    """Tenant code cannot run because its sandbox cannot start (bubblewrap missing or refused);
+    the message says why. Security fails closed: the code does not run outside it."""
+
+    code = "sandbox_unavailable"
+    http_status = 503
 
 
 class SigningKeyError(TsunamiError):

@@ -347,6 +347,43 @@ class ServeSettings(BaseModel):
         return self.workers or max(1, min(os.cpu_count() or 1, 4))
 
 
+class SandboxSettings(BaseModel):
+    """Where tenant code (notebooks, execution contexts) runs: bubblewrap with no network, a read-only
+    root, only its own folder writable, a separate uid and resource limits (DESIGN.md section 11)."""
+
+    unsandboxed: bool = Field(
+        False,
+        description="Single-user mode only: run code without bubblewrap when the sandbox cannot start "
+        "(the code then runs with the service's rights). Multi-tenant mode always refuses instead.",
+    )
+    uid: int = Field(
+        65534,
+        ge=1,
+        description="The unprivileged uid (and gid) tenant code runs as when the service runs as root; "
+        "otherwise code keeps the service's uid inside a user namespace.",
+    )
+    memory_mb: int = Field(2048, ge=64, description="Address space limit of a kernel (RLIMIT_AS), in MB.")
+    cpu_seconds: int = Field(3600, ge=1, description="CPU time limit of a kernel (RLIMIT_CPU), in seconds.")
+    processes: int = Field(
+        256, ge=8, description="Most processes and threads of the sandbox uid at once (RLIMIT_NPROC)."
+    )
+    file_mb: int = Field(1024, ge=1, description="Largest file tenant code may write (RLIMIT_FSIZE), in MB.")
+    start_seconds: float = Field(60.0, gt=0, description="How long a kernel may take to start.")
+    interrupt_grace_seconds: float = Field(
+        5.0, gt=0, description="After an interrupt (cancel, timeout), how long before the kernel is killed."
+    )
+    notebook_timeout_seconds: float = Field(
+        3600.0, gt=0, description="Default time limit of a notebook run (a run may ask for less)."
+    )
+    max_parallel: int = Field(2, ge=1, description="Most notebook runs executing at once in one process.")
+    max_contexts_per_tenant: int = Field(
+        4, ge=1, description="Most live command execution contexts (kernels) a tenant may have at once."
+    )
+    context_idle_seconds: float = Field(
+        1800.0, gt=0, description="A command execution context unused for this long is destroyed."
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
@@ -405,6 +442,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Logins, access and refresh tokens.")
     api: ApiSettings = Field(default_factory=ApiSettings, description="REST limits.")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="The HTTP server of `tsunami serve`.")
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings, description="Where tenant code runs.")
 
     @field_validator("source_allowed_networks", mode="before")
     @classmethod

@@ -32,10 +32,12 @@ from servicetsunami.api.problems import problem
 from servicetsunami.api.routes import (
     api_keys,
     auth,
+    contexts,
     data_sources,
     databricks,
     datasets,
     health,
+    notebooks,
     pipelines,
     tables,
     tenants,
@@ -47,6 +49,7 @@ from servicetsunami.api.routes import (
 )
 from servicetsunami.errors import RateLimited, TsunamiError, invalid_arguments
 from servicetsunami.services.container import Services
+from servicetsunami.services.notebooks import contexts as contexts_service
 from servicetsunami.services.runs import service as runs
 from servicetsunami.settings import Settings
 
@@ -70,6 +73,8 @@ API_ROUTERS = (
     pipelines.router,
     transforms.router,
     databricks.router,
+    notebooks.router,
+    contexts.router,
     health.router,
 )
 
@@ -130,6 +135,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             runs.ensure_worker(services)
         async with mcp_lifespan(mcp_app):
             yield
+        await anyio.to_thread.run_sync(contexts_service.close_all, services)  # their kernels stop with us
         app.state.limiter.close()
         if owned:
             services.close()

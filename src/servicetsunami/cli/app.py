@@ -11,7 +11,20 @@ from typing import Annotated
 
 import typer
 
-from servicetsunami.cli import connections, data, jobs, keys, mirror, runs, secrets, serve, syncs, tenants, users
+from servicetsunami.cli import (
+    connections,
+    data,
+    jobs,
+    keys,
+    mirror,
+    notebooks,
+    runs,
+    secrets,
+    serve,
+    syncs,
+    tenants,
+    users,
+)
 from servicetsunami.cli.common import REMOTE_COMMANDS, err, target, warn_unknown_environment
 
 app = typer.Typer(help="ServiceTsunami: the integration brain for data and AI agents.", no_args_is_help=True)
@@ -24,6 +37,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(connections.app, name="connections")
 app.add_typer(runs.app, name="runs")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(notebooks.app, name="notebooks")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")

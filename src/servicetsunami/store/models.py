@@ -49,6 +49,7 @@ NAMING_CONVENTION: dict[str, str] = {
 ROLES = ("admin", "engineer", "analyst")
 SYNC_MODES = ("full_refresh", "incremental_append", "incremental_merge")
 RUN_STATES = ("queued", "running", "succeeded", "failed", "canceled", "timed_out", "skipped")
+NOTEBOOK_LANGUAGES = ("python", "sql", "scala", "r")
 FINISHED_RUN_STATES = frozenset({"succeeded", "failed", "canceled", "timed_out", "skipped"})
 
 
@@ -474,3 +475,51 @@ class RefreshToken(_MetaMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     replaced_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class Notebook(_MetaMixin, Base):
+    """A notebook of a tenant at a workspace ``path`` (``/folder/sub/name``, unique per tenant).
+
+    Its content lives in :class:`NotebookVersion` rows, one per save; ``version`` is the newest.
+    Folders are the paths' prefixes: there is no folder row.
+    """
+
+    __tablename__ = "notebooks"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "path"),
+        CheckConstraint(_in("language", NOTEBOOK_LANGUAGES), name="language"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    path: Mapped[str] = mapped_column(String(500), nullable=False)
+    language: Mapped[str] = mapped_column(String(16), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class NotebookVersion(Base):
+    """One saved state of a notebook: its Jupyter JSON (nbformat 4), who saved it and when."""
+
+    __tablename__ = "notebook_versions"
+    __table_args__ = (UniqueConstraint("notebook_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    notebook_id: Mapped[str] = mapped_column(String(36), ForeignKey("notebooks.id", ondelete="CASCADE"), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
+class NotebookRunOutput(Base):
+    """The executed notebook of a ``notebook_run`` run (Jupyter JSON with its outputs), kept with it."""
+
+    __tablename__ = "notebook_run_outputs"
+
+    run_id: Mapped[str] = mapped_column(String(36), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)

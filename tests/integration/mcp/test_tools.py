@@ -114,6 +114,25 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "list_job_runs",
         "cancel_job_run",
         "repair_job_run",  # jobs (pipelines)
+        "create_notebook",
+        "get_notebook",
+        "update_notebook",
+        "list_notebooks",
+        "delete_notebook",
+        "import_notebook",
+        "export_notebook",
+        "run_notebook",
+        "get_notebook_run",
+        "cancel_notebook_run",  # notebooks
+        "list_dbfs_files",
+        "download_volume_file",
+        "upload_volume_file",
+        "delete_volume_file",  # volume files
+        "create_context",
+        "execute_command",
+        "get_command_status",
+        "cancel_command",
+        "destroy_context",  # command execution contexts
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

@@ -13,9 +13,12 @@ from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.tools import (
     ai,
     catalog,
+    contexts,
+    files,
     health,
     ingestion,
     jobs,
+    notebooks,
     query,
     runs,
     sources,
@@ -26,5 +29,6 @@ from servicetsunami.services.container import Services
 
 
 def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
-    for module in (ingestion, catalog, query, health, sources, runs, jobs, transforms, ai, warehouses):
+    areas = (ingestion, catalog, query, health, sources, runs, jobs, transforms, ai, warehouses, notebooks, files, contexts)
+    for module in areas:
         module.register(server, services, caller)

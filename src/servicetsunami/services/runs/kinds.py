@@ -25,6 +25,7 @@ _KIND_MODULES = (
     "servicetsunami.services.ingestion.syncs",
     "servicetsunami.services.ops.mirror",
     "servicetsunami.services.pipelines.runner",
+    "servicetsunami.services.notebooks.runs",
 )
 
 
