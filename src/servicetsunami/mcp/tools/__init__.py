@@ -29,6 +29,20 @@ from servicetsunami.services.container import Services
 
 
 def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
-    areas = (ingestion, catalog, query, health, sources, runs, jobs, transforms, ai, warehouses, notebooks, files, contexts)
+    areas = (
+        ingestion,
+        catalog,
+        query,
+        health,
+        sources,
+        runs,
+        jobs,
+        transforms,
+        ai,
+        warehouses,
+        notebooks,
+        files,
+        contexts,
+    )
     for module in areas:
         module.register(server, services, caller)
