@@ -164,13 +164,13 @@ def test_a_select_task_keeps_its_rows_as_output(svc: Services, owner: Principal)
     assert task["result"]["output"]["rows"] == [[0], [1], [2]]
 
 
-def test_notebook_tasks_are_accepted_but_refused_when_a_run_reaches_them(svc: Services, owner: Principal) -> None:
+def test_python_tasks_are_accepted_but_refused_when_a_run_reaches_them(svc: Services, owner: Principal) -> None:
     job_id = create(
         svc,
         owner,
-        "notebook_first",
+        "python_first",
         [
-            {"task_key": "nb", "kind": "notebook", "config": {"notebook_path": "/Shared/x"}, "max_retries": 3},
+            {"task_key": "nb", "kind": "python", "config": {"code": "print(1)"}, "max_retries": 3},
             sql_task("after", "SELECT 1", "nb"),
         ],
     )

@@ -4,7 +4,8 @@ example as written; another tenant's ids answer 404."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,9 @@ from typer.testing import CliRunner
 from servicetsunami.api.app import create_app
 from servicetsunami.cli.app import app as cli_app
 from servicetsunami.services.container import Services
-from servicetsunami.services.pipelines import job_runs, jobs, kinds
-from servicetsunami.services.pipelines.kinds import TaskKind
-from servicetsunami.services.pipelines.tasks import NotebookConfig
-from servicetsunami.tenancy import TableRef
+from servicetsunami.services.notebooks import notebooks
+from servicetsunami.services.pipelines import job_runs, jobs
+from servicetsunami.tenancy import Principal, TableRef
 from tests.helpers import make_principal
 from tests.integration.api.support import login
 from tests.integration.mcp.support import error_code, local_client
@@ -48,20 +48,28 @@ def client(services: Services) -> Iterator[TestClient]:
         yield c
 
 
+EXTRACT_DATA = """# Databricks notebook source
+# COMMAND ----------
+rows = spark.table("bronze.raw_data").count()
+dbutils.notebook.exit(f"extracted {rows}")
+"""
+
+
 @pytest.fixture
-def notebooks_installed() -> Iterator[None]:
-    """A notebook kind registered the way the notebooks area will: it replaces the declared one."""
-    declared = kinds.get("notebook")
-    assert declared is not None
+def extract_notebook(services: Services) -> Callable[[Principal], None]:
+    """The seeds' extract step as a real notebook of the tenant, run in the sandbox."""
 
-    def run_notebook(svc: Services, ctx: Any, config: Any) -> dict[str, Any]:
-        return {"values": {"notebook": config.notebook_path}}
+    def create(principal: Principal) -> None:
+        notebooks.create_notebook(services, principal, "/Shared/extract_data", content=EXTRACT_DATA, format="source")
 
-    kinds.register(TaskKind("notebook", NotebookConfig, run_notebook))
-    try:
-        yield
-    finally:
-        kinds.register(declared)
+    return create
+
+
+def wait_until_finished(client: TestClient, headers: dict[str, str], run: dict[str, Any]) -> dict[str, Any]:
+    deadline = time.monotonic() + 120  # a sandboxed kernel starts in seconds on a loaded machine
+    while run["status"] in ("Pending", "Running") and time.monotonic() < deadline:
+        run = client.get(f"/api/v1/pipelines/runs/{run['run_id']}?wait_seconds=5", headers=headers).json()
+    return run
 
 
 def _raw_data(services: Services, catalog: str) -> None:
@@ -73,27 +81,30 @@ def _raw_data(services: Services, catalog: str) -> None:
     )
 
 
-def test_the_seeds_pipeline_is_created_as_written_and_its_sql_part_runs(
-    client: TestClient, services: Services, notebooks_installed: None
+def test_the_seeds_pipeline_is_created_as_written_and_runs_its_notebook_then_its_sql(
+    client: TestClient, services: Services, extract_notebook: Callable[[Principal], None]
 ) -> None:
     acme = login(client, services, "acme", role="engineer")
-    _raw_data(services, services.authenticate(acme.access_token).catalog)
+    principal = services.authenticate(acme.access_token)
+    _raw_data(services, principal.catalog)
+    extract_notebook(principal)
     created = client.post("/api/v1/pipelines", json=SEEDS_001, headers=acme.headers)
     assert created.status_code == 201, created.text
     pipeline = created.json()
     assert pipeline["schedule"]["quartz_cron_expression"] == "0 0 2 * * ?"
     assert len(pipeline["next_fire_times"]) == 5 and pipeline["next_fire_times"][0].endswith(("09:00:00Z", "10:00:00Z"))
-    ran = client.post(f"/api/v1/pipelines/{pipeline['job_id']}/run", json={"wait_seconds": 30}, headers=acme.headers)
+    ran = client.post(f"/api/v1/pipelines/{pipeline['job_id']}/run", json={"wait_seconds": 60}, headers=acme.headers)
     assert ran.status_code == 202, ran.text
-    run = ran.json()
+    run = wait_until_finished(client, acme.headers, ran.json())
     assert (run["status"], [t["state"] for t in run["tasks"]]) == ("Succeeded", ["succeeded", "succeeded"])
+    assert run["tasks"][0]["values"] == {"exit_value": "extracted 3"}
     transform = run["tasks"][1]
     assert transform["result"]["output"]["rows"] == [[1, 9.5], [2, 3.0], [3, 1.25]]
     history = client.get(f"/api/v1/pipelines/{pipeline['job_id']}/runs", headers=acme.headers).json()
     assert [r["run_id"] for r in history["items"]] == [run["run_id"]]
 
 
-def test_without_notebooks_the_seeds_pipeline_says_why_its_first_task_cannot_run(
+def test_without_its_notebook_the_seeds_pipeline_says_why_its_first_task_failed(
     client: TestClient, services: Services
 ) -> None:
     acme = login(client, services, "acme", role="engineer")
@@ -103,7 +114,7 @@ def test_without_notebooks_the_seeds_pipeline_says_why_its_first_task_cannot_run
     ).json()
     assert run["status"] == "Failed"
     assert [(t["state"], t["error_code"]) for t in run["tasks"]] == [
-        ("failed", "task_kind_unavailable"),
+        ("failed", "not_found"),
         ("skipped", "upstream_failed"),
     ]
 

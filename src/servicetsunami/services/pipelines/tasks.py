@@ -11,8 +11,11 @@ Each kind's handler runs inside a ``task_run`` run as the job's owner and return
   SELECT goes through the guard, every name inside the caller's catalog, unqualified names in
   silver); a plain ``SELECT`` is a read-only query whose first rows are kept as the task's output;
 - ``run_job``: another job of the tenant, as a child job run, waited for;
-- ``notebook`` and ``python``: accepted in definitions, refused at run time until the notebooks area
-  registers them (:class:`~servicetsunami.errors.TaskKindUnavailable`).
+- ``notebook``: a notebook of the tenant (by workspace path or id) with ``base_parameters``, as a
+  child ``notebook_run`` in the sandbox, waited for; its ``dbutils.notebook.exit`` value is the
+  task's ``values.exit_value``;
+- ``python``: accepted in definitions and refused at run time
+  (:class:`~servicetsunami.errors.TaskKindUnavailable`): code runs from notebooks.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from servicetsunami.errors import Cancelled, NotSupported, QueryRefused, SqlSyntaxError, TaskFailed, TsunamiError
+from servicetsunami.errors import (
+    Cancelled,
+    InvalidInput,
+    NotSupported,
+    QueryRefused,
+    SqlSyntaxError,
+    TaskFailed,
+    TsunamiError,
+)
 from servicetsunami.services.catalog.query import query_result
 from servicetsunami.services.catalog.views import expand_views
 from servicetsunami.services.governance import pii
@@ -46,7 +57,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NOTEBOOKS_MISSING = "notebook and python tasks are not available until notebooks are installed in this service"
+PYTHON_MISSING = "python tasks are not available in this service: put the code in a notebook and use a notebook task"
 _OUTPUT_ROWS = 20  # rows of a SELECT kept as a sql task's output
 _WAIT_SLICE = 0.5
 
@@ -253,7 +264,7 @@ def _run_job(svc: Services, ctx: TaskContext, config: BaseModel) -> dict[str, An
     return {"job_run_id": run_id, "state": run.state, "values": {"job_run_id": run_id}}
 
 
-# -- notebook, python (declared) ----------------------------------------------------------------------
+# -- notebook; python (declared) ---------------------------------------------------------------------
 
 
 class NotebookConfig(BaseModel):
@@ -262,6 +273,26 @@ class NotebookConfig(BaseModel):
     notebook_path: str | None = None
     notebook_id: str | None = None
     base_parameters: dict[str, str] = Field(default_factory=dict)
+
+
+def _notebook(svc: Services, ctx: TaskContext, config: BaseModel) -> dict[str, Any]:
+    from servicetsunami.services.notebooks import runs as notebook_runs
+
+    c = cast(NotebookConfig, config)
+    ref = c.notebook_id or c.notebook_path
+    if not ref:
+        raise InvalidInput("a notebook task needs notebook_path (a workspace path) or notebook_id")
+    run_id = notebook_runs.run_notebook(
+        svc,
+        ctx.principal,
+        ref,
+        parameters=c.base_parameters,
+        timeout_seconds=ctx.time_left(svc.settings.sandbox.notebook_timeout_seconds),
+        parent_id=ctx.run.run_id,
+    )
+    run = _wait_child(svc, ctx, run_id)
+    exit_value = (run.result or {}).get("exit_value")
+    return {"notebook_run_id": run_id, "exit_value": exit_value, "values": {"exit_value": exit_value}}
 
 
 class PythonConfig(BaseModel):
@@ -301,5 +332,5 @@ register(TaskKind("transform", TransformConfig, _transform, resumable=True))
 register(TaskKind("gold_refresh", GoldRefreshConfig, _gold_refresh, resumable=True))
 register(TaskKind("sql", SqlConfig, _sql, check=_check_sql))
 register(TaskKind("run_job", RunJobConfig, _run_job))
-register(TaskKind("notebook", NotebookConfig, unavailable=NOTEBOOKS_MISSING))
-register(TaskKind("python", PythonConfig, unavailable=NOTEBOOKS_MISSING))
+register(TaskKind("notebook", NotebookConfig, _notebook))
+register(TaskKind("python", PythonConfig, unavailable=PYTHON_MISSING))
