@@ -487,6 +487,7 @@ class Settings(BaseSettings):
 OTHER_ENVIRONMENT_NAMES: dict[str, str] = {
     "TSUNAMI_URL": "URL of a running server for scripts; the README's walk-through reads it",
     "TSUNAMI_TEST_POSTGRES_URL": "the PostgreSQL database of the test suite",
+    "TSUNAMI_TEST_MYSQL_URL": "the MySQL/MariaDB database of the test suite",
 }
 
 

@@ -206,8 +206,8 @@ def test_closing_the_services_stops_a_statement_still_running(
     limited = LocalEngine._limited
 
     @contextlib.contextmanager
-    def announced(self: LocalEngine, cursor: Any, timeout: float | None) -> Iterator[None]:
-        with limited(self, cursor, timeout):
+    def announced(self: LocalEngine, cursor: Any, timeout: float | None, **options: Any) -> Iterator[None]:
+        with limited(self, cursor, timeout, **options):
             running.set()
             yield
 

@@ -270,7 +270,7 @@ def _open_source(content: bytes | None, path: pathlib.Path | None, limit: int) -
             raise LimitExceeded(f"the file is {len(content)} bytes; the limit is {limit} bytes")
         return io.BytesIO(content)
     assert path is not None
-    p = pathlib.Path(path).expanduser()
+    p = pathlib.Path(path).expanduser().absolute()
     if not p.is_file():
         raise InvalidInput(f"{p} is not a readable file")
     size = p.stat().st_size
