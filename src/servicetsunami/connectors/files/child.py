@@ -52,13 +52,17 @@ def _answer(folder: pathlib.Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, folder / RESULT)
 
 
+# How DuckDB words running out of the child's address space (the soak saw each of them).
+_OUT_OF_MEMORY = ("out of memory", "failed to allocate", "allocation failure")
+
+
 def main(argv: list[str]) -> int:
     folder = pathlib.Path(argv[1])
     request = json.loads((folder / REQUEST).read_text(encoding="utf-8"))
     try:
         _answer(folder, read_file(request))
     except (BadFile, FileLimitExceeded, InvalidInput) as exc:
-        if "Out of Memory" in exc.message or "failed to allocate" in exc.message:
+        if any(marker in exc.message.lower() for marker in _OUT_OF_MEMORY):
             _answer(folder, {"error": {"type": "MemoryError", "message": "", "details": {}}})
             return 0
         _answer(folder, {"error": {"type": type(exc).__name__, "message": exc.message, "details": exc.details}})
