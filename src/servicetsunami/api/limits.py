@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from servicetsunami import logs
 from servicetsunami.api.problems import problem
 from servicetsunami.errors import AuthError, BodyTooLarge
+from servicetsunami.security.bodies import read_at_most, replay
 from servicetsunami.security.ratelimits import RateLimiter, open_rate_limiter
 
 __all__ = ["BodySizeLimit", "RateLimiter", "login_attempt", "open_rate_limiter"]
@@ -58,11 +59,11 @@ class BodySizeLimit:
         elif limit == self.max_body:
             # Small bodies are read here, whole, so that going over the limit is answered with 413
             # (FastAPI turns any error while it reads a JSON body into a 400).
-            body = await _read_at_most(receive, limit)
+            body = await read_at_most(receive, limit)
             if body is None:
                 await _too_large(scope, receive, send, limit)
             else:
-                await self.app(scope, _replay(body, receive), send)
+                await self.app(scope, replay(body, receive), send)
         else:  # uploads are streamed by their route, which lets BodyTooLarge through
             await self.app(scope, _counting(receive, limit), send)
 
@@ -74,35 +75,6 @@ def _message(limit: int) -> str:
 async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
     response = problem(BodyTooLarge.http_status, BodyTooLarge.code, _message(limit), logs.request_id.get())
     await response(scope, receive, send)
-
-
-async def _read_at_most(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # http.disconnect, when the client goes
-
-    return replay
 
 
 def _counting(receive: Receive, limit: int) -> Receive:

@@ -60,6 +60,7 @@ from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 from servicetsunami.errors import AuthError
 from servicetsunami.mcp import backchannel, protocol
 from servicetsunami.mcp.server import build_mcp_server
+from servicetsunami.security.bodies import read_at_most, replay
 from servicetsunami.security.ratelimits import RateLimiter, open_rate_limiter
 from servicetsunami.services.container import Services
 from servicetsunami.settings import Settings
@@ -334,7 +335,11 @@ class McpRequestGate:
             await _json(send, 400, protocol.unsupported_version_error(requested))
             return
         declared = headers.get("content-length", "")
-        body = None if declared.isdigit() and int(declared) > MAX_BODY_BYTES else await _read_at_most(receive)
+        body = (
+            None
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES
+            else await read_at_most(receive, MAX_BODY_BYTES)
+        )
         if body is None:
             await _json(send, 413, _too_large())
             return
@@ -343,7 +348,7 @@ class McpRequestGate:
             await _json(send, 400, answer)
             return
         message = json.loads(body)
-        receive = _replay(body, receive)
+        receive = replay(body, receive)
         if requested in MODERN_PROTOCOL_VERSIONS:  # no sessions in that era: input-required rounds instead
             await self.app(scope, receive, send)
             return
@@ -432,35 +437,6 @@ def _too_large() -> dict[str, Any]:
         "with `tsunami upload FILE` or POST /api/v1/datasets (multipart, streamed), then query them here",
         data={"code": "body_too_large", "limit_bytes": MAX_BODY_BYTES},
     )
-
-
-async def _read_at_most(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _json(
