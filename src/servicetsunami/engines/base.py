@@ -232,20 +232,24 @@ class Engine(abc.ABC):
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
         timeout_seconds: float | None = None,
+        merge_keys: list[str] | None = None,
     ) -> WriteResult:
         """Write every row of a guarded ``select`` (no row cap) to ``ref`` as one commit, with the
         semantics of :meth:`write_table`: a statement that fails part-way writes nothing. This is
-        how silver and gold tables are built from SQL. Modes ``create``, ``overwrite`` and (with
-        ``capabilities.query_append``) ``append``; there are no keys to merge on. A statement
+        how silver and gold tables are built from SQL. Modes ``create``, ``overwrite``, (with
+        ``capabilities.query_append``) ``append``, and ``merge`` on ``merge_keys`` (an upsert: rows
+        whose keys match replace the table's, the others are added). A statement
         running past ``timeout_seconds`` is stopped (:class:`~servicetsunami.errors.QueryTimeout`)
         and writes nothing; without one the engine's own limit applies, if it has one."""
         raise NotSupported("writing a query's result to a table is not available on this engine")
 
-    def _check_query_target(self, ref: TableRef, query: GuardedQuery, mode: WriteMode, /) -> None:
+    def _check_query_target(
+        self, ref: TableRef, query: GuardedQuery, mode: WriteMode, /, merge_keys: list[str] | None = None
+    ) -> None:
         """What every :meth:`write_query` refuses: anything but a SELECT, a table built from itself,
-        a merge (no keys), and an append on an engine without ``capabilities.query_append``."""
-        if mode == "merge":
-            raise InvalidInput("a query's result cannot be merged (there are no merge keys); use overwrite or append")
+        a merge without keys, and an append on an engine without ``capabilities.query_append``."""
+        if mode == "merge" and not merge_keys:
+            raise InvalidInput("a query's result cannot be merged without merge keys; use overwrite or append")
         if mode == "append" and not self.capabilities.query_append:
             raise NotSupported(f"writing a query's result with mode {mode!r} is not available on this engine")
         if query.kind != "select":

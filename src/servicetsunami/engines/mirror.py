@@ -96,14 +96,16 @@ class MirroredEngine(Engine):
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
         timeout_seconds: float | None = None,
+        merge_keys: list[str] | None = None,
     ) -> WriteResult:
         result = self.inner.write_query(
             ref,
             query,
             mode=mode,
             description=description,
-            commit_info=_info(commit_info, mode, None),
+            commit_info=_info(commit_info, mode, merge_keys),
             timeout_seconds=timeout_seconds,
+            merge_keys=merge_keys,
         )
         return self._after(ref, result, mode)
 

@@ -69,6 +69,8 @@ class WorkspaceState:
     loaded_files: dict[str, set[str]] = field(default_factory=dict)  # table -> files COPY INTO loaded
     lock: threading.RLock = field(default_factory=threading.RLock)
     table_locks: dict[str, threading.Lock] = field(default_factory=dict)  # COPY INTO commits one at a time
+    jobs: dict[str, Any] = field(default_factory=dict)  # jobs and runs: jobs.py
+    workspace_files: dict[str, Any] = field(default_factory=dict)  # path -> WorkspaceObject: workspace_files.py
 
     def table_lock(self, key: str) -> threading.Lock:
         with self.lock:

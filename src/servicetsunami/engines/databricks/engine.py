@@ -14,6 +14,7 @@ import logging
 import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -240,11 +241,16 @@ class DatabricksEngine(DatabricksVolumes, Engine):
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
         timeout_seconds: float | None = None,
+        merge_keys: list[str] | None = None,
     ) -> WriteResult:
         """``CREATE [OR REPLACE] TABLE ... AS <select>`` on the warehouse: one atomic statement, so a
-        select that fails part-way leaves the table as it was. Only ``create`` and ``overwrite``
-        (see ``capabilities``)."""
-        self._check_query_target(ref, query, mode)
+        select that fails part-way leaves the table as it was. Modes ``create``, ``overwrite`` and
+        ``merge`` (the select into a stage table, then one MERGE; see ``capabilities``)."""
+        self._check_query_target(ref, query, mode, merge_keys)
+        if mode == "merge" and merge_keys and self.table_exists(ref):
+            return self._merge_query(ref, query, merge_keys, timeout_seconds or _DDL_TIMEOUT)
+        if mode == "merge":
+            mode = "create"  # nothing to merge into yet
         if mode == "create" and self.table_exists(ref):
             raise Conflict(f"table {ref.schema}.{ref.name} already exists; use mode 'overwrite'")
         head = "CREATE OR REPLACE TABLE" if mode == "overwrite" else "CREATE TABLE"
@@ -257,6 +263,21 @@ class DatabricksEngine(DatabricksVolumes, Engine):
         )
         counts = result.dicts()
         rows = int(counts[0].get("num_inserted_rows") or 0) if counts else 0
+        return WriteResult(ref, self._version(ref), rows)
+
+    def _merge_query(self, ref: TableRef, query: GuardedQuery, keys: list[str], timeout: float) -> WriteResult:
+        stage = writes.stage_table(ref, uuid.uuid4().hex)
+        self.ws.rows(f"CREATE OR REPLACE TABLE {writes.qualified(stage)} AS {query.sql}", timeout=timeout)
+        try:
+            columns = self._schema(stage).names
+            result = self.ws.rows(
+                writes.merge_into(ref, stage, keys, columns), timeout=timeout
+            )  # an upsert: safe to repeat
+        finally:
+            with contextlib.suppress(Exception):  # a leftover stage table is hidden from list_tables
+                self._run(f"DROP TABLE IF EXISTS {writes.qualified(stage)}")
+        counts = result.dicts()
+        rows = int(counts[0].get("num_affected_rows") or 0) if counts else 0
         return WriteResult(ref, self._version(ref), rows)
 
     def _merge(self, ref: TableRef, staged: writes.Staged, token: str, keys: list[str]) -> None:

@@ -174,8 +174,9 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
         description: str | None = None,
         commit_info: dict[str, str] | None = None,
         timeout_seconds: float | None = None,
+        merge_keys: list[str] | None = None,
     ) -> WriteResult:
-        self._check_query_target(ref, query, mode)
+        self._check_query_target(ref, query, mode, merge_keys)
         catalog = query.tables[0].table.catalog if query.tables else ref.catalog
         db = self._database(catalog)
         cursor = db.cursor()
@@ -191,7 +192,14 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                 if hugeints:
                     reader = _narrowed(reader, hugeints)
                 try:
-                    return self.write_table(ref, reader, mode=mode, description=description, commit_info=commit_info)
+                    return self.write_table(
+                        ref,
+                        reader,
+                        mode=mode,
+                        merge_keys=merge_keys if mode == "merge" else None,
+                        description=description,
+                        commit_info=commit_info,
+                    )
                 except EngineError as exc:
                     cause = exc.__cause__
                     if isinstance(cause, duckdb.Error):  # the statement failed while its rows streamed

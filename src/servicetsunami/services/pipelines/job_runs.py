@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
+from servicetsunami.services.pipelines import remote
 from servicetsunami.services.pipelines.runner import FAILED_STATES, JOB_RUN, TaskState, children_of, task_states
 from servicetsunami.services.pipelines.spec import JobSpec
 from servicetsunami.services.runs import service as runs
@@ -134,6 +135,7 @@ def queue_job_run(
             "scheduled_for": tick.isoformat() if tick is not None else None,
             "repair": 0,
             "rerun": [],
+            **({remote.META_JOB_ID: job.meta[remote.META_JOB_ID]} if job.meta.get(remote.META_JOB_ID) else {}),
         },
         resource_id=job.id,
         parent_id=parent_id,
@@ -193,8 +195,11 @@ def get_job_run(svc: Services, principal: Principal, run_id: str, /) -> JobRunPu
     if run.kind != JOB_RUN:
         raise NotFound(f"job run {run_id} does not exist")
     with svc.store.session() as session:
-        params = dict(runs_repo.get_run(session, run_id, tenant_id=principal.tenant_id).params)
+        row = runs_repo.get_run(session, run_id, tenant_id=principal.tenant_id)
+        params, progress = dict(row.params), dict(row.progress or {})
     spec = JobSpec.model_validate(params["definition"])
+    if params.get(remote.META_JOB_ID):
+        return _public(run, params, _remote_states(svc, spec, progress))
     states = task_states(
         spec,
         children_of(svc, run_id, tenant_id=principal.tenant_id),
@@ -263,12 +268,28 @@ def repair_job_run(
         else:
             chosen = {k for k, t in by_key.items() if t["state"] in FAILED_STATES or t["state"] == "skipped"}
         rerun = _downstream(spec, chosen)
+        if params.get(remote.META_JOB_ID):
+            api = remote.jobs_api(svc)
+            remote_run = dict(row.progress or {}).get("databricks_run_id")
+            if api is None or remote_run is None:
+                raise Conflict(f"job run {run_id} never started on the Databricks workspace; run the job again")
+            remote.repair(api, int(remote_run), sorted(chosen))
         params.update(repair=int(params.get("repair", 0)) + 1, rerun=sorted(rerun), trigger="repair")
         if not runs_repo.reopen(session, run_id, params=params, max_attempts=row.attempts + _REPAIR_ATTEMPTS):
             raise Conflict(f"job run {run_id} is being repaired already")
     runs.ensure_worker(svc)
     svc.launcher.kick()
     return wait_job_run(svc, principal, run_id, timeout=wait_seconds)
+
+
+def _remote_states(svc: Services, spec: JobSpec, progress: dict[str, Any]) -> dict[str, TaskState]:
+    """A Databricks job run's tasks as the workspace reports them (all pending before it started)."""
+    api = remote.jobs_api(svc)
+    remote_run = progress.get("databricks_run_id")
+    pending = {t.task_key: TaskState(t.task_key, t.kind, list(t.depends_on)) for t in spec.tasks}
+    if api is None or remote_run is None:
+        return pending
+    return {**pending, **remote.remote_states(api.get_run(int(remote_run)))}
 
 
 def _downstream(spec: JobSpec, chosen: set[str]) -> set[str]:

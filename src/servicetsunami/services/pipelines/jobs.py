@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from servicetsunami.errors import Conflict
-from servicetsunami.services.pipelines import quartz
+from servicetsunami.services.pipelines import quartz, remote
 from servicetsunami.services.pipelines.spec import JobSpec, validate_job
 from servicetsunami.store.models import Job, utcnow
 from servicetsunami.store.repositories import audit as audit_repo
@@ -54,6 +54,7 @@ def create_job(svc: Services, principal: Principal, definition: dict[str, Any], 
         )
         job.meta = {"role": principal.role.value}
         session.flush()
+        _push(svc, principal, job, spec, new=True)
         _audit(session, principal, "create_job", job)
         return job_public(job)
 
@@ -67,6 +68,7 @@ def update_job(svc: Services, principal: Principal, job_id: str, definition: dic
         jobs_repo.update_job(
             session, job, name=spec.name, definition=spec.model_dump(mode="json"), **_schedule_columns(spec)
         )
+        _push(svc, principal, job, spec)
         _audit(session, principal, "update_job", job)
         return job_public(job)
 
@@ -97,6 +99,9 @@ def delete_job(svc: Services, principal: Principal, job_id: str, /) -> None:
         if active:
             raise Conflict(f"job {job_id} has {active} run(s) under way; cancel them first")
         _audit(session, principal, "delete_job", job)
+        api = remote.jobs_api(svc)
+        if api is not None and job.meta.get(remote.META_JOB_ID) is not None:
+            api.delete(int(job.meta[remote.META_JOB_ID]))
         jobs_repo.delete_job(session, job_id, tenant_id=principal.tenant_id)
 
 
@@ -111,6 +116,7 @@ def set_paused(svc: Services, principal: Principal, job_id: str, /, *, paused: b
         spec.schedule.pause_status = "PAUSED" if paused else "UNPAUSED"
         job.definition = spec.model_dump(mode="json")
         jobs_repo.set_paused(session, job, paused=paused, next_fire_at=_schedule_columns(spec)["next_fire_at"])
+        _push(svc, principal, job, spec)
         _audit(session, principal, "pause_job" if paused else "resume_job", job)
         return job_public(job)
 
@@ -120,8 +126,10 @@ def job_public(job: Job) -> JobPublic:
     times: list[datetime] = []
     if spec.schedule is not None and not job.paused:
         schedule = quartz.parse(spec.schedule.quartz_cron_expression, spec.schedule.timezone_id)
-        start = job.next_fire_at or utcnow()
-        times = [start, *schedule.next_times(start, NEXT_FIRE_TIMES - 1)] if job.next_fire_at else []
+        if job.meta.get(remote.META_JOB_ID) is not None:  # the workspace fires it
+            times = schedule.next_times(utcnow(), NEXT_FIRE_TIMES)
+        elif job.next_fire_at is not None:
+            times = [job.next_fire_at, *schedule.next_times(job.next_fire_at, NEXT_FIRE_TIMES - 1)]
     return JobPublic(
         job_id=job.id,
         name=job.name,
@@ -134,6 +142,21 @@ def job_public(job: Job) -> JobPublic:
         created_at=job.created_at,
         updated_at=job.updated_at,
     )
+
+
+def _push(svc: Services, principal: Principal, job: Job, spec: JobSpec, /, *, new: bool = False) -> None:
+    """On the Databricks engine: create or replace the job's workspace job (the workspace fires its
+    schedule, so the local ticker is given no next tick)."""
+    api = remote.jobs_api(svc)
+    if api is None:
+        return
+    settings = remote.compile_job(svc, principal, job.id, spec, api)
+    remote_id = job.meta.get(remote.META_JOB_ID)
+    if new or remote_id is None:
+        job.meta = {**job.meta, remote.META_JOB_ID: api.create(settings)}
+    else:
+        api.reset(int(remote_id), settings)
+    job.next_fire_at = None
 
 
 def _schedule_columns(spec: JobSpec) -> dict[str, Any]:

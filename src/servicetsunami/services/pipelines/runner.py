@@ -215,6 +215,10 @@ class _Children:
 
 def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
     params = ctx.params
+    if params.get("databricks_job_id"):
+        from servicetsunami.services.pipelines import remote
+
+        return remote.follow(svc, ctx)  # the workspace runs it: see remote.py
     job = JobSpec.model_validate(params["definition"])
     repair = int(params.get("repair", 0))
     rerun = set(params.get("rerun", []))

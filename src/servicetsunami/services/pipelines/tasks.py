@@ -6,8 +6,10 @@ Each kind's handler runs inside a ``task_run`` run as the job's owner and return
 - ``sync``: a source table into bronze (a ``sync`` run of its own, exactly once: resumable);
 - ``transform``: the stored silver spec of a table run again over its bronze table;
 - ``gold_refresh``: a gold table's stored definition run again;
-- ``sql``: one statement. ``CREATE [OR REPLACE] TABLE silver|gold.t AS SELECT ...`` and ``INSERT
-  [INTO|OVERWRITE] silver|gold.t SELECT ...`` write into the caller's own silver or gold schema (the
+- ``sql``: one statement. ``CREATE [OR REPLACE] TABLE silver|gold.t AS SELECT ...``, ``INSERT
+  [INTO|OVERWRITE] silver|gold.t SELECT ...`` and the upsert ``MERGE INTO silver|gold.t USING <table
+  or (SELECT)> s ON t.k = s.k WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *`` write
+  into the caller's own silver or gold schema (the
   SELECT goes through the guard, every name inside the caller's catalog, unqualified names in
   silver); a plain ``SELECT`` is a read-only query whose first rows are kept as the task's output;
 - ``run_job``: another job of the tenant, as a child job run, waited for;
@@ -35,7 +37,6 @@ from sqlglot.errors import ParseError, TokenError
 from servicetsunami.errors import (
     Cancelled,
     InvalidInput,
-    NotSupported,
     QueryRefused,
     SqlSyntaxError,
     TaskFailed,
@@ -142,7 +143,8 @@ class SqlConfig(_Config):
 class SqlPlan:
     query: GuardedQuery
     target: TableRef | None  # None: a read-only SELECT
-    mode: Literal["create", "overwrite", "append"] = "overwrite"
+    mode: Literal["create", "overwrite", "append", "merge"] = "overwrite"
+    merge_keys: tuple[str, ...] = ()
 
 
 def plan_sql(sql: str, catalog: str, /) -> SqlPlan:
@@ -163,9 +165,7 @@ def _plan_sql(sql: str, catalog: str, /) -> SqlPlan:
         raise QueryRefused(f"an sql task runs exactly one statement, not {len(statements)}")
     statement = statements[0]
     if isinstance(statement, exp.Merge):
-        raise NotSupported(
-            "MERGE is not available in sql tasks yet; write with CREATE OR REPLACE TABLE ... AS SELECT or INSERT INTO"
-        )
+        return _plan_merge(statement, catalog)
     if isinstance(statement, exp.Create):
         select = statement.expression
         if str(statement.args.get("kind", "")).upper() != "TABLE" or not isinstance(select, exp.Query):
@@ -187,6 +187,55 @@ def _plan_sql(sql: str, catalog: str, /) -> SqlPlan:
     return SqlPlan(guarded, None)
 
 
+_UPSERT = ["WHEN MATCHED THEN UPDATE SET *", "WHEN NOT MATCHED THEN INSERT *"]
+_MERGE_FORM = (
+    "an sql task MERGE is an upsert: MERGE INTO silver|gold.t USING <table or (SELECT ...)> s "
+    "ON t.k = s.k [AND ...] WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+)
+
+
+def _plan_merge(statement: exp.Merge, catalog: str) -> SqlPlan:
+    """``MERGE INTO`` the caller's silver or gold from a table or a SELECT, matched on equal columns."""
+    target = statement.this
+    if not isinstance(target, exp.Table):
+        raise QueryRefused(_MERGE_FORM)
+    ref = _target(target, catalog)
+    using = statement.args.get("using")
+    if isinstance(using, exp.Table):
+        source: exp.Expr = exp.select("*").from_(
+            exp.table_(using.name, db=using.db or None, catalog=using.catalog or None)
+        )
+    elif isinstance(using, exp.Subquery) and isinstance(using.this, exp.Query):
+        source = using.this
+    else:
+        raise QueryRefused(_MERGE_FORM)
+    t_alias, s_alias = target.alias_or_name, using.alias_or_name
+    condition = statement.args.get("on")
+    keys: list[str] = []
+    for part in _conjuncts(condition):
+        left, right = (part.this, part.expression) if isinstance(part, exp.EQ) else (None, None)
+        if not (isinstance(left, exp.Column) and isinstance(right, exp.Column) and left.name == right.name):
+            raise QueryRefused(f"{_MERGE_FORM} (the ON condition compares t.<column> = s.<same column> only)")
+        if {left.table, right.table} != {t_alias, s_alias}:
+            raise QueryRefused(f"{_MERGE_FORM} (qualify both sides of ON with the target's and source's aliases)")
+        keys.append(left.name)
+    whens = statement.args.get("whens")
+    clauses = [w.sql(dialect="databricks").upper() for w in (whens.expressions if whens is not None else [])]
+    if sorted(clauses) != sorted(_UPSERT) or not keys:
+        raise QueryRefused(_MERGE_FORM)
+    return SqlPlan(_guard_select(source, catalog), ref, "merge", tuple(dict.fromkeys(keys)))
+
+
+def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
+    if node is None:
+        return []
+    if isinstance(node, exp.And):
+        return [*_conjuncts(node.this), *_conjuncts(node.expression)]
+    if isinstance(node, exp.Paren):
+        return _conjuncts(node.this)
+    return [node]
+
+
 def _target(node: exp.Expr | None, catalog: str) -> TableRef:
     table = node.this if isinstance(node, exp.Schema) else node
     if isinstance(node, exp.Schema) or not isinstance(table, exp.Table):
@@ -203,6 +252,22 @@ def _guard_select(select: exp.Expr, catalog: str) -> GuardedQuery:
     if guarded.kind != "select":
         raise QueryRefused("the rows to write come from one SELECT")
     return guarded
+
+
+def statement_text(plan: SqlPlan, query: GuardedQuery, /) -> str:
+    """The task's statement as one fully qualified Databricks SQL text (what a workspace file holds)."""
+    if plan.target is None:
+        return query.sql
+    t = plan.target
+    target = exp.table_(t.name, db=t.schema, catalog=t.catalog, quoted=True).sql(dialect="databricks")
+    if plan.mode == "create":
+        return f"CREATE TABLE {target} AS {query.sql}"
+    if plan.mode == "overwrite":
+        return f"CREATE OR REPLACE TABLE {target} AS {query.sql}"
+    if plan.mode == "merge":
+        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in plan.merge_keys)
+        return f"MERGE INTO {target} AS t USING ({query.sql}) AS s ON {on} {' '.join(_UPSERT)}"
+    return f"INSERT INTO {target} {query.sql}"
 
 
 def _check_sql(config: BaseModel, catalog: str) -> None:
@@ -231,6 +296,7 @@ def _sql(svc: Services, ctx: TaskContext, config: BaseModel) -> dict[str, Any]:
         plan.target,
         query,
         mode=plan.mode,
+        merge_keys=list(plan.merge_keys) or None,
         description=f"Written by job task {ctx.task_key}",
         commit_info={"tsunami.operation": "job_task", "tsunami.job_run": ctx.job_run_id, "tsunami.task": ctx.task_key},
         timeout_seconds=ctx.time_left(svc.settings.query.write_timeout_seconds),
