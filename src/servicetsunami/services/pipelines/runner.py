@@ -155,7 +155,7 @@ def _settle(state: TaskState, task: TaskSpec, mine: list[Run], kind: kinds.TaskK
     state.attempts = sum(1 for c in mine if not c.params.get("synthetic"))
     state.error_code, state.error, state.result = latest.error_code, latest.error, latest.result
     state.started_at, state.finished_at = latest.started_at, latest.finished_at
-    state.log = list((latest.progress or {}).get("log") or [])
+    state.log = list((latest.progress or {}).get("log") or (latest.result or {}).get("log") or [])
     state.retries_used = sum(
         1 for c in mine[:-1] if c.state in FAILED_STATES and not _resumable(c, kind) and not c.params.get("synthetic")
     )
@@ -281,8 +281,9 @@ def _advance(
     values: dict[str, str] | None = None
     starts: list[tuple[TaskSpec, TaskState, dict[str, Any]]] = []
     changed = False
+    tasks = {t.task_key: t for t in job.tasks}
     for key in order:
-        state, task = states[key], job.task(key)
+        state, task = states[key], tasks[key]
         if state.state not in ("pending", "waiting_retry"):
             continue
         if state.state == "waiting_retry" and state.retry_at is not None and state.retry_at > now:
@@ -323,6 +324,7 @@ def _start(
     """Queue the task runs there is room for (the tenant's limit); returns how many."""
     job_id = ctx.params.get("job_id")
     with svc.store.session(write_lock=True) as session:  # counted and queued together: other job runs wait
+        runs_repo.lock_slots(session, tenant_id=principal.tenant_id, kind=TASK_RUN)
         active = runs_repo.count_active(session, tenant_id=principal.tenant_id, kind=TASK_RUN)
         starts = starts[: max(0, svc.settings.jobs.max_parallel_tasks - active)]
         for task, state, config in starts:
@@ -488,18 +490,18 @@ def _run_task(svc: Services, ctx: RunContext) -> dict[str, Any]:
     try:
         with stoppable(stops.add), log.capture():  # a cancel or the timeout interrupts the task's statements
             result = kind.handler(svc, task_ctx, config)  # an error while canceled is recorded as canceled/timed out
-    except TsunamiError:
-        if task_ctx.deadline is not None and time.monotonic() >= task_ctx.deadline:
+    except BaseException as exc:
+        if log.lines:  # kept with the task run's progress, which survives a failure
+            with contextlib.suppress(TsunamiError):
+                ctx.progress(force=True, log=log.lines)
+        if isinstance(exc, TsunamiError) and task_ctx.deadline is not None and time.monotonic() >= task_ctx.deadline:
             # The engine's backstop came first (a busy machine): the launcher's timeout follows, and
             # the run is recorded as timed out rather than as the statement's error.
             ctx.wait_cancelled(svc.settings.runs.heartbeat_seconds * 2)
         raise
-    finally:
-        if log.lines:  # kept with the task run (its progress survives a failure too)
-            with contextlib.suppress(TsunamiError):
-                ctx.progress(force=True, log=log.lines)
     ctx.raise_if_cancelled()
-    return result
+    # On success the log lines travel with the result: one store write fewer per task.
+    return {**result, "log": log.lines} if log.lines else result
 
 
 class _TaskLog(logging.Handler):

@@ -280,6 +280,18 @@ def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def lock_slots(session: Session, /, *, tenant_id: str, kind: str) -> None:
+    """Serialise, until this transaction ends, every transaction that counts and then queues the
+    tenant's runs of ``kind`` (a limit checked by :func:`count_active` then holds across processes).
+
+    PostgreSQL: a transaction-scoped advisory lock on the pair; SQLite: the transaction begins now,
+    and a session opened with ``write_lock`` thereby holds the database's one write lock."""
+    connection = session.connection()  # begins the transaction (BEGIN IMMEDIATE with write_lock on SQLite)
+    if connection.dialect.name != "postgresql":
+        return
+    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"runs:{tenant_id}:{kind}", 0))))
+
+
 def count_active(session: Session, /, *, tenant_id: str, kind: str, resource_id: str | None = None) -> int:
     """How many runs of ``kind`` of the tenant (of ``resource_id``) are queued or running."""
     query = select(func.count()).where(Run.tenant_id == tenant_id, Run.kind == kind, Run.state.in_(ACTIVE_STATES))

@@ -1,0 +1,77 @@
+"""The tenant's task limit holds across job runs and processes: counting the tenant's active task
+runs and queueing new ones is one serialised step on both stores (an advisory lock on PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servicetsunami.services.container import Services
+from servicetsunami.services.pipelines import job_runs
+from servicetsunami.services.pipelines.runner import TASK_RUN
+from servicetsunami.store.repositories import runs as runs_repo
+from servicetsunami.tenancy import Principal
+from tests.helpers import make_principal
+from tests.integration.pipelines.support import DEADLINE, create, settings_for, sql_task, wait_end
+
+
+@pytest.fixture
+def svc(tmp_path: Path, database_url: str) -> Iterator[Services]:
+    services = Services.open(settings_for(tmp_path / "home", database_url, max_parallel_tasks=2))
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+@pytest.fixture
+def owner(svc: Services) -> Principal:
+    return make_principal(svc, "acme", role="engineer")[0]
+
+
+def test_a_second_count_of_the_tenants_slots_waits_for_the_first_to_commit(svc: Services, owner: Principal) -> None:
+    held, second_done, release = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with svc.store.session(write_lock=True) as session:
+            runs_repo.lock_slots(session, tenant_id=owner.tenant_id, kind=TASK_RUN)
+            held.set()
+            release.wait(DEADLINE)
+
+    def second() -> None:
+        held.wait(DEADLINE)
+        with svc.store.session(write_lock=True) as session:
+            runs_repo.lock_slots(session, tenant_id=owner.tenant_id, kind=TASK_RUN)
+        second_done.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    try:
+        assert held.wait(DEADLINE)
+        assert not second_done.wait(0.5), "the second transaction counted while the first held the slots"
+    finally:
+        release.set()
+    assert second_done.wait(DEADLINE)
+    for t in threads:
+        t.join(DEADLINE)
+
+
+def test_concurrent_job_runs_never_run_more_tasks_than_the_tenant_limit(svc: Services, owner: Principal) -> None:
+    run_ids = []
+    for j in range(3):
+        tasks = [
+            sql_task(f"t{i}", f"CREATE OR REPLACE TABLE silver.j{j}_t{i} AS SELECT count(*) AS n FROM range(2000000)")
+            for i in range(3)
+        ]
+        run_ids.append(job_runs.start_job_run(svc, owner, create(svc, owner, f"wide{j}", tasks)))
+    spans = []
+    for run_id in run_ids:
+        run = wait_end(svc, owner, run_id)
+        assert run.state == "succeeded", run.tasks
+        spans += [(t["started_at"], t["finished_at"]) for t in run.tasks]
+    most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert most <= 2
