@@ -189,6 +189,31 @@ def test_a_notebook_task_whose_notebook_is_missing_fails_with_a_clear_reason(on_
     assert task["error"].startswith("RESOURCE_NOT_FOUND")
 
 
+def test_pausing_and_deleting_a_job_change_its_workspace_job(
+    on_databricks: Services, fake_workspace: DatabricksSettings
+) -> None:
+    who, _ = make_principal(on_databricks, "acme", "engineer")
+    job_id = create(
+        on_databricks,
+        who,
+        "nightly",
+        [sql_task("one", "CREATE OR REPLACE TABLE gold.one AS SELECT 1 AS x")],
+        schedule={"quartz_cron_expression": "0 15 3 ? * MON-FRI", "timezone_id": "America/New_York"},
+    )
+    c = _client(fake_workspace)
+    (remote,) = list(c.jobs.list())
+    assert remote.job_id is not None
+    schedule = c.jobs.get(remote.job_id).settings.schedule  # type: ignore[union-attr]
+    assert schedule is not None and schedule.quartz_cron_expression == "0 15 3 ? * MON-FRI"
+    assert schedule.timezone_id == "America/New_York"
+    jobs.set_paused(on_databricks, who, job_id, paused=True)
+    paused = c.jobs.get(remote.job_id).settings.schedule  # type: ignore[union-attr]
+    assert paused is not None and paused.pause_status == dbx_jobs.PauseStatus.PAUSED
+    assert jobs.get_job(on_databricks, who, job_id).next_fire_times == []
+    jobs.delete_job(on_databricks, who, job_id)
+    assert list(c.jobs.list()) == []
+
+
 def test_the_fake_runs_a_job_end_to_end_through_the_unmodified_sdk(
     fake_workspace: DatabricksSettings, on_databricks: Services
 ) -> None:

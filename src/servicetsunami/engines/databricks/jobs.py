@@ -109,13 +109,3 @@ class DatabricksJobs:
             )
         response: Any = waiter.response  # RepairRunResponse
         return int(response.repair_id or 0)
-
-    def list_runs(self, job_id: int, /, *, limit: int = 25) -> list[dict[str, Any]]:
-        """The job's runs, newest first (at most ``limit``)."""
-        out: list[dict[str, Any]] = []
-        with self.ws.translated(f"listing the runs of job {job_id}"):
-            for run in self.ws.client.jobs.list_runs(job_id=job_id, limit=min(limit, 25)):
-                out.append(run.as_dict())
-                if len(out) >= limit:
-                    break
-        return out
