@@ -245,6 +245,28 @@ def test_a_sort_past_the_memory_limit_spills_into_the_lakehouse_folder_and_finis
         engine.close()
 
 
+def test_a_catalog_database_keeps_none_of_the_bytes_of_the_files_it_has_read(tmp_path: Path) -> None:
+    """DuckDB's external file cache would keep the files of every table version a worker has read,
+    up to the memory limit, for the life of the catalog's database: a worker's memory would grow
+    with each new version written (the soak saw it). Local files are in the OS page cache anyway."""
+    engine = LocalEngine(tmp_path / "lake", memory_limit="1GB")
+    try:
+        engine.ensure_catalog("tenant_acme")
+        ref = TableRef("tenant_acme", "bronze", "events")
+        for version in range(5):
+            rows = pa.table({"id": list(range(version * 50_000, (version + 1) * 50_000))})
+            engine.write_table(ref, pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches()), mode="overwrite")
+            sql = "SELECT count(*) AS n, sum(id) AS s FROM bronze.events"
+            engine.query(guard_query(sql, catalog="tenant_acme"), max_rows=10, max_bytes=10**6, timeout_seconds=60)
+        database = engine._dbs["tenant_acme"]
+        cached = database.execute(
+            "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'EXTERNAL_FILE_CACHE'"
+        ).fetchone()
+        assert cached == (0,)
+    finally:
+        engine.close()
+
+
 @pytest.mark.usefixtures("runaway_queries")
 def test_a_runaway_table_preview_ends_with_query_timeout(services: Services, acme: Principal) -> None:
     error = ends_in_time(services, acme, lambda: tables.preview_table(services, acme, "bronze.people"))

@@ -319,6 +319,10 @@ class LocalReads:
         db.execute("SET autoinstall_known_extensions = false")
         db.execute("SET autoload_known_extensions = false")
         db.execute("SET TimeZone = 'UTC'")  # Databricks' default session zone
+        # DuckDB keeps the bytes of every Parquet file it has read in memory, up to memory_limit, for
+        # the life of the database: each new table version's files add to a worker's RSS (about 60 MB
+        # over 600 overwrites measured). Local files are in the OS page cache anyway (no speed lost).
+        db.execute("SET enable_external_file_cache = false")
         if self._threads:
             db.execute(f"SET threads = {int(self._threads)}")
         db.execute("SET lock_configuration = true")
