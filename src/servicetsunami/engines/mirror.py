@@ -20,6 +20,7 @@ import pyarrow as pa
 from servicetsunami.engines.base import (
     ArrowResult,
     Capabilities,
+    ClusterInfo,
     Engine,
     Idempotency,
     TableDetail,
@@ -193,6 +194,23 @@ class MirroredEngine(Engine):
 
     def start_warehouse(self, warehouse_id: str, /) -> WarehouseInfo:
         return self.inner.start_warehouse(warehouse_id)
+
+    def list_clusters(self) -> list[ClusterInfo]:
+        return self.inner.list_clusters()
+
+    def get_cluster(self, cluster_id: str, /) -> ClusterInfo:
+        return self.inner.get_cluster(cluster_id)
+
+    def start_cluster(self, cluster_id: str, /) -> ClusterInfo:
+        return self.inner.start_cluster(cluster_id)
+
+    def terminate_cluster(self, cluster_id: str, /) -> ClusterInfo:
+        return self.inner.terminate_cluster(cluster_id)
+
+    def resize_cluster(
+        self, cluster_id: str, /, *, num_workers: int | None = None, autoscale: tuple[int, int] | None = None
+    ) -> ClusterInfo:
+        return self.inner.resize_cluster(cluster_id, num_workers=num_workers, autoscale=autoscale)
 
     def interrupt(self) -> None:
         self.inner.interrupt()

@@ -287,6 +287,16 @@ def test_volume_files_round_trip(engine: Engine) -> None:
     assert engine.list_files(CATALOG, "bronze", "landing") == []
 
 
+@pytest.mark.requires("clusters")
+def test_clusters_are_listed_and_read_by_id(engine: Engine) -> None:
+    listed = engine.list_clusters()
+    assert listed, "an engine with clusters lists at least the one the workspace starts with"
+    first = engine.get_cluster(listed[0].id)
+    assert (first.id, first.kind) == (listed[0].id, engine.kind)
+    with pytest.raises(NotFound):
+        engine.get_cluster("0000-000000-missing0")
+
+
 def test_ping_answers(engine: Engine) -> None:
     assert engine.ping() >= 0
 

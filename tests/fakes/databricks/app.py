@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from servicetsunami.engines.types import sql_type
-from tests.fakes.databricks import sqlexec
+from tests.fakes.databricks import compute, sqlexec
 from tests.fakes.databricks.state import Statement, WorkspaceState
 
 if TYPE_CHECKING:
@@ -542,6 +542,7 @@ def build_app(fake: FakeDatabricks) -> Starlette:
         Route("/api/2.0/sql/statements/{id}/cancel", handler(cancel), methods=["POST"]),
         Route("/api/2.0/sql/statements/{id}/result/chunks/{index:int}", handler(chunk)),
         Route("/fake-storage/results/{id}/{index:int}", storage),
+        *compute.routes(handler),
     ]
     app = Starlette(routes=routes)
     app.state.pool = pool

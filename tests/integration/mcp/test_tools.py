@@ -133,6 +133,8 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "get_command_status",
         "cancel_command",
         "destroy_context",  # command execution contexts
+        "list_clusters",
+        "get_cluster",  # compute; start, terminate and resize need the admin role
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

@@ -131,22 +131,26 @@ def _close_all(svc: Services) -> None:
         ctx.close()
 
 
+def live_contexts(svc: Services, tenant_id: str, /) -> int:
+    """How many contexts of the tenant are alive in this process."""
+    reg = _registry(svc)
+    with reg.lock:
+        return sum(1 for c in reg.contexts.values() if c.tenant_id == tenant_id and not c.closed)
+
+
 def _create_context(svc: Services, principal: Principal, /, *, language: str = "python") -> ContextPublic:
     principal.require(Scope.WRITE)
     if language not in ("python", "sql"):
         raise InvalidInput("language is python or sql")
     _reap_idle(svc)
-    reg = _registry(svc)
     limit = svc.settings.sandbox.max_contexts_per_tenant
-    with reg.lock:
-        live = sum(1 for c in reg.contexts.values() if c.tenant_id == principal.tenant_id)
-    if live >= limit:
+    if live_contexts(svc, principal.tenant_id) >= limit:
         raise LimitExceeded(f"at most {limit} live contexts per tenant; destroy one first")
     context_id = uuid.uuid4().hex
     kernel, server = open_kernel(svc, principal, "c-" + context_id, env={"TSUNAMI_NOTEBOOK_LANGUAGE": language})
     ctx = _Context(context_id, principal.tenant_id, language, kernel, server)
-    with reg.lock:
-        reg.contexts[context_id] = ctx
+    with _registry(svc).lock:
+        _registry(svc).contexts[context_id] = ctx
     return _public(ctx)
 
 
