@@ -104,6 +104,7 @@ class Capabilities:
     staged_parquet: bool = False  # new_stage / commit_stage: the caller writes Parquet files itself
     query_append: bool = True  # write_query with mode ``append``
     clusters: bool = False  # all-purpose clusters for code (list, get, start, terminate, resize)
+    workspace_notebooks: bool = False  # notebooks in a workspace tree (import, export, list, delete)
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +385,24 @@ class Engine(abc.ABC):
     ) -> ClusterInfo:
         """Ask a running cluster for a fixed number of workers or an autoscale range."""
         raise NotSupported(f"clusters are not available on the {self.kind} engine")
+
+    # -- workspace notebooks: engines with the ``workspace_notebooks`` capability override these ------
+
+    def put_workspace_notebook(self, path: str, source: str, /, *, language: str) -> None:
+        """Store a notebook given as Databricks source text (``language`` python or sql) at an
+        absolute workspace ``path``, replacing what is there; folders are created."""
+        raise NotSupported(f"workspace notebooks are not available on the {self.kind} engine")
+
+    def get_workspace_notebook(self, path: str, /) -> tuple[str, str]:
+        """A workspace notebook as Databricks source text, with its language (python, sql, ...)."""
+        raise NotSupported(f"workspace notebooks are not available on the {self.kind} engine")
+
+    def list_workspace(self, folder: str, /) -> list[tuple[str, str]]:
+        """What is directly in a workspace folder: (path, NOTEBOOK | DIRECTORY | FILE | ...)."""
+        raise NotSupported(f"workspace notebooks are not available on the {self.kind} engine")
+
+    def delete_workspace_object(self, path: str, /, *, recursive: bool = False) -> None:
+        raise NotSupported(f"workspace notebooks are not available on the {self.kind} engine")
 
     def _embedded_warehouse(self) -> WarehouseInfo:
         return WarehouseInfo(

@@ -212,6 +212,18 @@ class MirroredEngine(Engine):
     ) -> ClusterInfo:
         return self.inner.resize_cluster(cluster_id, num_workers=num_workers, autoscale=autoscale)
 
+    def put_workspace_notebook(self, path: str, source: str, /, *, language: str) -> None:
+        self.inner.put_workspace_notebook(path, source, language=language)
+
+    def get_workspace_notebook(self, path: str, /) -> tuple[str, str]:
+        return self.inner.get_workspace_notebook(path)
+
+    def list_workspace(self, folder: str, /) -> list[tuple[str, str]]:
+        return self.inner.list_workspace(folder)
+
+    def delete_workspace_object(self, path: str, /, *, recursive: bool = False) -> None:
+        self.inner.delete_workspace_object(path, recursive=recursive)
+
     def interrupt(self) -> None:
         self.inner.interrupt()
 

@@ -9,7 +9,9 @@ as the Clusters API answers (not a 404).
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,14 +59,40 @@ class Cluster:
 
 
 @dataclass
+class WorkspaceObject:
+    """A notebook in the workspace tree (folders are ``None`` entries of ``ComputeState.objects``)."""
+
+    content: bytes
+    format: str  # SOURCE or JUPYTER, as imported
+    language: str  # PYTHON, SQL, SCALA or R
+    object_id: int
+    created_at: int
+    modified_at: int
+
+    @classmethod
+    def make(cls, content: bytes, format: str, language: str, before: object) -> WorkspaceObject:
+        now = int(time.time() * 1000)
+        if isinstance(before, WorkspaceObject):
+            return cls(content, format, language, before.object_id, before.created_at, now)
+        return cls(content, format, language, next(_IDS), now, now)
+
+
+_IDS = itertools.count(1_000_000_000_000)
+
+
+@dataclass
 class ComputeState:
     clusters: dict[str, Cluster] = field(default_factory=dict)
+    objects: dict[str, WorkspaceObject | None] = field(default_factory=dict)  # workspace path -> notebook
 
 
 def compute_of(state: WorkspaceState) -> ComputeState:
     with state.lock:
         if state.compute is None:
-            state.compute = ComputeState(clusters={DEFAULT_CLUSTER_ID: Cluster(DEFAULT_CLUSTER_ID, "Shared cluster")})
+            state.compute = ComputeState(
+                clusters={DEFAULT_CLUSTER_ID: Cluster(DEFAULT_CLUSTER_ID, "Shared cluster")},
+                objects={"/Shared": None, "/Users": None, "/Users/fake@example.com": None},
+            )
         compute: ComputeState = state.compute
         return compute
 

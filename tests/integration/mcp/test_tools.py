@@ -123,7 +123,9 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "export_notebook",
         "run_notebook",
         "get_notebook_run",
-        "cancel_notebook_run",  # notebooks
+        "cancel_notebook_run",
+        "publish_notebook",
+        "pull_notebook",  # notebooks
         "list_dbfs_files",
         "download_volume_file",
         "upload_volume_file",

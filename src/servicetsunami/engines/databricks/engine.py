@@ -34,6 +34,7 @@ from servicetsunami.engines.base import (
 )
 from servicetsunami.engines.databricks import writes
 from servicetsunami.engines.databricks.compute import DatabricksClusters
+from servicetsunami.engines.databricks.notebooks import DatabricksNotebooks
 from servicetsunami.engines.databricks.types import arrow_schema
 from servicetsunami.engines.databricks.volumes import DatabricksVolumes
 from servicetsunami.engines.databricks.workspace import Workspace
@@ -61,12 +62,12 @@ class _Plan:
     token: str
 
 
-class DatabricksEngine(DatabricksVolumes, DatabricksClusters, Engine):
+class DatabricksEngine(DatabricksVolumes, DatabricksClusters, DatabricksNotebooks, Engine):
     kind: ClassVar[str] = "databricks"
     # Column comments would need one ALTER commit per column after the load, and appending a query's
     # result an INSERT ... SELECT with its own schema evolution; neither is done, so both are declared.
     capabilities: ClassVar[Capabilities] = Capabilities(
-        column_comments=False, staged_parquet=True, query_append=False, clusters=True
+        column_comments=False, staged_parquet=True, query_append=False, clusters=True, workspace_notebooks=True
     )
 
     def __init__(
