@@ -69,7 +69,7 @@ class WorkspaceState:
     loaded_files: dict[str, set[str]] = field(default_factory=dict)  # table -> files COPY INTO loaded
     lock: threading.RLock = field(default_factory=threading.RLock)
     table_locks: dict[str, threading.Lock] = field(default_factory=dict)  # COPY INTO commits one at a time
-    compute: Any = None  # clusters, submitted runs, execution contexts: tests/fakes/databricks/compute.py
+    compute: Any = None  # clusters and workspace notebooks: tests/fakes/databricks/compute.py
 
     def table_lock(self, key: str) -> threading.Lock:
         with self.lock:
