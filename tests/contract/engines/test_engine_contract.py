@@ -295,6 +295,8 @@ def test_clusters_are_listed_and_read_by_id(engine: Engine) -> None:
     assert (first.id, first.kind) == (listed[0].id, engine.kind)
     with pytest.raises(NotFound):
         engine.get_cluster("0000-000000-missing0")
+    with pytest.raises(NotFound):
+        engine.start_cluster("0000-000000-missing0")
 
 
 @pytest.mark.requires("workspace_notebooks")
@@ -305,6 +307,8 @@ def test_workspace_notebooks_round_trip_as_source(engine: Engine) -> None:
     assert engine.get_workspace_notebook("/Shared/contract/a/nb") == (source + "y = 3\n", "python")
     assert engine.list_workspace("/Shared/contract/a") == [("/Shared/contract/a/nb", "NOTEBOOK")]
     assert ("/Shared/contract/a", "DIRECTORY") in engine.list_workspace("/Shared/contract")
+    with pytest.raises(InvalidInput):
+        engine.get_workspace_notebook("/Shared/contract/a")  # a folder, not a notebook
     engine.delete_workspace_object("/Shared/contract", recursive=True)
     with pytest.raises(NotFound):
         engine.get_workspace_notebook("/Shared/contract/a/nb")
