@@ -236,6 +236,12 @@ class DatabricksSettings(BaseModel):
         description="How long throttled (429), unavailable (503) or lost (timed out, reset) requests are retried.",
     )
     file_rows: int = Field(1_000_000, ge=1, description="Rows per Parquet file uploaded to the landing volume.")
+    workspace_folder: str = Field(
+        "/Shared/servicetsunami",
+        pattern=r"^/[^.]*$",
+        description="Workspace folder notebooks are published to, one sub-folder per tenant catalog "
+        "(<folder>/<catalog>/<notebook path>).",
+    )
 
 
 class MirrorSettings(BaseModel):

@@ -32,6 +32,7 @@ from servicetsunami.api.problems import problem
 from servicetsunami.api.routes import (
     api_keys,
     auth,
+    clusters,
     contexts,
     data_sources,
     databricks,
@@ -43,6 +44,7 @@ from servicetsunami.api.routes import (
     tenants,
     transforms,
     users,
+    volumes,
 )
 from servicetsunami.api.routes import (
     runs as runs_routes,
@@ -75,6 +77,8 @@ API_ROUTERS = (
     databricks.router,
     notebooks.router,
     contexts.router,
+    clusters.router,
+    volumes.router,
     health.router,
 )
 

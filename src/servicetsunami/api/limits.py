@@ -1,8 +1,9 @@
 """Request limits of the REST door: body size (ASGI middleware) and per-caller rate limits.
 
 Bodies are counted as they arrive, so a client that sends no ``Content-Length`` (or a false one)
-is cut off at the limit too. Dataset uploads have their own, larger limit
-(``ingest.max_upload_bytes``, 1 GiB by default); everything else under ``/api/v1`` is held to
+is cut off at the limit too. Dataset uploads and volume file uploads (``PUT
+/api/v1/volumes/files/...``) have their own, larger limit (``ingest.max_upload_bytes``, 1 GiB by
+default); everything else under ``/api/v1`` is held to
 ``api.max_body_bytes``.
 
 Rate limits are :class:`~servicetsunami.security.ratelimits.RateLimiter`'s (shared with the MCP
@@ -38,6 +39,7 @@ __all__ = ["BodySizeLimit", "RateLimiter", "login_attempt", "open_rate_limiter"]
 
 API_PREFIX = "/api/v1"
 UPLOAD_PATH = f"{API_PREFIX}/datasets"
+VOLUME_FILES_PREFIX = f"{API_PREFIX}/volumes/files/"
 MULTIPART_OVERHEAD = 1024 * 1024  # form fields and part headers around the file
 
 
@@ -52,7 +54,11 @@ class BodySizeLimit:
         if not path.startswith(API_PREFIX):
             await self.app(scope, receive, send)
             return
-        limit = self.max_upload if scope.get("method") == "POST" and path.rstrip("/") == UPLOAD_PATH else self.max_body
+        method = scope.get("method")
+        uploading = (method == "POST" and path.rstrip("/") == UPLOAD_PATH) or (
+            method == "PUT" and path.startswith(VOLUME_FILES_PREFIX)
+        )
+        limit = self.max_upload if uploading else self.max_body
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(scope, receive, send, limit)

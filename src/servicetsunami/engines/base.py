@@ -103,6 +103,8 @@ class Capabilities:
     column_comments: bool = True  # comments (Arrow field metadata ``comment``) are kept and described
     staged_parquet: bool = False  # new_stage / commit_stage: the caller writes Parquet files itself
     query_append: bool = True  # write_query with mode ``append``
+    clusters: bool = False  # all-purpose clusters for code (list, get, start, terminate, resize)
+    workspace_notebooks: bool = False  # notebooks in a workspace tree (import, export, list, delete)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,21 @@ class WarehouseInfo:
     name: str
     state: str  # RUNNING | STARTING | STOPPED | STOPPING | DELETING | DELETED
     size: str
+    kind: str  # the engine's kind
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterInfo:
+    """An all-purpose cluster that runs notebooks and execution contexts (engines with the
+    ``clusters`` capability)."""
+
+    id: str
+    name: str
+    state: str  # PENDING | RUNNING | RESTARTING | RESIZING | TERMINATING | TERMINATED | ERROR | UNKNOWN
+    state_message: str
+    num_workers: int | None
+    autoscale: tuple[int, int] | None  # (min_workers, max_workers)
     kind: str  # the engine's kind
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -349,6 +366,47 @@ class Engine(abc.ABC):
         """Ask a warehouse to start (returns at once; poll :meth:`get_warehouse`). The embedded one
         always runs."""
         return self.get_warehouse(warehouse_id)
+
+    # -- clusters: engines with the ``clusters`` capability override these ------------------------
+
+    def list_clusters(self) -> list[ClusterInfo]:
+        """The workspace's all-purpose clusters."""
+        raise NotSupported(f"clusters are not available on the {self.kind} engine")
+
+    def get_cluster(self, cluster_id: str, /) -> ClusterInfo:
+        raise NotSupported(f"clusters are not available on the {self.kind} engine")
+
+    def start_cluster(self, cluster_id: str, /) -> ClusterInfo:
+        """Ask a terminated cluster to start (returns at once; poll :meth:`get_cluster`)."""
+        raise NotSupported(f"clusters are not available on the {self.kind} engine")
+
+    def terminate_cluster(self, cluster_id: str, /) -> ClusterInfo:
+        """Ask a cluster to terminate (it can be started again; returns at once)."""
+        raise NotSupported(f"clusters are not available on the {self.kind} engine")
+
+    def resize_cluster(
+        self, cluster_id: str, /, *, num_workers: int | None = None, autoscale: tuple[int, int] | None = None
+    ) -> ClusterInfo:
+        """Ask a running cluster for a fixed number of workers or an autoscale range."""
+        raise NotSupported(f"clusters are not available on the {self.kind} engine")
+
+    # -- workspace notebooks: engines with the ``workspace_notebooks`` capability override these ------
+
+    def put_workspace_notebook(self, path: str, source: str, /, *, language: str) -> None:
+        """Store a notebook given as Databricks source text (``language`` python or sql) at an
+        absolute workspace ``path``, replacing what is there; folders are created."""
+        raise NotSupported(f"workspace notebooks are not available on the {self.kind} engine")
+
+    def get_workspace_notebook(self, path: str, /) -> tuple[str, str]:
+        """A workspace notebook as Databricks source text, with its language (python, sql, ...)."""
+        raise NotSupported(f"workspace notebooks are not available on the {self.kind} engine")
+
+    def list_workspace(self, folder: str, /) -> list[tuple[str, str]]:
+        """What is directly in a workspace folder: (path, NOTEBOOK | DIRECTORY | FILE | ...)."""
+        raise NotSupported(f"workspace notebooks are not available on the {self.kind} engine")
+
+    def delete_workspace_object(self, path: str, /, *, recursive: bool = False) -> None:
+        raise NotSupported(f"workspace notebooks are not available on the {self.kind} engine")
 
     def _embedded_warehouse(self) -> WarehouseInfo:
         return WarehouseInfo(

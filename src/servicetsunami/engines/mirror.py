@@ -20,6 +20,7 @@ import pyarrow as pa
 from servicetsunami.engines.base import (
     ArrowResult,
     Capabilities,
+    ClusterInfo,
     Engine,
     Idempotency,
     TableDetail,
@@ -195,6 +196,35 @@ class MirroredEngine(Engine):
 
     def start_warehouse(self, warehouse_id: str, /) -> WarehouseInfo:
         return self.inner.start_warehouse(warehouse_id)
+
+    def list_clusters(self) -> list[ClusterInfo]:
+        return self.inner.list_clusters()
+
+    def get_cluster(self, cluster_id: str, /) -> ClusterInfo:
+        return self.inner.get_cluster(cluster_id)
+
+    def start_cluster(self, cluster_id: str, /) -> ClusterInfo:
+        return self.inner.start_cluster(cluster_id)
+
+    def terminate_cluster(self, cluster_id: str, /) -> ClusterInfo:
+        return self.inner.terminate_cluster(cluster_id)
+
+    def resize_cluster(
+        self, cluster_id: str, /, *, num_workers: int | None = None, autoscale: tuple[int, int] | None = None
+    ) -> ClusterInfo:
+        return self.inner.resize_cluster(cluster_id, num_workers=num_workers, autoscale=autoscale)
+
+    def put_workspace_notebook(self, path: str, source: str, /, *, language: str) -> None:
+        self.inner.put_workspace_notebook(path, source, language=language)
+
+    def get_workspace_notebook(self, path: str, /) -> tuple[str, str]:
+        return self.inner.get_workspace_notebook(path)
+
+    def list_workspace(self, folder: str, /) -> list[tuple[str, str]]:
+        return self.inner.list_workspace(folder)
+
+    def delete_workspace_object(self, path: str, /, *, recursive: bool = False) -> None:
+        self.inner.delete_workspace_object(path, recursive=recursive)
 
     def interrupt(self) -> None:
         self.inner.interrupt()

@@ -287,6 +287,35 @@ def test_volume_files_round_trip(engine: Engine) -> None:
     assert engine.list_files(CATALOG, "bronze", "landing") == []
 
 
+@pytest.mark.requires("clusters")
+def test_clusters_are_listed_and_read_by_id(engine: Engine) -> None:
+    listed = engine.list_clusters()
+    assert listed, "an engine with clusters lists at least the one the workspace starts with"
+    first = engine.get_cluster(listed[0].id)
+    assert (first.id, first.kind) == (listed[0].id, engine.kind)
+    with pytest.raises(NotFound):
+        engine.get_cluster("0000-000000-missing0")
+    with pytest.raises(NotFound):
+        engine.start_cluster("0000-000000-missing0")
+
+
+@pytest.mark.requires("workspace_notebooks")
+def test_workspace_notebooks_round_trip_as_source(engine: Engine) -> None:
+    source = "# Databricks notebook source\nprint(1)\n\n# COMMAND ----------\n\nx = 2\n"
+    engine.put_workspace_notebook("/Shared/contract/a/nb", source, language="python")
+    engine.put_workspace_notebook("/Shared/contract/a/nb", source + "y = 3\n", language="python")  # replaced
+    assert engine.get_workspace_notebook("/Shared/contract/a/nb") == (source + "y = 3\n", "python")
+    assert engine.list_workspace("/Shared/contract/a") == [("/Shared/contract/a/nb", "NOTEBOOK")]
+    assert ("/Shared/contract/a", "DIRECTORY") in engine.list_workspace("/Shared/contract")
+    with pytest.raises(InvalidInput):
+        engine.get_workspace_notebook("/Shared/contract/a")  # a folder, not a notebook
+    engine.delete_workspace_object("/Shared/contract", recursive=True)
+    with pytest.raises(NotFound):
+        engine.get_workspace_notebook("/Shared/contract/a/nb")
+    with pytest.raises(InvalidInput):
+        engine.put_workspace_notebook("/Shared/../etc/nb", source, language="python")
+
+
 def test_ping_answers(engine: Engine) -> None:
     assert engine.ping() >= 0
 

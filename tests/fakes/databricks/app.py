@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from servicetsunami.engines.types import sql_type
-from tests.fakes.databricks import jobs, sqlexec, workspace_files
+from tests.fakes.databricks import compute, jobs, sqlexec, workspace
 from tests.fakes.databricks.state import Statement, WorkspaceState
 
 if TYPE_CHECKING:
@@ -543,7 +543,8 @@ def build_app(fake: FakeDatabricks) -> Starlette:
         Route("/api/2.0/sql/statements/{id}/result/chunks/{index:int}", handler(chunk)),
         Route("/fake-storage/results/{id}/{index:int}", storage),
         *jobs.routes(handler, fake),
-        *workspace_files.routes(handler),
+        *compute.routes(handler),
+        *workspace.routes(handler),
     ]
     app = Starlette(routes=routes)
     app.state.pool = pool

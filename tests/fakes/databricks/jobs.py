@@ -9,7 +9,7 @@ engine (as the Databricks CLI's own test server does), one thread per run.
   task PENDING/BLOCKED -> RUNNING -> TERMINATED (SUCCESS, FAILED, TIMEDOUT, CANCELED, UPSTREAM_FAILED,
   EXCLUDED), with ``run_if``, ``max_retries`` (a new task run id and ``attempt_number`` per attempt),
   ``min_retry_interval_millis`` and ``timeout_seconds``.
-- Tasks: ``sql_task.file`` reads the workspace file (``workspace_files.py``) and runs it as a
+- Tasks: ``sql_task.file`` reads the workspace file (``workspace.py``) and runs it as a
   statement on the warehouse's engine (``sqlexec``; ``INSERT INTO ... SELECT`` here); ``run_job_task``
   runs the other job and waits; a ``notebook_task`` whose notebook is not in the workspace fails with
   ``RESOURCE_NOT_FOUND`` (notebooks are not executed by this module).
@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.databricks import sqlexec, workspace_files
+from tests.fakes.databricks import sqlexec, workspace
 from tests.fakes.databricks.state import Statement, WorkspaceState
 
 if TYPE_CHECKING:
@@ -317,7 +317,7 @@ def routes(handler: Any, fake: FakeDatabricks) -> list[Route]:
                 return sql_task(state, run, task.spec["sql_task"], timeout)
             if "notebook_task" in task.spec:
                 path = task.spec["notebook_task"].get("notebook_path", "")
-                found = workspace_files.lookup(state, path)
+                found = workspace.lookup(state, path)
                 if found is None or found.object_type != "NOTEBOOK":
                     return "FAILED", f"RESOURCE_NOT_FOUND: Unable to access the notebook {path}: it does not exist."
                 return "FAILED", f"the fake does not execute notebooks ({path})"
@@ -334,7 +334,7 @@ def routes(handler: Any, fake: FakeDatabricks) -> list[Route]:
         path = (spec.get("file") or {}).get("path")
         if not path:
             return "FAILED", "the fake runs sql_task.file only"
-        found = workspace_files.lookup(state, path)
+        found = workspace.lookup(state, path)
         if found is None or found.object_type != "FILE":
             return "FAILED", f"RESOURCE_NOT_FOUND: the file {path} does not exist."
         text = found.content.decode().strip().rstrip(";")

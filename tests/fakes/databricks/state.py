@@ -70,7 +70,7 @@ class WorkspaceState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     table_locks: dict[str, threading.Lock] = field(default_factory=dict)  # COPY INTO commits one at a time
     jobs: dict[str, Any] = field(default_factory=dict)  # jobs and runs: jobs.py
-    workspace_files: dict[str, Any] = field(default_factory=dict)  # path -> WorkspaceObject: workspace_files.py
+    compute: Any = None  # clusters and the workspace tree (notebooks, files): compute.py, workspace.py
 
     def table_lock(self, key: str) -> threading.Lock:
         with self.lock:

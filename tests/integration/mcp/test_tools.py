@@ -123,7 +123,9 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "export_notebook",
         "run_notebook",
         "get_notebook_run",
-        "cancel_notebook_run",  # notebooks
+        "cancel_notebook_run",
+        "publish_notebook",
+        "pull_notebook",  # notebooks
         "list_dbfs_files",
         "download_volume_file",
         "upload_volume_file",
@@ -133,6 +135,8 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "get_command_status",
         "cancel_command",
         "destroy_context",  # command execution contexts
+        "list_clusters",
+        "get_cluster",  # compute; start, terminate and resize need the admin role
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

@@ -75,6 +75,24 @@ def test_another_tenant_cannot_use_a_context(services: Services, acme: Principal
         contexts.destroy_context(services, globex, ctx.id)
 
 
+def test_another_worker_answers_not_found_naming_the_worker_that_holds_the_context(
+    services: Services, acme: Principal
+) -> None:
+    ctx = contexts.create_context(services, acme)
+    assert ctx.id.startswith(ctx.worker + "-")
+    other = Services.open(services.settings)  # a second worker process on the same store
+    try:
+        with pytest.raises(NotFound) as info:
+            contexts.execute_command(other, acme, ctx.id, "1 + 1")
+        assert ctx.worker in info.value.message
+        with pytest.raises(NotFound) as unknown:
+            contexts.context_status(services, acme, ctx.worker + "-" + "0" * 32)  # its own worker: just gone
+        assert ctx.worker not in unknown.value.message
+    finally:
+        other.close()
+    assert run(services, acme, ctx.id, "print(2)").status == "Finished"
+
+
 def test_a_tenant_has_a_limited_number_of_live_contexts(services: Services, acme: Principal) -> None:
     services.settings.sandbox.max_contexts_per_tenant = 1
     ctx = contexts.create_context(services, acme)

@@ -216,6 +216,19 @@ def test_multi_tenant_mode_refuses_to_run_code_without_the_sandbox(
         nbruns.sandbox_mode(_FakeSvc(allowed))  # type: ignore[arg-type]
 
 
+def test_multi_tenant_mode_refuses_the_weaker_sandbox_of_a_service_not_running_as_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(nbruns.bwrap, "probe", lambda uid: None)  # bubblewrap itself would start
+    monkeypatch.setattr(nbruns.bwrap, "running_as_root", lambda: False)
+    multi = Settings(home=tmp_path / "mt", multi_tenant=True, _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(SandboxUnavailable) as info:
+        nbruns.sandbox_mode(_FakeSvc(multi))  # type: ignore[arg-type]
+    assert info.value.code == "sandbox_unavailable"
+    single = Settings(home=tmp_path / "su", _env_file=None)  # type: ignore[call-arg]
+    assert nbruns.sandbox_mode(_FakeSvc(single)) is True  # type: ignore[arg-type]  # one user: a user namespace will do
+
+
 def test_single_user_mode_runs_unsandboxed_only_when_the_operator_says_so(
     services: Services, acme: Principal, monkeypatch: pytest.MonkeyPatch
 ) -> None:

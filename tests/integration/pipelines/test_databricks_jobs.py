@@ -17,6 +17,8 @@ from servicetsunami.errors import NotSupported
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion import uploads
+from servicetsunami.services.notebooks import notebooks
+from servicetsunami.services.notebooks import workspace as notebook_workspace
 from servicetsunami.services.pipelines import job_runs, jobs
 from servicetsunami.settings import DatabricksSettings
 from servicetsunami.tenancy import Principal
@@ -80,7 +82,7 @@ def test_the_same_job_gives_the_same_tables_locally_and_on_databricks(
     assert tasks["spend"]["depends_on"] == [{"task_key": "clean"}]
     assert tasks["spend"]["run_if"] == "ALL_SUCCESS"
     path = tasks["extra"]["sql_task"]["file"]["path"]
-    assert path.startswith("/Workspace/Shared/servicetsunami/") and path.endswith("/extra.sql")
+    assert path.startswith("/Shared/servicetsunami/") and path.endswith("/extra.sql")
     text = base64.b64decode(str(_client(fake_workspace).workspace.export(path).content)).decode()
     assert text.startswith("INSERT INTO `") and "`gold`.`spend`" in text
 
@@ -187,6 +189,21 @@ def test_a_notebook_task_whose_notebook_is_missing_fails_with_a_clear_reason(on_
     task = run.tasks[0]
     assert task["state"] == "failed" and "etl/extract" in (task["error"] or "")
     assert task["error"].startswith("RESOURCE_NOT_FOUND")
+
+
+def test_a_notebook_task_names_the_notebook_where_publish_notebook_put_it(on_databricks: Services) -> None:
+    who, _ = make_principal(on_databricks, "acme", "engineer")
+    notebooks.create_notebook(on_databricks, who, "/etl/extract", cells=[{"cell_type": "code", "source": "x = 1"}])
+    where = notebook_workspace.publish_notebook(on_databricks, who, "/etl/extract").workspace_path
+    job_id = create(
+        on_databricks,
+        who,
+        "seeds",
+        [{"task_key": "extract", "kind": "notebook", "config": {"notebook_path": "etl/extract"}}],
+    )
+    run = run_to_end(on_databricks, who, job_id)
+    error = run.tasks[0]["error"] or ""
+    assert where in error and not error.startswith("RESOURCE_NOT_FOUND")  # found; the fake runs no notebook
 
 
 def test_pausing_and_deleting_a_job_change_its_workspace_job(

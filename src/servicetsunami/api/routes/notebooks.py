@@ -14,10 +14,11 @@ from fastapi.concurrency import run_in_threadpool
 from servicetsunami.api.deps import PrincipalDep, ServicesDep
 from servicetsunami.api.schemas.common import COMMON_ERRORS, problem_responses
 from servicetsunami.api.schemas.notebooks import NotebookCreate, NotebookImport, NotebookRunCreate, NotebookUpdate
-from servicetsunami.services.notebooks import notebooks
+from servicetsunami.services.notebooks import notebooks, workspace
 from servicetsunami.services.notebooks import runs as nbruns
 from servicetsunami.services.notebooks.notebooks import NotebookDetail, NotebookList
 from servicetsunami.services.notebooks.runs import NotebookRunPublic
+from servicetsunami.services.notebooks.workspace import WorkspaceCopy
 from servicetsunami.services.runs import service as runs
 
 router = APIRouter(prefix="/notebooks", tags=["notebooks"])
@@ -183,3 +184,25 @@ async def run_notebook(
     if body.wait_seconds > 0:
         await runs.await_run(services, principal, run_id, timeout=body.wait_seconds)
     return await run_in_threadpool(nbruns.get_notebook_run, services, principal, run_id)
+
+
+@router.post(
+    "/{notebook_id}/publish",
+    operation_id="publish_notebook",
+    response_model=WorkspaceCopy,
+    responses={**COMMON_ERRORS, **problem_responses(501)},
+)
+async def publish_notebook(notebook_id: str, services: ServicesDep, principal: PrincipalDep) -> WorkspaceCopy:
+    """Databricks engine: put the notebook's newest version into the workspace (your catalog's folder)."""
+    return await run_in_threadpool(workspace.publish_notebook, services, principal, notebook_id)
+
+
+@router.post(
+    "/{notebook_id}/pull",
+    operation_id="pull_notebook",
+    response_model=WorkspaceCopy,
+    responses={**COMMON_ERRORS, **problem_responses(501)},
+)
+async def pull_notebook(notebook_id: str, services: ServicesDep, principal: PrincipalDep) -> WorkspaceCopy:
+    """Databricks engine: save the notebook's workspace copy as its next version."""
+    return await run_in_threadpool(workspace.pull_notebook, services, principal, notebook_id)

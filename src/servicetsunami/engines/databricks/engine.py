@@ -34,6 +34,8 @@ from servicetsunami.engines.base import (
     WriteResult,
 )
 from servicetsunami.engines.databricks import writes
+from servicetsunami.engines.databricks.compute import DatabricksClusters
+from servicetsunami.engines.databricks.notebooks import DatabricksNotebooks
 from servicetsunami.engines.databricks.types import arrow_schema
 from servicetsunami.engines.databricks.volumes import DatabricksVolumes
 from servicetsunami.engines.databricks.workspace import Workspace
@@ -61,11 +63,13 @@ class _Plan:
     token: str
 
 
-class DatabricksEngine(DatabricksVolumes, Engine):
+class DatabricksEngine(DatabricksVolumes, DatabricksClusters, DatabricksNotebooks, Engine):
     kind: ClassVar[str] = "databricks"
     # Column comments would need one ALTER commit per column after the load, and appending a query's
     # result an INSERT ... SELECT with its own schema evolution; neither is done, so both are declared.
-    capabilities: ClassVar[Capabilities] = Capabilities(column_comments=False, staged_parquet=True, query_append=False)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        column_comments=False, staged_parquet=True, query_append=False, clusters=True, workspace_notebooks=True
+    )
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.tools import (
     ai,
     catalog,
+    compute,
     contexts,
     files,
     health,
@@ -43,6 +44,7 @@ def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
         notebooks,
         files,
         contexts,
+        compute,
     )
     for module in areas:
         module.register(server, services, caller)

@@ -17,10 +17,11 @@ from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import call_service
 from servicetsunami.mcp.results import output_schema, tool_result
 from servicetsunami.services.container import Services
-from servicetsunami.services.notebooks import notebooks
+from servicetsunami.services.notebooks import notebooks, workspace
 from servicetsunami.services.notebooks import runs as nbruns
 from servicetsunami.services.notebooks.notebooks import NotebookDetail, NotebookExport, NotebookList
 from servicetsunami.services.notebooks.runs import NotebookRunPublic
+from servicetsunami.services.notebooks.workspace import WorkspaceCopy
 from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.model import RunPublic
 
@@ -172,6 +173,16 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
                 notebooks.export_notebook, services, caller.principal(), notebook, format=format, version=version
             )
         )
+
+    @server.tool(tags={"write"}, annotations=_WRITE, output_schema=output_schema(WorkspaceCopy))
+    async def publish_notebook(notebook: NotebookRef) -> ToolResult:
+        """Databricks engine: put the notebook's newest version into the workspace (your catalog's folder)."""
+        return tool_result(await call_service(workspace.publish_notebook, services, caller.principal(), notebook))
+
+    @server.tool(tags={"write"}, annotations=_WRITE, output_schema=output_schema(WorkspaceCopy))
+    async def pull_notebook(notebook: NotebookRef) -> ToolResult:
+        """Databricks engine: save the notebook's workspace copy (edited there) as its next version."""
+        return tool_result(await call_service(workspace.pull_notebook, services, caller.principal(), notebook))
 
     @server.tool(tags={"write"}, annotations=_RUN, output_schema=output_schema(NotebookRunPublic))
     async def run_notebook(

@@ -9,8 +9,10 @@ typed result (``text``, ``table``, ``image`` or ``error``, as the 1.2 API shapes
 ``sandbox.context_idle_seconds`` is destroyed.
 
 Contexts live in the process that created them (a kernel is a child of that process): with
-``tsunami serve --workers N`` a context answers only on its own worker, and others report it not
-found.
+``tsunami serve --workers N`` a context answers only on its own worker. A context id starts with its
+worker's id (``<worker>-<hex>``, also in ``ContextPublic.worker``), so another worker answers
+``not_found`` naming the worker that holds it, and a proxy can route by that prefix (sticky
+sessions) instead of guessing.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ MAX_COMMAND_CHARS = 1_000_000
 
 class ContextPublic(BaseModel):
     id: str
+    worker: str = Field(description="The server worker process holding the context; its commands must reach it")
     language: str
     status: str = Field(description="Running (ready for commands)")
     commands: int = Field(description="Commands executed so far")
@@ -97,6 +100,7 @@ class _Registry:
     def __init__(self) -> None:
         self.contexts: dict[str, _Context] = {}
         self.lock = threading.Lock()
+        self.worker = f"w{uuid.uuid4().hex[:8]}"  # this process's (this container's) id in context ids
 
 
 _REGISTRIES: dict[int, _Registry] = {}
@@ -131,22 +135,27 @@ def _close_all(svc: Services) -> None:
         ctx.close()
 
 
+def live_contexts(svc: Services, tenant_id: str, /) -> int:
+    """How many contexts of the tenant are alive in this process."""
+    reg = _registry(svc)
+    with reg.lock:
+        return sum(1 for c in reg.contexts.values() if c.tenant_id == tenant_id and not c.closed)
+
+
 def _create_context(svc: Services, principal: Principal, /, *, language: str = "python") -> ContextPublic:
     principal.require(Scope.WRITE)
     if language not in ("python", "sql"):
         raise InvalidInput("language is python or sql")
     _reap_idle(svc)
-    reg = _registry(svc)
     limit = svc.settings.sandbox.max_contexts_per_tenant
-    with reg.lock:
-        live = sum(1 for c in reg.contexts.values() if c.tenant_id == principal.tenant_id)
-    if live >= limit:
+    if live_contexts(svc, principal.tenant_id) >= limit:
         raise LimitExceeded(f"at most {limit} live contexts per tenant; destroy one first")
-    context_id = uuid.uuid4().hex
-    kernel, server = open_kernel(svc, principal, "c-" + context_id, env={"TSUNAMI_NOTEBOOK_LANGUAGE": language})
+    folder = uuid.uuid4().hex  # the folder name stays short: unix socket paths inside are at most 108 bytes
+    context_id = f"{_registry(svc).worker}-{folder}"
+    kernel, server = open_kernel(svc, principal, "c-" + folder, env={"TSUNAMI_NOTEBOOK_LANGUAGE": language})
     ctx = _Context(context_id, principal.tenant_id, language, kernel, server)
-    with reg.lock:
-        reg.contexts[context_id] = ctx
+    with _registry(svc).lock:
+        _registry(svc).contexts[context_id] = ctx
     return _public(ctx)
 
 
@@ -154,7 +163,14 @@ def _get(svc: Services, principal: Principal, context_id: str) -> _Context:
     with _registry(svc).lock:
         ctx = _registry(svc).contexts.get(context_id)
     if ctx is None or ctx.tenant_id != principal.tenant_id or ctx.closed:
-        raise NotFound("context not found (destroyed, idle too long, or on another worker)")
+        owner = context_id.partition("-")[0] if "-" in context_id else ""
+        if ctx is None and owner and owner != _registry(svc).worker:
+            raise NotFound(
+                f"context not found on this worker: it was made by worker {owner}, and a context's kernel lives "
+                "in the worker process that made it; send its requests to that worker (route by the id's prefix) "
+                "or run one worker"
+            )
+        raise NotFound("context not found (destroyed or idle too long)")
     return ctx
 
 
@@ -284,7 +300,9 @@ def _stop(svc: Services, ctx: _Context, command_id: str) -> None:
 
 
 def _public(ctx: _Context) -> ContextPublic:
-    return ContextPublic(id=ctx.id, language=ctx.language, status="Running", commands=len(ctx.commands))
+    return ContextPublic(
+        id=ctx.id, worker=ctx.id.partition("-")[0], language=ctx.language, status="Running", commands=len(ctx.commands)
+    )
 
 
 def _released(fn: Callable[P, T]) -> Callable[P, T]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import io
 import posixpath
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from pydantic import BaseModel, Field
 
@@ -105,6 +106,27 @@ def write_file(svc: Services, principal: Principal, path: str, data: bytes, /, *
         raise Conflict(f"{where.rest} already exists; overwrite it explicitly")
     svc.engine.put_file(*where.parts(), io.BytesIO(data))
     return len(data)
+
+
+def open_file(svc: Services, principal: Principal, path: str, /) -> BinaryIO:
+    """A volume file opened for reading, whatever its size (the caller closes it)."""
+    principal.require(Scope.READ)
+    where = VolumePath(principal, path)
+    if not where.rest:
+        raise InvalidInput("name a file inside the volume")
+    return svc.engine.open_file(*where.parts())
+
+
+def store_file(svc: Services, principal: Principal, path: str, local: Path, /, *, overwrite: bool = False) -> int:
+    """Store a local file (a received upload) at ``path``; an existing file needs ``overwrite``.
+    Returns the bytes stored."""
+    principal.require(Scope.WRITE)
+    where = VolumePath(principal, path)
+    if not where.rest:
+        raise InvalidInput("name a file inside the volume")
+    if not overwrite and exists(svc, where):
+        raise Conflict(f"{where.rest} already exists; overwrite it explicitly")
+    return svc.engine.put_file(*where.parts(), local).size_bytes
 
 
 def copy_file(svc: Services, principal: Principal, source: str, target: str, /) -> None:

@@ -74,10 +74,24 @@ class NotebookRunPublic(BaseModel):
 # -- where code runs -------------------------------------------------------------------------------
 
 
+MULTI_TENANT_NEEDS_ROOT = (
+    "the service does not run as root, so tenant code would keep the service's own uid (in a user "
+    "namespace) instead of a separate unprivileged one"
+)
+
+
 def sandbox_mode(svc: Services) -> bool:
     """True when code runs in bubblewrap, False when the operator allowed running without it
-    (single-user mode only); :class:`SandboxUnavailable` with the reason otherwise."""
-    reason = bwrap.probe(svc.settings.sandbox.uid if bwrap.running_as_root() else None)
+    (single-user mode only); :class:`SandboxUnavailable` with the reason otherwise.
+
+    Multi-tenant mode accepts only the full sandbox: bubblewrap started by root, the code switched
+    to ``sandbox.uid``. The weaker one (a user namespace keeping the service's uid, what an
+    unprivileged service gets) would leave the code the rights of the service's uid on anything
+    bubblewrap does not hide, so it is refused too (fail closed, DESIGN.md section 11)."""
+    root = bwrap.running_as_root()
+    reason = bwrap.probe(svc.settings.sandbox.uid if root else None)
+    if reason is None and svc.settings.multi_tenant and not root:
+        reason = MULTI_TENANT_NEEDS_ROOT
     if reason is None:
         return True
     if svc.settings.multi_tenant:

@@ -11,11 +11,11 @@ Compilation (:func:`compile_job`):
 
 - ``sql``: the statement is checked by the guard for the tenant's catalog as locally, written fully
   qualified into a workspace file (a ``sql_task`` carries no inline SQL) under the tenant's folder
-  ``/Workspace/Shared/servicetsunami/<catalog>/jobs/<job id>/<task_key>.sql``, and named by
+  ``<databricks.workspace_folder>/<catalog>/jobs/<job id>/<task_key>.sql``, and named by
   ``sql_task.file``; statements with ``{{...}}`` references are refused here;
-- ``notebook``: ``notebook_task.notebook_path`` is the notebook's path under the tenant's folder
-  ``.../<catalog>/notebooks/``; ``base_parameters`` pass through (Databricks reads the same
-  ``{{job.parameters.x}}`` references);
+- ``notebook``: ``notebook_task.notebook_path`` is where ``publish_notebook`` puts the tenant's
+  notebook (``<databricks.workspace_folder>/<catalog>/<notebook path>``); ``base_parameters`` pass
+  through (Databricks reads the same ``{{job.parameters.x}}`` references);
 - ``run_job``: ``run_job_task`` with the other job's workspace job id;
 - ``sync``, ``transform``, ``gold_refresh`` and ``python`` are not available on this engine
   (:class:`~servicetsunami.errors.NotSupported`).
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from servicetsunami.errors import EngineError, JobRunFailed, NotFound, NotSupported, TsunamiError
 from servicetsunami.services.catalog.views import expand_views
+from servicetsunami.services.notebooks.workspace import workspace_path as notebook_workspace_path
 from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, _has_templates
 from servicetsunami.services.pipelines.tasks import SqlConfig, plan_sql, statement_text
 from servicetsunami.store.repositories import jobs as jobs_repo
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FOLDER = "/Workspace/Shared/servicetsunami"
 META_JOB_ID = "databricks_job_id"
 _POLL_SECONDS = 0.5
 _CANCEL_WAIT_SECONDS = 60.0
@@ -84,8 +84,8 @@ def jobs_api(svc: Services, /) -> DatabricksJobs | None:
     return DatabricksJobs(engine.ws) if isinstance(engine, DatabricksEngine) else None
 
 
-def tenant_folder(catalog: str, /) -> str:
-    return f"{FOLDER}/{catalog}"
+def tenant_folder(svc: Services, catalog: str, /) -> str:
+    return f"{svc.settings.databricks.workspace_folder.rstrip('/')}/{catalog}"
 
 
 # -- compiling ----------------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def _task(
             )
         plan = plan_sql(config.sql, principal.catalog)
         text = statement_text(plan, expand_views(svc, principal, plan.query))
-        path = f"{tenant_folder(principal.catalog)}/jobs/{job_id}/{task.task_key}.sql"
+        path = f"{tenant_folder(svc, principal.catalog)}/jobs/{job_id}/{task.task_key}.sql"
         api.put_file(path, text + "\n")
         warehouse = config.warehouse_id or api.ws.warehouse_id()
         out["sql_task"] = {"warehouse_id": warehouse, "file": {"path": path, "source": "WORKSPACE"}}
@@ -149,7 +149,7 @@ def _task(
                 f"task {task.task_key!r}: on the Databricks engine a notebook task names its notebook_path"
             )
         out["notebook_task"] = {
-            "notebook_path": f"{tenant_folder(principal.catalog)}/notebooks/{path.strip('/')}",
+            "notebook_path": notebook_workspace_path(svc, principal, "/" + path.strip("/")),
             "base_parameters": dict(task.config.get("base_parameters") or {}),
             "source": "WORKSPACE",
         }
