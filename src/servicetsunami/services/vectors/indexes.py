@@ -120,6 +120,11 @@ def spec_of(index: VectorIndex, /, *, catalog: str) -> build.IndexSpec:
     )
 
 
+def spec_for(svc: Services, principal: Principal, ref: str, /) -> build.IndexSpec:
+    """What a sync or a search needs of the caller's index ``ref`` (id or name)."""
+    return spec_of(find(svc, principal, ref), catalog=principal.catalog)
+
+
 def index_name(principal: Principal, name: str, /) -> str:
     """The bare index name of ``name``, ``gold.name`` or ``<own catalog>.gold.name``."""
     if not isinstance(name, str) or not name.strip():

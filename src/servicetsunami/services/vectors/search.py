@@ -294,7 +294,7 @@ def search_vectors(
             "WHERE _pos = __p ORDER BY __o",
             [positions, positions],
         )
-        .fetch_arrow_table()
+        .to_arrow_table()
     )
     result = QueryResult(
         columns=[QueryColumn(name=f.name, type=str(f.type)) for f in table.schema],
