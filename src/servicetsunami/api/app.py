@@ -43,6 +43,7 @@ from servicetsunami.api.routes import (
     tenants,
     transforms,
     users,
+    vectors,
 )
 from servicetsunami.api.routes import (
     runs as runs_routes,
@@ -75,6 +76,7 @@ API_ROUTERS = (
     databricks.router,
     notebooks.router,
     contexts.router,
+    vectors.router,
     health.router,
 )
 

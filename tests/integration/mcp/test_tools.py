@@ -133,6 +133,12 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "get_command_status",
         "cancel_command",
         "destroy_context",  # command execution contexts
+        "create_vector_index",
+        "sync_vector_index",
+        "search_vectors",
+        "describe_vector_index",
+        "list_vector_indexes",
+        "delete_vector_index",  # vector indexes
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

@@ -23,6 +23,7 @@ from servicetsunami.mcp.tools import (
     runs,
     sources,
     transforms,
+    vectors,
     warehouses,
 )
 from servicetsunami.services.container import Services
@@ -43,6 +44,7 @@ def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
         notebooks,
         files,
         contexts,
+        vectors,
     )
     for module in areas:
         module.register(server, services, caller)
