@@ -206,7 +206,10 @@ def sync_index(
         if spec.text_column is not None
         else None
     )
-    value_columns = [src.column(c).to_pylist() for c in wanted]
+    value_columns = [src.column(c).to_pylist() for c in spec.columns]
+    if spec.embedding_column is not None and n:  # vectors hashed from their bytes, not their repr
+        matrix = as_matrix(src.column(spec.embedding_column), what=f"the column {spec.embedding_column!r}")
+        value_columns.append([hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in matrix])
     row_hashes = [_digest(row) for row in zip(*value_columns, strict=True)] if n else []
     text_hashes = [_digest(t) for t in texts] if texts is not None else list(row_hashes)
 
