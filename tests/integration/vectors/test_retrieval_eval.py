@@ -64,9 +64,7 @@ def recall_at_5(services: Services, principal: Principal, query_type: str) -> fl
     return hits / len(QUESTIONS)
 
 
-def test_hybrid_search_finds_the_answer_in_the_top_five_for_most_questions(
-    services: Services, acme: Principal
-) -> None:
+def test_hybrid_search_finds_the_answer_in_the_top_five_for_most_questions(services: Services, acme: Principal) -> None:
     write_source(services, acme, "faq", [{"id": i, "body": text} for i, text in DOCUMENTS.items()])
     build_index(services, acme, "faq_idx", "faq")
     hybrid = recall_at_5(services, acme, "hybrid")
