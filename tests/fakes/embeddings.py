@@ -1,6 +1,8 @@
-"""A fake OpenAI-compatible embeddings API on loopback (``POST /v1/embeddings``), served by uvicorn
-in a thread: deterministic vectors (character trigrams hashed into ``dim`` numbers), a key it
-checks, an HTTP ``status`` to answer instead, and every request's inputs recorded."""
+"""A fake embeddings API on loopback, served by uvicorn in a thread: OpenAI-compatible
+(``POST /v1/embeddings``) and a Databricks serving endpoint's invocations
+(``POST /serving-endpoints/{name}/invocations`` with ``{"input": [...]}``, as the SDK's
+``serving_endpoints.query`` sends it). Deterministic vectors (character trigrams hashed into ``dim``
+numbers), a key it checks, an HTTP ``status`` to answer instead, and every request's inputs recorded."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class FakeEmbeddings:
     dim: int = 32
     status: int = 200
     url: str = ""
+    host: str = ""
     inputs: list[list[str]] = field(default_factory=list)
 
     def app(self) -> Starlette:
@@ -52,7 +55,12 @@ class FakeEmbeddings:
             data.reverse()  # providers may answer out of order; the index says where each belongs
             return JSONResponse({"object": "list", "data": data, "model": body.get("model")})
 
-        return Starlette(routes=[Route("/v1/embeddings", embeddings, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/v1/embeddings", embeddings, methods=["POST"]),
+                Route("/serving-endpoints/{name}/invocations", embeddings, methods=["POST"]),
+            ]
+        )
 
 
 @contextlib.contextmanager
@@ -60,7 +68,8 @@ def running_fake_embeddings() -> Iterator[FakeEmbeddings]:
     fake = FakeEmbeddings()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    fake.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    fake.host = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    fake.url = f"{fake.host}/v1"
     server = uvicorn.Server(uvicorn.Config(fake.app(), log_level="critical", lifespan="off", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="fake-embeddings")
     thread.start()

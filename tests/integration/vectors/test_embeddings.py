@@ -23,7 +23,7 @@ from servicetsunami.services.vectors.embeddings import (
     model_name,
     normalise,
 )
-from servicetsunami.settings import Settings, VectorSettings
+from servicetsunami.settings import DatabricksSettings, Settings, VectorSettings
 from tests.fakes.embeddings import running_fake_embeddings
 
 
@@ -147,3 +147,22 @@ def test_an_unknown_model_name_is_refused(tmp_path: Path) -> None:
         model_name(settings, "gpt-embeddings-from-the-moon")
     assert model_name(settings, None) == "wordllama"
     assert model_name(settings, "databricks:databricks-gte-large-en") == "databricks:databricks-gte-large-en"
+
+
+def test_a_databricks_serving_endpoint_embeds_through_the_sdk(tmp_path: Path) -> None:
+    with running_fake_embeddings() as fake:
+        settings = Settings(
+            home=tmp_path,
+            databricks=DatabricksSettings(host=fake.host, token=SecretStr(fake.key), retry_timeout_seconds=5),
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        embedder = load_embedder(settings, "databricks:databricks-gte-large-en")
+        assert embedder.name == "databricks:databricks-gte-large-en"
+        vectors = embedder.embed(["late invoice", "invoice overdue", "sunny weather"])
+        assert vectors.shape == (3, fake.dim) and embedder.dim == fake.dim
+        assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
+        fake.status = 400
+        with pytest.raises(EmbeddingUnavailable):
+            embedder.embed(["x"])
+    with pytest.raises(InvalidInput):
+        load_embedder(settings, "databricks:")
