@@ -62,7 +62,30 @@ TOPICS = [
     "guitar piano drum song melody concert band album lyrics chord rhythm singer stage tour vinyl studio "
     "record bass violin orchestra jazz rock tempo harmony",
 ]
-COMMON = "the a of and to in is for on with that this it from by at as be are was we you".split()
+COMMON = [
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "for",
+    "on",
+    "with",
+    "that",
+    "this",
+    "it",
+    "from",
+    "by",
+    "at",
+    "as",
+    "be",
+    "are",
+    "was",
+    "we",
+    "you",
+]
 
 
 def _topics(rng: random.Random, n: int = 40) -> list[list[str]]:
@@ -215,7 +238,7 @@ def _indexes(
     topics = _topics(random.Random(7))
     found = {"ann": 0, "hybrid": 0}
     for q in queries:
-        words = rng.sample(topics[labels[q]], 3) + [names[q]]
+        words = [*rng.sample(topics[labels[q]], 3), names[q]]
         question = " ".join(words)
         for query_type in found:
             result = search_vectors(
