@@ -43,6 +43,7 @@ The message is written for the person (or agent) who sent the request and never 
     ├── TaskFailed                    task_failed         500    a run a task started (a sync, a job run) failed
     ├── CodeFailed                    code_failed         422    tenant code raised; the message names the cell
     ├── SandboxUnavailable            sandbox_unavailable 503    code cannot run: the sandbox cannot start
+    ├── EmbeddingUnavailable          embedding_unavailable 502  the embedding provider failed or is not set up
     └── SigningKeyError               signing_key_error   500    the token signing key is missing or unsafe
 
 Only :class:`RateLimited` is transient as a class; engine, store and source errors say so per raise
@@ -263,6 +264,14 @@ class SandboxUnavailable(TsunamiError):
 
     code = "sandbox_unavailable"
     http_status = 503
+
+
+class EmbeddingUnavailable(TsunamiError):
+    """Texts could not be embedded: the configured embedding provider (an OpenAI-compatible URL, a
+    Databricks serving endpoint) is not set up, unreachable or answered in a wrong shape."""
+
+    code = "embedding_unavailable"
+    http_status = 502  # an upstream the service calls on the caller's behalf
 
 
 class SigningKeyError(TsunamiError):

@@ -390,6 +390,39 @@ class SandboxSettings(BaseModel):
     )
 
 
+class VectorSettings(BaseModel):
+    """Embeddings, vector indexes and their search."""
+
+    embedding_model: str = Field(
+        "wordllama",
+        description="Default embedding model of new indexes: 'wordllama' (offline, shipped with the package), "
+        "'openai' (the OpenAI-compatible endpoint below) or 'databricks:<serving endpoint>'.",
+    )
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1", description="Base URL of an OpenAI-compatible API; POST <url>/embeddings."
+    )
+    openai_model: str = Field("text-embedding-3-small", description="Model name sent to the OpenAI-compatible API.")
+    openai_api_key: SecretStr | None = Field(None, description="Key of the OpenAI-compatible API (a bearer token).")
+    batch_size: int = Field(256, ge=1, le=4096, description="Texts sent to the embedding model in one call.")
+    timeout_seconds: float = Field(60.0, gt=0, description="Give up on one call to an embedding provider after this.")
+    cache_entries: int = Field(
+        50_000, ge=0, description="Embeddings of texts kept in memory by content hash (per model); 0 turns it off."
+    )
+    hnsw_threshold: int = Field(
+        50_000,
+        ge=1,
+        description="Indexes with at least this many rows are searched through an HNSW graph (usearch); "
+        "smaller ones exactly (DuckDB array_cosine_distance).",
+    )
+    max_results: int = Field(100, ge=1, description="Most rows one search returns (k is cut to it, truncated=true).")
+    sync_check_seconds: float = Field(
+        10.0, gt=0, description="How often indexes with sync_mode 'continuous' check their source table's version."
+    )
+    build_timeout_seconds: float = Field(
+        3600.0, gt=0, description="An index build or sync run is stopped after this long."
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
@@ -449,6 +482,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings, description="REST limits.")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="The HTTP server of `tsunami serve`.")
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings, description="Where tenant code runs.")
+    vectors: VectorSettings = Field(default_factory=VectorSettings, description="Embeddings and vector indexes.")
 
     @field_validator("source_allowed_networks", mode="before")
     @classmethod

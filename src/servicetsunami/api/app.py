@@ -44,6 +44,7 @@ from servicetsunami.api.routes import (
     tenants,
     transforms,
     users,
+    vectors,
     volumes,
 )
 from servicetsunami.api.routes import (
@@ -79,6 +80,7 @@ API_ROUTERS = (
     contexts.router,
     clusters.router,
     volumes.router,
+    vectors.router,
     health.router,
 )
 

@@ -24,6 +24,7 @@ from servicetsunami.cli import (
     syncs,
     tenants,
     users,
+    vectors,
 )
 from servicetsunami.cli.common import REMOTE_COMMANDS, err, target, warn_unknown_environment
 
@@ -38,6 +39,7 @@ app.add_typer(connections.app, name="connections")
 app.add_typer(runs.app, name="runs")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(notebooks.app, name="notebooks")
+app.add_typer(vectors.app, name="vectors")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")

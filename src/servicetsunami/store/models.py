@@ -523,3 +523,41 @@ class NotebookRunOutput(Base):
     tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
     content: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
+VECTOR_SYNC_MODES = ("triggered", "continuous")
+
+
+class VectorIndex(_MetaMixin, Base):
+    """A vector index of a tenant: a Delta table ``<catalog>.vectors.<name>`` built from a source
+    table's text column (or its own vector column), kept in step with the source's versions.
+
+    ``source_version`` is the source table's version the index table holds; ``table_version`` the
+    index table's own version after that sync. ``embedding_model`` is None for self-managed vectors
+    (``embedding_column``)."""
+
+    __tablename__ = "vector_indexes"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        CheckConstraint(_in("sync_mode", VECTOR_SYNC_MODES), name="sync_mode"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    source_table: Mapped[str] = mapped_column(String(400), nullable=False)
+    text_column: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    primary_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    embedding_model: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    embedding_column: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    columns_to_sync: Mapped[list[str]] = mapped_column(PlainJSON, nullable=False, default=list)
+    sync_mode: Mapped[str] = mapped_column(String(16), nullable=False, default="triggered")
+    dim: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="building")
+    row_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    source_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    table_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)

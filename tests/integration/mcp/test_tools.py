@@ -137,6 +137,12 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "destroy_context",  # command execution contexts
         "list_clusters",
         "get_cluster",  # compute; start, terminate and resize need the admin role
+        "create_vector_index",
+        "sync_vector_index",
+        "search_vectors",
+        "describe_vector_index",
+        "list_vector_indexes",
+        "delete_vector_index",  # vector indexes
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

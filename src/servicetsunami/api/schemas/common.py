@@ -28,7 +28,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Body or result too large",
         422: "A field is missing or malformed, or the file cannot be read",
         429: "Too many requests; see Retry-After",
-        501: "Not available on this engine (not_supported)",
+        501: "Not available here: this engine, or this kind of index (not_supported)",
         502: "The lakehouse engine or a data source failed",
         503: "The system store is unavailable",
     }

@@ -24,6 +24,7 @@ from servicetsunami.mcp.tools import (
     runs,
     sources,
     transforms,
+    vectors,
     warehouses,
 )
 from servicetsunami.services.container import Services
@@ -45,6 +46,7 @@ def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
         files,
         contexts,
         compute,
+        vectors,
     )
     for module in areas:
         module.register(server, services, caller)
