@@ -43,6 +43,7 @@ The message is written for the person (or agent) who sent the request and never 
     ├── TaskFailed                    task_failed         500    a run a task started (a sync, a job run) failed
     ├── CodeFailed                    code_failed         422    tenant code raised; the message names the cell
     ├── SandboxUnavailable            sandbox_unavailable 503    code cannot run: the sandbox cannot start
+    ├── ModelUnavailable              model_unavailable   503    an agent has no model, or its model failed
     └── SigningKeyError               signing_key_error   500    the token signing key is missing or unsafe
 
 Only :class:`RateLimited` is transient as a class; engine, store and source errors say so per raise
@@ -262,6 +263,14 @@ class SandboxUnavailable(TsunamiError):
     the message says why. Security fails closed: the code does not run outside it."""
 
     code = "sandbox_unavailable"
+    http_status = 503
+
+
+class ModelUnavailable(TsunamiError):
+    """An agent or endpoint cannot reach a model: none is configured (MCP sampling needs a connected
+    client, which a deployed agent does not have), or the configured one refused or did not answer."""
+
+    code = "model_unavailable"
     http_status = 503
 
 
