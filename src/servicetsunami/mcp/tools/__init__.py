@@ -21,6 +21,7 @@ from servicetsunami.mcp.tools import (
     notebooks,
     query,
     runs,
+    serving,
     sources,
     transforms,
     warehouses,
@@ -43,6 +44,7 @@ def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
         notebooks,
         files,
         contexts,
+        serving,
     )
     for module in areas:
         module.register(server, services, caller)
