@@ -101,6 +101,9 @@ class OpenAIChat:
         # One client per model, kept: its connections are reused by every call (thread-safe).
         self._client = httpx.Client(timeout=timeout_seconds, transport=transport)
 
+    def close(self) -> None:
+        self._client.close()
+
     def _body(self, messages: list[Message], tools: list[ToolSpec], max_tokens: int) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "messages": messages}
         if tools:
@@ -239,6 +242,9 @@ class AnthropicChat:
         self._key = api_key
         self._timeout = timeout_seconds
         self._client = httpx.Client(timeout=timeout_seconds, transport=transport)
+
+    def close(self) -> None:
+        self._client.close()
 
     def chat(
         self,

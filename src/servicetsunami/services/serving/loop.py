@@ -13,6 +13,7 @@ each piece of the answer, ``{"type": "tool_call", "id", "name", "arguments"}`` a
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import threading
@@ -42,6 +43,7 @@ NO_MODEL = (
 )
 _models: dict[tuple[str, ...], ChatModel] = {}
 _models_lock = threading.Lock()
+_MAX_MODELS = 16
 
 
 @dataclass
@@ -94,8 +96,24 @@ def _cached(key: tuple[str, ...], build: Callable[[], ChatModel]) -> ChatModel:
     with _models_lock:
         model = _models.get(key)
         if model is None:
+            if len(_models) >= _MAX_MODELS:  # settings changed many times: forget the oldest
+                _close(_models.pop(next(iter(_models))))
             model = _models[key] = build()
         return model
+
+
+def _close(model: ChatModel) -> None:
+    close = getattr(model, "close", None)
+    if close is not None:
+        close()
+
+
+@atexit.register
+def _close_all() -> None:
+    with _models_lock:
+        for model in _models.values():
+            _close(model)
+        _models.clear()
 
 
 def _digest(secret: str) -> str:
