@@ -105,16 +105,7 @@ class OpenAIChat:
         self._client.close()
 
     def _body(self, messages: list[Message], tools: list[ToolSpec], max_tokens: int) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "messages": messages}
-        if tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                }
-                for t in tools
-            ]
-        return body
+        return chat_body(messages, tools, max_tokens) | {"model": self.model}
 
     def chat(
         self,
@@ -140,22 +131,7 @@ class OpenAIChat:
             provider=self.name,
             client=self._client,
         )
-        try:
-            message = data["choices"][0]["message"]
-            calls = [
-                ToolCall(str(c["id"]), str(c["function"]["name"]), str(c["function"].get("arguments") or "{}"))
-                for c in message.get("tool_calls") or []
-            ]
-            usage = data.get("usage") or {}
-            return ChatReply(
-                text=str(message.get("content") or ""),
-                tool_calls=calls,
-                input_tokens=int(usage.get("prompt_tokens") or 0),
-                output_tokens=int(usage.get("completion_tokens") or 0),
-                model=str(data.get("model") or self.model),
-            )
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            raise LLMUnavailable("the OpenAI-compatible endpoint answered in an unexpected shape") from exc
+        return parse_chat_completion(data, default_model=self.model)
 
     def _stream(self, body: dict[str, Any], headers: dict[str, str], on_text: Callable[[str], None]) -> ChatReply:
         reply = ChatReply(text="", model=self.model)
@@ -179,6 +155,37 @@ class OpenAIChat:
             for i, c in sorted(calls.items())
         ]
         return reply
+
+
+def chat_body(messages: list[Message], tools: list[ToolSpec], max_tokens: int) -> dict[str, Any]:
+    """A chat-completions request body (without ``model``: some endpoints take it from their URL)."""
+    body: dict[str, Any] = {"max_tokens": max_tokens, "messages": messages}
+    if tools:
+        body["tools"] = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in tools
+        ]
+    return body
+
+
+def parse_chat_completion(data: dict[str, Any], /, *, default_model: str) -> ChatReply:
+    """A ``chat.completion`` answer as a :class:`ChatReply`; :class:`LLMUnavailable` when it is not one."""
+    try:
+        message = data["choices"][0]["message"]
+        calls = [
+            ToolCall(str(c["id"]), str(c["function"]["name"]), str(c["function"].get("arguments") or "{}"))
+            for c in message.get("tool_calls") or []
+        ]
+        usage = data.get("usage") or {}
+        return ChatReply(
+            text=str(message.get("content") or ""),
+            tool_calls=calls,
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            model=str(data.get("model") or default_model),
+        )
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise LLMUnavailable("the OpenAI-compatible endpoint answered in an unexpected shape") from exc
 
 
 def _sse_data(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

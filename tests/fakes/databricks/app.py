@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from servicetsunami.engines.types import sql_type
 from tests.fakes.databricks import sqlexec
+from tests.fakes.databricks.serving import serving_routes
 from tests.fakes.databricks.state import Statement, WorkspaceState
 
 if TYPE_CHECKING:
@@ -543,6 +544,7 @@ def build_app(fake: FakeDatabricks) -> Starlette:
         Route("/api/2.0/sql/statements/{id}/result/chunks/{index:int}", handler(chunk)),
         Route("/fake-storage/results/{id}/{index:int}", storage),
     ]
+    routes += serving_routes(handler, error)
     app = Starlette(routes=routes)
     app.state.pool = pool
     return app

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from servicetsunami.engines.local.engine import LocalEngine
+from tests.fakes.databricks.serving import ServingState
 
 
 @dataclass
@@ -69,6 +70,7 @@ class WorkspaceState:
     loaded_files: dict[str, set[str]] = field(default_factory=dict)  # table -> files COPY INTO loaded
     lock: threading.RLock = field(default_factory=threading.RLock)
     table_locks: dict[str, threading.Lock] = field(default_factory=dict)  # COPY INTO commits one at a time
+    serving: ServingState = field(default_factory=ServingState)  # Model Serving endpoints (serving.py)
 
     def table_lock(self, key: str) -> threading.Lock:
         with self.lock:

@@ -14,7 +14,6 @@ from servicetsunami.services.serving import agents
 from servicetsunami.services.serving.agents import AgentDefinition
 from servicetsunami.services.serving.loop import run_agent
 from servicetsunami.services.serving.tools import DATA_NOTE, call_tool, toolbox
-from servicetsunami.settings import Settings
 from servicetsunami.tenancy import Principal
 from tests.fakes.llm import FakeLLM, Scripted
 from tests.helpers import make_principal
@@ -136,13 +135,13 @@ def test_agents_are_created_updated_listed_and_deleted_per_tenant(
         agents.get_agent(services, acme, "sales")
 
 
-def test_an_agent_without_a_model_says_how_to_configure_one(tmp_path: object, services: Services) -> None:
-    bare = Settings(home=services.settings.home, _env_file=None)  # type: ignore[call-arg]  # pydantic-settings option
+def test_an_agent_without_a_model_says_how_to_configure_one(services: Services) -> None:
     from servicetsunami.services.serving.loop import resolve_model
 
+    services.settings.ai.provider = "none"
     with pytest.raises(ModelUnavailable) as caught:
-        resolve_model(bare, "default")
+        resolve_model(services, "default")
     assert "TSUNAMI_AI__PROVIDER" in caught.value.message
     with pytest.raises(ModelUnavailable):
-        resolve_model(bare, "endpoint:databricks-meta-llama")
+        resolve_model(services, "endpoint:databricks-meta-llama")
     assert runs  # the run model is imported for the endpoint tests' kinds

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from servicetsunami.errors import Conflict, InvalidInput, NotFound, TsunamiError
+from servicetsunami.errors import Conflict, InvalidInput, ModelUnavailable, NotFound, TsunamiError
 from servicetsunami.llm.chat import Message
 from servicetsunami.security.ratelimits import RateLimiter, parse_rate
 from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.kinds import RunKind, register
 from servicetsunami.services.serving import wire
 from servicetsunami.services.serving.agents import AgentDefinition, check_name
+from servicetsunami.services.serving.databricks import DatabricksEndpointChat
 from servicetsunami.services.serving.loop import AgentResult, Emit, resolve_model, run_agent
 from servicetsunami.store.models import ServingEndpoint
 from servicetsunami.store.repositories import audit as audit_repo
@@ -213,7 +214,9 @@ def _deploy(svc: Services, ctx: RunContext) -> dict[str, Any]:
         name = endpoint.name
     ctx.progress(message=f"checking the model of {name}", force=True)
     try:
-        model = resolve_model(svc.settings, definition.model)
+        model = resolve_model(svc, definition.model)
+        if isinstance(model, DatabricksEndpointChat) and not model.serving.ready(model.model):
+            raise ModelUnavailable(f"the serving endpoint {model.model} is not READY on the workspace yet")
     except TsunamiError as exc:
         with svc.store.session() as session:
             serving_repo.set_endpoint_state(session, endpoint_id, state="FAILED", error=exc.message)

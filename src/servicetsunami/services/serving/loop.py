@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from servicetsunami.engines.databricks.serving import ModelServing
 from servicetsunami.errors import LimitExceeded, ModelUnavailable
 from servicetsunami.llm.base import LLMUnavailable
 from servicetsunami.llm.chat import ChatModel, Message, OpenAIChat, chat_model_from_settings
+from servicetsunami.services.serving.databricks import DatabricksEndpointChat
 from servicetsunami.services.serving.tools import call_tool, timed, toolbox
-from servicetsunami.settings import AISettings, Settings
+from servicetsunami.settings import AISettings
 from servicetsunami.tenancy import Principal
 
 if TYPE_CHECKING:
@@ -57,10 +59,15 @@ class AgentResult:
     trace: list[dict[str, Any]] = field(default_factory=list)
 
 
-def resolve_model(settings: Settings, spec: str, /) -> ChatModel:
+def resolve_model(svc: Services, spec: str, /) -> ChatModel:
     """The chat model an agent's ``model`` names (see :mod:`.agents`), kept per configuration so its
-    connections are reused; :class:`ModelUnavailable` when there is none."""
+    connections are reused; :class:`ModelUnavailable` when there is none. On the Databricks engine
+    ``endpoint:<name>`` is the workspace's serving endpoint, queried through the engine's client."""
+    settings = svc.settings
     ai = settings.ai
+    serving = getattr(svc.engine, "serving", None)
+    if spec.startswith("endpoint:") and isinstance(serving, ModelServing):
+        return DatabricksEndpointChat(serving, spec.removeprefix("endpoint:"))
     if spec.startswith("endpoint:"):
         db = settings.databricks
         if not db.host or db.token is None:
@@ -133,7 +140,7 @@ def run_agent(
     """Answer ``messages`` (user and assistant turns) as the agent, calling its tools as ``principal``."""
     bounds = svc.settings.serving
     deadline = time.monotonic() + bounds.timeout_seconds
-    chat = model or resolve_model(svc.settings, definition.model)
+    chat = model or resolve_model(svc, definition.model)
     tools = toolbox(svc, principal, definition)
     specs = [t.spec for t in tools.values()]
     history: list[Message] = [{"role": "system", "content": definition.instructions}, *messages]
