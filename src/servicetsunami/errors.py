@@ -44,6 +44,7 @@ The message is written for the person (or agent) who sent the request and never 
     ├── CodeFailed                    code_failed         422    tenant code raised; the message names the cell
     ├── SandboxUnavailable            sandbox_unavailable 503    code cannot run: the sandbox cannot start
     ├── EmbeddingUnavailable          embedding_unavailable 502  the embedding provider failed or is not set up
+    ├── ModelUnavailable              model_unavailable   503    an agent has no model, or its model failed
     └── SigningKeyError               signing_key_error   500    the token signing key is missing or unsafe
 
 Only :class:`RateLimited` is transient as a class; engine, store and source errors say so per raise
@@ -272,6 +273,14 @@ class EmbeddingUnavailable(TsunamiError):
 
     code = "embedding_unavailable"
     http_status = 502  # an upstream the service calls on the caller's behalf
+
+
+class ModelUnavailable(TsunamiError):
+    """An agent or endpoint cannot reach a model: none is configured (MCP sampling needs a connected
+    client, which a deployed agent does not have), or the configured one refused or did not answer."""
+
+    code = "model_unavailable"
+    http_status = 503
 
 
 class SigningKeyError(TsunamiError):

@@ -423,6 +423,31 @@ class VectorSettings(BaseModel):
     )
 
 
+class ServingSettings(BaseModel):
+    """Agents, serving endpoints and chat: the bounds of one agent invocation, and endpoint limits."""
+
+    max_steps: int = Field(
+        8, ge=1, le=100, description="Most model calls in one agent invocation (tool rounds + answer)."
+    )
+    max_tokens: int = Field(
+        32_000, ge=256, description="Most tokens (prompt + completion, all steps) one agent invocation may spend."
+    )
+    timeout_seconds: float = Field(120.0, gt=0, description="Wall-clock limit of one agent invocation, tools included.")
+    tool_max_rows: int = Field(50, ge=1, description="Most rows a SQL or vector tool hands the model in one call.")
+    tool_result_chars: int = Field(
+        16_000, ge=1000, description="Longest tool result (JSON text) given to the model; longer ones are cut."
+    )
+    rate_limit: str = Field(
+        "600/minute", description="Default requests per endpoint and caller (tenant + subject), like '600/minute'."
+    )
+    deploy_wait_seconds: float = Field(
+        30.0, ge=0, description="How long deploy_agent waits for the deployment run before answering with it."
+    )
+    history_messages: int = Field(
+        40, ge=2, description="Most earlier messages of a chat conversation sent to the model with a new one."
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
@@ -483,6 +508,9 @@ class Settings(BaseSettings):
     serve: ServeSettings = Field(default_factory=ServeSettings, description="The HTTP server of `tsunami serve`.")
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings, description="Where tenant code runs.")
     vectors: VectorSettings = Field(default_factory=VectorSettings, description="Embeddings and vector indexes.")
+    serving: ServingSettings = Field(
+        default_factory=ServingSettings, description="Agents, serving endpoints and chat: bounds and limits."
+    )
 
     @field_validator("source_allowed_networks", mode="before")
     @classmethod

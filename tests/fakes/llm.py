@@ -6,11 +6,18 @@ It answers what the test sets on :class:`FakeLLM`: the model's ``text`` (HTTP 20
 ``status`` (its body echoes the caller's key, as some providers' error messages do), or ``hang``
 (no answer until the test ends, for timeouts). A request without the key it was given is refused
 with 401. Every request is recorded.
+
+For agents it plays a script: :attr:`FakeLLM.script` holds :class:`Scripted` replies, taken one per
+request in order (text, and tool calls the model makes), each with its token usage; once it is used
+up the fake answers ``text``. An OpenAI request with ``"stream": true`` is answered with
+``chat.completion.chunk`` server-sent events (the text word by word, tool calls in pieces, usage
+last), as OpenAI streams.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -22,7 +29,7 @@ import anyio.to_thread
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -57,6 +64,69 @@ WIRES: dict[str, Wire] = {
 
 
 @dataclass
+class Scripted:
+    """One reply of the scripted model: text, and tool calls ``(name, arguments)`` it makes."""
+
+    text: str = ""
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    input_tokens: int = 10
+    output_tokens: int = 5
+
+
+def _openai_reply(reply: Scripted, model: str, n: int) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {"id": f"call_{n}_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+            for i, (name, args) in enumerate(reply.tool_calls)
+        ]
+    usage = {"prompt_tokens": reply.input_tokens, "completion_tokens": reply.output_tokens}
+    return {"model": model, "choices": [{"index": 0, "message": message}], "usage": usage}
+
+
+def _anthropic_reply(reply: Scripted, model: str, n: int) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": reply.text}] if reply.text else []
+    blocks += [
+        {"type": "tool_use", "id": f"toolu_{n}_{i}", "name": name, "input": args}
+        for i, (name, args) in enumerate(reply.tool_calls)
+    ]
+    usage = {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens}
+    return {"model": model, "content": blocks, "usage": usage}
+
+
+def _openai_stream(reply: Scripted, model: str, n: int) -> list[bytes]:
+    def chunk(delta: dict[str, Any], **extra: Any) -> bytes:
+        body = {"model": model, "choices": [{"index": 0, "delta": delta}], **extra}
+        return f"data: {json.dumps(body)}\n\n".encode()
+
+    out = []
+    words = reply.text.split(" ")
+    for i, word in enumerate(words if reply.text else []):
+        out.append(chunk({"content": word if i == 0 else " " + word}))
+    for i, (name, args) in enumerate(reply.tool_calls):
+        text = json.dumps(args)
+        half = len(text) // 2
+        first = {
+            "index": i,
+            "id": f"call_{n}_{i}",
+            "type": "function",
+            "function": {"name": name, "arguments": text[:half]},
+        }
+        out.append(chunk({"tool_calls": [first]}))
+        out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": text[half:]}}]}))
+    usage = {"prompt_tokens": reply.input_tokens, "completion_tokens": reply.output_tokens}
+    out.append(f"data: {json.dumps({'model': model, 'choices': [], 'usage': usage})}\n\n".encode())
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+SCRIPTED: dict[str, Callable[[Scripted, str, int], dict[str, Any]]] = {
+    "/v1/messages": _anthropic_reply,
+    "/v1/chat/completions": _openai_reply,
+}
+
+
+@dataclass
 class Seen:
     path: str
     body: dict[str, Any]
@@ -71,12 +141,14 @@ class FakeLLM:
     status: int = 200
     raw: bytes | None = None  # sent as is with HTTP 200, for replies in a shape no provider reads
     hang: bool = False
+    script: list[Scripted] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
     _release: threading.Event = field(default_factory=threading.Event)
 
     def reset(self, key: str) -> None:
         self.key, self.text, self.status, self.raw, self.hang = key, "an answer", 200, None, False
         self.seen.clear()
+        self.script.clear()
 
     def release(self) -> None:
         """Let every hanging request finish (the client has given up on it by then)."""
@@ -102,7 +174,14 @@ class FakeLLM:
                 return JSONResponse(echo, status_code=self.status, headers={"retry-after": "1"})
             if self.raw is not None:
                 return Response(self.raw, media_type="application/json")
-            return JSONResponse(wire.reply(self.text, self.model))
+            body = self.seen[-1].body
+            if not self.script and not body.get("stream"):
+                return JSONResponse(wire.reply(self.text, self.model))
+            reply = self.script.pop(0) if self.script else Scripted(text=self.text)
+            n = len(self.seen)
+            if body.get("stream") and wire.route == "/v1/chat/completions":
+                return StreamingResponse(iter(_openai_stream(reply, self.model, n)), media_type="text/event-stream")
+            return JSONResponse(SCRIPTED[wire.route](reply, self.model, n))
 
         return endpoint
 

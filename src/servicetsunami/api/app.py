@@ -30,8 +30,10 @@ from servicetsunami.api.headers import SecurityHeaders, add_docs_pages
 from servicetsunami.api.limits import BodySizeLimit, open_rate_limiter
 from servicetsunami.api.problems import problem
 from servicetsunami.api.routes import (
+    agents,
     api_keys,
     auth,
+    chat,
     clusters,
     contexts,
     data_sources,
@@ -40,6 +42,7 @@ from servicetsunami.api.routes import (
     health,
     notebooks,
     pipelines,
+    serving,
     tables,
     tenants,
     transforms,
@@ -81,6 +84,9 @@ API_ROUTERS = (
     clusters.router,
     volumes.router,
     vectors.router,
+    agents.router,
+    serving.router,
+    chat.router,
     health.router,
 )
 
@@ -160,6 +166,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.state.limiter = limiter
     add_docs_pages(app, openapi_url=OPENAPI_PATH)
     app.include_router(health.router, include_in_schema=False)  # probes at the root too
+    app.include_router(serving.invocations_router)  # Databricks' own path, so Model Serving clients only change host
     for router in API_ROUTERS:
         app.include_router(router, prefix="/api/v1")
     # mcp_app serves exactly /mcp itself; a Route (not a mount) avoids a /mcp -> /mcp/ redirect.

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from servicetsunami.cli import (
+    agents,
     connections,
     data,
     jobs,
@@ -40,6 +41,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(notebooks.app, name="notebooks")
 app.add_typer(vectors.app, name="vectors")
+app.add_typer(agents.app, name="agents")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")

@@ -25,11 +25,16 @@ def post_json(
     timeout: float,
     transport: httpx.BaseTransport | None,
     provider: str,
+    client: httpx.Client | None = None,
 ) -> dict[str, Any]:
-    """The JSON object ``url`` answered with HTTP 200; anything else raises :class:`LLMUnavailable`."""
+    """The JSON object ``url`` answered with HTTP 200; anything else raises :class:`LLMUnavailable`.
+    ``client``: a long-lived client to reuse (its connections stay open between calls)."""
     try:
-        with httpx.Client(timeout=timeout, transport=transport) as client:
-            response = client.post(url, json=body, headers=headers)
+        if client is not None:
+            response = client.post(url, json=body, headers=headers, timeout=timeout)
+        else:
+            with httpx.Client(timeout=timeout, transport=transport) as own:
+                response = own.post(url, json=body, headers=headers)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL (a bad base_url) is not an HTTPError
         logger.warning("LLM provider %s unreachable: %s", provider, type(exc).__name__)
         raise LLMUnavailable(f"{provider} could not be reached") from exc

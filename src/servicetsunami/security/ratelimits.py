@@ -20,6 +20,7 @@ is a :class:`~servicetsunami.errors.RateLimited` with the seconds to wait (REST 
 
 from __future__ import annotations
 
+import functools
 import math
 import sqlite3
 import threading
@@ -80,7 +81,14 @@ class RateLimiter:
 
     def hit(self, name: str, *identifiers: str, what: str) -> None:
         """Count one call against the limit ``name`` of ``identifiers``; ``RateLimited`` if it is used up."""
-        item = self._items[name]
+        self._hit(self._items[name], name, identifiers, what)
+
+    def hit_rate(self, name: str, rate: str, /, *identifiers: str, what: str) -> None:
+        """:meth:`hit` for a limit whose rate (``"100/minute"``) belongs to the thing called (a serving
+        endpoint's own limit) rather than to the settings."""
+        self._hit(parse_rate(rate), name, identifiers, what)
+
+    def _hit(self, item: RateLimitItem, name: str, identifiers: tuple[str, ...], what: str) -> None:
         window = float(item.get_expiry())
         key = _key(name, identifiers)
         now = self._clock()
@@ -155,6 +163,19 @@ def open_rate_limiter(settings: Settings, /) -> RateLimiter:
         login_account=settings.auth.login_account_rate_limit,
         query=settings.api.query_rate_limit,
     )
+
+
+def parse_rate(rate: str, /) -> RateLimitItem:
+    """A rate like ``"10/minute"``; :class:`InvalidInput` when it is not one."""
+    try:
+        return _parse_cached(rate)
+    except ValueError:
+        raise InvalidInput(f"rate limit {rate!r} is not like '10/minute'") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(rate: str) -> RateLimitItem:
+    return parse(rate)
 
 
 def _key(name: str, identifiers: tuple[str, ...]) -> str:

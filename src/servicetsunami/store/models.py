@@ -561,3 +561,67 @@ class VectorIndex(_MetaMixin, Base):
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+ENDPOINT_STATES = ("NOT_READY", "READY", "FAILED")
+ENDPOINT_KINDS = ("agent", "model")
+
+
+class Agent(_MetaMixin, Base):
+    """An agent of a tenant: instructions, a model and tools, kept as its validated ``definition``
+    (see ``services/serving/agents.py``); ``version`` grows by one on every update."""
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    definition: Mapped[dict[str, Any]] = mapped_column(PlainJSON, nullable=False, default=dict)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class ServingEndpoint(_MetaMixin, Base):
+    """A serving endpoint of a tenant: the agent definition it serves (a copy taken at deployment,
+    in ``config``), its state (Databricks' ``NOT_READY | READY`` plus ``FAILED`` with ``error``), the
+    deployment run, its rate limit, and its usage counters in ``metadata``."""
+
+    __tablename__ = "serving_endpoints"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        CheckConstraint(_in("state", ENDPOINT_STATES), name="state"),
+        CheckConstraint(_in("kind", ENDPOINT_KINDS), name="kind"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    agent_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    config: Mapped[dict[str, Any]] = mapped_column(PlainJSON, nullable=False, default=dict)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="NOT_READY")
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rate_limit: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Conversation(_MetaMixin, Base):
+    """A chat conversation of one person (``subject``) of a tenant with an agent (None: the default
+    agent); ``messages`` holds the turns in the chat-completions shape."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_tenant_id_subject", "tenant_id", "subject"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    agent_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(PlainJSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from servicetsunami.engines.types import sql_type
 from tests.fakes.databricks import compute, jobs, sqlexec, workspace
+from tests.fakes.databricks.serving import serving_routes
 from tests.fakes.databricks.state import Statement, WorkspaceState
 
 if TYPE_CHECKING:
@@ -546,6 +547,7 @@ def build_app(fake: FakeDatabricks) -> Starlette:
         *compute.routes(handler),
         *workspace.routes(handler),
     ]
+    routes += serving_routes(handler, error)
     app = Starlette(routes=routes)
     app.state.pool = pool
     return app

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from servicetsunami.engines.local.engine import LocalEngine
+from tests.fakes.databricks.serving import ServingState
 
 
 @dataclass
@@ -71,6 +72,7 @@ class WorkspaceState:
     table_locks: dict[str, threading.Lock] = field(default_factory=dict)  # COPY INTO commits one at a time
     jobs: dict[str, Any] = field(default_factory=dict)  # jobs and runs: jobs.py
     compute: Any = None  # clusters and the workspace tree (notebooks, files): compute.py, workspace.py
+    serving: ServingState = field(default_factory=ServingState)  # Model Serving endpoints (serving.py)
 
     def table_lock(self, key: str) -> threading.Lock:
         with self.lock:

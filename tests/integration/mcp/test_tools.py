@@ -143,6 +143,18 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "describe_vector_index",
         "list_vector_indexes",
         "delete_vector_index",  # vector indexes
+        "create_agent",
+        "update_agent",
+        "get_agent",
+        "list_agents",
+        "delete_agent",
+        "deploy_agent",
+        "list_endpoints",
+        "get_endpoint",
+        "delete_endpoint",
+        "invoke_endpoint",
+        "deploy_model",
+        "invoke_model",  # agents and serving endpoints
     }
     for name in ("list_tables", "describe_table", "query_sql", "health"):
         annotations = tools[name].annotations

@@ -36,6 +36,7 @@ from servicetsunami.engines.base import (
 from servicetsunami.engines.databricks import writes
 from servicetsunami.engines.databricks.compute import DatabricksClusters
 from servicetsunami.engines.databricks.notebooks import DatabricksNotebooks
+from servicetsunami.engines.databricks.serving import ModelServing
 from servicetsunami.engines.databricks.types import arrow_schema
 from servicetsunami.engines.databricks.volumes import DatabricksVolumes
 from servicetsunami.engines.databricks.workspace import Workspace
@@ -81,6 +82,7 @@ class DatabricksEngine(DatabricksVolumes, DatabricksClusters, DatabricksNotebook
         self.settings = settings
         self._merge_timeout = merge_timeout_seconds
         self.ws = workspace or Workspace(settings)
+        self.serving = ModelServing(self.ws)  # Model Serving endpoints (agents' Foundation Models)
         self._ensured: set[str] = set()
 
     # -- catalogs -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from servicetsunami.mcp.tools import (
     notebooks,
     query,
     runs,
+    serving,
     sources,
     transforms,
     vectors,
@@ -47,6 +48,7 @@ def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
         contexts,
         compute,
         vectors,
+        serving,
     )
     for module in areas:
         module.register(server, services, caller)

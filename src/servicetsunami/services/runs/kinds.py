@@ -27,6 +27,7 @@ _KIND_MODULES = (
     "servicetsunami.services.pipelines.runner",
     "servicetsunami.services.notebooks.runs",
     "servicetsunami.services.vectors.indexes",
+    "servicetsunami.services.serving.endpoints",
 )
 
 
