@@ -26,6 +26,7 @@ _KIND_MODULES = (
     "servicetsunami.services.ops.mirror",
     "servicetsunami.services.pipelines.runner",
     "servicetsunami.services.notebooks.runs",
+    "servicetsunami.services.catalog.statements",
 )
 
 
