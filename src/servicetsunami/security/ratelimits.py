@@ -63,6 +63,7 @@ class RateLimiter:
                 self._items[name] = parse(spec)
             except ValueError:
                 raise InvalidInput(f"rate limit {spec!r} for {name} is not like '10/minute'") from None
+        self._has_routes = any(name.startswith(ROUTE_PREFIX) for name in self._items)
         self._longest = max((float(item.get_expiry()) for item in self._items.values()), default=0.0)
         self._backoff_after = backoff_after
         self._backoff_max = backoff_max_seconds
@@ -87,7 +88,7 @@ class RateLimiter:
     @property
     def has_routes(self) -> bool:
         """Whether any REST route has a limit of its own (``rate_limits.routes``)."""
-        return any(name.startswith(ROUTE_PREFIX) for name in self._items)
+        return self._has_routes
 
     def hit(self, name: str, *identifiers: str, what: str) -> None:
         """Count one call against the limit ``name`` of ``identifiers``; ``RateLimited`` if it is used up."""
