@@ -22,7 +22,8 @@ The message is written for the person (or agent) who sent the request and never 
     │   └── BadFile                   bad_file            422    an uploaded file cannot be ingested
     ├── AuthError                     unauthenticated     401    no or bad credentials
     ├── PermissionDenied              permission_denied   403    authenticated, but the role may not
-    │   └── PathNotAllowed            path_not_allowed    403    a path= file outside what the mode allows
+    │   ├── PathNotAllowed            path_not_allowed    403    a path= file outside what the mode allows
+    │   └── ToolNotEnabled            tool_not_enabled    403    an MCP tool outside the server's or key's tool set
     ├── NotFound                      not_found           404    table, tenant, key, version ... missing
     ├── Conflict                      conflict            409    already exists / concurrent change
     ├── Cancelled                     cancelled           409    the work was stopped before it ended
@@ -132,6 +133,12 @@ class PathNotAllowed(PermissionDenied):
     code = "path_not_allowed"
 
 
+class ToolNotEnabled(PermissionDenied):
+    """A tool this server or this API key does not offer (tool sets: ``servicetsunami.toolsets``)."""
+
+    code = "tool_not_enabled"
+
+
 class NotFound(TsunamiError):
     code = "not_found"
     http_status = 404
@@ -194,8 +201,9 @@ class RateLimited(LimitExceeded):
     transient = True  # after ``retry_after`` seconds
 
     def __init__(self, message: str, /, *, retry_after: int, **details: Any) -> None:
-        super().__init__(message, **details)
-        self.retry_after = max(1, int(retry_after))
+        wait = max(1, int(retry_after))
+        super().__init__(message, retry_after=wait, **details)  # in details too: MCP errors carry them
+        self.retry_after = wait
 
 
 class EngineError(TsunamiError):

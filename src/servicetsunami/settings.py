@@ -448,6 +448,66 @@ class ServingSettings(BaseModel):
     )
 
 
+class ToolsSettings(BaseModel):
+    """Which MCP tools this server offers (``tools/list`` and calls). A preset's tools plus ``enabled``,
+    minus ``disabled``; with neither a preset nor ``enabled``, every tool. A role or an API key's own
+    tool set may narrow it further, never widen it."""
+
+    enabled: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Tool names offered (comma-separated or a JSON list); empty: the preset's, or all.",
+    )
+    disabled: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Tool names never offered, whatever the preset or enabled say."
+    )
+    preset: str = Field(
+        "", description="A named tool set: minimal, analyst, engineer or admin (every tool). Empty: none."
+    )
+
+    @field_validator("enabled", "disabled", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        return _split_list(value)
+
+
+class RateLimitsSettings(BaseModel):
+    """Per-principal rate limits of MCP tools and REST routes ('N/period', e.g. '100/minute'),
+    counted across every worker process. ``api.query_rate_limit`` still covers queries on both doors."""
+
+    default: str = Field(
+        "", description="Limit of every MCP tool without its own entry, counted per tool; empty: none."
+    )
+    tools: dict[str, str] = Field(
+        default_factory=dict, description='Tool name -> limit, e.g. {"export_notebook": "10/minute"}.'
+    )
+    routes: dict[str, str] = Field(
+        default_factory=dict,
+        description="REST route (its template like 'GET /api/v1/runs/{run_id}', or its operation id) -> limit.",
+    )
+
+
+class CacheSettings(BaseModel):
+    """Time-limited caches of workspace listings, per tenant and role; a write empties them at once."""
+
+    enabled: bool = Field(True, description="Remember workspace listings for their TTL.")
+    ttl: dict[str, int] = Field(
+        default_factory=lambda: {"jobs": 300, "notebooks": 180, "warehouses": 600, "clusters": 600},
+        description="Seconds a listing is remembered, by kind (jobs, notebooks, warehouses, clusters).",
+    )
+
+
+class StatementsSettings(BaseModel):
+    """Long statements (execute_dbsql, /api/v1/statements): how long their results are kept."""
+
+    keep_seconds: float = Field(
+        3600, gt=0, description="A finished statement's result is kept this long, then removed (CLOSED)."
+    )
+    chunk_rows: int = Field(1000, ge=1, description="Rows per result chunk (get_statement chunk_index).")
+    max_wait_seconds: int = Field(
+        50, ge=0, le=50, description="Longest wait_seconds a submit may ask (the Statement Execution API's 50)."
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
@@ -511,16 +571,19 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(
         default_factory=ServingSettings, description="Agents, serving endpoints and chat: bounds and limits."
     )
+    tools: ToolsSettings = Field(default_factory=ToolsSettings, description="MCP tools offered (tool sets).")
+    rate_limits: RateLimitsSettings = Field(
+        default_factory=RateLimitsSettings, description="Per-tool and per-route rate limits."
+    )
+    cache: CacheSettings = Field(default_factory=CacheSettings, description="Caches of workspace listings.")
+    statements: StatementsSettings = Field(
+        default_factory=StatementsSettings, description="Long statements: result chunks and how long they are kept."
+    )
 
     @field_validator("source_allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        return _split_list(value)
 
     @field_validator("source_allowed_networks")
     @classmethod
@@ -548,6 +611,16 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+def _split_list(value: Any) -> Any:
+    """A list setting from the environment: a JSON list, or names separated by commas."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
 
 
 # Environment names that start with TSUNAMI_ but are read by something other than Settings; README.md

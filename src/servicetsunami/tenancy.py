@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from servicetsunami.errors import InvalidIdentifier, PermissionDenied
+from servicetsunami.toolsets import ToolSet
 
 IDENTIFIER_RE = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 LAYERS = ("bronze", "silver", "gold")
@@ -51,6 +52,8 @@ class Principal:
     subject: str
     role: Role
     scopes: frozenset[Scope] = field(default_factory=frozenset)
+    # The API key's own tool set (``tsunami keys create --preset``); None: the role's tools.
+    tools: ToolSet | None = None
 
     def can(self, scope: Scope) -> bool:
         return scope in self.scopes
@@ -61,7 +64,13 @@ class Principal:
 
 
 def principal_for(
-    *, tenant_id: str, tenant_slug: str, subject: str, role: Role | str, catalog_prefix: str
+    *,
+    tenant_id: str,
+    tenant_slug: str,
+    subject: str,
+    role: Role | str,
+    catalog_prefix: str,
+    tools: ToolSet | None = None,
 ) -> Principal:
     role = Role(role)
     return Principal(
@@ -71,6 +80,7 @@ def principal_for(
         subject=subject,
         role=role,
         scopes=ROLE_SCOPES[role],
+        tools=tools,
     )
 
 

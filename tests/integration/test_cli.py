@@ -185,3 +185,12 @@ def test_connections_of_any_kind_are_listed_connected_with_prompted_secrets_and_
         app, ["connections", "connect", "mysql", "x", "--set", "host"], env={"TSUNAMI_API_KEY": key.group(0)}
     )
     assert bad.exit_code != 0
+
+
+def test_a_key_made_with_a_preset_and_tools_lists_them(run) -> None:  # type: ignore[no-untyped-def]
+    run("tenants", "create", "acme")
+    made = run("keys", "create", "--tenant", "acme", "--role", "engineer", "--preset", "minimal", "--tools", "get_run")
+    assert KEY_RE.search(made) is not None
+    listed = {k["role"]: k for k in json.loads(run("keys", "list", "--tenant", "acme", "--json"))}
+    assert listed["engineer"]["tool_preset"] == "minimal" and listed["engineer"]["tools"] == ["get_run"]
+    assert listed["admin"]["tool_preset"] is None and listed["admin"]["tools"] is None

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicetsunami import __version__, logs
+from servicetsunami.api.deps import route_allowance
 from servicetsunami.api.headers import SecurityHeaders, add_docs_pages
 from servicetsunami.api.limits import BodySizeLimit, open_rate_limiter
 from servicetsunami.api.problems import problem
@@ -43,6 +44,7 @@ from servicetsunami.api.routes import (
     notebooks,
     pipelines,
     serving,
+    statements,
     tables,
     tenants,
     transforms,
@@ -76,6 +78,7 @@ API_ROUTERS = (
     api_keys.router,
     data_sources.router,
     runs_routes.router,
+    statements.router,
     pipelines.router,
     transforms.router,
     databricks.router,
@@ -167,8 +170,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     add_docs_pages(app, openapi_url=OPENAPI_PATH)
     app.include_router(health.router, include_in_schema=False)  # probes at the root too
     app.include_router(serving.invocations_router)  # Databricks' own path, so Model Serving clients only change host
-    for router in API_ROUTERS:
-        app.include_router(router, prefix="/api/v1")
+    for router in API_ROUTERS:  # each route counts against its own limit, when it has one
+        app.include_router(router, prefix="/api/v1", dependencies=[Depends(route_allowance)])
     # mcp_app serves exactly /mcp itself; a Route (not a mount) avoids a /mcp -> /mcp/ redirect.
     app.router.routes.append(Route("/mcp", endpoint=mcp_app))
     app.router.routes.extend(protected_resource_routes(settings))  # RFC 9728, named by /mcp's 401s

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
+from fastapi.requests import HTTPConnection
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from servicetsunami import logs
@@ -16,6 +18,7 @@ from servicetsunami.api.limits import RateLimiter
 from servicetsunami.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from servicetsunami.errors import AuthError
 from servicetsunami.security.auth import looks_like_api_key, needs_database
+from servicetsunami.security.ratelimits import route_limit
 from servicetsunami.security.tokens import looks_like_jwt
 from servicetsunami.services.container import Services
 from servicetsunami.tenancy import Principal
@@ -46,13 +49,14 @@ async def read_metadata(services: Services, call: Callable[[], T], /) -> T:
     return await run_in_threadpool(call)
 
 
-async def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
+async def get_services(connection: HTTPConnection) -> Services:
+    """The app's services, for a request or a WebSocket."""
+    services: Services = connection.app.state.services
     return services
 
 
-async def get_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.limiter
+async def get_limiter(connection: HTTPConnection) -> RateLimiter:
+    limiter: RateLimiter = connection.app.state.limiter
     return limiter
 
 
@@ -84,6 +88,50 @@ async def query_allowance(
     """The principal, after counting one query against its rate limit."""
     limiter.hit("query", principal.tenant_id, principal.subject, what="queries")
     return principal
+
+
+async def route_allowance(
+    connection: HTTPConnection,
+    services: Annotated[Services, Depends(get_services)],
+    limiter: Annotated[RateLimiter, Depends(get_limiter)],
+) -> None:
+    """Counts the request against its route's own limit (settings ``rate_limits.routes``, by
+    ``"METHOD /template"``, template or operation id), per principal (per client address before
+    login). Every ``/api/v1`` router depends on it; without route limits it costs one lookup. A
+    WebSocket (chat) is limited by its own messages, not here."""
+    if not limiter.has_routes or not isinstance(connection, Request):
+        return
+    request = connection
+    template, operation = _route_of(request)
+    name = route_limit(limiter, f"{request.method} {template}", template, operation)
+    if name is None:
+        return
+    # The header is read here rather than through the bearer scheme, which would mark every route
+    # (the public ones too) as needing a token in the OpenAPI document.
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        principal = await get_principal(
+            services, HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
+        )
+        who: tuple[str, ...] = (principal.tenant_id, principal.subject)
+    else:
+        who = ("client", request.client.host if request.client else "unknown")
+    limiter.hit(name, *who, what=f"requests to {request.method} {template}")
+
+
+def _route_of(request: Request) -> tuple[str, str]:
+    """The matched route's full template (``/api/v1/runs/{run_id}``) and operation id. The route in
+    the scope is the router's own, without the prefix it was included under: the prefix is what
+    the request's path has before the route's own part."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return request.url.path, ""
+    rendered = route.path_format
+    for name, value in request.path_params.items():
+        rendered = rendered.replace("{" + name + "}", str(value))
+    path = request.url.path
+    template = path[: len(path) - len(rendered)] + route.path if path.endswith(rendered) else path
+    return template, route.operation_id or route.name
 
 
 class PageParams:

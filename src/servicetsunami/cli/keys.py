@@ -17,13 +17,20 @@ def keys_create(
     tenant: Annotated[str | None, typer.Option(help="Tenant slug (default: the default tenant)")] = None,
     name: Annotated[str, typer.Option(help="What the key is for")] = "cli",
     role: Annotated[str, typer.Option(help="admin | engineer | analyst")] = "analyst",
+    preset: Annotated[
+        str | None, typer.Option(help="MCP tools the key sees: minimal | analyst | engineer | admin")
+    ] = None,
+    tools: Annotated[
+        str | None, typer.Option(help="MCP tools the key sees, comma-separated (besides the preset's)")
+    ] = None,
 ) -> None:
     """Create an API key. The key is shown once; only its hash is stored."""
     from servicetsunami.services.identity import tenants
 
+    names = [t.strip() for t in tools.split(",") if t.strip()] if tools else None
     with open_services() as svc:
         slug = tenant or svc.settings.default_tenant
-        key = tenants.create_api_key(svc.store, tenant_slug=slug, name=name, role=role)
+        key = tenants.create_api_key(svc.store, tenant_slug=slug, name=name, role=role, tool_preset=preset, tools=names)
     console.print(f"{key.role} key for tenant {slug} (id {key.id}), shown once:")
     # Plain print: the key alone on its line, without rich's wrapping, so scripts can capture it.
     print(key.plaintext)
@@ -43,10 +50,18 @@ def keys_list(
     if as_json:
         print_json_rows(rows)
         return
-    table = Table("id", "prefix", "name", "role", "created", "last used", "revoked")
+    table = Table("id", "prefix", "name", "role", "tools", "created", "last used", "revoked")
     for r in rows:
+        tools = ", ".join(filter(None, [r.tool_preset and f"preset {r.tool_preset}", *(r.tools or [])])) or "-"
         table.add_row(
-            r.id, r.prefix, r.name, r.role, str(r.created_at), str(r.last_used_at or "-"), str(r.revoked_at or "-")
+            r.id,
+            r.prefix,
+            r.name,
+            r.role,
+            tools,
+            str(r.created_at),
+            str(r.last_used_at or "-"),
+            str(r.revoked_at or "-"),
         )
     console.print(table)
 

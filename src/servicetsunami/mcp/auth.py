@@ -12,12 +12,16 @@ The :class:`~servicetsunami.tenancy.Principal` never comes from a tool argument:
 
 Tools carry the scopes they need as tags (``"read"``, ``"write"``, ``"manage"``).
 :class:`RoleGateMiddleware` hides from ``tools/list`` the tools the caller's role lacks a scope for,
-and refuses a call to one anyway with ``permission_denied``. It runs on every transport: fastmcp's
-own component ``auth=`` checks are skipped over stdio, and a stdio user may hold an analyst key.
+and refuses a call to one anyway with ``permission_denied``; it hides and refuses (``tool_not_enabled``)
+the tools outside the server's tool set and the API key's own (:mod:`servicetsunami.toolsets`).
+It runs on every transport: fastmcp's own component ``auth=`` checks are skipped over stdio, and a
+stdio user may hold an analyst key.
 
 :class:`RateLimitMiddleware` counts the calls of rate-limited tools (:data:`RATE_LIMITED_TOOLS`)
 against the same limit, per principal, as the REST door's matching operation: one allowance for
-both doors and every worker process (:mod:`servicetsunami.security.ratelimits`).
+both doors and every worker process (:mod:`servicetsunami.security.ratelimits`); and the calls of
+tools with a limit of their own in the settings (``rate_limits.tools``, ``rate_limits.default``).
+A refused call is ``rate_limited`` with ``retry_after`` in the error's details.
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import Tool, ToolResult
 
 from servicetsunami import logs
-from servicetsunami.errors import AuthError, PermissionDenied
+from servicetsunami.errors import AuthError, PermissionDenied, ToolNotEnabled
 from servicetsunami.mcp.errors import DoorError
-from servicetsunami.security.ratelimits import RateLimiter
+from servicetsunami.security.ratelimits import RateLimiter, tool_limit
 from servicetsunami.services.container import Services
 from servicetsunami.tenancy import Principal, Role, Scope
+from servicetsunami.toolsets import ToolSet
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +76,7 @@ class ApiKeyVerifier(TokenVerifier):
                 "tenant_slug": principal.tenant_slug,
                 "catalog": principal.catalog,
                 "role": principal.role.value,
+                "tool_set": None if principal.tools is None else principal.tools.to_json(),
             },
         )
 
@@ -85,6 +91,7 @@ def principal_from_token(token: AccessToken, /) -> Principal:
         subject=token.subject or token.client_id,
         role=Role(claims["role"]),
         scopes=frozenset(Scope(s) for s in token.scopes),
+        tools=ToolSet.from_json(claims.get("tool_set")),
     )
 
 
@@ -117,8 +124,28 @@ def required_scopes(tags: Iterable[str], /) -> frozenset[Scope]:
     return frozenset(_SCOPE_TAGS[tag] for tag in tags if tag in _SCOPE_TAGS)
 
 
-def allows(principal: Principal, tool: Tool, /) -> bool:
+def allows(principal: Principal, tool: Tool, /, offered: ToolSet | None = None) -> bool:
+    """Whether ``principal`` may see and call ``tool``: its role's scopes, the server's tool set
+    (``offered``) and the key's own tool set all let it through."""
+    if offered is not None and not offered.allows(tool.name):
+        return False
+    if principal.tools is not None and not principal.tools.allows(tool.name):
+        return False
     return required_scopes(tool.tags) <= principal.scopes
+
+
+def check_allowed(principal: Principal, tool: Tool, /, offered: ToolSet | None = None) -> None:
+    """:func:`allows`, as the error a refused call gets: ``tool_not_enabled`` when a tool set hides
+    it, ``permission_denied`` when the role lacks a scope."""
+    if offered is not None and not offered.allows(tool.name):
+        raise ToolNotEnabled(f"the tool {tool.name!r} is not offered by this server (settings tools.*)")
+    if principal.tools is not None and not principal.tools.allows(tool.name):
+        raise ToolNotEnabled(
+            f"the tool {tool.name!r} is not in this API key's tool set ({principal.tools.describe()}); "
+            "use a key made for it"
+        )
+    for scope in sorted(required_scopes(tool.tags)):
+        principal.require(scope)
 
 
 class TenantLogContextMiddleware(Middleware):
@@ -141,10 +168,12 @@ class TenantLogContextMiddleware(Middleware):
 
 
 class RoleGateMiddleware(Middleware):
-    """Hides the tools a role may not use and refuses calls to them (see the module docstring)."""
+    """Hides the tools a caller may not use (its role; the server's tool set ``offered``; its key's
+    tool set) and refuses calls to them (see the module docstring)."""
 
-    def __init__(self, caller: Caller) -> None:
+    def __init__(self, caller: Caller, offered: ToolSet | None = None) -> None:
         self._caller = caller
+        self._offered = None if offered is None or offered.is_everything else offered
 
     async def on_list_tools(
         self,
@@ -153,7 +182,7 @@ class RoleGateMiddleware(Middleware):
     ) -> Sequence[Tool]:
         tools = await call_next(context)
         principal = self._caller.principal()
-        return [tool for tool in tools if allows(principal, tool)]
+        return [tool for tool in tools if allows(principal, tool, self._offered)]
 
     async def on_call_tool(
         self,
@@ -165,13 +194,14 @@ class RoleGateMiddleware(Middleware):
             raise PermissionDenied("this call cannot be checked against your role")
         tool = await context.fastmcp_context.fastmcp.get_tool(context.message.name)
         if tool is not None:  # an unknown name falls through to fastmcp's "Unknown tool"
-            for scope in sorted(required_scopes(tool.tags)):
-                principal.require(scope)
+            check_allowed(principal, tool, self._offered)
         return await call_next(context)
 
 
 class RateLimitMiddleware(Middleware):
-    """Counts each call of a tool in :data:`RATE_LIMITED_TOOLS` against its caller's limit."""
+    """Counts each call of a tool in :data:`RATE_LIMITED_TOOLS` against its caller's limit, and each
+    call of a tool with a limit of its own (settings ``rate_limits.tools`` or ``.default``) against
+    that one, per principal and tool."""
 
     def __init__(self, caller: Caller, limiter: RateLimiter) -> None:
         self._caller = caller
@@ -182,9 +212,14 @@ class RateLimitMiddleware(Middleware):
         context: MiddlewareContext[mcp_types.CallToolRequestParams],
         call_next: CallNext[mcp_types.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
-        limited = RATE_LIMITED_TOOLS.get(context.message.name)
-        if limited is not None:
-            name, what = limited
+        tool = context.message.name
+        limited = RATE_LIMITED_TOOLS.get(tool)
+        own = tool_limit(self._limiter, tool)
+        if limited is not None or own is not None:
             principal = self._caller.principal()
-            self._limiter.hit(name, principal.tenant_id, principal.subject, what=what)
+            if limited is not None:
+                name, what = limited
+                self._limiter.hit(name, principal.tenant_id, principal.subject, what=what)
+            if own is not None:  # counted per tool, also under the default limit
+                self._limiter.hit(own, principal.tenant_id, principal.subject, tool, what=f"calls of {tool}")
         return await call_next(context)

@@ -6,7 +6,8 @@
 1. :class:`~servicetsunami.mcp.errors.ErrorShapingMiddleware`: our errors are shown with their code,
    everything else is masked (``mask_error_details`` as the backstop);
 2. :class:`~servicetsunami.mcp.auth.TenantLogContextMiddleware`: log lines name the caller's tenant;
-3. :class:`~servicetsunami.mcp.auth.RoleGateMiddleware`: a role sees and calls only its tools;
+3. :class:`~servicetsunami.mcp.auth.RoleGateMiddleware`: a caller sees and calls only the tools of
+   its role, of the server's tool set (settings ``tools.*``) and of its API key's tool set;
 4. :class:`~servicetsunami.mcp.auth.RateLimitMiddleware` (given a limiter): ``query_sql`` shares
    REST's per-principal query limit.
 
@@ -38,6 +39,7 @@ from servicetsunami.security.ratelimits import RateLimiter
 from servicetsunami.services.container import Services
 from servicetsunami.settings import Settings
 from servicetsunami.tenancy import Principal
+from servicetsunami.toolsets import ToolSet
 
 SERVER_NAME = "ServiceTsunami"
 # Lists come in pages of this size, so a cursor a client makes up is refused (invalid params)
@@ -85,6 +87,12 @@ Errors carry a code (e.g. query_refused, not_found, permission_denied) and a mes
 to change. Analysts can read and query; uploading needs an engineer or admin key."""
 
 
+def offered_tools(settings: Settings, /) -> ToolSet:
+    """The server's tool set from settings ``tools.*``; ``InvalidInput`` names an unknown tool or preset."""
+    tools = settings.tools
+    return ToolSet.of(preset=tools.preset, enabled=tools.enabled, disabled=tools.disabled)
+
+
 def build_mcp_server(
     services: Services, *, principal: Principal | None = None, limiter: RateLimiter | None = None
 ) -> FastMCP:
@@ -95,7 +103,7 @@ def build_mcp_server(
     middleware: list[Middleware] = [
         ErrorShapingMiddleware(),
         TenantLogContextMiddleware(caller),
-        RoleGateMiddleware(caller),
+        RoleGateMiddleware(caller, offered_tools(services.settings)),
     ]
     if limiter is not None:
         middleware.append(RateLimitMiddleware(caller, limiter))

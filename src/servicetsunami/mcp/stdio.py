@@ -52,6 +52,7 @@ def run_stdio(settings: Settings) -> None:
 
     # Imported here so that a missing key is reported before the engine and fastmcp load.
     from servicetsunami.mcp.server import build_mcp_server, use_service_logging
+    from servicetsunami.security.ratelimits import open_rate_limiter
     from servicetsunami.services.container import Services
     from servicetsunami.services.runs import service as runs
 
@@ -72,7 +73,14 @@ def run_stdio(settings: Settings) -> None:
         )
         # Runs queued here or by others (syncs, the mirror's replays) execute while the server runs.
         runs.ensure_worker(services)
-        anyio.run(serve_stdio, build_mcp_server(services, principal=principal))
+        # Tools with limits of their own count against the file the other processes share.
+        limited = settings.rate_limits.tools or settings.rate_limits.default
+        limiter = open_rate_limiter(settings) if limited else None
+        try:
+            anyio.run(serve_stdio, build_mcp_server(services, principal=principal, limiter=limiter))
+        finally:
+            if limiter is not None:
+                limiter.close()
     finally:
         services.close()
 

@@ -41,6 +41,7 @@ from servicetsunami.store.db import Store
 from servicetsunami.store.models import ApiKey, utcnow
 from servicetsunami.store.repositories import api_keys as api_keys_repo
 from servicetsunami.tenancy import Principal, principal_for
+from servicetsunami.toolsets import ToolSet
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +209,7 @@ def _check(session: Session, prefix: str, key_hash: str, *, catalog_prefix: str)
         subject=f"key:{key.prefix}",
         role=key.role,
         catalog_prefix=catalog_prefix,
+        tools=ToolSet.from_json(key.tool_set),
     )
     return principal, key
 

@@ -1,6 +1,7 @@
 """Rate limits shared by every door and every worker process: moving windows, and backoff after failures.
 
-A limit is named (``"query"``, ``"login"``) and written like ``"10/minute"`` (the ``limits`` library
+A limit is named (``"query"``, ``"login"``, ``"tool:export_notebook"``, ``"route:get_run"``) and
+written like ``"10/minute"`` (the ``limits`` library
 parses it); it is counted per identifier tuple (a principal's tenant and subject, an account and
 a client address) in a moving window. The REST door and the MCP door call the same limiter with the
 same name and identifiers for the same operation, so a caller has one allowance whichever door
@@ -25,7 +26,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,14 +55,16 @@ class RateLimiter:
         backoff_after: int = 3,
         backoff_max_seconds: float = 900.0,
         clock: Callable[[], float] = time.time,
+        extra_limits: Mapping[str, str] | None = None,
         **limits: str,
     ) -> None:
         self._items: dict[str, RateLimitItem] = {}
-        for name, spec in limits.items():
+        for name, spec in {**limits, **(extra_limits or {})}.items():
             try:
                 self._items[name] = parse(spec)
             except ValueError:
                 raise InvalidInput(f"rate limit {spec!r} for {name} is not like '10/minute'") from None
+        self._has_routes = any(name.startswith(ROUTE_PREFIX) for name in self._items)
         self._longest = max((float(item.get_expiry()) for item in self._items.values()), default=0.0)
         self._backoff_after = backoff_after
         self._backoff_max = backoff_max_seconds
@@ -78,6 +81,15 @@ class RateLimiter:
         )
         self._lock = threading.Lock()
         self._since_purge = 0
+
+    def has(self, name: str, /) -> bool:
+        """Whether a limit named ``name`` is configured."""
+        return name in self._items
+
+    @property
+    def has_routes(self) -> bool:
+        """Whether any REST route has a limit of its own (``rate_limits.routes``)."""
+        return self._has_routes
 
     def hit(self, name: str, *identifiers: str, what: str) -> None:
         """Count one call against the limit ``name`` of ``identifiers``; ``RateLimited`` if it is used up."""
@@ -153,7 +165,16 @@ class RateLimiter:
 
 
 def open_rate_limiter(settings: Settings, /) -> RateLimiter:
-    """The limiter of these settings over ``<home>/run/ratelimits.db``, shared by doors and workers."""
+    """The limiter of these settings over ``<home>/run/ratelimits.db``, shared by doors and workers.
+
+    Besides the fixed limits it holds the settings ``rate_limits.*``: ``tool:<name>`` per MCP tool,
+    ``tool:*`` for every other tool (counted per tool), and ``route:<template or operation id>`` per
+    REST route (see :func:`tool_limit` and :func:`route_limit`)."""
+    configured = settings.rate_limits
+    extra = {TOOL_PREFIX + name: spec for name, spec in configured.tools.items()}
+    if configured.default:
+        extra[DEFAULT_TOOL_LIMIT] = configured.default
+    extra.update({ROUTE_PREFIX + route: spec for route, spec in configured.routes.items()})
     return RateLimiter(
         settings.resolved_home / "run" / FILE_NAME,
         backoff_after=settings.auth.login_backoff_after,
@@ -162,6 +183,7 @@ def open_rate_limiter(settings: Settings, /) -> RateLimiter:
         login_client=settings.auth.login_client_rate_limit,
         login_account=settings.auth.login_account_rate_limit,
         query=settings.api.query_rate_limit,
+        extra_limits=extra,
     )
 
 
@@ -176,6 +198,28 @@ def parse_rate(rate: str, /) -> RateLimitItem:
 @functools.lru_cache(maxsize=256)
 def _parse_cached(rate: str) -> RateLimitItem:
     return parse(rate)
+
+
+TOOL_PREFIX = "tool:"
+DEFAULT_TOOL_LIMIT = "tool:*"
+ROUTE_PREFIX = "route:"
+
+
+def tool_limit(limiter: RateLimiter, tool: str, /) -> str | None:
+    """The limit a call of the MCP tool ``tool`` counts against: its own, else the default, else None."""
+    own = TOOL_PREFIX + tool
+    if limiter.has(own):
+        return own
+    return DEFAULT_TOOL_LIMIT if limiter.has(DEFAULT_TOOL_LIMIT) else None
+
+
+def route_limit(limiter: RateLimiter, *names: str) -> str | None:
+    """The limit of the first of a REST route's ``names`` (``"GET /api/v1/runs/{run_id}"``,
+    ``"/api/v1/runs/{run_id}"``, ``"get_run"``) that has one, else None."""
+    for name in names:
+        if limiter.has(ROUTE_PREFIX + name):
+            return ROUTE_PREFIX + name
+    return None
 
 
 def _key(name: str, identifiers: tuple[str, ...]) -> str:

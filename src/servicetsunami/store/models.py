@@ -141,6 +141,8 @@ class ApiKey(_MetaMixin, Base):
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The key's own tool set (servicetsunami.toolsets.ToolSet.to_json); None: every tool of its role.
+    tool_set: Mapped[dict[str, Any] | None] = mapped_column(PlainJSON, nullable=True)
 
     def is_active(self, now: datetime | None = None) -> bool:
         now = now or utcnow()

@@ -252,3 +252,17 @@ def test_a_disabled_user_can_neither_log_in_nor_refresh(client: TestClient, serv
     again = client.post("/api/v1/auth/login", json={"email": analyst.email, "password": analyst.password})
     assert again.status_code == 401
     assert client.post("/api/v1/auth/refresh", json={"refresh_token": analyst.refresh_token}).status_code == 401
+
+
+def test_a_key_is_made_with_a_tool_preset_over_rest_and_a_wrong_name_is_refused(
+    client: TestClient, services: Services
+) -> None:
+    admin = login(client, services, "acme")
+    body = {"name": "bi", "role": "analyst", "tool_preset": "analyst", "tools": ["health"]}
+    created = client.post("/api/v1/api-keys", json=body, headers=admin.headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["tool_preset"] == "analyst" and created.json()["tools"] == ["health"]
+    listed = client.get("/api/v1/api-keys", headers=admin.headers).json()["items"]
+    assert [k["tool_preset"] for k in listed if k["id"] == created.json()["id"]] == ["analyst"]
+    wrong = client.post("/api/v1/api-keys", json={**body, "tools": ["helth"]}, headers=admin.headers)
+    assert wrong.status_code == 400 and wrong.json()["code"] == "invalid_input"

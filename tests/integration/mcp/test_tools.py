@@ -68,6 +68,7 @@ async def test_results_validate_against_the_published_output_schemas(services: S
             ("list_tables", {}),
             ("describe_table", {"table_name": "sales"}),
             ("query_sql", {"sql": "SELECT * FROM bronze.sales"}),
+            ("execute_dbsql", {"sql": "SELECT * FROM bronze.sales", "wait_seconds": 10}),
             ("health", {}),
         ]:
             result = await client.call_tool(name, arguments)
@@ -82,6 +83,9 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "list_tables",
         "describe_table",
         "query_sql",
+        "execute_dbsql",
+        "get_statement",
+        "cancel_statement",  # long statements
         "health",  # the lakehouse
         "test_connection",
         "list_source_kinds",
@@ -156,7 +160,7 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "deploy_model",
         "invoke_model",  # agents and serving endpoints
     }
-    for name in ("list_tables", "describe_table", "query_sql", "health"):
+    for name in ("list_tables", "describe_table", "query_sql", "execute_dbsql", "get_statement", "health"):
         annotations = tools[name].annotations
         assert annotations is not None
         assert annotations.read_only_hint is True and annotations.open_world_hint is False

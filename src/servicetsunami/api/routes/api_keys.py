@@ -18,7 +18,15 @@ router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 async def create_api_key(body: ApiKeyCreate, services: ServicesDep, principal: PrincipalDep) -> ApiKeyCreated:
     """Make a key for your tenant. The key itself (`plaintext`) is in this answer only."""
     return await run_in_threadpool(
-        lambda: users.create_api_key(services, principal, name=body.name, role=body.role, expires_at=body.expires_at)
+        lambda: users.create_api_key(
+            services,
+            principal,
+            name=body.name,
+            role=body.role,
+            expires_at=body.expires_at,
+            tool_preset=body.tool_preset,
+            tools=body.tools,
+        )
     )
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
+from servicetsunami.engines.base import statement_stop
 from servicetsunami.engines.databricks.types import arrow_schema, from_json_array
 from servicetsunami.errors import (
     AuthError,
@@ -285,16 +286,26 @@ class Workspace:
         with self.translated(action):
             response = self._resubmitting(submit) if idempotent else submit()
             pause = 0.05
-            while _statement_state(response) in ("PENDING", "RUNNING"):
-                left = timeout - (time.monotonic() - started)
-                if left <= 0:
-                    self._cancel(str(response.statement_id))
-                    raise QueryTimeout(
-                        f"the statement ran longer than {timeout:g} s and was canceled; add filters or aggregate"
-                    )
-                time.sleep(min(pause, left))
-                pause = min(pause * 2, 1.0)
-                response = self.client.statement_execution.get_statement(str(response.statement_id))
+            stopped = threading.Event()
+            statement_id = str(response.statement_id)
+
+            def stop() -> None:  # a canceled run (a job's task, a long statement) cancels it on the warehouse
+                stopped.set()
+                self._cancel(statement_id)
+
+            with statement_stop(stop):
+                while _statement_state(response) in ("PENDING", "RUNNING"):
+                    left = timeout - (time.monotonic() - started)
+                    if left <= 0:
+                        self._cancel(statement_id)
+                        raise QueryTimeout(
+                            f"the statement ran longer than {timeout:g} s and was canceled; add filters or aggregate"
+                        )
+                    stopped.wait(min(pause, left))
+                    pause = min(pause * 2, 1.0)
+                    response = self.client.statement_execution.get_statement(statement_id)
+            if stopped.is_set():
+                raise QueryTimeout("the statement was stopped and canceled on the warehouse")
             state = _statement_state(response)
             if state != "SUCCEEDED":
                 error = response.status.error if response.status else None

@@ -1,13 +1,12 @@
 """Silver, gold, lineage and profiling tools.
 
 Writes (``transform_to_silver``, ``create_gold_table``, ``refresh_gold_table``) need an engineer;
-previews, lineage and profiles are open to analysts. The spec's JSON schema is in the description of
-``transform_to_silver`` (and in the README).
+previews, lineage and profiles are open to analysts. The spec's fields are summed up in the
+description of ``transform_to_silver``; the README has the full reference.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastmcp import FastMCP
@@ -21,7 +20,7 @@ from servicetsunami.mcp.results import output_schema, tool_result
 from servicetsunami.services.container import Services
 from servicetsunami.services.governance import lineage, pii, profiling
 from servicetsunami.services.transforms import gold, silver
-from servicetsunami.services.transforms.spec import TransformSpec, spec_schema_summary
+from servicetsunami.services.transforms.spec import spec_schema_summary
 
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 # Re-running rebuilds the same table from the same inputs.
@@ -36,8 +35,9 @@ SPEC = Annotated[
     ),
 ]
 
+# The spec's fields in a few lines (the README has the full reference), and a wrong spec is refused
+# with a message naming the field, so the schema is not repeated on every tools/list.
 _SPEC_DOC = spec_schema_summary()
-_SPEC_SCHEMA = json.dumps(TransformSpec.model_json_schema(), separators=(",", ":"))
 
 
 def register(server: FastMCP, services: Services, caller: Caller) -> None:
@@ -51,7 +51,7 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
             "inferred from the values (numbers with thousands separators, several date formats), trimmed text, "
             "empty text as NULL, exact duplicate rows removed, bronze metadata columns kept. The spec is stored; "
             "call again without transformations to re-run it. Use preview_transform first to see the SQL and "
-            f"rows.\nSpec fields:\n{_SPEC_DOC}\nJSON schema: {_SPEC_SCHEMA}"
+            f"rows.\nSpec fields:\n{_SPEC_DOC}"
         ),
     )
     async def transform_to_silver(

@@ -12,6 +12,7 @@ It is never stored, logged or returned again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from servicetsunami.store.repositories import api_keys as api_keys_repo
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import tenants as tenants_repo
 from servicetsunami.tenancy import Role, check_slug
+from servicetsunami.toolsets import ToolSet
 
 if TYPE_CHECKING:
     from servicetsunami.services.container import Services
@@ -56,6 +58,12 @@ class ApiKeyPublic(BaseModel):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     active: bool = Field(description="Neither revoked nor expired")
+    tool_preset: str | None = Field(
+        None, description="The key's tool preset (minimal, analyst, engineer, admin); None: its role's tools"
+    )
+    tools: list[str] | None = Field(
+        None, description="Tools the key sees besides its preset's (or alone, without a preset); None: no list"
+    )
 
 
 class CreatedKey(ApiKeyPublic):
@@ -89,15 +97,21 @@ def create_api_key(
     role: Role | str,
     expires_at: datetime | None = None,
     actor: str = "operator",
+    tool_preset: str | None = None,
+    tools: Sequence[str] | None = None,
 ) -> CreatedKey:
-    """Make a key for the tenant; the returned :class:`CreatedKey` holds the plaintext, once."""
+    """Make a key for the tenant; the returned :class:`CreatedKey` holds the plaintext, once.
+
+    With ``tool_preset`` and/or ``tools`` the key sees only those MCP tools (within its role's):
+    see :mod:`servicetsunami.toolsets`. Unknown names are refused with ``InvalidInput``."""
     checked_role = _check_role(role)
+    tool_set = ToolSet.of(preset=tool_preset or "", enabled=tools or ()) if tool_preset or tools else None
     key_name = _check_name(name, what="key name")
     if expires_at is not None and expires_at.tzinfo is None:
         raise InvalidInput("expires_at must carry a time zone")
     with store.session() as session:
         tenant = tenants_repo.get_tenant_by_slug(session, tenant_slug)
-        return _new_key(session, tenant, key_name, checked_role, expires_at=expires_at, actor=actor)
+        return _new_key(session, tenant, key_name, checked_role, expires_at=expires_at, actor=actor, tool_set=tool_set)
 
 
 def list_api_keys(
@@ -185,6 +199,7 @@ def _new_key(
     *,
     actor: str,
     expires_at: datetime | None = None,
+    tool_set: ToolSet | None = None,
 ) -> CreatedKey:
     plaintext, prefix, key_hash = auth.generate_api_key()
     key = api_keys_repo.create_api_key(
@@ -195,6 +210,7 @@ def _new_key(
         key_hash=key_hash,
         role=role.value,
         expires_at=expires_at,
+        tool_set=None if tool_set is None else tool_set.to_json(),
     )
     audit_repo.record_audit(
         session,
@@ -202,7 +218,7 @@ def _new_key(
         subject=actor,
         tenant_id=tenant.id,
         target=f"key:{prefix}",
-        meta={"name": name, "role": role.value},
+        meta={"name": name, "role": role.value, **({} if tool_set is None else {"tool_set": tool_set.to_json()})},
     )
     public = _key_public(key, tenant, utcnow())
     return CreatedKey(**public.model_dump(), plaintext=plaintext)
@@ -213,6 +229,7 @@ def _tenant_public(tenant: Tenant) -> TenantPublic:
 
 
 def _key_public(key: ApiKey, tenant: Tenant, now: datetime) -> ApiKeyPublic:
+    tool_set = ToolSet.from_json(key.tool_set)
     return ApiKeyPublic(
         id=key.id,
         tenant_slug=tenant.slug,
@@ -224,6 +241,8 @@ def _key_public(key: ApiKey, tenant: Tenant, now: datetime) -> ApiKeyPublic:
         expires_at=key.expires_at,
         revoked_at=key.revoked_at,
         active=key.is_active(now),
+        tool_preset=(tool_set.preset or None) if tool_set is not None else None,
+        tools=sorted(tool_set.enabled) if tool_set is not None and tool_set.enabled else None,
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -312,12 +313,19 @@ def require_platform_admin(svc: Services, principal: Principal) -> None:
 
 
 def create_api_key(
-    svc: Services, principal: Principal, *, name: str, role: Role | str, expires_at: datetime | None = None
+    svc: Services,
+    principal: Principal,
+    *,
+    name: str,
+    role: Role | str,
+    expires_at: datetime | None = None,
+    tool_preset: str | None = None,
+    tools: Sequence[str] | None = None,
 ) -> tenants.CreatedKey:
     principal.require(Scope.MANAGE)
     return tenants.create_api_key(
         svc.store, tenant_slug=principal.tenant_slug, name=name, role=role, expires_at=expires_at,
-        actor=principal.subject,
+        actor=principal.subject, tool_preset=tool_preset, tools=tools,
     )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from servicetsunami.errors import InvalidInput, NotFound
 from servicetsunami.services.notebooks import source_format as sf
+from servicetsunami.services.ops import listings
 from servicetsunami.store.models import Notebook
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import notebooks as notebooks_repo
@@ -29,6 +30,7 @@ ExportFormat = Literal["jupyter", "source", "html"]
 ImportFormat = Literal["jupyter", "source", "auto"]
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9 _.\-]{0,99}$")
 _MAX_DEPTH = 12
+KIND_NOTEBOOKS = "notebooks"  # the listing cache's kind (settings cache.ttl.notebooks)
 
 
 class CellPublic(BaseModel):
@@ -167,7 +169,9 @@ def create_notebook(
         audit_repo.record_audit(
             session, action="notebook.create", subject=principal.subject, tenant_id=principal.tenant_id, target=path
         )
-        return NotebookDetail(**public(notebook).model_dump(), cells=cells_public(nb))
+        created = NotebookDetail(**public(notebook).model_dump(), cells=cells_public(nb))
+    listings.invalidate(svc, principal.tenant_id, KIND_NOTEBOOKS)  # after the commit
+    return created
 
 
 def load(
@@ -245,7 +249,9 @@ def update_notebook(
             target=notebook.path,
             meta={"version": notebook.version},
         )
-        return NotebookDetail(**public(notebook).model_dump(), cells=cells_public(nb))
+        updated = NotebookDetail(**public(notebook).model_dump(), cells=cells_public(nb))
+    listings.invalidate(svc, principal.tenant_id, KIND_NOTEBOOKS)
+    return updated
 
 
 def import_notebook(
@@ -322,6 +328,12 @@ def list_notebooks(
     folder = check_folder(folder)
     if not 1 <= limit <= 1000:
         raise InvalidInput("limit is between 1 and 1000")
+    return listings.cached(
+        svc, KIND_NOTEBOOKS, principal, (folder, after, limit), lambda: _list(svc, principal, folder, after, limit)
+    )
+
+
+def _list(svc: Services, principal: Principal, folder: str, after: str | None, limit: int) -> NotebookList:
     with svc.store.session() as session:
         rows = notebooks_repo.list_notebooks(
             session,
@@ -353,3 +365,4 @@ def delete_notebook(svc: Services, principal: Principal, notebook_id: str, /) ->
         audit_repo.record_audit(
             session, action="notebook.delete", subject=principal.subject, tenant_id=principal.tenant_id, target=path
         )
+    listings.invalidate(svc, principal.tenant_id, KIND_NOTEBOOKS)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from servicetsunami.errors import Conflict
+from servicetsunami.services.ops import listings
 from servicetsunami.services.pipelines import quartz, remote
 from servicetsunami.services.pipelines.spec import JobSpec, validate_job
 from servicetsunami.store.models import Job, utcnow
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from servicetsunami.services.container import Services
 
 NEXT_FIRE_TIMES = 5
+KIND_JOBS = "jobs"  # the listing cache's kind (settings cache.ttl.jobs)
 
 
 class JobPublic(BaseModel):
@@ -56,7 +58,9 @@ def create_job(svc: Services, principal: Principal, definition: dict[str, Any], 
         session.flush()
         _push(svc, principal, job, spec, new=True)
         _audit(session, principal, "create_job", job)
-        return job_public(job)
+        created = job_public(job)
+    listings.invalidate(svc, principal.tenant_id, KIND_JOBS)  # after the commit, so no stale read is cached anew
+    return created
 
 
 def update_job(svc: Services, principal: Principal, job_id: str, definition: dict[str, Any], /) -> JobPublic:
@@ -70,7 +74,9 @@ def update_job(svc: Services, principal: Principal, job_id: str, definition: dic
         )
         _push(svc, principal, job, spec)
         _audit(session, principal, "update_job", job)
-        return job_public(job)
+        updated = job_public(job)
+    listings.invalidate(svc, principal.tenant_id, KIND_JOBS)
+    return updated
 
 
 def get_job(svc: Services, principal: Principal, job_id: str, /) -> JobPublic:
@@ -84,10 +90,13 @@ def list_jobs(
 ) -> list[JobPublic]:
     """The tenant's jobs by name; with ``limit``, one page plus the next job if there is one."""
     principal.require(Scope.READ)
-    with svc.store.session() as session:
-        return [
-            job_public(j) for j in jobs_repo.list_jobs(session, tenant_id=principal.tenant_id, after=after, limit=limit)
-        ]
+
+    def load() -> list[JobPublic]:
+        with svc.store.session() as session:
+            rows = jobs_repo.list_jobs(session, tenant_id=principal.tenant_id, after=after, limit=limit)
+            return [job_public(j) for j in rows]
+
+    return listings.cached(svc, KIND_JOBS, principal, (after, limit), load)
 
 
 def delete_job(svc: Services, principal: Principal, job_id: str, /) -> None:
@@ -103,6 +112,7 @@ def delete_job(svc: Services, principal: Principal, job_id: str, /) -> None:
         if api is not None and job.meta.get(remote.META_JOB_ID) is not None:
             api.delete(int(job.meta[remote.META_JOB_ID]))
         jobs_repo.delete_job(session, job_id, tenant_id=principal.tenant_id)
+    listings.invalidate(svc, principal.tenant_id, KIND_JOBS)
 
 
 def set_paused(svc: Services, principal: Principal, job_id: str, /, *, paused: bool) -> JobPublic:
@@ -118,7 +128,9 @@ def set_paused(svc: Services, principal: Principal, job_id: str, /, *, paused: b
         jobs_repo.set_paused(session, job, paused=paused, next_fire_at=_schedule_columns(spec)["next_fire_at"])
         _push(svc, principal, job, spec)
         _audit(session, principal, "pause_job" if paused else "resume_job", job)
-        return job_public(job)
+        changed = job_public(job)
+    listings.invalidate(svc, principal.tenant_id, KIND_JOBS)
+    return changed
 
 
 def job_public(job: Job) -> JobPublic:

@@ -15,8 +15,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from servicetsunami.errors import TsunamiError
+from servicetsunami.services.ops import listings
 from servicetsunami.services.pipelines import quartz
 from servicetsunami.services.pipelines.job_runs import queue_job_run
+from servicetsunami.services.pipelines.jobs import KIND_JOBS
 from servicetsunami.services.pipelines.spec import JobSpec
 from servicetsunami.store.models import utcnow
 from servicetsunami.store.repositories import jobs as jobs_repo
@@ -86,4 +88,6 @@ def _fire(svc: Services, job_id: str, due: datetime, now: datetime) -> int:
             queued += 1
         if not ticks:
             logger.info("job %s: tick %s missed while the service was down; not caught up", job_id, due.isoformat())
+        tenant_id = job.tenant_id
+    listings.invalidate(svc, tenant_id, KIND_JOBS)  # the listing shows the next ticks
     return queued

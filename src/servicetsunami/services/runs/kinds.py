@@ -28,6 +28,7 @@ _KIND_MODULES = (
     "servicetsunami.services.notebooks.runs",
     "servicetsunami.services.vectors.indexes",
     "servicetsunami.services.serving.endpoints",
+    "servicetsunami.services.catalog.statements",
 )
 
 

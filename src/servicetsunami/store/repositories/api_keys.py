@@ -26,6 +26,7 @@ def create_api_key(
     role: str,
     expires_at: datetime | None = None,
     meta: dict[str, Any] | None = None,
+    tool_set: dict[str, Any] | None = None,
 ) -> ApiKey:
     """Insert a key row. Takes the hash, never the key (see :mod:`servicetsunami.security.auth`)."""
     if role not in ROLES:
@@ -38,6 +39,7 @@ def create_api_key(
         role=role,
         expires_at=expires_at,
         meta=dict(meta or {}),
+        tool_set=tool_set,
     )
     session.add(key)
     flush_or_conflict(session, "an API key with this prefix already exists")

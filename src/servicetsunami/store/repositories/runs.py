@@ -12,7 +12,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, null, select, update
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import InvalidInput, NotFound
@@ -334,3 +334,15 @@ def child_states(session: Session, parent_id: str, /) -> list[tuple[str, str]]:
 def get_runs(session: Session, run_ids: Collection[str], /) -> list[Run]:
     """The runs of ``run_ids`` that exist (no tenant check: for the service's own coordinators)."""
     return list(session.scalars(select(Run).where(Run.id.in_(list(run_ids)))))
+
+
+def clear_results(session: Session, /, *, kind: str, finished_before: datetime) -> int:
+    """Forget the results of the runs of ``kind`` that succeeded before ``finished_before`` (their
+    record stays); how many were cleared."""
+    result = session.execute(
+        update(Run)
+        .where(Run.kind == kind, Run.state == "succeeded", Run.finished_at < finished_before, Run.result.is_not(null()))
+        .values(result=null())
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
