@@ -2,7 +2,8 @@
 database, which is required: these cases fail, never skip, without ``TSUNAMI_TEST_POSTGRES_URL``),
 MySQL/MariaDB (a table in a database of its own on ``TSUNAMI_TEST_MYSQL_URL``'s server, required too),
 a REST API (the local fake of tests/fakes/rest_api.py, paged, with an incremental cursor),
-a CSV file, a sheet of a workbook, and the in-memory source of the tests that reads only Arrow.
+Google Sheets (the local fake of tests/fakes/google_sheets.py, through a service account), a CSV file,
+a sheet of a workbook, and the in-memory source of the tests that reads only Arrow.
 
 A test that needs a capability says so with ``@pytest.mark.requires(...)``; against a source that
 declares it lacks one, the test must refuse with ``NotSupported`` (tests/contract/conftest.py),
@@ -30,12 +31,16 @@ from servicetsunami.connectors.mysql import MySQLSource
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.connectors.rest.config import RestConfig
 from servicetsunami.connectors.rest.source import RestSource
+from servicetsunami.connectors.sheets.config import SheetsConfig
+from servicetsunami.connectors.sheets.source import SheetsSource
 from servicetsunami.errors import InvalidInput, TsunamiError
 from tests.fakes.arrow_source import ArrowSource
+from tests.fakes.google_sheets import FakeSheets
 from tests.fakes.rest_api import FakeApi
 from tests.integration.mysql.support import execute, mysql_config, scratch_database
 from tests.integration.pg.support import connect, postgres_config
 from tests.integration.rest.conftest import vet as rest_vet
+from tests.integration.sheets.conftest import urls as sheets_urls
 
 COLUMNS = ["id", "name", "amount", "updated_at"]
 START = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -117,6 +122,26 @@ def _rest(tmp_path: Path) -> Iterator[Case]:
             source.close()
 
 
+def _sheets(tmp_path: Path) -> Iterator[Case]:
+    fake = FakeSheets()
+    key = fake.service_account("contract@project.iam.gserviceaccount.com")
+    rows: list[list[Any]] = [["Items of the contract"], [], list(COLUMNS)]
+    rows += [[i, name, float(amount), at.replace(tzinfo=None)] for i, name, amount, at in ROWS]
+    fake.add(
+        "contract-sheet-1",
+        {"Notes": [["note"], ["see Items"]], "Items": rows},
+        shared_with={"contract@project.iam.gserviceaccount.com"},
+    )
+    with fake.running():
+        config = SheetsConfig(spreadsheet_id="contract-sheet-1", service_account_key=key, backoff_seconds=0)
+        source = SheetsSource(config, urls=sheets_urls(fake), vet=rest_vet)
+        gone = config.model_copy(update={"spreadsheet_id": "not-there-at-all", "max_retries": 0})
+        try:
+            yield Case(source, "Items", lambda: SheetsSource(gone, urls=sheets_urls(fake), vet=rest_vet))
+        finally:
+            source.close()
+
+
 def _csv(tmp_path: Path) -> Iterator[Case]:
     path = tmp_path / "items.csv"
     lines = [",".join(COLUMNS)] + [f"{i},{name},{amount},{at.isoformat()}" for i, name, amount, at in ROWS]
@@ -164,6 +189,7 @@ SOURCES: dict[str, Callable[[Path], Iterator[Case]]] = {
     "postgres": _postgres,
     "mysql": _mysql,
     "rest": _rest,
+    "sheets": _sheets,
     "csv": _csv,
     "xlsx_sheet": _xlsx_sheet,
     "arrow_only": _arrow,
