@@ -2,6 +2,7 @@
 database, which is required: these cases fail, never skip, without ``TSUNAMI_TEST_POSTGRES_URL``),
 MySQL/MariaDB (a table in a database of its own on ``TSUNAMI_TEST_MYSQL_URL``'s server, required too),
 a REST API (the local fake of tests/fakes/rest_api.py, paged, with an incremental cursor),
+Salesforce (the local fake of tests/fakes/salesforce.py, an object of four fields),
 Google Sheets (the local fake of tests/fakes/google_sheets.py, through a service account), a CSV file,
 a sheet of a workbook, and the in-memory source of the tests that reads only Arrow.
 
@@ -31,12 +32,15 @@ from servicetsunami.connectors.mysql import MySQLSource
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.connectors.rest.config import RestConfig
 from servicetsunami.connectors.rest.source import RestSource
+from servicetsunami.connectors.salesforce.config import SalesforceConfig
+from servicetsunami.connectors.salesforce.source import SalesforceSource
 from servicetsunami.connectors.sheets.config import SheetsConfig
 from servicetsunami.connectors.sheets.source import SheetsSource
 from servicetsunami.errors import InvalidInput, TsunamiError
 from tests.fakes.arrow_source import ArrowSource
 from tests.fakes.google_sheets import FakeSheets
 from tests.fakes.rest_api import FakeApi
+from tests.fakes.salesforce import CLIENT, FakeSalesforce, sf_datetime, sf_field
 from tests.integration.mysql.support import execute, mysql_config, scratch_database
 from tests.integration.pg.support import connect, postgres_config
 from tests.integration.rest.conftest import vet as rest_vet
@@ -142,6 +146,31 @@ def _sheets(tmp_path: Path) -> Iterator[Case]:
             source.close()
 
 
+def _salesforce(tmp_path: Path) -> Iterator[Case]:
+    fake = FakeSalesforce()
+    fake.state.page_size = 7  # several pages of nextRecordsUrl
+    described = [
+        sf_field("id", "int"),
+        sf_field("name", "string"),
+        sf_field("amount", "currency", precision=12, scale=2),
+        sf_field("updated_at", "datetime"),
+    ]
+    records = [
+        {"id": i, "name": name, "amount": float(amount), "updated_at": sf_datetime(at)} for i, name, amount, at in ROWS
+    ]
+    fake.add("Item__c", described, records)
+    with fake.running():
+        config = SalesforceConfig(
+            instance_url=fake.base_url, client_id=CLIENT[0], client_secret=CLIENT[1], backoff_seconds=0
+        )
+        source = SalesforceSource(config, vet=rest_vet)
+        refused = config.model_copy(update={"instance_url": "http://127.0.0.1:1", "max_retries": 0})
+        try:
+            yield Case(source, "Item__c", lambda: SalesforceSource(refused, vet=rest_vet))
+        finally:
+            source.close()
+
+
 def _csv(tmp_path: Path) -> Iterator[Case]:
     path = tmp_path / "items.csv"
     lines = [",".join(COLUMNS)] + [f"{i},{name},{amount},{at.isoformat()}" for i, name, amount, at in ROWS]
@@ -190,6 +219,7 @@ SOURCES: dict[str, Callable[[Path], Iterator[Case]]] = {
     "mysql": _mysql,
     "rest": _rest,
     "sheets": _sheets,
+    "salesforce": _salesforce,
     "csv": _csv,
     "xlsx_sheet": _xlsx_sheet,
     "arrow_only": _arrow,

@@ -8,7 +8,8 @@ dates comes from the cells' number formats (``DATE``, ``DATE_TIME``, ``TIME``), 
 A column's type, over its non-empty cells: all booleans -> ``boolean``; all numbers -> ``date``,
 ``timestamp`` or ``time`` by the column's number format, else ``bigint`` when every one is a whole
 number, else ``double``; anything mixed or text -> ``string`` (numbers written as Sheets shows
-them unformatted). Date-times are the spreadsheet's wall-clock time in its time zone, landed as UTC.
+them unformatted). Times of day land as ``HH:MM:SS`` text (Delta has no time type). Date-times are
+the spreadsheet's wall-clock time in its time zone, landed as UTC.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _ARROW: dict[str, pa.DataType] = {
     "double": pa.float64(),
     "date": pa.date32(),
     "timestamp": pa.timestamp("us", "UTC"),
-    "time": pa.time64("us"),
+    "time": pa.string(),  # Delta has no TIME type: HH:MM:SS[.fff] text, as other sources land it
     "string": pa.string(),
 }
 
@@ -134,7 +135,7 @@ def _convert(value: Any, kind: str, zone: ZoneInfo) -> Any:
     if kind == "date":
         return moment.date()
     if kind == "time":
-        return dt.time() if millis % _DAY_MS == 0 else (EPOCH + dt.timedelta(milliseconds=millis % _DAY_MS)).time()
+        return (EPOCH + dt.timedelta(milliseconds=millis % _DAY_MS)).time().isoformat()
     return moment.replace(tzinfo=zone).astimezone(dt.UTC)
 
 
