@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from fastmcp import Client
+from typer.testing import CliRunner
 
 from servicetsunami import logs
 from servicetsunami.api.app import create_app
+from servicetsunami.cli import app
 from servicetsunami.mcp.server import build_mcp_server
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
@@ -29,6 +32,7 @@ from servicetsunami.tenancy import Principal
 from tests.fakes.google_sheets import FakeSheets
 from tests.helpers import make_principal
 from tests.integration.api.support import login
+from tests.integration.test_cli import KEY_RE
 
 EMAIL = "sync@project.iam.gserviceaccount.com"
 
@@ -190,3 +194,30 @@ def test_over_rest_a_sheets_source_is_created_by_kind_and_the_other_tenant_gets_
             headers=acme.headers,
         )
         assert without_key.status_code == 400 and without_key.json()["code"] == "invalid_input"
+
+
+def test_the_cli_connects_a_spreadsheet_with_the_key_read_from_a_file_and_syncs_it(
+    tmp_path: Path, fake: FakeSheets, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TSUNAMI_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("TSUNAMI_SYNC__GOOGLE_API_URL", fake.base_url)
+    monkeypatch.setenv("TSUNAMI_SYNC__GOOGLE_TOKEN_URL", fake.token_url)
+    for name in ("TSUNAMI_API_KEY", "TSUNAMI_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    key_file = tmp_path / "key.json"
+    key_file.write_text(key)
+    runner = CliRunner()
+    made = runner.invoke(app, ["tenants", "create", "acme"])
+    api_key = KEY_RE.search(made.output)
+    assert made.exit_code == 0 and api_key is not None, made.output
+    env = {"TSUNAMI_API_KEY": api_key.group(0)}
+    args = ["connections", "connect", "sheets", "orders", "--set", "spreadsheet_id=orders-book-01"]
+    connected = runner.invoke(app, [*args, "--secret-file", f"service_account_key={key_file}"], env=env)
+    assert connected.exit_code == 0, connected.output
+    assert "ok 1 sheets" in connected.output and _private_part(key) not in connected.output
+    cid = re.search(r"\(([0-9a-f-]{36})\)", connected.output)
+    assert cid is not None
+    synced = runner.invoke(app, ["sync", cid.group(1), "Orders"], env=env)
+    assert synced.exit_code == 0 and "succeeded: 40 rows" in synced.output, synced.output
+    missing = runner.invoke(app, [*args, "--secret-file", f"service_account_key={tmp_path / 'gone.json'}"], env=env)
+    assert missing.exit_code != 0
