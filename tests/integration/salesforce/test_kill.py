@@ -1,7 +1,7 @@
 """Exactly once under SIGKILL for Salesforce: a sync process killed at random moments (while it
 pages through a query, while it commits a batch, right after one) and run again lands every record
-in bronze exactly once; in merge mode, every record with its latest values. The kill loop is the one
-of the MariaDB test, pointed at this directory's child script."""
+in bronze exactly once; in merge mode, every record with its latest values. The kill loop is
+tests/integration/kill_harness.py's, running this directory's child script."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
-import tests.integration.mysql.test_kill as killing
 from servicetsunami.engines.local.engine import LocalEngine
 from tests.fakes.salesforce import CLIENT, FakeSalesforce, sf_datetime, sf_field
+from tests.integration.kill_harness import KILLS, kill_repeatedly, run_to_completion
 from tests.integration.pg.support import bronze
 
 pytestmark = pytest.mark.slow
+
+CHILD = Path(__file__).with_name("sync_child.py")
 
 ROWS = 2_000
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -33,10 +35,7 @@ def _record(i: int, second: int, suffix: str = "") -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("mode", ["incremental_append", "incremental_merge"])
-def test_a_salesforce_sync_killed_twenty_times_lands_every_record_exactly_once(
-    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(killing, "CHILD", Path(__file__).with_name("sync_child.py"))
+def test_a_salesforce_sync_killed_twenty_times_lands_every_record_exactly_once(tmp_path: Path, mode: str) -> None:
     org = FakeSalesforce()
     org.state.page_size = 200
     described = [sf_field("Id", "id"), sf_field("Val", "string"), sf_field("SystemModstamp", "datetime")]
@@ -74,10 +73,10 @@ def test_a_salesforce_sync_killed_twenty_times_lands_every_record_exactly_once(
             for _ in range(rng.randint(0, 15)):
                 records.append(_record(next(next_id), next(stamp)))
 
-        kills = killing._kill_repeatedly(args, rng, change_source, tmp_path / "child.err")
-        last = killing._run_to_completion(args, tmp_path / "child.err")
+        kills = kill_repeatedly(CHILD, args, rng, change_source, tmp_path / "child.err")
+        last = run_to_completion(CHILD, args, tmp_path / "child.err")
     assert last.startswith("done")
-    assert kills.total >= killing.KILLS
+    assert kills.total >= KILLS
     assert any(n > 0 for n in kills.after_commits)  # some processes died after committing some batches
     engine = LocalEngine(root)
     try:
