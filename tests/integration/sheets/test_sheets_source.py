@@ -24,7 +24,7 @@ Make = Callable[..., SheetsSource]
 TYPED = [
     ["Orders export", "", "", ""],
     [],
-    ["id", "placed", "paid at", "slot", "total", "ok", "note", "code"],
+    ["id", "placed", "paid_at", "slot", "total", "ok", "note", "code"],
     [1, dt.date(2024, 2, 29), dt.datetime(2024, 3, 1, 9, 30, 15), dt.time(8, 15), 10.5, True, "first", 7],
     [2, dt.date(1899, 12, 30), dt.datetime(2024, 7, 1, 23, 59, 59, 500000), dt.time(23, 59, 59), 3, False, "", "B7"],
     [3, "", "", "", "", "", "third", 9],
@@ -44,21 +44,21 @@ def test_values_land_typed_with_dates_from_serial_numbers_under_a_detected_heade
     assert [(c.name, c.source_type) for c in info.columns] == [
         ("id", "bigint"),
         ("placed", "date"),
-        ("paid at", "timestamp"),
+        ("paid_at", "timestamp"),
         ("slot", "time"),
         ("total", "double"),
         ("ok", "boolean"),
         ("note", "string"),
         ("code", "string"),
     ]
-    assert info.cursor_candidates == ["placed", "paid at"]
+    assert info.cursor_candidates == ["placed", "paid_at"]
     table = source.read(ReadRequest("Orders")).read_all()
-    assert table.schema.field("paid at").type == pa.timestamp("us", "UTC")
+    assert table.schema.field("paid_at").type == pa.timestamp("us", "UTC")
     assert table.to_pylist() == [
         {
             "id": 1,
             "placed": dt.date(2024, 2, 29),
-            "paid at": dt.datetime(2024, 3, 1, 9, 30, 15, tzinfo=dt.UTC),
+            "paid_at": dt.datetime(2024, 3, 1, 9, 30, 15, tzinfo=dt.UTC),
             "slot": "08:15:00",
             "total": 10.5,
             "ok": True,
@@ -68,7 +68,7 @@ def test_values_land_typed_with_dates_from_serial_numbers_under_a_detected_heade
         {
             "id": 2,
             "placed": dt.date(1899, 12, 30),
-            "paid at": dt.datetime(2024, 7, 1, 23, 59, 59, 500000, tzinfo=dt.UTC),
+            "paid_at": dt.datetime(2024, 7, 1, 23, 59, 59, 500000, tzinfo=dt.UTC),
             "slot": "23:59:59",
             "total": 3.0,
             "ok": False,
@@ -78,7 +78,7 @@ def test_values_land_typed_with_dates_from_serial_numbers_under_a_detected_heade
         {
             "id": 3,
             "placed": None,
-            "paid at": None,
+            "paid_at": None,
             "slot": None,
             "total": None,
             "ok": None,
@@ -93,8 +93,8 @@ def test_date_times_are_the_spreadsheets_wall_clock_in_its_time_zone_landed_as_u
 ) -> None:
     _book(fake, time_zone="Europe/Paris")
     rows = sheets(spreadsheet_id="typed-sheet-01").read(ReadRequest("Orders")).read_all().to_pylist()
-    assert rows[0]["paid at"] == dt.datetime(2024, 3, 1, 8, 30, 15, tzinfo=dt.UTC)  # CET, UTC+1
-    assert rows[1]["paid at"] == dt.datetime(2024, 7, 1, 21, 59, 59, 500000, tzinfo=dt.UTC)  # CEST, UTC+2
+    assert rows[0]["paid_at"] == dt.datetime(2024, 3, 1, 8, 30, 15, tzinfo=dt.UTC)  # CET, UTC+1
+    assert rows[1]["paid_at"] == dt.datetime(2024, 7, 1, 21, 59, 59, 500000, tzinfo=dt.UTC)  # CEST, UTC+2
 
 
 def test_every_sheet_is_a_stream_and_an_empty_one_has_no_columns(fake: FakeSheets, sheets: Make) -> None:
@@ -115,9 +115,9 @@ def test_ranges_are_streams_and_header_row_settings_are_honoured(fake: FakeSheet
     assert ranged.read(ReadRequest("ids")).read_all().to_pylist() == [{"id": 1}, {"id": 2}]
     headerless = sheets(spreadsheet_id="typed-sheet-01", ranges=[{"name": "n", "range": "Orders!G4:H6"}], header_row=0)
     assert headerless.read(ReadRequest("n")).read_all().to_pylist() == [
-        {"A": "first", "B": "7"},
-        {"A": None, "B": "B7"},  # one text cell makes the column text
-        {"A": "third", "B": "9"},
+        {"a": "first", "b": "7"},
+        {"a": None, "b": "B7"},  # one text cell makes the column text
+        {"a": "third", "b": "9"},
     ]
     third_row = sheets(spreadsheet_id="typed-sheet-01", header_row=3)
     assert [c.name for c in third_row.stream("Orders").columns][:2] == ["id", "placed"]
@@ -126,18 +126,18 @@ def test_ranges_are_streams_and_header_row_settings_are_honoured(fake: FakeSheet
 def test_a_header_less_range_is_named_by_column_letters(fake: FakeSheets, sheets: Make) -> None:
     fake.add("letters-sheet", {"Data": [[1, "a"], [2, "b"]]}, shared_with={EMAIL})
     table = sheets(spreadsheet_id="letters-sheet").read(ReadRequest("Data")).read_all()
-    assert table.to_pylist() == [{"A": 1, "B": "a"}, {"A": 2, "B": "b"}]
+    assert table.to_pylist() == [{"a": 1, "b": "a"}, {"a": 2, "b": "b"}]
 
 
 def test_incremental_reads_keep_the_rows_above_the_cursor(fake: FakeSheets, sheets: Make) -> None:
     _book(fake)
     source = sheets(spreadsheet_id="typed-sheet-01")
     after = dt.datetime(2024, 3, 1, 9, 30, 15, tzinfo=dt.UTC)
-    request = ReadRequest("Orders", cursor_column="paid at", cursor_after=after)
+    request = ReadRequest("Orders", cursor_column="paid_at", cursor_after=after)
     assert source.cursor_bound(request, rows=10) == dt.datetime(2024, 7, 1, 23, 59, 59, 500000, tzinfo=dt.UTC)
     assert [r["id"] for r in source.read(request).read_all().to_pylist()] == [2]
     with pytest.raises(InvalidInput):
-        source.read(ReadRequest("Orders", cursor_column="paid at", cursor_after=[1])).read_all()
+        source.read(ReadRequest("Orders", cursor_column="paid_at", cursor_after=[1])).read_all()
 
 
 def test_the_assertion_is_signed_for_the_operators_token_endpoint_and_the_keys_token_uri_is_ignored(

@@ -37,7 +37,8 @@ from servicetsunami.connectors.base import (
     StreamInfo,
     with_constants,
 )
-from servicetsunami.connectors.duckdb_support import lit, storable_cast
+from servicetsunami.connectors.duckdb_support import ident, lit, storable_cast
+from servicetsunami.connectors.files.reader import unique_names
 from servicetsunami.connectors.http import Cancelled, Vet
 from servicetsunami.connectors.sheets import values
 from servicetsunami.connectors.sheets.client import SheetsClient
@@ -283,11 +284,15 @@ class SheetsSource(Source):
                 options += f", header=true, skip={header - 1}"
             con = self._duckdb()
             source = f"read_csv({lit(str(path))}, {options})"
+            described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
             parts = []
-            for name, duck_type, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
+            for (name, duck_type, *_), renamed in zip(
+                described, unique_names([str(d[0]) for d in described]), strict=True
+            ):
                 target = storable_cast(str(duck_type))
                 quoted_name = '"' + str(name).replace('"', '""') + '"'
-                parts.append(f"CAST({quoted_name} AS {target}) AS {quoted_name}" if target else quoted_name)
+                value = f"CAST({quoted_name} AS {target})" if target else quoted_name
+                parts.append(f"{value} AS {ident(renamed)}")
             return con.execute(f"SELECT {', '.join(parts)} FROM {source}").to_arrow_table()
         except duckdb.Error:  # its message names the spooled file: a server path
             raise SourceError(

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+
+from servicetsunami.connectors.files.reader import unique_names
 
 EPOCH = dt.datetime(1899, 12, 30)
 _DAY_MS = 86_400_000
@@ -66,16 +67,13 @@ def header_index(rows: Sequence[Row], header_row: int | None) -> int | None:
 
 
 def column_names(header: Row | None, width: int) -> list[str]:
-    """Names from the header row: blanks become ``column_N``, repeats get ``_2``, ``_3``...; without a
-    header, the column letters."""
-    names: list[str] = []
-    seen: Counter[str] = Counter()
-    for index in range(width):
-        value = header[index] if header is not None and index < len(header) else None
-        name = _text(value).strip() if not _empty(value) else (f"column_{index + 1}" if header else letters(index))
-        seen[name] += 1
-        names.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
-    return names
+    """Names from the header row, made snake_case and unique as for uploaded files (``Paid at`` ->
+    ``paid_at``, a blank -> ``column_N``, a repeat -> ``name_2``); without a header, the column
+    letters (``a``, ``b``, ...)."""
+    if header is None:
+        return unique_names([letters(index) for index in range(width)])
+    cells = [header[index] if index < len(header) else None for index in range(width)]
+    return unique_names(["" if _empty(value) else _text(value).strip() for value in cells])
 
 
 def letters(index: int) -> str:
