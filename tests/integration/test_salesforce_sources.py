@@ -157,3 +157,11 @@ def test_over_rest_a_salesforce_source_is_created_by_kind_and_the_other_tenant_g
             headers=acme.headers,
         )
         assert metadata.status_code == 403 and metadata.json()["code"] == "permission_denied"
+
+
+async def test_the_troubleshooting_prompt_covers_sheets_and_salesforce_problems(services: Services) -> None:
+    admin, _ = make_principal(services, "acme", "admin")
+    async with Client(build_mcp_server(services, principal=admin)) as client:
+        prompt = await client.get_prompt("troubleshoot_connection", {"connection_id": "c-1"})
+    text = " ".join(str(getattr(m.content, "text", "")) for m in prompt.messages)
+    assert "client_email" in text and "daily API limit" in text and "refresh_token" in text
