@@ -143,6 +143,17 @@ class SyncSettings(BaseModel):
             "(query_timeout) and commits nothing; the sync fails and resumes from its last commit when run again."
         ),
     )
+    google_api_url: str = Field(
+        "https://sheets.googleapis.com",
+        description="Google Sheets API v4 base URL (the operator's; connections cannot change it).",
+    )
+    google_token_url: str = Field(
+        "https://oauth2.googleapis.com/token",
+        description="Google OAuth 2.0 token endpoint for service accounts (a key's own token_uri is ignored).",
+    )
+    google_docs_url: str = Field(
+        "https://docs.google.com", description="Where public Google Sheets are exported as CSV."
+    )
 
 
 class RunsSettings(BaseModel):

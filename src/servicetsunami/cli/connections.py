@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -109,9 +110,17 @@ def connections_connect(
         list[str] | None,
         typer.Option("--secret", help="A secret setting to prompt for (repeat); default: the kind's only secret"),
     ] = None,
+    secret_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret-file",
+            help="A secret setting read from a file, as name=path (repeat), e.g. service_account_key=key.json",
+        ),
+    ] = None,
     no_secret: Annotated[bool, typer.Option("--no-secret", help="The source needs no secret")] = False,
 ) -> None:
-    """Store an encrypted connection of any kind; its secrets are prompted for, never arguments."""
+    """Store an encrypted connection of any kind; its secrets are prompted for or read from files,
+    never arguments."""
     import json
 
     from servicetsunami.services.ingestion.connections import connect_source, list_source_kinds
@@ -126,11 +135,23 @@ def connections_connect(
             config[key] = json.loads(raw) if raw[:1] in ("[", "{") else raw
         except ValueError:
             raise typer.BadParameter(f"{key}: {raw!r} is not valid JSON", param_hint="--set") from None
+    from_files: dict[str, str] = {}
+    for item in secret_file or []:
+        key, sep, path = item.partition("=")
+        if not sep or not key or not path:
+            raise typer.BadParameter(f"{item!r} is not name=path", param_hint="--secret-file")
+        try:
+            from_files[key] = Path(path).expanduser().read_text().strip()
+        except OSError as exc:
+            raise typer.BadParameter(
+                f"{key}: the file cannot be read ({exc.strerror})", param_hint="--secret-file"
+            ) from None
     with open_services() as svc:
         principal = key_principal(svc)
         entry = next((k for k in list_source_kinds(svc, principal) if k.kind == kind), None)
-        asked = list(secret or ([] if no_secret or entry is None or len(entry.secrets) != 1 else entry.secrets))
-        secrets = {name: typer.prompt(name, hide_input=True) for name in asked}
+        default = [] if no_secret or from_files or entry is None or len(entry.secrets) != 1 else entry.secrets
+        asked = [name for name in (secret or default) if name not in from_files]
+        secrets = {**from_files, **{name: typer.prompt(name, hide_input=True) for name in asked}}
         created = connect_source(svc, principal, kind=kind, name=name, config=config, secrets=secrets)
     test = created.test
     state = (

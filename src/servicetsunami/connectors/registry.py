@@ -10,7 +10,7 @@ A kind is one :class:`SourceKind` in :data:`SOURCE_KINDS`:
   (secrets decrypted, in memory only) and a :class:`SourceContext` the service fills in. Factories
   import their drivers when called, so a kind costs nothing until a connection of it is opened.
 
-A new kind (REST, MySQL, Google Sheets, Salesforce) is its package under ``connectors/`` and one
+A new kind is its package under ``connectors/`` and one
 entry here; the services that store, test, discover and sync connections need no change.
 """
 
@@ -28,6 +28,8 @@ from servicetsunami.connectors.files.config import FilesConfig
 from servicetsunami.connectors.mysql.config import MySQLConfig
 from servicetsunami.connectors.postgres.config import PostgresConfig
 from servicetsunami.connectors.rest.config import RestConfig
+from servicetsunami.connectors.salesforce.config import SalesforceConfig
+from servicetsunami.connectors.sheets.config import GoogleUrls, SheetsConfig
 from servicetsunami.errors import InvalidInput, NotSupported
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ class SourceContext:
     file_stager: FileStager | None = None
     # the host check for hosts met while reading (next URLs, redirects, token endpoints): their addresses
     vet_host: Callable[[str, int], list[str]] = field(default=_no_host_check)
+    google: GoogleUrls = field(default_factory=GoogleUrls)  # where Google's APIs are (the operator's setting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,18 @@ def _rest(config: RestConfig, context: SourceContext) -> Source:
     return RestSource(config, vet=context.vet_host, threads=context.threads)
 
 
+def _sheets(config: SheetsConfig, context: SourceContext) -> Source:
+    from servicetsunami.connectors.sheets.source import SheetsSource
+
+    return SheetsSource(config, urls=context.google, vet=context.vet_host)
+
+
+def _salesforce(config: SalesforceConfig, context: SourceContext) -> Source:
+    from servicetsunami.connectors.salesforce.source import SalesforceSource
+
+    return SalesforceSource(config, vet=context.vet_host)
+
+
 def _files(config: FilesConfig, context: SourceContext) -> Source:
     from servicetsunami.connectors.files.source import FileSource
 
@@ -156,6 +171,23 @@ SOURCE_KINDS: dict[str, SourceKind[Any]] = {
         endpoint=lambda c: c.endpoint(),
         description="A REST API described by its resources (paths, auth, pagination, record selector, incremental "
         "cursor, parent/child): one stream per resource",
+    ),
+    "sheets": SourceKind(
+        "sheets",
+        SheetsConfig,
+        _sheets,
+        secrets=("service_account_key",),
+        description="A Google Sheets spreadsheet (service account key, or a public sheet's CSV export): a stream per "
+        "sheet or A1 range, header row detected, values typed (dates from serial numbers)",
+    ),
+    "salesforce": SourceKind(
+        "salesforce",
+        SalesforceConfig,
+        _salesforce,
+        secrets=("client_secret", "refresh_token"),
+        endpoint=lambda c: c.endpoint(),
+        description="A Salesforce org through its REST API (OAuth2 client credentials or refresh token): a stream "
+        "per object, typed from describe, incremental on SystemModstamp, deletes with queryAll",
     ),
     "files": SourceKind(
         "files",

@@ -2,7 +2,9 @@
 database, which is required: these cases fail, never skip, without ``TSUNAMI_TEST_POSTGRES_URL``),
 MySQL/MariaDB (a table in a database of its own on ``TSUNAMI_TEST_MYSQL_URL``'s server, required too),
 a REST API (the local fake of tests/fakes/rest_api.py, paged, with an incremental cursor),
-a CSV file, a sheet of a workbook, and the in-memory source of the tests that reads only Arrow.
+Salesforce (the local fake of tests/fakes/salesforce.py, an object of four fields),
+Google Sheets (the local fake of tests/fakes/google_sheets.py, through a service account), a CSV file,
+a sheet of a workbook, and the in-memory source of the tests that reads only Arrow.
 
 A test that needs a capability says so with ``@pytest.mark.requires(...)``; against a source that
 declares it lacks one, the test must refuse with ``NotSupported`` (tests/contract/conftest.py),
@@ -30,12 +32,19 @@ from servicetsunami.connectors.mysql import MySQLSource
 from servicetsunami.connectors.postgres import PostgresConfig, PostgresSource
 from servicetsunami.connectors.rest.config import RestConfig
 from servicetsunami.connectors.rest.source import RestSource
+from servicetsunami.connectors.salesforce.config import SalesforceConfig
+from servicetsunami.connectors.salesforce.source import SalesforceSource
+from servicetsunami.connectors.sheets.config import SheetsConfig
+from servicetsunami.connectors.sheets.source import SheetsSource
 from servicetsunami.errors import InvalidInput, TsunamiError
 from tests.fakes.arrow_source import ArrowSource
+from tests.fakes.google_sheets import FakeSheets
 from tests.fakes.rest_api import FakeApi
+from tests.fakes.salesforce import CLIENT, FakeSalesforce, sf_datetime, sf_field
 from tests.integration.mysql.support import execute, mysql_config, scratch_database
 from tests.integration.pg.support import connect, postgres_config
 from tests.integration.rest.conftest import vet as rest_vet
+from tests.integration.sheets.conftest import urls as sheets_urls
 
 COLUMNS = ["id", "name", "amount", "updated_at"]
 START = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -117,6 +126,51 @@ def _rest(tmp_path: Path) -> Iterator[Case]:
             source.close()
 
 
+def _sheets(tmp_path: Path) -> Iterator[Case]:
+    fake = FakeSheets()
+    key = fake.service_account("contract@project.iam.gserviceaccount.com")
+    rows: list[list[Any]] = [["Items of the contract"], [], list(COLUMNS)]
+    rows += [[i, name, float(amount), at.replace(tzinfo=None)] for i, name, amount, at in ROWS]
+    fake.add(
+        "contract-sheet-1",
+        {"Notes": [["note"], ["see Items"]], "Items": rows},
+        shared_with={"contract@project.iam.gserviceaccount.com"},
+    )
+    with fake.running():
+        config = SheetsConfig(spreadsheet_id="contract-sheet-1", service_account_key=key, backoff_seconds=0)
+        source = SheetsSource(config, urls=sheets_urls(fake), vet=rest_vet)
+        gone = config.model_copy(update={"spreadsheet_id": "not-there-at-all", "max_retries": 0})
+        try:
+            yield Case(source, "Items", lambda: SheetsSource(gone, urls=sheets_urls(fake), vet=rest_vet))
+        finally:
+            source.close()
+
+
+def _salesforce(tmp_path: Path) -> Iterator[Case]:
+    fake = FakeSalesforce()
+    fake.state.page_size = 7  # several pages of nextRecordsUrl
+    described = [
+        sf_field("id", "int"),
+        sf_field("name", "string"),
+        sf_field("amount", "currency", precision=12, scale=2),
+        sf_field("updated_at", "datetime"),
+    ]
+    records = [
+        {"id": i, "name": name, "amount": float(amount), "updated_at": sf_datetime(at)} for i, name, amount, at in ROWS
+    ]
+    fake.add("Item__c", described, records)
+    with fake.running():
+        config = SalesforceConfig(
+            instance_url=fake.base_url, client_id=CLIENT[0], client_secret=CLIENT[1], backoff_seconds=0
+        )
+        source = SalesforceSource(config, vet=rest_vet)
+        refused = config.model_copy(update={"instance_url": "http://127.0.0.1:1", "max_retries": 0})
+        try:
+            yield Case(source, "Item__c", lambda: SalesforceSource(refused, vet=rest_vet))
+        finally:
+            source.close()
+
+
 def _csv(tmp_path: Path) -> Iterator[Case]:
     path = tmp_path / "items.csv"
     lines = [",".join(COLUMNS)] + [f"{i},{name},{amount},{at.isoformat()}" for i, name, amount, at in ROWS]
@@ -164,6 +218,8 @@ SOURCES: dict[str, Callable[[Path], Iterator[Case]]] = {
     "postgres": _postgres,
     "mysql": _mysql,
     "rest": _rest,
+    "sheets": _sheets,
+    "salesforce": _salesforce,
     "csv": _csv,
     "xlsx_sheet": _xlsx_sheet,
     "arrow_only": _arrow,

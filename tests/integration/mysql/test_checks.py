@@ -49,8 +49,8 @@ def test_a_dropped_connection_is_a_transient_error_and_the_next_query_reconnects
     source = MySQLSource(mysql_config(database))
     try:
         assert source.cursor_bound(ReadRequest(f"{database}.t", cursor_column="at"), rows=5) is not None
-        assert source._my is not None
-        execute("test", f"KILL {source._my.thread_id()}")
+        assert source._control is not None
+        execute("test", f"KILL {source._control.thread_id()}")
         with pytest.raises(SourceError) as caught:
             source.cursor_bound(ReadRequest(f"{database}.t", cursor_column="at"), rows=5)
         assert caught.value.is_transient

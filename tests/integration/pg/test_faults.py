@@ -169,12 +169,12 @@ def test_a_source_closed_right_after_prepare_keeps_nothing_open() -> None:
         source.prepare()
         source.close()
     _join_background_opens()
-    assert all(source._duck is None and source._pg is None for source in sources)  # no connection left
+    assert all(source._duck is None and source._control is None for source in sources)  # no connection left
 
 
 def test_a_source_closed_before_its_background_open_starts_opens_nothing() -> None:
     source = PostgresSource(postgres_config())
-    with source._pg_guard:  # hold the background open back until close() has begun
+    with source._control_guard:  # hold the background open back until close() has begun
         source.prepare()
         closing = threading.Thread(target=source.close)
         closing.start()
@@ -184,4 +184,4 @@ def test_a_source_closed_before_its_background_open_starts_opens_nothing() -> No
         assert source._closed
     closing.join(WAIT)
     _join_background_opens()
-    assert source._duck is None and source._pg is None
+    assert source._duck is None and source._control is None

@@ -1,7 +1,7 @@
 """Exactly once under SIGKILL for a REST API: a sync process killed at random moments (while it
 walks the pages, while it commits a batch, right after one) and run again lands every record in
-bronze exactly once; in merge mode, every key with its latest values. The kill loop is the one of
-the MariaDB test, pointed at this directory's child script."""
+bronze exactly once; in merge mode, every key with its latest values. The kill loop is
+tests/integration/kill_harness.py's, running this directory's child script."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-import tests.integration.mysql.test_kill as killing
 from servicetsunami.engines.local.engine import LocalEngine
 from tests.fakes.rest_api import FakeApi
+from tests.integration.kill_harness import KILLS, kill_repeatedly, run_to_completion
 from tests.integration.pg.support import bronze
 
 pytestmark = pytest.mark.slow
+
+CHILD = Path(__file__).with_name("sync_child.py")
 
 ROWS = 2_000
 
@@ -30,10 +32,7 @@ def _row(i: int, stamp: int, suffix: str = "") -> dict[str, object]:
 
 
 @pytest.mark.parametrize("mode", ["incremental_append", "incremental_merge"])
-def test_a_rest_sync_killed_twenty_times_lands_every_record_exactly_once(
-    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(killing, "CHILD", Path(__file__).with_name("sync_child.py"))
+def test_a_rest_sync_killed_twenty_times_lands_every_record_exactly_once(tmp_path: Path, mode: str) -> None:
     api = FakeApi(items=0)
     api.state.rows = [_row(i, i // 2) for i in range(1, ROWS + 1)]
     rng = random.Random(f"rest-kill-{mode}")
@@ -67,10 +66,10 @@ def test_a_rest_sync_killed_twenty_times_lands_every_record_exactly_once(
             for _ in range(rng.randint(0, 15)):
                 api.state.rows.append(_row(next(next_id), next(stamp)))
 
-        kills = killing._kill_repeatedly(args, rng, change_source, tmp_path / "child.err")
-        last = killing._run_to_completion(args, tmp_path / "child.err")
+        kills = kill_repeatedly(CHILD, args, rng, change_source, tmp_path / "child.err")
+        last = run_to_completion(CHILD, args, tmp_path / "child.err")
     assert last.startswith("done")
-    assert kills.total >= killing.KILLS
+    assert kills.total >= KILLS
     assert any(n > 0 for n in kills.after_commits)  # some processes died after committing some batches
     engine = LocalEngine(root)
     try:

@@ -27,7 +27,6 @@ import decimal
 import logging
 import re
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,11 +41,11 @@ import pymysql.cursors
 from servicetsunami.connectors.base import (
     CheckResult,
     ReadRequest,
-    Source,
     SourceCapabilities,
     SourceColumn,
     StreamInfo,
 )
+from servicetsunami.connectors.database import DatabaseSource
 from servicetsunami.connectors.duckdb_support import (
     ident,
     lit,
@@ -118,29 +117,23 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-class MySQLSource(Source):
+class MySQLSource(DatabaseSource["pymysql.connections.Connection[Any]"]):
     kind: ClassVar[str] = "mysql"
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(incremental=True, stage_parquet=True)
 
     def __init__(self, config: MySQLConfig, *, hostaddr: str | None = None, threads: int = 0) -> None:
+        super().__init__(threads=threads)
         self.config = config
         # verify_identity checks the certificate against the name, so it connects by name
         self._address = config.host if config.ssl_mode == "verify_identity" else (hostaddr or config.host)
         self._password = config.password.get_secret_value() if config.password else ""
-        self._threads = threads
-        self._duck: duckdb.DuckDBPyConnection | None = None
-        self._guard = threading.Lock()
-        self._closed = False
-        self._my: pymysql.connections.Connection[Any] | None = None
-        self._my_guard = threading.Lock()
-        self._failed_ahead: SourceError | None = None
 
     # -- check and discover -------------------------------------------------------------------
 
     def check(self) -> CheckResult:
         started = time.perf_counter()
         try:
-            conn = self._open_mysql()
+            conn = self._open_control()
         except SourceError as exc:
             problem, advice = exc.details.get("problem", "error"), exc.details.get("advice", exc.message)
             return CheckResult(False, _ms(started), problem=str(problem), diagnosis=str(advice))
@@ -330,43 +323,9 @@ class MySQLSource(Source):
         return value if value >= 0 else None
 
     def prepare(self) -> None:
-        """Opens DuckDB with mysql_scanner and the source attached, in a thread, while the run looks
-        up its table's last commit."""
-        if self._duck is None:
-            self._closed, self._failed_ahead = False, None
-            threading.Thread(target=self._open_ahead, name="mysql-source-open", daemon=True).start()
-
-    def _open_ahead(self) -> None:
-        with self._my_guard:
-            if self._my is None and not self._closed:
-                try:
-                    self._my = self._open_mysql()
-                except SourceError as exc:
-                    self._failed_ahead = exc  # the next query reports it
-                    return
-        try:
-            with self._guard:
-                if self._duck is None and not self._closed:
-                    self._open_duckdb()
-        except Exception:  # the read that needs it opens it again and reports the error
-            logger.debug("opening %s ahead of the read failed", self.config.redacted(), exc_info=True)
-
-    def cancel(self) -> None:
-        if self._duck is not None:
-            self._duck.interrupt()
-
-    def close(self) -> None:
-        with self._guard:
-            self._closed = True
-            if self._duck is not None:
-                self._duck.close()
-                self._duck = None
-        with self._my_guard:
-            self._failed_ahead = None
-            if self._my is not None:
-                with contextlib.suppress(Exception):
-                    self._my.close()
-                self._my = None
+        """Opens the PyMySQL connection, then DuckDB with mysql_scanner and the source attached, in a
+        thread, while the run looks up its table's last commit."""
+        super().prepare()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -374,21 +333,19 @@ class MySQLSource(Source):
     def _connect(self) -> Iterator[pymysql.cursors.Cursor]:
         """A cursor of the source's one PyMySQL connection, opened on first use and again after it
         broke; one caller at a time."""
-        with self._my_guard:
-            if self._my is None or not self._my.open:
-                failed, self._failed_ahead = self._failed_ahead, None
-                if failed is not None:  # prepare() just tried: waiting out the same timeout again helps no one
-                    raise failed
-                self._my = self._open_mysql()
+        with self._control_guard:
+            if self._control is None or not self._control.open:
+                self._take_failed_ahead()
+                self._control = self._open_control()
             try:
-                with self._my.cursor() as cur:
+                with self._control.cursor() as cur:
                     yield cur
             except pymysql.err.OperationalError as exc:
                 code = exc.args[0] if exc.args else None
                 if code in (2006, 2013, 2055):  # gone away, lost: reconnect next time
                     with contextlib.suppress(Exception):
-                        self._my.close()
-                    self._my = None
+                        self._control.close()
+                    self._control = None
                     _, advice = diagnose(exc, self._password)
                     raise SourceError(
                         f"lost the connection to {self.config.redacted()}: {advice}", transient=True
@@ -404,7 +361,7 @@ class MySQLSource(Source):
             return SourceError(f"the mysql server refused a query: {text[:300]}")
         return SourceError(f"the mysql server refused a query: {advice}")
 
-    def _open_mysql(self) -> pymysql.connections.Connection[Any]:
+    def _open_control(self) -> pymysql.connections.Connection[Any]:
         kwargs: dict[str, Any] = {}
         mode = self.config.ssl_mode
         if mode == "disabled":
@@ -456,11 +413,6 @@ class MySQLSource(Source):
             autocommit=True,
             **kwargs,
         )
-
-    def _duckdb(self) -> duckdb.DuckDBPyConnection:
-        with self._guard:
-            self._closed = False
-            return self._duck or self._open_duckdb()
 
     def _open_duckdb(self) -> duckdb.DuckDBPyConnection:
         """DuckDB with mysql_scanner, the source attached as ``src``; the caller holds ``_guard``."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,11 +29,11 @@ from psycopg import sql as pgsql
 from servicetsunami.connectors.base import (
     CheckResult,
     ReadRequest,
-    Source,
     SourceCapabilities,
     SourceColumn,
     StreamInfo,
 )
+from servicetsunami.connectors.database import DatabaseSource
 from servicetsunami.connectors.duckdb_support import (
     ident,
     lit,
@@ -104,20 +103,14 @@ def diagnose(exc: BaseException) -> tuple[str, str]:
     return "error", f"the connection failed: {text.splitlines()[0][:200] if text else type(exc).__name__}"
 
 
-class PostgresSource(Source):
+class PostgresSource(DatabaseSource["psycopg.Connection[Any]"]):
     kind: ClassVar[str] = "postgres"
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(incremental=True, stage_parquet=True)
 
     def __init__(self, config: PostgresConfig, *, hostaddr: str | None = None, threads: int = 0) -> None:
+        super().__init__(threads=threads)
         self.config = config
         self._conninfo = config.conninfo(hostaddr=hostaddr)
-        self._threads = threads
-        self._duck: duckdb.DuckDBPyConnection | None = None
-        self._closed = False  # close() came after the last read: a late prepare() opens nothing
-        self._guard = threading.Lock()
-        self._pg: psycopg.Connection[Any] | None = None  # for catalog and cursor queries, kept open
-        self._pg_guard = threading.Lock()
-        self._failed_ahead: SourceError | None = None  # prepare() could not connect
 
     # -- check and discover -------------------------------------------------------------------
 
@@ -278,40 +271,7 @@ class PostgresSource(Source):
     def prepare(self) -> None:
         """Opens the psycopg connection, then the DuckDB one (DuckDB, postgres_scanner and ATTACH:
         40-50 ms), in a thread, while the run looks up its table's last commit."""
-        if self._duck is None:
-            self._closed, self._failed_ahead = False, None
-            threading.Thread(target=self._open_ahead, name="postgres-source-open", daemon=True).start()
-
-    def _open_ahead(self) -> None:
-        with self._pg_guard:
-            if self._pg is None and not self._closed:
-                try:
-                    self._pg = self._open_pg()
-                except SourceError as exc:
-                    self._failed_ahead = exc  # the next query reports it
-                    return
-        try:
-            with self._guard:
-                if self._duck is None and not self._closed:
-                    self._open_duckdb()
-        except Exception:  # the read that needs it opens it again and reports the error
-            logger.debug("opening %s ahead of the read failed", self.config.redacted(), exc_info=True)
-
-    def cancel(self) -> None:
-        if self._duck is not None:
-            self._duck.interrupt()
-
-    def close(self) -> None:
-        with self._guard:
-            self._closed = True
-            if self._duck is not None:
-                self._duck.close()
-                self._duck = None
-        with self._pg_guard:
-            self._failed_ahead = None
-            if self._pg is not None:
-                self._pg.close()
-                self._pg = None
+        super().prepare()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -319,21 +279,19 @@ class PostgresSource(Source):
     def _connect(self) -> Iterator[psycopg.Connection[Any]]:
         """The source's one psycopg connection (autocommit), opened on first use and again after
         it broke; one caller at a time."""
-        with self._pg_guard:
-            if self._pg is None or self._pg.closed or self._pg.broken:
-                failed, self._failed_ahead = self._failed_ahead, None
-                if failed is not None:  # prepare() just tried: waiting out the same timeout again helps no one
-                    raise failed
-                self._pg = self._open_pg()
+        with self._control_guard:
+            if self._control is None or self._control.closed or self._control.broken:
+                self._take_failed_ahead()
+                self._control = self._open_control()
             try:
-                yield self._pg
+                yield self._control
             except psycopg.OperationalError as exc:  # the server went away: reconnect next time
-                self._pg.close()
-                self._pg = None
+                self._control.close()
+                self._control = None
                 _, advice = diagnose(exc)
                 raise SourceError(f"lost the connection to {self.config.redacted()}: {advice}", transient=True) from exc
 
-    def _open_pg(self) -> psycopg.Connection[Any]:
+    def _open_control(self) -> psycopg.Connection[Any]:
         try:
             return psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.Error as exc:
@@ -341,11 +299,6 @@ class PostgresSource(Source):
             raise SourceError(
                 f"cannot connect to {self.config.redacted()}: {advice}", transient=code in ("refused", "timeout")
             ) from exc
-
-    def _duckdb(self) -> duckdb.DuckDBPyConnection:
-        with self._guard:
-            self._closed = False
-            return self._duck or self._open_duckdb()
 
     def _open_duckdb(self) -> duckdb.DuckDBPyConnection:
         """DuckDB with postgres_scanner, the source attached as ``src``; the caller holds ``_guard``."""

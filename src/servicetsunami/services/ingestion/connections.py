@@ -24,6 +24,7 @@ from servicetsunami.connectors.base import Source, StreamInfo
 from servicetsunami.connectors.files.limits import StructureLimits
 from servicetsunami.connectors.files.reader import FileOptions
 from servicetsunami.connectors.registry import SOURCE_KINDS, SourceContext, SourceKind, source_kind
+from servicetsunami.connectors.sheets.config import GoogleUrls
 from servicetsunami.errors import InvalidInput, NotSupported, PermissionDenied
 from servicetsunami.security.secrets import secret_aad
 from servicetsunami.security.ssrf import check_source_host
@@ -296,6 +297,11 @@ def open_source(svc: Services, principal: Principal, connection_id: str, /) -> S
         ),
         file_limits=StructureLimits.from_settings(svc.settings.ingest),
         file_stager=_file_stager(svc),
+        google=GoogleUrls(
+            api=svc.settings.sync.google_api_url,
+            token=svc.settings.sync.google_token_url,
+            docs=svc.settings.sync.google_docs_url,
+        ),
     )
     return entry.factory(config, context)
 
