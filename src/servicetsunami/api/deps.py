@@ -74,7 +74,12 @@ async def get_principal(
         principal = services.authenticate(token)
     else:
         principal = await run_in_threadpool(services.authenticate, token)
-    logs.tenant.set(principal.tenant_slug)
+    logs.identify(
+        tenant_id=principal.tenant_id,
+        tenant_slug=principal.tenant_slug,
+        subject=principal.subject,
+        role=principal.role.value,
+    )
     return principal
 
 

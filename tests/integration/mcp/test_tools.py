@@ -69,6 +69,7 @@ async def test_results_validate_against_the_published_output_schemas(services: S
             ("describe_table", {"table_name": "sales"}),
             ("query_sql", {"sql": "SELECT * FROM bronze.sales"}),
             ("health", {}),
+            ("metrics", {}),
         ]:
             result = await client.call_tool(name, arguments)
             assert result.structured_content is not None
@@ -83,6 +84,7 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "describe_table",
         "query_sql",
         "health",  # the lakehouse
+        "metrics",  # the tenant's own figures; status needs the admin role
         "test_connection",
         "list_source_kinds",
         "list_source_tables",
@@ -134,7 +136,7 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "cancel_command",
         "destroy_context",  # command execution contexts
     }
-    for name in ("list_tables", "describe_table", "query_sql", "health"):
+    for name in ("list_tables", "describe_table", "query_sql", "health", "metrics"):
         annotations = tools[name].annotations
         assert annotations is not None
         assert annotations.read_only_hint is True and annotations.open_world_hint is False

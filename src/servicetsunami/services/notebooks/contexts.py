@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, Field
 
+from servicetsunami import metrics
 from servicetsunami.errors import InvalidInput, LimitExceeded, NotFound
 from servicetsunami.runs.sandbox.kernels import Kernel, release_thread_loop
 from servicetsunami.runs.sandbox.shim import TABLE_MIME
@@ -88,6 +89,8 @@ class _Context:
     closed: bool = False
 
     def close(self) -> None:
+        if not self.closed:
+            metrics.SANDBOX_CONTEXTS.dec()
         self.closed = True
         self.server.close()
         self.kernel.close()
@@ -145,6 +148,7 @@ def _create_context(svc: Services, principal: Principal, /, *, language: str = "
     context_id = uuid.uuid4().hex
     kernel, server = open_kernel(svc, principal, "c-" + context_id, env={"TSUNAMI_NOTEBOOK_LANGUAGE": language})
     ctx = _Context(context_id, principal.tenant_id, language, kernel, server)
+    metrics.SANDBOX_CONTEXTS.inc()
     with reg.lock:
         reg.contexts[context_id] = ctx
     return _public(ctx)

@@ -322,3 +322,26 @@ def child_states(session: Session, parent_id: str, /) -> list[tuple[str, str]]:
 def get_runs(session: Session, run_ids: Collection[str], /) -> list[Run]:
     """The runs of ``run_ids`` that exist (no tenant check: for the service's own coordinators)."""
     return list(session.scalars(select(Run).where(Run.id.in_(list(run_ids)))))
+
+
+def counts_by_kind_and_state(
+    session: Session, /, *, states: Collection[str] | None = None, tenant_id: str | None = None
+) -> dict[tuple[str, str], int]:
+    """``{(kind, state): runs}`` of every tenant (or one), limited to ``states`` when given."""
+    query = select(Run.kind, Run.state, func.count()).group_by(Run.kind, Run.state)
+    if states is not None:
+        query = query.where(Run.state.in_(list(states)))
+    if tenant_id is not None:
+        query = query.where(Run.tenant_id == tenant_id)
+    return {(kind, state): int(n) for kind, state, n in session.execute(query)}
+
+
+def finished_since(session: Session, /, *, tenant_id: str, since: datetime) -> list[tuple[str, str, float]]:
+    """``(kind, state, seconds from start to finish)`` of the tenant's runs that finished since ``since``."""
+    query = select(Run.kind, Run.state, Run.started_at, Run.finished_at).where(
+        Run.tenant_id == tenant_id, Run.finished_at >= since
+    )
+    return [
+        (kind, state, (finished - started).total_seconds() if started is not None and finished is not None else 0.0)
+        for kind, state, started, finished in session.execute(query)
+    ]
