@@ -3,6 +3,7 @@ latency per route template), the request line of JSON logs, and the audit entry 
 
 The route is the template the request matched (``/api/v1/runs/{run_id}``), never the raw path, so
 the metrics keep a small number of series; a request that matched nothing counts as ``<unmatched>``.
+With ``metrics.enabled`` off nothing is counted here.
 A write call is any method other than GET, HEAD and OPTIONS by an authenticated caller; the MCP door
 audits its own tool calls (``/mcp`` is skipped here).
 """
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNMATCHED = "<unmatched>"
-NOT_AUDITED = frozenset({"/mcp"})
+# Not audited: MCP audits its own tool calls; queries are reads sent as POST (their SQL is guarded
+# read-only), the same work MCP's read-only query_sql does.
+NOT_AUDITED = frozenset({"/mcp", "/api/v1/query", "/api/v1/datasets/{dataset_id}/query"})
 ERROR_CODE_KEY = "tsunami.error_code"  # the app's error handlers put the answered code in the scope
 
 
@@ -53,8 +56,9 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - started
             method = str(scope.get("method", ""))
             route = route_template(scope)
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            metrics.HTTP_DURATION.labels(method, route).observe(elapsed)
+            if self.services.settings.metrics.enabled:
+                metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
+                metrics.HTTP_DURATION.labels(method, route).observe(elapsed)
             outcome = "ok" if status < 400 else str(scope.get(ERROR_CODE_KEY) or f"http_{status}")
             logs.request_line("rest", f"{method} {route}", duration_ms=elapsed * 1000, outcome=outcome, status=status)
             if method not in READ_METHODS and holder and route not in NOT_AUDITED:

@@ -53,8 +53,9 @@ class ObservabilityMiddleware(Middleware):
             elapsed = time.perf_counter() - started
             known = await self._tool(context, name)
             operation = name if known is not None else "<unknown>"
-            metrics.MCP_REQUESTS.labels(operation, outcome).inc()
-            metrics.MCP_DURATION.labels(operation).observe(elapsed)
+            if self._services.settings.metrics.enabled:
+                metrics.MCP_REQUESTS.labels(operation, outcome).inc()
+                metrics.MCP_DURATION.labels(operation).observe(elapsed)
             logs.request_line("mcp", operation, duration_ms=elapsed * 1000, outcome=outcome)
             if known is not None and not known:
                 await anyio.to_thread.run_sync(
