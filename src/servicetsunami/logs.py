@@ -113,3 +113,5 @@ def configure_logging(level: str = "INFO", *, stream: TextIO | None = None, json
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter on every start
     # Request lines are structured data for JSON logs; readable logs have uvicorn's access lines.
     access_logger.setLevel(logging.NOTSET if json_lines else logging.WARNING)
+    # JSON logs: our request line replaces uvicorn's access line (one line per request, not two).
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING if json_lines else logging.NOTSET)
