@@ -116,12 +116,14 @@ async def test_cors_is_off_by_default_and_answers_the_configured_origins_when_on
 def json_lines() -> io.StringIO:
     stream = io.StringIO()
     root = logging.getLogger()
-    saved = root.handlers[:], root.level, logs.access_logger.level
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    saved = root.handlers[:], root.level, logs.access_logger.level, uvicorn_access.level
     logs.configure_logging("INFO", stream=stream, json_lines=True)
     yield stream
-    root.handlers[:], level, access = saved[0], saved[1], saved[2]
-    root.setLevel(level)
-    logs.access_logger.setLevel(access)
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    logs.access_logger.setLevel(saved[2])
+    uvicorn_access.setLevel(saved[3])
 
 
 async def test_json_logs_carry_one_request_line_per_call_with_caller_route_duration_and_outcome(
