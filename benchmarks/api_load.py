@@ -11,7 +11,11 @@ Targets: p99 < 150 ms for the metadata requests, < 300 ms for small queries, 0 e
 The four query texts repeat (as a dashboard's would), so most queries are answered from the result
 cache; ``--no-result-cache`` starts the server with it off, so every query runs.
 
-Usage: ``python benchmarks/api_load.py [--clients 50] [--seconds 30] [--no-result-cache]``.
+``--observability`` runs the load twice in the same run on two fresh servers: first with metrics off
+and readable logs at WARNING (the baseline), then with metrics on, JSON logs at INFO (one request line
+per call) and ``/metrics`` scraped every second; it prints the throughput ratio (target: >= 0.90).
+
+Usage: ``python benchmarks/api_load.py [--clients 50] [--seconds 30] [--no-result-cache] [--observability]``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ T = TypeVar("T")
 DATASETS = ("sales", "orders", "customers", "events")
 TARGET_P99_MS = {"list_datasets": 150.0, "describe_table": 150.0, "query": 300.0}
 PASSWORD = "benchmark-password"
+LAST_ERRORS: list[str] = []  # the errors of the last measured() load
+START_SECONDS = 240.0  # a loaded machine takes minutes to start a server
 
 
 def prepare(home: Path, clients: int) -> list[tuple[str, str]]:
@@ -84,13 +90,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(home: Path, port: int, *, result_cache: bool = True) -> subprocess.Popen[bytes]:
+def start_server(
+    home: Path, port: int, *, result_cache: bool = True, observed: bool | None = None
+) -> subprocess.Popen[bytes]:
+    """``observed``: None leaves the defaults; False turns metrics off (logs at WARNING); True turns
+    metrics on with JSON logs at INFO, a request line per call."""
     env = {**os.environ, "TSUNAMI_HOME": str(home), "TSUNAMI_PORT": str(port), "TSUNAMI_LOG_LEVEL": "WARNING"}
     if not result_cache:
         env["TSUNAMI_QUERY__RESULT_CACHE_MB"] = "0"
+    if observed is not None:  # both sides: throughput, not the per-principal query limit
+        env["TSUNAMI_API__QUERY_RATE_LIMIT"] = "1000000/minute"
+    if observed is False:
+        env["TSUNAMI_METRICS__ENABLED"] = "false"
+    elif observed:
+        env.update({"TSUNAMI_METRICS__ENABLED": "true", "TSUNAMI_LOG_FORMAT": "json", "TSUNAMI_LOG_LEVEL": "INFO"})
     tsunami = Path(sys.executable).parent / "tsunami"
     server = subprocess.Popen([str(tsunami), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
@@ -99,7 +115,7 @@ def start_server(home: Path, port: int, *, result_cache: bool = True) -> subproc
             pass
         time.sleep(0.1)
     server.kill()
-    raise SystemExit("tsunami serve did not start within 60 s")
+    raise SystemExit(f"tsunami serve did not start within {START_SECONDS:.0f} s")
 
 
 class Connection:
@@ -261,6 +277,63 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+async def scraper(port: int, stop: asyncio.Event) -> int:
+    """Scrape /metrics every second until ``stop``, as Prometheus would; returns the scrapes."""
+    done = 0
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        while not stop.is_set():
+            answer = await http.get("/metrics")
+            if answer.status_code != 200:
+                raise SystemExit(f"/metrics answered {answer.status_code}")
+            done += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+    return done
+
+
+async def measured(
+    port: int, credentials: list[tuple[str, str]], seconds: float, *, scraped: bool
+) -> tuple[int, int, int]:
+    """(requests/s, errors, scrapes) of one load, /metrics scraped meanwhile when ``scraped``."""
+    stop = asyncio.Event()
+    scrapes = asyncio.create_task(scraper(port, stop)) if scraped else None
+    _, throughput, errors = await load("127.0.0.1", port, credentials, seconds)
+    stop.set()
+    LAST_ERRORS[:] = errors
+    return throughput, len(errors), (await scrapes) if scrapes is not None else 0
+
+
+def observability(clients: int, seconds: float) -> None:
+    """Throughput with metrics and JSON logs on against off, each on a fresh server and data folder."""
+    results: dict[bool, tuple[int, int, int]] = {}
+    errors_seen: list[str] = []
+    load_before = os.getloadavg()
+    for observed in (False, True):
+        with tempfile.TemporaryDirectory(prefix="tsunami-api-load-") as folder:
+            home = Path(folder) / "home"
+            credentials = prepare(home, clients)
+            port = free_port()
+            server = start_server(home, port, observed=observed)
+            try:
+                results[observed] = run(measured(port, credentials, seconds, scraped=observed))
+                errors_seen.extend(LAST_ERRORS)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    load_after = os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)"
+    )
+    (off, off_errors, _), (on, on_errors, scrapes) = results[False], results[True]
+    ratio = on / max(off, 1)
+    print(f"metrics off, text logs:               {off} requests/s, {off_errors} errors")
+    print(f"metrics on, JSON logs, scraped {scrapes:>3}x: {on} requests/s, {on_errors} errors")
+    met = ratio >= 0.90 and not (off_errors or on_errors)
+    print(f"throughput ratio on/off: {ratio:.2f} (target >= 0.90) {'ok' if met else 'MISSED'}")
+    for line in sorted(set(errors_seen))[:10]:
+        print("  error:", line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -270,8 +343,16 @@ def main() -> None:
         action="store_true",
         help="run every query (the four query texts repeat, so by default most are answered from the cache)",
     )
+    parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="throughput with metrics and JSON logs on against off, in the same run",
+    )
     args = parser.parse_args()
     seconds = min(args.seconds, 30.0)  # bounded, as the issue asks
+    if args.observability:
+        observability(args.clients, seconds)
+        return
     with tempfile.TemporaryDirectory(prefix="tsunami-api-load-") as folder:
         home = Path(folder) / "home"
         print(f"preparing {args.clients} clients (half API keys, half logged-in users) and {len(DATASETS)} datasets")

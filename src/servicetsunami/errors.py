@@ -19,6 +19,7 @@ The message is written for the person (or agent) who sent the request and never 
     │   ├── QueryRefused              query_refused       400    the SQL guard said no (reason inside)
     │   ├── SqlSyntaxError            sql_syntax_error    400    the SQL does not parse as Databricks SQL
     │   ├── InvalidJob                invalid_job         400    a job definition: cycle, unknown task, cron...
+    │   ├── InvalidConfig             invalid_config      400    the configuration file: YAML, a secret in it
     │   └── BadFile                   bad_file            422    an uploaded file cannot be ingested
     ├── AuthError                     unauthenticated     401    no or bad credentials
     ├── PermissionDenied              permission_denied   403    authenticated, but the role may not
@@ -98,6 +99,10 @@ class InvalidInput(TsunamiError):
 
 class InvalidIdentifier(InvalidInput):
     code = "invalid_identifier"
+
+
+class InvalidConfig(InvalidInput):
+    code = "invalid_config"
 
 
 class QueryRefused(InvalidInput):

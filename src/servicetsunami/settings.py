@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from servicetsunami.config_file import YamlConfigSource
 
 
 class QuerySettings(BaseModel):
@@ -519,6 +521,39 @@ class StatementsSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus metrics at ``/metrics``."""
+
+    enabled: bool = Field(True, description="Serve /metrics. Off: it answers 404.")
+    token: SecretStr | None = Field(
+        None,
+        description="Bearer token a scraper on another host must send. /metrics is open to loopback "
+        "clients only; without a token every other client is refused (403).",
+    )
+
+
+class CorsSettings(BaseModel):
+    """Cross-origin requests from browsers (Starlette's CORSMiddleware); off by default."""
+
+    enabled: bool = Field(False, description="Answer CORS preflights and add CORS headers for the origins below.")
+    origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed, e.g. https://console.example.com; '*' allows any (then without credentials).",
+    )
+    allow_credentials: bool = Field(
+        False, description="Let browsers send cookies and Authorization headers cross-origin (not with '*')."
+    )
+    max_age_seconds: int = Field(600, ge=0, description="How long browsers may remember a preflight answer.")
+
+
+class AuditSettings(BaseModel):
+    """The audit log of writes and admin actions (``GET /api/v1/audit``)."""
+
+    enabled: bool = Field(
+        True, description="Record every write call (MCP tools that are not read-only, REST calls other than GET)."
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
@@ -545,6 +580,11 @@ class Settings(BaseSettings):
     public_url: str = Field("", description="URL clients use to reach the server; empty = http://host:port.")
     api_key: str = Field("", description="API key used by `tsunami mcp` (stdio) and the CLI to pick the principal.")
     log_level: str = Field("INFO", description="Python logging level for entry points.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="'json': one JSON object per line, with request id, tenant, principal, tool or route, "
+        "duration and outcome of each request; 'text': readable lines.",
+    )
     query: QuerySettings = Field(default_factory=QuerySettings, description="Query caps.")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="File ingestion.")
     mcp: McpSettings = Field(default_factory=McpSettings, description="MCP door.")
@@ -590,6 +630,22 @@ class Settings(BaseSettings):
     statements: StatementsSettings = Field(
         default_factory=StatementsSettings, description="Long statements: result chunks and how long they are kept."
     )
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Prometheus metrics.")
+    cors: CorsSettings = Field(default_factory=CorsSettings, description="Cross-origin requests (browsers).")
+    audit: AuditSettings = Field(default_factory=AuditSettings, description="The audit log.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Code, then the environment, then tsunami.yaml (config_file.py), then the defaults.
+        home = getattr(init_settings, "init_kwargs", {}).get("home")
+        return init_settings, env_settings, dotenv_settings, YamlConfigSource(settings_cls, home), file_secret_settings
 
     @field_validator("source_allowed_networks", mode="before")
     @classmethod
@@ -638,6 +694,7 @@ def _split_list(value: Any) -> Any:
 # (Configuration) lists them. Any other TSUNAMI_ name that is not a setting is reported at start.
 OTHER_ENVIRONMENT_NAMES: dict[str, str] = {
     "TSUNAMI_URL": "URL of a running server for scripts; the README's walk-through reads it",
+    "TSUNAMI_CONFIG": "the configuration file (default <home>/tsunami.yaml)",
     "TSUNAMI_TEST_POSTGRES_URL": "the PostgreSQL database of the test suite",
     "TSUNAMI_TEST_MYSQL_URL": "the MySQL/MariaDB database of the test suite",
 }

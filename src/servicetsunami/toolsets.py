@@ -39,6 +39,7 @@ TOOLS: dict[str, str] = {
     **dict.fromkeys(("list_tables", "describe_table"), "catalog"),
     **dict.fromkeys(("query_sql", "execute_dbsql", "get_statement", "cancel_statement"), "query"),
     **dict.fromkeys(("health",), "health"),
+    **dict.fromkeys(("status", "metrics"), "ops"),
     **dict.fromkeys(
         (
             "connect_postgres",
@@ -165,6 +166,7 @@ _ANALYST = _MINIMAL | frozenset(
         "get_endpoint",
         "invoke_endpoint",
         "invoke_model",
+        "metrics",
     }
 )
 # What an admin alone may do (tools tagged "manage"): left out of the engineer preset.
@@ -177,6 +179,7 @@ _ADMIN_ONLY = frozenset(
         "start_cluster",
         "terminate_cluster",
         "resize_cluster",
+        "status",
     }
 )
 _ENGINEER = frozenset(TOOLS) - _ADMIN_ONLY

@@ -29,6 +29,7 @@ from servicetsunami import __version__, logs
 from servicetsunami.api.deps import route_allowance
 from servicetsunami.api.headers import SecurityHeaders, add_docs_pages
 from servicetsunami.api.limits import BodySizeLimit, open_rate_limiter
+from servicetsunami.api.observe import ERROR_CODE_KEY, ObservabilityMiddleware
 from servicetsunami.api.problems import problem
 from servicetsunami.api.routes import (
     agents,
@@ -42,6 +43,7 @@ from servicetsunami.api.routes import (
     datasets,
     health,
     notebooks,
+    ops,
     pipelines,
     serving,
     statements,
@@ -91,6 +93,8 @@ API_ROUTERS = (
     serving.router,
     chat.router,
     health.router,
+    ops.health_router,
+    ops.router,
 )
 
 
@@ -169,6 +173,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.state.limiter = limiter
     add_docs_pages(app, openapi_url=OPENAPI_PATH)
     app.include_router(health.router, include_in_schema=False)  # probes at the root too
+    app.include_router(ops.health_router, include_in_schema=False)
+    app.include_router(ops.root_router)  # /metrics
     app.include_router(serving.invocations_router)  # Databricks' own path, so Model Serving clients only change host
     for router in API_ROUTERS:  # each route counts against its own limit, when it has one
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(route_allowance)])
@@ -178,22 +184,39 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.api.max_body_bytes, max_upload_bytes=settings.ingest.max_upload_bytes
     )
+    app.add_middleware(ObservabilityMiddleware, services=services)
     app.add_middleware(RequestIdMiddleware)
+    if settings.cors.enabled:
+        from starlette.middleware.cors import CORSMiddleware
+
+        wildcard = "*" in settings.cors.origins
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors.origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Mcp-Session-Id", "Mcp-Protocol-Version"],
+            expose_headers=["X-Request-ID", "Retry-After", "Mcp-Session-Id"],
+            allow_credentials=settings.cors.allow_credentials and not wildcard,
+            max_age=settings.cors.max_age_seconds,
+        )
     app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(TsunamiError)
     async def tsunami_error(request: Request, exc: TsunamiError) -> JSONResponse:
         retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        request.scope[ERROR_CODE_KEY] = exc.code
         return problem(exc.http_status, exc.code, exc.message, logs.request_id.get(), retry_after=retry_after)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
+        request.scope[ERROR_CODE_KEY] = code
         return problem(exc.status_code, code, str(exc.detail), logs.request_id.get())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         invalid = invalid_arguments(list(exc.errors()), what="request")
+        request.scope[ERROR_CODE_KEY] = invalid.code
         return problem(422, invalid.code, invalid.message, logs.request_id.get())
 
     return app
@@ -208,7 +231,7 @@ def worker_app() -> FastAPI:
     from servicetsunami.mcp.server import use_service_logging
 
     settings = Settings()
-    logs.configure_logging(settings.log_level)
+    logs.configure_logging(settings.log_level, json_lines=settings.log_format == "json")
     use_service_logging()
     return create_app(settings)
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
-from fastapi.requests import HTTPConnection
 from fastapi.concurrency import run_in_threadpool
+from fastapi.requests import HTTPConnection
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -78,7 +78,12 @@ async def get_principal(
         principal = services.authenticate(token)
     else:
         principal = await run_in_threadpool(services.authenticate, token)
-    logs.tenant.set(principal.tenant_slug)
+    logs.identify(
+        tenant_id=principal.tenant_id,
+        tenant_slug=principal.tenant_slug,
+        subject=principal.subject,
+        role=principal.role.value,
+    )
     return principal
 
 

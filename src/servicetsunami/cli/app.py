@@ -13,6 +13,7 @@ import typer
 
 from servicetsunami.cli import (
     agents,
+    config,
     connections,
     data,
     jobs,
@@ -27,7 +28,7 @@ from servicetsunami.cli import (
     users,
     vectors,
 )
-from servicetsunami.cli.common import REMOTE_COMMANDS, err, target, warn_unknown_environment
+from servicetsunami.cli.common import REMOTE_COMMANDS, err, target, warn_unknown_config, warn_unknown_environment
 
 app = typer.Typer(help="ServiceTsunami: the integration brain for data and AI agents.", no_args_is_help=True)
 # typer lists top-level commands first, in mounting order, then the groups in mounting order.
@@ -45,6 +46,7 @@ app.add_typer(agents.app, name="agents")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")
+app.add_typer(config.app, name="config")
 
 
 @app.callback()
@@ -62,6 +64,8 @@ def _start(
 ) -> None:
     # Before every command, serve and mcp included: a misspelt setting is otherwise silently ignored.
     warn_unknown_environment()
+    if ctx.invoked_subcommand != "config":  # `config check` lists them itself
+        warn_unknown_config()
     target.server = server
     command = ctx.invoked_subcommand
     if server is not None and command not in REMOTE_COMMANDS:

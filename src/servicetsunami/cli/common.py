@@ -80,6 +80,18 @@ def warn_unknown_environment() -> None:
         )
 
 
+def warn_unknown_config() -> None:
+    """A warning line on stderr for each key of ``tsunami.yaml`` that nothing reads; an unreadable
+    file (bad YAML, a secret written in it) is reported and the command exits with status 2."""
+    from servicetsunami.config_file import config_path, read_file, unknown_keys
+
+    with reported_errors():
+        data = read_file(config_path(os.environ.get("TSUNAMI_HOME") or None))
+        for note in unknown_keys(Settings, data):
+            err.print(f"[yellow]warning[/yellow]: tsunami.yaml: {note}", highlight=False, soft_wrap=True)
+        Settings()  # a secret written in the file is refused here, before any command starts
+
+
 def require_home(settings: Settings) -> None:
     """Refuse to open a data folder that does not exist unless ``TSUNAMI_HOME`` chose it.
 

@@ -51,6 +51,7 @@ def serve(
 
     from servicetsunami.api.app import create_app
     from servicetsunami.mcp.server import use_service_logging
+    from servicetsunami.metrics import prepare_multiprocess
     from servicetsunami.services.container import Services
     from servicetsunami.services.identity import tenants
     from servicetsunami.services.ops.leftovers import sweep_leftovers
@@ -61,7 +62,7 @@ def serve(
         overrides["serve"] = {**Settings().serve.model_dump(), "workers": workers}
     settings = Settings(**overrides)
     _check_port(settings.host, settings.port)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json_lines=settings.log_format == "json")
     use_service_logging()
     services = Services.open(settings)
     created = tenants.bootstrap_service(services)
@@ -96,6 +97,8 @@ def serve(
         else:
             # Each worker builds its own app from the environment: hand it what the options said.
             os.environ.update({"TSUNAMI_HOST": settings.host, "TSUNAMI_PORT": str(settings.port)})
+            # Every worker writes its metrics into one folder, emptied now (metrics.py).
+            prepare_multiprocess(settings.resolved_home / "run" / "metrics")
             uvicorn.run("servicetsunami.api.app:worker_app", factory=True, workers=processes, **options)
     finally:
         services.close()

@@ -5,10 +5,12 @@
 
 1. :class:`~servicetsunami.mcp.errors.ErrorShapingMiddleware`: our errors are shown with their code,
    everything else is masked (``mask_error_details`` as the backstop);
-2. :class:`~servicetsunami.mcp.auth.TenantLogContextMiddleware`: log lines name the caller's tenant;
-3. :class:`~servicetsunami.mcp.auth.RoleGateMiddleware`: a caller sees and calls only the tools of
+2. :class:`~servicetsunami.mcp.observe.ObservabilityMiddleware`: metrics, request lines and the audit
+   entry of each tool call (refusals by the middlewares below included);
+3. :class:`~servicetsunami.mcp.auth.TenantLogContextMiddleware`: log lines name the caller's tenant;
+4. :class:`~servicetsunami.mcp.auth.RoleGateMiddleware`: a caller sees and calls only the tools of
    its role, of the server's tool set (settings ``tools.*``) and of its API key's tool set;
-4. :class:`~servicetsunami.mcp.auth.RateLimitMiddleware` (given a limiter): ``query_sql`` shares
+5. :class:`~servicetsunami.mcp.auth.RateLimitMiddleware` (given a limiter): ``query_sql`` shares
    REST's per-principal query limit.
 
 With ``principal`` the server speaks for that one caller (stdio, in-process tests); local file
@@ -34,6 +36,7 @@ from servicetsunami.mcp.auth import (
     TenantLogContextMiddleware,
 )
 from servicetsunami.mcp.errors import ErrorShapingMiddleware
+from servicetsunami.mcp.observe import ObservabilityMiddleware
 from servicetsunami.mcp.tools import register_all
 from servicetsunami.security.ratelimits import RateLimiter
 from servicetsunami.services.container import Services
@@ -102,6 +105,7 @@ def build_mcp_server(
     caller = Caller(fixed=principal)
     middleware: list[Middleware] = [
         ErrorShapingMiddleware(),
+        ObservabilityMiddleware(services, caller),
         TenantLogContextMiddleware(caller),
         RoleGateMiddleware(caller, offered_tools(services.settings)),
     ]

@@ -45,7 +45,7 @@ folder ({home})."""
 
 def run_stdio(settings: Settings) -> None:
     """Serve MCP on stdin/stdout as the principal of ``settings.api_key``; returns when stdin closes."""
-    configure_logging(settings.log_level, stream=sys.stderr)
+    configure_logging(settings.log_level, stream=sys.stderr, json_lines=settings.log_format == "json")
     if not settings.api_key.strip():
         print(NO_KEY_MESSAGE, file=sys.stderr)
         raise SystemExit(EXIT_NO_KEY)

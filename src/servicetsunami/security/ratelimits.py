@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from limits import RateLimitItem, parse
 
+from servicetsunami import metrics
 from servicetsunami.errors import InvalidInput, RateLimited
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class RateLimiter:
             if allowed:
                 self._db.execute("INSERT INTO hits (key, at) VALUES (?, ?)", (key, now))
         if not allowed:
+            metrics.RATE_LIMITED.labels(name).inc()
             wait = max(1, math.ceil(oldest + window - now))
             raise RateLimited(f"too many {what}; try again in {wait} s", retry_after=wait)
 
@@ -125,6 +127,7 @@ class RateLimiter:
             row = self._db.execute("SELECT until FROM failures WHERE key = ?", (_key(name, identifiers),)).fetchone()
         now = self._clock()
         if row is not None and row[0] > now:
+            metrics.RATE_LIMITED.labels(name).inc()
             wait = max(1, math.ceil(row[0] - now))
             raise RateLimited(f"too many {what}; try again in {wait} s", retry_after=wait)
 

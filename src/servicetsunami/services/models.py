@@ -99,3 +99,16 @@ class Warehouse(BaseModel):
     size: str = Field(description="Cluster size on Databricks (2X-Small ... 4X-Large)")
     engine: str = Field(description="The lakehouse engine the warehouse belongs to")
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuditEntry(BaseModel):
+    """One entry of the audit log."""
+
+    id: str
+    created_at: datetime
+    subject: str = Field(description="Who: user:<id>, key:<id> or the service")
+    action: str = Field(description="What: a door's call (POST /api/v1/..., mcp:<tool>) or a service action")
+    target: str | None = Field(None, description="The object acted on, or the request path")
+    door: str | None = Field(None, description="rest or mcp; null for the services' own entries")
+    request_id: str | None = None
+    outcome: str | None = Field(None, description="ok, or the error code the call ended with")

@@ -323,7 +323,10 @@ class AuditLog(_MetaMixin, Base):
     """Who did what to which target. Rows outlive their tenant (``tenant_id`` is then null)."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_tenant_id_created_at", "tenant_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_log_tenant_id_created_at", "tenant_id", "created_at"),
+        Index("ix_audit_log_created_at", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str | None] = mapped_column(
@@ -332,6 +335,11 @@ class AuditLog(_MetaMixin, Base):
     subject: Mapped[str] = mapped_column(String(200), nullable=False)
     action: Mapped[str] = mapped_column(String(100), nullable=False)
     target: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # Where the action came from (rest, mcp; null: the service itself), its request and how it ended
+    # (ok or an error code; null for entries the services write as part of the change itself).
+    door: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
 
 

@@ -70,6 +70,7 @@ async def test_results_validate_against_the_published_output_schemas(services: S
             ("query_sql", {"sql": "SELECT * FROM bronze.sales"}),
             ("execute_dbsql", {"sql": "SELECT * FROM bronze.sales", "wait_seconds": 10}),
             ("health", {}),
+            ("metrics", {}),
         ]:
             result = await client.call_tool(name, arguments)
             assert result.structured_content is not None
@@ -87,6 +88,7 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "get_statement",
         "cancel_statement",  # long statements
         "health",  # the lakehouse
+        "metrics",  # the tenant's own figures; status needs the admin role
         "test_connection",
         "list_source_kinds",
         "list_source_tables",
@@ -160,7 +162,7 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "deploy_model",
         "invoke_model",  # agents and serving endpoints
     }
-    for name in ("list_tables", "describe_table", "query_sql", "execute_dbsql", "get_statement", "health"):
+    for name in ("list_tables", "describe_table", "query_sql", "execute_dbsql", "get_statement", "health", "metrics"):
         annotations = tools[name].annotations
         assert annotations is not None
         assert annotations.read_only_hint is True and annotations.open_world_hint is False

@@ -49,6 +49,7 @@ def test_every_kind_builds_a_source_of_its_own_kind() -> None:
         "mysql": {"host": "db.example.com", "database": "app", "user": "reader", "password": "pw-123"},
         "rest": {"base_url": "https://api.example.com/v1", "resources": [{"name": "items", "path": "/items"}]},
         "sheets": {"spreadsheet_id": "1AbCdEfGhIjKlMnOp", "auth": "public"},
+        "salesforce": {"instance_url": "https://acme.my.salesforce.com", "client_id": "app", "client_secret": "s-1"},
         "files": {"path": "a/b.csv"},
     }
     assert set(SOURCE_KINDS) == set(configs)

@@ -16,8 +16,6 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
-from servicetsunami.connectors.http import host_port
-
 _OBJECT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _VERSION = re.compile(r"^\d{2,3}\.\d$")
 
@@ -87,7 +85,8 @@ class SalesforceConfig(BaseModel):
         return self
 
     def endpoint(self) -> tuple[str, int]:
-        return host_port(self.instance_url)
+        parts = urlsplit(self.instance_url)  # not connectors.http: listing kinds loads no HTTP client
+        return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
     def api(self, tail: str) -> str:
         return f"{self.instance_url}/services/data/v{self.api_version}{tail}"

@@ -30,6 +30,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
+from servicetsunami import metrics
 from servicetsunami.engines.base import ArrowResult, statement_stop
 from servicetsunami.engines.local import deletions
 from servicetsunami.engines.local.results import ResultCache, deterministic
@@ -91,11 +92,20 @@ class LocalReads:
             if cache is not None and not deterministic(query.statement):
                 cache = None
             hit = cache.get(key) if cache is not None else None
+            if cache is not None:
+                metrics.RESULT_CACHE.labels("hit" if hit is not None else "miss").inc()
             if hit is not None:
-                return ArrowResult(hit[0], hit[1], (time.perf_counter() - started) * 1000, sql, cached=True)
-            table, truncated = self._run_capped(
-                cursor, sql, max_rows, max_bytes, timeout_seconds, database=(catalog or "", db)
-            )
+                elapsed = time.perf_counter() - started
+                metrics.ENGINE_STATEMENTS.labels("local", "cached").observe(elapsed)
+                return ArrowResult(hit[0], hit[1], elapsed * 1000, sql, cached=True)
+            try:
+                table, truncated = self._run_capped(
+                    cursor, sql, max_rows, max_bytes, timeout_seconds, database=(catalog or "", db)
+                )
+            except Exception:
+                metrics.ENGINE_STATEMENTS.labels("local", "error").observe(time.perf_counter() - started)
+                raise
+            metrics.ENGINE_STATEMENTS.labels("local", "ok").observe(time.perf_counter() - started)
             if cache is not None:
                 cache.put(key, table, truncated)
         finally:

@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from servicetsunami import metrics
 from servicetsunami.connectors.base import ReadRequest, Source
 from servicetsunami.engines.base import Engine, Idempotency, WriteMode, WriteResult
 from servicetsunami.errors import Conflict, InvalidInput, NotSupported, SyncCancelled
@@ -196,6 +197,8 @@ class SyncRunner:
             return False
         self.progress.rows += result.rows
         self.progress.bytes += size
+        metrics.SYNC_ROWS.inc(result.rows)
+        metrics.SYNC_BYTES.inc(size)
         self.progress.batches += 1
         self.progress.version = result.version
         self.progress.cursor = cursor

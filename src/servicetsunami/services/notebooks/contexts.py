@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, Field
 
+from servicetsunami import metrics
 from servicetsunami.errors import InvalidInput, LimitExceeded, NotFound
 from servicetsunami.runs.sandbox.kernels import Kernel, release_thread_loop
 from servicetsunami.runs.sandbox.shim import TABLE_MIME
@@ -91,6 +92,8 @@ class _Context:
     closed: bool = False
 
     def close(self) -> None:
+        if not self.closed:
+            metrics.SANDBOX_CONTEXTS.dec()
         self.closed = True
         self.server.close()
         self.kernel.close()
@@ -154,6 +157,7 @@ def _create_context(svc: Services, principal: Principal, /, *, language: str = "
     context_id = f"{_registry(svc).worker}-{folder}"
     kernel, server = open_kernel(svc, principal, "c-" + folder, env={"TSUNAMI_NOTEBOOK_LANGUAGE": language})
     ctx = _Context(context_id, principal.tenant_id, language, kernel, server)
+    metrics.SANDBOX_CONTEXTS.inc()
     with _registry(svc).lock:
         _registry(svc).contexts[context_id] = ctx
     return _public(ctx)

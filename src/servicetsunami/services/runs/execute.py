@@ -4,8 +4,10 @@ way it ended (result, error code, canceled, timed out) is recorded once."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
+from servicetsunami import metrics
 from servicetsunami.errors import Cancelled, TsunamiError
 from servicetsunami.services.runs.context import RunContext
 from servicetsunami.services.runs.kinds import RunKind, registered
@@ -21,6 +23,21 @@ logger = logging.getLogger(__name__)
 
 
 def execute(svc: Services, claimed: ClaimedRun, /) -> None:
+    started = time.perf_counter()
+    try:
+        _execute(svc, claimed)
+    finally:
+        state = _ENDED.pop(claimed.id, None)
+        if state is not None:
+            metrics.RUNS_FINISHED.labels(claimed.kind, state).inc()
+            metrics.RUN_DURATION.labels(claimed.kind, state).observe(time.perf_counter() - started)
+
+
+# run id -> the state its execution ended it in (read back by execute() for the metrics)
+_ENDED: dict[str, str] = {}
+
+
+def _execute(svc: Services, claimed: ClaimedRun, /) -> None:
     kind = registered().get(claimed.kind)
     if kind is None:
         _end(svc, claimed, "failed", error=f"no worker here runs {claimed.kind!r} runs", error_code="unknown_kind")
@@ -85,7 +102,9 @@ def _end(
             progress=progress or None,
             worker=svc.launcher.worker_id,
         )
-    if not ended:
+    if ended:
+        _ENDED[claimed.id] = state
+    else:
         logger.info("run %s had already ended elsewhere", claimed.id)
     svc.launcher.notify()
 

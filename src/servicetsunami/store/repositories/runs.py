@@ -346,3 +346,26 @@ def clear_results(session: Session, /, *, kind: str, finished_before: datetime) 
         .execution_options(synchronize_session=False)
     )
     return _rowcount(result)
+
+
+def counts_by_kind_and_state(
+    session: Session, /, *, states: Collection[str] | None = None, tenant_id: str | None = None
+) -> dict[tuple[str, str], int]:
+    """``{(kind, state): runs}`` of every tenant (or one), limited to ``states`` when given."""
+    query = select(Run.kind, Run.state, func.count()).group_by(Run.kind, Run.state)
+    if states is not None:
+        query = query.where(Run.state.in_(list(states)))
+    if tenant_id is not None:
+        query = query.where(Run.tenant_id == tenant_id)
+    return {(kind, state): int(n) for kind, state, n in session.execute(query)}
+
+
+def finished_since(session: Session, /, *, tenant_id: str, since: datetime) -> list[tuple[str, str, float]]:
+    """``(kind, state, seconds from start to finish)`` of the tenant's runs that finished since ``since``."""
+    query = select(Run.kind, Run.state, Run.started_at, Run.finished_at).where(
+        Run.tenant_id == tenant_id, Run.finished_at >= since
+    )
+    return [
+        (kind, state, (finished - started).total_seconds() if started is not None and finished is not None else 0.0)
+        for kind, state, started, finished in session.execute(query)
+    ]

@@ -1,7 +1,7 @@
 """An API key's own tool set (a preset and tool names), narrowing the MCP tools it sees.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05
 
 Written by hand against ``servicetsunami.store.models.ApiKey.tool_set``.
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
