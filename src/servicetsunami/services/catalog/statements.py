@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +31,7 @@ from servicetsunami.services.catalog import query
 from servicetsunami.services.models import QueryColumn
 from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.kinds import RunKind, register
+from servicetsunami.services.runs.stops import Stops
 from servicetsunami.sql import guard_query
 from servicetsunami.store.models import Run, utcnow
 from servicetsunami.store.repositories import runs as runs_repo
@@ -187,7 +186,7 @@ def cancel_statement(svc: Services, principal: Principal, statement_id: str, /) 
 
 def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
     params = ctx.params
-    stops = _Stops()
+    stops = Stops()
     ctx.on_cancel(stops.stop_all)
     ctx.raise_if_cancelled()
     with stoppable(stops.add):
@@ -276,41 +275,3 @@ def _chunk(svc: Services, result: dict[str, Any], index: int) -> ResultChunk:
         data_array=data,
         next_chunk_index=index + 1 if index + 1 < count else None,
     )
-
-
-class _Stops:
-    """The stop functions of the statement's engine calls now; all called when the run is stopped."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stops: dict[int, Callable[[], None]] = {}
-        self._next = 0
-        self._stopped = False
-
-    def add(self, stop: Callable[[], None]) -> Callable[[], None]:
-        with self._lock:
-            key, self._next = self._next, self._next + 1
-            self._stops[key] = stop
-            stopped = self._stopped
-        if stopped:
-            _quietly(stop)
-
-        def release() -> None:
-            with self._lock:
-                self._stops.pop(key, None)
-
-        return release
-
-    def stop_all(self) -> None:
-        with self._lock:
-            self._stopped = True
-            stops = list(self._stops.values())
-        for stop in stops:
-            _quietly(stop)
-
-
-def _quietly(stop: Callable[[], None]) -> None:
-    try:
-        stop()
-    except Exception:  # the statement ended meanwhile; nothing to stop
-        logger.debug("stopping a statement failed", exc_info=True)

@@ -27,7 +27,7 @@ import graphlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ from servicetsunami.services.pipelines import kinds
 from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, render
 from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.kinds import RunKind, register
+from servicetsunami.services.runs.stops import Stops
 from servicetsunami.store.models import Run, utcnow
 from servicetsunami.store.repositories import runs as runs_repo
 from servicetsunami.tenancy import Principal
@@ -483,7 +484,7 @@ def _run_task(svc: Services, ctx: RunContext) -> dict[str, Any]:
         task_key=str(params.get("task_key")),
         deadline=time.monotonic() + timeout if timeout else None,
     )
-    stops = _Stops()
+    stops = Stops()
     ctx.on_cancel(stops.stop_all)
     ctx.raise_if_cancelled()
     log = _TaskLog()
@@ -532,44 +533,6 @@ class _TaskLog(logging.Handler):
             yield
         finally:
             root.removeHandler(self)
-
-
-class _Stops:
-    """The stop functions of the statements a task runs now; all called when the task is stopped."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stops: dict[int, Callable[[], None]] = {}
-        self._next = 0
-        self._stopped = False
-
-    def add(self, stop: Callable[[], None]) -> Callable[[], None]:
-        with self._lock:
-            key, self._next = self._next, self._next + 1
-            self._stops[key] = stop
-            stopped = self._stopped
-        if stopped:
-            _quietly(stop)
-
-        def release() -> None:
-            with self._lock:
-                self._stops.pop(key, None)
-
-        return release
-
-    def stop_all(self) -> None:
-        with self._lock:
-            self._stopped = True
-            stops = list(self._stops.values())
-        for stop in stops:
-            _quietly(stop)
-
-
-def _quietly(stop: Callable[[], None]) -> None:
-    try:
-        stop()
-    except Exception:  # the statement ended meanwhile; nothing to stop
-        logger.debug("stopping a statement failed", exc_info=True)
 
 
 def _job_run_slots(settings: Settings) -> int:
