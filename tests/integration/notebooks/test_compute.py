@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 
 from servicetsunami.api.app import create_app
 from servicetsunami.services.container import Services
-from servicetsunami.services.notebooks import contexts
+from servicetsunami.services.notebooks import compute, contexts
 from servicetsunami.services.notebooks import runs as nbruns
+from servicetsunami.services.ops import listings
 from tests.fakes.databricks.compute import DEFAULT_CLUSTER_ID
 from tests.helpers import make_principal
 from tests.integration.api.support import login
@@ -132,3 +133,23 @@ async def test_on_databricks_the_tools_list_terminate_start_and_resize_the_works
         assert error_code(missing) == "not_found"
         sandbox = await client.call_tool_mcp("get_cluster", {"cluster_id": "sandbox"})
         assert error_code(sandbox) == "not_found"
+
+
+def test_the_workspace_cluster_listing_is_remembered_and_forgotten_by_every_tenant_after_an_action(
+    on_databricks: Services,
+) -> None:
+    acme = make_principal(on_databricks, "acme", "admin")[0]
+    globex = make_principal(on_databricks, "globex", "analyst")[0]
+    cache = listings.cache_of(on_databricks)
+    [before] = compute.list_clusters(on_databricks, globex)
+    misses = cache.misses
+    assert compute.list_clusters(on_databricks, globex) == [before]
+    assert cache.misses == misses  # remembered: no second Clusters API call
+    compute.terminate_cluster(on_databricks, acme, DEFAULT_CLUSTER_ID)
+    [after] = compute.list_clusters(on_databricks, globex)
+    assert cache.misses == misses + 1
+    assert (before.state, after.state) == ("RUNNING", "TERMINATED")
+    compute.start_cluster(on_databricks, acme, DEFAULT_CLUSTER_ID)
+    assert compute.list_clusters(on_databricks, globex)[0].state != "TERMINATED"
+    compute.resize_cluster(on_databricks, acme, DEFAULT_CLUSTER_ID, num_workers=4)
+    assert compute.list_clusters(on_databricks, globex)[0].num_workers == 4

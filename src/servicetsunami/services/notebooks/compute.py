@@ -6,6 +6,10 @@ code runs in this server's sandbox pool, shown as one compute, ``sandbox``: its 
 when kernels can start, ``ERROR`` with the reason when they cannot), how code is confined, the
 caller's live execution contexts and the limits every kernel gets. The pool has nothing to start,
 stop or resize (it is this server; its size is settings), so those answer ``not_supported``.
+
+A workspace's cluster listing is remembered for ``cache.ttl.clusters`` seconds (one Clusters API call
+on Databricks) and forgotten by every tenant when a cluster is started, terminated or resized through
+the service; the sandbox pool, which shows the caller's live contexts, is read every time.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from servicetsunami.errors import InvalidInput, NotFound, NotSupported, SandboxU
 from servicetsunami.runs.sandbox import bwrap
 from servicetsunami.services.notebooks import contexts
 from servicetsunami.services.notebooks.runs import sandbox_mode
+from servicetsunami.services.ops import listings
 from servicetsunami.tenancy import Principal, Scope
 
 if TYPE_CHECKING:
     from servicetsunami.services.container import Services
 
+KIND = "clusters"  # the listing cache's kind (settings cache.ttl.clusters)
 SANDBOX_POOL_ID = "sandbox"
 MAX_WORKERS = 1000
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -52,7 +58,7 @@ def list_clusters(svc: Services, principal: Principal, /) -> list[Cluster]:
     principal.require(Scope.READ)
     if not svc.engine.capabilities.clusters:
         return [_sandbox_pool(svc, principal)]
-    return [_view(c) for c in svc.engine.list_clusters()]
+    return listings.cached(svc, KIND, principal, (), lambda: [_view(c) for c in svc.engine.list_clusters()])
 
 
 def get_cluster(svc: Services, principal: Principal, cluster_id: str, /) -> Cluster:
@@ -68,13 +74,13 @@ def get_cluster(svc: Services, principal: Principal, cluster_id: str, /) -> Clus
 def start_cluster(svc: Services, principal: Principal, cluster_id: str, /) -> Cluster:
     """Ask a terminated cluster to start; returns at once (poll get_cluster until RUNNING)."""
     principal.require(Scope.MANAGE)
-    return _view(svc.engine.start_cluster(_remote(svc, cluster_id, "started")))
+    return _changed(svc, _view(svc.engine.start_cluster(_remote(svc, cluster_id, "started"))))
 
 
 def terminate_cluster(svc: Services, principal: Principal, cluster_id: str, /) -> Cluster:
     """Ask a cluster to terminate (its definition stays; it can be started again)."""
     principal.require(Scope.MANAGE)
-    return _view(svc.engine.terminate_cluster(_remote(svc, cluster_id, "terminated")))
+    return _changed(svc, _view(svc.engine.terminate_cluster(_remote(svc, cluster_id, "terminated"))))
 
 
 def resize_cluster(
@@ -96,7 +102,13 @@ def resize_cluster(
         raise InvalidInput("autoscale.min_workers cannot be above max_workers")
     checked = _remote(svc, cluster_id, "resized")
     scale = (autoscale.min_workers, autoscale.max_workers) if autoscale is not None else None
-    return _view(svc.engine.resize_cluster(checked, num_workers=num_workers, autoscale=scale))
+    return _changed(svc, _view(svc.engine.resize_cluster(checked, num_workers=num_workers, autoscale=scale)))
+
+
+def _changed(svc: Services, cluster: Cluster) -> Cluster:
+    """After a cluster action: the workspace's clusters, which every tenant lists, are stale."""
+    listings.invalidate(svc, listings.EVERY_TENANT, KIND)
+    return cluster
 
 
 def _remote(svc: Services, cluster_id: str, what: str) -> str:

@@ -1,4 +1,4 @@
-"""Time-limited caches of workspace listings (jobs, notebooks, warehouses), per tenant.
+"""Time-limited caches of workspace listings (jobs, notebooks, warehouses, clusters), per tenant.
 
 A listing is remembered for ``cache.ttl[kind]`` seconds under a key made of everything that changes
 the answer: the kind, the caller's tenant, role and API key tool set, and the listing's arguments
