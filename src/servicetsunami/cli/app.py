@@ -25,6 +25,7 @@ from servicetsunami.cli import (
     serve,
     syncs,
     tenants,
+    tools,
     users,
     vectors,
 )
@@ -47,6 +48,7 @@ app.add_typer(secrets.app, name="secrets")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")
 app.add_typer(config.app, name="config")
+app.add_typer(tools.app, name="tools")
 
 
 @app.callback()
@@ -57,7 +59,7 @@ def _start(
         typer.Option(
             "--server",
             metavar="URL",
-            help="Talk to a running server over REST (query, upload, tables, sync, syncs, runs) as the "
+            help="Talk to a running server over REST (query, upload, tables, sync, syncs, runs) or MCP (tools) as the "
             "principal of TSUNAMI_API_KEY, instead of opening the data folder.",
         ),
     ] = None,

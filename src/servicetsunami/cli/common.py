@@ -33,7 +33,7 @@ err = Console(stderr=True)
 
 
 # The commands that may run against a server (--server): those with a REST twin.
-REMOTE_COMMANDS = frozenset({"query", "upload", "tables", "sync", "syncs", "runs"})
+REMOTE_COMMANDS = frozenset({"query", "upload", "tables", "sync", "syncs", "runs", "tools"})
 
 
 class _Target:

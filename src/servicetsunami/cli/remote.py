@@ -2,8 +2,8 @@
 of opening the data folder, as the principal of ``TSUNAMI_API_KEY``.
 
 :data:`~servicetsunami.cli.common.REMOTE_COMMANDS` names them (``query``, ``upload``, ``tables``,
-``sync``, ``syncs``, ``runs``); any other command refuses ``--server`` with a message saying where
-it works. The server's errors come back as the same error classes (by their ``code``), so the CLI
+``sync``, ``syncs``, ``runs``, and ``tools`` over MCP); any other command refuses ``--server`` with a
+message saying where it works. The server's errors come back as the same error classes (by their ``code``), so the CLI
 prints and exits as it does locally; a server that cannot be reached is
 :class:`~servicetsunami.errors.ServerUnreachable`.
 """
@@ -35,6 +35,7 @@ class RestClient:
         if not api_key.strip():
             raise AuthError("set TSUNAMI_API_KEY to an API key of the server (`tsunami keys create` on its machine)")
         self.base_url = base_url.rstrip("/")
+        self.api_key = api_key.strip()
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {api_key.strip()}"},
@@ -94,9 +95,14 @@ def _error_of(response: httpx.Response) -> TsunamiError:
         body = {}
     code = str(body.get("code") or "")
     message = str(body.get("detail") or body.get("title") or f"the server answered {response.status_code}")
+    retry_after = response.headers.get("retry-after", "")
+    return error_of_code(code, message, retry_after=int(retry_after) if retry_after.isdigit() else 1)
+
+
+def error_of_code(code: str, message: str, /, *, retry_after: int = 1) -> TsunamiError:
+    """The error class of ``code`` (a server's answer, REST or MCP) with the server's message."""
     if code == RateLimited.code:
-        retry_after = response.headers.get("retry-after", "")
-        return RateLimited(message, retry_after=int(retry_after) if retry_after.isdigit() else 1)
+        return RateLimited(message, retry_after=retry_after)
     cls = _classes_by_code().get(code, TsunamiError)
     return cls(message)
 
