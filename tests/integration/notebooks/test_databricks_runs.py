@@ -15,6 +15,7 @@ from servicetsunami.services.notebooks import notebooks
 from servicetsunami.services.notebooks import runs as nbruns
 from servicetsunami.services.runs import service as runs
 from servicetsunami.settings import DatabricksSettings
+from tests.fakes.databricks.server import FakeDatabricks
 from tests.helpers import make_principal
 from tests.integration.mcp.support import local_client
 
@@ -96,3 +97,17 @@ def test_cancel_cancels_the_workspace_run_and_interrupts_its_kernel(
     assert done.run.state == "canceled"
     listed = list(_sdk(fake_workspace).jobs.list_runs(completed_only=True))
     assert [r.state.result_state.value for r in listed if r.state and r.state.result_state] == ["CANCELED"]
+
+
+def test_a_submit_whose_answer_is_lost_starts_one_workspace_run_only(
+    on_databricks: Services, fake_workspace: DatabricksSettings, databricks_fake: FakeDatabricks
+) -> None:
+    acme, _ = make_principal(on_databricks, "acme", "engineer")
+    made = notebooks.create_notebook(on_databricks, acme, "/once", cells=[{"source": "dbutils.notebook.exit('7')"}])
+    fault = databricks_fake.inject("drop_after", path="/api/2.2/jobs/runs/submit", method="POST")
+    run_id = nbruns.run_notebook(on_databricks, acme, made.notebook_id)
+    done = nbruns.wait_notebook_run(on_databricks, acme, run_id, timeout=120)
+    assert fault.fired == 1
+    assert done.run.state == "succeeded", done.run.error
+    assert done.exit_value == "7"
+    assert len(list(_sdk(fake_workspace).jobs.list_runs())) == 1  # the retried submit gave the same run
