@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from servicetsunami.engines.types import sql_type
-from tests.fakes.databricks import compute, jobs, sqlexec, workspace
+from tests.fakes.databricks import compute, jobs, notebook_runs, sqlexec, workspace
 from tests.fakes.databricks.serving import serving_routes
 from tests.fakes.databricks.state import Statement, WorkspaceState
 
@@ -546,6 +546,7 @@ def build_app(fake: FakeDatabricks) -> Starlette:
         *jobs.routes(handler, fake),
         *compute.routes(handler),
         *workspace.routes(handler),
+        *notebook_runs.routes(handler, fake),
     ]
     routes += serving_routes(handler, error)
     app = Starlette(routes=routes)

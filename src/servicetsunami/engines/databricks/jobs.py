@@ -109,3 +109,27 @@ class DatabricksJobs:
             )
         response: Any = waiter.response  # RepairRunResponse
         return int(response.repair_id or 0)
+
+    # -- one-time notebook runs -----------------------------------------------------------------
+
+    def submit_notebook(
+        self, path: str, /, *, parameters: dict[str, str], run_name: str, idempotency_token: str
+    ) -> int:
+        """Submit a one-time run of the workspace notebook ``path`` (runs submit, one ``notebook_task``
+        with ``base_parameters``); the same ``idempotency_token`` gives the same run."""
+        from databricks.sdk.service.jobs import NotebookTask, Source, SubmitTask
+
+        task = SubmitTask(
+            task_key="notebook",
+            notebook_task=NotebookTask(notebook_path=path, base_parameters=parameters, source=Source.WORKSPACE),
+        )
+        with self.ws.translated(f"submitting a run of notebook {path}"):
+            waiter = self.ws.client.jobs.submit(run_name=run_name, tasks=[task], idempotency_token=idempotency_token)
+        response: Any = waiter.response  # SubmitRunResponse
+        return int(response.run_id or 0)
+
+    def run_output(self, task_run_id: int, /) -> dict[str, Any]:
+        """A task run's output (runs get-output): ``notebook_output.result`` is the notebook's exit value,
+        ``error`` what stopped it."""
+        with self.ws.translated(f"reading the output of run {task_run_id}"):
+            return self.ws.client.jobs.get_run_output(task_run_id).as_dict()

@@ -19,6 +19,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +173,10 @@ def open_kernel(
 
 
 def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
+    if svc.engine.capabilities.workspace_notebooks:
+        from servicetsunami.services.notebooks.remote import execute_remote
+
+        return execute_remote(svc, ctx)
     principal = ctx.principal
     notebook_id = str(ctx.params["notebook_id"])
     facts, nb = load(svc, principal, notebook_id, version=ctx.params.get("version"))
@@ -194,39 +199,15 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
     ctx.on_cancel(stopper.stop)
     statuses: dict[int, dict[str, Any]] = {}
     exit_value: str | None = None
+
+    def before(index: int, done: int) -> None:
+        ctx.raise_if_cancelled()
+        ctx.progress(done=done, message=f"cell {index + 1}")
+
     try:
-        client = NotebookClient(executed, km=kernel.km, timeout=None, allow_errors=False, record_timing=True)
-        client.kc = kernel.kc  # the kernel's own client: nbclient would open a second one and leave it open
-        done = 0
-        with client.setup_kernel():
-            for index, cell in enumerate(cells):
-                if cell.cell_type != "code":
-                    continue
-                ctx.raise_if_cancelled()
-                ctx.progress(done=done, message=f"cell {index + 1}")
-                started = time.monotonic()
-                try:
-                    client.execute_cell(cell, index)
-                except CellExecutionError as exc:
-                    if exc.ename == "NotebookExit":  # dbutils.notebook.exit: the notebook ends here
-                        statuses[index] = {"status": "succeeded", "seconds": round(time.monotonic() - started, 3)}
-                        done += 1
-                        exit_value = exc.evalue
-                        break
-                    statuses[index] = {"status": "failed", "seconds": round(time.monotonic() - started, 3)}
-                    if ctx.cancelled or stopper.stopped:
-                        raise Cancelled("the run was canceled") from None
-                    raise CodeFailed(_cell_error(cells, index, exc)) from None
-                except DeadKernelError as exc:
-                    statuses[index] = {"status": "failed", "seconds": round(time.monotonic() - started, 3)}
-                    if ctx.cancelled or stopper.stopped:
-                        raise Cancelled("the run was canceled") from None
-                    raise CodeFailed(_cell_error(cells, index, exc)) from None
-                statuses[index] = {"status": "succeeded", "seconds": round(time.monotonic() - started, 3)}
-                done += 1
-                exit_value = _exit_value(cell)
-                if exit_value is not None:
-                    break
+        done, exit_value = run_cells(
+            kernel, executed, statuses, before=before, stopped=lambda: ctx.cancelled or stopper.stopped
+        )
         ctx.progress(done=done, message="done", force=True)
     finally:
         stopper.finish()
@@ -241,6 +222,54 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
         "cells_run": len(statuses),
         "cells": [{"index": i, **s} for i, s in sorted(statuses.items())],
     }
+
+
+def run_cells(
+    kernel: Kernel,
+    nb: NotebookNode,
+    statuses: dict[int, dict[str, Any]],
+    /,
+    *,
+    before: Callable[[int, int], None],
+    stopped: Callable[[], bool],
+) -> tuple[int, str | None]:
+    """Execute the code cells of ``nb`` in order in ``kernel`` (outputs kept in ``nb``, each cell's
+    status and time in ``statuses``) until the end or ``dbutils.notebook.exit``; returns the number of
+    cells run and the exit value. ``before(index, done)`` is called before each cell (it may raise to
+    stop); a cell that fails raises :class:`CodeFailed` naming it, or :class:`Cancelled` when
+    ``stopped()`` says the kernel was interrupted on purpose."""
+    cells = nb.cells
+    client = NotebookClient(nb, km=kernel.km, timeout=None, allow_errors=False, record_timing=True)
+    client.kc = kernel.kc  # the kernel's own client: nbclient would open a second one and leave it open
+    done = 0
+    exit_value: str | None = None
+    with client.setup_kernel():
+        for index, cell in enumerate(cells):
+            if cell.cell_type != "code":
+                continue
+            before(index, done)
+            started = time.monotonic()
+            try:
+                client.execute_cell(cell, index)
+            except CellExecutionError as exc:
+                if exc.ename == "NotebookExit":  # dbutils.notebook.exit: the notebook ends here
+                    statuses[index] = {"status": "succeeded", "seconds": round(time.monotonic() - started, 3)}
+                    return done + 1, exc.evalue
+                statuses[index] = {"status": "failed", "seconds": round(time.monotonic() - started, 3)}
+                if stopped():
+                    raise Cancelled("the run was canceled") from None
+                raise CodeFailed(_cell_error(cells, index, exc)) from None
+            except DeadKernelError as exc:
+                statuses[index] = {"status": "failed", "seconds": round(time.monotonic() - started, 3)}
+                if stopped():
+                    raise Cancelled("the run was canceled") from None
+                raise CodeFailed(_cell_error(cells, index, exc)) from None
+            statuses[index] = {"status": "succeeded", "seconds": round(time.monotonic() - started, 3)}
+            done += 1
+            exit_value = _exit_value(cell)
+            if exit_value is not None:
+                break
+    return done, exit_value
 
 
 class _Stopper:
@@ -349,7 +378,8 @@ def run_notebook(
             raise InvalidInput(f"parameter name {name!r} must be a Python identifier (letters, digits, _)")
         if not isinstance(value, str | int | float | bool):
             raise InvalidInput(f"parameter {name} must be text or a number")
-    sandbox_mode(svc)
+    if not svc.engine.capabilities.workspace_notebooks:  # on Databricks the workspace runs it
+        sandbox_mode(svc)
     limit = svc.settings.sandbox.notebook_timeout_seconds
     if timeout_seconds is not None:
         if timeout_seconds <= 0:
