@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from servicetsunami.engines.types import sql_type
-from tests.fakes.databricks import compute, jobs, sqlexec, workspace
+from tests.fakes.databricks import compute, jobs, sqlexec, vectors, workspace
 from tests.fakes.databricks.serving import serving_routes
 from tests.fakes.databricks.state import Statement, WorkspaceState
 
@@ -548,6 +548,7 @@ def build_app(fake: FakeDatabricks) -> Starlette:
         *workspace.routes(handler),
     ]
     routes += serving_routes(handler, error)
+    routes += vectors.routes(handler, error)
     app = Starlette(routes=routes)
     app.state.pool = pool
     return app
