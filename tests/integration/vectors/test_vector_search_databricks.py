@@ -21,6 +21,7 @@ from databricks.sdk.service.vectorsearch import (
 
 from servicetsunami.errors import InvalidInput, NotFound, NotSupported
 from servicetsunami.services.container import Services
+from servicetsunami.services.runs import service as runs
 from servicetsunami.services.vectors import indexes
 from servicetsunami.services.vectors.search import search_vectors
 from servicetsunami.settings import DatabricksSettings, Settings
@@ -168,3 +169,28 @@ def test_the_fake_answers_the_sdk_vector_search_calls(fake_workspace: Databricks
     client.vector_search_endpoints.delete_endpoint("ep")
     with pytest.raises(SdkNotFound):
         client.vector_search_endpoints.get_endpoint("ep")
+
+
+def test_a_build_that_outlasts_its_timeout_fails_and_says_why(
+    tmp_path: Path, fake_workspace: DatabricksSettings
+) -> None:
+    settings = Settings(  # type: ignore[call-arg]  # _env_file is a pydantic-settings option
+        home=tmp_path / "h",
+        engine="databricks",
+        databricks=fake_workspace,
+        vectors={"databricks_endpoint": ENDPOINT, "build_timeout_seconds": 0.2},
+        _env_file=None,
+    )
+    svc = Services.open(settings)
+    try:
+        acme = make_principal(svc, "acme")[0]
+        write_source(svc, acme, "tickets", DOCS[:3])
+        created = indexes.create_vector_index(
+            svc, acme, "tickets_idx", source_table="tickets", primary_key="id", text_column="body"
+        )
+        status = runs.wait_for_run(svc, acme, created.run_id, timeout=60)
+        assert (status.state, status.error_code) == ("failed", "limit_exceeded")
+        facts = indexes.describe_vector_index(svc, acme, "tickets_idx")
+        assert facts.state == "failed" and facts.error
+    finally:
+        svc.close()
