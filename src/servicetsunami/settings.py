@@ -434,6 +434,17 @@ class VectorSettings(BaseModel):
     build_timeout_seconds: float = Field(
         3600.0, gt=0, description="An index build or sync run is stopped after this long."
     )
+    databricks_endpoint: str | None = Field(
+        None,
+        description="On the Databricks engine, the Vector Search endpoint (created when missing) that holds new "
+        "indexes as Delta Sync indexes, searched by the workspace; unset: index tables in Unity Catalog searched "
+        "in this process.",
+    )
+    databricks_embedding_endpoint: str = Field(
+        "databricks-gte-large-en",
+        description="Serving endpoint that embeds the text of workspace Vector Search indexes whose model is not "
+        "'databricks:<endpoint>'.",
+    )
 
 
 class ServingSettings(BaseModel):

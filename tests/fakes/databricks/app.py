@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from servicetsunami.engines.types import sql_type
-from tests.fakes.databricks import compute, jobs, notebook_runs, sqlexec, workspace
+from tests.fakes.databricks import compute, jobs, notebook_runs, sqlexec, vectors, workspace
 from tests.fakes.databricks.serving import serving_routes
 from tests.fakes.databricks.state import Statement, WorkspaceState
 
@@ -549,6 +549,7 @@ def build_app(fake: FakeDatabricks) -> Starlette:
         *notebook_runs.routes(handler, fake),
     ]
     routes += serving_routes(handler, error)
+    routes += vectors.routes(handler, error)
     app = Starlette(routes=routes)
     app.state.pool = pool
     return app

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from servicetsunami.engines.local.engine import LocalEngine
 from tests.fakes.databricks.serving import ServingState
+from tests.fakes.databricks.vectors import VectorSearchState
 
 
 @dataclass
@@ -73,6 +74,7 @@ class WorkspaceState:
     jobs: dict[str, Any] = field(default_factory=dict)  # jobs and runs: jobs.py
     compute: Any = None  # clusters and the workspace tree (notebooks, files): compute.py, workspace.py
     serving: ServingState = field(default_factory=ServingState)  # Model Serving endpoints (serving.py)
+    vector_search: VectorSearchState = field(default_factory=VectorSearchState)  # vectors.py
 
     def table_lock(self, key: str) -> threading.Lock:
         with self.lock:

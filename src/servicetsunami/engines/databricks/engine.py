@@ -38,6 +38,7 @@ from servicetsunami.engines.databricks.compute import DatabricksClusters
 from servicetsunami.engines.databricks.notebooks import DatabricksNotebooks
 from servicetsunami.engines.databricks.serving import ModelServing
 from servicetsunami.engines.databricks.types import arrow_schema
+from servicetsunami.engines.databricks.vectorsearch import VectorSearch
 from servicetsunami.engines.databricks.volumes import DatabricksVolumes
 from servicetsunami.engines.databricks.workspace import Workspace
 from servicetsunami.engines.local import drift
@@ -83,6 +84,7 @@ class DatabricksEngine(DatabricksVolumes, DatabricksClusters, DatabricksNotebook
         self._merge_timeout = merge_timeout_seconds
         self.ws = workspace or Workspace(settings)
         self.serving = ModelServing(self.ws)  # Model Serving endpoints (agents' Foundation Models)
+        self.vector_search = VectorSearch(self.ws)  # Vector Search endpoints and indexes
         self._ensured: set[str] = set()
 
     # -- catalogs -----------------------------------------------------------------------------

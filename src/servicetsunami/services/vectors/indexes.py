@@ -22,7 +22,7 @@ from servicetsunami.errors import Conflict, InvalidInput, NotFound, TsunamiError
 from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.context import RunContext
 from servicetsunami.services.runs.kinds import RunKind, register
-from servicetsunami.services.vectors import build
+from servicetsunami.services.vectors import build, workspace
 from servicetsunami.services.vectors.embeddings import model_name
 from servicetsunami.services.vectors.search import forget_loaded
 from servicetsunami.store.models import FINISHED_RUN_STATES, VectorIndex
@@ -56,7 +56,11 @@ class VectorIndexPublic(BaseModel):
     dim: int | None = Field(None, description="Length of the vectors")
     row_count: int
     source_version: int | None = Field(None, description="The source table version the index holds")
-    search: str = Field(description="exact (DuckDB array_cosine_distance) or hnsw (usearch), by row count")
+    search: str = Field(
+        description="exact (DuckDB array_cosine_distance) or hnsw (usearch), by row count; "
+        "databricks (a Delta Sync index of Databricks Vector Search)"
+    )
+    endpoint: str | None = Field(None, description="The Databricks Vector Search endpoint holding the index")
     last_run_id: str | None
     last_sync: dict[str, Any] | None = Field(None, description="What the last sync did (added, changed, ...)")
     error: str | None = Field(None, description="Why the last sync failed, if it did")
@@ -93,7 +97,14 @@ def public(svc: Services, index: VectorIndex, /) -> VectorIndexPublic:
         dim=index.dim,
         row_count=index.row_count,
         source_version=index.source_version,
-        search="hnsw" if hnsw is not None and hnsw == index.table_version else "exact",
+        search=(
+            "databricks"
+            if index.meta.get("endpoint")
+            else "hnsw"
+            if hnsw is not None and hnsw == index.table_version
+            else "exact"
+        ),
+        endpoint=index.meta.get("endpoint"),
         last_run_id=index.last_run_id,
         last_sync=index.meta.get("last_sync"),
         error=index.meta.get("error"),
@@ -231,6 +242,9 @@ def create_vector_index(
             )
         synced = [c for c in synced if c != embedding_column]
     model = None if embedding_column is not None else model_name(svc.settings, embedding_model)
+    endpoint = workspace.endpoint_for_new_index(svc)
+    if endpoint is not None and model is not None:
+        model = workspace.managed_model(svc, model)
     with svc.store.session() as session:
         index = repo.create_index(
             session,
@@ -245,7 +259,7 @@ def create_vector_index(
             sync_mode=sync_mode,
             state="building",
             created_by=principal.subject,
-            meta={"catalog": principal.catalog},
+            meta={"catalog": principal.catalog} | ({"endpoint": endpoint} if endpoint else {}),
         )
         index_id = index.id
         audit_repo.record_audit(
@@ -338,7 +352,9 @@ def delete_vector_index(svc: Services, principal: Principal, index: str, /) -> V
             tenant_id=principal.tenant_id,
             target=found.name,
         )
-    if svc.engine.table_exists(spec.table):
+    if found.meta.get("endpoint"):
+        workspace.delete(svc, spec)
+    elif svc.engine.table_exists(spec.table):
         svc.engine.drop_table(spec.table)
     build.hnsw_path(svc, spec).unlink(missing_ok=True)
     forget_loaded(found.id)
@@ -354,15 +370,19 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
     with svc.store.session() as session:
         index = repo.find_index(session, index_id, tenant_id=principal.tenant_id)
         spec = spec_of(index, catalog=principal.catalog)
+        endpoint = index.meta.get("endpoint")
     ctx.progress(message=f"syncing {spec.name} from {spec.source_table}", force=True)
     try:
-        stats = build.sync_index(
-            svc,
-            spec,
-            progress=ctx.progress,
-            cancelled=lambda: ctx.cancelled,
-            full=bool(ctx.params.get("full")),
-        )
+        if endpoint:
+            stats = workspace.sync(svc, spec, endpoint, progress=ctx.progress, cancelled=lambda: ctx.cancelled)
+        else:
+            stats = build.sync_index(
+                svc,
+                spec,
+                progress=ctx.progress,
+                cancelled=lambda: ctx.cancelled,
+                full=bool(ctx.params.get("full")),
+            )
     except TsunamiError as exc:
         _record_failure(svc, principal, index_id, exc.message)
         raise

@@ -31,7 +31,7 @@ from servicetsunami.errors import InvalidInput, NotFound, NotSupported
 from servicetsunami.services.catalog.query import to_json_rows
 from servicetsunami.services.governance.pii import mask_result
 from servicetsunami.services.models import QueryColumn, QueryResult
-from servicetsunami.services.vectors import build
+from servicetsunami.services.vectors import build, workspace
 from servicetsunami.services.vectors.embeddings import embed_texts, embedding_cache, load_embedder, normalise
 from servicetsunami.sql import guard_query
 from servicetsunami.tenancy import Principal, Scope
@@ -271,6 +271,31 @@ def search_vectors(
     cap = min(svc.settings.vectors.max_results, svc.settings.query.max_rows)
     n = min(k, cap)
     truncated = k > n
+    if record.meta.get("endpoint"):
+        _filters_sql(filters, spec.columns)  # the same checks as in this process, before the workspace sees them
+        names, rows, scores = workspace.query(
+            svc,
+            spec,
+            columns=wanted,
+            n=n,
+            query_text=query_text,
+            query_vector=query_vector,
+            filters=filters,
+            query_type=qtype,
+        )
+        data = pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows]) if rows else None
+        return _answer(
+            svc,
+            principal,
+            spec,
+            wanted,
+            data if data is not None else pa.table({c: pa.array([], pa.string()) for c in names}),
+            scores,
+            truncated=truncated,
+            n=n,
+            method=f"databricks-{qtype}",
+            started=started,
+        )
     use_hnsw = record.meta.get("hnsw_version") == record.table_version
     loaded = _load(svc, spec, record.table_version, use_hnsw)
     vector = _query_vector(svc, spec, loaded, query_text, query_vector)
@@ -296,6 +321,33 @@ def search_vectors(
         )
         .to_arrow_table()
     )
+    return _answer(
+        svc,
+        principal,
+        spec,
+        wanted,
+        table,
+        [s for _, s in hits],
+        truncated=truncated,
+        n=n,
+        method=method,
+        started=started,
+    )
+
+
+def _answer(
+    svc: Services,
+    principal: Principal,
+    spec: build.IndexSpec,
+    wanted: list[str],
+    table: pa.Table,
+    scores: list[float],
+    *,
+    truncated: bool,
+    n: int,
+    method: str,
+    started: float,
+) -> dict[str, Any]:
     result = QueryResult(
         columns=[QueryColumn(name=f.name, type=str(f.type)) for f in table.schema],
         rows=to_json_rows(table),
@@ -309,7 +361,7 @@ def search_vectors(
     return {
         "columns": [c.name for c in result.columns],
         "rows": result.rows,
-        "scores": [round(s, 6) for _, s in hits],
+        "scores": [round(s, 6) for s in scores],
         "truncated": truncated,
         "method": method,
         "hint": result.hint,
