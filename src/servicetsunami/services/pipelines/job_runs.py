@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 
 from servicetsunami.errors import Conflict, InvalidInput, NotFound
 from servicetsunami.services.pipelines import remote
-from servicetsunami.services.pipelines.runner import FAILED_STATES, JOB_RUN, TaskState, children_of, task_states
+from servicetsunami.services.pipelines.runner import (
+    FAILED_STATES,
+    JOB_RUN,
+    TERMINAL_STATES,
+    TaskState,
+    children_of,
+    task_states,
+)
 from servicetsunami.services.pipelines.spec import JobSpec
 from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.model import RunProgress, RunPublic, run_public
@@ -305,6 +312,13 @@ def _downstream(spec: JobSpec, chosen: set[str]) -> set[str]:
 
 
 def _public(run: RunPublic, params: dict[str, Any], states: dict[str, TaskState] | None) -> JobRunPublic:
+    tasks = [s.public() for s in states.values()] if states is not None else []
+    if run.state == "canceled" and run.finished_at is not None:
+        # A cancel ends the run at once; the coordinator's last word on its tasks may come after it
+        # (or never, when its worker died): whatever had not finished was canceled with the run.
+        for task in tasks:
+            if task["state"] not in TERMINAL_STATES:
+                task["state"] = "canceled"
     return JobRunPublic(
         run_id=run.run_id,
         job_id=str(params.get("job_id")),
@@ -316,7 +330,7 @@ def _public(run: RunPublic, params: dict[str, Any], states: dict[str, TaskState]
         scheduled_for=params.get("scheduled_for"),
         parameters=dict(params.get("parameters") or {}),
         repair=int(params.get("repair", 0)),
-        tasks=[s.public() for s in states.values()] if states is not None else [],
+        tasks=tasks,
         progress=run.progress,
         error_code=run.error_code,
         error=run.error,
