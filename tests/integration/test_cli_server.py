@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,34 +13,18 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from typer.testing import CliRunner, Result
 
-from servicetsunami.api.app import create_app
 from servicetsunami.cli import app
 from servicetsunami.services.container import Services
 from tests.helpers import make_principal
-
-WAIT_SECONDS = 15.0
+from tests.integration.live_server import live_server
 
 
 @pytest.fixture
 def server_url(services: Services) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(services.settings, services=services), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(WAIT_SECONDS)
-        sock.close()
+    with live_server(services) as url:
+        yield url
 
 
 @pytest.fixture
