@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -79,6 +80,11 @@ class TokenSigner:
 
     def __repr__(self) -> str:
         return f"TokenSigner(issuer={self.issuer!r}, audience={self.audience!r})"
+
+    def derived_key(self, purpose: str, /) -> bytes:
+        """A key for another use (the console's CSRF tokens), derived from this one: knowing it
+        does not give the access-token key."""
+        return hmac.new(self._key, f"servicetsunami:{purpose}".encode(), hashlib.sha256).digest()
 
     def issue(self, *, user_id: str, tenant_id: str, tenant_slug: str, role: str) -> tuple[str, int]:
         """A new access token and its lifetime in seconds."""

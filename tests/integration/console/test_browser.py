@@ -1,0 +1,119 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright (no browser download), over
+a real server. Each journey saves screenshots under ``test-artifacts/console/``, and a page that logs
+an error to the browser's console (a script refused by the content policy, a failed request) fails.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from servicetsunami.services.container import Services
+from tests.integration.api.support import make_user
+from tests.integration.live_server import live_server
+
+ARTIFACTS = pathlib.Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
+CHROMIUM = os.environ.get("TSUNAMI_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+WAIT_MS = 20_000
+REFUSAL_SHOWN = re.compile(r"Failed to load resource: the server responded with a status of 4(00|03|09|13|22)\b")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert pathlib.Path(CHROMIUM).exists(), f"Chromium is needed at {CHROMIUM} (Debian package `chromium`)"
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        # A refusal the page shows (the guard's 400, a role's 403) is logged by the browser as a
+        # failed load; anything else (a script the policy blocked, a script error) fails the test.
+        if message.type == "error" and not REFUSAL_SHOWN.match(message.text):
+            errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"the browser logged errors: {errors}"
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _sign_in(page: Page, base: str, email: str, password: str) -> None:
+    page.goto(f"{base}/datasets")
+    expect(page).to_have_url(f"{base}/signin?next=%2Fdatasets")
+    _shot(page, "01-sign-in")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{base}/datasets")
+
+
+def test_a_new_user_uploads_a_file_previews_it_and_queries_it_in_the_browser(
+    services: Services, page: Page, tmp_path: pathlib.Path
+) -> None:
+    email, password = make_user(services, "acme", role="engineer")
+    csv = tmp_path / "sales.csv"
+    csv.write_text("id,region,amount\n1,north,10.5\n2,south,3.25\n3,north,7.0\n")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        expect(page.get_by_text("No datasets yet")).to_be_visible()
+        _shot(page, "02-datasets-empty")
+
+        page.get_by_label("File (CSV, TSV, Excel, Parquet, JSON, NDJSON)").set_input_files(str(csv))
+        page.get_by_role("button", name="Upload").click()
+        expect(page.get_by_role("status")).to_contain_text("bronze.sales")
+        expect(page.locator("#dataset-list")).to_contain_text("bronze.sales")  # refreshed in place
+        _shot(page, "03-datasets-uploaded")
+
+        page.locator("#dataset-list").get_by_role("link", name="sales").click()
+        expect(page.get_by_role("heading", name="sales")).to_be_visible()
+        expect(page.locator(".result")).to_contain_text("north")
+        _shot(page, "04-dataset-preview")
+
+        page.get_by_role("link", name="Query").first.click()
+        editor = page.get_by_label("Databricks SQL")
+        expect(editor).to_have_value("SELECT * FROM bronze.sales LIMIT 100")
+        editor.fill("SELECT region, SUM(amount) AS total FROM bronze.sales GROUP BY region ORDER BY region")
+        editor.press("Control+Enter")
+        expect(page.locator("#result")).to_contain_text("17.5")
+        expect(page.locator("#result th").first).to_contain_text("region")
+        _shot(page, "05-sql-result")
+
+        page.get_by_label("Databricks SQL").fill("DELETE FROM bronze.sales")
+        page.get_by_role("button", name="Run").click()
+        expect(page.locator("#result [role=alert]")).to_be_visible()
+        _shot(page, "06-sql-refused")
+
+        page.goto(f"{base}/")
+        expect(page.locator("dl.figures")).to_contain_text("3")
+        _shot(page, "07-overview")
+
+
+def test_an_analyst_sees_the_data_but_no_upload_form(services: Services, page: Page) -> None:
+    email, password = make_user(services, "acme", role="analyst")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        expect(page.get_by_text("An engineer of your team can upload one")).to_be_visible()
+        expect(page.locator("form#upload")).to_have_count(0)
+        _shot(page, "08-datasets-analyst")
