@@ -15,8 +15,10 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from servicetsunami.services.container import Services
+from tests.helpers import make_principal
 from tests.integration.api.support import make_user
 from tests.integration.live_server import live_server
+from tests.integration.pipelines.support import create, sql_task
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
 CHROMIUM = os.environ.get("TSUNAMI_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -117,3 +119,29 @@ def test_an_analyst_sees_the_data_but_no_upload_form(services: Services, page: P
         expect(page.get_by_text("An engineer of your team can upload one")).to_be_visible()
         expect(page.locator("form#upload")).to_have_count(0)
         _shot(page, "08-datasets-analyst")
+
+
+def test_a_pipeline_is_run_from_its_page_and_its_run_updates_live_to_the_end(services: Services, page: Page) -> None:
+    owner = make_principal(services, "acme")[0]
+    create(
+        services,
+        owner,
+        "nightly",
+        [
+            sql_task("extract", "CREATE OR REPLACE TABLE silver.raw AS SELECT 1 AS one"),
+            sql_task("report", "CREATE OR REPLACE TABLE gold.report AS SELECT * FROM silver.raw", "extract"),
+        ],
+        parameters={"region": "north"},
+    )
+    email, password = make_user(services, "acme", role="engineer")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Pipelines").click()
+        page.get_by_role("link", name="nightly").click()
+        expect(page.locator(".dag-task")).to_have_count(2)
+        _shot(page, "10-pipeline")
+        page.get_by_label("region").fill("south")
+        page.get_by_role("button", name="Run pipeline").click()
+        expect(page.locator("#run [data-state]")).to_have_attribute("data-state", "succeeded")  # without a reload
+        expect(page.locator('#run tr[data-task="report"]')).to_contain_text("succeeded")
+        _shot(page, "11-pipeline-run")

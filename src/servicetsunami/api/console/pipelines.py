@@ -1,0 +1,103 @@
+"""Pipelines (jobs): the list, a job's DAG and its run history, starting a run with parameters, and a
+run's tasks, updated in place while it runs, with cancel and repair."""
+
+from __future__ import annotations
+
+import graphlib
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from servicetsunami.api.console.render import SessionDep, call, error, page
+from servicetsunami.api.deps import ServicesDep
+from servicetsunami.errors import TsunamiError
+from servicetsunami.services.pipelines import job_runs, jobs
+
+router = APIRouter(include_in_schema=False)
+HISTORY = 25
+PARAMETER_PREFIX = "param."
+
+
+def stages(tasks: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The tasks in columns: each column's tasks depend only on tasks of earlier columns."""
+    by_key = {t["task_key"]: t for t in tasks}
+    sorter = graphlib.TopologicalSorter(
+        {k: [d for d in t.get("depends_on") or [] if d in by_key] for k, t in by_key.items()}
+    )
+    sorter.prepare()
+    columns: list[list[dict[str, Any]]] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        columns.append([by_key[k] for k in ready])
+        sorter.done(*ready)
+    return columns
+
+
+@router.get("/pipelines")
+async def pipelines_page(request: Request, services: ServicesDep, current: SessionDep) -> Response:
+    principal = current.principal
+    try:
+        listed = await call(lambda: jobs.list_jobs(services, principal))
+        recent = await call(lambda: job_runs.list_job_runs(services, principal, limit=HISTORY))
+    except TsunamiError as exc:
+        return error(request, services, current, exc)
+    return page(request, services, current, "pipelines.html", {"jobs": listed, "runs": recent[:HISTORY]})
+
+
+@router.get("/pipelines/runs/{run_id}")
+async def run_page(request: Request, services: ServicesDep, current: SessionDep, run_id: str) -> Response:
+    principal = current.principal
+    try:
+        run = await call(lambda: job_runs.get_job_run(services, principal, run_id))
+    except TsunamiError as exc:
+        return error(request, services, current, exc)
+    return page(request, services, current, "pipeline_run.html", {"run": run, "stages": stages(run.tasks)})
+
+
+@router.post("/pipelines/runs/{run_id}/cancel")
+async def cancel(request: Request, services: ServicesDep, current: SessionDep, run_id: str) -> Response:
+    principal = current.principal
+    try:
+        await call(lambda: job_runs.cancel_job_run(services, principal, run_id, wait_seconds=5.0))
+    except TsunamiError as exc:
+        return error(request, services, current, exc)
+    return RedirectResponse(f"/pipelines/runs/{run_id}", status_code=303)
+
+
+@router.post("/pipelines/runs/{run_id}/repair")
+async def repair(request: Request, services: ServicesDep, current: SessionDep, run_id: str) -> Response:
+    principal = current.principal
+    try:
+        await call(lambda: job_runs.repair_job_run(services, principal, run_id, wait_seconds=0.0))
+    except TsunamiError as exc:
+        return error(request, services, current, exc)
+    return RedirectResponse(f"/pipelines/runs/{run_id}", status_code=303)
+
+
+@router.get("/pipelines/{job_id}")
+async def job_page(request: Request, services: ServicesDep, current: SessionDep, job_id: str) -> Response:
+    principal = current.principal
+    try:
+        job = await call(lambda: jobs.get_job(services, principal, job_id))
+        history = await call(lambda: job_runs.list_job_runs(services, principal, job_id=job_id, limit=HISTORY))
+    except TsunamiError as exc:
+        return error(request, services, current, exc)
+    tasks = [{**t, "state": None} for t in job.definition.get("tasks", [])]
+    context = {"job": job, "runs": history[:HISTORY], "stages": stages(tasks), "prefix": PARAMETER_PREFIX}
+    return page(request, services, current, "pipeline.html", context)
+
+
+@router.post("/pipelines/{job_id}/runs")
+async def start(request: Request, services: ServicesDep, current: SessionDep, job_id: str) -> Response:
+    principal = current.principal
+    form = await request.form()
+    parameters = {
+        str(k)[len(PARAMETER_PREFIX) :]: str(v) for k, v in form.multi_items() if str(k).startswith(PARAMETER_PREFIX)
+    }
+    try:
+        run_id = await call(lambda: job_runs.start_job_run(services, principal, job_id, parameters=parameters))
+    except TsunamiError as exc:
+        return error(request, services, current, exc)
+    return RedirectResponse(f"/pipelines/runs/{run_id}", status_code=303)

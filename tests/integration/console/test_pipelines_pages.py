@@ -1,0 +1,90 @@
+"""The console's pipeline pages over the ASGI app: the DAG, running with parameters, a run's tasks
+while it runs and after, cancel and repair, roles and tenants."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from servicetsunami.services.container import Services
+from servicetsunami.services.pipelines import job_runs
+from servicetsunami.tenancy import Principal
+from tests.helpers import make_principal
+from tests.integration.console.conftest import csrf_of, sign_in_as
+from tests.integration.pipelines.support import create, sql_task, wait_end
+
+
+def _job(services: Services, *, broken: bool = False) -> tuple[str, Principal]:
+    owner = make_principal(services, "acme")[0]
+    source = "silver.missing_table" if broken else "(SELECT 1 AS one)"
+    job_id = create(
+        services,
+        owner,
+        "nightly",
+        [
+            sql_task("extract", "CREATE OR REPLACE TABLE silver.raw AS SELECT 1 AS one"),
+            sql_task("clean", f"CREATE OR REPLACE TABLE silver.clean AS SELECT * FROM {source}", "extract"),
+            sql_task("report", "CREATE OR REPLACE TABLE gold.report AS SELECT 1 AS one", "clean"),
+        ],
+        parameters={"region": "north"},
+    )
+    return job_id, owner
+
+
+def test_a_job_shows_its_tasks_in_dependency_order_and_runs_with_the_parameters_given(
+    client: TestClient, services: Services
+) -> None:
+    job_id, owner = _job(services)
+    sign_in_as(client, services, "acme", role="engineer")
+    assert "nightly" in client.get("/pipelines").text
+    page = client.get(f"/pipelines/{job_id}")
+    html = page.text
+    assert html.index('data-task="extract"') < html.index('data-task="clean"') < html.index('data-task="report"')
+    started = client.post(f"/pipelines/{job_id}/runs", data={"csrf_token": csrf_of(html), "param.region": "south"})
+    assert started.status_code == 303
+    run_id = started.headers["location"].rsplit("/", 1)[1]
+    run = wait_end(services, owner, run_id)
+    assert run.state == "succeeded" and run.parameters == {"region": "south"}
+    finished = client.get(f"/pipelines/runs/{run_id}").text
+    assert 'data-state="succeeded"' in finished
+    assert "hx-trigger" not in finished.split('id="run"')[1].split(">")[0]  # a finished run stops polling
+    assert run_id[:12] in client.get(f"/pipelines/{job_id}").text  # in the job's history
+
+
+def test_a_failed_run_names_its_task_and_error_and_can_be_repaired(client: TestClient, services: Services) -> None:
+    job_id, owner = _job(services, broken=True)
+    run_id = job_runs.start_job_run(services, owner, job_id)
+    assert wait_end(services, owner, run_id).state == "failed"
+    sign_in_as(client, services, "acme", role="engineer")
+    page = client.get(f"/pipelines/runs/{run_id}").text
+    assert 'data-state="failed"' in page and "Repair run" in page
+    row = page.split('<tr data-task="clean">')[1].split("</tr>")[0]
+    assert "failed" in row and 'class="error"' in row
+    repaired = client.post(f"/pipelines/runs/{run_id}/repair", data={"csrf_token": csrf_of(page)})
+    assert repaired.status_code == 303
+    assert wait_end(services, owner, run_id).repair == 1
+
+
+def test_an_analyst_sees_runs_but_no_run_button_and_the_server_refuses_one(
+    client: TestClient, services: Services
+) -> None:
+    job_id, _ = _job(services)
+    sign_in_as(client, services, "acme", role="analyst")
+    page = client.get(f"/pipelines/{job_id}").text
+    assert "Run pipeline" not in page
+    refused = client.post(f"/pipelines/{job_id}/runs", data={"csrf_token": csrf_of(page)})
+    assert refused.status_code == 403 and 'data-code="permission_denied"' in refused.text
+
+
+def test_another_tenants_job_and_run_are_not_found(client: TestClient, services: Services) -> None:
+    job_id, owner = _job(services)
+    run_id = job_runs.start_job_run(services, owner, job_id)
+    sign_in_as(client, services, "globex")
+    assert client.get(f"/pipelines/{job_id}").status_code == 404
+    assert client.get(f"/pipelines/runs/{run_id}").status_code == 404
+    assert "nightly" not in client.get("/pipelines").text
+    wait_end(services, owner, run_id)
+
+
+def test_no_pipelines_yet_says_how_to_make_one(client: TestClient, services: Services) -> None:
+    sign_in_as(client, services, "acme")
+    assert "No pipelines yet" in client.get("/pipelines").text
