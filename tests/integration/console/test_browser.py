@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from servicetsunami.services.container import Services
+from servicetsunami.services.notebooks import notebooks
 from tests.helpers import make_principal
 from tests.integration.api.support import make_user
 from tests.integration.live_server import live_server
@@ -145,3 +146,28 @@ def test_a_pipeline_is_run_from_its_page_and_its_run_updates_live_to_the_end(ser
         expect(page.locator("#run [data-state]")).to_have_attribute("data-state", "succeeded")  # without a reload
         expect(page.locator('#run tr[data-task="report"]')).to_contain_text("succeeded")
         _shot(page, "11-pipeline-run")
+
+
+def test_a_notebook_is_executed_with_a_parameter_and_its_cells_fill_in_as_it_runs(
+    services: Services, page: Page
+) -> None:
+    owner = make_principal(services, "acme")[0]
+    cells = [
+        {"source": 'dbutils.widgets.text("who", "world")'},
+        {"source": 'print("hello " + dbutils.widgets.get("who"))'},
+        {"source": 'display(spark.sql("SELECT 6 * 7 AS answer"))'},
+    ]
+    notebooks.create_notebook(services, owner, "/team/hello", cells=cells)
+    email, password = make_user(services, "acme", role="engineer")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Notebooks").click()
+        page.get_by_role("link", name="/team/hello").click()
+        expect(page.locator(".cell")).to_have_count(3)
+        _shot(page, "20-notebook")
+        page.get_by_label("Parameters").fill("who=console")
+        page.get_by_role("button", name="Execute").click()
+        expect(page.locator("#run [data-state]")).to_have_attribute("data-state", "succeeded", timeout=120_000)
+        expect(page.locator("#run")).to_contain_text("hello console")
+        expect(page.locator("#run table")).to_contain_text("42")
+        _shot(page, "21-notebook-run")
