@@ -16,10 +16,14 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 
 from servicetsunami.services.container import Services
 from servicetsunami.services.notebooks import notebooks
+from servicetsunami.services.serving import agents
+from servicetsunami.settings import AISettings, Settings
+from tests.fakes.llm import Scripted, running_fake_llm
 from tests.helpers import make_principal
 from tests.integration.api.support import make_user
 from tests.integration.live_server import live_server
 from tests.integration.pipelines.support import create, sql_task
+from tests.integration.serving.conftest import add_orders
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
 CHROMIUM = os.environ.get("TSUNAMI_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -171,3 +175,37 @@ def test_a_notebook_is_executed_with_a_parameter_and_its_cells_fill_in_as_it_run
         expect(page.locator("#run")).to_contain_text("hello console")
         expect(page.locator("#run table")).to_contain_text("42")
         _shot(page, "21-notebook-run")
+
+
+def test_an_agent_is_deployed_and_answers_in_the_test_chat(page: Page, tmp_path: pathlib.Path) -> None:
+    with running_fake_llm() as llm:
+        llm.reset("sk-fake-browser")
+        ai = AISettings(
+            provider="openai", model="fake-model", api_key="sk-fake-browser", base_url=llm.base_url("openai")
+        )  # type: ignore[arg-type]  # pydantic turns str into SecretStr
+        settings = Settings(home=tmp_path / "home", ai=ai, _env_file=None)  # type: ignore[call-arg]  # pydantic-settings option
+        services = Services.open(settings)
+        try:
+            owner = make_principal(services, "acme", role="engineer")[0]
+            add_orders(services, owner)
+            agents.create_agent(services, owner, "analyst", instructions="Answer from the orders table.")
+            email, password = make_user(services, "acme", role="engineer")
+            with live_server(services) as base:
+                _sign_in(page, base, email, password)
+                page.get_by_role("link", name="Agents").click()
+                page.get_by_role("link", name="analyst").first.click()
+                _shot(page, "30-agent")
+                page.get_by_label("Endpoint name").fill("orders-bot")
+                page.get_by_role("button", name="Deploy").click()
+                expect(page.locator("#endpoint [data-state]")).to_have_attribute("data-state", "READY")
+                llm.script = [
+                    Scripted(tool_calls=[("query_sql", {"sql": "SELECT COUNT(*) AS n FROM silver.orders"})]),
+                    Scripted(text="There are 3 orders."),
+                ]
+                page.get_by_label("Message").fill("How many orders?")
+                page.get_by_role("button", name="Send").click()
+                expect(page.locator("#chat-log .turn-assistant")).to_contain_text("There are 3 orders.")
+                expect(page.get_by_label("Message")).to_have_value("")
+                _shot(page, "31-endpoint-chat")
+        finally:
+            services.close()

@@ -22,3 +22,7 @@ document.addEventListener("keydown", (event) => {
     editor.form.requestSubmit();
   }
 });
+document.addEventListener("htmx:afterRequest", (event) => {
+  const form = event.detail.elt;
+  if (event.detail.successful && form instanceof HTMLFormElement && form.classList.contains("chat-form")) form.reset();
+});
