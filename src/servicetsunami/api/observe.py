@@ -5,7 +5,8 @@ The route is the template the request matched (``/api/v1/runs/{run_id}``), never
 the metrics keep a small number of series; a request that matched nothing counts as ``<unmatched>``.
 With ``metrics.enabled`` off nothing is counted here.
 A write call is any method other than GET, HEAD and OPTIONS by an authenticated caller; the MCP door
-audits its own tool calls (``/mcp`` is skipped here).
+audits its own tool calls (``/mcp`` is skipped here). The web console's pages are served by the same
+app: their write calls are recorded with the door ``console``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNMATCHED = "<unmatched>"
 # Not audited: MCP audits its own tool calls; queries are reads sent as POST (their SQL is guarded
 # read-only), the same work MCP's read-only query_sql does.
-NOT_AUDITED = frozenset({"/mcp", "/api/v1/query", "/api/v1/datasets/{dataset_id}/query"})
+NOT_AUDITED = frozenset({"/mcp", "/api/v1/query", "/api/v1/datasets/{dataset_id}/query", "/sql"})
+API_PREFIXES = (
+    "/api/",
+    "/serving-endpoints/",
+    "/mcp",
+    "/metrics",
+    "/health",
+)  # the API's routes; the others are the console's pages
 ERROR_CODE_KEY = "tsunami.error_code"  # the app's error handlers put the answered code in the scope
 
 
@@ -65,7 +73,7 @@ class ObservabilityMiddleware:
                 await anyio.to_thread.run_sync(
                     lambda: audit.record_call(
                         self.services,
-                        door="rest",
+                        door="rest" if route.startswith(API_PREFIXES) else "console",
                         action=f"{method} {route}",
                         target=str(scope.get("path", "")),
                         outcome=outcome,

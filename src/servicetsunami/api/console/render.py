@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from servicetsunami import __version__
+from servicetsunami import __version__, logs
 from servicetsunami.api.console import session
 from servicetsunami.api.deps import ServicesDep
 from servicetsunami.errors import TsunamiError
@@ -61,6 +61,13 @@ async def _signed_in(request: Request, services: Services, *, multipart_checks_i
     current = await session.current(request, services)
     if current is None:
         raise SignedOut
+    principal = current.principal
+    logs.identify(
+        tenant_id=principal.tenant_id,
+        tenant_slug=principal.tenant_slug,
+        subject=principal.subject,
+        role=principal.role.value,
+    )
     if not session.is_safe(request):
         token = request.headers.get(session.CSRF_HEADER)
         content_type = request.headers.get("content-type", "")
