@@ -1,6 +1,7 @@
 """The console in a real browser: Debian's Chromium driven by Playwright (no browser download), over
-a real server. Each journey saves screenshots under ``test-artifacts/console/``, and a page that logs
-an error to the browser's console (a script refused by the content policy, a failed request) fails.
+a real server. Each journey saves screenshots under ``test-artifacts/console/``, each one after an
+accessibility check (axe-core) that fails on any serious violation, and a page that logs an error to
+the browser's console (a script refused by the content policy, a failed request) fails.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tests.integration.serving.conftest import add_orders
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
 CHROMIUM = os.environ.get("TSUNAMI_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+AXE = pathlib.Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 WAIT_MS = 20_000
 REFUSAL_SHOWN = re.compile(r"Failed to load resource: the server responded with a status of 4(00|03|09|13|22)\b")
 
@@ -62,8 +64,22 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def _shot(page: Page, name: str) -> None:
+    """A screenshot of the page, after checking it has no serious accessibility violation."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    _accessible(page, name)
+
+
+def _accessible(page: Page, name: str) -> None:
+    """axe-core (vendored, MPL-2.0) over the page as shown: no serious or critical violation."""
+    page.evaluate(AXE.read_text())
+    found = page.evaluate("axe.run(document, {resultTypes: ['violations']}).then(r => r.violations)")
+    serious = [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])} elements)"
+        for v in found
+        if v.get("impact") in ("serious", "critical")
+    ]
+    assert serious == [], f"{name}: {serious}"
 
 
 def _sign_in(page: Page, base: str, email: str, password: str) -> None:
