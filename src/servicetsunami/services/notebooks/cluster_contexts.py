@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CONTEXT_START_SECONDS = 300.0  # a context on a running cluster is usually ready in seconds
+CLOSE_SECONDS = 10.0
 _ENDED = frozenset({"Finished", "Error", "Cancelled"})
 
 
@@ -211,6 +212,7 @@ def execute(svc: Services, ctx: _ClusterContext, command: str, /) -> models.Comm
 def command_status(svc: Services, ctx: _ClusterContext, command_id: str, /) -> models.CommandPublic:
     if command_id not in ctx.commands:
         raise NotFound("command not found in this context")
+    ctx.last_used = time.monotonic()  # a command followed keeps its context from being reaped
     return _ours(svc.engine.cluster_command_status(ctx.cluster_id, ctx.remote_id, command_id), ctx.commands[command_id])
 
 
@@ -253,12 +255,18 @@ def reap_idle(svc: Services, /) -> int:
 
 
 def close_all(svc: Services, /) -> None:
-    """Destroy every cluster context of this worker (its registry goes with the process)."""
+    """Destroy every cluster context of this worker (its registry goes with the process), all at
+    once and for at most ``CLOSE_SECONDS``: a workspace that does not answer does not hold up a stop."""
     with _registry(svc).lock:
         every = list(_registry(svc).contexts.values())
+    threads = []
     for ctx in every:
         _forget(svc, ctx)
-        _destroy_remote(svc, ctx)
+        threads.append(threading.Thread(target=_destroy_remote, args=(svc, ctx), daemon=True))
+        threads[-1].start()
+    deadline = time.monotonic() + CLOSE_SECONDS
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
     with _REGISTRIES_LOCK:
         _REGISTRIES.pop(id(svc), None)
 
