@@ -17,7 +17,7 @@ from databricks.sdk.service.compute import CommandStatus, ContextStatus, Languag
 from fastapi.testclient import TestClient
 
 from servicetsunami.api.app import create_app
-from servicetsunami.errors import Conflict, InvalidInput, NotFound
+from servicetsunami.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion.uploads import upload_file
 from servicetsunami.services.notebooks import contexts
@@ -126,9 +126,9 @@ def test_contexts_count_against_the_tenant_limit(dbx: Services) -> None:
     acme, _ = make_principal(dbx, "acme", "engineer")
     dbx.settings.sandbox.max_contexts_per_tenant = 1
     ctx = contexts.create_context(dbx, acme)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(LimitExceeded) as info:
         contexts.create_context(dbx, acme)
-    assert getattr(info.value, "code", None) == "limit_exceeded"
+    assert info.value.code == "limit_exceeded"
     contexts.destroy_context(dbx, acme, ctx.id)
 
 
