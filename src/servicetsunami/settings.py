@@ -255,6 +255,14 @@ class DatabricksSettings(BaseModel):
         description="Workspace folder notebooks are published to, one sub-folder per tenant catalog "
         "(<folder>/<catalog>/<notebook path>).",
     )
+    cluster_id: str = Field(
+        "",
+        description="All-purpose cluster that execution contexts run on when create_context names none. "
+        "Empty: create_context must name one.",
+    )
+    cluster_start_timeout_seconds: float = Field(
+        1200, gt=0, description="How long create_context with start_cluster waits for the cluster to be running."
+    )
 
 
 class MirrorSettings(BaseModel):

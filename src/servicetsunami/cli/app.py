@@ -13,6 +13,7 @@ import typer
 
 from servicetsunami.cli import (
     agents,
+    clusters,
     config,
     connections,
     data,
@@ -49,6 +50,7 @@ app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")
 app.add_typer(config.app, name="config")
 app.add_typer(tools.app, name="tools")
+app.add_typer(clusters.app, name="clusters")
 
 
 @app.callback()
@@ -59,8 +61,8 @@ def _start(
         typer.Option(
             "--server",
             metavar="URL",
-            help="Talk to a running server over REST (query, upload, tables, sync, syncs, runs) or MCP (tools) as the "
-            "principal of TSUNAMI_API_KEY, instead of opening the data folder.",
+            help="Talk to a running server over REST (query, upload, tables, sync, syncs, runs, clusters) or MCP "
+            "(tools) as the principal of TSUNAMI_API_KEY, instead of opening the data folder.",
         ),
     ] = None,
 ) -> None:

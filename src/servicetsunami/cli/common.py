@@ -33,7 +33,7 @@ err = Console(stderr=True)
 
 
 # The commands that may run against a server (--server): those with a REST twin.
-REMOTE_COMMANDS = frozenset({"query", "upload", "tables", "sync", "syncs", "runs", "tools"})
+REMOTE_COMMANDS = frozenset({"query", "upload", "tables", "sync", "syncs", "runs", "tools", "clusters"})
 
 
 class _Target:

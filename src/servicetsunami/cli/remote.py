@@ -2,7 +2,7 @@
 of opening the data folder, as the principal of ``TSUNAMI_API_KEY``.
 
 :data:`~servicetsunami.cli.common.REMOTE_COMMANDS` names them (``query``, ``upload``, ``tables``,
-``sync``, ``syncs``, ``runs``, and ``tools`` over MCP); any other command refuses ``--server`` with a
+``sync``, ``syncs``, ``runs``, ``clusters``, and ``tools`` over MCP); any other command refuses ``--server`` with a
 message saying where it works. The server's errors come back as the same error classes (by their ``code``), so the CLI
 prints and exits as it does locally; a server that cannot be reached is
 :class:`~servicetsunami.errors.ServerUnreachable`.

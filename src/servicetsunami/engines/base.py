@@ -186,6 +186,23 @@ class ClusterInfo:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterCommand:
+    """A command of an execution context on a cluster, as the workspace reports it (engines with the
+    ``clusters`` capability). ``status`` is the Command Execution API's: Queued, Running, Cancelling,
+    Cancelled, Finished or Error; a command whose code raised is Finished with an ``error`` result.
+    ``schema`` columns are ``{"name", "type"}`` with Databricks SQL type names."""
+
+    id: str
+    status: str
+    result_type: str | None = None  # text | table | image | images | error
+    data: Any = None
+    schema: list[dict[str, str]] | None = None
+    truncated: bool | None = None
+    cause: str | None = None
+    summary: str | None = None
+
+
 EMBEDDED_WAREHOUSE_ID = "embedded"
 
 
@@ -389,6 +406,31 @@ class Engine(abc.ABC):
     ) -> ClusterInfo:
         """Ask a running cluster for a fixed number of workers or an autoscale range."""
         raise NotSupported(f"clusters are not available on the {self.kind} engine")
+
+    # -- execution contexts on clusters: engines with the ``clusters`` capability override these ----
+
+    def create_cluster_context(self, cluster_id: str, /, *, language: str) -> str:
+        """Ask for an execution context (``python`` or ``sql``) on a running cluster; its id at once
+        (poll :meth:`cluster_context_status` until Running)."""
+        raise NotSupported(f"execution contexts on clusters are not available on the {self.kind} engine")
+
+    def cluster_context_status(self, cluster_id: str, context_id: str, /) -> str:
+        """Pending, Running or Error."""
+        raise NotSupported(f"execution contexts on clusters are not available on the {self.kind} engine")
+
+    def execute_cluster_command(self, cluster_id: str, context_id: str, command: str, /, *, language: str) -> str:
+        """Queue a command in a context; its id at once."""
+        raise NotSupported(f"execution contexts on clusters are not available on the {self.kind} engine")
+
+    def cluster_command_status(self, cluster_id: str, context_id: str, command_id: str, /) -> ClusterCommand:
+        raise NotSupported(f"execution contexts on clusters are not available on the {self.kind} engine")
+
+    def cancel_cluster_command(self, cluster_id: str, context_id: str, command_id: str, /) -> None:
+        """Ask for a command to be cancelled (returns at once; poll its status)."""
+        raise NotSupported(f"execution contexts on clusters are not available on the {self.kind} engine")
+
+    def destroy_cluster_context(self, cluster_id: str, context_id: str, /) -> None:
+        raise NotSupported(f"execution contexts on clusters are not available on the {self.kind} engine")
 
     # -- workspace notebooks: engines with the ``workspace_notebooks`` capability override these ------
 

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from servicetsunami.engines.types import sql_type
-from tests.fakes.databricks import compute, jobs, notebook_runs, sqlexec, vectors, workspace
+from tests.fakes.databricks import commands, compute, jobs, notebook_runs, sqlexec, vectors, workspace
 from tests.fakes.databricks.serving import serving_routes
 from tests.fakes.databricks.state import Statement, WorkspaceState
 
@@ -547,6 +547,7 @@ def build_app(fake: FakeDatabricks) -> Starlette:
         *compute.routes(handler),
         *workspace.routes(handler),
         *notebook_runs.routes(handler, fake),
+        *commands.routes(handler, fake),
     ]
     routes += serving_routes(handler, error)
     routes += vectors.routes(handler, error)

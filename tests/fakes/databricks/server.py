@@ -207,4 +207,6 @@ def running_fake(root: Path) -> Iterator[FakeDatabricks]:
         thread.join(20)
         sock.close()
         for state in fake.states():
+            for ctx in list((state.contexts or {}).values()):  # execution contexts' kernels
+                ctx.close()
             state.engine.close()

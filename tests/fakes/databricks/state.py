@@ -73,6 +73,7 @@ class WorkspaceState:
     table_locks: dict[str, threading.Lock] = field(default_factory=dict)  # COPY INTO commits one at a time
     jobs: dict[str, Any] = field(default_factory=dict)  # jobs and runs: jobs.py
     compute: Any = None  # clusters and the workspace tree (notebooks, files): compute.py, workspace.py
+    contexts: Any = None  # execution contexts and their commands (Command Execution API 1.2): commands.py
     serving: ServingState = field(default_factory=ServingState)  # Model Serving endpoints (serving.py)
     vector_search: VectorSearchState = field(default_factory=VectorSearchState)  # vectors.py
 

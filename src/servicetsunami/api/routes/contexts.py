@@ -1,6 +1,7 @@
 """Command execution contexts (the Command Execution API 1.2's model): a sandboxed kernel per
 context, commands that keep its state, polled for a typed result, cancelled, and the context
-destroyed. Contexts live on the worker that created them."""
+destroyed. Contexts live on the worker that created them. On Databricks a context is an execution
+context on a cluster (the body's ``cluster_id``, else the configured one)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ RUN_ERRORS = {**COMMON_ERRORS, **problem_responses(503)}
 
 class ContextCreate(BaseModel):
     language: Literal["python", "sql"] = "python"
+    cluster_id: str | None = Field(None, max_length=100, description="Databricks: the cluster (default: configured)")
+    start_cluster: bool = Field(False, description="Databricks: start the cluster if it is stopped")
 
 
 class CommandCreate(BaseModel):
@@ -30,7 +33,15 @@ class CommandCreate(BaseModel):
 @router.post("", operation_id="create_context", status_code=201, response_model=ContextPublic, responses=RUN_ERRORS)
 async def create_context(body: ContextCreate, services: ServicesDep, principal: PrincipalDep) -> ContextPublic:
     """Start a context: a sandboxed kernel whose state persists between commands."""
-    return await run_in_threadpool(lambda: contexts.create_context(services, principal, language=body.language))
+    return await run_in_threadpool(
+        lambda: contexts.create_context(
+            services,
+            principal,
+            language=body.language,
+            cluster_id=body.cluster_id,
+            start_cluster=body.start_cluster,
+        )
+    )
 
 
 @router.get("/{context_id}", operation_id="get_context", response_model=ContextPublic, responses=COMMON_ERRORS)

@@ -34,6 +34,7 @@ from servicetsunami.engines.base import (
     WriteResult,
 )
 from servicetsunami.engines.databricks import writes
+from servicetsunami.engines.databricks.commands import DatabricksCommands
 from servicetsunami.engines.databricks.compute import DatabricksClusters
 from servicetsunami.engines.databricks.notebooks import DatabricksNotebooks
 from servicetsunami.engines.databricks.serving import ModelServing
@@ -65,7 +66,7 @@ class _Plan:
     token: str
 
 
-class DatabricksEngine(DatabricksVolumes, DatabricksClusters, DatabricksNotebooks, Engine):
+class DatabricksEngine(DatabricksVolumes, DatabricksClusters, DatabricksCommands, DatabricksNotebooks, Engine):
     kind: ClassVar[str] = "databricks"
     # Column comments would need one ALTER commit per column after the load, and appending a query's
     # result an INSERT ... SELECT with its own schema evolution; neither is done, so both are declared.

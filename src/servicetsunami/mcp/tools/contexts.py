@@ -1,6 +1,7 @@
 """Command execution context tools (Databricks' Command Execution API 1.2): ``create_context``,
 ``execute_command``, ``get_command_status``, ``cancel_command``, ``destroy_context``. A context is
-a sandboxed kernel whose state persists between commands."""
+a sandboxed kernel whose state persists between commands, or on Databricks an execution context on
+a cluster."""
 
 from __future__ import annotations
 
@@ -34,9 +35,24 @@ class Destroyed(BaseModel):
 
 def register(server: FastMCP, services: Services, caller: Caller) -> None:
     @server.tool(tags={"write"}, annotations=_RUN, output_schema=output_schema(ContextPublic))
-    async def create_context(language: Literal["python", "sql"] = "python") -> ToolResult:
-        """Start an execution context (a sandboxed kernel; state persists between commands)."""
-        return tool_result(await call_service(contexts.create_context, services, caller.principal(), language=language))
+    async def create_context(
+        language: Literal["python", "sql"] = "python",
+        cluster_id: Annotated[
+            str | None, Field(description="Databricks: the cluster (default: the configured one)")
+        ] = None,
+        start_cluster: Annotated[bool, Field(description="Databricks: start the cluster if it is stopped")] = False,
+    ) -> ToolResult:
+        """Start an execution context (state persists between commands)."""
+        return tool_result(
+            await call_service(
+                contexts.create_context,
+                services,
+                caller.principal(),
+                language=language,
+                cluster_id=cluster_id,
+                start_cluster=start_cluster,
+            )
+        )
 
     @server.tool(tags={"write"}, annotations=_RUN, output_schema=output_schema(CommandPublic))
     async def execute_command(

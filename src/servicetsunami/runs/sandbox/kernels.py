@@ -89,7 +89,10 @@ class Kernel:
             elif kind in ("execute_result", "display_data"):
                 outputs.append({"type": kind, "data": dict(content.get("data", {}))})
             elif kind == "error":
-                outputs.append({"type": "error", "ename": content["ename"], "evalue": content["evalue"]})
+                traceback = [str(line) for line in content.get("traceback") or []]
+                outputs.append(
+                    {"type": "error", "ename": content["ename"], "evalue": content["evalue"], "traceback": traceback}
+                )
 
         try:
             reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=hook, allow_stdin=False)

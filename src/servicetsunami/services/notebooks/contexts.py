@@ -13,12 +13,18 @@ Contexts live in the process that created them (a kernel is a child of that proc
 worker's id (``<worker>-<hex>``, also in ``ContextPublic.worker``), so another worker answers
 ``not_found`` naming the worker that holds it, and a proxy can route by that prefix (sticky
 sessions) instead of guessing.
+
+On an engine with clusters (Databricks) a context is an execution context on an all-purpose cluster
+instead, through the Command Execution API: see
+:mod:`~servicetsunami.services.notebooks.cluster_contexts` (the calls here hand over to it; the
+answers keep these shapes). Its code runs on the cluster, not in this server's sandbox.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 import uuid
@@ -33,6 +39,7 @@ from servicetsunami.errors import InvalidInput, LimitExceeded, NotFound
 from servicetsunami.runs.sandbox.kernels import Kernel, release_thread_loop
 from servicetsunami.runs.sandbox.shim import TABLE_MIME
 from servicetsunami.runs.sandbox.wire import BridgeServer
+from servicetsunami.services.notebooks import cluster_contexts
 from servicetsunami.services.notebooks.runs import open_kernel
 from servicetsunami.tenancy import Principal, Scope
 
@@ -45,6 +52,7 @@ Language = Literal["python", "sql"]
 P = ParamSpec("P")
 T = TypeVar("T")
 MAX_COMMAND_CHARS = 1_000_000
+_CLUSTER_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 class ContextPublic(BaseModel):
@@ -53,6 +61,7 @@ class ContextPublic(BaseModel):
     language: str
     status: str = Field(description="Running (ready for commands)")
     commands: int = Field(description="Commands executed so far")
+    cluster_id: str | None = Field(None, description="The cluster it runs on (Databricks); none: this server's sandbox")
 
 
 class CommandResults(BaseModel):
@@ -117,6 +126,7 @@ def _registry(svc: Services) -> _Registry:
 
 def _reap_idle(svc: Services) -> int:
     """Destroy contexts idle longer than the setting; returns how many."""
+    reaped = cluster_contexts.reap_idle(svc)
     idle = svc.settings.sandbox.context_idle_seconds
     reg = _registry(svc)
     now = time.monotonic()
@@ -126,10 +136,11 @@ def _reap_idle(svc: Services) -> int:
             del reg.contexts[ctx.id]
     for ctx in stale:
         ctx.close()
-    return len(stale)
+    return reaped + len(stale)
 
 
 def _close_all(svc: Services) -> None:
+    cluster_contexts.close_all(svc)
     reg = _registry(svc)
     with reg.lock:
         every = list(reg.contexts.values())
@@ -145,14 +156,38 @@ def live_contexts(svc: Services, tenant_id: str, /) -> int:
         return sum(1 for c in reg.contexts.values() if c.tenant_id == tenant_id and not c.closed)
 
 
-def _create_context(svc: Services, principal: Principal, /, *, language: str = "python") -> ContextPublic:
+def _create_context(
+    svc: Services,
+    principal: Principal,
+    /,
+    *,
+    language: str = "python",
+    cluster_id: str | None = None,
+    start_cluster: bool = False,
+) -> ContextPublic:
+    """A new context; on an engine with clusters, on ``cluster_id`` (else the configured one), started
+    first when ``start_cluster``. Elsewhere code runs in the sandbox pool, whose id is ``sandbox``."""
     principal.require(Scope.WRITE)
     if language not in ("python", "sql"):
         raise InvalidInput("language is python or sql")
+    if cluster_id is not None and (not isinstance(cluster_id, str) or not _CLUSTER_ID.fullmatch(cluster_id)):
+        raise InvalidInput("a cluster id is 1-100 letters, digits, '.', '-' or '_'; list_clusters shows the ids")
+    clusters = svc.engine.capabilities.clusters
+    if not clusters and cluster_id not in (None, "sandbox"):
+        raise NotFound(f"no cluster {cluster_id!r}: code runs in this server's sandbox pool, 'sandbox'")
     _reap_idle(svc)
     limit = svc.settings.sandbox.max_contexts_per_tenant
-    if live_contexts(svc, principal.tenant_id) >= limit:
+    if live_contexts(svc, principal.tenant_id) + cluster_contexts.live(svc, principal.tenant_id) >= limit:
         raise LimitExceeded(f"at most {limit} live contexts per tenant; destroy one first")
+    if clusters:
+        return cluster_contexts.create(
+            svc,
+            principal,
+            language=language,
+            cluster_id=cluster_id,
+            start_cluster=start_cluster,
+            worker=_registry(svc).worker,
+        )
     folder = uuid.uuid4().hex  # the folder name stays short: unix socket paths inside are at most 108 bytes
     context_id = f"{_registry(svc).worker}-{folder}"
     kernel, server = open_kernel(svc, principal, "c-" + folder, env={"TSUNAMI_NOTEBOOK_LANGUAGE": language})
@@ -180,11 +215,16 @@ def _get(svc: Services, principal: Principal, context_id: str) -> _Context:
 
 def context_status(svc: Services, principal: Principal, context_id: str, /) -> ContextPublic:
     principal.require(Scope.READ)
+    if cluster_contexts.holds(svc, context_id):
+        return cluster_contexts.status(svc, cluster_contexts.get(svc, principal, context_id))
     return _public(_get(svc, principal, context_id))
 
 
 def _destroy_context(svc: Services, principal: Principal, context_id: str, /) -> None:
     principal.require(Scope.WRITE)
+    if cluster_contexts.holds(svc, context_id):
+        cluster_contexts.destroy(svc, cluster_contexts.get(svc, principal, context_id))
+        return
     ctx = _get(svc, principal, context_id)
     with _registry(svc).lock:
         _registry(svc).contexts.pop(context_id, None)
@@ -197,6 +237,8 @@ def execute_command(svc: Services, principal: Principal, context_id: str, comman
     principal.require(Scope.WRITE)
     if not isinstance(command, str) or not command.strip() or len(command) > MAX_COMMAND_CHARS:
         raise InvalidInput(f"command is non-empty text of at most {MAX_COMMAND_CHARS} characters")
+    if cluster_contexts.holds(svc, context_id):
+        return cluster_contexts.execute(svc, cluster_contexts.get(svc, principal, context_id), command)
     ctx = _get(svc, principal, context_id)
     ctx.last_used = time.monotonic()
     cmd = _Command(uuid.uuid4().hex, command)
@@ -256,6 +298,8 @@ def _results(outputs: list[dict[str, Any]], status: str) -> CommandResults:
 
 def get_command_status(svc: Services, principal: Principal, context_id: str, command_id: str, /) -> CommandPublic:
     principal.require(Scope.READ)
+    if cluster_contexts.holds(svc, context_id):
+        return cluster_contexts.command_status(svc, cluster_contexts.get(svc, principal, context_id), command_id)
     ctx = _get(svc, principal, context_id)
     cmd = ctx.commands.get(command_id)
     if cmd is None:
@@ -267,6 +311,9 @@ def wait_command(
     svc: Services, principal: Principal, context_id: str, command_id: str, /, *, timeout: float
 ) -> CommandPublic:
     """The command's status once it has ended, or after ``timeout`` seconds."""
+    if cluster_contexts.holds(svc, context_id):
+        principal.require(Scope.READ)
+        return cluster_contexts.wait(svc, cluster_contexts.get(svc, principal, context_id), command_id, timeout=timeout)
     deadline = time.monotonic() + timeout
     while True:
         status = get_command_status(svc, principal, context_id, command_id)
@@ -277,6 +324,8 @@ def wait_command(
 
 def _cancel_command(svc: Services, principal: Principal, context_id: str, command_id: str, /) -> CommandPublic:
     principal.require(Scope.WRITE)
+    if cluster_contexts.holds(svc, context_id):
+        return cluster_contexts.cancel(svc, cluster_contexts.get(svc, principal, context_id), command_id)
     ctx = _get(svc, principal, context_id)
     cmd = ctx.commands.get(command_id)
     if cmd is None:
