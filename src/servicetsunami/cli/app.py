@@ -13,6 +13,7 @@ import typer
 
 from servicetsunami.cli import (
     agents,
+    bundles,
     config,
     connections,
     data,
@@ -49,6 +50,7 @@ app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")
 app.add_typer(config.app, name="config")
 app.add_typer(tools.app, name="tools")
+app.add_typer(bundles.app, name="bundle")
 
 
 @app.callback()
