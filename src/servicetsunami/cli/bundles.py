@@ -42,10 +42,11 @@ def _write_folder(out: Path, files: dict[str, str], *, force: bool) -> None:
     from servicetsunami.errors import Conflict
     from servicetsunami.services.bundles import loading
 
-    if out.exists() and any(out.iterdir()) and not force:
-        raise Conflict(f"{out} is not empty; choose another folder or pass --force to write over it")
-    for name, text in files.items():
-        target = out / loading.clean_path(name)
+    targets = {out / loading.clean_path(name): text for name, text in files.items()}
+    there = sorted(str(t.relative_to(out)) for t in targets if t.exists())
+    if there and not force:
+        raise Conflict(f"{out} already has {', '.join(there[:5])}; choose another folder or pass --force")
+    for target, text in targets.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, "utf-8")
 

@@ -167,6 +167,9 @@ def test_the_cli_generates_a_folder_validates_it_and_writes_tests(
     assert (out / "databricks.yml").is_file() and (out / "src" / "etl" / "regions.py").is_file()
     again = runner.invoke(cli_app, ["bundle", "generate", "--job", "Regions nightly", "--out", str(out)])
     assert again.exit_code == 2 and "conflict" in again.output
+    in_bundle = runner.invoke(cli_app, ["bundle", "tests", str(out), "--out", str(out)])
+    assert in_bundle.exit_code == 0, in_bundle.output
+    assert any((out / "tests").glob("test_*.py"))
     checked = runner.invoke(cli_app, ["bundle", "validate", str(out), "--json"])
     assert checked.exit_code == 0, checked.output
     assert json.loads(checked.output)["valid"]
