@@ -191,3 +191,28 @@ def test_a_generated_zip_holds_the_same_files_under_the_bundle_name(services: Se
     archive = zipfile.ZipFile(io.BytesIO(generate.to_zip(made.files, root="regions")))
     assert {n.removeprefix("regions/"): archive.read(n).decode() for n in archive.namelist()} == made.files
     assert base64.b64encode(generate.to_zip(made.files)) == base64.b64encode(generate.to_zip(made.files))
+
+
+def test_a_job_cluster_bundle_pins_the_notebook_packages_and_validates_clean(services: Services) -> None:
+    from servicetsunami.services.bundles import generate, validate
+
+    principal, _ = tenant(services)
+    made = generate.generate_bundle(
+        services, principal, "regions", jobs=["Regions nightly"], targets=TARGETS, compute="job_cluster"
+    )
+    job = made.files["resources/regions_nightly.job.yml"]
+    assert "job_cluster_key: main" in job and "${var.spark_version}" in job
+    assert validate.validate_bundle(principal, made.files, use_cli=False).findings == []
+
+
+def test_another_tenants_jobs_and_notebooks_are_not_found(services: Services) -> None:
+    from servicetsunami.errors import NotFound
+    from servicetsunami.services.bundles import generate
+
+    principal, _ = tenant(services)
+    job_id = jobs.list_jobs(services, principal)[0].job_id
+    globex = make_principal(services, "globex", "engineer")[0]
+    with pytest.raises(NotFound):
+        generate.generate_bundle(services, globex, "x", jobs=[job_id])
+    with pytest.raises(NotFound):
+        generate.generate_bundle(services, globex, "x", notebooks=["/etl/regions"])

@@ -4,12 +4,14 @@ gets exactly the findings expected (code, file, key path)."""
 from __future__ import annotations
 
 import io
+import os
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from servicetsunami.errors import InvalidInput, LimitExceeded
-from servicetsunami.services.bundles import loading
+from servicetsunami.services.bundles import cli, loading
 from servicetsunami.services.bundles.validate import CHECKS, validate_bundle
 from servicetsunami.tenancy import Principal, principal_for
 
@@ -233,3 +235,35 @@ def test_a_zip_with_one_top_folder_is_read_as_the_bundle(analyst: Principal) -> 
     assert validate_bundle(analyst, files, use_cli=False).valid
     with pytest.raises(InvalidInput):
         loading.files_from_zip(b"not a zip")
+
+
+def test_the_databricks_cli_when_installed_runs_too_and_its_errors_become_findings(
+    analyst: Principal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stand-in for the Databricks CLI (not installed here): it answers --version, and to `bundle
+    # validate` prints what the CLI prints for a bundle it cannot authenticate, from inside the copy.
+    fake = tmp_path / "bin" / "databricks"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "--version" ]; then echo "Databricks CLI v0.250.0"; exit 0; fi\n'
+        "test -f databricks.yml || exit 3\n"
+        'echo "Warning: unknown field: nmae" >&2\n'
+        'echo "Error: cannot resolve bundle auth configuration in $PWD" >&2\n'
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    cli._version.cache_clear()
+    try:
+        report = validate_bundle(analyst, bundle())
+    finally:
+        cli._version.cache_clear()
+    assert report.databricks_cli == "Databricks CLI v0.250.0"
+    assert report.checks[-1] == "databricks_cli"
+    assert [(f.source, f.severity, f.code) for f in report.findings] == [
+        ("databricks_cli", "warning", "databricks_cli"),
+        ("databricks_cli", "error", "databricks_cli"),
+    ]
+    assert not report.valid
+    assert str(tmp_path) not in report.findings[1].message and "/tmp" not in report.findings[1].message
