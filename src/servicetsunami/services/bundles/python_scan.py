@@ -42,6 +42,7 @@ _EXTERNAL_RE = re.compile(r"^(?:/dbfs/|dbfs:/|s3a?://|s3n://|abfss?://|wasbs?://
 _LOCAL_RE = re.compile(r"^/(?:[A-Za-z0-9_.\-]+/)+[A-Za-z0-9_.\-*]*$")
 # SQL whose result is small whatever the table's size: a LIMIT, a GROUP BY or an aggregate.
 _BOUNDED_SQL_RE = re.compile(r"\blimit\s+\d+|\bgroup\s+by\b|\b(?:count|sum|avg|min|max)\s*\(", re.I)
+_PERCENT_RE = re.compile(r"%(\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdifr]")
 MAX_CHAIN = 32
 
 
@@ -434,13 +435,40 @@ class _Scanner:
                 template = walk(n.left, depth + 1)
                 if template is None:
                     return None
-                return re.sub(r"%(\([^)]*\))?[-#0 +]*\d*(\.\d+)?[sdifr]", lambda m: hole(m.group(0)), template)
+                operands = n.right.elts if isinstance(n.right, ast.Tuple) else [n.right]
+                known = [walk(e, depth + 1) if not isinstance(e, ast.Starred) else None for e in operands]
+                specs = list(_PERCENT_RE.finditer(template))
+                if (
+                    len(specs) == len(known)
+                    and all(k is not None and m.group(1) is None for k, m in zip(known, specs, strict=True))
+                    and all(m.group(0).endswith("s") for m in specs)
+                ):
+                    values = iter(known)
+                    return _PERCENT_RE.sub(lambda m: str(next(values)), template)
+                return _PERCENT_RE.sub(lambda m: hole(m.group(0)), template)
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "format":
                 template = walk(n.func.value, depth + 1)
                 if template is None:
                     return None
+                args = [walk(a, depth + 1) if not isinstance(a, ast.Starred) else None for a in n.args]
+                kwargs = {k.arg: walk(k.value, depth + 1) for k in n.keywords if k.arg}
+                auto = iter(range(len(args)))
+
+                def field(m: re.Match[str]) -> str:
+                    name = m.group(0)[1:-1]
+                    key = name.split("!")[0].split(":")[0]
+                    value: str | None = None
+                    if key == "" and ":" not in name and "!" not in name:
+                        at = next(auto, None)
+                        value = args[at] if at is not None else None
+                    elif key.isdigit() and int(key) < len(args) and key == name:
+                        value = args[int(key)]
+                    elif key == name:
+                        value = kwargs.get(key)
+                    return value if value is not None else hole(name or "?")
+
                 template = template.replace("{{", "\x00").replace("}}", "\x01")
-                filled = re.sub(r"\{[^{}]*\}", lambda m: hole(m.group(0)[1:-1] or "?"), template)
+                filled = re.sub(r"\{[^{}]*\}", field, template)
                 return filled.replace("\x00", "{").replace("\x01", "}")
             return None
 

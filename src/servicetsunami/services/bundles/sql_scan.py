@@ -130,6 +130,8 @@ def _write_targets(statement: exp.Expr) -> list[exp.Table]:
         target = statement.this
     elif isinstance(statement, exp.TruncateTable):
         return [t for t in statement.expressions if isinstance(t, exp.Table)]
+    if isinstance(statement, exp.Drop) and target is None:
+        return [t for t in statement.args.get("tables") or [] if isinstance(t, exp.Table)]
     if isinstance(target, exp.Schema):
         target = target.this
     return [target] if isinstance(target, exp.Table) else []
