@@ -436,14 +436,14 @@ class _Scanner:
                 if template is None:
                     return None
                 operands = n.right.elts if isinstance(n.right, ast.Tuple) else [n.right]
-                known = [walk(e, depth + 1) if not isinstance(e, ast.Starred) else None for e in operands]
+                texts = [walk(e, depth + 1) if not isinstance(e, ast.Starred) else None for e in operands]
                 specs = list(_PERCENT_RE.finditer(template))
                 if (
-                    len(specs) == len(known)
-                    and all(k is not None and m.group(1) is None for k, m in zip(known, specs, strict=True))
+                    len(specs) == len(texts)
+                    and all(k is not None and m.group(1) is None for k, m in zip(texts, specs, strict=True))
                     and all(m.group(0).endswith("s") for m in specs)
                 ):
-                    values = iter(known)
+                    values = iter(texts)
                     return _PERCENT_RE.sub(lambda m: str(next(values)), template)
                 return _PERCENT_RE.sub(lambda m: hole(m.group(0)), template)
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "format":
