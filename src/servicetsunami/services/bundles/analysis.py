@@ -135,7 +135,7 @@ def _cell(source: str, index: int, language: str, state: State, out: Collector) 
     elif magic == "python":
         _python_cell(body, index, offset, state, out)
     elif magic in ("pip", "conda"):
-        _pip(f"%{magic} " + body.strip(), index, 1, out)
+        _python_cell(source, index, 0, state, out)  # each %pip line is one command
     elif magic == "run":
         target = body.strip().split()[0] if body.strip() else ""
         if target:
@@ -157,14 +157,14 @@ def _python_cell(source: str, index: int, offset: int, state: State, out: Collec
         stripped = line.strip()
         if stripped.startswith(("%", "!")):
             command = stripped.lstrip("%!")
-            if re.match(r"^(pip|pip3|conda)\s+install\b", command) or re.match(r"^pip\s", command):
+            if re.match(r"^(?:pip|pip3|conda)\s", command):
                 _pip(stripped, index, n + 1 + offset, out)
             lines[n] = ""
     scan_python("\n".join(lines), cell=index, offset=offset, state=state, out=out)
 
 
 def _sql_cell(source: str, index: int, offset: int, out: Collector, state: State) -> None:
-    scanned = scan_sql(source, catalog=state.catalog)
+    scanned = scan_sql(source, catalog=state.catalog, temp_views=state.temp_views)
     record_sql(scanned, out, cell=index, via="%sql", at=lambda n: n + offset)
     _secrets_in_text(source, index, out, offset=offset)
 

@@ -40,7 +40,9 @@ WRITER_PATH_METHODS = frozenset({"save", "parquet", "csv", "json", "orc", "text"
 LIMITING = frozenset({"limit", "take", "head", "first", "count", "agg", "groupBy", "groupby", "sample", "tail"})
 _EXTERNAL_RE = re.compile(r"^(?:/dbfs/|dbfs:/|s3a?://|s3n://|abfss?://|wasbs?://|gs://|adl://|file:/|/Volumes/)", re.I)
 _LOCAL_RE = re.compile(r"^/(?:[A-Za-z0-9_.\-]+/)+[A-Za-z0-9_.\-*]*$")
-_LIMIT_RE = re.compile(r"\blimit\s+\d+", re.I)
+# SQL whose result is small whatever the table's size: a LIMIT, a GROUP BY or an aggregate.
+_BOUNDED_SQL_RE = re.compile(r"\blimit\s+\d+|\bgroup\s+by\b|\b(?:count|sum|avg|min|max)\s*\(", re.I)
+_PERCENT_RE = re.compile(r"%(\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdifr]")
 MAX_CHAIN = 32
 
 
@@ -50,7 +52,8 @@ class State:
 
     catalog: str
     strings: dict[str, str] = field(default_factory=dict)
-    frames: dict[str, ast.expr] = field(default_factory=dict)
+    frames: dict[str, list[ast.expr]] = field(default_factory=dict)  # every value a name was given
+    temp_views: set[str] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> module.path
 
 
@@ -126,7 +129,7 @@ class _Scanner:
                     self.state.strings[target.id] = text
                 else:
                     self.state.strings.pop(target.id, None)
-                self.state.frames[target.id] = node.value
+                self.state.frames.setdefault(target.id, []).append(node.value)
             self.secret_target(target, node.value)
 
     def secret_target(self, target: ast.expr, value: ast.expr) -> None:
@@ -188,9 +191,11 @@ class _Scanner:
     def call(self, node: ast.Call) -> None:
         root, steps = _chain(node)
         names = [s for s, _ in steps]
-        if not names:
-            return
         head = root.id if isinstance(root, ast.Name) else None
+        if not names:
+            if head is not None:
+                self.network_call(node, head, names)
+            return
         if head == "spark":
             self.spark_call(node, names)
         elif head == "dbutils":
@@ -206,6 +211,10 @@ class _Scanner:
             self.path_arg(node)
         elif last in ("collect", "toPandas") and not node.args:
             self.collect(node, last)
+        elif last in ("createOrReplaceTempView", "createTempView", "createOrReplaceGlobalTempView") and node.args:
+            name, _ = self.text_of(node.args[0])
+            if name is not None:
+                self.state.temp_views.add(name.lower())
 
     def spark_call(self, node: ast.Call, names: list[str]) -> None:
         if names == ["sql"]:
@@ -235,7 +244,7 @@ class _Scanner:
                 line,
             )
             return
-        scanned = scan_sql(text, catalog=self.state.catalog, dynamic=fields)
+        scanned = scan_sql(text, catalog=self.state.catalog, dynamic=fields, temp_views=self.state.temp_views)
         start = self.line(arg) if isinstance(arg, ast.Constant) else None
         record_sql(
             scanned,
@@ -267,6 +276,8 @@ class _Scanner:
                 self.cell,
                 self.line(node),
             )
+            return
+        if access == "read" and text.strip("` ").lower() in self.state.temp_views:
             return
         statement = f"SELECT * FROM {text}" if access == "read" else f"INSERT INTO {text} SELECT 1"
         scanned = scan_sql(statement, catalog=self.state.catalog, dynamic=fields)
@@ -313,7 +324,7 @@ class _Scanner:
         if source is None:
             return
         limited, sql = source
-        if limited or (sql is not None and _LIMIT_RE.search(sql)):
+        if limited or (sql is not None and _BOUNDED_SQL_RE.search(sql)):
             return
         self.out.finding(
             "collect_without_limit",
@@ -424,13 +435,40 @@ class _Scanner:
                 template = walk(n.left, depth + 1)
                 if template is None:
                     return None
-                return re.sub(r"%(\([^)]*\))?[-#0 +]*\d*(\.\d+)?[sdifr]", lambda m: hole(m.group(0)), template)
+                operands = n.right.elts if isinstance(n.right, ast.Tuple) else [n.right]
+                texts = [walk(e, depth + 1) if not isinstance(e, ast.Starred) else None for e in operands]
+                specs = list(_PERCENT_RE.finditer(template))
+                if (
+                    len(specs) == len(texts)
+                    and all(k is not None and m.group(1) is None for k, m in zip(texts, specs, strict=True))
+                    and all(m.group(0).endswith("s") for m in specs)
+                ):
+                    values = iter(texts)
+                    return _PERCENT_RE.sub(lambda m: str(next(values)), template)
+                return _PERCENT_RE.sub(lambda m: hole(m.group(0)), template)
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "format":
                 template = walk(n.func.value, depth + 1)
                 if template is None:
                     return None
+                args = [walk(a, depth + 1) if not isinstance(a, ast.Starred) else None for a in n.args]
+                kwargs = {k.arg: walk(k.value, depth + 1) for k in n.keywords if k.arg}
+                auto = iter(range(len(args)))
+
+                def field(m: re.Match[str]) -> str:
+                    name = m.group(0)[1:-1]
+                    key = name.split("!")[0].split(":")[0]
+                    value: str | None = None
+                    if key == "" and ":" not in name and "!" not in name:
+                        at = next(auto, None)
+                        value = args[at] if at is not None else None
+                    elif key.isdigit() and int(key) < len(args) and key == name:
+                        value = args[int(key)]
+                    elif key == name:
+                        value = kwargs.get(key)
+                    return value if value is not None else hole(name or "?")
+
                 template = template.replace("{{", "\x00").replace("}}", "\x01")
-                filled = re.sub(r"\{[^{}]*\}", lambda m: hole(m.group(0)[1:-1] or "?"), template)
+                filled = re.sub(r"\{[^{}]*\}", field, template)
                 return filled.replace("\x00", "{").replace("\x01", "}")
             return None
 
@@ -460,12 +498,13 @@ def record_sql(scanned: SqlScan, out: Collector, *, cell: int, via: str, at: Cal
         elif table.invalid is not None:
             out.finding("invalid_table", "warning", table.invalid, cell, where)
     if via in ("spark.sql", "%sql") and any(k not in _READ_STATEMENTS for k in scanned.statements):
+        first_write = next((t.line for t in scanned.tables if t.access == "write"), 1)
         out.finding(
             "sql_write_refused_locally",
             "warning",
             "this SQL changes data; the local engine runs SELECT, DESCRIBE and SHOW from notebooks (use saveAsTable)",
             cell,
-            at(1),
+            at(first_write),
         )
 
 
@@ -494,7 +533,7 @@ def _chain(node: ast.expr) -> tuple[ast.expr, list[tuple[str, ast.Call | None]]]
 
 
 def _source_of(
-    node: ast.expr, frames: dict[str, ast.expr], text_of: Callable[[ast.expr], tuple[str | None, dict[str, str]]]
+    node: ast.expr, frames: dict[str, list[ast.expr]], text_of: Callable[[ast.expr], tuple[str | None, dict[str, str]]]
 ) -> tuple[bool, str | None] | None:
     """Whether a DataFrame expression read from a table is limited, and its SQL text; None when it
     does not come from ``spark.sql`` or a table."""
@@ -511,8 +550,13 @@ def _source_of(
             if names[0] in ("sql", "table") or (names[0] == "read" and "table" in names):
                 return limited, sql
             return None
-        if isinstance(root, ast.Name) and root.id in frames and frames[root.id] is not current:
-            current = frames[root.id]
+        if isinstance(root, ast.Name) and root.id in frames:
+            values = frames[root.id]
+            # df = df.filter(...): the df inside is the value df had before this one
+            at = next((i for i, v in enumerate(values) if v is current), len(values))
+            if at == 0:
+                return None
+            current = values[at - 1]
             continue
         return None
     return None

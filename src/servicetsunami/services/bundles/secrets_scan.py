@@ -21,7 +21,7 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _SECRET_NAME = re.compile(
     r"(?:^|_)(?:password|passwd|pwd|secret|token|api_?key|apikey|access_?key|private_?key|client_?secret"
-    r"|credentials?|auth)(?:$|_)",
+    r"|credentials?|auth)$",
     re.I,
 )
 # Values that are plainly not a secret: empty, placeholders, environment lookups written as text.

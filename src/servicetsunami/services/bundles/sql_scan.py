@@ -62,10 +62,19 @@ class SqlScan:
 
 
 def scan_sql(
-    text: str, /, *, catalog: str, default_schema: str = "bronze", dynamic: dict[str, str] | None = None
+    text: str,
+    /,
+    *,
+    catalog: str,
+    default_schema: str = "bronze",
+    dynamic: dict[str, str] | None = None,
+    temp_views: set[str] | None = None,
 ) -> SqlScan:
-    """Tables read and written by ``text``; ``dynamic`` maps placeholder ids to what they stand for."""
+    """Tables read and written by ``text``; ``dynamic`` maps placeholder ids to what they stand for;
+    ``temp_views`` holds the temporary views defined so far (not tables), and gets those ``text``
+    defines."""
     out = SqlScan()
+    views = temp_views if temp_views is not None else set()
     fields = dict(dynamic or {})
     if len(text) > MAX_SQL_CHARS:
         out.error = f"the SQL is longer than {MAX_SQL_CHARS} characters and was not analysed"
@@ -90,13 +99,19 @@ def scan_sql(
         out.error = _first_line(exc)
         return out
     for statement in statements:
-        out.statements.append(statement.key)
         targets = _write_targets(statement)
+        seen = {id(t) for t in targets}
+        if _is_temp_view(statement):
+            views.update(t.name.lower() for t in targets)
+            targets = []
+        else:
+            out.statements.append(statement.key)
         for target in targets:
             out.tables.append(_table(target, "write", catalog, default_schema, fields))
-        seen = {id(t) for t in targets}
         for table, is_cte in walk_tables(statement):
             if is_cte or id(table) in seen or not is_named_table(table):
+                continue
+            if not table.args.get("db") and not table.args.get("catalog") and table.name.lower() in views:
                 continue
             out.tables.append(_table(table, "read", catalog, default_schema, fields))
     return out
@@ -115,9 +130,20 @@ def _write_targets(statement: exp.Expr) -> list[exp.Table]:
         target = statement.this
     elif isinstance(statement, exp.TruncateTable):
         return [t for t in statement.expressions if isinstance(t, exp.Table)]
+    if isinstance(statement, exp.Drop) and target is None:
+        return [t for t in statement.args.get("tables") or [] if isinstance(t, exp.Table)]
     if isinstance(target, exp.Schema):
         target = target.this
     return [target] if isinstance(target, exp.Table) else []
+
+
+def _is_temp_view(statement: exp.Expr) -> bool:
+    properties = statement.args.get("properties")
+    return (
+        isinstance(statement, exp.Create)
+        and isinstance(properties, exp.Properties)
+        and any(isinstance(p, exp.TemporaryProperty) for p in properties.expressions)
+    )
 
 
 def _table(
