@@ -216,3 +216,24 @@ def test_another_tenants_jobs_and_notebooks_are_not_found(services: Services) ->
         generate.generate_bundle(services, globex, "x", jobs=[job_id])
     with pytest.raises(NotFound):
         generate.generate_bundle(services, globex, "x", notebooks=["/etl/regions"])
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"name": "bad name!", "jobs": ["Regions nightly"]},
+        {"name": "regions"},
+        {"name": "regions", "jobs": ["Regions nightly"], "targets": {"staging": {}}},
+        {"name": "regions", "jobs": ["Regions nightly"], "targets": {"dev": {"colour": "blue"}}},
+        {"name": "regions", "jobs": ["Regions nightly"], "targets": {"dev": {"catalog": "a b"}}},
+        {"name": "regions", "jobs": ["Regions nightly"], "compute": "gpu"},
+    ],
+)
+def test_generate_refuses_what_it_cannot_make_a_bundle_of(services: Services, arguments: dict[str, object]) -> None:
+    from servicetsunami.errors import InvalidInput
+    from servicetsunami.services.bundles import generate
+
+    principal, _ = tenant(services)
+    name = str(arguments.pop("name"))
+    with pytest.raises(InvalidInput):
+        generate.generate_bundle(services, principal, name, **arguments)  # type: ignore[arg-type]  # bad on purpose

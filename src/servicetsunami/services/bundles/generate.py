@@ -168,7 +168,7 @@ def _targets(svc: Services, principal: Principal, given: dict[str, dict[str, str
         if host:
             values["host"] = host
         for key, value in values.items():
-            if not re.fullmatch(r"[A-Za-z0-9_./:@-]{1,500}", value):
+            if not re.fullmatch(r"[A-Za-z0-9_./:@~${}-]{1,500}", value):
                 raise InvalidInput(f"targets.{target}.{key} has characters a bundle value cannot hold")
         out[target] = values
     return out
