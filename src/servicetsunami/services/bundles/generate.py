@@ -38,15 +38,16 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
-import yaml
 from pydantic import BaseModel, Field
 from sqlglot import exp
 
 from servicetsunami.errors import InvalidInput, NotFound, TsunamiError
+from servicetsunami.services.bundles import root
 from servicetsunami.services.bundles.models import Finding
+from servicetsunami.services.bundles.root import Compute
 from servicetsunami.services.catalog.views import expand_views
 from servicetsunami.services.notebooks import notebooks
 from servicetsunami.services.notebooks import source_format as sf
@@ -66,13 +67,10 @@ from servicetsunami.tenancy import Principal, Scope
 if TYPE_CHECKING:
     from servicetsunami.services.container import Services
 
-Compute = Literal["serverless", "job_cluster"]
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 MAX_JOBS = 50
 MAX_NOTEBOOKS = 200
 ENTRY = "databricks.yml"
-_TARGET_KEYS = frozenset({"catalog", "warehouse_id", "host", "root_path"})
-_CLUSTER_DEFAULTS = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge"}
 
 
 class GeneratedBundle(BaseModel):
@@ -118,14 +116,14 @@ def generate_bundle(
         raise InvalidInput(f"a bundle holds at most {MAX_JOBS} jobs and {MAX_NOTEBOOKS} notebooks")
     if compute not in ("serverless", "job_cluster"):
         raise InvalidInput("compute is 'serverless' or 'job_cluster'")
-    target_values = _targets(svc, principal, targets or {})
+    target_values = root.targets(svc, principal, targets or {})
     builder = _Builder(svc, principal, compute)
     for ref in jobs:
         builder.add_job(ref)
     for ref in notebooks:
         builder.add_notebook(ref)
     builder.compile_jobs()
-    builder.files[ENTRY] = _databricks_yml(name, target_values, compute)
+    builder.files[ENTRY] = root.databricks_yml(name, target_values, compute)
     if not target_values["dev"].get("warehouse_id") and builder.uses_warehouse:
         builder.findings.append(
             Finding(
@@ -143,72 +141,6 @@ def generate_bundle(
         notebooks=builder.notebook_sources,
         findings=builder.findings,
     )
-
-
-# -- targets and databricks.yml -----------------------------------------------------------------------
-
-
-def _targets(svc: Services, principal: Principal, given: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-    if not isinstance(given, dict) or any(not isinstance(v, dict) for v in given.values()):
-        raise InvalidInput("targets maps a target name (dev, prod) to its values")
-    unknown = sorted(set(given) - {"dev", "prod"})
-    if unknown:
-        raise InvalidInput(f"targets are dev and prod, not {', '.join(unknown)}")
-    out: dict[str, dict[str, str]] = {}
-    for target in ("dev", "prod"):
-        values = {k: str(v) for k, v in (given.get(target) or {}).items()}
-        bad = sorted(set(values) - _TARGET_KEYS)
-        if bad:
-            raise InvalidInput(f"targets.{target} takes {', '.join(sorted(_TARGET_KEYS))}, not {', '.join(bad)}")
-        values.setdefault("catalog", principal.catalog)
-        warehouse = values.get("warehouse_id") or svc.settings.databricks.warehouse_id
-        if warehouse:
-            values["warehouse_id"] = warehouse
-        host = values.get("host") or svc.settings.databricks.host
-        if host:
-            values["host"] = host
-        for key, value in values.items():
-            if not re.fullmatch(r"[A-Za-z0-9_./:@~${}-]{1,500}", value):
-                raise InvalidInput(f"targets.{target}.{key} has characters a bundle value cannot hold")
-        out[target] = values
-    return out
-
-
-def _databricks_yml(name: str, targets: dict[str, dict[str, str]], compute: Compute) -> str:
-    variables: dict[str, Any] = {
-        "catalog": {"description": "The Unity Catalog catalog the jobs read and write"},
-        "warehouse_id": {"description": "The SQL warehouse SQL tasks run on"},
-    }
-    if compute == "job_cluster":
-        variables["spark_version"] = {
-            "description": "Databricks Runtime of the job cluster",
-            "default": _CLUSTER_DEFAULTS["spark_version"],
-        }
-        variables["node_type_id"] = {
-            "description": "Node type of the job cluster",
-            "default": _CLUSTER_DEFAULTS["node_type_id"],
-        }
-    config: dict[str, Any] = {"bundle": {"name": name}, "include": ["resources/*.yml"], "variables": variables}
-    out_targets: dict[str, Any] = {}
-    for target, values in targets.items():
-        entry: dict[str, Any] = {"mode": "development", "default": True} if target == "dev" else {"mode": "production"}
-        workspace: dict[str, str] = {}
-        if values.get("host"):
-            workspace["host"] = values["host"]
-        workspace["root_path"] = values.get("root_path") or (
-            "~/.bundle/${bundle.name}/${bundle.target}"
-            if target == "dev"
-            else "/Workspace/Shared/.bundle/${bundle.name}/${bundle.target}"
-        )
-        entry["workspace"] = workspace
-        entry["variables"] = {k: values[k] for k in ("catalog", "warehouse_id") if values.get(k)}
-        out_targets[target] = entry
-    config["targets"] = out_targets
-    return dump_yaml(config)
-
-
-def dump_yaml(data: Any, /) -> str:
-    return str(yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120))
 
 
 # -- jobs ---------------------------------------------------------------------------------------------
@@ -357,7 +289,7 @@ class _Builder:
                     },
                 }
             ]
-        self.files[file] = dump_yaml({"resources": {"jobs": {key: job}}})
+        self.files[file] = root.dump_yaml({"resources": {"jobs": {key: job}}})
 
     def _task_body(self, key: str, task: TaskSpec, file: str, where: str) -> dict[str, Any] | None:
         if task.kind == "notebook":
