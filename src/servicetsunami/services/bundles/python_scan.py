@@ -16,7 +16,7 @@ from typing import Literal
 
 from servicetsunami.services.bundles import secrets_scan
 from servicetsunami.services.bundles.report import Collector, Widget
-from servicetsunami.services.bundles.sql_scan import SqlScan, placeholder, scan_sql
+from servicetsunami.services.bundles.sql_scan import SqlScan, placeholder, scan_name, scan_sql
 
 WIDGET_KINDS = ("text", "dropdown", "combobox", "multiselect")
 # What the local kernel's dbutils offers (runs/sandbox/shim.py); the rest works on Databricks only.
@@ -279,17 +279,17 @@ class _Scanner:
             return
         if access == "read" and text.strip("` ").lower() in self.state.temp_views:
             return
-        statement = f"SELECT * FROM {text}" if access == "read" else f"INSERT INTO {text} SELECT 1"
-        scanned = scan_sql(statement, catalog=self.state.catalog, dynamic=fields)
-        if scanned.error is not None or len(scanned.tables) != 1:
+        found = scan_name(text, access, catalog=self.state.catalog, dynamic=fields)
+        if found is None:
             self.out.finding(
                 "invalid_table",
                 "warning",
-                f"{via} names {text!r}, which is not a table name",
+                f"{via} names {text[:80]!r}, which is not a table name",
                 self.cell,
                 self.line(node),
             )
             return
+        scanned = SqlScan(tables=[found])
         if via in ("saveAsTable", "insertInto", "writeTo"):
             table = scanned.tables[0]
             schema = table.name.split(".")[-2] if table.name.count(".") == 2 and not table.dynamic else None
