@@ -347,6 +347,10 @@ class _Scanner:
             )
         if names[0] == "widgets" and len(names) == 2 and names[1] in WIDGET_KINDS:
             self.widget(node, names[1])
+        elif names[0] == "widgets" and names[1:] in (["get"], ["getArgument"]) and node.args:
+            name, _ = self.text_of(node.args[0])
+            if name is not None and not _has_placeholder(name):
+                self.out.widget_reads.setdefault(name, (self.cell, self.line(node)))
         elif names[0] == "fs":
             for arg in node.args:
                 text, _ = self.text_of(arg)
