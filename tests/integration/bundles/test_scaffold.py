@@ -46,7 +46,7 @@ USES_HELPERS = """# Databricks notebook source
 
 dbutils.widgets.dropdown("region", "north", ["north", "south"])
 region = dbutils.widgets.get("region")
-spark.sql(f"SELECT region, sum(amount) AS total FROM bronze.orders WHERE region = '{region}' GROUP BY region") \\
+spark.sql(f"SELECT region, sum(amount) AS total FROM silver.big_orders WHERE region = '{region}' GROUP BY region") \\
     .write.mode("overwrite").saveAsTable(f"{SCHEMA}.totals_by_region")
 """
 
@@ -144,7 +144,7 @@ def test_the_scaffold_of_a_bundle_imports_its_notebooks_and_runs_each_green(
         "resources/orders.job.yml": "resources:\n  jobs:\n    orders: {}\n",
         "src/orders_to_silver.py": BRONZE_TO_SILVER,
         "src/helpers.py": HELPERS,
-        "src/uses_helpers.py": USES_HELPERS,
+        "src/aggregate_big_orders.py": USES_HELPERS,  # reads what orders_to_silver writes
     }
 
     generated = create_tests(services, principal, bundle=bundle, parameter_sets=[{"region": "south"}])
@@ -152,14 +152,16 @@ def test_the_scaffold_of_a_bundle_imports_its_notebooks_and_runs_each_green(
     assert sorted(generated.files) == [
         "tests/README.md",
         "tests/conftest.py",
+        "tests/test_aggregate_big_orders.py",
         "tests/test_helpers.py",
         "tests/test_orders_to_silver.py",
-        "tests/test_uses_helpers.py",
     ]
-    assert "'src/uses_helpers.py': '/bundles/orders etl/src/uses_helpers'" in generated.files["tests/conftest.py"]
+    conftest = generated.files["tests/conftest.py"]
+    assert "'src/aggregate_big_orders.py': '/bundles/orders etl/src/aggregate_big_orders'" in conftest
+    assert "['test_helpers', 'test_orders_to_silver', 'test_aggregate_big_orders']" in conftest
     done = pytest_on(write(generated, tmp_path / "project", extra=bundle), settings, key)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "6 passed" in done.stdout
+    assert "6 passed" in done.stdout  # aggregate_big_orders ran after the notebook writing its input
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,15 @@ def analyze_node(
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             _cell(sf._text(cell.source), index, language, state, out)
+    for name, (cell_index, line) in out.widget_reads.items():
+        if name not in out.widgets:
+            out.finding(
+                "undeclared_widget",
+                "warning",
+                f"the widget {name!r} is read but never created; a run without a parameter of that name fails",
+                cell_index,
+                line,
+            )
     return NotebookAnalysis(
         notebook_id=notebook_id,
         path=path,

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from servicetsunami.services.bundles import secrets_scan
+from servicetsunami.services.bundles.python_strings import has_placeholder, text_of
 from servicetsunami.services.bundles.report import Collector, Widget
-from servicetsunami.services.bundles.sql_scan import SqlScan, placeholder, scan_sql
+from servicetsunami.services.bundles.sql_scan import SqlScan, scan_name, scan_sql
 
 WIDGET_KINDS = ("text", "dropdown", "combobox", "multiselect")
 # What the local kernel's dbutils offers (runs/sandbox/shim.py); the rest works on Databricks only.
@@ -42,7 +43,6 @@ _EXTERNAL_RE = re.compile(r"^(?:/dbfs/|dbfs:/|s3a?://|s3n://|abfss?://|wasbs?://
 _LOCAL_RE = re.compile(r"^/(?:[A-Za-z0-9_.\-]+/)+[A-Za-z0-9_.\-*]*$")
 # SQL whose result is small whatever the table's size: a LIMIT, a GROUP BY or an aggregate.
 _BOUNDED_SQL_RE = re.compile(r"\blimit\s+\d+|\bgroup\s+by\b|\b(?:count|sum|avg|min|max)\s*\(", re.I)
-_PERCENT_RE = re.compile(r"%(\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdifr]")
 MAX_CHAIN = 32
 
 
@@ -125,7 +125,7 @@ class _Scanner:
         for target in node.targets:
             if isinstance(target, ast.Name):
                 text, _ = self.text_of(node.value)
-                if text is not None and not _has_placeholder(text):
+                if text is not None and not has_placeholder(text):
                     self.state.strings[target.id] = text
                 else:
                     self.state.strings.pop(target.id, None)
@@ -279,17 +279,17 @@ class _Scanner:
             return
         if access == "read" and text.strip("` ").lower() in self.state.temp_views:
             return
-        statement = f"SELECT * FROM {text}" if access == "read" else f"INSERT INTO {text} SELECT 1"
-        scanned = scan_sql(statement, catalog=self.state.catalog, dynamic=fields)
-        if scanned.error is not None or len(scanned.tables) != 1:
+        found = scan_name(text, access, catalog=self.state.catalog, dynamic=fields)
+        if found is None:
             self.out.finding(
                 "invalid_table",
                 "warning",
-                f"{via} names {text!r}, which is not a table name",
+                f"{via} names {text[:80]!r}, which is not a table name",
                 self.cell,
                 self.line(node),
             )
             return
+        scanned = SqlScan(tables=[found])
         if via in ("saveAsTable", "insertInto", "writeTo"):
             table = scanned.tables[0]
             schema = table.name.split(".")[-2] if table.name.count(".") == 2 and not table.dynamic else None
@@ -316,7 +316,7 @@ class _Scanner:
         if arg is None:
             return
         text, _ = self.text_of(arg)
-        if text is not None and not _has_placeholder(text):
+        if text is not None and not has_placeholder(text):
             self.path(text, arg)
 
     def collect(self, node: ast.Call, method: str) -> None:
@@ -347,10 +347,14 @@ class _Scanner:
             )
         if names[0] == "widgets" and len(names) == 2 and names[1] in WIDGET_KINDS:
             self.widget(node, names[1])
+        elif names[0] == "widgets" and names[1:] in (["get"], ["getArgument"]) and node.args:
+            name, _ = self.text_of(node.args[0])
+            if name is not None and not has_placeholder(name):
+                self.out.widget_reads.setdefault(name, (self.cell, self.line(node)))
         elif names[0] == "fs":
             for arg in node.args:
                 text, _ = self.text_of(arg)
-                if text is not None and not _has_placeholder(text):
+                if text is not None and not has_placeholder(text):
                     self.path(text, arg)
 
     def widget(self, node: ast.Call, kind: str) -> None:
@@ -359,7 +363,7 @@ class _Scanner:
         default_node = args[1] if len(args) > 1 else _keyword(node, "defaultValue")
         choices_node = args[2] if len(args) > 2 else _keyword(node, "choices")
         name, _ = self.text_of(name_node) if name_node is not None else (None, {})
-        if name is None or _has_placeholder(name):
+        if name is None or has_placeholder(name):
             self.out.finding(
                 "dynamic_widget", "info", "a widget whose name is known only at run time", self.cell, self.line(node)
             )
@@ -372,7 +376,7 @@ class _Scanner:
             Widget(
                 name=name,
                 kind=kind,
-                default=None if default is None or _has_placeholder(default) else default,
+                default=None if default is None or has_placeholder(default) else default,
                 choices=choices,
                 cell=self.cell,
             )
@@ -393,86 +397,8 @@ class _Scanner:
                 self.line(node),
             )
 
-    # -- strings ----------------------------------------------------------------------------------
-
     def text_of(self, node: ast.expr) -> tuple[str | None, dict[str, str]]:
-        """The text an expression evaluates to, with run-time parts as placeholders; None: unknown."""
-        fields: dict[str, str] = {}
-
-        def hole(expr: ast.expr | str) -> str:
-            key = str(len(fields))
-            fields[key] = "{" + (expr if isinstance(expr, str) else _unparse(expr)) + "}"
-            return placeholder(int(key))
-
-        def walk(n: ast.expr, depth: int) -> str | None:
-            if depth > MAX_CHAIN:
-                return None
-            if isinstance(n, ast.Constant) and isinstance(n.value, str):
-                return n.value
-            if isinstance(n, ast.JoinedStr):
-                parts = []
-                for v in n.values:
-                    if isinstance(v, ast.Constant):
-                        parts.append(str(v.value))
-                    elif isinstance(v, ast.FormattedValue):
-                        known = walk(v.value, depth + 1) if isinstance(v.value, ast.Name) else None
-                        parts.append(
-                            known
-                            if known is not None and v.conversion == -1 and v.format_spec is None
-                            else hole(v.value)
-                        )
-                return "".join(parts)
-            if isinstance(n, ast.Name):
-                if n.id in self.state.strings:
-                    return self.state.strings[n.id]
-                return None
-            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add):
-                left, right = walk(n.left, depth + 1), walk(n.right, depth + 1)
-                if left is None and right is None:
-                    return None
-                return (left if left is not None else hole(n.left)) + (right if right is not None else hole(n.right))
-            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod):
-                template = walk(n.left, depth + 1)
-                if template is None:
-                    return None
-                operands = n.right.elts if isinstance(n.right, ast.Tuple) else [n.right]
-                texts = [walk(e, depth + 1) if not isinstance(e, ast.Starred) else None for e in operands]
-                specs = list(_PERCENT_RE.finditer(template))
-                if (
-                    len(specs) == len(texts)
-                    and all(k is not None and m.group(1) is None for k, m in zip(texts, specs, strict=True))
-                    and all(m.group(0).endswith("s") for m in specs)
-                ):
-                    values = iter(texts)
-                    return _PERCENT_RE.sub(lambda m: str(next(values)), template)
-                return _PERCENT_RE.sub(lambda m: hole(m.group(0)), template)
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "format":
-                template = walk(n.func.value, depth + 1)
-                if template is None:
-                    return None
-                args = [walk(a, depth + 1) if not isinstance(a, ast.Starred) else None for a in n.args]
-                kwargs = {k.arg: walk(k.value, depth + 1) for k in n.keywords if k.arg}
-                auto = iter(range(len(args)))
-
-                def field(m: re.Match[str]) -> str:
-                    name = m.group(0)[1:-1]
-                    key = name.split("!")[0].split(":")[0]
-                    value: str | None = None
-                    if key == "" and ":" not in name and "!" not in name:
-                        at = next(auto, None)
-                        value = args[at] if at is not None else None
-                    elif key.isdigit() and int(key) < len(args) and key == name:
-                        value = args[int(key)]
-                    elif key == name:
-                        value = kwargs.get(key)
-                    return value if value is not None else hole(name or "?")
-
-                template = template.replace("{{", "\x00").replace("}}", "\x01")
-                filled = re.sub(r"\{[^{}]*\}", field, template)
-                return filled.replace("\x00", "{").replace("\x01", "}")
-            return None
-
-        return walk(node, 0), fields
+        return text_of(node, self.state.strings)
 
 
 def record_sql(scanned: SqlScan, out: Collector, *, cell: int, via: str, at: Callable[[int], int | None]) -> None:
@@ -564,14 +490,3 @@ def _source_of(
 
 def _keyword(node: ast.Call, name: str) -> ast.expr | None:
     return next((k.value for k in node.keywords if k.arg == name), None)
-
-
-def _has_placeholder(text: str) -> bool:
-    return "__tsunami_dynamic_" in text
-
-
-def _unparse(node: ast.expr) -> str:
-    try:
-        return ast.unparse(node)[:80]
-    except Exception:  # unparse of an odd tree is best effort
-        return "?"

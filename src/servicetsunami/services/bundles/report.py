@@ -70,6 +70,7 @@ class Collector:
         self.paths: dict[str, None] = {}
         self.network: dict[str, None] = {}
         self.runs: list[str] = []
+        self.widget_reads: dict[str, tuple[int, int | None]] = {}  # name -> where it is first read
         self.findings: list[Finding] = []
         self._finding_keys: set[tuple[str, int | None, int | None, str]] = set()
 

@@ -12,6 +12,7 @@ notebooks are imported first, under ``/bundles/<bundle name>/``, so ``%run`` bet
 
 from __future__ import annotations
 
+import graphlib
 import posixpath
 import pprint
 import re
@@ -79,9 +80,38 @@ def create_tests(
         names.add(target.name)
         files[f"tests/test_{target.name}.py"] = _test_module(services, principal, target, sets)
     imports = {t.file: t.workspace_path for t in targets if t.file is not None}
-    files["tests/conftest.py"] = templates.CONFTEST.replace("__IMPORTS__", _literal(imports))
+    order = [f"test_{t.name}" for t in _run_order(targets)]
+    conftest = templates.CONFTEST.replace("__IMPORTS__", _literal(imports)).replace("__ORDER__", _literal(order))
+    files["tests/conftest.py"] = conftest
     files["tests/README.md"] = templates.README
     return GeneratedFiles(files=files)
+
+
+def _run_order(targets: list[_Notebook]) -> list[_Notebook]:
+    """Notebooks after the ones that write the tables they read (by name when that is circular)."""
+    by_name = {t.name: t for t in targets}
+    writers: dict[str, set[str]] = {}
+    for t in targets:
+        for use in t.analysis.tables:
+            if use.access == "write":
+                writers.setdefault(use.table, set()).add(t.name)
+    graph = {
+        t.name: {
+            w for use in t.analysis.tables if use.access == "read" for w in writers.get(use.table, ()) if w != t.name
+        }
+        for t in targets
+    }
+    sorter = graphlib.TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError:
+        return sorted(targets, key=lambda t: t.name)
+    ordered: list[_Notebook] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        ordered += [by_name[n] for n in ready]
+        sorter.done(*ready)
+    return ordered
 
 
 def _check_sets(parameter_sets: Any) -> list[dict[str, str]]:

@@ -17,7 +17,8 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("API key", re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_\-]{20,}\b")),
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),
     ("private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
-    ("password in a URL", re.compile(r"\b[a-z][a-z0-9+.\-]*://[^/\s:@]+:[^/\s@]{3,}@[^\s/]+", re.I)),
+    # Bounded repeats: a long run of letters must not make this quadratic.
+    ("password in a URL", re.compile(r"\b[a-z][a-z0-9+.\-]{0,19}://[^/\s:@]{1,256}:[^/\s@]{3,256}@[^\s/]", re.I)),
 )
 _SECRET_NAME = re.compile(
     r"(?:^|_)(?:password|passwd|pwd|secret|token|api_?key|apikey|access_?key|private_?key|client_?secret"

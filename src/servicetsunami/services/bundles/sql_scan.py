@@ -17,7 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from servicetsunami.errors import InvalidIdentifier, PermissionDenied, QueryRefused
-from servicetsunami.sql.qualify import is_named_table, qualify_name, table_name_parts, walk_tables
+from servicetsunami.sql.qualify import NamePart, is_named_table, qualify_name, table_name_parts, walk_tables
 
 MAX_SQL_CHARS = 200_000
 _PLACEHOLDER = "__tsunami_dynamic_{}__"
@@ -117,6 +117,30 @@ def scan_sql(
     return out
 
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*){0,3}$")
+
+
+def scan_name(
+    text: str,
+    /,
+    access: Literal["read", "write"],
+    *,
+    catalog: str,
+    default_schema: str = "bronze",
+    dynamic: dict[str, str] | None = None,
+) -> SqlTable | None:
+    """The table a name given to ``spark.table`` or ``saveAsTable`` means; None when it is no name."""
+    name = text.strip()
+    if _PLAIN_NAME.match(name):  # most names: no need to parse
+        parts = [NamePart(p) for p in name.split(".")]
+        return _resolve(parts, access, 1, catalog, default_schema, dict(dynamic or {}))
+    statement = f"SELECT * FROM {name}" if access == "read" else f"INSERT INTO {name} SELECT 1"
+    scanned = scan_sql(statement, catalog=catalog, default_schema=default_schema, dynamic=dynamic)
+    if scanned.error is not None or len(scanned.tables) != 1:
+        return None
+    return scanned.tables[0]
+
+
 def _write_targets(statement: exp.Expr) -> list[exp.Table]:
     target: exp.Expr | None = None
     if isinstance(statement, (exp.Insert, exp.Merge, exp.Update, exp.Delete)) or (
@@ -149,8 +173,17 @@ def _is_temp_view(statement: exp.Expr) -> bool:
 def _table(
     table: exp.Table, access: Literal["read", "write"], catalog: str, default_schema: str, fields: dict[str, str]
 ) -> SqlTable:
-    parts = table_name_parts(table)
-    line = _line(table)
+    return _resolve(table_name_parts(table), access, _line(table), catalog, default_schema, fields)
+
+
+def _resolve(
+    parts: list[NamePart],
+    access: Literal["read", "write"],
+    line: int,
+    catalog: str,
+    default_schema: str,
+    fields: dict[str, str],
+) -> SqlTable:
     written = ".".join(p.text for p in parts)
     if _PLACEHOLDER_RE.search(written):
         shown = _PLACEHOLDER_RE.sub(lambda m: fields.get(m.group(1), "{?}"), written)

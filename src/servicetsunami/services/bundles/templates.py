@@ -26,6 +26,8 @@ import pytest
 
 # Notebook files of this project -> the workspace path they are imported at before the tests run.
 NOTEBOOK_FILES: dict[str, str] = __IMPORTS__
+# The test modules in the order they run: a notebook after those that write the tables it reads.
+RUN_ORDER: list[str] = __ORDER__
 PROJECT = Path(__file__).resolve().parent.parent
 TIMEOUT = float(os.environ.get("TSUNAMI_TEST_TIMEOUT", "600"))
 
@@ -76,6 +78,14 @@ class Tsunami:
         if done.returncode != 0:
             return None
         return [column["name"] for column in json.loads(done.stdout)["columns"]]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        stem = Path(str(item.path)).stem
+        return RUN_ORDER.index(stem) if stem in RUN_ORDER else len(RUN_ORDER)
+
+    items.sort(key=rank)  # stable: the parameter sets of one module keep their order
 
 
 @pytest.fixture(scope="session")

@@ -92,3 +92,9 @@ def test_an_empty_notebook_has_nothing_to_report() -> None:
     analysis = analyse("")
 
     assert (analysis.cells, analysis.tables, analysis.findings) == (1, [], [])
+
+
+def test_a_widget_read_but_never_created_is_a_finding() -> None:
+    analysis = analyse('dbutils.widgets.text("a", "1")\nx = dbutils.widgets.get("a")\ny = dbutils.widgets.get("b")')
+
+    assert [(f.code, f.cell, f.line) for f in analysis.findings] == [("undeclared_widget", 0, 3)]

@@ -52,3 +52,9 @@ def test_ordinary_text_is_no_secret(text: str) -> None:
 )
 def test_a_secret_name_counts_only_with_a_real_looking_literal(name: str, value: str, secret: bool) -> None:
     assert is_secret_assignment(name, value) is secret
+
+
+def test_long_text_without_a_secret_is_read_in_one_pass() -> None:
+    assert secret_kind("a" * 100_000) is None
+    assert secret_kind("x://" + "b" * 100_000) is None
+    assert secret_kind("ab://c:" * 20_000) is None
