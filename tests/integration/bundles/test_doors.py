@@ -237,3 +237,19 @@ def test_generate_refuses_what_it_cannot_make_a_bundle_of(services: Services, ar
     name = str(arguments.pop("name"))
     with pytest.raises(InvalidInput):
         generate.generate_bundle(services, principal, name, **arguments)  # type: ignore[arg-type]  # bad on purpose
+
+
+def test_a_run_job_task_brings_the_job_it_runs_and_names_it_by_reference(services: Services) -> None:
+    from servicetsunami.services.bundles import generate, validate
+
+    principal, _ = tenant(services)
+    inner = jobs.list_jobs(services, principal)[0].job_id
+    jobs.create_job(
+        services,
+        principal,
+        {"name": "wrapper", "tasks": [{"task_key": "inner", "kind": "run_job", "config": {"job_id": inner}}]},
+    )
+    made = generate.generate_bundle(services, principal, "regions", jobs=["wrapper"], targets=TARGETS)
+    assert made.jobs == {"wrapper": made.jobs["wrapper"], "regions_nightly": inner}
+    assert "job_id: ${resources.jobs.regions_nightly.id}" in made.files["resources/wrapper.job.yml"]
+    assert validate.validate_bundle(principal, made.files, use_cli=False).findings == []
