@@ -136,6 +136,7 @@ TOOLS: dict[str, str] = {
         ),
         "serving",
     ),
+    **dict.fromkeys(("analyze_notebook", "generate_bundle", "validate_bundle", "create_tests"), "bundles"),
 }
 
 _MINIMAL = frozenset({"list_tables", "describe_table", "query_sql", "health"})
@@ -167,6 +168,8 @@ _ANALYST = _MINIMAL | frozenset(
         "invoke_endpoint",
         "invoke_model",
         "metrics",
+        "analyze_notebook",
+        "validate_bundle",
     }
 )
 # What an admin alone may do (tools tagged "manage"): left out of the engineer preset.

@@ -13,6 +13,7 @@ import typer
 
 from servicetsunami.cli import (
     agents,
+    bundles,
     clusters,
     config,
     connections,
@@ -51,6 +52,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(config.app, name="config")
 app.add_typer(tools.app, name="tools")
 app.add_typer(clusters.app, name="clusters")
+app.add_typer(bundles.app, name="bundle")
 
 
 @app.callback()

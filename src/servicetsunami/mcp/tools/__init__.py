@@ -12,6 +12,7 @@ from fastmcp import FastMCP
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.tools import (
     ai,
+    bundles,
     catalog,
     compute,
     contexts,
@@ -51,6 +52,7 @@ def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
         compute,
         vectors,
         serving,
+        bundles,
     )
     for module in areas:
         module.register(server, services, caller)

@@ -96,12 +96,20 @@ def compile_job(
 ) -> dict[str, Any]:
     """The Jobs API 2.2 settings of ``spec`` (its SQL written to workspace files first)."""
     tasks = [_task(svc, principal, job_id, spec, task, api) for task in spec.tasks]
+    settings = job_settings(spec, tasks)
+    settings["tags"] = {**spec.tags, "servicetsunami_catalog": principal.catalog, "servicetsunami_job": job_id}
+    return settings
+
+
+def job_settings(spec: JobSpec, tasks: list[dict[str, Any]], /) -> dict[str, Any]:
+    """The job-level Jobs API 2.2 settings of ``spec`` around already compiled ``tasks`` (shared with
+    the bundle generator, which compiles the task bodies to bundle-relative paths)."""
     settings: dict[str, Any] = {
         "name": spec.name,
         "tasks": tasks,
         "max_concurrent_runs": spec.max_concurrent_runs,
         "timeout_seconds": int(spec.timeout_seconds or 0),
-        "tags": {**spec.tags, "servicetsunami_catalog": principal.catalog, "servicetsunami_job": job_id},
+        "tags": dict(spec.tags),
         "parameters": [{"name": k, "default": v} for k, v in spec.parameters.items()],
     }
     if spec.description:
@@ -118,17 +126,7 @@ def compile_job(
 def _task(
     svc: Services, principal: Principal, job_id: str, spec: JobSpec, task: TaskSpec, api: DatabricksJobs
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "task_key": task.task_key,
-        "depends_on": [{"task_key": d} for d in task.depends_on],
-        "run_if": _RUN_IF[task.run_if],
-        "max_retries": task.max_retries,
-        "min_retry_interval_millis": int(task.min_retry_interval_seconds * 1000),
-        "retry_on_timeout": task.retry_on_timeout,
-        "timeout_seconds": int(task.timeout_seconds or 0),
-    }
-    if task.description:
-        out["description"] = task.description
+    out = task_settings(task)
     if task.kind == "sql":
         config = SqlConfig.model_validate(task.config)
         if _has_templates(task.config):
@@ -166,6 +164,23 @@ def _task(
             f"task {task.task_key!r}: {task.kind} tasks are not available on the Databricks engine "
             "(sql, notebook and run_job tasks are)"
         )
+    return out
+
+
+def task_settings(task: TaskSpec, /) -> dict[str, Any]:
+    """A task's Jobs API 2.2 fields that do not depend on its kind: dependencies, run_if, retries,
+    timeout, description."""
+    out: dict[str, Any] = {
+        "task_key": task.task_key,
+        "depends_on": [{"task_key": d} for d in task.depends_on],
+        "run_if": _RUN_IF[task.run_if],
+        "max_retries": task.max_retries,
+        "min_retry_interval_millis": int(task.min_retry_interval_seconds * 1000),
+        "retry_on_timeout": task.retry_on_timeout,
+        "timeout_seconds": int(task.timeout_seconds or 0),
+    }
+    if task.description:
+        out["description"] = task.description
     return out
 
 
