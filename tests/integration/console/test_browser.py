@@ -225,3 +225,26 @@ def test_an_agent_is_deployed_and_answers_in_the_test_chat(page: Page, tmp_path:
                 _shot(page, "31-endpoint-chat")
         finally:
             services.close()
+
+
+def test_a_bronze_table_is_cleaned_into_silver_with_a_live_preview(
+    services: Services, page: Page, tmp_path: pathlib.Path
+) -> None:
+    email, password = make_user(services, "acme", role="engineer")
+    csv = tmp_path / "orders.csv"
+    csv.write_text("Order ID,Region,Amount\n1, north ,10.5\n2,south,3.25\n")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_label("File (CSV, TSV, Excel, Parquet, JSON, NDJSON)").set_input_files(str(csv))
+        page.get_by_role("button", name="Upload").click()
+        expect(page.get_by_role("status")).to_contain_text("bronze.orders")
+        page.get_by_role("link", name="Silver & gold").click()
+        page.get_by_role("link", name="Clean into silver").click()
+        expect(page.locator("#preview table")).to_contain_text("order_id")  # previewed on load
+        page.get_by_label("Cleaning spec").fill('{"rename": {"order_id": "id"}}')
+        expect(page.locator("#preview thead")).to_contain_text("id")
+        expect(page.locator("#preview thead")).not_to_contain_text("order_id")  # updated as typed
+        _shot(page, "40-silver-preview")
+        page.get_by_role("button", name="Build silver").click()
+        expect(page.locator('[data-layer="silver"]')).to_contain_text("silver.orders")
+        _shot(page, "41-layers")

@@ -22,7 +22,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from servicetsunami.api.console import admin, agents, data, notebooks, pipelines, session, sources
+from servicetsunami.api.console import admin, agents, data, notebooks, pipelines, session, sources, transforms
 from servicetsunami.api.console.render import (
     HERE,
     STATIC_PATH,
@@ -47,7 +47,16 @@ router = APIRouter(include_in_schema=False)
 def install(app: FastAPI) -> None:
     """Mount the console's pages and files on ``app``."""
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console-static")
-    for area in (router, data.router, sources.router, notebooks.router, pipelines.router, agents.router, admin.router):
+    for area in (
+        router,
+        data.router,
+        sources.router,
+        transforms.router,
+        notebooks.router,
+        pipelines.router,
+        agents.router,
+        admin.router,
+    ):
         app.include_router(area)
 
     @app.exception_handler(SignedOut)
