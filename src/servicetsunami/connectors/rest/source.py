@@ -205,10 +205,11 @@ class RestSource(Source):
         ``nested: json``, objects and lists (and fields of mixed types) are read as JSON text."""
         with self._lock:
             if spool.columns is None:
-                described = self._duckdb().execute(
-                    f"DESCRIBE SELECT * FROM read_json({lit(str(spool.path))}, {_JSON_OPTIONS})"
-                )
                 nested_json = self.config.nested == "json"
+                depth = ", maximum_depth=2" if nested_json else ""  # what is inside a nested value stays unread
+                described = self._duckdb().execute(
+                    f"DESCRIBE SELECT * FROM read_json({lit(str(spool.path))}, {_JSON_OPTIONS}{depth})"
+                )
                 spool.columns = [
                     (str(name), "JSON" if nested_json and _is_nested(str(kind)) else str(kind))
                     for name, kind, *_ in described.fetchall()
