@@ -3,12 +3,17 @@
 A read walks the resource's pages (its paginator; for a child resource, once per record of its
 parent, the path filled from that record) and spools the selected records to a newline-delimited
 JSON file on local disk, one record per line, so memory stays flat however many records there are.
+A record goes to the spool as the API wrote it when the selector is a path of member names to a
+list of objects (each page is parsed once, and each record's text kept, see
+:func:`.jsonpath.load_selecting`); otherwise (values that are not objects, wildcards, the
+``_parent_*`` fields of a child resource) the parsed record is encoded again.
 DuckDB then reads the spool, or stages it as Parquet for the engine to commit, with the schema of
 all its records (columns are the union of the records' fields; a field with values of several JSON
 types becomes text), and answers the read and the cursor bounds from it: the API is walked once
 per run, and every batch of an incremental sync is a range of the same spool. Strings stay the
 API's text (dates are not guessed), numbers stay numbers; nested objects and lists land as JSON
-text or as structs and lists (``nested``).
+text (compact, read by DuckDB as JSON) or as structs and lists (``nested``). Every field's type is
+sampled from all the records once per spool and given to each read of it.
 
 Incremental reads: the cursor field's values compare in their JSON type (numbers as numbers, strings
 as text, so ISO-8601 timestamps must share one format and zone to order correctly). The request
