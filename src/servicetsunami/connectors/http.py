@@ -5,7 +5,8 @@ Every request goes through :meth:`VettedClient.send`, which
 
 - asks the ``vet`` callable (the service's server-side request forgery guard) for the addresses of
   the URL's host and connects to the first of them, so a second, different DNS answer cannot slip
-  past the check (TLS still verifies the certificate against the name);
+  past the check (TLS still verifies the certificate against the name); the vetted address is
+  reused for a minute, so a walk of many pages does not resolve its host for every page;
 - follows redirects itself (at most 5), vetting each target, and sends credentials
   (:meth:`VettedClient.authenticate`) only to the origin given at construction;
 - retries 429, 502, 503, 504 and dropped connections, waiting what ``Retry-After`` asks (capped by
@@ -35,6 +36,7 @@ from servicetsunami.errors import SourceError
 
 Vet = Callable[[str, int], list[str]]
 RETRIED = (429, 502, 503, 504)
+VETTED_SECONDS = 60.0  # how long a host's vetted address is reused before it is resolved and checked again
 
 
 class Cancelled(Exception):  # a signal between a client and its source, never raised further
@@ -66,6 +68,7 @@ class VettedClient:
         )
         self.cancelled = threading.Event()
         self.requests = 0
+        self._addresses: dict[tuple[str, int], tuple[str, float]] = {}  # vetted address and until when
 
     def close(self) -> None:
         self._http.close()
@@ -159,12 +162,24 @@ class VettedClient:
         """``url`` with its host replaced by a vetted address, the Host header and the TLS name."""
         parts = urlsplit(url)
         host, port = host_port(url)
-        addresses = self._vet(host, port)  # raises PermissionDenied / InvalidInput for a refused host
-        address = addresses[0] if addresses else host
+        address = self._vetted(host, port)
         pinned_host = f"[{address}]" if _is_v6(address) else address
         netloc = pinned_host if parts.port is None else f"{pinned_host}:{parts.port}"
         pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
         return pinned, {"Host": parts.netloc.rpartition("@")[2]}, {"sni_hostname": host}
+
+    def _vetted(self, host: str, port: int) -> str:
+        """The address to connect to for ``host``: vetted, and kept for :data:`VETTED_SECONDS` so a
+        walk of many pages resolves its host once, not once a page (the connection goes to the kept
+        address, so a changed DNS answer cannot reach an address the check did not see)."""
+        now = time.monotonic()
+        known = self._addresses.get((host, port))
+        if known is not None and now < known[1]:
+            return known[0]
+        addresses = self._vet(host, port)  # raises PermissionDenied / InvalidInput for a refused host
+        address = addresses[0] if addresses else host
+        self._addresses[(host, port)] = (address, now + VETTED_SECONDS)
+        return address
 
     def _once(self, method: str, url: str, *, params: dict[str, Any] | None) -> httpx.Response:
         pinned, headers, extensions = self._pin(url)

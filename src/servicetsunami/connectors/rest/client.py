@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from servicetsunami.connectors.http import Cancelled, Retries, Vet, VettedClient, raise_for_status
+from servicetsunami.connectors.http import Cancelled, Retries, Vet, VettedClient, raise_for_status, shown
+from servicetsunami.connectors.rest import jsonpath
 from servicetsunami.connectors.rest.config import RestConfig, host_port
 from servicetsunami.errors import SourceError
 
@@ -48,6 +49,21 @@ class RestClient(VettedClient):
                 continue
             raise_for_status(response, url)
             return response
+
+    def get_page(
+        self, url: str, params: dict[str, Any] | None, selector: list[str | int | None]
+    ) -> tuple[Any, list[str] | None, httpx.Response]:
+        """GET a page: its body as JSON, the text of each record ``selector`` picks when it can keep
+        them (:func:`.jsonpath.load_selecting`), and the response."""
+        response = self.send("GET", url, params=params)
+        try:
+            body, texts = jsonpath.load_selecting(response.content, selector)
+        except ValueError:
+            raise SourceError(
+                f"{shown(url)} did not answer JSON (content type {response.headers.get('content-type', 'none')})",
+                problem="json",
+            ) from None
+        return body, texts, response
 
     def authenticate(self, headers: dict[str, str], query: dict[str, Any]) -> None:
         auth, c = self.config.auth, self.config

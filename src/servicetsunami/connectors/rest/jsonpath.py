@@ -4,8 +4,11 @@ member). A path may leave out the leading ``$.`` (``data.items``)."""
 
 from __future__ import annotations
 
+import json
+import json.scanner
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 _STEP = re.compile(r"\.([A-Za-z0-9_\-]+)|\.\*|\[(\d+)\]|\[\*\]|\['([^']+)'\]")
 
@@ -68,3 +71,97 @@ def records(data: Any, steps: list[str | int | None]) -> list[Any]:
     if len(found) == 1 and isinstance(found[0], list):
         return found[0]
     return [value for value in found if value is not None]
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(cast(Any, json.JSONDecoder()))
+
+
+def _skip(text: str, index: int) -> int:
+    """The index of the first character at or after ``index`` that is not JSON whitespace."""
+    match = _SPACE.match(text, index)
+    return match.end() if match is not None else index
+
+
+def load_selecting(content: bytes, steps: list[str | int | None]) -> tuple[Any, list[str] | None]:
+    """A JSON document parsed as :func:`json.loads` parses it, and, when ``steps`` are member names
+    that lead to a list whose elements are all objects, the exact JSON text of each element on one
+    line (raises :class:`ValueError` for a document that is not JSON).
+
+    The texts let a reader keep the records as the API wrote them instead of encoding the parsed
+    objects again, which costs as much as parsing them."""
+    text = content.decode(json.detect_encoding(content), "surrogatepass")
+    if not steps or not all(isinstance(step, str) for step in steps):
+        return json.loads(text), None
+    try:
+        found: list[list[str] | None] = [None]
+        index = _skip(text, 0)
+        body, end = _value(text, index, [str(step) for step in steps], found)
+        if _skip(text, end) != len(text):
+            raise ValueError("extra data")
+    except (ValueError, StopIteration, IndexError):
+        return json.loads(text), None  # json's own error (or a value this reader does not follow)
+    return body, found[0]
+
+
+def _value(text: str, index: int, steps: list[str], found: list[list[str] | None]) -> tuple[Any, int]:
+    """The value at ``index``, following ``steps`` into objects; the list at their end is split
+    into its elements' texts, kept in ``found[0]`` when every element is an object."""
+    if not steps:
+        if text[index] != "[":
+            return _SCAN(text, index)
+        return _elements(text, index, found)
+    if text[index] != "{":
+        return _SCAN(text, index)
+    obj: dict[str, Any] = {}
+    index = _skip(text, index + 1)
+    if text[index] == "}":
+        return obj, index + 1
+    while True:
+        if text[index] != '"':
+            raise ValueError("expected a member name")
+        key, index = _SCAN(text, index)
+        index = _skip(text, index)
+        if text[index] != ":":
+            raise ValueError("expected ':'")
+        index = _skip(text, index + 1)
+        if key == steps[0]:
+            found[0] = None  # a repeated member: the last one counts, as in json.loads
+            obj[key], index = _value(text, index, steps[1:], found)
+        else:
+            obj[key], index = _SCAN(text, index)
+        index = _skip(text, index)
+        if text[index] == "}":
+            return obj, index + 1
+        if text[index] != ",":
+            raise ValueError("expected ',' or '}'")
+        index = _skip(text, index + 1)
+
+
+def _elements(text: str, index: int, found: list[list[str] | None]) -> tuple[list[Any], int]:
+    items: list[Any] = []
+    spans: list[str] = []
+    start = index
+    index = _skip(text, index + 1)
+    if text[index] == "]":
+        found[0] = spans
+        return items, index + 1
+    objects = True
+    while True:
+        begin = index
+        value, index = _SCAN(text, index)
+        items.append(value)
+        spans.append(text[begin:index])
+        objects = objects and type(value) is dict
+        index = _skip(text, index)
+        if text[index] == "]":
+            break
+        if text[index] != ",":
+            raise ValueError("expected ',' or ']'")
+        index = _skip(text, index + 1)
+    if objects:
+        whole = text[start:index]
+        if "\n" in whole or "\r" in whole:  # only whitespace between tokens: a record on one line
+            spans = [span.replace("\n", " ").replace("\r", " ") for span in spans]
+        found[0] = spans
+    return items, index + 1

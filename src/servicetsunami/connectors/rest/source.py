@@ -3,12 +3,17 @@
 A read walks the resource's pages (its paginator; for a child resource, once per record of its
 parent, the path filled from that record) and spools the selected records to a newline-delimited
 JSON file on local disk, one record per line, so memory stays flat however many records there are.
+A record goes to the spool as the API wrote it when the selector is a path of member names to a
+list of objects (each page is parsed once, and each record's text kept, see
+:func:`.jsonpath.load_selecting`); otherwise (values that are not objects, wildcards, the
+``_parent_*`` fields of a child resource) the parsed record is encoded again.
 DuckDB then reads the spool, or stages it as Parquet for the engine to commit, with the schema of
 all its records (columns are the union of the records' fields; a field with values of several JSON
 types becomes text), and answers the read and the cursor bounds from it: the API is walked once
 per run, and every batch of an incremental sync is a range of the same spool. Strings stay the
 API's text (dates are not guessed), numbers stay numbers; nested objects and lists land as JSON
-text or as structs and lists (``nested``).
+text (compact, read by DuckDB as JSON) or as structs and lists (``nested``). Every field's type is
+sampled from all the records once per spool and given to each read of it.
 
 Incremental reads: the cursor field's values compare in their JSON type (numbers as numbers, strings
 as text, so ISO-8601 timestamps must share one format and zone to order correctly). The request
@@ -48,10 +53,8 @@ from servicetsunami.connectors.rest.config import Resource, RestConfig
 from servicetsunami.errors import InvalidInput, SourceError, TsunamiError
 
 # every record sampled for the schema; strings never guessed to be dates; records up to 64 MB
-_JSON_OPTIONS = (
-    "format='newline_delimited', sample_size=-1, dateformat='NEVER', timestampformat='NEVER', "
-    "maximum_object_size=67108864"
-)
+_READ_OPTIONS = "format='newline_delimited', dateformat='NEVER', timestampformat='NEVER', maximum_object_size=67108864"
+_JSON_OPTIONS = f"{_READ_OPTIONS}, sample_size=-1"
 
 
 @dataclass
@@ -59,6 +62,7 @@ class _Spool:
     path: Path
     fetched_after: Any  # the cursor value the walk started after (None: from the start)
     records: int
+    columns: list[tuple[str, str]] | None = None  # (name, DuckDB type) of every field, once described
 
 
 class RestSource(Source):
@@ -109,8 +113,7 @@ class RestSource(Source):
             count = self._spool_records(resource, out, after=None, pages=1)
         columns: list[SourceColumn] = []
         if count:
-            described = self._duckdb().execute(f"DESCRIBE SELECT * FROM read_json({lit(str(sample))}, {_JSON_OPTIONS})")
-            columns = [SourceColumn(str(name), str(kind)) for name, kind, *_ in described.fetchall()]
+            columns = [SourceColumn(name, kind) for name, kind in self._columns(_Spool(sample, None, count))]
         cursor = resource.incremental.cursor_field if resource.incremental else None
         return StreamInfo(
             name=resource.name,
@@ -134,7 +137,7 @@ class RestSource(Source):
         row = (
             self._duckdb()
             .execute(
-                f"SELECT max({col}) FROM (SELECT {col} FROM read_json({lit(str(spool.path))}, {_JSON_OPTIONS}) "
+                f"SELECT max({col}) FROM (SELECT {col} FROM {self._records(spool)} "
                 f"WHERE {where} ORDER BY {col} LIMIT {max(int(rows), 1)})"
             )
             .fetchone()
@@ -164,16 +167,14 @@ class RestSource(Source):
         extra = [f"{sql_literal(v)} AS {ident(k)}" for k, v in request.extra_columns.items()]
         if not spool.records:
             return f"SELECT {', '.join(extra) or 'NULL AS empty'} LIMIT 0"
-        source = f"read_json({lit(str(spool.path))}, {_JSON_OPTIONS})"
-        con = self._duckdb()
         where = "true"
         if request.cursor_column:
             where = self._range(request, self._cursor(spool, request), upto=True)
         parts = []
-        for name, duck_type, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
-            target = storable_cast(str(duck_type)) or _nested_json_cast(str(duck_type))
+        for name, duck_type in self._columns(spool):
+            target = storable_cast(duck_type) or _nested_json_cast(duck_type)
             parts.append(f"CAST({ident(name)} AS {target}) AS {ident(name)}" if target else ident(name))
-        return f"SELECT {', '.join(parts + extra)} FROM {source} WHERE {where}"
+        return f"SELECT {', '.join(parts + extra)} FROM {self._records(spool)} WHERE {where}"
 
     def progress(self) -> float | None:
         return None
@@ -199,11 +200,31 @@ class RestSource(Source):
 
     def _cursor(self, spool: _Spool, request: ReadRequest) -> tuple[str, str]:
         """The cursor column, quoted, and its DuckDB type in the spool."""
-        described = self._duckdb().execute(f"DESCRIBE SELECT * FROM read_json({lit(str(spool.path))}, {_JSON_OPTIONS})")
-        types = {str(row[0]): str(row[1]) for row in described.fetchall()}
+        types = dict(self._columns(spool))
         if request.cursor_column not in types:
             raise InvalidInput(f"cursor column {request.cursor_column!r} is not a field of {request.stream}'s records")
         return ident(str(request.cursor_column)), types[str(request.cursor_column)]
+
+    def _columns(self, spool: _Spool) -> list[tuple[str, str]]:
+        """The spool's fields and their DuckDB types, sampled from every record once per spool. With
+        ``nested: json``, objects and lists (and fields of mixed types) are read as JSON text."""
+        with self._lock:
+            if spool.columns is None:
+                nested_json = self.config.nested == "json"
+                depth = ", maximum_depth=2" if nested_json else ""  # what is inside a nested value stays unread
+                described = self._duckdb().execute(
+                    f"DESCRIBE SELECT * FROM read_json({lit(str(spool.path))}, {_JSON_OPTIONS}{depth})"
+                )
+                spool.columns = [
+                    (str(name), "JSON" if nested_json and _is_nested(str(kind)) else str(kind))
+                    for name, kind, *_ in described.fetchall()
+                ]
+            return spool.columns
+
+    def _records(self, spool: _Spool) -> str:
+        """The spool as a DuckDB relation, its columns given (so a read does not sample it again)."""
+        columns = ", ".join(f"{lit(name)}: {lit(kind)}" for name, kind in self._columns(spool))
+        return f"read_json({lit(str(spool.path))}, {_READ_OPTIONS}, columns={{{columns}}})"
 
     def _range(self, request: ReadRequest, cursor: tuple[str, str], *, upto: bool) -> str:
         resource = self._resource(request.stream)
@@ -234,21 +255,20 @@ class RestSource(Source):
 
     def _spool_records(self, resource: Resource, out: IO[str], *, after: Any, pages: int | None = None) -> int:
         count = 0
-        nested_json = self.config.nested == "json"
-        dumps = json.JSONEncoder(separators=(",", ":")).encode
-        nested = (dict, list)
+        encode = _encoder()
         try:
             for parent_values in self._parents(resource, after):
                 extra = {f"_parent_{k}": v for k, v in parent_values.items()}
-                for records in self._pages_of(resource, parent_values, after, limit=pages):
-                    lines = []
-                    for record in records:
-                        row = record if isinstance(record, dict) else {"value": record}
-                        if extra:
-                            row = {**row, **extra}
-                        if nested_json and any(isinstance(value, nested) for value in row.values()):
-                            row = {k: json.dumps(v) if isinstance(v, nested) else v for k, v in row.items()}
-                        lines.append(dumps(row))
+                for records, texts in self._pages_of(resource, parent_values, after, limit=pages):
+                    if texts is not None and not extra:
+                        lines = texts  # the API's own text of each record, on one line
+                    else:
+                        if extra or not all(type(record) is dict for record in records):
+                            records = [
+                                {**(record if isinstance(record, dict) else {"value": record}), **extra}
+                                for record in records
+                            ]
+                        lines = ["".join(encode(record, 0)) for record in records]
                     if lines:
                         out.write("\n".join(lines))
                         out.write("\n")
@@ -267,7 +287,7 @@ class RestSource(Source):
         parent = self._resource(resource.parent.resource)
         placeholders = resource.placeholders()
         for grand in self._parents(parent, None):
-            for records in self._pages_of(parent, grand, None):
+            for records, _texts in self._pages_of(parent, grand, None):
                 for record in records:
                     if not isinstance(record, dict):
                         continue
@@ -281,8 +301,9 @@ class RestSource(Source):
 
     def _pages_of(
         self, resource: Resource, path_values: dict[str, Any], after: Any, *, limit: int | None = None
-    ) -> Iterator[list[Any]]:
-        """The records of each page of one walk of ``resource``."""
+    ) -> Iterator[tuple[list[Any], list[str] | None]]:
+        """The records of each page of one walk of ``resource``, with their texts when the page kept
+        them (:meth:`RestClient.get_page`)."""
         path = resource.path
         for name, value in path_values.items():
             path = path.replace("{" + name + "}", quote(str(value), safe=""))
@@ -306,7 +327,7 @@ class RestSource(Source):
             elif paginator.type == "offset":
                 query[paginator.offset_param] = offset
                 query[paginator.limit_param] = paginator.limit
-            body, response = self._client.get_json(url, query if query else None)
+            body, texts, response = self._client.get_page(url, query if query else None, selector)
             pages += 1
             self._pages += 1
             if pages > self.config.max_pages:
@@ -315,7 +336,7 @@ class RestSource(Source):
                     "or raise max_pages"
                 )
             records = jsonpath.records(body, selector)
-            yield records
+            yield records, texts
             if limit is not None and pages >= limit:
                 return
             next_url: str | None = None
@@ -366,6 +387,24 @@ class RestSource(Source):
                     con.execute(f"SET threads = {int(self._threads)}")
                 self._duck = con
             return self._duck
+
+
+def _encoder() -> Any:
+    """The C JSON encoder, made once per walk: compact, ASCII, called once per record."""
+
+    def refuse(value: Any) -> Any:
+        raise TypeError(f"{type(value).__name__} is not JSON")
+
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # an interpreter without the C accelerator
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        return lambda value, _level: (dumps(value),)
+    return make(None, refuse, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+
+
+def _is_nested(duck_type: str) -> bool:
+    upper = duck_type.upper()
+    return upper.endswith("]") or upper.startswith(("STRUCT", "MAP", "UNION")) or upper == "JSON"
 
 
 def _nested_json_cast(duck_type: str) -> str | None:
