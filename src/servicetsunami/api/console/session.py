@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials
 from starlette.responses import Response
 
+from servicetsunami.api.deps import get_principal
 from servicetsunami.errors import AuthError, PermissionDenied
 from servicetsunami.services.container import Services
 from servicetsunami.services.identity import users
@@ -79,8 +81,10 @@ async def current(request: Request, services: Services) -> ConsoleSession | None
     """The request's session, refreshing an expired access token; None when nobody is signed in."""
     credential = request.cookies.get(SESSION_COOKIE, "")
     if credential:
-        try:
-            return ConsoleSession(await run_in_threadpool(services.authenticate, credential))
+        try:  # as the API resolves a bearer: on the event loop when that is only a memory read
+            return ConsoleSession(
+                await get_principal(services, HTTPAuthorizationCredentials(scheme="Bearer", credentials=credential))
+            )
         except AuthError:
             pass
     refresh_token = request.cookies.get(REFRESH_COOKIE, "")
