@@ -39,7 +39,7 @@ TOOLS: dict[str, str] = {
     **dict.fromkeys(("list_tables", "describe_table"), "catalog"),
     **dict.fromkeys(("query_sql", "execute_dbsql", "get_statement", "cancel_statement"), "query"),
     **dict.fromkeys(("health",), "health"),
-    **dict.fromkeys(("status", "metrics"), "ops"),
+    **dict.fromkeys(("status", "metrics", "get_audit_log"), "ops"),
     **dict.fromkeys(
         (
             "connect_postgres",
@@ -136,6 +136,9 @@ TOOLS: dict[str, str] = {
         ),
         "serving",
     ),
+    **dict.fromkeys(
+        ("create_webhook", "list_webhooks", "delete_webhook", "test_webhook", "list_webhook_deliveries"), "webhooks"
+    ),
 }
 
 _MINIMAL = frozenset({"list_tables", "describe_table", "query_sql", "health"})
@@ -180,6 +183,12 @@ _ADMIN_ONLY = frozenset(
         "terminate_cluster",
         "resize_cluster",
         "status",
+        "get_audit_log",
+        "create_webhook",
+        "list_webhooks",
+        "delete_webhook",
+        "test_webhook",
+        "list_webhook_deliveries",
     }
 )
 _ENGINEER = frozenset(TOOLS) - _ADMIN_ONLY

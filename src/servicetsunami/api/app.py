@@ -53,6 +53,7 @@ from servicetsunami.api.routes import (
     users,
     vectors,
     volumes,
+    webhooks,
 )
 from servicetsunami.api.routes import (
     runs as runs_routes,
@@ -95,6 +96,7 @@ API_ROUTERS = (
     health.router,
     ops.health_router,
     ops.router,
+    webhooks.router,
 )
 
 

@@ -28,6 +28,7 @@ from servicetsunami.cli import (
     tools,
     users,
     vectors,
+    webhooks,
 )
 from servicetsunami.cli.common import REMOTE_COMMANDS, err, target, warn_unknown_config, warn_unknown_environment
 
@@ -49,6 +50,7 @@ app.add_typer(mirror.app, name="mirror")
 app.add_typer(users.app, name="users")
 app.add_typer(config.app, name="config")
 app.add_typer(tools.app, name="tools")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 @app.callback()

@@ -28,6 +28,7 @@ from servicetsunami.mcp.tools import (
     transforms,
     vectors,
     warehouses,
+    webhooks,
 )
 from servicetsunami.services.container import Services
 
@@ -51,6 +52,7 @@ def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
         compute,
         vectors,
         serving,
+        webhooks,
     )
     for module in areas:
         module.register(server, services, caller)
