@@ -9,10 +9,12 @@ import threading
 import time
 from pathlib import Path
 
+from prometheus_client import REGISTRY
+
 from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion import connections as cx
 from servicetsunami.services.ingestion import syncs
-from servicetsunami.services.ops import webhook_delivery, webhooks
+from servicetsunami.services.ops import status, webhook_delivery, webhooks
 from servicetsunami.services.pipelines import job_runs, jobs
 from servicetsunami.store.repositories import webhooks as repo
 from servicetsunami.tenancy import LANDING_VOLUME, Principal
@@ -48,10 +50,15 @@ def failing_job_run(svc: Services, who: Principal) -> str:
     return run.run_id
 
 
+def delivered_count() -> float:
+    return REGISTRY.get_sample_value("webhook_deliveries_total", {"outcome": "delivered"}) or 0.0
+
+
 def test_a_failed_job_run_is_delivered_once_signed_with_the_run_in_its_body(
     svc: Services, admin: Principal, hook: Receiver
 ) -> None:
     webhook_id = subscribe(svc, admin, hook, "job_run.failed")
+    before = delivered_count()
     run_id = failing_job_run(svc, admin)
     (delivery,) = settled(svc, admin, webhook_id)
     (got,) = hook.received
@@ -64,6 +71,10 @@ def test_a_failed_job_run_is_delivered_once_signed_with_the_run_in_its_body(
     assert (delivery.id, delivery.status, delivery.attempts) == (got.headers["webhook-id"], "succeeded", 1)
     assert delivery.attempt_log[0].status_code == 200
     assert len(hook.received) == 1
+    assert delivered_count() == before + 1
+    assert status.service_status(svc).webhook_outbox == {"pending": 0, "delivering": 0, "succeeded": 1, "failed": 0}
+    depth = status.scrape_gauges(svc)["webhook_outbox_deliveries"][2]
+    assert depth[("pending",)] == 0 and depth[("succeeded",)] == 1
 
 
 def test_a_finished_sync_is_delivered_with_its_start_when_asked_for_every_sync_event(
