@@ -12,6 +12,7 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 
 from servicetsunami.services.container import Services
+from servicetsunami.services.identity.secrets import rotate_secrets
 from servicetsunami.services.ingestion import connections as cx
 from servicetsunami.services.ingestion import syncs
 from servicetsunami.services.ops import status, webhook_delivery, webhooks
@@ -150,3 +151,20 @@ def test_deliveries_are_claimed_once_by_two_workers_sending_at_the_same_time(
     finally:
         first.close()
         second.close()
+
+
+def test_a_key_rotation_re_encrypts_the_signing_secrets_and_deliveries_stay_signed_with_them(
+    svc: Services, admin: Principal, hook: Receiver
+) -> None:
+    webhook_id = subscribe(svc, admin, hook, "*")
+    report = rotate_secrets(svc.store, svc.settings)
+    assert (report.key_added, report.rotated, report.remaining, report.failed) == (True, 1, 0, [])
+    with svc.store.session() as session:
+        (row,) = repo.list_webhook_secrets(session)
+    assert row.kid == report.active_kid != "k1"
+    rotated = Services.open(svc.settings)  # a service that loads the new key ring
+    try:
+        delivery = webhook_delivery.test_webhook(rotated, admin, webhook_id)
+    finally:
+        rotated.close()
+    assert delivery.status == "succeeded" and hook.received[-1].verified  # the same secret, re-encrypted

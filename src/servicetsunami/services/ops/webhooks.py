@@ -319,7 +319,7 @@ def _check_description(description: str) -> str:
 
 def secret_aad(tenant_id: str, webhook_id: str, /) -> bytes:
     """The associated data binding a webhook's secret to its tenant and its row."""
-    return secrets.secret_aad(tenant_id, f"webhook:{webhook_id}")
+    return secrets.webhook_secret_aad(tenant_id, webhook_id)
 
 
 def _encrypt(svc: Services, tenant_id: str, webhook_id: str, plain: str) -> tuple[bytes, str]:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from servicetsunami.errors import NotFound
 from servicetsunami.store.models import Run, Webhook, WebhookDelivery, utcnow
 from servicetsunami.store.repositories._keyset import bytewise, keyset
+from servicetsunami.store.repositories.connections import ConnectionSecret
 
 RUN_EVENTS = ("started", "succeeded", "failed", "canceled", "timed_out", "skipped")
 PING = "webhook.ping"
@@ -113,6 +114,36 @@ def delete_webhook(session: Session, webhook_id: str, /, *, tenant_id: str) -> N
     get_webhook(session, webhook_id, tenant_id=tenant_id)
     session.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id))
     session.execute(delete(Webhook).where(Webhook.id == webhook_id, Webhook.tenant_id == tenant_id))
+
+
+def list_webhook_secrets(session: Session, /, *, exclude_kid: str | None = None) -> list[ConnectionSecret]:
+    """Every webhook's signing secret (for key rotation), optionally skipping one key id."""
+    stmt = select(Webhook.id, Webhook.tenant_id, Webhook.secret_kid, Webhook.secret_ciphertext)
+    if exclude_kid is not None:
+        stmt = stmt.where(Webhook.secret_kid != exclude_kid)
+    return [
+        ConnectionSecret(id=row_id, tenant_id=tenant_id, kid=kid, ciphertext=bytes(ciphertext))
+        for row_id, tenant_id, kid, ciphertext in session.execute(stmt.order_by(Webhook.id))
+    ]
+
+
+def count_webhook_secrets_by_kid(session: Session, /) -> dict[str, int]:
+    rows = session.execute(select(Webhook.secret_kid, func.count()).group_by(Webhook.secret_kid))
+    return {str(kid): int(count) for kid, count in rows}
+
+
+def replace_webhook_secret(
+    session: Session, webhook_id: str, /, *, old_ciphertext: bytes, ciphertext: bytes, kid: str
+) -> bool:
+    """Swap the secret for its re-encryption, only if it is still ``old_ciphertext`` (a rotation by
+    an admin meanwhile wins); ``updated_at`` is kept."""
+    result = session.execute(
+        update(Webhook)
+        .where(Webhook.id == webhook_id, Webhook.secret_ciphertext == old_ciphertext)
+        .values(secret_ciphertext=ciphertext, secret_kid=kid, updated_at=Webhook.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
 
 
 # -- the outbox ---------------------------------------------------------------------------------
