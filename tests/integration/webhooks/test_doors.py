@@ -82,6 +82,15 @@ async def test_a_webhook_is_created_tested_listed_and_rotated_over_rest_with_its
     assert page["items"][0]["attempt_log"][0]["status_code"] == 200
     assert (await api.delete(f"/api/v1/webhooks/{webhook_id}", headers=bearer(key))).status_code == 204
     assert (await api.get(f"/api/v1/webhooks/{webhook_id}", headers=bearer(key))).status_code == 404
+    audit = (await api.get("/api/v1/audit", params={"door": "rest"}, headers=bearer(key))).json()["items"]
+    assert [e["action"] for e in reversed(audit)] == [
+        "POST /api/v1/webhooks",
+        "PATCH /api/v1/webhooks/{webhook_id}",
+        "POST /api/v1/webhooks/{webhook_id}/test",
+        "POST /api/v1/webhooks/{webhook_id}/rotate-secret",
+        "POST /api/v1/webhooks/{webhook_id}/test",
+        "DELETE /api/v1/webhooks/{webhook_id}",
+    ]
     logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
     assert first_secret not in logged and second_secret not in logged
     assert first_secret.removeprefix("whsec_") not in logged
@@ -235,3 +244,13 @@ def test_a_host_that_resolves_to_a_private_address_by_delivery_time_is_not_poste
         assert hook.received == []
     finally:
         svc.close()
+
+
+def test_a_redirect_is_not_followed_and_fails_the_delivery(svc: Services, hook: Receiver) -> None:
+    admin = make_principal(svc, "acme")[0]
+    created = webhooks.create_webhook(svc, admin, url=hook.url, events=["*"])
+    hook.secret = created.secret
+    hook.answers = [(302, {"Location": "http://169.254.169.254/latest/meta-data"})]
+    delivery = webhook_delivery.test_webhook(svc, admin, created.id)
+    assert (delivery.status, delivery.last_status_code, delivery.last_error) == ("failed", 302, "redirect")
+    assert len(hook.received) == 1
