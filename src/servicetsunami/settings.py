@@ -591,6 +591,9 @@ class WebhooksSettings(BaseModel):
     poll_seconds: float = Field(1.0, gt=0, description="How often each worker looks for deliveries that are due.")
     max_parallel: int = Field(4, ge=1, le=64, description="Deliveries one worker sends at once.")
     max_per_tenant: int = Field(25, ge=1, description="Most webhook subscriptions one tenant may have.")
+    keep_days: float = Field(
+        30.0, gt=0, description="Deliveries that ended (succeeded or failed) are removed from the log after this long."
+    )
 
     @field_validator("allowed_networks", mode="before")
     @classmethod

@@ -7,9 +7,11 @@ import io
 import itertools
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from prometheus_client import REGISTRY
+from sqlalchemy import update
 
 from servicetsunami.services.container import Services
 from servicetsunami.services.identity.secrets import rotate_secrets
@@ -17,6 +19,7 @@ from servicetsunami.services.ingestion import connections as cx
 from servicetsunami.services.ingestion import syncs
 from servicetsunami.services.ops import status, webhook_delivery, webhooks
 from servicetsunami.services.pipelines import job_runs, jobs
+from servicetsunami.store.models import WebhookDelivery, utcnow
 from servicetsunami.store.repositories import webhooks as repo
 from servicetsunami.tenancy import LANDING_VOLUME, Principal
 from tests.helpers import make_principal
@@ -168,3 +171,22 @@ def test_a_key_rotation_re_encrypts_the_signing_secrets_and_deliveries_stay_sign
     finally:
         rotated.close()
     assert delivery.status == "succeeded" and hook.received[-1].verified  # the same secret, re-encrypted
+
+
+def test_deliveries_that_ended_long_ago_leave_the_log_and_the_others_stay(
+    svc: Services, admin: Principal, hook: Receiver
+) -> None:
+    webhook_id = subscribe(svc, admin, hook, "*")
+    old = webhook_delivery.test_webhook(svc, admin, webhook_id)
+    recent = webhook_delivery.test_webhook(svc, admin, webhook_id)
+    with svc.store.session() as session:
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == old.id)
+            .values(finished_at=utcnow() - timedelta(days=svc.settings.webhooks.keep_days, hours=1))
+        )
+        repo.enqueue(session, tenant_id=admin.tenant_id, webhook_id=webhook_id, event_type="x.y", data={})
+    assert webhook_delivery.forget_old(svc) == 1
+    left = {d.id: d.status for d in webhooks.list_deliveries(svc, admin, webhook_id)}
+    assert old.id not in left and left[recent.id] == "succeeded"
+    assert sorted(left.values()) == ["pending", "succeeded"]  # the pending one stays whatever its age

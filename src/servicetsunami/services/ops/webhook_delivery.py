@@ -17,6 +17,8 @@ claim outlives by little) and posts each:
   ``webhooks.max_backoff_seconds``; a ``Retry-After`` is honoured up to the cap) until
   ``webhooks.max_attempts``; anything else (a redirect, another 4xx, a refused host) fails it at once.
 
+Deliveries that ended are kept in the log for ``webhooks.keep_days``, then removed by the next run.
+
 Every attempt is recorded on the delivery (time, status code, duration, error class) and counted in
 ``webhook_deliveries_total{outcome}``. Neither the secret nor the URL's query is ever logged.
 """
@@ -300,7 +302,16 @@ def _lease(svc: Services) -> float:
 
 
 def _run(svc: Services, ctx: RunContext) -> dict[str, Any]:
-    return {"attempted": deliver_due(svc, stop=lambda: ctx.cancelled)}
+    attempted = deliver_due(svc, stop=lambda: ctx.cancelled)
+    return {"attempted": attempted, "forgotten": forget_old(svc)}
+
+
+def forget_old(svc: Services, /) -> int:
+    """Remove deliveries that ended more than ``webhooks.keep_days`` ago (each delivery run does,
+    so the log is trimmed while events flow)."""
+    before = utcnow() - timedelta(days=svc.settings.webhooks.keep_days)
+    with svc.store.session() as session:
+        return repo.forget_finished(session, finished_before=before)
 
 
 def _tick(svc: Services) -> None:

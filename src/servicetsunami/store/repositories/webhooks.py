@@ -366,6 +366,16 @@ def list_deliveries(
     return list(session.scalars(keyset(stmt, key, after=after, limit=limit, descending=True)))
 
 
+def forget_finished(session: Session, /, *, finished_before: datetime) -> int:
+    """Remove deliveries that ended before ``finished_before``; how many."""
+    result = session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.status.in_(("succeeded", "failed")), WebhookDelivery.finished_at < finished_before
+        )
+    )
+    return _rowcount(result)
+
+
 def counts_by_status(session: Session, /) -> dict[str, int]:
     """Deliveries of every tenant by status."""
     query = select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)
