@@ -17,7 +17,7 @@ a preset nor ``enabled`` it is every tool (minus ``disabled``). The presets:
   read and invoke;
 - ``engineer``: everything an engineer role may use: ingestion, syncs, runs, jobs, silver and gold,
   notebooks, volume files, execution contexts, vector indexes, agents and serving endpoints (not
-  connecting sources, PII masking, starting warehouses or managing clusters);
+  connecting sources, PII masking, starting warehouses, managing clusters, webhooks or the audit log);
 - ``admin``: every tool.
 
 :data:`TOOLS` names every tool the MCP server registers (a test compares them), so a name given in a
