@@ -190,3 +190,15 @@ def test_deliveries_that_ended_long_ago_leave_the_log_and_the_others_stay(
     left = {d.id: d.status for d in webhooks.list_deliveries(svc, admin, webhook_id)}
     assert old.id not in left and left[recent.id] == "succeeded"
     assert sorted(left.values()) == ["pending", "succeeded"]  # the pending one stays whatever its age
+
+
+def test_a_disabled_webhook_gets_no_events_and_another_tenants_runs_reach_no_one_else(
+    svc: Services, admin: Principal, hook: Receiver
+) -> None:
+    webhook_id = subscribe(svc, admin, hook, "*")
+    failing_job_run(svc, make_principal(svc, "globex")[0])
+    assert webhooks.list_deliveries(svc, admin, webhook_id) == []
+    webhooks.update_webhook(svc, admin, webhook_id, enabled=False)
+    failing_job_run(svc, admin)
+    assert webhooks.list_deliveries(svc, admin, webhook_id) == []
+    assert webhook_delivery.deliver_due(svc) == 0 and hook.received == []
