@@ -73,6 +73,11 @@ ENGINE_STATEMENTS = Histogram(
 )
 RESULT_CACHE = Counter("result_cache_requests_total", "Result cache lookups by outcome (hit, miss).", ["outcome"])
 RATE_LIMITED = Counter("rate_limit_rejections_total", "Calls refused by a rate limit, by limit name.", ["limit"])
+WEBHOOK_DELIVERIES = Counter(
+    "webhook_deliveries_total",
+    "Webhook delivery attempts by outcome (delivered, retrying: failed and due again, failed: given up).",
+    ["outcome"],
+)
 SANDBOX_CONTEXTS = Gauge(
     "sandbox_contexts", "Live command execution contexts (sandboxed kernels).", multiprocess_mode="livesum"
 )

@@ -573,6 +573,52 @@ class AuditSettings(BaseModel):
     )
 
 
+class WebhooksSettings(BaseModel):
+    """Webhook notifications of run state changes: where they may go, how they are retried."""
+
+    allow_http: bool = Field(
+        False,
+        description="Multi-tenant mode: also accept http:// webhook URLs (https only otherwise). Single-user "
+        "mode always accepts both.",
+    )
+    allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs (comma-separated or a JSON list) whose private addresses webhooks may reach in "
+        "multi-tenant mode, e.g. '10.20.0.0/16'. Link-local and cloud metadata addresses stay refused.",
+    )
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Give up on one delivery attempt after this long.")
+    max_attempts: int = Field(
+        8, ge=1, le=50, description="Attempts of one delivery (network errors, 5xx, 429 are retried) before it fails."
+    )
+    backoff_seconds: float = Field(
+        10.0, gt=0, description="Wait before the second attempt; doubled after each (with jitter: 50-100% of it)."
+    )
+    max_backoff_seconds: float = Field(
+        3600.0, gt=0, description="Longest wait between two attempts, a Retry-After the receiver sends included."
+    )
+    poll_seconds: float = Field(1.0, gt=0, description="How often each worker looks for deliveries that are due.")
+    max_parallel: int = Field(4, ge=1, le=64, description="Deliveries one worker sends at once.")
+    max_per_tenant: int = Field(25, ge=1, description="Most webhook subscriptions one tenant may have.")
+    keep_days: float = Field(
+        30.0, gt=0, description="Deliveries that ended (succeeded or failed) are removed from the log after this long."
+    )
+
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a network in CIDR form (like 10.20.0.0/16)") from None
+        return value
+
+
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables start with ``TSUNAMI_``."""
 
@@ -652,6 +698,9 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Prometheus metrics.")
     cors: CorsSettings = Field(default_factory=CorsSettings, description="Cross-origin requests (browsers).")
     audit: AuditSettings = Field(default_factory=AuditSettings, description="The audit log.")
+    webhooks: WebhooksSettings = Field(
+        default_factory=WebhooksSettings, description="Webhook notifications of run state changes."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -17,7 +17,7 @@ a preset nor ``enabled`` it is every tool (minus ``disabled``). The presets:
   read and invoke;
 - ``engineer``: everything an engineer role may use: ingestion, syncs, runs, jobs, silver and gold,
   notebooks, volume files, execution contexts, vector indexes, agents and serving endpoints (not
-  connecting sources, PII masking, starting warehouses or managing clusters);
+  connecting sources, PII masking, starting warehouses, managing clusters, webhooks or the audit log);
 - ``admin``: every tool.
 
 :data:`TOOLS` names every tool the MCP server registers (a test compares them), so a name given in a
@@ -39,7 +39,7 @@ TOOLS: dict[str, str] = {
     **dict.fromkeys(("list_tables", "describe_table"), "catalog"),
     **dict.fromkeys(("query_sql", "execute_dbsql", "get_statement", "cancel_statement"), "query"),
     **dict.fromkeys(("health",), "health"),
-    **dict.fromkeys(("status", "metrics"), "ops"),
+    **dict.fromkeys(("status", "metrics", "get_audit_log"), "ops"),
     **dict.fromkeys(
         (
             "connect_postgres",
@@ -137,6 +137,9 @@ TOOLS: dict[str, str] = {
         "serving",
     ),
     **dict.fromkeys(("analyze_notebook", "generate_bundle", "validate_bundle", "create_tests"), "bundles"),
+    **dict.fromkeys(
+        ("create_webhook", "list_webhooks", "delete_webhook", "test_webhook", "list_webhook_deliveries"), "webhooks"
+    ),
 }
 
 _MINIMAL = frozenset({"list_tables", "describe_table", "query_sql", "health"})
@@ -183,6 +186,12 @@ _ADMIN_ONLY = frozenset(
         "terminate_cluster",
         "resize_cluster",
         "status",
+        "get_audit_log",
+        "create_webhook",
+        "list_webhooks",
+        "delete_webhook",
+        "test_webhook",
+        "list_webhook_deliveries",
     }
 )
 _ENGINEER = frozenset(TOOLS) - _ADMIN_ONLY

@@ -55,6 +55,7 @@ from servicetsunami.api.routes import (
     users,
     vectors,
     volumes,
+    webhooks,
 )
 from servicetsunami.api.routes import (
     runs as runs_routes,
@@ -98,6 +99,7 @@ API_ROUTERS = (
     health.router,
     ops.health_router,
     ops.router,
+    webhooks.router,
 )
 
 

@@ -30,6 +30,7 @@ from servicetsunami.cli import (
     tools,
     users,
     vectors,
+    webhooks,
 )
 from servicetsunami.cli.common import REMOTE_COMMANDS, err, target, warn_unknown_config, warn_unknown_environment
 
@@ -53,6 +54,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(tools.app, name="tools")
 app.add_typer(clusters.app, name="clusters")
 app.add_typer(bundles.app, name="bundle")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 @app.callback()

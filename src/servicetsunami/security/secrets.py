@@ -180,6 +180,11 @@ def secret_aad(tenant_id: str, connection_id: str, /) -> bytes:
     return b"\x00".join((_AAD_DOMAIN, tenant_id.encode("utf-8"), connection_id.encode("utf-8")))
 
 
+def webhook_secret_aad(tenant_id: str, webhook_id: str, /) -> bytes:
+    """The associated data binding a webhook's signing secret to its tenant and its row."""
+    return secret_aad(tenant_id, f"webhook:{webhook_id}")
+
+
 def generate_key() -> bytes:
     """32 random bytes, a new AES-256 key."""
     return AESGCM.generate_key(bit_length=KEY_BYTES * 8)

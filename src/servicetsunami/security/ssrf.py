@@ -53,8 +53,19 @@ _ULA = ipaddress.ip_network("fc00::/7")
 _SETTING = "TSUNAMI_SOURCE_ALLOWED_NETWORKS"
 
 
-def check_source_host(host: str, port: int, *, multi_tenant: bool, allowed_networks: Sequence[str] = ()) -> list[str]:
+def check_source_host(
+    host: str,
+    port: int,
+    *,
+    multi_tenant: bool,
+    allowed_networks: Sequence[str] = (),
+    who: str = "sources",
+    setting: str = _SETTING,
+) -> list[str]:
     """Resolve ``host`` and return its addresses if a source may connect to all of them.
+
+    ``who`` and ``setting`` name, in refusals, what is connecting (``webhooks``) and the setting
+    that allows private networks for it.
 
     Raises :class:`~servicetsunami.errors.InvalidInput` for an empty host, a bad port or a name that
     does not resolve, and :class:`~servicetsunami.errors.PermissionDenied` (saying which address and
@@ -71,7 +82,7 @@ def check_source_host(host: str, port: int, *, multi_tenant: bool, allowed_netwo
     networks = _parse_networks(allowed_networks)
     addresses = _resolve(name, port)
     for address in addresses:
-        _check_address(name, address, multi_tenant=multi_tenant, networks=networks)
+        _check_address(name, address, multi_tenant=multi_tenant, networks=networks, who=who, setting=setting)
     return addresses
 
 
@@ -94,7 +105,9 @@ def _resolve(name: str, port: int) -> list[str]:
     return addresses
 
 
-def _check_address(name: str, raw: str, *, multi_tenant: bool, networks: list[IPNetwork]) -> None:
+def _check_address(
+    name: str, raw: str, *, multi_tenant: bool, networks: list[IPNetwork], who: str = "sources", setting: str = _SETTING
+) -> None:
     ip = _normalise(ipaddress.ip_address(raw))
     literal = raw in (name, name.partition("%")[0])
     shown = raw if literal else name
@@ -103,9 +116,9 @@ def _check_address(name: str, raw: str, *, multi_tenant: bool, networks: list[IP
     if never is not None:
         _log_refusal(name, ip, literal)
         raise PermissionDenied(
-            f"sources may not connect to {shown}: it is {never}; use the address of the database or API itself"
+            f"{who} may not connect to {shown}: it is {never}; use the address of the database or API itself"
             if literal
-            else f"sources may not connect to {shown}: it resolves to {never}; use the address of the "
+            else f"{who} may not connect to {shown}: it resolves to {never}; use the address of the "
             "database or API itself",
             **details,
         )
@@ -117,9 +130,9 @@ def _check_address(name: str, raw: str, *, multi_tenant: bool, networks: list[IP
     what = f"it is {_internal_kind(ip)}" if literal else f"it resolves to {_internal_kind(ip)}"
     example = f" (e.g. {_suggested_network(ip)})" if literal else ""
     raise PermissionDenied(
-        f"sources may not connect to {shown}: {what}, and this multi-tenant server only reaches public "
-        f"addresses and the networks its operator allows; ask the operator to add the source's network"
-        f"{example} to {_SETTING}, or use a public address",
+        f"{who} may not connect to {shown}: {what}, and this multi-tenant server only reaches public "
+        f"addresses and the networks its operator allows; ask the operator to add the {who[:-1]}'s network"
+        f"{example} to {setting}, or use a public address",
         **details,
     )
 

@@ -635,3 +635,65 @@ class Conversation(_MetaMixin, Base):
     messages: Mapped[list[dict[str, Any]]] = mapped_column(PlainJSON, nullable=False, default=list)
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+WEBHOOK_DELIVERY_STATUSES = ("pending", "delivering", "succeeded", "failed")
+
+
+class Webhook(_MetaMixin, Base):
+    """A tenant's webhook subscription: where run state changes are posted (``url``), which ones
+    (``events``: patterns such as ``job_run.failed``, ``sync.*``, ``*.failed``), and the signing
+    secret, encrypted by the key ring like connection credentials (``secret_ciphertext`` with the
+    tenant and webhook ids as associated data, ``secret_kid`` naming the key)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_tenant_id_created_at", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    events: Mapped[list[str]] = mapped_column(PlainJSON, nullable=False, default=list)
+    description: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    secret_kid: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(_MetaMixin, Base):
+    """One event to post to one webhook: the webhooks outbox and its delivery log.
+
+    Queued in the same transaction as the run state change it reports, with its body as sent
+    (``payload``, signed as is on every attempt; ``id`` is the ``webhook-id`` header, the same on every
+    attempt). A worker claims a due ``pending`` delivery (``delivering``, ``claimed_by`` and
+    ``claimed_until``: a claim whose worker died expires), and each attempt is appended to
+    ``attempt_log`` (time, status code, duration, error class) before the delivery ends
+    ``succeeded``, goes back to ``pending`` for its next attempt, or ends ``failed``."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", WEBHOOK_DELIVERY_STATUSES), name="status"),
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook_id_created_at", "webhook_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    webhook_id: Mapped[str] = mapped_column(String(36), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(128), nullable=False)
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    max_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: webhooks.max_attempts
+    next_attempt_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(PlainJSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -29,6 +29,7 @@ from servicetsunami.mcp.tools import (
     transforms,
     vectors,
     warehouses,
+    webhooks,
 )
 from servicetsunami.services.container import Services
 
@@ -53,6 +54,7 @@ def register_all(server: FastMCP, services: Services, caller: Caller) -> None:
         vectors,
         serving,
         bundles,
+        webhooks,
     )
     for module in areas:
         module.register(server, services, caller)

@@ -1,20 +1,33 @@
-"""``status`` (the service as configured and as it answers: admins) and ``metrics`` (the caller's
-own tenant's runs, now and over the last hours)."""
+"""``status`` (the service as configured and as it answers: admins), ``metrics`` (the caller's
+own tenant's runs, now and over the last hours) and ``get_audit_log`` (the tenant's audit log:
+admins, the filters and pages of ``GET /api/v1/audit``)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from datetime import datetime
 from typing import Annotated
 
 from fastmcp import FastMCP
 from fastmcp.tools.base import ToolResult
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, Field
 
+from servicetsunami.errors import InvalidInput
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import call_service
 from servicetsunami.mcp.results import output_schema, tool_result
 from servicetsunami.services.container import Services
+from servicetsunami.services.models import AuditEntry
+from servicetsunami.services.ops import audit
 from servicetsunami.services.ops import status as status_service
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntry] = Field(description="Newest first")
+    next_cursor: str | None = Field(None, description="Pass as cursor for the next page; null on the last page")
 
 
 def register(server: FastMCP, services: Services, caller: Caller) -> None:
@@ -41,3 +54,58 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         state with their mean and longest durations."""
         principal = caller.principal()
         return tool_result(await call_service(status_service.tenant_metrics, services, principal, hours=hours))
+
+    @server.tool(
+        tags={"manage"},
+        annotations=ToolAnnotations(title="Audit log", read_only_hint=True, open_world_hint=False),
+        output_schema=output_schema(AuditPage),
+    )
+    async def get_audit_log(
+        action: Annotated[
+            str | None, Field(max_length=100, description="Only this action; ending in * matches a prefix")
+        ] = None,
+        subject: Annotated[str | None, Field(max_length=200, description="Only this caller (key:<id>)")] = None,
+        door: Annotated[str | None, Field(max_length=16, description="rest or mcp")] = None,
+        outcome: Annotated[str | None, Field(max_length=64, description="ok, or an error code")] = None,
+        since: Annotated[datetime | None, Field(description="Entries at or after this time (ISO 8601)")] = None,
+        until: Annotated[datetime | None, Field(description="Entries before this time (ISO 8601)")] = None,
+        limit: Annotated[int, Field(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, Field(max_length=500, description="next_cursor of the previous page")] = None,
+    ) -> ToolResult:
+        """Your tenant's audit log, newest first: every write call and admin action."""
+        principal = caller.principal()
+        after = _after(cursor) if cursor else None
+        found = await call_service(
+            audit.list_audit,
+            services,
+            principal,
+            action=action,
+            subject=subject,
+            door=door,
+            outcome=outcome,
+            since=since,
+            until=until,
+            after=after,
+            limit=limit,
+        )
+        entries = found[:limit]
+        more = len(found) > limit and entries
+        next_cursor = _cursor(entries[-1]) if more else None
+        return tool_result(AuditPage(entries=entries, next_cursor=next_cursor))
+
+
+# The cursor of REST's /audit (URL-safe base64 of the JSON [created_at, id] of the page's last entry).
+def _cursor(entry: AuditEntry) -> str:
+    key = [entry.created_at.isoformat(), entry.id]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[datetime, str]:
+    try:
+        stamp, entry_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        after = datetime.fromisoformat(stamp)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidInput("cursor is not one this server returned; start again without it") from None
+    if after.tzinfo is None or not isinstance(entry_id, str):
+        raise InvalidInput("cursor is not one this server returned; start again without it")
+    return after, entry_id

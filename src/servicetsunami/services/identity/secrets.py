@@ -1,4 +1,5 @@
-"""Key rotation: put every stored credential under the newest master key, while the service runs.
+"""Key rotation: put every stored credential (connection credentials, webhook signing secrets) under
+the newest master key, while the service runs.
 
 :func:`rotate_secrets` is the operator's act behind ``tsunami secrets rotate``. It works in two steps:
 
@@ -25,12 +26,14 @@ from __future__ import annotations
 import logging
 
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from servicetsunami.errors import InvalidInput, TsunamiError
 from servicetsunami.security import secrets
 from servicetsunami.settings import Settings
 from servicetsunami.store.db import Store
 from servicetsunami.store.repositories import connections as connections_repo
+from servicetsunami.store.repositories import webhooks as webhooks_repo
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,10 @@ class RotationReport(BaseModel):
     rotated: int = Field(0, description="Secrets re-encrypted under the active key")
     already_current: int = Field(0, description="Secrets that already used the active key")
     changed_meanwhile: int = Field(0, description="Secrets changed by someone else during the run; left as they are")
-    failed: list[str] = Field(default_factory=list, description="Connection ids whose secret could not be decrypted")
+    failed: list[str] = Field(
+        default_factory=list,
+        description="Ids of connections (and webhook:<id> of webhooks) whose secret could not be decrypted",
+    )
     remaining: int = Field(0, description="Secrets still under another key after this run (0 = old keys unused)")
 
 
@@ -59,8 +65,10 @@ def rotate_secrets(store: Store, settings: Settings, *, limit: int | None = None
         raise InvalidInput("limit must not be negative")
     ring = secrets.load_keyring(settings)
     with store.session() as session:
-        pending = connections_repo.list_connection_secrets(session, exclude_kid=ring.active_kid)
-        total = sum(connections_repo.count_connection_secrets_by_kid(session).values())
+        pending = _pending(session, exclude_kid=ring.active_kid)
+        total = sum(connections_repo.count_connection_secrets_by_kid(session).values()) + sum(
+            webhooks_repo.count_webhook_secrets_by_kid(session).values()
+        )
     file_keys = secrets.uses_key_file(settings)
     # Rows under a kid the ring lacks cannot be re-encrypted by any run; they must not make every
     # later run look like the resumption of an unfinished rotation.
@@ -78,7 +86,7 @@ def rotate_secrets(store: Store, settings: Settings, *, limit: int | None = None
         key_added = True
         ring = secrets.load_keyring(settings)
         with store.session() as session:
-            pending = connections_repo.list_connection_secrets(session, exclude_kid=ring.active_kid)
+            pending = _pending(session, exclude_kid=ring.active_kid)
     report = RotationReport(
         active_kid=ring.active_kid,
         key_added=key_added,
@@ -88,7 +96,7 @@ def rotate_secrets(store: Store, settings: Settings, *, limit: int | None = None
     for item in pending if limit is None else pending[:limit]:
         _rotate_one(store, ring, item, report)
     with store.session() as session:
-        report.remaining = len(connections_repo.list_connection_secrets(session, exclude_kid=ring.active_kid))
+        report.remaining = len(_pending(session, exclude_kid=ring.active_kid))
     logger.info(
         "secrets rotated",
         extra={
@@ -101,10 +109,26 @@ def rotate_secrets(store: Store, settings: Settings, *, limit: int | None = None
     return report
 
 
+_WEBHOOK = "webhook:"  # the id prefix of a webhook's signing secret among the stored secrets
+
+
+def _pending(session: Session, /, *, exclude_kid: str) -> list[connections_repo.ConnectionSecret]:
+    """Connection credentials, then webhook signing secrets (their ids as ``webhook:<id>``)."""
+    webhooks = webhooks_repo.list_webhook_secrets(session, exclude_kid=exclude_kid)
+    return [
+        *connections_repo.list_connection_secrets(session, exclude_kid=exclude_kid),
+        *(item._replace(id=_WEBHOOK + item.id) for item in webhooks),
+    ]
+
+
 def _rotate_one(
     store: Store, ring: secrets.KeyRing, item: connections_repo.ConnectionSecret, report: RotationReport
 ) -> None:
-    aad = secrets.secret_aad(item.tenant_id, item.id)
+    webhook_id = item.id.removeprefix(_WEBHOOK) if item.id.startswith(_WEBHOOK) else None
+    if webhook_id is not None:
+        aad = secrets.webhook_secret_aad(item.tenant_id, webhook_id)
+    else:
+        aad = secrets.secret_aad(item.tenant_id, item.id)
     try:
         plaintext = ring.decrypt(item.ciphertext, aad=aad)
     except TsunamiError:
@@ -113,9 +137,14 @@ def _rotate_one(
         return
     ciphertext = ring.encrypt(plaintext, aad=aad)
     with store.session() as session:
-        swapped = connections_repo.replace_connection_secret(
-            session, item.id, old_ciphertext=item.ciphertext, ciphertext=ciphertext, kid=ring.active_kid
-        )
+        if webhook_id is not None:
+            swapped = webhooks_repo.replace_webhook_secret(
+                session, webhook_id, old_ciphertext=item.ciphertext, ciphertext=ciphertext, kid=ring.active_kid
+            )
+        else:
+            swapped = connections_repo.replace_connection_secret(
+                session, item.id, old_ciphertext=item.ciphertext, ciphertext=ciphertext, kid=ring.active_kid
+            )
     if swapped:
         report.rotated += 1
     else:

@@ -18,6 +18,7 @@ from servicetsunami.runs.sandbox import bwrap
 from servicetsunami.services.models import HealthCheck, HealthReport
 from servicetsunami.services.ops.health import readiness
 from servicetsunami.store.repositories import runs as runs_repo
+from servicetsunami.store.repositories import webhooks as webhooks_repo
 from servicetsunami.tenancy import Principal
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 STARTED = time.time()  # when this process imported the service layer: its uptime's start
 ACTIVE_STATES = ("queued", "running")
+_DELIVERY_STATUSES = ("pending", "delivering", "succeeded", "failed")
 
 
 class RunCount(BaseModel):
@@ -53,6 +55,9 @@ class ServiceStatus(BaseModel):
     checks: dict[str, HealthCheck]
     active_runs: list[RunCount] = Field(description="Runs queued or running now, by kind (every tenant)")
     outbox: dict[str, int] | None = Field(None, description="Mirror jobs by status (pending, synced, failed)")
+    webhook_outbox: dict[str, int] = Field(
+        default_factory=dict, description="Webhook deliveries by status (pending, delivering, succeeded, failed)"
+    )
 
 
 class RunFigures(BaseModel):
@@ -80,6 +85,7 @@ def service_status(svc: Services, /) -> ServiceStatus:
     )
     with svc.store.session() as session:
         active = runs_repo.counts_by_kind_and_state(session, states=ACTIVE_STATES)
+        deliveries = webhooks_repo.counts_by_status(session)
     return ServiceStatus(
         version=__version__,
         python=platform.python_version(),
@@ -98,6 +104,7 @@ def service_status(svc: Services, /) -> ServiceStatus:
         checks=readiness(svc).checks,
         active_runs=[RunCount(kind=k, state=s, count=n) for (k, s), n in sorted(active.items())],
         outbox=svc.mirror.summary() if svc.mirror is not None else None,
+        webhook_outbox={status: deliveries.get(status, 0) for status in _DELIVERY_STATUSES},
     )
 
 
@@ -163,6 +170,12 @@ def scrape_gauges(svc: Services, /) -> GaugeValues:
     try:
         with svc.store.session() as session:
             active = runs_repo.counts_by_kind_and_state(session, states=ACTIVE_STATES)
+            deliveries = webhooks_repo.counts_by_status(session)
+        values["webhook_outbox_deliveries"] = (
+            "Webhook deliveries by status (pending and delivering are the depth of the queue).",
+            ("status",),
+            {(status,): float(deliveries.get(status, 0)) for status in _DELIVERY_STATUSES},
+        )
         values["runs_active"] = (
             "Runs queued or running now, by kind and state.",
             ("kind", "state"),

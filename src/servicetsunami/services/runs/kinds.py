@@ -29,6 +29,7 @@ _KIND_MODULES = (
     "servicetsunami.services.vectors.indexes",
     "servicetsunami.services.serving.endpoints",
     "servicetsunami.services.catalog.statements",
+    "servicetsunami.services.ops.webhook_delivery",
 )
 
 

@@ -1,7 +1,9 @@
 """Runs in the system store: create, claim, beat, finish, cancel, sweep, list.
 
 Every state change is a compare-and-set (``UPDATE ... WHERE state = <expected>``), so two workers,
-two processes or a worker and a sweep racing on one run cannot both win. Claiming reads the oldest
+two processes or a worker and a sweep racing on one run cannot both win. The winner of a change
+that starts or ends a run also queues its webhook deliveries, in the same transaction
+(:func:`servicetsunami.store.repositories.webhooks.enqueue_run_event`). Claiming reads the oldest
 queued run with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer, and the claim runs in
 a ``BEGIN IMMEDIATE`` session (``store.session(write_lock=True)``).
 """
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from servicetsunami.errors import InvalidInput, NotFound
 from servicetsunami.store.models import FINISHED_RUN_STATES, RUN_STATES, Run, utcnow
+from servicetsunami.store.repositories import webhooks as webhooks_repo
 from servicetsunami.store.repositories._keyset import bytewise, keyset
 
 ACTIVE_STATES = ("queued", "running")
@@ -129,6 +132,7 @@ def claim_next(session: Session, *, kinds: Collection[str], worker: str) -> Run 
     if _rowcount(taken) != 1:
         return None
     session.refresh(candidate)
+    webhooks_repo.enqueue_run_event(session, candidate.id)
     return candidate
 
 
@@ -195,7 +199,10 @@ def finish(
     if progress is not None:
         values["progress"] = progress
     done = session.execute(query.values(**values).execution_options(synchronize_session=False))
-    return _rowcount(done) == 1
+    if _rowcount(done) != 1:
+        return False
+    webhooks_repo.enqueue_run_event(session, run_id)
+    return True
 
 
 def requeue(session: Session, run_id: str, /, *, worker: str) -> bool:
@@ -273,6 +280,8 @@ def sweep(session: Session, *, stale_before: datetime, requeue_kinds: Collection
             new_state = "canceled" if cancel_asked else "failed"
         if _rowcount(done) == 1:
             changed.append((run_id, new_state))
+            if new_state != "queued":
+                webhooks_repo.enqueue_run_event(session, run_id)
     return changed
 
 
