@@ -142,7 +142,14 @@ class Launcher(abc.ABC):
     def notify(self) -> None: ...
 
     @abc.abstractmethod
-    def wait_change(self, timeout: float, /) -> None: ...
+    def wait_change(self, timeout: float, /, *, after: int | None = None) -> None:
+        """Wait until something changes here or ``timeout`` passes; with ``after`` (a value of
+        :meth:`changes` read before the caller looked at the store), return at once when a change
+        came since, so a change between that look and this wait is not slept through."""
+
+    def changes(self) -> int:
+        """A number that grows with every :meth:`notify` (see :meth:`wait_change`)."""
+        return 0
 
     @abc.abstractmethod
     def local_run(self, run_id: str, /) -> ClaimedRun | None:

@@ -51,6 +51,7 @@ class LocalLauncher(Launcher):
         self._kicked = threading.Event()
         self._stopping = threading.Event()
         self._changed = threading.Condition()
+        self._changes = 0  # notify() calls so far
         self._loops: list[threading.Thread] = []
         self._tickers: list[Ticker] = []
         self._reserved: dict[str, int] = {}  # slots held by reserve() for runs about to be adopted
@@ -81,10 +82,16 @@ class LocalLauncher(Launcher):
 
     def notify(self) -> None:
         with self._changed:
+            self._changes += 1
             self._changed.notify_all()
 
-    def wait_change(self, timeout: float, /) -> None:
+    def changes(self) -> int:
+        return self._changes
+
+    def wait_change(self, timeout: float, /, *, after: int | None = None) -> None:
         with self._changed:
+            if after is not None and self._changes != after:
+                return
             self._changed.wait(max(0.0, timeout))
 
     def reserve(self, kind: str, wanted: int, /) -> int:

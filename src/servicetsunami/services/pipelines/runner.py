@@ -230,6 +230,7 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
     reported: list[tuple[str, str]] = []
     children = _Children(svc, ctx.run_id)
     while True:
+        seen = svc.launcher.changes()  # a task that ends from here on wakes the wait below at once
         try:
             states = task_states(job, children.read(), repair=repair, rerun=rerun)
             if ctx.cancelled:
@@ -251,7 +252,7 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
             _report_quietly(ctx, states, final=ended)
         if ended:
             break
-        svc.launcher.wait_change(_next_wake(states))
+        svc.launcher.wait_change(_next_wake(states), after=seen)
     summary = {k: s.public() for k, s in states.items()}
     bad = [s for s in states.values() if s.state in FAILED_STATES or s.error_code == "upstream_failed"]
     if bad:
