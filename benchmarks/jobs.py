@@ -50,6 +50,7 @@ import httpx
 import psutil
 import psycopg
 
+from servicetsunami.errors import TsunamiError
 from servicetsunami.services.container import Services
 from servicetsunami.services.identity import tenants
 from servicetsunami.services.ingestion import connections, syncs
@@ -90,9 +91,9 @@ def _dag() -> list[dict[str, Any]]:
     return tasks
 
 
-def _principal(svc: Services) -> Principal:
+def _principal(svc: Services, role: str = "engineer") -> Principal:
     tenants.create_tenant(svc.store, "bench")
-    key = tenants.create_api_key(svc.store, tenant_slug="bench", name="bench", role="engineer")
+    key = tenants.create_api_key(svc.store, tenant_slug="bench", name="bench", role=role)
     principal = svc.authenticate(key.plaintext)
     svc.engine.ensure_catalog(principal.catalog)
     return principal
@@ -251,6 +252,19 @@ def schedule_lag(home: pathlib.Path, n_jobs: int, every: int, seconds: float) ->
         svc.close()
 
 
+def _pause_all(svc: Services, principal: Principal, ids: list[str], *, paused: bool = True) -> None:
+    """Pause (or resume) every job, trying again while the busy store answers "try again"."""
+    for job_id in ids:
+        for attempt in range(60):
+            try:
+                jobs.set_paused(svc, principal, job_id, paused=paused)
+                break
+            except TsunamiError as exc:
+                if not exc.is_transient or attempt == 59:
+                    raise
+                time.sleep(0.5)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -277,7 +291,7 @@ def schedule_serve(home: pathlib.Path, n_jobs: int, every: int, seconds: float) 
         for i in range(n_jobs):
             definition = {
                 "name": f"serve_tick_{i}",
-                "max_concurrent_runs": 1000,
+                "max_concurrent_runs": 100,
                 "tasks": [{"task_key": "ping", "kind": "sql", "config": {"sql": "SELECT 1"}}],
                 "schedule": {"quartz_cron_expression": f"*/{every} * * * * ?", "timezone_id": "UTC"},
             }
@@ -305,14 +319,12 @@ def schedule_serve(home: pathlib.Path, n_jobs: int, every: int, seconds: float) 
             time.sleep(0.5)
         time.sleep(5)  # both workers' launchers are up
         print(f"tsunami serve --workers 2 answered after {time.monotonic() - waited:.0f} s; resuming {n_jobs} jobs")
-        for job_id in ids:
-            jobs.set_paused(svc, principal, job_id, paused=False)
+        _pause_all(svc, principal, ids, paused=False)
         start = utcnow()
         time.sleep(seconds)
         end = utcnow()
         settled = _settle(svc, ids, end, time.monotonic() + 300)
-        for job_id in ids:
-            jobs.set_paused(svc, principal, job_id, paused=True)
+        _pause_all(svc, principal, ids)
         total, duplicated, lags, missed = _count_ticks(svc, principal, ids, every, start, end)
         p50, p99 = statistics.median(lags), lags[int(len(lags) * 0.99)]
         print(f"schedules under serve: {n_jobs} jobs every {every} s for {seconds:g} s: {total} runs queued")
@@ -343,7 +355,7 @@ def pipeline(home: pathlib.Path, rows: int, repeat: int) -> None:
     settings = Settings(home=home, _env_file=None)  # type: ignore[call-arg]
     svc = Services.open(settings)
     try:
-        principal = _principal(svc)
+        principal = _principal(svc, "admin")  # an admin may add the connection
         cid = connections.connect_postgres(
             svc,
             principal,
