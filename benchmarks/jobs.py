@@ -352,7 +352,8 @@ def pipeline(home: pathlib.Path, rows: int, repeat: int) -> None:
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
         ensure_table(conn, name, rows)
     info = psycopg.conninfo.conninfo_to_dict(conninfo(url))
-    settings = Settings(home=home, _env_file=None)  # type: ignore[call-arg]
+    limits = {"timeout_seconds": 1800, "write_timeout_seconds": 3600}  # a loaded machine: 5M rows take minutes
+    settings = Settings(home=home, query=limits, _env_file=None)  # type: ignore[call-arg]
     svc = Services.open(settings)
     try:
         principal = _principal(svc, "admin")  # an admin may add the connection
