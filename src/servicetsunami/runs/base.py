@@ -26,6 +26,8 @@ records how the run ended (the launcher only fails a run whose executor raised).
 its next poll. :meth:`Launcher.notify` and
 :meth:`Launcher.wait_change` let waiters in this process wake on a change instead of polling.
 :meth:`Launcher.stop` cancels what runs here with the reason ``shutdown`` and waits, bounded.
+:meth:`Launcher.reserve` and :meth:`Launcher.adopt` let a coordinator execute runs it queued itself
+already claimed (skipping the queue) while this process has room; a launcher without them answers 0.
 """
 
 from __future__ import annotations
@@ -112,10 +114,11 @@ Executor = Callable[[ClaimedRun], None]
 
 @dataclass(frozen=True, slots=True)
 class Ticker:
-    """Something the dispatcher calls every ``seconds`` (e.g. queue a replay when work is due)."""
+    """Something the dispatcher calls every ``seconds`` (e.g. queue a replay when work is due); a
+    tick that returns a number of seconds is called again after that long if it is sooner."""
 
     seconds: float
-    tick: Callable[[], None]
+    tick: Callable[[], float | None]
 
 
 class Launcher(abc.ABC):
@@ -139,7 +142,14 @@ class Launcher(abc.ABC):
     def notify(self) -> None: ...
 
     @abc.abstractmethod
-    def wait_change(self, timeout: float, /) -> None: ...
+    def wait_change(self, timeout: float, /, *, after: int | None = None) -> None:
+        """Wait until something changes here or ``timeout`` passes; with ``after`` (a value of
+        :meth:`changes` read before the caller looked at the store), return at once when a change
+        came since, so a change between that look and this wait is not slept through."""
+
+    def changes(self) -> int:
+        """A number that grows with every :meth:`notify` (see :meth:`wait_change`)."""
+        return 0
 
     @abc.abstractmethod
     def local_run(self, run_id: str, /) -> ClaimedRun | None:
@@ -147,3 +157,16 @@ class Launcher(abc.ABC):
 
     @abc.abstractmethod
     def stop(self, *, timeout: float = 30.0) -> None: ...
+
+    def reserve(self, kind: str, wanted: int, /) -> int:
+        """Hold up to ``wanted`` of this process's slots for runs of ``kind`` that the caller creates
+        already claimed by :attr:`worker_id`; returns how many it got (0: queue them instead)."""
+        return 0
+
+    def adopt(self, run: ClaimedRun, /) -> None:
+        """Execute ``run`` (created claimed by this worker) in one slot held by :meth:`reserve`."""
+        raise NotImplementedError("this launcher does not execute runs claimed by their creator")
+
+    def release(self, kind: str, count: int, /) -> None:
+        """Give back ``count`` slots held by :meth:`reserve` and not used."""
+        return None

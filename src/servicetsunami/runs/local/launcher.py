@@ -7,6 +7,12 @@ cancels runs past their timeout. Each claimed run executes in a thread of its ow
 
 With ``tsunami serve --workers N`` every worker process has one launcher over the same store; the
 claim is a compare-and-set in the store, so exactly one of them executes a run.
+
+A coordinator (a job run) may skip the queue for the runs it starts: it holds slots
+(:meth:`~LocalLauncher.reserve`), creates the runs already claimed by this worker in the
+transaction that counts its limits, and hands them to :meth:`~LocalLauncher.adopt`; they are then
+beaten, timed out, canceled and swept like claimed runs. Reserved slots count against
+``max_parallel`` and the kinds' limits.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from servicetsunami.store.repositories import runs as runs_repo
 
 logger = logging.getLogger(__name__)
 
+_MIN_TICK_SECONDS = 0.01  # a ticker asking to be called again at once still lets the loop claim
+
 
 class LocalLauncher(Launcher):
     def __init__(self, store: Store, settings: RunsSettings) -> None:
@@ -43,8 +51,10 @@ class LocalLauncher(Launcher):
         self._kicked = threading.Event()
         self._stopping = threading.Event()
         self._changed = threading.Condition()
+        self._changes = 0  # notify() calls so far
         self._loops: list[threading.Thread] = []
         self._tickers: list[Ticker] = []
+        self._reserved: dict[str, int] = {}  # slots held by reserve() for runs about to be adopted
 
     # -- the port -----------------------------------------------------------------------------
 
@@ -72,11 +82,52 @@ class LocalLauncher(Launcher):
 
     def notify(self) -> None:
         with self._changed:
+            self._changes += 1
             self._changed.notify_all()
 
-    def wait_change(self, timeout: float, /) -> None:
+    def changes(self) -> int:
+        return self._changes
+
+    def wait_change(self, timeout: float, /, *, after: int | None = None) -> None:
         with self._changed:
+            if after is not None and self._changes != after:
+                return
             self._changed.wait(max(0.0, timeout))
+
+    def reserve(self, kind: str, wanted: int, /) -> int:
+        with self._guard:
+            policy = self._kinds.get(kind)
+            if policy is None or not self._loops or self._stopping.is_set() or wanted <= 0:
+                return 0
+            room = self.settings.max_parallel - len(self._active) - sum(self._reserved.values())
+            if policy.max_parallel is not None:
+                mine = sum(1 for run in self._active.values() if run.kind == kind) + self._reserved.get(kind, 0)
+                room = min(room, policy.max_parallel - mine)
+            held = max(0, min(wanted, room))
+            self._reserved[kind] = self._reserved.get(kind, 0) + held
+            return held
+
+    def adopt(self, run: ClaimedRun, /) -> None:
+        thread = threading.Thread(target=self._execute, args=(run,), name=f"run-{run.kind}", daemon=True)
+        with self._guard:
+            self._reserved[run.kind] = max(0, self._reserved.get(run.kind, 0) - 1)
+            stopping = self._stopping.is_set()
+            if not stopping:
+                self._active[run.id] = run
+                self._threads[run.id] = thread
+        if stopping:  # stop() came between the reservation and now: leave the run to the next worker
+            with self.store.session() as session:
+                runs_repo.requeue(session, run.id, worker=self.worker_id)
+            self.notify()
+            return
+        thread.start()
+
+    def release(self, kind: str, count: int, /) -> None:
+        if count <= 0:
+            return
+        with self._guard:
+            self._reserved[kind] = max(0, self._reserved.get(kind, 0) - count)
+        self.kick()  # a slot is free
 
     def local_run(self, run_id: str, /) -> ClaimedRun | None:
         with self._guard:
@@ -109,7 +160,9 @@ class LocalLauncher(Launcher):
                 for i, ticker in enumerate(self._tickers):
                     if time.monotonic() >= next_ticks[i]:
                         next_ticks[i] = time.monotonic() + ticker.seconds
-                        ticker.tick()
+                        sooner = ticker.tick()
+                        if sooner is not None:
+                            next_ticks[i] = min(next_ticks[i], time.monotonic() + max(_MIN_TICK_SECONDS, sooner))
                 while not self._stopping.is_set() and self._claim_one():
                     pass
             except TsunamiError as exc:  # the store is away for a moment: the next round tries again
@@ -124,9 +177,9 @@ class LocalLauncher(Launcher):
 
     def _eligible(self) -> list[str]:
         with self._guard:
-            if len(self._active) >= self.settings.max_parallel:
+            if len(self._active) + sum(self._reserved.values()) >= self.settings.max_parallel:
                 return []
-            counts: dict[str, int] = {}
+            counts: dict[str, int] = dict(self._reserved)
             for run in self._active.values():
                 counts[run.kind] = counts.get(run.kind, 0) + 1
         return [

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from servicetsunami.engines.base import stoppable
 from servicetsunami.errors import InvalidInput, JobRunFailed, TaskKindUnavailable, TsunamiError
 from servicetsunami.logs import redact
+from servicetsunami.runs.base import ClaimedRun
 from servicetsunami.services.pipelines import kinds
 from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, render
 from servicetsunami.services.runs import service as runs
@@ -229,6 +230,7 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
     reported: list[tuple[str, str]] = []
     children = _Children(svc, ctx.run_id)
     while True:
+        seen = svc.launcher.changes()  # a task that ends from here on wakes the wait below at once
         try:
             states = task_states(job, children.read(), repair=repair, rerun=rerun)
             if ctx.cancelled:
@@ -250,7 +252,7 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
             _report_quietly(ctx, states, final=ended)
         if ended:
             break
-        svc.launcher.wait_change(_next_wake(states))
+        svc.launcher.wait_change(_next_wake(states), after=seen)
     summary = {k: s.public() for k, s in states.items()}
     bad = [s for s in states.values() if s.state in FAILED_STATES or s.error_code == "upstream_failed"]
     if bad:
@@ -324,35 +326,65 @@ def _start(
 ) -> int:
     """Queue the task runs there is room for (the tenant's limit); returns how many."""
     job_id = ctx.params.get("job_id")
-    with svc.store.session(write_lock=True) as session:  # counted and queued together: other job runs wait
-        runs_repo.lock_slots(session, tenant_id=principal.tenant_id, kind=TASK_RUN)
-        active = runs_repo.count_active(session, tenant_id=principal.tenant_id, kind=TASK_RUN)
-        starts = starts[: max(0, svc.settings.jobs.max_parallel_tasks - active)]
-        for task, state, config in starts:
-            runs_repo.create_run(
-                session,
-                tenant_id=principal.tenant_id,
-                kind=TASK_RUN,
-                subject=principal.subject,
-                role=principal.role.value,
-                params={
-                    "job_id": job_id,
-                    "job_run_id": ctx.run_id,
-                    "task_key": task.task_key,
-                    "kind": task.kind,
-                    "config": config,
-                    "repair": repair,
-                    "attempt": state.attempts + 1,
-                    "resumed": state.resume,
-                },
-                resource_id=job_id,
-                parent_id=ctx.run_id,
-                timeout_seconds=task.timeout_seconds,
-            )
-    if starts:
+    launcher = svc.launcher
+    here = 0  # slots of this process held for task runs created already claimed (they skip the queue)
+    adopted: list[ClaimedRun] = []
+    try:
+        with svc.store.session(write_lock=True) as session:  # counted and queued together: other job runs wait
+            runs_repo.lock_slots(session, tenant_id=principal.tenant_id, kind=TASK_RUN)
+            active = runs_repo.count_active(session, tenant_id=principal.tenant_id, kind=TASK_RUN)
+            starts = starts[: max(0, svc.settings.jobs.max_parallel_tasks - active)]
+            here = launcher.reserve(TASK_RUN, len(starts))
+            created = []
+            for i, (task, state, config) in enumerate(starts):
+                row = runs_repo.create_run(
+                    session,
+                    tenant_id=principal.tenant_id,
+                    kind=TASK_RUN,
+                    subject=principal.subject,
+                    role=principal.role.value,
+                    params={
+                        "job_id": job_id,
+                        "job_run_id": ctx.run_id,
+                        "task_key": task.task_key,
+                        "kind": task.kind,
+                        "config": config,
+                        "repair": repair,
+                        "attempt": state.attempts + 1,
+                        "resumed": state.resume,
+                    },
+                    resource_id=job_id,
+                    parent_id=ctx.run_id,
+                    timeout_seconds=task.timeout_seconds,
+                    worker=launcher.worker_id if i < here else None,
+                )
+                created.append(row)
+            claimed = [_claimed(row) for row in created[:here]]
+        # Committed: the task runs claimed here start now; the others wait in the queue for any worker.
+        for run in claimed:
+            launcher.adopt(run)
+            here -= 1
+            adopted.append(run)
+    finally:
+        launcher.release(TASK_RUN, here)
+    if len(starts) > len(adopted):
         runs.ensure_worker(svc)
-        svc.launcher.kick()
+        launcher.kick()
     return len(starts)
+
+
+def _claimed(row: Run) -> ClaimedRun:
+    return ClaimedRun(
+        id=row.id,
+        kind=row.kind,
+        tenant_id=row.tenant_id,
+        subject=row.subject,
+        role=row.role,
+        params=dict(row.params or {}),
+        attempt=row.attempts,
+        max_attempts=row.max_attempts,
+        timeout_seconds=row.timeout_seconds,
+    )
 
 
 def _skip_reason(task: TaskSpec, deps: list[TaskState]) -> tuple[str, str] | None:
@@ -539,10 +571,11 @@ def _job_run_slots(settings: Settings) -> int:
     return max(1, settings.runs.max_parallel // 2)  # leave room for the task runs the coordinators start
 
 
-def _tick_schedules(svc: Services) -> None:
+def _tick_schedules(svc: Services) -> float | None:
     from servicetsunami.services.pipelines import schedules
 
     schedules.tick(svc)
+    return schedules.seconds_to_next_tick(svc)
 
 
 register(

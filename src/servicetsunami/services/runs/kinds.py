@@ -40,7 +40,7 @@ class RunKind:
     requeue_when_lost: bool = False  # safe to run again from the start after its worker died
     max_parallel: Callable[[Settings], int] | None = None  # per process, from settings
     # Called by every worker on a period (from settings), e.g. to queue a run when work is due.
-    ticker: Callable[[Services], None] | None = None
+    ticker: Callable[[Services], float | None] | None = None  # may return the seconds until it is due again
     ticker_seconds: Callable[[Settings], float] | None = None
 
     def policy(self, settings: Settings) -> KindPolicy:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -114,6 +114,13 @@ def due_jobs(session: Session, /, *, now: datetime, limit: int = 500) -> list[tu
         .limit(limit)
     )
     return [(job_id, tick) for job_id, tick in rows if tick is not None]
+
+
+def next_tick(session: Session, /) -> datetime | None:
+    """The soonest next tick of any unpaused scheduled job (a plain read)."""
+    return session.scalar(
+        select(func.min(Job.next_fire_at)).where(Job.next_fire_at.is_not(None), Job.paused.is_(False))
+    )
 
 
 def take_tick(session: Session, job_id: str, /, *, tick: datetime, next_fire_at: datetime | None) -> bool:

@@ -38,7 +38,12 @@ def create_run(
     dedupe_key: str | None = None,
     max_attempts: int = 1,
     timeout_seconds: float | None = None,
+    worker: str | None = None,
 ) -> Run:
+    """A queued run; with ``worker``, one already claimed by that worker (running, first attempt,
+    beating): a coordinator that executes the run itself skips the queue, and a sweep ends the run
+    like any other if that worker dies."""
+    now = utcnow() if worker is not None else None
     run = Run(
         tenant_id=tenant_id,
         kind=kind,
@@ -48,12 +53,15 @@ def create_run(
         resource_id=resource_id,
         parent_id=parent_id,
         dedupe_key=dedupe_key,
-        state="queued",
-        attempts=0,
+        state="queued" if worker is None else "running",
+        attempts=0 if worker is None else 1,
         max_attempts=max_attempts,
         timeout_seconds=timeout_seconds,
         cancel_requested=False,
         progress={},
+        worker=worker,
+        started_at=now,
+        heartbeat_at=now,
     )
     session.add(run)
     session.flush()
