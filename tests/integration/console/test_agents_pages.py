@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from servicetsunami.services.container import Services
 from servicetsunami.services.serving import agents, endpoints
 from servicetsunami.settings import AISettings, Settings
+from servicetsunami.tenancy import Principal
 from tests.fakes.llm import FakeLLM, Scripted, running_fake_llm
 from tests.helpers import make_principal
 from tests.integration.console.conftest import csrf_of, sign_in_as
@@ -40,14 +41,14 @@ def settings(tmp_path: Path, llm: FakeLLM) -> Settings:
     return Settings(home=tmp_path / "home", ai=ai, _env_file=None)  # type: ignore[call-arg]  # pydantic-settings option
 
 
-def _agent(services: Services) -> None:
+def _agent(services: Services) -> Principal:
     owner = make_principal(services, "acme", role="engineer")[0]
     add_orders(services, owner)
     agents.create_agent(services, owner, "analyst", instructions="Answer from the orders table.")
+    return owner
 
 
-def _wait_ready(services: Services, name: str) -> None:
-    owner = make_principal(services, "acme", role="analyst")[0]
+def _wait_ready(services: Services, owner: Principal, name: str) -> None:
     end = time.monotonic() + DEADLINE
     while endpoints.get_endpoint(services, owner, name).state == "NOT_READY":
         assert time.monotonic() < end, "the endpoint did not leave NOT_READY"
@@ -57,13 +58,13 @@ def _wait_ready(services: Services, name: str) -> None:
 def test_an_agent_is_deployed_and_tested_from_its_endpoints_page(
     client: TestClient, services: Services, llm: FakeLLM
 ) -> None:
-    _agent(services)
+    owner = _agent(services)
     sign_in_as(client, services, "acme", role="engineer")
     assert "analyst" in client.get("/agents").text
     page = client.get("/agents/analyst").text
     deployed = client.post("/agents/analyst/deploy", data={"csrf_token": csrf_of(page), "endpoint": "orders-bot"})
     assert deployed.status_code == 303 and deployed.headers["location"] == "/endpoints/orders-bot"
-    _wait_ready(services, "orders-bot")
+    _wait_ready(services, owner, "orders-bot")
     shown = client.get("/endpoints/orders-bot").text
     assert 'data-state="READY"' in shown and "/serving-endpoints/orders-bot/invocations" in shown
     llm.script = [
@@ -82,11 +83,10 @@ def test_an_agent_is_deployed_and_tested_from_its_endpoints_page(
 
 
 def test_an_analyst_may_test_an_endpoint_but_not_deploy(client: TestClient, services: Services, llm: FakeLLM) -> None:
-    _agent(services)
-    owner = make_principal(services, "acme", role="engineer")[0]
+    owner = _agent(services)
+    sign_in_as(client, services, "acme", role="analyst")  # before the deployment: its writes would compete
     endpoints.deploy_agent(services, owner, "analyst", "orders-bot", wait_seconds=0.0)
-    _wait_ready(services, "orders-bot")
-    sign_in_as(client, services, "acme", role="analyst")
+    _wait_ready(services, owner, "orders-bot")
     page = client.get("/agents/analyst").text
     assert "Deploy</button>" not in page
     refused = client.post("/agents/analyst/deploy", data={"csrf_token": csrf_of(page), "endpoint": "other"})

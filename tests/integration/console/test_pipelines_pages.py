@@ -77,8 +77,8 @@ def test_an_analyst_sees_runs_but_no_run_button_and_the_server_refuses_one(
 
 def test_another_tenants_job_and_run_are_not_found(client: TestClient, services: Services) -> None:
     job_id, owner = _job(services)
+    sign_in_as(client, services, "globex")  # before the run: its writes would compete with the run's
     run_id = job_runs.start_job_run(services, owner, job_id)
-    sign_in_as(client, services, "globex")
     assert client.get(f"/pipelines/{job_id}").status_code == 404
     assert client.get(f"/pipelines/runs/{run_id}").status_code == 404
     assert "nightly" not in client.get("/pipelines").text

@@ -62,6 +62,7 @@ def _form(csrf: str, schema: str, **overrides: Any) -> dict[str, str]:
 def test_a_source_is_connected_from_its_form_tested_browsed_and_synced(
     client: TestClient, services: Services, schema: str
 ) -> None:
+    owner = make_principal(services, "acme")[0]  # before the sync: its writes would compete with the sync's
     sign_in_as(client, services, "acme")
     kinds = client.get("/sources").text
     assert "/sources/new?kind=postgres" in kinds and "/sources/new?kind=salesforce" in kinds
@@ -80,7 +81,6 @@ def test_a_source_is_connected_from_its_form_tested_browsed_and_synced(
     )
     assert started.status_code == 303, started.text
     run_id = started.headers["location"].rsplit("/", 1)[1]
-    owner = make_principal(services, "acme")[0]
     end = time.monotonic() + DEADLINE
     while (run := syncs.get_sync_status(services, owner, run_id)).finished_at is None:
         assert time.monotonic() < end, "the sync did not finish"
