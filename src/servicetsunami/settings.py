@@ -445,6 +445,22 @@ class VectorSettings(BaseModel):
         description="Serving endpoint that embeds the text of workspace Vector Search indexes whose model is not "
         "'databricks:<endpoint>'.",
     )
+    hybrid_rrf_k: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Hybrid search: the rank constant of reciprocal rank fusion (a row at rank r of one side "
+        "scores weight / (k + r)); smaller lets a top rank of one side outweigh middling ranks on both.",
+    )
+    hybrid_text_weight: float = Field(
+        1.0, gt=0, le=100, description="Hybrid search: weight of the BM25 ranking against the vector ranking's 1."
+    )
+    hybrid_candidates: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Hybrid search: rows each side (vectors, BM25) puts forward for fusion (at least k).",
+    )
 
 
 class ServingSettings(BaseModel):
