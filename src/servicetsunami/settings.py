@@ -483,6 +483,11 @@ class ServingSettings(BaseModel):
     deploy_wait_seconds: float = Field(
         30.0, ge=0, description="How long deploy_agent waits for the deployment run before answering with it."
     )
+    workspace_ready_seconds: float = Field(
+        1200.0,
+        gt=0,
+        description="On Databricks: how long a deployment run waits for a Model Serving endpoint to be READY.",
+    )
     history_messages: int = Field(
         40, ge=2, description="Most earlier messages of a chat conversation sent to the model with a new one."
     )
