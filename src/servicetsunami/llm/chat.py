@@ -189,6 +189,30 @@ def parse_chat_completion(data: dict[str, Any], /, *, default_model: str) -> Cha
         raise LLMUnavailable("the OpenAI-compatible endpoint answered in an unexpected shape") from exc
 
 
+def read_chat_stream(
+    chunks: Iterator[dict[str, Any]], /, *, on_text: Callable[[str], None], default_model: str
+) -> ChatReply:
+    """A ``chat.completion.chunk`` stream as a :class:`ChatReply`: each piece of text handed to
+    ``on_text`` as it arrives, tool calls assembled from their pieces, usage from the last chunk.
+    Shape errors raise ``KeyError``/``TypeError``/``ValueError`` for the caller to translate."""
+    reply = ChatReply(text="", model=default_model)
+    texts: list[str] = []
+    calls: dict[int, dict[str, str]] = {}
+    for chunk in chunks:
+        _take_chunk(chunk, reply, texts, calls, on_text)
+    reply.text = "".join(texts)
+    reply.tool_calls = [
+        ToolCall(c.get("id", f"call_{i}"), c.get("name", ""), c.get("arguments") or "{}")
+        for i, c in sorted(calls.items())
+    ]
+    return reply
+
+
+def sse_data(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The JSON objects of server-sent ``data:`` lines, up to ``[DONE]``."""
+    return _sse_data(lines)
+
+
 def _sse_data(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     for line in lines:
         if not line.startswith("data:"):
