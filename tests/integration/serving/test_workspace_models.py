@@ -4,12 +4,17 @@ is forwarded, usage counted), deleted on the workspace too; scoped to the tenant
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from servicetsunami.api.app import create_app
+from servicetsunami.cli import app
 from servicetsunami.errors import InvalidInput, NotSupported
 from servicetsunami.services.container import Services
 from servicetsunami.services.serving import endpoints, workspace
@@ -112,3 +117,27 @@ async def test_without_the_databricks_engine_deploying_a_workspace_model_is_not_
             "deploy_workspace_model", {"name": "x", "entity_name": f"{acme.catalog}.models.bot"}
         )
         assert error_code(refused) == "not_supported"
+
+
+def test_the_cli_deploys_a_workspace_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_workspace: DatabricksSettings
+) -> None:
+    assert fake_workspace.token is not None
+    monkeypatch.setenv("TSUNAMI_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("TSUNAMI_ENGINE", "databricks")
+    monkeypatch.setenv("TSUNAMI_DATABRICKS__HOST", fake_workspace.host)
+    monkeypatch.setenv("TSUNAMI_DATABRICKS__TOKEN", fake_workspace.token.get_secret_value())
+    monkeypatch.setenv("TSUNAMI_DATABRICKS__WAREHOUSE_ID", fake_workspace.warehouse_id)
+    monkeypatch.delenv("TSUNAMI_API_KEY", raising=False)
+    runner = CliRunner()
+    made = runner.invoke(app, ["tenants", "create", "acme"])
+    assert made.exit_code == 0, made.output
+    match = re.search(r"tsk_[0-9a-f]{8}_[A-Za-z0-9_\-]+", made.output)
+    assert match is not None
+    env = {"TSUNAMI_API_KEY": match.group(0)}
+    args = ["agents", "deploy-model", "cli-ep", "--entity", "system.ai.llama_v3_2_3b", "--version", "1"]
+    deployed = runner.invoke(app, args, env=env)
+    assert deployed.exit_code == 0, deployed.output
+    assert json.loads(deployed.output)["state"] == "READY"
+    refused = runner.invoke(app, [*args[:2], "other", "--entity", "elsewhere.models.bot"], env=env)
+    assert refused.exit_code != 0
