@@ -416,7 +416,7 @@ class VectorSettings(BaseModel):
     )
     openai_model: str = Field("text-embedding-3-small", description="Model name sent to the OpenAI-compatible API.")
     openai_api_key: SecretStr | None = Field(None, description="Key of the OpenAI-compatible API (a bearer token).")
-    batch_size: int = Field(256, ge=1, le=4096, description="Texts sent to the embedding model in one call.")
+    batch_size: int = Field(256, ge=1, le=4096, description="Texts sent to a remote embedding provider in one call.")
     timeout_seconds: float = Field(60.0, gt=0, description="Give up on one call to an embedding provider after this.")
     cache_entries: int = Field(
         50_000, ge=0, description="Embeddings of texts kept in memory by content hash (per model); 0 turns it off."
