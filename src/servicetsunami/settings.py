@@ -424,7 +424,7 @@ class VectorSettings(BaseModel):
     )
     openai_model: str = Field("text-embedding-3-small", description="Model name sent to the OpenAI-compatible API.")
     openai_api_key: SecretStr | None = Field(None, description="Key of the OpenAI-compatible API (a bearer token).")
-    batch_size: int = Field(256, ge=1, le=4096, description="Texts sent to the embedding model in one call.")
+    batch_size: int = Field(256, ge=1, le=4096, description="Texts sent to a remote embedding provider in one call.")
     timeout_seconds: float = Field(60.0, gt=0, description="Give up on one call to an embedding provider after this.")
     cache_entries: int = Field(
         50_000, ge=0, description="Embeddings of texts kept in memory by content hash (per model); 0 turns it off."
@@ -453,6 +453,22 @@ class VectorSettings(BaseModel):
         description="Serving endpoint that embeds the text of workspace Vector Search indexes whose model is not "
         "'databricks:<endpoint>'.",
     )
+    hybrid_rrf_k: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Hybrid search: the rank constant of reciprocal rank fusion (a row at rank r of one side "
+        "scores weight / (k + r)); smaller lets a top rank of one side outweigh middling ranks on both.",
+    )
+    hybrid_text_weight: float = Field(
+        1.0, gt=0, le=100, description="Hybrid search: weight of the BM25 ranking against the vector ranking's 1."
+    )
+    hybrid_candidates: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Hybrid search: rows each side (vectors, BM25) puts forward for fusion (at least k).",
+    )
 
 
 class ServingSettings(BaseModel):
@@ -474,6 +490,11 @@ class ServingSettings(BaseModel):
     )
     deploy_wait_seconds: float = Field(
         30.0, ge=0, description="How long deploy_agent waits for the deployment run before answering with it."
+    )
+    workspace_ready_seconds: float = Field(
+        1200.0,
+        gt=0,
+        description="On Databricks: how long a deployment run waits for a Model Serving endpoint to be READY.",
     )
     history_messages: int = Field(
         40, ge=2, description="Most earlier messages of a chat conversation sent to the model with a new one."

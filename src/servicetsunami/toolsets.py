@@ -133,6 +133,7 @@ TOOLS: dict[str, str] = {
             "invoke_endpoint",
             "deploy_model",
             "invoke_model",
+            "deploy_workspace_model",
         ),
         "serving",
     ),

@@ -11,7 +11,10 @@ For agents it plays a script: :attr:`FakeLLM.script` holds :class:`Scripted` rep
 request in order (text, and tool calls the model makes), each with its token usage; once it is used
 up the fake answers ``text``. An OpenAI request with ``"stream": true`` is answered with
 ``chat.completion.chunk`` server-sent events (the text word by word, tool calls in pieces, usage
-last), as OpenAI streams.
+last), as OpenAI streams; an Anthropic one with Messages API events (``message_start``, a
+``content_block_start`` / ``content_block_delta`` / ``content_block_stop`` per block: text word by
+word as ``text_delta``, tool input in ``input_json_delta`` pieces, then ``message_delta`` with the
+output tokens and ``message_stop``), as Anthropic streams.
 """
 
 from __future__ import annotations
@@ -120,6 +123,38 @@ def _openai_stream(reply: Scripted, model: str, n: int) -> list[bytes]:
     return out
 
 
+def _anthropic_stream(reply: Scripted, model: str, n: int) -> list[bytes]:
+    def event(kind: str, **data: Any) -> bytes:
+        return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+    start = {"id": f"msg_{n}", "type": "message", "role": "assistant", "model": model, "content": []}
+    start["usage"] = {"input_tokens": reply.input_tokens, "output_tokens": 1}
+    out = [event("message_start", message=start), event("ping")]
+    index = 0
+    if reply.text:
+        out.append(event("content_block_start", index=0, content_block={"type": "text", "text": ""}))
+        for i, word in enumerate(reply.text.split(" ")):
+            delta = {"type": "text_delta", "text": word if i == 0 else " " + word}
+            out.append(event("content_block_delta", index=0, delta=delta))
+        out.append(event("content_block_stop", index=0))
+        index = 1
+    for i, (name, args) in enumerate(reply.tool_calls):
+        block = {"type": "tool_use", "id": f"toolu_{n}_{i}", "name": name, "input": {}}
+        out.append(event("content_block_start", index=index, content_block=block))
+        text = json.dumps(args)
+        half = len(text) // 2
+        for piece in (text[:half], text[half:]):
+            out.append(
+                event("content_block_delta", index=index, delta={"type": "input_json_delta", "partial_json": piece})
+            )
+        out.append(event("content_block_stop", index=index))
+        index += 1
+    stop = "tool_use" if reply.tool_calls else "end_turn"
+    out.append(event("message_delta", delta={"stop_reason": stop}, usage={"output_tokens": reply.output_tokens}))
+    out.append(event("message_stop"))
+    return out
+
+
 SCRIPTED: dict[str, Callable[[Scripted, str, int], dict[str, Any]]] = {
     "/v1/messages": _anthropic_reply,
     "/v1/chat/completions": _openai_reply,
@@ -179,8 +214,9 @@ class FakeLLM:
                 return JSONResponse(wire.reply(self.text, self.model))
             reply = self.script.pop(0) if self.script else Scripted(text=self.text)
             n = len(self.seen)
-            if body.get("stream") and wire.route == "/v1/chat/completions":
-                return StreamingResponse(iter(_openai_stream(reply, self.model, n)), media_type="text/event-stream")
+            if body.get("stream"):
+                stream = _openai_stream if wire.route == "/v1/chat/completions" else _anthropic_stream
+                return StreamingResponse(iter(stream(reply, self.model, n)), media_type="text/event-stream")
             return JSONResponse(SCRIPTED[wire.route](reply, self.model, n))
 
         return endpoint

@@ -69,6 +69,25 @@ def agents_deploy(
         raise typer.Exit(1)
 
 
+@app.command("deploy-model")
+def agents_deploy_model(
+    endpoint: Annotated[str, typer.Argument(help="The endpoint's name")],
+    entity: Annotated[str, typer.Option(help="<your catalog>.<schema>.<model> or system.ai.<model>")],
+    version: Annotated[str | None, typer.Option(help="The model version, like '3'")] = None,
+    workload_size: Annotated[str, typer.Option(help="Small, Medium or Large")] = "Small",
+) -> None:
+    """Databricks engine: serve a model on a Model Serving endpoint; exits 1 unless it is READY."""
+    from servicetsunami.services.serving import workspace
+
+    with open_services() as svc:
+        deployed = workspace.deploy_workspace_model(
+            svc, key_principal(svc), endpoint, entity_name=entity, entity_version=version, workload_size=workload_size
+        )
+    console.print_json(deployed.model_dump_json())
+    if deployed.state != "READY":
+        raise typer.Exit(1)
+
+
 @app.command("invoke")
 def agents_invoke(
     endpoint: Annotated[str, typer.Argument(help="The endpoint's name")],

@@ -21,7 +21,8 @@ exception class, never a reply body (it may echo the key).
 
 Providers: any OpenAI-compatible ``/chat/completions`` (OpenAI, Databricks Foundation Model APIs and
 serving endpoints, vLLM ...), streamed with server-sent events; and Anthropic's Messages API
-(``tool_use`` blocks), whose text is handed to ``on_text`` in one piece when the reply is complete.
+(``tool_use`` blocks), streamed with its own events (``content_block_delta``: ``text_delta`` pieces
+handed to ``on_text`` as they come, ``input_json_delta`` pieces of a tool call's arguments).
 """
 
 from __future__ import annotations
@@ -188,6 +189,30 @@ def parse_chat_completion(data: dict[str, Any], /, *, default_model: str) -> Cha
         raise LLMUnavailable("the OpenAI-compatible endpoint answered in an unexpected shape") from exc
 
 
+def read_chat_stream(
+    chunks: Iterator[dict[str, Any]], /, *, on_text: Callable[[str], None], default_model: str
+) -> ChatReply:
+    """A ``chat.completion.chunk`` stream as a :class:`ChatReply`: each piece of text handed to
+    ``on_text`` as it arrives, tool calls assembled from their pieces, usage from the last chunk.
+    Shape errors raise ``KeyError``/``TypeError``/``ValueError`` for the caller to translate."""
+    reply = ChatReply(text="", model=default_model)
+    texts: list[str] = []
+    calls: dict[int, dict[str, str]] = {}
+    for chunk in chunks:
+        _take_chunk(chunk, reply, texts, calls, on_text)
+    reply.text = "".join(texts)
+    reply.tool_calls = [
+        ToolCall(c.get("id", f"call_{i}"), c.get("name", ""), c.get("arguments") or "{}")
+        for i, c in sorted(calls.items())
+    ]
+    return reply
+
+
+def sse_data(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The JSON objects of server-sent ``data:`` lines, up to ``[DONE]``."""
+    return _sse_data(lines)
+
+
 def _sse_data(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     for line in lines:
         if not line.startswith("data:"):
@@ -231,7 +256,7 @@ def _take_chunk(
 
 
 class AnthropicChat:
-    """The Anthropic Messages API with ``tool_use``; text reaches ``on_text`` once the reply is whole."""
+    """The Anthropic Messages API with ``tool_use``; with ``on_text``, streamed (``stream: true``)."""
 
     name = "anthropic"
 
@@ -273,10 +298,14 @@ class AnthropicChat:
             body["tools"] = [
                 {"name": t.name, "description": t.description, "input_schema": t.parameters} for t in tools
             ]
+        headers = {"x-api-key": self._key, "anthropic-version": "2023-06-01"}
+        if on_text is not None:
+            body["stream"] = True
+            return self._stream(body, headers, on_text)
         data = post_json(
             self.url,
             body,
-            headers={"x-api-key": self._key, "anthropic-version": "2023-06-01"},
+            headers=headers,
             timeout=self._timeout,
             transport=None,
             provider=self.name,
@@ -300,8 +329,56 @@ class AnthropicChat:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise LLMUnavailable("anthropic answered in an unexpected shape") from exc
-        if on_text is not None and text:
-            on_text(text)
+        return reply
+
+    def _stream(self, body: dict[str, Any], headers: dict[str, str], on_text: Callable[[str], None]) -> ChatReply:
+        """The Messages API's server-sent events: text pieces to ``on_text`` as they arrive, tool calls
+        assembled from their ``input_json_delta`` pieces, usage from ``message_start`` and ``message_delta``."""
+        reply = ChatReply(text="", model=self.model)
+        texts: list[str] = []
+        blocks: dict[int, dict[str, Any]] = {}
+        started = stopped = False
+        try:
+            with self._client.stream("POST", self.url, json=body, headers=headers) as response:
+                if response.status_code != 200:
+                    logger.warning("LLM provider %s answered HTTP %s", self.name, response.status_code)
+                    raise LLMUnavailable(f"{self.name} answered HTTP {response.status_code}")
+                for event in _sse_data(response.iter_lines()):
+                    kind = event.get("type")
+                    if kind == "error":
+                        raise LLMUnavailable(f"{self.name} stopped the stream with an error")
+                    if kind == "message_start":
+                        started = True
+                        message = event["message"]
+                        reply.model = str(message.get("model") or self.model)
+                        reply.input_tokens = int((message.get("usage") or {}).get("input_tokens") or 0)
+                    elif kind == "content_block_start":
+                        blocks[int(event["index"])] = dict(event["content_block"]) | {"json": []}
+                    elif kind == "content_block_delta":
+                        delta = event["delta"]
+                        if delta.get("type") == "text_delta" and delta.get("text"):
+                            texts.append(str(delta["text"]))
+                            on_text(str(delta["text"]))
+                        elif delta.get("type") == "input_json_delta":
+                            blocks[int(event["index"])]["json"].append(str(delta.get("partial_json") or ""))
+                    elif kind == "message_delta":
+                        reply.output_tokens = int((event.get("usage") or {}).get("output_tokens") or 0)
+                    elif kind == "message_stop":
+                        stopped = True
+                        break
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            logger.warning("LLM provider %s unreachable: %s", self.name, type(exc).__name__)
+            raise LLMUnavailable(f"{self.name} could not be reached") from exc
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise LLMUnavailable("anthropic streamed an unexpected shape") from exc
+        if not (started and stopped):
+            raise LLMUnavailable("anthropic's stream ended before its message did")
+        reply.text = "".join(texts)
+        reply.tool_calls = [
+            ToolCall(str(b["id"]), str(b["name"]), "".join(b["json"]) or "{}")
+            for _, b in sorted(blocks.items())
+            if b.get("type") == "tool_use"
+        ]
         return reply
 
 

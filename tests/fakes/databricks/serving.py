@@ -8,7 +8,8 @@ model (:attr:`ServingState.script`, the fake LLM's :class:`~tests.fakes.llm.Scri
 per model call; ``"ok"`` once it is used up), through the service's own wire shapes
 (``servicetsunami.services.serving.wire``): ``messages``, ``input`` and the tabular shapes. A chat
 request that carries ``tools`` (an agent using the endpoint as its Foundation Model) is answered in
-the chat-completions shape with the scripted tool calls.
+the chat-completions shape with the scripted tool calls, streamed as ``chat.completion.chunk``
+events when it asks (``stream: true``).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from servicetsunami.errors import InvalidInput
 from servicetsunami.services.serving import wire
-from tests.fakes.llm import Scripted, _openai_reply
+from tests.fakes.llm import Scripted, _openai_reply, _openai_stream
 
 
 @dataclass
@@ -107,6 +108,9 @@ def serving_routes(handler: Callable[[Any], Any], error: Callable[[int, str, str
         request_body = json.loads(body or b"{}")
         serving.queries.append(request_body)
         if "tools" in request_body:
+            if request_body.get("stream"):
+                chunks = _openai_stream(serving.next_reply(), name, len(serving.queries))
+                return StreamingResponse(iter(chunks), media_type="text/event-stream")
             return JSONResponse(_openai_reply(serving.next_reply(), name, len(serving.queries)))
         try:
             invocation = wire.parse_request(request_body)

@@ -335,8 +335,8 @@ def _query(loaded: search.LoadedIndex, spec: dict[str, Any]) -> tuple[list[str],
         if not text:
             raise InvalidInput("query_text is required for HYBRID queries")
         depth = max(50, 4 * n)
-        hits = search._fuse(
-            search._exact(loaded, query, depth, where, params), search._bm25(loaded, text, depth, where, params)
+        hits = search.fuse(
+            search._exact(loaded, query, depth, where, params), search._bm25(loaded, text, depth, where, params), k=60
         )[:n]
     elif qtype == "ANN":
         hits = search._exact(loaded, query, n, where, params)

@@ -70,6 +70,34 @@ def test_openai_streams_text_and_tool_calls_in_pieces(llm: FakeLLM) -> None:
     model.close()
 
 
+def test_anthropic_streams_text_as_it_comes_and_assembles_tool_calls_from_pieces(llm: FakeLLM) -> None:
+    script = Scripted(text="one two three", tool_calls=[("query_sql", {"sql": "SELECT 42"})], output_tokens=9)
+    llm.script = [script, Scripted(text="whole answer")]
+    pieces: list[str] = []
+    model = anthropic(llm)
+    reply = model.chat([{"role": "user", "content": "hi"}], tools=[TOOL], max_tokens=100, on_text=pieces.append)
+    assert pieces == ["one", " two", " three"] and reply.text == "one two three"
+    assert [(c.name, json.loads(c.arguments)) for c in reply.tool_calls] == [("query_sql", {"sql": "SELECT 42"})]
+    assert (reply.input_tokens, reply.output_tokens, reply.model) == (10, 9, "fake-model")
+    assert llm.seen[-1].body["stream"] is True
+    plain = model.chat([{"role": "user", "content": "hi"}], tools=[], max_tokens=100)
+    assert plain.text == "whole answer" and "stream" not in llm.seen[-1].body
+    model.close()
+
+
+def test_an_anthropic_stream_that_is_refused_or_not_a_stream_is_the_ports_one_signal(llm: FakeLLM) -> None:
+    hi = [{"role": "user", "content": "hi"}]
+    refused = anthropic(llm, key="wrong")
+    with pytest.raises(LLMUnavailable):
+        refused.chat(hi, tools=[], max_tokens=10, on_text=print)
+    llm.raw = b'{"content": []}'
+    odd = anthropic(llm)
+    with pytest.raises(LLMUnavailable):
+        odd.chat(hi, tools=[], max_tokens=10, on_text=print)
+    for model in (refused, odd):
+        model.close()
+
+
 def test_every_failure_is_the_ports_one_signal(llm: FakeLLM) -> None:
     hi = [{"role": "user", "content": "hi"}]
     refused = (openai(llm, key="wrong"), anthropic(llm, key="wrong"))

@@ -18,6 +18,7 @@ from databricks.sdk.service.serving import (
 
 from servicetsunami.errors import NotFound
 from servicetsunami.llm.base import LLMUnavailable
+from servicetsunami.llm.chat import ToolSpec
 from servicetsunami.services.container import Services
 from servicetsunami.services.serving import agents, endpoints
 from servicetsunami.services.serving.databricks import DatabricksEndpointChat
@@ -106,3 +107,24 @@ def test_an_agent_on_databricks_uses_a_foundation_model_endpoint_and_queries_the
     with pytest.raises(NotFound):
         serving.get(FOUNDATION)
     assert serving.list() == []
+
+
+def test_an_agent_s_foundation_model_endpoint_streams_its_answer_piece_by_piece(
+    on_databricks: Services, fake_workspace: DatabricksSettings, databricks_fake: FakeDatabricks
+) -> None:
+    serving = getattr(on_databricks.engine, "serving")  # noqa: B009  # the Databricks engine's Model Serving
+    serving.create(FOUNDATION, entity_name="system.ai.meta_llama_v3_3_70b_instruct", entity_version="1")
+    assert serving.ready(FOUNDATION) or serving.ready(FOUNDATION)  # READY from the second look on
+    state = databricks_fake.state(fake_workspace.token.get_secret_value())  # type: ignore[union-attr]
+    state.serving.script = [Scripted(text="four orders in all", tool_calls=[("query_sql", {"sql": "SELECT 1"})])]
+    model = resolve_model(on_databricks, f"endpoint:{FOUNDATION}")
+    assert isinstance(model, DatabricksEndpointChat)
+    pieces: list[str] = []
+    sql = ToolSpec("query_sql", "Run SQL", {"type": "object", "properties": {"sql": {"type": "string"}}})
+    reply = model.chat([{"role": "user", "content": "how many?"}], tools=[sql], max_tokens=64, on_text=pieces.append)
+    assert pieces == ["four", " orders", " in", " all"] and reply.text == "four orders in all"
+    assert [(c.name, c.arguments) for c in reply.tool_calls] == [("query_sql", '{"sql": "SELECT 1"}')]
+    assert state.serving.queries[-1]["stream"] is True
+    serving.delete(FOUNDATION)
+    with pytest.raises(LLMUnavailable):
+        model.chat([{"role": "user", "content": "x"}], tools=[sql], max_tokens=64, on_text=pieces.append)

@@ -166,3 +166,17 @@ def test_a_databricks_serving_endpoint_embeds_through_the_sdk(tmp_path: Path) ->
             embedder.embed(["x"])
     with pytest.raises(InvalidInput):
         load_embedder(settings, "databricks:")
+
+
+class LocalCounting(Counting):
+    local = True
+
+
+def test_a_local_model_gets_every_new_text_in_one_call_and_the_result_cannot_corrupt_the_cache() -> None:
+    embedder, cache = LocalCounting(), EmbeddingCache(100)
+    embed_texts(embedder, ["a"], batch_size=2, cache=cache)
+    out = embed_texts(embedder, ["a", "bb", "ccc", "bb", "dddd"], batch_size=2, cache=cache)
+    assert embedder.calls == [["a"], ["bb", "ccc", "dddd"]]
+    assert out.shape == (5, 4) and np.array_equal(out[1], out[3])
+    with pytest.raises(ValueError):
+        out[0] = 0.0

@@ -1,4 +1,5 @@
-"""Serving endpoints: ``/serving-endpoints`` (deploy, list), ``/serving-endpoints/{name}`` (get with
+"""Serving endpoints: ``/serving-endpoints`` (deploy, list), ``/serving-endpoints/workspace-models``
+(a Databricks Model Serving endpoint), ``/serving-endpoints/{name}`` (get with
 usage, delete) and ``POST /serving-endpoints/{name}/invocations`` in Databricks' wire shapes, also
 served at the root path Databricks uses (``/serving-endpoints/{name}/invocations``), so a client of
 Model Serving only changes its host. ``"stream": true`` answers with server-sent events.
@@ -15,9 +16,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from servicetsunami.api.deps import LimiterDep, PrincipalDep, ServicesDep
 from servicetsunami.api.schemas.common import COMMON_ERRORS, problem_responses
-from servicetsunami.api.schemas.serving import EndpointCreate
+from servicetsunami.api.schemas.serving import EndpointCreate, WorkspaceModelDeploy
 from servicetsunami.errors import InvalidInput
-from servicetsunami.services.serving import endpoints
+from servicetsunami.services.serving import endpoints, workspace
 from servicetsunami.services.serving.endpoints import EndpointList, EndpointPublic
 from servicetsunami.services.serving.streaming import sse_answer
 
@@ -45,6 +46,33 @@ async def create_endpoint(body: EndpointCreate, services: ServicesDep, principal
             body.name,
             rate_limit=body.rate_limit,
             workload_size=body.workload_size,
+            wait_seconds=body.wait_seconds,
+        )
+    )
+
+
+@router.post(
+    "/workspace-models",
+    operation_id="create_workspace_model_endpoint",
+    status_code=202,
+    response_model=EndpointPublic,
+    responses=COMMON_ERRORS,
+)
+async def create_workspace_model_endpoint(
+    body: WorkspaceModelDeploy, services: ServicesDep, principal: PrincipalDep
+) -> EndpointPublic:
+    """Databricks engine: serve a Unity Catalog model of your catalog, or a Foundation Model of
+    system.ai, on a Model Serving endpoint (a run; NOT_READY until READY or FAILED with why).
+    Invocations of the endpoint are forwarded to it; other engines answer not_supported."""
+    return await run_in_threadpool(
+        lambda: workspace.deploy_workspace_model(
+            services,
+            principal,
+            body.name,
+            entity_name=body.entity_name,
+            entity_version=body.entity_version,
+            workload_size=body.workload_size,
+            rate_limit=body.rate_limit,
             wait_seconds=body.wait_seconds,
         )
     )

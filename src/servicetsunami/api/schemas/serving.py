@@ -47,3 +47,14 @@ class ChatMessageIn(BaseModel):
     message: str = Field(description="What the person says")
     conversation_id: str | None = Field(None, description="Continue this conversation (else a new one starts)")
     agent: str | None = Field(None, description="The agent to talk to (default: the tenant's SQL agent)")
+
+
+class WorkspaceModelDeploy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="The endpoint's name (in its URL)")
+    entity_name: str = Field(description="<your catalog>.<schema>.<model> (Unity Catalog) or system.ai.<model>")
+    entity_version: str | None = Field(None, description="The model version, like '3'")
+    workload_size: str = Field("Small", description="Small, Medium or Large")
+    rate_limit: str | None = Field(None, description="Requests per caller, like '100/minute' (default from settings)")
+    wait_seconds: float | None = Field(None, ge=0, le=120, description="Wait this long for the deployment run")

@@ -6,6 +6,7 @@ by the workspace like every other call."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -70,3 +71,34 @@ class ModelServing:
             action=f"querying serving endpoint {name}",
         )
         return dict(answer) if isinstance(answer, dict) else {}
+
+    def query_stream(self, name: str, body: dict[str, Any], /) -> Iterator[str]:
+        """POST ``body`` with ``stream: true`` to the endpoint's invocations path; the lines of its
+        server-sent events as they arrive (the connection is closed when the caller stops)."""
+        answer = self.ws.call(
+            lambda: self.ws.client.api_client.do(
+                "POST",
+                f"/serving-endpoints/{name}/invocations",
+                body=body | {"stream": True},
+                headers={"Accept": "text/event-stream", "Content-Type": "application/json"},
+                raw=True,
+            ),
+            action=f"querying serving endpoint {name}",
+        )
+        contents = answer["contents"] if isinstance(answer, dict) else None
+        if contents is None:
+            return
+        pending = b""
+        try:
+            while True:
+                piece = self.ws.call(lambda: contents.read(4096), action=f"reading serving endpoint {name}")
+                if not piece:
+                    break
+                pending += piece
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", "replace").rstrip("\r")
+            if pending:
+                yield pending.decode("utf-8", "replace")
+        finally:
+            contents.close()

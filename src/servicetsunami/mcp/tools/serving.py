@@ -1,7 +1,8 @@
 """Agents and serving endpoints: ``create_agent``, ``update_agent``, ``get_agent``, ``list_agents``,
 ``delete_agent``, ``deploy_agent``, ``list_endpoints``, ``get_endpoint``, ``delete_endpoint``,
 ``invoke_endpoint`` (any Databricks request shape, answered whole), and the seeds' ``deploy_model``
-and ``invoke_model``, mapped onto the same machinery. Invocations count against the endpoint's own
+and ``invoke_model``, mapped onto the same machinery; ``deploy_workspace_model`` (Databricks Model
+Serving). Invocations count against the endpoint's own
 rate limit, shared with the REST door."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from servicetsunami.mcp.errors import call_service
 from servicetsunami.mcp.results import output_schema, tool_result
 from servicetsunami.security.ratelimits import RateLimiter, open_rate_limiter
 from servicetsunami.services.container import Services
-from servicetsunami.services.serving import agents, endpoints
+from servicetsunami.services.serving import agents, endpoints, workspace
 from servicetsunami.services.serving.agents import AgentList, AgentPublic
 from servicetsunami.services.serving.endpoints import EndpointList, EndpointPublic
 
@@ -184,6 +185,31 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
             workload_size=workload_size,
         )
         return tool_result(ModelDeployment.model_validate(deployed))
+
+    @server.tool(tags={"write"}, annotations=_WRITE, output_schema=output_schema(EndpointPublic))
+    async def deploy_workspace_model(
+        name: EndpointRef,
+        entity_name: Annotated[
+            str, Field(description="<your catalog>.<schema>.<model> (Unity Catalog) or system.ai.<model>")
+        ],
+        entity_version: Annotated[str | None, Field(description="The model version, like '3'")] = None,
+        workload_size: Annotated[str, Field(description="Small, Medium or Large")] = "Small",
+        rate_limit: Annotated[str | None, Field(description="Requests per caller, like '100/minute'")] = None,
+    ) -> ToolResult:
+        """Databricks engine: serve a Unity Catalog or Foundation Model on a Model Serving endpoint (a run:
+        NOT_READY, then READY or FAILED); invoke it with invoke_endpoint."""
+        return tool_result(
+            await call_service(
+                workspace.deploy_workspace_model,
+                services,
+                caller.principal(),
+                name,
+                entity_name=entity_name,
+                entity_version=entity_version,
+                workload_size=workload_size,
+                rate_limit=rate_limit,
+            )
+        )
 
     @server.tool(tags={"read"}, annotations=_INVOKE, output_schema=output_schema(Invocation))
     async def invoke_model(

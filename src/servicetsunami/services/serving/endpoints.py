@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from servicetsunami.errors import Conflict, InvalidInput, ModelUnavailable, NotFound, TsunamiError
+from servicetsunami.errors import Conflict, InvalidInput, ModelUnavailable, NotFound, NotSupported, TsunamiError
 from servicetsunami.llm.chat import Message
 from servicetsunami.security.ratelimits import RateLimiter, parse_rate
 from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.kinds import RunKind, register
-from servicetsunami.services.serving import wire
+from servicetsunami.services.serving import wire, workspace
 from servicetsunami.services.serving.agents import AgentDefinition, check_name
 from servicetsunami.services.serving.databricks import DatabricksEndpointChat
 from servicetsunami.services.serving.loop import AgentResult, Emit, resolve_model, run_agent
@@ -64,7 +64,10 @@ class EndpointUsage(BaseModel):
 class EndpointPublic(BaseModel):
     endpoint_id: str
     name: str
-    kind: str = Field(description="agent (deployed with deploy_agent or deploy_model)")
+    kind: str = Field(
+        description="agent (deployed with deploy_agent or deploy_model), or model (a Databricks Model Serving "
+        "endpoint made with deploy_workspace_model; invocations are forwarded to it)"
+    )
     agent: str | None = Field(None, description="The agent it was deployed from")
     state: str = Field(description="NOT_READY (deploying), READY, or FAILED (see error)")
     error: str | None = None
@@ -246,6 +249,11 @@ def delete_endpoint(svc: Services, principal: Principal, name: str, /) -> Endpoi
     principal.require(Scope.WRITE)
     with svc.store.session() as session:
         endpoint = serving_repo.get_endpoint(session, name, tenant_id=principal.tenant_id)
+        kind, config = endpoint.kind, dict(endpoint.config)
+    if kind == workspace.KIND:
+        workspace.delete_remote(svc, config)  # the workspace's endpoint first: none is left behind unseen
+    with svc.store.session() as session:
+        endpoint = serving_repo.get_endpoint(session, name, tenant_id=principal.tenant_id)
         gone = public(svc, endpoint)
         serving_repo.delete_endpoint(session, endpoint)
         audit_repo.record_audit(
@@ -260,6 +268,8 @@ class Prepared:
     name: str
     definition: AgentDefinition
     invocation: wire.Invocation
+    workspace: dict[str, Any] | None = None  # a ``model`` endpoint's config: the request is forwarded
+    body: Any = None
 
 
 def prepare_invocation(
@@ -274,10 +284,17 @@ def prepare_invocation(
         if endpoint.state != "READY":
             why = f": {endpoint.error}" if endpoint.error else ""
             raise Conflict(f"endpoint {name!r} is {endpoint.state}{why}")
-        definition = AgentDefinition.model_validate(
-            {k: v for k, v in endpoint.config.items() if k in AgentDefinition.model_fields}
-        )
-        prepared = Prepared(endpoint.id, endpoint.name, definition, invocation)
+        if endpoint.kind == workspace.KIND:
+            if invocation.stream:
+                raise NotSupported("a Databricks Model Serving endpoint is answered whole here; leave stream out")
+            prepared = Prepared(
+                endpoint.id, endpoint.name, AgentDefinition(), invocation, workspace=dict(endpoint.config), body=body
+            )
+        else:
+            definition = AgentDefinition.model_validate(
+                {k: v for k, v in endpoint.config.items() if k in AgentDefinition.model_fields}
+            )
+            prepared = Prepared(endpoint.id, endpoint.name, definition, invocation)
         rate = endpoint.rate_limit
     if limiter is not None:
         limiter.hit_rate(
@@ -292,6 +309,8 @@ def execute_invocation(
     """Run the agent for each conversation of the request; the answer in the request's shape, and
     the agent's results. Recorded (run + usage) whether it succeeded or not."""
     started = time.perf_counter()
+    if prepared.workspace is not None:
+        return _forward(svc, principal, prepared, started), []
     results: list[AgentResult] = []
     error: TsunamiError | None = None
     try:
@@ -313,6 +332,34 @@ def execute_invocation(
     if error is not None:
         raise error
     return shape_answer(prepared, results), results
+
+
+def _forward(svc: Services, principal: Principal, prepared: Prepared, started: float, /) -> dict[str, Any]:
+    """A ``model`` endpoint's invocation: the request forwarded to the workspace endpoint, recorded
+    like an agent's (tokens from the answer's ``usage`` when it has one)."""
+    assert prepared.workspace is not None
+    answer: dict[str, Any] = {}
+    error: TsunamiError | None = None
+    try:
+        answer = workspace.invoke_remote(svc, prepared.workspace, prepared.body)
+    except TsunamiError as exc:
+        error = exc
+    found = answer.get("usage")
+    usage: dict[str, Any] = found if isinstance(found, dict) else {}
+    record_invocation(
+        svc,
+        principal,
+        [],
+        error,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+        resource_id=prepared.endpoint_id,
+        params={"endpoint": prepared.name, "shape": prepared.invocation.shape},
+        endpoint_id=prepared.endpoint_id,
+        tokens=(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
+    )
+    if error is not None:
+        raise error
+    return answer
 
 
 def shape_answer(prepared: Prepared, results: list[AgentResult], /) -> dict[str, Any]:
@@ -348,12 +395,13 @@ def record_invocation(
     resource_id: str,
     params: dict[str, Any],
     endpoint_id: str | None,
+    tokens: tuple[int, int] = (0, 0),
 ) -> str:
     """Record one invocation as a finished ``agent_invocation`` run (trace, tokens) and, for an
     endpoint, in its usage; returns the run id."""
     trace = [t for r in results for t in r.trace]
-    tokens_in = sum(r.input_tokens for r in results)
-    tokens_out = sum(r.output_tokens for r in results)
+    tokens_in = sum(r.input_tokens for r in results) + tokens[0]
+    tokens_out = sum(r.output_tokens for r in results) + tokens[1]
     outcome = {
         "steps": sum(r.steps for r in results),
         "input_tokens": tokens_in,

@@ -37,13 +37,17 @@ Vectors = npt.NDArray[np.float32]
 DEFAULT_MODEL = "wordllama"
 
 
-def normalise(vectors: npt.ArrayLike, /) -> Vectors:
-    """Rows scaled to unit length (zero rows stay zero), as a C-contiguous float32 matrix."""
+def normalise(vectors: npt.ArrayLike, /, *, in_place: bool = False) -> Vectors:
+    """Rows scaled to unit length (zero rows stay zero), as a C-contiguous float32 matrix. With
+    ``in_place``, a float32 matrix the caller owns is scaled where it is (no copy)."""
     out = np.ascontiguousarray(vectors, dtype=np.float32)
     if out.ndim != 2:
         raise EmbeddingUnavailable("the embedding model answered with something other than one vector per text")
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
+    if in_place and out is vectors and out.flags.writeable:
+        out /= norms
+        return out
     return np.ascontiguousarray(out / norms, dtype=np.float32)
 
 
@@ -53,6 +57,9 @@ class Embedder(abc.ABC):
     is recorded with each index, so an index is always queried with the model that built it)."""
 
     name: str
+    #: True for a model that runs in this process and batches its input itself: it is given all the
+    #: texts of a call at once (``vectors.batch_size`` sizes requests to remote providers).
+    local: bool = False
 
     @property
     @abc.abstractmethod
@@ -66,6 +73,7 @@ class WordLlamaEmbedder(Embedder):
     """The offline default: a static token-embedding model (256 dimensions) shipped in its wheel."""
 
     name = "wordllama"
+    local = True
 
     def __init__(self) -> None:
         import wordllama
@@ -83,8 +91,8 @@ class WordLlamaEmbedder(Embedder):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            out = self._model.embed(list(texts), norm=False, batch_size=256)
-        return normalise(out)
+            out = self._model.embed(texts if isinstance(texts, list) else list(texts), norm=False, batch_size=256)
+        return normalise(out, in_place=True)
 
 
 class OpenAIEmbedder(Embedder):
@@ -204,6 +212,29 @@ class EmbeddingCache:
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
 
+    def get_many(self, model: str, digests: Sequence[bytes], /) -> list[Vectors | None]:
+        """:meth:`get` of each digest, under one acquisition of the lock."""
+        with self._lock:
+            out: list[Vectors | None] = []
+            for digest in digests:
+                found = self._items.get((model, digest))
+                if found is not None:
+                    self._items.move_to_end((model, digest))
+                out.append(found)
+            return out
+
+    def put_many(self, model: str, digests: Sequence[bytes], vectors: Vectors, /) -> None:
+        """:meth:`put` of each digest with the row of ``vectors`` at the same position."""
+        if self._max <= 0:
+            return
+        with self._lock:
+            items = self._items
+            for digest, vector in zip(digests[-self._max :], vectors[-self._max :], strict=True):
+                items[(model, digest)] = vector
+                items.move_to_end((model, digest))
+            while len(items) > self._max:
+                items.popitem(last=False)
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -211,35 +242,48 @@ class EmbeddingCache:
 def embed_texts(
     embedder: Embedder, texts: Sequence[str], /, *, batch_size: int, cache: EmbeddingCache | None
 ) -> Vectors:
-    """``texts`` embedded in batches of ``batch_size``; a text seen before (same model, same content)
-    comes from ``cache`` and is not sent to the model again, nor is a text repeated within ``texts``."""
+    """``texts`` embedded in batches of ``batch_size`` (a local model gets them all in one call and
+    batches them itself); a text seen before (same model, same content) comes from ``cache`` and is
+    not sent to the model again, nor is a text repeated within ``texts``. The matrix returned may
+    share its rows with the cache: it is read-only."""
     n = len(texts)
     if n == 0:
         return np.zeros((0, embedder.dim), dtype=np.float32)
+    step = n if embedder.local else batch_size
     if cache is None:
-        parts = [embedder.embed(texts[i : i + batch_size]) for i in range(0, n, batch_size)]
-        return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
-    digests = [EmbeddingCache.digest(t) for t in texts]
-    found: dict[bytes, Vectors] = {}
-    wanted: dict[bytes, str] = {}
-    for digest, text in zip(digests, texts, strict=True):
-        if digest in found or digest in wanted:
-            continue
-        hit = cache.get(embedder.name, digest)
-        if hit is None:
-            wanted[digest] = text
+        return _embed_in_steps(embedder, texts if isinstance(texts, list) else list(texts), step)
+    slot_of: dict[str, int] = {}  # each distinct text's position among the distinct texts, first seen first
+    inverse = np.fromiter((slot_of.setdefault(t, len(slot_of)) for t in texts), dtype=np.int64, count=n)
+    unique = list(slot_of)
+    digest = EmbeddingCache.digest
+    digests = [digest(t) for t in unique]
+    found = cache.get_many(embedder.name, digests)
+    missing = [i for i, hit in enumerate(found) if hit is None]
+    cache.hits += n - len(missing)
+    cache.misses += len(missing)
+    if not missing:
+        table: Vectors = np.stack(found)  # type: ignore[arg-type]
+    else:
+        fresh = _embed_in_steps(embedder, [unique[i] for i in missing], step)
+        fresh.flags.writeable = False
+        cache.put_many(embedder.name, [digests[i] for i in missing], fresh)
+        if len(missing) == len(unique):
+            table = fresh
         else:
-            found[digest] = hit
-    cache.hits += n - len(wanted)
-    cache.misses += len(wanted)
-    missing = list(wanted.items())
-    for start in range(0, len(missing), batch_size):
-        chunk = missing[start : start + batch_size]
-        vectors = embedder.embed([text for _, text in chunk])
-        for (digest, _), vector in zip(chunk, vectors, strict=True):
-            found[digest] = vector
-            cache.put(embedder.name, digest, vector)
-    return np.ascontiguousarray(np.stack([found[d] for d in digests]), dtype=np.float32)
+            table = np.empty((len(unique), fresh.shape[1]), dtype=np.float32)
+            table[missing] = fresh
+            for i, hit in enumerate(found):
+                if hit is not None:
+                    table[i] = hit
+    out = table if len(unique) == n else table[inverse]
+    out.flags.writeable = False
+    return out
+
+
+def _embed_in_steps(embedder: Embedder, texts: list[str], step: int, /) -> Vectors:
+    if len(texts) <= step:
+        return embedder.embed(texts)
+    return np.ascontiguousarray(np.vstack([embedder.embed(texts[i : i + step]) for i in range(0, len(texts), step)]))
 
 
 _EMBEDDERS: dict[tuple[str, ...], Embedder] = {}

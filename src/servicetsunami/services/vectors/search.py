@@ -5,7 +5,11 @@
 - **hnsw** (at or above the threshold): the usearch graph kept beside the table; with filters,
   more candidates are drawn and filtered, and the exact path answers when too few pass;
 - **hybrid**: the vector candidates and BM25's (DuckDB ``fts``, loaded from its pip package, never
-  downloaded) fused by reciprocal rank (k = 60), each side filtered.
+  downloaded), each side filtered, fused by weighted reciprocal rank: a row at rank ``r`` (from 1)
+  of a side scores ``weight / (k + r)``, summed over the sides. The defaults (``k = 10``, equal
+  weights, 20 candidates a side, ``vectors.hybrid_*``) come from ``benchmarks/vectors.py``'s
+  labelled queries, chosen on one half and reported on the other: the classic ``k = 60`` over 50
+  candidates lets rows that are middling on both sides push out the row one side ranks first.
 
 An index is loaded once per table version in this process (its rows in an in-memory DuckDB with
 the vectors as ``FLOAT[dim]``); a sync moves it to the next version. Scores: ``1 - cosine
@@ -41,7 +45,6 @@ if TYPE_CHECKING:
 
     from servicetsunami.services.container import Services
 
-_RRF_K = 60
 _FILTER_OPS = {"": "=", "=": "=", "!=": "!=", "NOT": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "LIKE": "LIKE"}
 _LOADED_MAX = 8
 
@@ -217,11 +220,21 @@ def _bm25(loaded: LoadedIndex, text: str, n: int, where: str, params: list[Any])
     return [(int(p), float(s)) for p, s in rows]
 
 
-def _fuse(*rankings: list[tuple[int, float]]) -> list[tuple[int, float]]:
+def fuse(
+    vector_hits: list[tuple[int, float]],
+    text_hits: list[tuple[int, float]],
+    /,
+    *,
+    k: int,
+    text_weight: float = 1.0,
+) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion of two rankings of row positions, best first: a row at rank
+    ``r`` (from 1) scores ``1 / (k + r)`` from the vector side and ``text_weight / (k + r)`` from
+    the text side; ties go to the lower position."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, (pos, _) in enumerate(ranking):
-            scores[pos] = scores.get(pos, 0.0) + 1.0 / (_RRF_K + rank + 1)
+    for weight, ranking in ((1.0, vector_hits), (text_weight, text_hits)):
+        for rank, (pos, _) in enumerate(ranking, start=1):
+            scores[pos] = scores.get(pos, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -304,8 +317,14 @@ def search_vectors(
     method = "hnsw" if loaded.graph is not None else "exact"
     if qtype == "hybrid":
         assert query_text is not None
-        depth = max(50, 4 * n)
-        hits = _fuse(search(loaded, vector, depth, where, params), _bm25(loaded, query_text, depth, where, params))[:n]
+        v = svc.settings.vectors
+        depth = max(v.hybrid_candidates, n)
+        hits = fuse(
+            search(loaded, vector, depth, where, params),
+            _bm25(loaded, query_text, depth, where, params),
+            k=v.hybrid_rrf_k,
+            text_weight=v.hybrid_text_weight,
+        )[:n]
         method += "+bm25"
     else:
         hits = search(loaded, vector, n, where, params)
