@@ -1,9 +1,14 @@
 """Shared fixtures: settings in a temporary home, an open service container, principals of two
 tenants (``acme`` and ``globex``) for isolation tests, and a migrated SQLite store. The API-key cache
-is emptied around every test so no test sees another's keys."""
+is emptied around every test so no test sees another's keys.
+
+The home of ``settings`` starts with a copy of a system store migrated once per run: migrating an
+empty store took most of each ``Services.open``. The migrations themselves run from nothing in the
+``store`` fixture's tests (tests/unit/store) and wherever a test makes its own settings."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +24,27 @@ from tests.helpers import make_principal
 pytest_plugins = ["tests.fakes.databricks.fixtures", "pytester"]
 
 
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty system store (SQLite) at the newest revision, to copy into a home."""
+    path = tmp_path_factory.mktemp("migrated-store") / "tsunami.db"
+    store = Store(f"sqlite:///{path}")
+    store.migrate()
+    store.dispose()
+    return path
+
+
+def migrated_home(home: Path, migrated_store: Path) -> Path:
+    """``home`` created, holding a copy of the migrated store where the settings look for it."""
+    home.mkdir(parents=True)
+    shutil.copyfile(migrated_store, home / "tsunami.db")
+    return home
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]  # pydantic-settings option
+def settings(tmp_path: Path, migrated_store: Path) -> Settings:
+    home = migrated_home(tmp_path / "home", migrated_store)
+    return Settings(home=home, _env_file=None)  # type: ignore[call-arg]  # pydantic-settings option
 
 
 @pytest.fixture

@@ -1,19 +1,26 @@
 """The SIGKILL harness of the exactly-once tests (pg, mysql, rest, salesforce): a sync run in a child
 process of its own (each folder's ``sync_child.py``, which prints ``started``, ``committed <n>`` after
 each commit and ``done <rows>``), killed at random moments — while it starts, mid-batch, right after a
-commit — the source changed between runs, then run to completion."""
+commit — the source changed between runs, then run to completion.
+
+Each child is forked by a multiprocessing fork server that imported the child scripts (and so the
+service) once: a fresh interpreter per child would spend seconds importing before every kill, and
+the kill of a forked process is the same SIGKILL."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import queue
 import random
-import subprocess
+import runpy
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TextIO
 
 KILLS = 20
 WAIT = 60.0  # seconds any one step of a child may take before the test gives up on it
@@ -37,20 +44,47 @@ class Kills:
             self.before_start += 1
 
 
+_ROOT = Path(__file__).resolve().parents[2]
+_FORKS = multiprocessing.get_context("forkserver")
+
+
+def _forks() -> multiprocessing.context.ForkServerContext:
+    """The fork server's context; it imports every ``sync_child.py`` (not running its ``main``) when
+    it starts, on the first child."""
+    scripts = sorted(Path(__file__).parent.glob("*/sync_child.py"))
+    _FORKS.set_forkserver_preload([".".join(p.relative_to(_ROOT).with_suffix("").parts) for p in scripts])
+    return _FORKS
+
+
+def _run_script(script: str, args: list[str], stdout: Connection, errors: str, env: dict[str, str]) -> None:
+    """In the forked child: the script as ``__main__``, its output on the pipe, its errors in the file."""
+    os.environ.update(env)
+    err = os.open(errors, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(err, 2)
+    os.dup2(stdout.fileno(), 1)
+    os.close(err)
+    stdout.close()
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115  # fd 1 lives as long as the process
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    sys.argv = [script, *args]
+    runpy.run_path(script, run_name="__main__")
+    sys.stdout.flush()
+
+
 class Child:
     """A running child script; its output lines arrive on a queue filled by a thread, its errors go
     to a file (read when it fails)."""
 
     def __init__(self, script: Path, args: list[str], errors: Path, env: dict[str, str] | None = None) -> None:
         self.errors = errors
-        with open(errors, "w") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(script), *args],
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-                env={**os.environ, **(env or {})},
-            )
+        errors.write_text("")
+        forks = _forks()
+        read, write = forks.Pipe(duplex=False)
+        self.proc = forks.Process(target=_run_script, args=(str(script), args, write, str(errors), env or {}))
+        self.proc.start()
+        write.close()  # the child holds the only write end: end of file when it dies
+        self._stdout: TextIO = open(os.dup(read.fileno()))  # noqa: SIM115  # closed by the pump
+        read.close()
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.started = False
         self.commits = 0
@@ -58,9 +92,8 @@ class Child:
         self._pump.start()
 
     def _read(self) -> None:
-        assert self.proc.stdout is not None
-        with self.proc.stdout:
-            for line in self.proc.stdout:
+        with self._stdout:
+            for line in self._stdout:
                 self.lines.put(line.strip())
         self.lines.put(None)
 
@@ -73,22 +106,21 @@ class Child:
 
     def kill_after(self, seconds: float) -> bool:
         """SIGKILL after ``seconds`` unless it ended first; True when it was killed."""
-        try:
-            self.proc.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=WAIT)
-            self._pump.join(timeout=WAIT)
-            while self.next_line() is not None:  # what it printed before it died
-                pass
-            return True
-        return False
+        self.proc.join(timeout=seconds)
+        if self.proc.exitcode is not None:
+            return False
+        self.proc.kill()
+        self.proc.join(timeout=WAIT)
+        self._pump.join(timeout=WAIT)
+        while self.next_line() is not None:  # what it printed before it died
+            pass
+        return True
 
     def finish(self) -> str:
         """Wait for a normal end; its last line."""
-        self.proc.wait(timeout=WAIT)
+        self.proc.join(timeout=WAIT)
         self._pump.join(timeout=WAIT)
-        assert self.proc.returncode == 0, self.errors.read_text()[-3000:]
+        assert self.proc.exitcode == 0, self.errors.read_text()[-3000:]
         last = ""
         while (line := self.lines.get_nowait()) is not None:
             last = line
@@ -111,8 +143,10 @@ def kill_repeatedly(
         attempts += 1
         assert attempts <= KILLS * 3, "the sync kept finishing before it could be killed"
         child = Child(script, args, errors, env)
-        if rng.random() < 0.15:  # while it imports, attaches and finds its cursor
-            killed = child.kill_after(rng.uniform(0.05, 0.5))
+        if rng.random() < 0.15:  # while it starts: opens the lakehouse and the source
+            # Forked with everything imported, a child starts in tens of milliseconds: the first such
+            # kill comes at once, so one surely lands before the start.
+            killed = child.kill_after(0.0 if kills.before_start == 0 else rng.uniform(0.0, 0.1))
         else:
             assert child.next_line() == "started"
             wait_for = rng.choice([0, 0, 1, 2, 4])

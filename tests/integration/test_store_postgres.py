@@ -444,3 +444,20 @@ def test_rotation_re_encrypts_every_secret_on_postgres(store: Store, tmp_path: P
     assert {
         item.id: ring.decrypt(item.ciphertext, aad=keyring.secret_aad(item.tenant_id, item.id)) for item in stored
     } == expected
+
+
+def test_a_session_still_open_when_the_store_is_disposed_closes_its_connection_when_it_ends(
+    migrated_url: str,
+) -> None:
+    """At shutdown a run's thread may still be inside a session: the connection it hands back then
+    is closed, not kept in a pool nobody will close (the driver warns when one is collected open)."""
+    store = Store(migrated_url)
+    with store.session() as session:
+        session.execute(text("SELECT 1"))
+        raw = session.connection().connection.driver_connection
+        store.dispose()
+    assert raw is not None and raw.closed
+    with store.session() as session:  # a late caller still gets a connection
+        assert session.execute(text("SELECT 1")).scalar_one() == 1
+        late = session.connection().connection.driver_connection
+    assert late is not None and late.closed

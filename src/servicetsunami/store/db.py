@@ -112,6 +112,8 @@ class Store:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
+        self._disposed = False
+        event.listen(self.engine, "checkin", self._close_after_dispose)
         self._generation = generation_for(self.dialect, parsed.database)
         self.reads = ReadCache(self._generation)  # see servicetsunami.store.cache
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -193,11 +195,19 @@ class Store:
         return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection, and from now on each one handed back (a session that was
+        still open, a late caller)."""
+        self._disposed = True
         if self._generation is not None:
             self._generation.close()
         self.reads.clear()
         self.engine.dispose()
+
+    def _close_after_dispose(self, dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+        # dispose() closes only the connections in the pool; one checked out then would go back to
+        # the discarded pool and be garbage-collected open.
+        if self._disposed and dbapi_connection is not None:
+            record.invalidate()
 
     def _migrate_once(self) -> None:
         config = alembic_config(self._url)

@@ -28,8 +28,11 @@ class Served:
         self.url, self.key, self.process = url, key, process
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server for the module: each test's requests and data are its own (the rate-limited query
+    endpoint is called by one test only), and two workers take a while to start."""
+    tmp_path = tmp_path_factory.mktemp("workers")
     port = free_port()
     env = {
         **os.environ,
