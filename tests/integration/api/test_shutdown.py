@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -41,9 +42,7 @@ def test_sigterm_stops_a_workers_runaway_statement_and_every_worker_exits(tmp_pa
     )
     workers: list[psutil.Process] = []
     try:
-        assert process.stdout is not None
-        key = next((m.group(0) for line in process.stdout if (m := KEY.search(line))), None)
-        assert key, "tsunami serve printed no admin key"
+        key = _admin_key(process)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + WAIT_SECONDS
         while len(psutil.Process(process.pid).children()) < 2 or not _healthy(url):
@@ -69,9 +68,33 @@ def test_sigterm_stops_a_workers_runaway_statement_and_every_worker_exits(tmp_pa
         _, alive = psutil.wait_procs(workers, timeout=5)
         assert alive == []
     finally:
-        for worker in workers:  # only on failure: none of them should still be there
-            if worker.is_running():
+        with contextlib.suppress(psutil.NoSuchProcess):  # only on failure: none of them should still be there
+            workers += psutil.Process(process.pid).children(recursive=True)
+        for worker in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 worker.kill()
         if process.poll() is None:
             process.kill()
-            process.communicate()
+        process.communicate(timeout=30)
+
+
+def _admin_key(process: subprocess.Popen[str]) -> str:
+    """The admin key ``tsunami serve`` prints on its first start, read with a deadline: a server that
+    prints none (or whose workers keep the pipe open after it died) fails the test instead of hanging it."""
+    found: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if match := KEY.search(line):
+                found.put(match.group(0))
+                return
+        found.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        key = found.get(timeout=WAIT_SECONDS)
+    except queue.Empty:
+        key = None
+    assert key, "tsunami serve printed no admin key in time"
+    return key
