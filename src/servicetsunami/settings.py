@@ -632,12 +632,7 @@ class WebhooksSettings(BaseModel):
     @field_validator("allowed_networks")
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not a network in CIDR form (like 10.20.0.0/16)") from None
-        return value
+        return _cidrs(value)
 
 
 class Settings(BaseSettings):
@@ -744,12 +739,7 @@ class Settings(BaseSettings):
     @field_validator("source_allowed_networks")
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not a network in CIDR form (like 10.20.0.0/16)") from None
-        return value
+        return _cidrs(value)
 
     @property
     def resolved_home(self) -> Path:
@@ -767,6 +757,16 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+def _cidrs(value: list[str]) -> list[str]:
+    """``value`` if each entry is a network in CIDR form; else a ValueError naming the first that is not."""
+    for cidr in value:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"{cidr!r} is not a network in CIDR form (like 10.20.0.0/16)") from None
+    return value
 
 
 def _split_list(value: Any) -> Any:

@@ -4,9 +4,6 @@ live (fresh files, landed files, tables) stays."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +11,7 @@ from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion import uploads
 from servicetsunami.services.ops.leftovers import sweep_leftovers
 from servicetsunami.tenancy import Principal
-from tests.integration.api.test_readme import free_port
-from tests.integration.api.test_workers import KEY, WAIT_SECONDS, _healthy
+from tests.integration.served import serving
 
 OLD = time.time() - 3600
 
@@ -73,36 +69,7 @@ def test_tsunami_serve_sweeps_leftovers_when_it_starts(tmp_path: Path) -> None:
     home = tmp_path / "home"
     catalog = "tenant_acme"
     made = make_leftovers(home, home / "lakehouse", catalog)
-    port = free_port()
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "TSUNAMI_HOME": str(home),
-        "TSUNAMI_PORT": str(port),
-    }
-    process = subprocess.Popen(
-        ["tsunami", "serve", "--workers", "1"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert next((m.group(0) for line in process.stdout if (m := KEY.search(line))), None)
-        deadline = time.monotonic() + WAIT_SECONDS
-        while not _healthy(f"http://127.0.0.1:{port}"):
-            assert process.poll() is None, "tsunami serve stopped during startup"
-            assert time.monotonic() < deadline, "the server did not answer in time"
-            time.sleep(0.1)
+    with serving(tmp_path, workers=1):
         assert [p for p in made if p.exists()] == []
         assert not (home / "lakehouse" / catalog / "bronze" / "halfmade").exists()
         assert list((home / "lakehouse" / catalog / "_volumes" / "bronze" / "landing").iterdir()) == []
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()

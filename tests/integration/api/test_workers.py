@@ -3,83 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
-from tests.integration.api.test_readme import free_port
-
-WAIT_SECONDS = 60.0
-KEY = re.compile(r"tsk_[0-9a-f]{8}_[A-Za-z0-9_-]{43,128}")
-
-
-class Served:
-    def __init__(self, url: str, key: str, process: subprocess.Popen[str]) -> None:
-        self.url, self.key, self.process = url, key, process
+from tests.integration.served import Served, serving
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One server for the module: each test's requests and data are its own (the rate-limited query
     endpoint is called by one test only), and two workers take a while to start."""
-    tmp_path = tmp_path_factory.mktemp("workers")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "TSUNAMI_HOME": str(tmp_path / "home"),
-        "TSUNAMI_PORT": str(port),
-        "TSUNAMI_API__QUERY_RATE_LIMIT": "4/minute",
-    }
-    process = subprocess.Popen(
-        ["tsunami", "serve", "--workers", "2"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        key = None
-        for line in process.stdout:  # the first-start admin key comes before the server starts
-            found = KEY.search(line)
-            if found:
-                key = found.group(0)
-                break
-        assert key, "tsunami serve printed no admin key"
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + WAIT_SECONDS
-        while len(psutil.Process(process.pid).children()) < 2 or not _healthy(url):
-            assert process.poll() is None, "tsunami serve stopped during startup"
-            assert time.monotonic() < deadline, "the workers did not answer in time"
-            time.sleep(0.1)
-        yield Served(url, key, process)
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+    with serving(tmp_path_factory.mktemp("workers"), env={"TSUNAMI_API__QUERY_RATE_LIMIT": "4/minute"}) as server:
+        yield server
 
 
 def test_the_query_rate_limit_holds_across_workers(served: Served) -> None:
-    workers = [p for p in psutil.Process(served.process.pid).children() if "spawn_main" in " ".join(p.cmdline())]
-    assert len(workers) == 2
+    assert len(served.workers()) == 2
     statuses = []
     for _ in range(6):  # a new connection each time, so both workers answer some
         with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {served.key}"}) as http:
