@@ -10,16 +10,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from servicetsunami.api.console.render import SessionDep, call, error, page
+from servicetsunami.api.console.render import ConsoleRoute, SessionDep, call, page
 from servicetsunami.api.deps import ServicesDep
 from servicetsunami.api.pagination import cursor_key, page_of, timestamp
-from servicetsunami.errors import TsunamiError
 from servicetsunami.services.governance import pii
 from servicetsunami.services.identity import users
 from servicetsunami.services.ops import audit
 from servicetsunami.tenancy import Principal
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 AUDIT_PAGE = 50
 ROLES = ("analyst", "engineer", "admin")
 
@@ -27,12 +26,9 @@ ROLES = ("analyst", "engineer", "admin")
 async def _admin_page(
     request: Request, services: ServicesDep, current: Any, principal: Principal, extra: dict[str, Any]
 ) -> Response:
-    try:
-        people = await call(lambda: users.list_users(services, principal))
-        keys = await call(lambda: users.list_api_keys(services, principal))
-        masked = await call(lambda: pii.mask_pii_enabled(services, principal))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    people = await call(lambda: users.list_users(services, principal))
+    keys = await call(lambda: users.list_api_keys(services, principal))
+    masked = await call(lambda: pii.mask_pii_enabled(services, principal))
     context = {"users": people, "keys": keys, "mask_pii": masked, "roles": ROLES, "new_key": None, **extra}
     return page(request, services, current, "admin.html", context)
 
@@ -53,14 +49,9 @@ async def add_user(
     name: Annotated[str, Form()] = "",
 ) -> Response:
     principal = current.principal
-    try:
-        await call(
-            lambda: users.create_user_in_tenant(
-                services, principal, email=email, password=password, role=role, name=name
-            )
-        )
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    await call(
+        lambda: users.create_user_in_tenant(services, principal, email=email, password=password, role=role, name=name)
+    )
     return RedirectResponse("/admin", status_code=303)
 
 
@@ -75,22 +66,16 @@ async def add_key(
 ) -> Response:
     """A new key, shown on this answer only (never stored in a form, a cookie or a later page)."""
     principal = current.principal
-    try:
-        created = await call(
-            lambda: users.create_api_key(services, principal, name=name, role=role, tool_preset=preset or None)
-        )
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    created = await call(
+        lambda: users.create_api_key(services, principal, name=name, role=role, tool_preset=preset or None)
+    )
     return await _admin_page(request, services, current, principal, {"new_key": created})
 
 
 @router.post("/admin/keys/{key_id}/revoke")
 async def revoke_key(request: Request, services: ServicesDep, current: SessionDep, key_id: str) -> Response:
     principal = current.principal
-    try:
-        await call(lambda: users.revoke_api_key(services, principal, key_id))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    await call(lambda: users.revoke_api_key(services, principal, key_id))
     return RedirectResponse("/admin", status_code=303)
 
 
@@ -99,10 +84,7 @@ async def settings(
     request: Request, services: ServicesDep, current: SessionDep, mask_pii: Annotated[str, Form()] = ""
 ) -> Response:
     principal = current.principal
-    try:
-        await call(lambda: pii.set_mask_pii(services, principal, mask_pii == "on"))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    await call(lambda: pii.set_mask_pii(services, principal, mask_pii == "on"))
     return RedirectResponse("/admin", status_code=303)
 
 
@@ -117,21 +99,18 @@ async def audit_page(
     cursor: str = "",
 ) -> Response:
     principal = current.principal
-    try:
-        after = cursor_key(cursor or None, timestamp, str)
-        entries = await call(
-            lambda: audit.list_audit(
-                services,
-                principal,
-                action=action or None,
-                subject=subject or None,
-                outcome=outcome or None,
-                after=after,
-                limit=AUDIT_PAGE,
-            )
+    after = cursor_key(cursor or None, timestamp, str)
+    entries = await call(
+        lambda: audit.list_audit(
+            services,
+            principal,
+            action=action or None,
+            subject=subject or None,
+            outcome=outcome or None,
+            after=after,
+            limit=AUDIT_PAGE,
         )
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    )
     shown = page_of(entries, key=lambda e: (e.created_at.isoformat(), e.id), limit=AUDIT_PAGE)
     filters = {"action": action, "subject": subject, "outcome": outcome}
     context = {"entries": shown.items, "next": shown.next_cursor, "filters": filters}

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from servicetsunami.api.console.render import SessionDep, call, error, page
+from servicetsunami.api.console.render import ConsoleRoute, SessionDep, call, page
 from servicetsunami.api.deps import ServicesDep, get_limiter
 from servicetsunami.api.limits import RateLimiter
-from servicetsunami.errors import InvalidInput, TsunamiError
+from servicetsunami.errors import InvalidInput
 from servicetsunami.services.serving import agents, endpoints
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 
 def answer_text(answer: dict[str, Any]) -> str:
@@ -39,11 +39,8 @@ def answer_text(answer: dict[str, Any]) -> str:
 @router.get("/agents")
 async def agents_page(request: Request, services: ServicesDep, current: SessionDep) -> Response:
     principal = current.principal
-    try:
-        listed = await call(lambda: agents.list_agents(services, principal))
-        served = await call(lambda: endpoints.list_endpoints(services, principal))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    listed = await call(lambda: agents.list_agents(services, principal))
+    served = await call(lambda: endpoints.list_endpoints(services, principal))
     context = {"agents": listed.agents, "endpoints": served.endpoints}
     return page(request, services, current, "agents.html", context)
 
@@ -51,11 +48,8 @@ async def agents_page(request: Request, services: ServicesDep, current: SessionD
 @router.get("/agents/{name}")
 async def agent_page(request: Request, services: ServicesDep, current: SessionDep, name: str) -> Response:
     principal = current.principal
-    try:
-        agent = await call(lambda: agents.get_agent(services, principal, name))
-        served = await call(lambda: endpoints.list_endpoints(services, principal))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    agent = await call(lambda: agents.get_agent(services, principal, name))
+    served = await call(lambda: endpoints.list_endpoints(services, principal))
     mine = [e for e in served.endpoints if e.agent == agent.name]
     return page(request, services, current, "agent.html", {"agent": agent, "endpoints": mine})
 
@@ -69,24 +63,16 @@ async def deploy(
     endpoint: Annotated[str, Form()] = "",
 ) -> Response:
     principal = current.principal
-    try:
-        if not endpoint.strip():
-            raise InvalidInput("name the endpoint to deploy to")
-        deployed = await call(
-            lambda: endpoints.deploy_agent(services, principal, name, endpoint.strip(), wait_seconds=0.0)
-        )
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    if not endpoint.strip():
+        raise InvalidInput("name the endpoint to deploy to")
+    deployed = await call(lambda: endpoints.deploy_agent(services, principal, name, endpoint.strip(), wait_seconds=0.0))
     return RedirectResponse(f"/endpoints/{deployed.name}", status_code=303)
 
 
 @router.get("/endpoints/{name}")
 async def endpoint_page(request: Request, services: ServicesDep, current: SessionDep, name: str) -> Response:
     principal = current.principal
-    try:
-        served = await call(lambda: endpoints.get_endpoint(services, principal, name))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    served = await call(lambda: endpoints.get_endpoint(services, principal, name))
     return page(request, services, current, "endpoint.html", {"endpoint": served})
 
 
@@ -101,11 +87,8 @@ async def test_endpoint(
 ) -> Response:
     """One message to the endpoint; the exchange is appended to the page's chat log."""
     principal = current.principal
-    try:
-        if not message.strip():
-            raise InvalidInput("write a message to send")
-        body = {"messages": [{"role": "user", "content": message}]}
-        answer = await call(lambda: endpoints.invoke_endpoint(services, principal, name, body, limiter=limiter))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    if not message.strip():
+        raise InvalidInput("write a message to send")
+    body = {"messages": [{"role": "user", "content": message}]}
+    answer = await call(lambda: endpoints.invoke_endpoint(services, principal, name, body, limiter=limiter))
     return page(request, services, current, "_exchange.html", {"message": message, "reply": answer_text(answer)})

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import RedirectResponse
@@ -26,11 +25,9 @@ from servicetsunami.api.console import admin, agents, data, notebooks, pipelines
 from servicetsunami.api.console.render import (
     HERE,
     STATIC_PATH,
-    Refused,
+    ConsoleRoute,
     SessionDep,
-    SignedOut,
     call,
-    error,
     local,
     page,
 )
@@ -41,7 +38,7 @@ from servicetsunami.services.catalog import lakehouse
 from servicetsunami.services.container import Services
 
 SIGNIN_COOKIE = "tsunami_signin"  # the sign-in form's own CSRF value (nobody is signed in yet)
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 
 def install(app: FastAPI) -> None:
@@ -58,18 +55,6 @@ def install(app: FastAPI) -> None:
         admin.router,
     ):
         app.include_router(area)
-
-    @app.exception_handler(SignedOut)
-    async def signed_out(request: Request, exc: SignedOut) -> Response:
-        target = "/signin?next=" + quote(local(request.url.path), safe="")
-        if request.headers.get("hx-request"):  # htmx follows this header with a full page load
-            return Response(status_code=204, headers={"hx-redirect": target})
-        return RedirectResponse(target, status_code=303)
-
-    @app.exception_handler(Refused)
-    async def refused(request: Request, exc: Refused) -> Response:
-        services: Services = request.app.state.services
-        return error(request, services, None, exc.error)
 
 
 # --- signing in ---------------------------------------------------------------------------------
@@ -149,9 +134,6 @@ async def signout(current: SessionDep) -> Response:
 @router.get("/")
 async def overview(request: Request, services: ServicesDep, current: SessionDep) -> Response:
     principal = current.principal
-    try:
-        status = await call(lambda: lakehouse.status(services, principal))
-        usage = await call(lambda: lakehouse.usage(services, principal))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    status = await call(lambda: lakehouse.status(services, principal))
+    usage = await call(lambda: lakehouse.usage(services, principal))
     return page(request, services, current, "overview.html", {"status": status, "usage": usage})

@@ -10,12 +10,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from servicetsunami.api.console.render import SessionDep, call, error, page
+from servicetsunami.api.console.render import ConsoleRoute, SessionDep, call, page
 from servicetsunami.api.deps import ServicesDep
-from servicetsunami.errors import TsunamiError
 from servicetsunami.services.pipelines import job_runs, jobs
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 HISTORY = 25
 PARAMETER_PREFIX = "param."
 
@@ -38,52 +37,37 @@ def stages(tasks: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 @router.get("/pipelines")
 async def pipelines_page(request: Request, services: ServicesDep, current: SessionDep) -> Response:
     principal = current.principal
-    try:
-        listed = await call(lambda: jobs.list_jobs(services, principal))
-        recent = await call(lambda: job_runs.list_job_runs(services, principal, limit=HISTORY))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    listed = await call(lambda: jobs.list_jobs(services, principal))
+    recent = await call(lambda: job_runs.list_job_runs(services, principal, limit=HISTORY))
     return page(request, services, current, "pipelines.html", {"jobs": listed, "runs": recent[:HISTORY]})
 
 
 @router.get("/pipelines/runs/{run_id}")
 async def run_page(request: Request, services: ServicesDep, current: SessionDep, run_id: str) -> Response:
     principal = current.principal
-    try:
-        run = await call(lambda: job_runs.get_job_run(services, principal, run_id))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    run = await call(lambda: job_runs.get_job_run(services, principal, run_id))
     return page(request, services, current, "pipeline_run.html", {"run": run, "stages": stages(run.tasks)})
 
 
 @router.post("/pipelines/runs/{run_id}/cancel")
 async def cancel(request: Request, services: ServicesDep, current: SessionDep, run_id: str) -> Response:
     principal = current.principal
-    try:
-        await call(lambda: job_runs.cancel_job_run(services, principal, run_id, wait_seconds=5.0))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    await call(lambda: job_runs.cancel_job_run(services, principal, run_id, wait_seconds=5.0))
     return RedirectResponse(f"/pipelines/runs/{run_id}", status_code=303)
 
 
 @router.post("/pipelines/runs/{run_id}/repair")
 async def repair(request: Request, services: ServicesDep, current: SessionDep, run_id: str) -> Response:
     principal = current.principal
-    try:
-        await call(lambda: job_runs.repair_job_run(services, principal, run_id, wait_seconds=0.0))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    await call(lambda: job_runs.repair_job_run(services, principal, run_id, wait_seconds=0.0))
     return RedirectResponse(f"/pipelines/runs/{run_id}", status_code=303)
 
 
 @router.get("/pipelines/{job_id}")
 async def job_page(request: Request, services: ServicesDep, current: SessionDep, job_id: str) -> Response:
     principal = current.principal
-    try:
-        job = await call(lambda: jobs.get_job(services, principal, job_id))
-        history = await call(lambda: job_runs.list_job_runs(services, principal, job_id=job_id, limit=HISTORY))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    job = await call(lambda: jobs.get_job(services, principal, job_id))
+    history = await call(lambda: job_runs.list_job_runs(services, principal, job_id=job_id, limit=HISTORY))
     tasks = [{**t, "state": None} for t in job.definition.get("tasks", [])]
     context = {"job": job, "runs": history[:HISTORY], "stages": stages(tasks), "prefix": PARAMETER_PREFIX}
     return page(request, services, current, "pipeline.html", context)
@@ -96,8 +80,5 @@ async def start(request: Request, services: ServicesDep, current: SessionDep, jo
     parameters = {
         str(k)[len(PARAMETER_PREFIX) :]: str(v) for k, v in form.multi_items() if str(k).startswith(PARAMETER_PREFIX)
     }
-    try:
-        run_id = await call(lambda: job_runs.start_job_run(services, principal, job_id, parameters=parameters))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    run_id = await call(lambda: job_runs.start_job_run(services, principal, job_id, parameters=parameters))
     return RedirectResponse(f"/pipelines/runs/{run_id}", status_code=303)

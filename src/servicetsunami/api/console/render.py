@@ -5,19 +5,21 @@ rendering a page or a service's error."""
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from servicetsunami import __version__, logs
 from servicetsunami.api.console import session
 from servicetsunami.api.deps import ServicesDep
+from servicetsunami.api.observe import ERROR_CODE_KEY
 from servicetsunami.errors import TsunamiError
 from servicetsunami.services.container import Services
 from servicetsunami.tenancy import Scope
@@ -37,11 +39,28 @@ class SignedOut(Exception):
     """Nobody is signed in: pages answer with a redirect to the sign-in page."""
 
 
-class Refused(Exception):
-    """A request refused before its page ran (a missing or stale CSRF token)."""
+class ConsoleRoute(APIRoute):
+    """A console page: a service's refusal (a role, the guard, bad input, a stale CSRF token) is
+    rendered as the page's error block, with its code and status, instead of the API's problem
+    document; nobody signed in is sent to the sign-in page and back."""
 
-    def __init__(self, error: TsunamiError) -> None:
-        self.error = error
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignedOut:
+                target = "/signin?next=" + quote(local(request.url.path), safe="")
+                if request.headers.get("hx-request"):  # htmx follows this header with a full page load
+                    return Response(status_code=204, headers={"hx-redirect": target})
+                return RedirectResponse(target, status_code=303)
+            except TsunamiError as exc:
+                request.scope[ERROR_CODE_KEY] = exc.code
+                services: Services = request.app.state.services
+                return error(request, services, getattr(request.state, "console_session", None), exc)
+
+        return handle
 
 
 async def signed_in(request: Request, services: ServicesDep) -> session.ConsoleSession:
@@ -61,6 +80,7 @@ async def _signed_in(request: Request, services: Services, *, multipart_checks_i
     current = await session.current(request, services)
     if current is None:
         raise SignedOut
+    request.state.console_session = current  # for the error block, when the page is refused
     principal = current.principal
     logs.identify(
         tenant_id=principal.tenant_id,
@@ -76,10 +96,7 @@ async def _signed_in(request: Request, services: Services, *, multipart_checks_i
         if token is None and multipart_checks_itself and content_type.startswith("multipart/form-data"):
             current.csrf_checked = False
             return current
-        try:
-            session.check_csrf(services, current.principal, token)
-        except TsunamiError as exc:
-            raise Refused(exc) from None
+        session.check_csrf(services, current.principal, token)
     return current
 
 

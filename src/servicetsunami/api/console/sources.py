@@ -14,12 +14,12 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from servicetsunami.api.console.render import SessionDep, call, error, page
+from servicetsunami.api.console.render import ConsoleRoute, SessionDep, call, page
 from servicetsunami.api.deps import ServicesDep
-from servicetsunami.errors import InvalidInput, TsunamiError
+from servicetsunami.errors import InvalidInput
 from servicetsunami.services.ingestion import connections, syncs
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 FIELD_PREFIX = "cfg."
 
 
@@ -125,22 +125,16 @@ def _kind(kinds: list[connections.SourceKindPublic], name: str) -> connections.S
 @router.get("/sources")
 async def sources_page(request: Request, services: ServicesDep, current: SessionDep) -> Response:
     principal = current.principal
-    try:
-        listed = await call(lambda: connections.list_connections(services, principal))
-        kinds = await call(lambda: connections.list_source_kinds(services, principal))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    listed = await call(lambda: connections.list_connections(services, principal))
+    kinds = await call(lambda: connections.list_source_kinds(services, principal))
     return page(request, services, current, "sources.html", {"connections": listed, "kinds": kinds})
 
 
 @router.get("/sources/new")
 async def new_source_page(request: Request, services: ServicesDep, current: SessionDep, kind: str = "") -> Response:
     principal = current.principal
-    try:
-        kinds = await call(lambda: connections.list_source_kinds(services, principal))
-        chosen = _kind(kinds, kind)
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    kinds = await call(lambda: connections.list_source_kinds(services, principal))
+    chosen = _kind(kinds, kind)
     context = {"kind": chosen, "fields": form_fields(chosen.config_schema, chosen.secrets), "prefix": FIELD_PREFIX}
     return page(request, services, current, "source_new.html", context)
 
@@ -149,29 +143,23 @@ async def new_source_page(request: Request, services: ServicesDep, current: Sess
 async def create_source(request: Request, services: ServicesDep, current: SessionDep) -> Response:
     principal = current.principal
     form = await request.form()
-    try:
-        kinds = await call(lambda: connections.list_source_kinds(services, principal))
-        chosen = _kind(kinds, str(form.get("kind") or ""))
-        config, secrets = read_form(form, form_fields(chosen.config_schema, chosen.secrets))
-        name = str(form.get("name") or "").strip()
-        created = await call(
-            lambda: connections.connect_source(
-                services, principal, kind=chosen.kind, name=name, config=config, secrets=secrets
-            )
+    kinds = await call(lambda: connections.list_source_kinds(services, principal))
+    chosen = _kind(kinds, str(form.get("kind") or ""))
+    config, secrets = read_form(form, form_fields(chosen.config_schema, chosen.secrets))
+    name = str(form.get("name") or "").strip()
+    created = await call(
+        lambda: connections.connect_source(
+            services, principal, kind=chosen.kind, name=name, config=config, secrets=secrets
         )
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    )
     return RedirectResponse(f"/sources/{created.id}", status_code=303)
 
 
 @router.get("/sources/{connection_id}")
 async def source_page(request: Request, services: ServicesDep, current: SessionDep, connection_id: str) -> Response:
     principal = current.principal
-    try:
-        found = await call(lambda: connections.get_connection(services, principal, connection_id))
-        its_syncs = await call(lambda: syncs.list_syncs(services, principal, connection_id=connection_id))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    found = await call(lambda: connections.get_connection(services, principal, connection_id))
+    its_syncs = await call(lambda: syncs.list_syncs(services, principal, connection_id=connection_id))
     return page(request, services, current, "source.html", {"connection": found, "syncs": its_syncs})
 
 
@@ -179,20 +167,14 @@ async def source_page(request: Request, services: ServicesDep, current: SessionD
 async def source_tables(request: Request, services: ServicesDep, current: SessionDep, connection_id: str) -> Response:
     """The source's tables, as a fragment the source's page loads after it is shown."""
     principal = current.principal
-    try:
-        tables = await call(lambda: connections.list_source_tables(services, principal, connection_id))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    tables = await call(lambda: connections.list_source_tables(services, principal, connection_id))
     return page(request, services, current, "_source_tables.html", {"tables": tables, "connection_id": connection_id})
 
 
 @router.post("/sources/{connection_id}/test")
 async def test_source(request: Request, services: ServicesDep, current: SessionDep, connection_id: str) -> Response:
     principal = current.principal
-    try:
-        await call(lambda: connections.test_connection(services, principal, connection_id))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    await call(lambda: connections.test_connection(services, principal, connection_id))
     return RedirectResponse(f"/sources/{connection_id}", status_code=303)
 
 
@@ -202,18 +184,12 @@ async def sync(request: Request, services: ServicesDep, current: SessionDep, con
     form = await request.form()
     table = str(form.get("table") or "")
     mode = str(form.get("mode") or "full_refresh")
-    try:
-        run_id = await call(lambda: syncs.start_sync(services, principal, connection_id, table, sync_mode=mode))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    run_id = await call(lambda: syncs.start_sync(services, principal, connection_id, table, sync_mode=mode))
     return RedirectResponse(f"/syncs/runs/{run_id}", status_code=303)
 
 
 @router.get("/syncs/runs/{run_id}")
 async def sync_run_page(request: Request, services: ServicesDep, current: SessionDep, run_id: str) -> Response:
     principal = current.principal
-    try:
-        run = await call(lambda: syncs.get_sync_status(services, principal, run_id))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    run = await call(lambda: syncs.get_sync_status(services, principal, run_id))
     return page(request, services, current, "sync_run.html", {"run": run})

@@ -11,13 +11,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from servicetsunami.api.console.render import SessionDep, call, error, page
+from servicetsunami.api.console.render import ConsoleRoute, SessionDep, call, page
 from servicetsunami.api.deps import ServicesDep
-from servicetsunami.errors import InvalidInput, TsunamiError
+from servicetsunami.errors import InvalidInput
 from servicetsunami.services.catalog import tables
 from servicetsunami.services.transforms import gold, silver
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 
 def read_spec(text: str) -> dict[str, Any]:
@@ -36,10 +36,7 @@ def read_spec(text: str) -> dict[str, Any]:
 @router.get("/transforms")
 async def transforms_page(request: Request, services: ServicesDep, current: SessionDep) -> Response:
     principal = current.principal
-    try:
-        listed = await call(lambda: tables.list_tables(services, principal))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    listed = await call(lambda: tables.list_tables(services, principal))
     layers = {layer: [t for t in listed if t.schema_ == layer] for layer in ("bronze", "silver", "gold")}
     return page(request, services, current, "transforms.html", {"layers": layers})
 
@@ -59,15 +56,12 @@ async def preview(
     target: Annotated[str, Form()] = "",
 ) -> Response:
     principal = current.principal
-    try:
-        parsed = read_spec(spec)
-        shown = await call(
-            lambda: silver.preview_transform(
-                services, principal, table, transformations=parsed, target_table=target or None
-            )
+    parsed = read_spec(spec)
+    shown = await call(
+        lambda: silver.preview_transform(
+            services, principal, table, transformations=parsed, target_table=target or None
         )
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    )
     return page(request, services, current, "_silver_preview.html", {"preview": shown, "result": shown.preview})
 
 
@@ -81,15 +75,12 @@ async def build_silver(
     target: Annotated[str, Form()] = "",
 ) -> Response:
     principal = current.principal
-    try:
-        parsed = read_spec(spec)
-        await call(
-            lambda: silver.transform_to_silver(
-                services, principal, table, transformations=parsed, target_table=target or None
-            )
+    parsed = read_spec(spec)
+    await call(
+        lambda: silver.transform_to_silver(
+            services, principal, table, transformations=parsed, target_table=target or None
         )
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    )
     return RedirectResponse("/transforms", status_code=303)
 
 
@@ -103,18 +94,12 @@ async def create_gold(
     materialize: Annotated[str, Form()] = "table",
 ) -> Response:
     principal = current.principal
-    try:
-        await call(lambda: gold.create_gold_table(services, principal, name, sql, materialize=materialize))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    await call(lambda: gold.create_gold_table(services, principal, name, sql, materialize=materialize))
     return RedirectResponse("/transforms", status_code=303)
 
 
 @router.post("/transforms/gold/{name}/refresh")
 async def refresh_gold(request: Request, services: ServicesDep, current: SessionDep, name: str) -> Response:
     principal = current.principal
-    try:
-        await call(lambda: gold.refresh_gold_table(services, principal, name))
-    except TsunamiError as exc:
-        return error(request, services, current, exc)
+    await call(lambda: gold.refresh_gold_table(services, principal, name))
     return RedirectResponse("/transforms", status_code=303)
