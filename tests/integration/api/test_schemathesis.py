@@ -33,8 +33,9 @@ PUBLIC = {
 }
 # Creating a data source connects to the generated host name: fuzzing it would send connections to
 # arbitrary hosts. It is covered by the isolation and secret tests with a real server instead.
-# Cluster actions and workspace notebooks answer 501 not_supported on the local engine by design
-# (documented); tests/integration/notebooks/test_compute.py and test_workspace_notebooks.py cover them.
+# Cluster actions, workspace notebooks and workspace model endpoints answer 501 not_supported on the
+# local engine by design (documented); tests/integration/notebooks/test_compute.py,
+# test_workspace_notebooks.py and tests/integration/serving/test_workspace_models.py cover them.
 NOT_FUZZED = {
     "create_data_source",
     "start_cluster",
@@ -42,6 +43,7 @@ NOT_FUZZED = {
     "resize_cluster",
     "publish_notebook",
     "pull_notebook",
+    "create_workspace_model_endpoint",
     # Chat answers with the configured model; this app has none, so every message is a 503
     # model_unavailable by design. It is covered against a scripted model in tests/integration/serving.
     "chat_message",

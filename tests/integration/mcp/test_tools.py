@@ -160,13 +160,21 @@ async def test_tool_annotations_say_which_tools_only_read(services: Services, ke
         "delete_endpoint",
         "invoke_endpoint",
         "deploy_model",
-        "invoke_model",  # agents and serving endpoints
+        "invoke_model",
+        "deploy_workspace_model",  # agents and serving endpoints
+        "analyze_notebook",
+        "generate_bundle",
+        "validate_bundle",
+        "create_tests",  # asset bundles
     }
     for name in ("list_tables", "describe_table", "query_sql", "execute_dbsql", "get_statement", "health", "metrics"):
         annotations = tools[name].annotations
         assert annotations is not None
         assert annotations.read_only_hint is True and annotations.open_world_hint is False
     for name in ("test_connection", "list_source_tables", "get_sync_status", "list_syncs", "get_run", "list_runs"):
+        annotations = tools[name].annotations
+        assert annotations is not None and annotations.read_only_hint is True
+    for name in ("analyze_notebook", "generate_bundle", "validate_bundle", "create_tests"):  # files out, nothing kept
         annotations = tools[name].annotations
         assert annotations is not None and annotations.read_only_hint is True
     upload = tools["upload_file"].annotations

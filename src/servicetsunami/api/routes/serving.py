@@ -56,7 +56,7 @@ async def create_endpoint(body: EndpointCreate, services: ServicesDep, principal
     operation_id="create_workspace_model_endpoint",
     status_code=202,
     response_model=EndpointPublic,
-    responses=COMMON_ERRORS,
+    responses={**COMMON_ERRORS, **problem_responses(501)},
 )
 async def create_workspace_model_endpoint(
     body: WorkspaceModelDeploy, services: ServicesDep, principal: PrincipalDep
