@@ -97,7 +97,7 @@ def create_user(
     address = normalise_email(email)
     password_hash = passwords.hash_password(password)
     checked_role = _role(role)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:  # reads, then writes: lock first (db.py)
         tenant = tenants_repo.get_tenant_by_slug(session, tenant_slug)
         user = users_repo.create_user(
             session,

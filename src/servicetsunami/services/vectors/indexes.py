@@ -389,7 +389,7 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
     except Exception:
         _record_failure(svc, principal, index_id, "the sync failed unexpectedly; see the service log")
         raise
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:  # reads, then writes: lock first (db.py)
         index = repo.find_index(session, index_id, tenant_id=principal.tenant_id)
         index.state = "ready"
         index.row_count = stats.rows
@@ -407,7 +407,7 @@ def _execute(svc: Services, ctx: RunContext) -> dict[str, Any]:
 
 def _record_failure(svc: Services, principal: Principal, index_id: str, message: str) -> None:
     try:
-        with svc.store.session() as session:
+        with svc.store.session(write_lock=True) as session:
             index = repo.find_index(session, index_id, tenant_id=principal.tenant_id)
             if index.state == "building":
                 index.state = "failed"
