@@ -4,9 +4,6 @@ admins, the filters and pages of ``GET /api/v1/audit``)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
 from typing import Annotated
 
@@ -15,11 +12,11 @@ from fastmcp.tools.base import ToolResult
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from servicetsunami.errors import InvalidInput
 from servicetsunami.mcp.auth import Caller
 from servicetsunami.mcp.errors import call_service
 from servicetsunami.mcp.results import output_schema, tool_result
 from servicetsunami.services.container import Services
+from servicetsunami.services.cursors import cursor_key, encode_cursor, timestamp
 from servicetsunami.services.models import AuditEntry
 from servicetsunami.services.ops import audit
 from servicetsunami.services.ops import status as status_service
@@ -74,7 +71,7 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
     ) -> ToolResult:
         """Your tenant's audit log, newest first: every write call and admin action."""
         principal = caller.principal()
-        after = _after(cursor) if cursor else None
+        after = cursor_key(cursor, timestamp, str)
         found = await call_service(
             audit.list_audit,
             services,
@@ -90,22 +87,5 @@ def register(server: FastMCP, services: Services, caller: Caller) -> None:
         )
         entries = found[:limit]
         more = len(found) > limit and entries
-        next_cursor = _cursor(entries[-1]) if more else None
+        next_cursor = encode_cursor((entries[-1].created_at.isoformat(), entries[-1].id)) if more else None
         return tool_result(AuditPage(entries=entries, next_cursor=next_cursor))
-
-
-# The cursor of REST's /audit (URL-safe base64 of the JSON [created_at, id] of the page's last entry).
-def _cursor(entry: AuditEntry) -> str:
-    key = [entry.created_at.isoformat(), entry.id]
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
-
-
-def _after(cursor: str) -> tuple[datetime, str]:
-    try:
-        stamp, entry_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        after = datetime.fromisoformat(stamp)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidInput("cursor is not one this server returned; start again without it") from None
-    if after.tzinfo is None or not isinstance(entry_id, str):
-        raise InvalidInput("cursor is not one this server returned; start again without it")
-    return after, entry_id
