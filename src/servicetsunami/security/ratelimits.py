@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +34,7 @@ from limits import RateLimitItem, parse
 
 from servicetsunami import metrics
 from servicetsunami.errors import InvalidInput, RateLimited
+from servicetsunami.store.db import open_sqlite_file
 
 if TYPE_CHECKING:
     from servicetsunami.settings import Settings
@@ -70,15 +70,13 @@ class RateLimiter:
         self._backoff_after = backoff_after
         self._backoff_max = backoff_max_seconds
         self._clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at REAL NOT NULL)")
-        self._db.execute("CREATE INDEX IF NOT EXISTS hits_by_key ON hits (key, at)")
-        self._db.execute(
+        self._db = open_sqlite_file(
+            path,
+            "PRAGMA synchronous=OFF",
+            "CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at REAL NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS hits_by_key ON hits (key, at)",
             "CREATE TABLE IF NOT EXISTS failures (key TEXT PRIMARY KEY, count INTEGER NOT NULL, "
-            "last REAL NOT NULL, until REAL NOT NULL)"
+            "last REAL NOT NULL, until REAL NOT NULL)",
         )
         self._lock = threading.Lock()
         self._since_purge = 0

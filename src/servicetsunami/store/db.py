@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.runtime.migration import MigrationContext
@@ -250,15 +251,46 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
     # SQLAlchemy emits BEGIN itself (see _sqlite_on_begin); the sqlite3 module's legacy mode
     # would skip it for SELECT and DDL and break savepoints.
     dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
+    set_up_sqlite(
+        cast(sqlite3.Connection, dbapi_connection),
+        f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA synchronous=NORMAL",
+    )
+
+
+def open_sqlite_file(path: Path, /, *statements: str) -> sqlite3.Connection:
+    """A connection to the small SQLite file ``path`` shared by every worker process (rate limits,
+    listing generations): WAL, autocommit, a 5 s busy timeout, and ``statements`` run once
+    (``CREATE TABLE IF NOT EXISTS ...``), as :func:`set_up_sqlite` does."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     try:
-        # busy_timeout first, so that switching to WAL waits for another connection doing the same.
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-    finally:
-        cursor.close()
+        set_up_sqlite(db, "PRAGMA journal_mode=WAL", *statements)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def set_up_sqlite(db: sqlite3.Connection, /, *statements: str) -> None:
+    """Run the set-up ``statements`` of a new SQLite connection, trying again while the file is locked.
+
+    Switching a file to WAL needs it alone for a moment, and SQLite answers "database is locked" at
+    once, without waiting out the busy timeout, when another process is switching it or creating
+    its tables at the same time (every worker of ``tsunami serve`` opening it on start). So each
+    statement is tried again for up to the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    for statement in statements:
+        while True:
+            try:
+                db.execute(statement)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:

@@ -16,7 +16,6 @@ seen when their TTL runs out.
 from __future__ import annotations
 
 import copy
-import sqlite3
 import threading
 import time
 import weakref
@@ -24,6 +23,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from servicetsunami.store.db import open_sqlite_file
 from servicetsunami.tenancy import Principal
 
 if TYPE_CHECKING:
@@ -49,14 +49,11 @@ class ListingCache:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings.cache
-        path = settings.resolved_home / "run" / FILE_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=OFF")  # a lost bump after a crash only costs a stale TTL
-        self._db.execute(
+        self._db = open_sqlite_file(
+            settings.resolved_home / "run" / FILE_NAME,
+            "PRAGMA synchronous=OFF",  # a lost bump after a crash only costs a stale TTL
             "CREATE TABLE IF NOT EXISTS generations (tenant TEXT NOT NULL, kind TEXT NOT NULL, "
-            "generation INTEGER NOT NULL, PRIMARY KEY (tenant, kind))"
+            "generation INTEGER NOT NULL, PRIMARY KEY (tenant, kind))",
         )
         self._lock = threading.Lock()
         self._entries: dict[tuple[Hashable, ...], _Entry] = {}
