@@ -350,6 +350,15 @@ class ServeSettings(BaseModel):
             "every statement still running is interrupted, so no worker outlives the server."
         ),
     )
+    worker_healthcheck_seconds: int = Field(
+        60,
+        ge=1,
+        description=(
+            "With several workers, how long a worker may take to answer the server's health check "
+            "before it is killed and started again. Loading the app takes a worker a few seconds, "
+            "longer on a busy machine: a short limit killed workers still loading, over and over."
+        ),
+    )
     workers: int = Field(
         0,
         ge=0,

@@ -89,6 +89,7 @@ def serve(
         "proxy_headers": False,
         "timeout_keep_alive": settings.serve.keep_alive_seconds,
         "timeout_graceful_shutdown": settings.serve.shutdown_seconds,
+        "timeout_worker_healthcheck": settings.serve.worker_healthcheck_seconds,
     }
     try:
         if processes == 1:
