@@ -248,3 +248,49 @@ def test_a_bronze_table_is_cleaned_into_silver_with_a_live_preview(
         page.get_by_role("button", name="Build silver").click()
         expect(page.locator('[data-layer="silver"]')).to_contain_text("silver.orders")
         _shot(page, "41-layers")
+
+
+def test_the_sql_editor_charts_a_result_keeps_its_history_and_turns_words_into_sql(
+    services: Services, page: Page
+) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    add_orders(services, owner)
+    email, password = make_user(services, "acme", role="analyst")
+    scripts: list[tuple[str, str | None]] = []
+    page.on(
+        "response", lambda r: scripts.append((r.url, r.headers.get("content-encoding"))) if ".js" in r.url else None
+    )
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.goto(f"{base}/sql")
+        expect(page.locator("#history")).to_contain_text("Statements you run show here")
+        assert not any("vega" in url for url, _ in scripts)  # the chart libraries wait for a chart
+        editor = page.get_by_label("Databricks SQL")
+        editor.fill("SELECT region, SUM(amount) AS total FROM silver.orders GROUP BY region ORDER BY region")
+        page.get_by_role("button", name="Chart").click()
+        expect(page.locator(".vega-chart")).to_have_attribute("data-drawn", "true")
+        expect(page.locator(".vega-chart svg")).to_have_count(1)
+        expect(page.locator("figcaption")).to_contain_text("explain_data")
+        expect(page.locator("figcaption")).to_contain_text("without a model")
+        assert {encoding for url, encoding in scripts if "vega" in url} == {"gzip"}
+        page.get_by_role("button", name="Run").click()
+        expect(page.locator("#result")).to_contain_text("22.5")
+        editor.fill("SELECT COUNT(*) AS n FROM silver.orders")
+        editor.press("Control+Enter")
+        expect(page.locator("#result")).to_contain_text("3")
+        expect(page.locator("#history li")).to_have_count(2)
+        _shot(page, "50-sql-chart-history")
+
+        page.locator("#history").get_by_role("button", name="SELECT region").click()  # runs it again
+        expect(page.locator("#result")).to_contain_text("22.5")
+        expect(page.locator("#history li").first).to_contain_text("SELECT region")
+
+        page.get_by_label("Ask in words").fill("how many orders")
+        page.get_by_role("button", name="Suggest SQL").click()
+        expect(page.locator("#suggestion")).to_contain_text("Answered without a model")
+        expect(page.get_by_label("Databricks SQL")).to_have_value(re.compile(r"count.*orders", re.IGNORECASE))
+        expect(page.locator("#result")).to_contain_text("22.5")  # suggested, not run
+        page.get_by_label("Ask in words").fill("why did churn rise after the spring campaign")
+        page.get_by_role("button", name="Suggest SQL").click()
+        expect(page.locator("#suggestion [role=alert]")).to_be_visible()
+        _shot(page, "51-sql-ask")

@@ -1,4 +1,8 @@
-"""Datasets (upload, list, preview) and the SQL editor."""
+"""Datasets (upload, list, a dataset's lineage, profile and versions) and the SQL editor (run,
+chart through ``explain_data``, a question turned into SQL by ``suggest_query``).
+
+The editor's history is the statements run in this browser tab, kept by console.js in the tab's
+sessionStorage: the service keeps no log of read-only statements to read it from."""
 
 from __future__ import annotations
 
@@ -14,9 +18,15 @@ from servicetsunami.api.deps import ServicesDep
 from servicetsunami.api.uploads import receive_upload
 from servicetsunami.connectors.files.reader import FileOptions, snake_case
 from servicetsunami.errors import InvalidInput
+from servicetsunami.llm.chain import Chain
+from servicetsunami.services.ai import tools as ai_tools
 from servicetsunami.services.catalog import datasets, query
 from servicetsunami.services.ingestion import uploads
+from servicetsunami.services.models import QueryResult
 from servicetsunami.tenancy import Scope
+
+CHART_SCRIPTS = ("vega-6.4.0.min.js", "vega-lite-6.5.0.min.js", "vega-embed-7.3.0.min.js")  # loaded in this order
+NUMBER_TYPES = ("TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL")
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
@@ -76,8 +86,62 @@ async def run_sql(
     request: Request, services: ServicesDep, current: SessionDep, sql: Annotated[str, Form()] = ""
 ) -> Response:
     principal = current.principal
-    if not sql.strip():
-        raise InvalidInput("write a SQL statement to run")
-    result = await call(lambda: query.query_sql(services, principal, sql))
+    statement = _statement(sql)
+    result = await call(lambda: query.query_sql(services, principal, statement))
     template = "_result.html" if request.headers.get("hx-request") else "sql.html"
     return page(request, services, current, template, {"sql": sql, "result": result})
+
+
+def _statement(sql: str) -> str:
+    if not sql.strip():
+        raise InvalidInput("write a SQL statement to run")
+    return sql
+
+
+@router.post("/sql/chart")
+async def chart(
+    request: Request, services: ServicesDep, current: SessionDep, sql: Annotated[str, Form()] = ""
+) -> Response:
+    """The result drawn: the Vega-Lite spec ``explain_data`` proposes, else a bar chart of the first
+    text column against the first number column; the page says which."""
+    principal = current.principal
+    statement = _statement(sql)
+    chain = Chain.from_settings(services.settings.ai)
+    explained = await call(lambda: ai_tools.explain_data(services, principal, statement, chain=chain))
+    spec, made_by = explained.chart, "explain_data"
+    if spec is None:
+        result = await call(lambda: query.query_sql(services, principal, statement))
+        spec, made_by = columns_chart(result), "columns"
+    context = {"explained": explained, "spec": spec, "made_by": made_by, "scripts": CHART_SCRIPTS}
+    return page(request, services, current, "_chart.html", context)
+
+
+def columns_chart(result: QueryResult) -> dict[str, object] | None:
+    """A bar chart of the first text column (x) against the first number column (y), or None when
+    the result has no such pair."""
+    kinds = [c.type.upper() for c in result.columns]
+    x = next((i for i, k in enumerate(kinds) if k == "STRING"), None)
+    y = next((i for i, k in enumerate(kinds) if k.startswith(NUMBER_TYPES)), None)
+    if x is None or y is None or not result.rows:
+        return None
+    x_name, y_name = result.columns[x].name, result.columns[y].name
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "data": {"values": [{x_name: row[x], y_name: row[y]} for row in result.rows]},
+        "mark": "bar",
+        "encoding": {
+            "x": {"field": x_name, "type": "nominal"},
+            "y": {"field": y_name, "type": "quantitative"},
+        },
+    }
+
+
+@router.post("/sql/suggest")
+async def suggest(
+    request: Request, services: ServicesDep, current: SessionDep, question: Annotated[str, Form()] = ""
+) -> Response:
+    """SQL for a question in words, put into the editor (not run: the person runs it)."""
+    principal = current.principal
+    chain = Chain.from_settings(services.settings.ai)
+    suggested = await call(lambda: ai_tools.suggest_query(services, principal, question, chain=chain))
+    return page(request, services, current, "_suggestion.html", {"suggested": suggested})

@@ -19,9 +19,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
 
 from servicetsunami.api.console import admin, agents, data, notebooks, pipelines, session, sources, transforms
+from servicetsunami.api.console.assets import CompressedStatic
 from servicetsunami.api.console.render import (
     HERE,
     STATIC_PATH,
@@ -43,7 +43,7 @@ router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 def install(app: FastAPI) -> None:
     """Mount the console's pages and files on ``app``."""
-    app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console-static")
+    app.mount(STATIC_PATH, CompressedStatic(directory=HERE / "static"), name="console-static")
     for area in (
         router,
         data.router,
