@@ -16,8 +16,10 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from servicetsunami.services.container import Services
+from servicetsunami.services.ingestion import uploads
 from servicetsunami.services.notebooks import notebooks
 from servicetsunami.services.serving import agents
+from servicetsunami.services.transforms import silver
 from servicetsunami.settings import AISettings, Settings
 from tests.fakes.llm import Scripted, running_fake_llm
 from tests.helpers import make_principal
@@ -294,3 +296,27 @@ def test_the_sql_editor_charts_a_result_keeps_its_history_and_turns_words_into_s
         page.get_by_role("button", name="Suggest SQL").click()
         expect(page.locator("#suggestion [role=alert]")).to_be_visible()
         _shot(page, "51-sql-ask")
+
+
+def test_a_dataset_page_shows_lineage_a_profile_on_demand_and_an_earlier_version(
+    services: Services, page: Page
+) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    uploads.upload_file(services, owner, file_name="orders.csv", dataset_name="orders", content=b"id,region\n1,north\n")
+    uploads.upload_file(
+        services, owner, file_name="more.csv", dataset_name="orders", content=b"id,region\n2,east\n", mode="append"
+    )
+    silver.transform_to_silver(services, owner, "bronze.orders")
+    email, password = make_user(services, "acme", role="analyst")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.locator("#dataset-list").get_by_role("link", name="orders").click()
+        expect(page.locator("#downstream")).to_contain_text("silver.orders")
+        page.get_by_role("button", name="Profile the table").click()
+        expect(page.locator("#profile .profile")).to_have_attribute("data-rows", "2")
+        page.get_by_label("Version").select_option("0")
+        page.get_by_role("button", name="Preview as of this version").click()
+        expect(page.locator("#as-of")).to_contain_text("As of version 0")
+        expect(page.locator("#as-of")).to_contain_text("north")
+        expect(page.locator("#as-of")).not_to_contain_text("east")
+        _shot(page, "52-dataset-lineage-profile-as-of")

@@ -6,6 +6,7 @@ sessionStorage: the service keeps no log of read-only statements to read it from
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from typing import Annotated
 
@@ -21,11 +22,13 @@ from servicetsunami.errors import InvalidInput
 from servicetsunami.llm.chain import Chain
 from servicetsunami.services.ai import tools as ai_tools
 from servicetsunami.services.catalog import datasets, query
+from servicetsunami.services.governance import lineage, profiling
 from servicetsunami.services.ingestion import uploads
 from servicetsunami.services.models import QueryResult
 from servicetsunami.tenancy import Scope
 
 CHART_SCRIPTS = ("vega-6.4.0.min.js", "vega-lite-6.5.0.min.js", "vega-embed-7.3.0.min.js")  # loaded in this order
+PREVIEW_ROWS = 20
 NUMBER_TYPES = ("TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL")
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
@@ -73,7 +76,57 @@ async def dataset_page(request: Request, services: ServicesDep, current: Session
     principal = current.principal
     detail = await call(lambda: datasets.get_dataset(services, principal, dataset_id))
     preview = await call(lambda: datasets.preview_dataset(services, principal, dataset_id))
-    return page(request, services, current, "dataset.html", {"dataset": detail, "result": preview})
+    graph = await call(lambda: lineage.get_lineage(services, principal, detail.table))
+    context = {
+        "dataset": detail,
+        "result": preview,
+        "upstream": lineage_tree(graph, graph.table, up=True),
+        "downstream": lineage_tree(graph, graph.table, up=False),
+    }
+    return page(request, services, current, "dataset.html", context)
+
+
+def lineage_tree(graph: lineage.Lineage, node: str, /, *, up: bool, seen: frozenset[str] = frozenset()) -> list[Branch]:
+    """The nodes next to ``node`` (what it is built from, or what is built from it), each with its
+    own, as nested lists; a node already on the path is not followed again."""
+    kinds = {n.id: n.kind for n in graph.nodes}
+    branches = []
+    for edge in graph.edges:
+        near, far = (edge.downstream, edge.upstream) if up else (edge.upstream, edge.downstream)
+        if near != node or far in seen:
+            continue
+        below = lineage_tree(graph, far, up=up, seen=seen | {node})
+        branches.append(Branch(far, kinds.get(far, "table"), edge.via, edge.upstream_version, below))
+    return branches
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Branch:
+    name: str
+    kind: str
+    via: str
+    version: int | None
+    children: list[Branch]
+
+
+@router.get("/datasets/{dataset_id}/profile")
+async def profile(request: Request, services: ServicesDep, current: SessionDep, dataset_id: str) -> Response:
+    principal = current.principal
+    detail = await call(lambda: datasets.get_dataset(services, principal, dataset_id))
+    found = await call(lambda: profiling.profile_table(services, principal, detail.table))
+    return page(request, services, current, "_profile.html", {"profile": found})
+
+
+@router.get("/datasets/{dataset_id}/as-of")
+async def as_of(
+    request: Request, services: ServicesDep, current: SessionDep, dataset_id: str, version: int
+) -> Response:
+    """The dataset's first rows as they were at ``version`` (Delta time travel through the guard)."""
+    principal = current.principal
+    detail = await call(lambda: datasets.get_dataset(services, principal, dataset_id))
+    statement = f"SELECT * FROM {detail.table} VERSION AS OF {version} LIMIT {PREVIEW_ROWS}"
+    result = await call(lambda: query.query_sql(services, principal, statement))
+    return page(request, services, current, "_as_of.html", {"result": result, "version": version, "sql": statement})
 
 
 @router.get("/sql")
