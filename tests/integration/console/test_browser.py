@@ -27,6 +27,7 @@ from tests.integration.api.support import make_user
 from tests.integration.live_server import live_server
 from tests.integration.pipelines.support import create, sql_task
 from tests.integration.serving.conftest import add_orders
+from tests.integration.vectors.conftest import build_index, write_source
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
 CHROMIUM = os.environ.get("TSUNAMI_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -320,3 +321,29 @@ def test_a_dataset_page_shows_lineage_a_profile_on_demand_and_an_earlier_version
         expect(page.locator("#as-of")).to_contain_text("north")
         expect(page.locator("#as-of")).not_to_contain_text("east")
         _shot(page, "52-dataset-lineage-profile-as-of")
+
+
+def test_a_vector_index_is_found_in_the_list_and_searched_in_words(services: Services, page: Page) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    write_source(
+        services,
+        owner,
+        "docs",
+        [
+            {"id": 1, "body": "how to reset a forgotten password"},
+            {"id": 2, "body": "refunds are paid back within five days"},
+        ],
+    )
+    build_index(services, owner, "help", "gold.docs")
+    email, password = make_user(services, "acme", role="analyst")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Vectors").click()
+        expect(page.locator('tr[data-index="help"]')).to_contain_text("ready")
+        _shot(page, "53-vector-indexes")
+        page.get_by_role("link", name="help").click()
+        expect(page.get_by_role("button", name="Sync now")).to_have_count(0)
+        page.get_by_label("Search for").fill("password reset")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("#hits tbody tr").first).to_contain_text("forgotten password")
+        _shot(page, "54-vector-search")

@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from servicetsunami.api.console import admin, agents, data, notebooks, pipelines, session, sources, transforms
+from servicetsunami.api.console import vectors as vector_pages
 from servicetsunami.api.console.assets import CompressedStatic
 from servicetsunami.api.console.render import (
     HERE,
@@ -52,6 +53,7 @@ def install(app: FastAPI) -> None:
         notebooks.router,
         pipelines.router,
         agents.router,
+        vector_pages.router,
         admin.router,
     ):
         app.include_router(area)
