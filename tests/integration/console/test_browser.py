@@ -21,6 +21,7 @@ from servicetsunami.services.notebooks import notebooks
 from servicetsunami.services.serving import agents
 from servicetsunami.services.transforms import silver
 from servicetsunami.settings import AISettings, Settings
+from servicetsunami.store.repositories import runs as runs_repo
 from tests.fakes.llm import Scripted, running_fake_llm
 from tests.helpers import make_principal
 from tests.integration.api.support import make_user
@@ -347,3 +348,21 @@ def test_a_vector_index_is_found_in_the_list_and_searched_in_words(services: Ser
         page.get_by_role("button", name="Search").click()
         expect(page.locator("#hits tbody tr").first).to_contain_text("forgotten password")
         _shot(page, "54-vector-search")
+
+
+def test_the_overview_draws_the_last_two_weeks_of_syncs_and_runs_without_script(services: Services, page: Page) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    with services.store.session() as session:
+        for kind in ("sync", "sync", "job_run"):
+            run = runs_repo.create_run(
+                session, tenant_id=owner.tenant_id, kind=kind, subject="s", role="engineer", params={}
+            )
+            run.state = "succeeded"
+    email, password = make_user(services, "acme", role="analyst")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Overview").click()
+        chart = page.get_by_role("img", name=re.compile("Syncs and runs, last 14 days"))
+        expect(chart).to_be_visible()
+        expect(page.locator('svg.day-chart rect[data-series="syncs"]')).to_have_attribute("data-count", "2")
+        _shot(page, "55-overview-activity")

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from servicetsunami.api.console import admin, agents, data, notebooks, pipelines, session, sources, transforms
 from servicetsunami.api.console import vectors as vector_pages
 from servicetsunami.api.console.assets import CompressedStatic
+from servicetsunami.api.console.charts import day_chart
 from servicetsunami.api.console.render import (
     HERE,
     STATIC_PATH,
@@ -37,9 +38,11 @@ from servicetsunami.api.limits import RateLimiter, login_attempt
 from servicetsunami.errors import AuthError, InvalidInput, TsunamiError
 from servicetsunami.services.catalog import lakehouse
 from servicetsunami.services.container import Services
+from servicetsunami.services.ops.activity import daily_activity
 
 SIGNIN_COOKIE = "tsunami_signin"  # the sign-in form's own CSRF value (nobody is signed in yet)
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+ACTIVITY_DAYS = 14
 
 
 def install(app: FastAPI) -> None:
@@ -138,4 +141,6 @@ async def overview(request: Request, services: ServicesDep, current: SessionDep)
     principal = current.principal
     status = await call(lambda: lakehouse.status(services, principal))
     usage = await call(lambda: lakehouse.usage(services, principal))
-    return page(request, services, current, "overview.html", {"status": status, "usage": usage})
+    activity = await call(lambda: daily_activity(services, principal, days=ACTIVITY_DAYS))
+    context = {"status": status, "usage": usage, "activity": activity, "chart": day_chart(activity)}
+    return page(request, services, current, "overview.html", context)
