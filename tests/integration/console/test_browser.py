@@ -366,3 +366,21 @@ def test_the_overview_draws_the_last_two_weeks_of_syncs_and_runs_without_script(
         expect(chart).to_be_visible()
         expect(page.locator('svg.day-chart rect[data-series="syncs"]')).to_have_attribute("data-count", "2")
         _shot(page, "55-overview-activity")
+
+
+def test_a_pipelines_schedule_is_set_and_paused_from_its_page(services: Services, page: Page) -> None:
+    owner = make_principal(services, "acme")[0]
+    create(services, owner, "nightly", [sql_task("extract", "CREATE OR REPLACE TABLE silver.raw AS SELECT 1 AS one")])
+    email, password = make_user(services, "acme", role="engineer")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Pipelines").click()
+        page.get_by_role("link", name="nightly").click()
+        expect(page.locator("#schedule")).to_contain_text("No schedule")
+        page.get_by_label("Quartz expression").fill("0 0 6 * * ?")
+        page.get_by_role("button", name="Save schedule").click()
+        expect(page.locator("#schedule .fire-times time").first).to_be_visible()
+        _shot(page, "56-pipeline-schedule")
+        page.get_by_role("button", name="Pause schedule").click()
+        expect(page.locator("#schedule [data-paused]")).to_have_attribute("data-paused", "true")
+        expect(page.get_by_role("button", name="Resume schedule")).to_be_visible()
