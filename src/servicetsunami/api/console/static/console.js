@@ -105,6 +105,7 @@ function loadScripts(sources) {
 function drawCharts(root) {
   for (const el of root.querySelectorAll(".vega-chart[data-spec]")) {
     const spec = JSON.parse(el.dataset.spec);
+    if (spec.width === undefined) spec.width = Math.max(240, Math.min(720, el.clientWidth - 100));
     loadScripts(el.dataset.scripts.split(" "))
       .then(() =>
         window.vegaEmbed(el, spec, {
