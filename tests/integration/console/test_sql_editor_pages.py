@@ -145,3 +145,16 @@ def test_the_chart_libraries_load_only_with_a_chart_and_cross_the_wire_compresse
         headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]},
     )
     assert again.status_code == 304
+
+
+def test_with_a_model_the_chart_caption_names_the_model_that_wrote_its_summary(
+    modelled: tuple[Services, FakeLLM],
+) -> None:
+    services, llm = modelled
+    _orders(services)
+    llm.script = [Scripted(text="North sells more than south.")]
+    with TestClient(create_app(services.settings, services=services), follow_redirects=False) as client:
+        sign_in_as(client, services, "acme", role="analyst")
+        html = _post(client, "/sql/chart", {"sql": BY_REGION})
+    assert 'data-made-by="explain_data"' in html
+    assert "by openai (fake-model)" in html and "North sells more than south." in html

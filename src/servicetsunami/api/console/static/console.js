@@ -105,10 +105,12 @@ function loadScripts(sources) {
 function drawCharts(root) {
   for (const el of root.querySelectorAll(".vega-chart[data-spec]")) {
     const spec = JSON.parse(el.dataset.spec);
+    delete spec.$schema; // a v5 spec draws the same in vega-lite 6, which would warn about the version
     if (spec.width === undefined) spec.width = Math.max(240, Math.min(720, el.clientWidth - 100));
     loadScripts(el.dataset.scripts.split(" "))
       .then(() =>
         window.vegaEmbed(el, spec, {
+          mode: "vega-lite",
           actions: false,
           defaultStyle: false,
           tooltip: false,
