@@ -16,15 +16,19 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from servicetsunami.services.container import Services
+from servicetsunami.services.ingestion import uploads
 from servicetsunami.services.notebooks import notebooks
 from servicetsunami.services.serving import agents
+from servicetsunami.services.transforms import silver
 from servicetsunami.settings import AISettings, Settings
+from servicetsunami.store.repositories import runs as runs_repo
 from tests.fakes.llm import Scripted, running_fake_llm
 from tests.helpers import make_principal
 from tests.integration.api.support import make_user
 from tests.integration.live_server import live_server
 from tests.integration.pipelines.support import create, sql_task
 from tests.integration.serving.conftest import add_orders
+from tests.integration.vectors.conftest import build_index, write_source
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
 CHROMIUM = os.environ.get("TSUNAMI_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -248,3 +252,135 @@ def test_a_bronze_table_is_cleaned_into_silver_with_a_live_preview(
         page.get_by_role("button", name="Build silver").click()
         expect(page.locator('[data-layer="silver"]')).to_contain_text("silver.orders")
         _shot(page, "41-layers")
+
+
+def test_the_sql_editor_charts_a_result_keeps_its_history_and_turns_words_into_sql(
+    services: Services, page: Page
+) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    add_orders(services, owner)
+    email, password = make_user(services, "acme", role="analyst")
+    scripts: list[tuple[str, str | None]] = []
+    page.on(
+        "response", lambda r: scripts.append((r.url, r.headers.get("content-encoding"))) if ".js" in r.url else None
+    )
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.goto(f"{base}/sql")
+        expect(page.locator("#history")).to_contain_text("Statements you run show here")
+        assert not any("vega" in url for url, _ in scripts)  # the chart libraries wait for a chart
+        editor = page.get_by_label("Databricks SQL")
+        editor.fill("SELECT region, SUM(amount) AS total FROM silver.orders GROUP BY region ORDER BY region")
+        page.get_by_role("button", name="Chart").click()
+        expect(page.locator(".vega-chart")).to_have_attribute("data-drawn", "true")
+        expect(page.locator(".vega-chart svg")).to_have_count(1)
+        expect(page.locator("figcaption")).to_contain_text("explain_data")
+        expect(page.locator("figcaption")).to_contain_text("without a model")
+        assert {encoding for url, encoding in scripts if "vega" in url} == {"gzip"}
+        page.get_by_role("button", name="Run").click()
+        expect(page.locator("#result")).to_contain_text("22.5")
+        editor.fill("SELECT COUNT(*) AS n FROM silver.orders")
+        editor.press("Control+Enter")
+        expect(page.locator("#result")).to_contain_text("3")
+        expect(page.locator("#history li")).to_have_count(2)
+        _shot(page, "50-sql-chart-history")
+
+        page.locator("#history").get_by_role("button", name="SELECT region").click()  # runs it again
+        expect(page.locator("#result")).to_contain_text("22.5")
+        expect(page.locator("#history li").first).to_contain_text("SELECT region")
+
+        page.get_by_label("Ask in words").fill("how many orders")
+        page.get_by_role("button", name="Suggest SQL").click()
+        expect(page.locator("#suggestion")).to_contain_text("Answered without a model")
+        expect(page.get_by_label("Databricks SQL")).to_have_value(re.compile(r"count.*orders", re.IGNORECASE))
+        expect(page.locator("#result")).to_contain_text("22.5")  # suggested, not run
+        page.get_by_label("Ask in words").fill("why did churn rise after the spring campaign")
+        page.get_by_role("button", name="Suggest SQL").click()
+        expect(page.locator("#suggestion [role=alert]")).to_be_visible()
+        _shot(page, "51-sql-ask")
+
+
+def test_a_dataset_page_shows_lineage_a_profile_on_demand_and_an_earlier_version(
+    services: Services, page: Page
+) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    uploads.upload_file(services, owner, file_name="orders.csv", dataset_name="orders", content=b"id,region\n1,north\n")
+    uploads.upload_file(
+        services, owner, file_name="more.csv", dataset_name="orders", content=b"id,region\n2,east\n", mode="append"
+    )
+    silver.transform_to_silver(services, owner, "bronze.orders")
+    email, password = make_user(services, "acme", role="analyst")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.locator("#dataset-list").get_by_role("link", name="orders").click()
+        expect(page.locator("#downstream")).to_contain_text("silver.orders")
+        page.get_by_role("button", name="Profile the table").click()
+        expect(page.locator("#profile .profile")).to_have_attribute("data-rows", "2")
+        page.get_by_label("Version").select_option("0")
+        page.get_by_role("button", name="Preview as of this version").click()
+        expect(page.locator("#as-of")).to_contain_text("As of version 0")
+        expect(page.locator("#as-of")).to_contain_text("north")
+        expect(page.locator("#as-of")).not_to_contain_text("east")
+        _shot(page, "52-dataset-lineage-profile-as-of")
+
+
+def test_a_vector_index_is_found_in_the_list_and_searched_in_words(services: Services, page: Page) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    write_source(
+        services,
+        owner,
+        "docs",
+        [
+            {"id": 1, "body": "how to reset a forgotten password"},
+            {"id": 2, "body": "refunds are paid back within five days"},
+        ],
+    )
+    build_index(services, owner, "help", "gold.docs")
+    email, password = make_user(services, "acme", role="analyst")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Vectors").click()
+        expect(page.locator('tr[data-index="help"]')).to_contain_text("ready")
+        _shot(page, "53-vector-indexes")
+        page.get_by_role("link", name="help").click()
+        expect(page.get_by_role("button", name="Sync now")).to_have_count(0)
+        page.get_by_label("Search for").fill("password reset")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("#hits tbody tr").first).to_contain_text("forgotten password")
+        _shot(page, "54-vector-search")
+
+
+def test_the_overview_draws_the_last_two_weeks_of_syncs_and_runs_without_script(services: Services, page: Page) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    with services.store.session() as session:
+        for kind in ("sync", "sync", "job_run"):
+            run = runs_repo.create_run(
+                session, tenant_id=owner.tenant_id, kind=kind, subject="s", role="engineer", params={}
+            )
+            run.state = "succeeded"
+    email, password = make_user(services, "acme", role="analyst")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Overview").click()
+        chart = page.get_by_role("img", name=re.compile("Syncs and runs, last 14 days"))
+        expect(chart).to_be_visible()
+        expect(page.locator('svg.day-chart rect[data-series="syncs"]')).to_have_attribute("data-count", "2")
+        _shot(page, "55-overview-activity")
+
+
+def test_a_pipelines_schedule_is_set_and_paused_from_its_page(services: Services, page: Page) -> None:
+    owner = make_principal(services, "acme")[0]
+    create(services, owner, "nightly", [sql_task("extract", "CREATE OR REPLACE TABLE silver.raw AS SELECT 1 AS one")])
+    email, password = make_user(services, "acme", role="engineer")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Pipelines").click()
+        page.get_by_role("link", name="nightly").click()
+        expect(page.locator("#schedule")).to_contain_text("No schedule")
+        page.get_by_label("Quartz expression").fill("0 0 6 * * ?")
+        page.get_by_role("button", name="Save schedule").click()
+        expect(page.locator("#schedule .fire-times time").first).to_be_visible()
+        _shot(page, "56-pipeline-schedule")
+        page.get_by_role("button", name="Pause schedule").click()
+        expect(page.locator("#schedule [data-paused]")).to_have_attribute("data-paused", "true")
+        expect(page.get_by_role("button", name="Resume schedule")).to_be_visible()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from servicetsunami.services.container import Services
-from servicetsunami.services.pipelines import job_runs
+from servicetsunami.services.pipelines import job_runs, jobs
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 from tests.integration.console.conftest import csrf_of, sign_in_as
@@ -88,3 +88,62 @@ def test_another_tenants_job_and_run_are_not_found(client: TestClient, services:
 def test_no_pipelines_yet_says_how_to_make_one(client: TestClient, services: Services) -> None:
     sign_in_as(client, services, "acme")
     assert "No pipelines yet" in client.get("/pipelines").text
+
+
+def test_a_schedule_is_set_paused_resumed_and_removed_with_its_next_fire_times(
+    client: TestClient, services: Services
+) -> None:
+    job_id, owner = _job(services)
+    sign_in_as(client, services, "acme", role="engineer")
+    page = client.get(f"/pipelines/{job_id}").text
+    assert "No schedule" in page
+    saved = client.post(
+        f"/pipelines/{job_id}/schedule",
+        data={"csrf_token": csrf_of(page), "cron": "0 30 6 * * ?", "timezone": "Europe/Paris"},
+    )
+    assert saved.status_code == 303
+    page = client.get(f"/pipelines/{job_id}").text
+    times = page.split('class="fire-times"')[1].split("</ol>")[0].count("<time")
+    assert times >= 2 and 'data-paused="false"' in page and "Europe/Paris" in page
+    assert jobs.get_job(services, owner, job_id).schedule == {
+        "quartz_cron_expression": "0 30 6 * * ?",
+        "timezone_id": "Europe/Paris",
+        "pause_status": "UNPAUSED",
+        "catch_up": False,
+    }
+    assert client.post(f"/pipelines/{job_id}/pause", data={"csrf_token": csrf_of(page)}).status_code == 303
+    page = client.get(f"/pipelines/{job_id}").text
+    assert 'data-paused="true"' in page and 'class="fire-times"' not in page and "Resume schedule" in page
+    assert client.post(f"/pipelines/{job_id}/resume", data={"csrf_token": csrf_of(page)}).status_code == 303
+    assert not jobs.get_job(services, owner, job_id).paused
+    removed = client.post(f"/pipelines/{job_id}/schedule", data={"csrf_token": csrf_of(page), "cron": ""})
+    assert removed.status_code == 303 and jobs.get_job(services, owner, job_id).schedule is None
+
+
+def test_a_schedule_that_is_not_quartz_is_refused_with_its_code_and_nothing_changes(
+    client: TestClient, services: Services
+) -> None:
+    job_id, owner = _job(services)
+    sign_in_as(client, services, "acme", role="engineer")
+    page = client.get(f"/pipelines/{job_id}").text
+    refused = client.post(
+        f"/pipelines/{job_id}/schedule", data={"csrf_token": csrf_of(page), "cron": "every day", "timezone": "UTC"}
+    )
+    assert refused.status_code == 400 and 'data-code="invalid_job"' in refused.text
+    assert jobs.get_job(services, owner, job_id).version == 1
+
+
+def test_an_analyst_sees_the_schedule_but_cannot_change_it(client: TestClient, services: Services) -> None:
+    job_id, owner = _job(services)
+    definition = {
+        **jobs.get_job(services, owner, job_id).definition,
+        "schedule": {"quartz_cron_expression": "0 0 6 * * ?"},
+    }
+    jobs.update_job(services, owner, job_id, definition)
+    sign_in_as(client, services, "acme", role="analyst")
+    page = client.get(f"/pipelines/{job_id}").text
+    assert "0 0 6 * * ?" in page and "Save schedule" not in page and "Pause schedule" not in page
+    for action, data in (("schedule", {"cron": ""}), ("pause", {}), ("resume", {})):
+        refused = client.post(f"/pipelines/{job_id}/{action}", data={"csrf_token": csrf_of(page), **data})
+        assert refused.status_code == 403 and 'data-code="permission_denied"' in refused.text
+    assert jobs.get_job(services, owner, job_id).schedule is not None

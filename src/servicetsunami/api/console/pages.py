@@ -19,9 +19,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
 
 from servicetsunami.api.console import admin, agents, data, notebooks, pipelines, session, sources, transforms
+from servicetsunami.api.console import vectors as vector_pages
+from servicetsunami.api.console.assets import CompressedStatic
+from servicetsunami.api.console.charts import day_chart
 from servicetsunami.api.console.render import (
     HERE,
     STATIC_PATH,
@@ -36,14 +38,16 @@ from servicetsunami.api.limits import RateLimiter, login_attempt
 from servicetsunami.errors import AuthError, InvalidInput, TsunamiError
 from servicetsunami.services.catalog import lakehouse
 from servicetsunami.services.container import Services
+from servicetsunami.services.ops.activity import daily_activity
 
 SIGNIN_COOKIE = "tsunami_signin"  # the sign-in form's own CSRF value (nobody is signed in yet)
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
+ACTIVITY_DAYS = 14
 
 
 def install(app: FastAPI) -> None:
     """Mount the console's pages and files on ``app``."""
-    app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console-static")
+    app.mount(STATIC_PATH, CompressedStatic(directory=HERE / "static"), name="console-static")
     for area in (
         router,
         data.router,
@@ -52,6 +56,7 @@ def install(app: FastAPI) -> None:
         notebooks.router,
         pipelines.router,
         agents.router,
+        vector_pages.router,
         admin.router,
     ):
         app.include_router(area)
@@ -136,4 +141,6 @@ async def overview(request: Request, services: ServicesDep, current: SessionDep)
     principal = current.principal
     status = await call(lambda: lakehouse.status(services, principal))
     usage = await call(lambda: lakehouse.usage(services, principal))
-    return page(request, services, current, "overview.html", {"status": status, "usage": usage})
+    activity = await call(lambda: daily_activity(services, principal, days=ACTIVITY_DAYS))
+    context = {"status": status, "usage": usage, "activity": activity, "chart": day_chart(activity)}
+    return page(request, services, current, "overview.html", context)

@@ -1,12 +1,13 @@
-"""Pipelines (jobs): the list, a job's DAG and its run history, starting a run with parameters, and a
-run's tasks, updated in place while it runs, with cancel and repair."""
+"""Pipelines (jobs): the list, a job's DAG and its run history, its schedule (set, removed, paused,
+resumed, with the next fire times), starting a run with parameters, and a run's tasks, updated in
+place while it runs, with cancel and repair."""
 
 from __future__ import annotations
 
 import graphlib
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
@@ -82,3 +83,45 @@ async def start(request: Request, services: ServicesDep, current: SessionDep, jo
     }
     run_id = await call(lambda: job_runs.start_job_run(services, principal, job_id, parameters=parameters))
     return RedirectResponse(f"/pipelines/runs/{run_id}", status_code=303)
+
+
+@router.post("/pipelines/{job_id}/schedule")
+async def set_schedule(
+    request: Request,
+    services: ServicesDep,
+    current: SessionDep,
+    job_id: str,
+    cron: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "UTC",
+) -> Response:
+    """Set the job's Quartz schedule (a new version of the job, checked as any update is), or remove
+    it when the expression is left empty; a paused schedule stays paused."""
+    principal = current.principal
+    job = await call(lambda: jobs.get_job(services, principal, job_id))
+    definition = dict(job.definition)
+    if cron.strip():
+        paused = "PAUSED" if job.paused else "UNPAUSED"
+        definition["schedule"] = {
+            **(job.schedule or {}),  # settings the form does not show (catch_up) are kept
+            "quartz_cron_expression": cron.strip(),
+            "timezone_id": timezone.strip() or "UTC",
+            "pause_status": paused,
+        }
+    else:
+        definition.pop("schedule", None)
+    await call(lambda: jobs.update_job(services, principal, job_id, definition))
+    return RedirectResponse(f"/pipelines/{job_id}", status_code=303)
+
+
+@router.post("/pipelines/{job_id}/pause")
+async def pause(request: Request, services: ServicesDep, current: SessionDep, job_id: str) -> Response:
+    principal = current.principal
+    await call(lambda: jobs.set_paused(services, principal, job_id, paused=True))
+    return RedirectResponse(f"/pipelines/{job_id}", status_code=303)
+
+
+@router.post("/pipelines/{job_id}/resume")
+async def resume(request: Request, services: ServicesDep, current: SessionDep, job_id: str) -> Response:
+    principal = current.principal
+    await call(lambda: jobs.set_paused(services, principal, job_id, paused=False))
+    return RedirectResponse(f"/pipelines/{job_id}", status_code=303)

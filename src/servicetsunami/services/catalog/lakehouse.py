@@ -36,6 +36,8 @@ class LakehouseUsage(BaseModel):
     syncs: int
     tables: int
     tables_by_schema: dict[str, int]
+    rows_by_schema: dict[str, int] = Field(default_factory=dict, description="Rows per schema (layer)")
+    size_by_schema: dict[str, int] = Field(default_factory=dict, description="Bytes per schema (layer)")
     rows: int
     size_bytes: int
     synced_share: float | None = Field(
@@ -83,8 +85,12 @@ def usage(svc: Services, principal: Principal) -> LakehouseUsage:
     exists = svc.engine.catalog_exists(principal.catalog)
     tables = [] if exists is False else svc.engine.list_tables(principal.catalog)
     by_schema: dict[str, int] = {}
+    rows_by_schema: dict[str, int] = {}
+    size_by_schema: dict[str, int] = {}
     for t in tables:
         by_schema[t.ref.schema] = by_schema.get(t.ref.schema, 0) + 1
+        rows_by_schema[t.ref.schema] = rows_by_schema.get(t.ref.schema, 0) + (t.rows or 0)
+        size_by_schema[t.ref.schema] = size_by_schema.get(t.ref.schema, 0) + (t.size_bytes or 0)
     return LakehouseUsage(
         catalog=principal.catalog,
         datasets=len(datasets.list_datasets(svc, principal)),
@@ -92,6 +98,8 @@ def usage(svc: Services, principal: Principal) -> LakehouseUsage:
         syncs=len(syncs.list_syncs(svc, principal)),
         tables=len(tables),
         tables_by_schema=by_schema,
+        rows_by_schema=rows_by_schema,
+        size_by_schema=size_by_schema,
         rows=sum(t.rows or 0 for t in tables),
         size_bytes=sum(t.size_bytes or 0 for t in tables),
         synced_share=_synced_share(svc, tables),

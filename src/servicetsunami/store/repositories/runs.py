@@ -386,3 +386,16 @@ def finished_since(session: Session, /, *, tenant_id: str, since: datetime) -> l
         (kind, state, (finished - started).total_seconds() if started is not None and finished is not None else 0.0)
         for kind, state, started, finished in session.execute(query)
     ]
+
+
+def daily_counts(session: Session, /, *, tenant_id: str, since: datetime) -> list[tuple[str, bool, int]]:
+    """``(day as YYYY-MM-DD in UTC, is a sync, runs)`` of the tenant's runs created since ``since``;
+    runs that belong to another (a job run's tasks) are counted in it, not on their own."""
+    day = func.date(Run.created_at)
+    is_sync = Run.kind == "sync"
+    query = (
+        select(day, is_sync, func.count())
+        .where(Run.tenant_id == tenant_id, Run.created_at >= since, Run.parent_id.is_(None))
+        .group_by(day, is_sync)
+    )
+    return [(str(d), bool(sync), int(n)) for d, sync, n in session.execute(query)]
