@@ -114,7 +114,7 @@ Executor = Callable[[ClaimedRun], None]
 
 @dataclass(frozen=True, slots=True)
 class Ticker:
-    """Something the dispatcher calls every ``seconds`` (e.g. queue a replay when work is due); a
+    """Something the launcher calls every ``seconds`` (e.g. queue a replay when work is due); a
     tick that returns a number of seconds is called again after that long if it is sooner."""
 
     seconds: float

@@ -45,6 +45,23 @@ def _set_next(svc: Services, job_id: str, when: datetime) -> None:
         session.execute(update(Job).where(Job.id == job_id).values(next_fire_at=when))
 
 
+def _tick_together(workers: list[Services], *, now: datetime) -> list[int]:
+    """Each worker's :func:`schedules.tick` at the same moment; how many runs each queued."""
+    queued = [0] * len(workers)
+    start = threading.Barrier(len(workers))
+
+    def tick(i: int) -> None:
+        start.wait()
+        queued[i] = schedules.tick(workers[i], now=now)
+
+    threads = [threading.Thread(target=tick, args=(i,)) for i in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return queued
+
+
 def _job(svc: Services, owner: Principal, cron: str, **schedule: object) -> str:
     definition = {
         "name": f"every_{abs(hash(cron))}",
@@ -141,3 +158,37 @@ def test_a_paused_job_does_not_fire_and_resumes_from_the_next_tick(svc: Services
     resumed = jobs.set_paused(svc, owner, job_id, paused=False)
     assert len(resumed.next_fire_times) == 5 and resumed.next_fire_times[0] > utcnow()
     assert all(t.minute % 10 == 0 and t.second == 0 for t in resumed.next_fire_times)
+
+
+def test_two_workers_split_a_burst_of_due_ticks_and_queue_each_exactly_once(
+    tmp_path: Path, database_url: str, svc: Services, owner: Principal
+) -> None:
+    second = Services.open(settings_for(tmp_path / "home", database_url))  # another process's view
+    ids = [
+        jobs.create_job(
+            svc,
+            owner,
+            {
+                "name": f"burst_{i}",
+                "tasks": [sql_task("ping", "SELECT 1")],
+                "max_concurrent_runs": 100,
+                "schedule": {"quartz_cron_expression": "0 0 * * * ?", "timezone_id": "UTC"},
+            },
+        ).job_id
+        for i in range(3 * schedules._BATCH)
+    ]
+    shared = 0
+    try:
+        base = utcnow().replace(microsecond=0) - timedelta(seconds=30)
+        for round_ in range(5):  # a round where both workers queue some ticks shows the split
+            due = base + timedelta(seconds=round_)
+            with svc.store.session() as session:
+                session.execute(update(Job).where(Job.id.in_(ids)).values(next_fire_at=due))
+            queued = _tick_together([svc, second], now=due + timedelta(seconds=1))
+            assert sum(queued) == len(ids)
+            shared += all(queued)
+            for job_id in ids:
+                assert _scheduled(svc, owner, job_id).count(due.isoformat()) == 1
+    finally:
+        second.close()
+    assert shared > 0

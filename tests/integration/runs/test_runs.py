@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from servicetsunami.errors import Conflict, NotFound
+from servicetsunami.runs.base import KindPolicy, Ticker
 from servicetsunami.runs.local.launcher import LocalLauncher
 from servicetsunami.services.container import Services
 from servicetsunami.services.runs import service as runs
@@ -183,3 +184,31 @@ def test_two_workers_on_one_store_never_execute_the_same_run(
     executed = [(r, w) for r, w in EXECUTED if r in set(run_ids)]
     assert sorted(r for r, _ in executed) == sorted(run_ids)  # each exactly once
     assert {w for _, w in executed} <= {svc.launcher.worker_id, second.launcher.worker_id}
+
+
+def test_tickers_keep_their_period_while_claiming_waits_for_the_store(tmp_path: Path) -> None:
+    svc = Services.open(settings_for(tmp_path / "home", ""))  # SQLite: a held write lock makes a claim wait
+    launcher = LocalLauncher(svc.store, svc.settings.runs)
+    calls: list[float] = []
+    fifth = threading.Event()
+
+    def tick() -> None:
+        calls.append(time.monotonic())
+        if len(calls) >= 5:
+            fifth.set()
+
+    try:
+        owner = make_principal(svc, "acme")[0]
+        with svc.store.session() as session:
+            runs_repo.create_run(
+                session, tenant_id=owner.tenant_id, kind="test_echo", subject="x", role="admin", params={}
+            )
+        with svc.store.session(write_lock=True) as session:
+            session.execute(update(Run).where(Run.id == "none").values(error=None))  # takes the write lock
+            launcher.start(lambda run: None, kinds={"test_echo": KindPolicy()}, tickers=[Ticker(0.05, tick)])
+            # The dispatcher waits for the lock (up to the 5 s busy timeout) to claim the queued run; the
+            # ticker goes on meanwhile.
+            assert fifth.wait(3.0), f"the ticker was called {len(calls)} time(s) while claiming waited"
+    finally:
+        launcher.stop(timeout=10)
+        svc.close()

@@ -142,13 +142,18 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
             props = commit_props(commit_info, idempotency)
             if existed and mode in ("append", "merge"):
                 self._widen_for(ref, path, data.schema)
+            written: DeltaTable | None = None
             try:
                 if mode == "merge" and existed:
                     with merging.time_limit(self._merge_timeout):
                         merging.delta_merge(path, counter.reader(), merge_keys or [], props)
                 else:
+                    # A table of our own (not the shared latest snapshot, which readers hold) that the
+                    # write moves to the new version: it becomes the latest snapshot, so the describe
+                    # and the personal-data check that follow a write load no log again.
+                    written = DeltaTable(str(path)) if existed else None
                     write_deltalake(
-                        str(path),
+                        written if written is not None else str(path),
                         counter.reader(),
                         mode="overwrite" if mode == "overwrite" else "append",
                         schema_mode="overwrite" if mode == "overwrite" else "merge",
@@ -156,12 +161,14 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
                         commit_properties=props,
                     )
             except BaseException as exc:
+                self._snapshots.forget(path)
                 if not existed:
                     shutil.rmtree(path, ignore_errors=True)
                 raise translate_write_error(exc, ref) from exc
-            finally:
-                self._snapshots.forget(path)
-            version = DeltaTable(str(path)).version()
+            if written is None:
+                written = DeltaTable(str(path))
+            self._snapshots.replace(path, written)  # ours: the table is locked, so this is its head
+            version = written.version()
         return WriteResult(ref, version, counter.rows)
 
     def write_query(

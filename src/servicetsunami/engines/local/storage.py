@@ -181,6 +181,14 @@ class Snapshots:
 
         return drop
 
+    def replace(self, table_dir: Path, dt: DeltaTable) -> None:
+        """After this process wrote the table (holding its lock): ``dt``, at the new head, is the
+        latest snapshot; pinned versions go as after :meth:`forget`."""
+        with self._guard:
+            self._latest[table_dir] = dt
+            for key in [k for k in self._pinned if k[0] == table_dir]:
+                del self._pinned[key]
+
     def forget(self, table_dir: Path) -> None:
         with self._guard:
             self._latest.pop(table_dir, None)

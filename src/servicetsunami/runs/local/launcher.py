@@ -1,9 +1,11 @@
 """The local launcher: claims runs from the system store and executes them in threads of this process.
 
-Two threads of its own: the dispatcher claims queued runs while there is room (woken by
-:meth:`LocalLauncher.kick`, else every ``poll_seconds``), sweeps runs whose worker died (every
-``sweep_seconds``) and calls the tickers; the beater marks this process's runs alive, passes cancel requests on, and
-cancels runs past their timeout. Each claimed run executes in a thread of its own.
+Three threads of its own: the dispatcher claims queued runs while there is room (woken by
+:meth:`LocalLauncher.kick`, else every ``poll_seconds``) and sweeps runs whose worker died (every
+``sweep_seconds``); the ticker thread calls the tickers, each on its period or sooner when it asks
+(so a schedule's tick is not held up by claiming, nor claiming by a long tick); the beater marks this
+process's runs alive, passes cancel requests on, and cancels runs past their timeout. Each claimed
+run executes in a thread of its own.
 
 With ``tsunami serve --workers N`` every worker process has one launcher over the same store; the
 claim is a compare-and-set in the store, so exactly one of them executes a run.
@@ -35,7 +37,7 @@ from servicetsunami.store.repositories import runs as runs_repo
 
 logger = logging.getLogger(__name__)
 
-_MIN_TICK_SECONDS = 0.01  # a ticker asking to be called again at once still lets the loop claim
+_MIN_TICK_SECONDS = 0.01  # a ticker asking to be called again at once still lets the others run
 
 
 class LocalLauncher(Launcher):
@@ -70,6 +72,8 @@ class LocalLauncher(Launcher):
                 threading.Thread(target=self._dispatch_loop, name="runs-dispatch", daemon=True),
                 threading.Thread(target=self._beat_loop, name="runs-heartbeat", daemon=True),
             ]
+            if self._tickers:
+                self._loops.append(threading.Thread(target=self._tick_loop, name="runs-tickers", daemon=True))
         for loop in self._loops:
             loop.start()
 
@@ -151,29 +155,38 @@ class LocalLauncher(Launcher):
 
     def _dispatch_loop(self) -> None:
         next_sweep = 0.0
-        next_ticks = [0.0 for _ in self._tickers]
         while not self._stopping.is_set():
             try:
                 if time.monotonic() >= next_sweep:
                     self.sweep()
                     next_sweep = time.monotonic() + self.settings.sweep_seconds
-                for i, ticker in enumerate(self._tickers):
-                    if time.monotonic() >= next_ticks[i]:
-                        next_ticks[i] = time.monotonic() + ticker.seconds
-                        sooner = ticker.tick()
-                        if sooner is not None:
-                            next_ticks[i] = min(next_ticks[i], time.monotonic() + max(_MIN_TICK_SECONDS, sooner))
                 while not self._stopping.is_set() and self._claim_one():
                     pass
             except TsunamiError as exc:  # the store is away for a moment: the next round tries again
                 logger.warning("claiming runs failed: %s", exc.message)
             except Exception:
                 logger.exception("claiming runs failed")
-            wake = self.settings.poll_seconds  # a ticker due sooner than the next poll wakes the loop itself
-            if next_ticks:
-                wake = max(0.0, min(wake, min(next_ticks) - time.monotonic()))
-            self._kicked.wait(wake)
+            self._kicked.wait(self.settings.poll_seconds)
             self._kicked.clear()
+
+    def _tick_loop(self) -> None:
+        next_ticks = [0.0 for _ in self._tickers]
+        while not self._stopping.is_set():
+            for i, ticker in enumerate(self._tickers):
+                if self._stopping.is_set() or time.monotonic() < next_ticks[i]:
+                    continue
+                next_ticks[i] = time.monotonic() + ticker.seconds
+                try:
+                    sooner = ticker.tick()
+                except TsunamiError as exc:  # the store is away for a moment: the next round tries again
+                    logger.warning("a ticker failed: %s", exc.message)
+                    continue
+                except Exception:
+                    logger.exception("a ticker failed")
+                    continue
+                if sooner is not None:
+                    next_ticks[i] = min(next_ticks[i], time.monotonic() + max(_MIN_TICK_SECONDS, sooner))
+            self._stopping.wait(max(0.0, min(next_ticks) - time.monotonic()))
 
     def _eligible(self) -> list[str]:
         with self._guard:

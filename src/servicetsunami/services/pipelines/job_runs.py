@@ -126,13 +126,32 @@ def queue_job_run(
     active = runs_repo.count_active(session, tenant_id=tenant_id, kind=JOB_RUN, resource_id=job.id)
     if active >= spec.max_concurrent_runs:
         return None
-    return runs_repo.create_run(
-        session,
-        tenant_id=tenant_id,
-        kind=JOB_RUN,
-        subject=subject,
-        role=role,
-        params={
+    values = job_run_values(
+        job, spec, subject=subject, role=role, parameters=parameters, trigger=trigger, parent_id=parent_id, tick=tick
+    )
+    return runs_repo.create_run(session, **values)
+
+
+def job_run_values(
+    job: Job,
+    spec: JobSpec,
+    /,
+    *,
+    subject: str,
+    role: str,
+    parameters: dict[str, Any],
+    trigger: str,
+    parent_id: str | None = None,
+    tick: datetime | None = None,
+) -> dict[str, Any]:
+    """The columns of a queued job run of ``job`` (``spec`` its definition), for
+    :func:`~servicetsunami.store.repositories.runs.create_run` or, many at once, ``create_runs``."""
+    return {
+        "tenant_id": job.tenant_id,
+        "kind": JOB_RUN,
+        "subject": subject,
+        "role": role,
+        "params": {
             "job_id": job.id,
             "job_name": job.name,
             "job_version": job.version,
@@ -144,12 +163,12 @@ def queue_job_run(
             "rerun": [],
             **({remote.META_JOB_ID: job.meta[remote.META_JOB_ID]} if job.meta.get(remote.META_JOB_ID) else {}),
         },
-        resource_id=job.id,
-        parent_id=parent_id,
-        dedupe_key=f"job:{job.id}:{tick.isoformat()}" if tick is not None else None,
-        timeout_seconds=spec.timeout_seconds,
-        max_attempts=_REPAIR_ATTEMPTS,
-    )
+        "resource_id": job.id,
+        "parent_id": parent_id,
+        "dedupe_key": f"job:{job.id}:{tick.isoformat()}" if tick is not None else None,
+        "timeout_seconds": spec.timeout_seconds,
+        "max_attempts": _REPAIR_ATTEMPTS,
+    }
 
 
 def run_job(

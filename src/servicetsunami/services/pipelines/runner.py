@@ -132,22 +132,49 @@ class TaskState:
         }
 
 
-def task_states(job: JobSpec, children: list[Run], /, *, repair: int, rerun: set[str]) -> dict[str, TaskState]:
+@dataclass
+class StatesMemo:
+    """What :func:`task_states` keeps between the rounds of one coordinator. A task run's key,
+    repair and order never change, nor does a finished task run: a task whose runs have all
+    finished keeps the state worked out for it (a round then costs the tasks under way, not all)."""
+
+    # run id -> (task key, repair, order among the task's runs)
+    facts: dict[str, tuple[str, int, tuple[datetime, int]]] = field(default_factory=dict)
+    # task key -> (its run ids, the state they settled in)
+    settled: dict[str, tuple[tuple[str, ...], TaskState]] = field(default_factory=dict)
+
+
+def task_states(
+    job: JobSpec, children: list[Run], /, *, repair: int, rerun: set[str], memo: StatesMemo | None = None
+) -> dict[str, TaskState]:
     """Each task's state from its task runs; see the module docstring."""
+    memo = memo if memo is not None else StatesMemo()
     by_key: dict[str, list[Run]] = {}
     for child in children:
-        key = str(child.params.get("task_key"))
-        if key not in rerun or int(child.params.get("repair", 0)) == repair:
+        facts = memo.facts.get(child.id)
+        if facts is None:
+            order = (child.created_at, int(child.params.get("attempt", 0)))
+            facts = (str(child.params.get("task_key")), int(child.params.get("repair", 0)), order)
+            memo.facts[child.id] = facts
+        key, child_repair, _ = facts
+        if key not in rerun or child_repair == repair:
             by_key.setdefault(key, []).append(child)
     known = kinds.registered()
     states: dict[str, TaskState] = {}
     for task in job.tasks:
         key = task.task_key
-        mine = sorted(by_key.get(key, ()), key=lambda c: (c.created_at, int(c.params.get("attempt", 0))))
-        state = TaskState(key, task.kind, list(task.depends_on), run_ids=[c.id for c in mine])
+        mine = sorted(by_key.get(key, ()), key=lambda c: memo.facts[c.id][2])
+        ids = tuple(c.id for c in mine)
+        kept = memo.settled.get(key)
+        if kept is not None and kept[0] == ids:
+            states[key] = kept[1]
+            continue
+        state = TaskState(key, task.kind, list(task.depends_on), run_ids=list(ids))
         states[key] = state
         if mine:
             _settle(state, task, mine, known.get(task.kind))
+            if all(c.finished for c in mine):
+                memo.settled[key] = (ids, state)
     return states
 
 
@@ -229,10 +256,11 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
     lookup = _lookup(params, ctx.run_id)
     reported: list[tuple[str, str]] = []
     children = _Children(svc, ctx.run_id)
+    memo = StatesMemo()
     while True:
         seen = svc.launcher.changes()  # a task that ends from here on wakes the wait below at once
         try:
-            states = task_states(job, children.read(), repair=repair, rerun=rerun)
+            states = task_states(job, children.read(), repair=repair, rerun=rerun, memo=memo)
             if ctx.cancelled:
                 _stop(svc, ctx, job, states, repair)
                 ctx.raise_if_cancelled()

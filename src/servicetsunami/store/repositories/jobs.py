@@ -1,16 +1,17 @@
 """Jobs (REST: pipelines): definitions of a tenant, and the schedule cursor the ticker advances.
 
-A scheduled tick is taken by :func:`take_tick`, a compare-and-set on ``next_fire_at``: of any number
-of workers seeing the same due tick, exactly one moves the cursor on and queues the tick's run in
-the same transaction.
+A scheduled tick is taken in one transaction that holds the job's row (:func:`hold_ticks`), checks
+that ``next_fire_at`` is still the tick, moves it on (:func:`move_ticks`) and queues the tick's run:
+of any number of workers seeing the same due tick, exactly one takes it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -105,15 +106,59 @@ def delete_job(session: Session, job_id: str, /, *, tenant_id: str) -> None:
     session.execute(delete(Job).where(Job.id == job_id, Job.tenant_id == tenant_id))
 
 
-def due_jobs(session: Session, /, *, now: datetime, limit: int = 500) -> list[tuple[str, datetime]]:
-    """(job id, due tick) of unpaused scheduled jobs whose next tick has come (a plain read)."""
-    rows = session.execute(
-        select(Job.id, Job.next_fire_at)
-        .where(Job.next_fire_at.is_not(None), Job.next_fire_at <= now, Job.paused.is_(False))
-        .order_by(Job.next_fire_at)
-        .limit(limit)
+def due_job_ids(session: Session, /, *, now: datetime, limit: int = 500) -> list[str]:
+    """Unpaused scheduled jobs whose next tick has come, soonest first (a plain read)."""
+    return list(
+        session.scalars(
+            select(Job.id)
+            .where(Job.next_fire_at.is_not(None), Job.next_fire_at <= now, Job.paused.is_(False))
+            .order_by(Job.next_fire_at, Job.id)
+            .limit(limit)
+        )
     )
-    return [(job_id, tick) for job_id, tick in rows if tick is not None]
+
+
+def due_jobs(session: Session, job_ids: Collection[str], /, *, now: datetime) -> list[Job]:
+    """Those of ``job_ids`` whose next tick has come, unpaused (a plain read: the ticker plans their
+    runs before it takes any lock, and :func:`hold_ticks` checks the plan)."""
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                Job.id.in_(list(job_ids)),
+                Job.next_fire_at.is_not(None),
+                Job.next_fire_at <= now,
+                Job.paused.is_(False),
+            )
+            .order_by(Job.next_fire_at, Job.id)
+        )
+    )
+
+
+def hold_ticks(session: Session, job_ids: Collection[str], /) -> dict[str, tuple[datetime | None, int, bool]]:
+    """Job id -> (next tick, version, paused) of ``job_ids`` as they stand now, held until the
+    transaction ends: PostgreSQL locks the rows and skips those another worker holds (it is firing
+    them), so two workers take disjoint ticks; on SQLite the transaction's write lock holds them all."""
+    rows = session.execute(
+        select(Job.id, Job.next_fire_at, Job.version, Job.paused)
+        .where(Job.id.in_(list(job_ids)))
+        .with_for_update(skip_locked=True)
+    )
+    return {job_id: (tick, version, paused) for job_id, tick, version, paused in rows}
+
+
+def move_ticks(session: Session, moves: list[tuple[str, datetime, datetime | None]], /) -> None:
+    """Move each (job id, tick, next tick) cursor on, in one statement; the rows are held
+    (:func:`hold_ticks`), so each moves (the tick in the condition guards against misuse)."""
+    if not moves:
+        return
+    table = cast(Table, Job.__table__)  # Core: one executemany, no ORM bookkeeping per row
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("job_id"), table.c.next_fire_at == bindparam("tick"))
+        .values(next_fire_at=bindparam("following"), updated_at=utcnow()),
+        [{"job_id": job_id, "tick": tick, "following": following} for job_id, tick, following in moves],
+    )
 
 
 def next_tick(session: Session, /) -> datetime | None:
@@ -121,17 +166,6 @@ def next_tick(session: Session, /) -> datetime | None:
     return session.scalar(
         select(func.min(Job.next_fire_at)).where(Job.next_fire_at.is_not(None), Job.paused.is_(False))
     )
-
-
-def take_tick(session: Session, job_id: str, /, *, tick: datetime, next_fire_at: datetime | None) -> bool:
-    """Move the job's cursor from ``tick`` to ``next_fire_at``; True for the one caller that did."""
-    done = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.next_fire_at == tick, Job.paused.is_(False))
-        .values(next_fire_at=next_fire_at)
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(done, "rowcount", 0) or 0) == 1
 
 
 def set_paused(session: Session, job: Job, /, *, paused: bool, next_fire_at: datetime | None) -> Job:
