@@ -21,7 +21,17 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from servicetsunami.api.console import admin, agents, data, notebooks, pipelines, session, sources, transforms
+from servicetsunami.api.console import (
+    admin,
+    agents,
+    consent,
+    data,
+    notebooks,
+    pipelines,
+    session,
+    sources,
+    transforms,
+)
 from servicetsunami.api.console.render import (
     HERE,
     STATIC_PATH,
@@ -53,6 +63,7 @@ def install(app: FastAPI) -> None:
         pipelines.router,
         agents.router,
         admin.router,
+        consent.router,
     ):
         app.include_router(area)
 
