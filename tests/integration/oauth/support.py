@@ -4,11 +4,14 @@ SDK's ``OAuthClientProvider`` that discovers, registers and authorizes by itself
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+import secrets
 from dataclasses import dataclass, field
 from html import unescape
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 from mcp.client.auth import OAuthClientProvider
@@ -130,3 +133,51 @@ def oauth_client(base_url: str, person: Person, storage: MemoryStorage, **metada
         redirect_handler=redirect,
         callback_handler=callback,
     )
+
+
+@dataclass(frozen=True)
+class Pkce:
+    verifier: str
+    challenge: str
+
+    @classmethod
+    def new(cls) -> Pkce:
+        verifier = secrets.token_urlsafe(48)
+        digest = hashlib.sha256(verifier.encode()).digest()
+        return cls(verifier, base64.urlsafe_b64encode(digest).decode().rstrip("="))
+
+
+def register(base_url: str, **metadata: Any) -> httpx.Response:
+    body = {
+        "client_name": "Hand-driven client",
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        **metadata,
+    }
+    return httpx.post(f"{base_url}/register", json=body, timeout=20)
+
+
+def authorization_url(client_id: str, pkce: Pkce, **params: str) -> str:
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT_URI,
+        "code_challenge": pkce.challenge,
+        "code_challenge_method": "S256",
+        "state": "st-" + secrets.token_hex(4),
+        **params,
+    }
+    return "/authorize?" + urlencode(query)
+
+
+def exchange(base_url: str, client_id: str, code: str, verifier: str) -> httpx.Response:
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "client_id": client_id,
+        "code_verifier": verifier,
+    }
+    return httpx.post(f"{base_url}/token", data=form, timeout=20)
