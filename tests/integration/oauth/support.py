@@ -103,7 +103,9 @@ def redirect_params(response: httpx.Response, /) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
 
 
-def oauth_client(base_url: str, person: Person, storage: MemoryStorage, **metadata: Any) -> OAuthClientProvider:
+def oauth_client(
+    base_url: str, person: Person, storage: MemoryStorage, *, client_metadata_url: str | None = None, **metadata: Any
+) -> OAuthClientProvider:
     """The SDK's OAuth client for ``<base_url>/mcp``, whose user is ``person``; a second sign-in
     (after its grant was revoked) fails the test."""
     asked: list[str] = []
@@ -132,6 +134,7 @@ def oauth_client(base_url: str, person: Person, storage: MemoryStorage, **metada
         storage=storage,
         redirect_handler=redirect,
         callback_handler=callback,
+        client_metadata_url=client_metadata_url,
     )
 
 
