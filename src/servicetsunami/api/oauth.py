@@ -12,14 +12,15 @@ Served at the root of ``tsunami serve`` (when ``auth.oauth_enabled``)::
 The protocol is the MCP SDK's (``mcp.server.auth``): its handlers parse and check the requests (PKCE,
 redirect URI matching, response shapes and error codes) and call :class:`ServiceTsunamiProvider`, which
 adapts them to :mod:`servicetsunami.services.identity.oauth` (grants in the store, codes and refresh
-tokens hashed). Three pieces of the SDK's ``create_auth_routes`` do not fit and are replaced here:
+tokens hashed). Four pieces of the SDK's ``create_auth_routes`` do not fit and are replaced here:
 
 - its metadata is built once, for one fixed issuer URL; ours follows the address the client used
   (``public_url`` or ``Host``, :func:`servicetsunami.mcp.auth.base_url`), as ``/mcp``'s resource
   metadata does, so the metadata is built per request with the SDK's own ``build_metadata``;
 - its ``ClientAuthenticator`` compares client secrets in the clear; we keep only their hashes
   (:class:`HashedSecretAuthenticator`);
-- registration is open, so it is rate-limited per client address (``auth.oauth_register_rate_limit``).
+- registration is open, so it is rate-limited per client address (``auth.oauth_register_rate_limit``);
+- its revocation handler requires a ``client_secret`` field, which public clients do not have.
 
 A client ID that is an https URL names a client ID metadata document (fetched through the SSRF
 guard, size and time bounded: :mod:`servicetsunami.services.identity.oauth_documents`); such clients
@@ -45,7 +46,6 @@ import anyio.to_thread
 import jwt
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.handlers.register import RegistrationHandler
-from mcp.server.auth.handlers.revoke import RevocationHandler
 from mcp.server.auth.handlers.token import TokenHandler
 from mcp.server.auth.middleware.client_auth import AuthenticationError, ClientAuthenticator
 from mcp.server.auth.provider import (
@@ -312,11 +312,28 @@ def oauth_routes(services: Services, limiter: RateLimiter) -> list[Route]:
     authenticator = HashedSecretAuthenticator(provider)
     registration = RegistrationHandler(provider, options=ClientRegistrationOptions(enabled=True))
     token = TokenHandler(provider, authenticator)
-    revocation = RevocationHandler(provider, authenticator)
     authorize = AuthorizationHandler(provider)
 
     async def metadata(request: Request) -> Response:
         return JSONResponse(authorization_server_metadata(services, request.scope))
+
+    async def revoke(request: Request) -> Response:
+        # RFC 7009. Not the SDK's RevocationHandler: its request model requires a client_secret
+        # field, so a public client (PKCE, no secret), which every native MCP client is, could not
+        # revoke anything.
+        try:
+            client = await authenticator.authenticate_request(request)
+        except AuthenticationError as exc:
+            return JSONResponse({"error": "invalid_client", "error_description": exc.message}, status_code=401)
+        token = (await request.form()).get("token")
+        if not isinstance(token, str) or not token:
+            return JSONResponse({"error": "invalid_request", "error_description": "token is required"}, status_code=400)
+        found: AccessToken | GrantRefreshToken | None = await provider.load_access_token(token)
+        if found is None:
+            found = await provider.load_refresh_token(client, token)
+        if found is not None and found.client_id == client.client_id:  # another client's: answered alike
+            await provider.revoke_token(found)
+        return Response(status_code=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     async def register(request: Request) -> Response:
         client = request.client.host if request.client else "-"
@@ -339,7 +356,7 @@ def oauth_routes(services: Services, limiter: RateLimiter) -> list[Route]:
         Route("/authorize", _WithBase(services, _limited(request_response(authorize.handle))), methods=["GET"]),
         Route("/token", _cors(_limited(request_response(token.handle)), post), methods=post),
         Route("/register", _cors(_limited(request_response(register)), post), methods=post),
-        Route("/revoke", _cors(_limited(request_response(revocation.handle)), post), methods=post),
+        Route("/revoke", _cors(_limited(request_response(revoke)), post), methods=post),
     ]
 
 

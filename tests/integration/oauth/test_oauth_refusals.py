@@ -17,6 +17,7 @@ from tests.integration.api.support import make_user
 from tests.integration.live_server import live_server
 from tests.integration.oauth.support import (
     CSRF,
+    REDIRECT_URI,
     SEALED,
     MemoryStorage,
     Person,
@@ -226,3 +227,54 @@ def test_with_oauth_off_there_is_no_authorization_server(settings: Settings) -> 
         services.close()
     assert "authorization_servers" not in metadata
     assert authorize.status_code == 404
+
+
+def test_a_client_revoking_its_refresh_token_at_revoke_ends_its_grant(base_url: str, person: Person) -> None:
+    client_id, pkce = client_id_of(base_url), Pkce.new()
+    tokens = exchange(base_url, client_id, code_for(person, client_id, pkce), pkce.verifier).json()
+    revoked = httpx.post(
+        f"{base_url}/revoke",
+        data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token", "client_id": client_id},
+        timeout=20,
+    )
+    assert revoked.status_code == 200
+    assert post_initialize(base_url, tokens["access_token"]).status_code == 401
+
+
+def test_another_client_cannot_revoke_or_use_a_clients_tokens(base_url: str, person: Person) -> None:
+    client_id, other, pkce = client_id_of(base_url), client_id_of(base_url), Pkce.new()
+    tokens = exchange(base_url, client_id, code_for(person, client_id, pkce), pkce.verifier).json()
+    httpx.post(f"{base_url}/revoke", data={"token": tokens["access_token"], "client_id": other}, timeout=20)
+    assert post_initialize(base_url, tokens["access_token"]).status_code == 200
+    stolen = httpx.post(
+        f"{base_url}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": other},
+        timeout=20,
+    )
+    assert stolen.status_code == 400
+    assert stolen.json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("how", ["post", "basic"])
+def test_a_confidential_client_with_a_wrong_secret_gets_no_tokens(base_url: str, person: Person, how: str) -> None:
+    registered = register(base_url, token_endpoint_auth_method=f"client_secret_{how}").json()
+    client_id, secret, pkce = registered["client_id"], registered["client_secret"], Pkce.new()
+    code = code_for(person, client_id, pkce)
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "client_id": client_id,
+        "code_verifier": pkce.verifier,
+    }
+
+    def token(with_secret: str) -> httpx.Response:
+        if how == "basic":
+            return httpx.post(f"{base_url}/token", data=form, auth=(client_id, with_secret), timeout=20)
+        return httpx.post(f"{base_url}/token", data={**form, "client_secret": with_secret}, timeout=20)
+
+    wrong = token(secret[:-2] + "00")
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "invalid_client"
+    right = token(secret)
+    assert right.status_code == 200, right.text
