@@ -11,6 +11,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
 from servicetsunami.services.container import Services
+from servicetsunami.services.identity import users
 from servicetsunami.settings import Settings
 from tests.helpers import make_principal
 from tests.integration.api.support import make_user
@@ -278,3 +279,24 @@ def test_a_confidential_client_with_a_wrong_secret_gets_no_tokens(base_url: str,
     assert wrong.json()["error"] == "invalid_client"
     right = token(secret)
     assert right.status_code == 200, right.text
+
+
+def test_disabling_the_user_ends_the_access_of_the_apps_they_allowed(services: Services, base_url: str) -> None:
+    email, password = make_user(services, "acme", role="engineer")
+    person = Person(base_url, email, password)
+    try:
+        client_id, pkce = client_id_of(base_url), Pkce.new()
+        tokens = exchange(base_url, client_id, code_for(person, client_id, pkce), pkce.verifier).json()
+    finally:
+        person.close()
+    admin, _ = make_principal(services, "acme", "admin")
+    user = next(u for u in users.list_users(services, admin) if u.email == email)
+    users.update_user(services, admin, user.id, active=False)
+    assert post_initialize(base_url, tokens["access_token"]).status_code == 401
+    refreshed = httpx.post(
+        f"{base_url}/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id},
+        timeout=20,
+    )
+    assert refreshed.status_code == 400
+    assert refreshed.json()["error"] == "invalid_grant"
