@@ -313,6 +313,29 @@ class AuthSettings(BaseModel):
     login_backoff_max_seconds: float = Field(
         900, gt=0, description="Longest backoff wait; a success or this long without failures starts over."
     )
+    oauth_enabled: bool = Field(
+        True,
+        description="Be the OAuth 2.1 authorization server of /mcp, so MCP clients (Claude and others) sign "
+        "in with a browser: /authorize, /token, /register, /revoke and their metadata. False: /mcp takes "
+        "API keys and access tokens only.",
+    )
+    oauth_code_seconds: int = Field(
+        60, ge=10, le=600, description="Lifetime of an OAuth authorization code (used once, at /token)."
+    )
+    oauth_refresh_token_seconds: int = Field(
+        30 * 86_400,
+        ge=300,
+        description="Lifetime of an OAuth refresh token given to an MCP client; each use replaces it.",
+    )
+    oauth_register_rate_limit: str = Field(
+        "20/hour", description="OAuth client registrations (POST /register) from one client address, 'N/period'."
+    )
+    oauth_client_document_bytes: int = Field(
+        5 * 1024,
+        ge=512,
+        le=64 * 1024,
+        description="Largest client ID metadata document fetched (a client_id that is an https URL).",
+    )
 
 
 class ApiSettings(BaseModel):

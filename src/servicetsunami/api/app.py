@@ -30,6 +30,7 @@ from servicetsunami.api.console import pages as console
 from servicetsunami.api.deps import route_allowance
 from servicetsunami.api.headers import SecurityHeaders, add_docs_pages
 from servicetsunami.api.limits import BodySizeLimit, open_rate_limiter
+from servicetsunami.api.oauth import oauth_routes
 from servicetsunami.api.observe import ERROR_CODE_KEY, ObservabilityMiddleware
 from servicetsunami.api.problems import problem
 from servicetsunami.api.routes import (
@@ -186,6 +187,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     # mcp_app serves exactly /mcp itself; a Route (not a mount) avoids a /mcp -> /mcp/ redirect.
     app.router.routes.append(Route("/mcp", endpoint=mcp_app))
     app.router.routes.extend(protected_resource_routes(settings))  # RFC 9728, named by /mcp's 401s
+    if settings.auth.oauth_enabled:  # the authorization server that metadata names
+        app.router.routes.extend(oauth_routes(services, limiter))
     console.install(app)  # the web console at /, its files under /console/static
     app.add_middleware(
         BodySizeLimit, max_body_bytes=settings.api.max_body_bytes, max_upload_bytes=settings.ingest.max_upload_bytes

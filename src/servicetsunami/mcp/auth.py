@@ -8,7 +8,10 @@ The :class:`~servicetsunami.tenancy.Principal` never comes from a tool argument:
   ``Services.authenticate`` the REST door uses. :class:`ApiKeyVerifier` is a fastmcp
   ``TokenVerifier``: fastmcp's HTTP app calls it on every request and answers 401 with a
   ``WWW-Authenticate: Bearer`` challenge when the credential is missing or not accepted. The principal
-  rides in the access token's claims and is rebuilt for each tool call.
+  rides in the access token's claims and is rebuilt for each tool call. An access token that an MCP
+  client got through OAuth (:mod:`servicetsunami.api.oauth`) is accepted too, when it was issued for
+  this endpoint as the request reached it (:func:`mcp_resource`: ``<base>/mcp``) and its grant is in
+  force.
 
 Tools carry the scopes they need as tags (``"read"``, ``"write"``, ``"manage"``).
 :class:`RoleGateMiddleware` hides from ``tools/list`` the tools the caller's role lacks a scope for,
@@ -34,15 +37,18 @@ from typing import Any
 import anyio.to_thread
 import mcp.types as mcp_types
 from fastmcp.server.auth import AccessToken, TokenVerifier
-from fastmcp.server.dependencies import get_access_token
+from fastmcp.server.dependencies import get_access_token, get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import Tool, ToolResult
+from starlette.datastructures import Headers
+from starlette.types import Scope as StarletteScope
 
 from servicetsunami import logs
 from servicetsunami.errors import AuthError, PermissionDenied, ToolNotEnabled
 from servicetsunami.mcp.errors import DoorError
 from servicetsunami.security.ratelimits import RateLimiter, tool_limit
 from servicetsunami.services.container import Services
+from servicetsunami.settings import Settings
 from servicetsunami.tenancy import Principal, Role, Scope
 from servicetsunami.toolsets import ToolSet
 
@@ -54,6 +60,23 @@ _SCOPE_TAGS = {scope.value: scope for scope in Scope}
 RATE_LIMITED_TOOLS: dict[str, tuple[str, str]] = {"query_sql": ("query", "queries")}
 
 
+MCP_PATH = "/mcp"
+
+
+def base_url(settings: Settings, scope: StarletteScope, /) -> str:
+    """This server's address as the client reached it: ``settings.public_url`` when set, else the
+    request's scheme and ``Host`` (checked by the MCP door's ``HostOriginGuard`` on /mcp)."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = Headers(scope=scope).get("host") or f"{settings.host}:{settings.port}"
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+def mcp_resource(settings: Settings, scope: StarletteScope, /) -> str:
+    """The MCP endpoint's URL, as OAuth access tokens name it in ``aud`` (RFC 8707 resource)."""
+    return base_url(settings, scope) + MCP_PATH
+
+
 class ApiKeyVerifier(TokenVerifier):
     """Accepts a ServiceTsunami API key or access JWT as the bearer token, checked on every HTTP request."""
 
@@ -63,7 +86,13 @@ class ApiKeyVerifier(TokenVerifier):
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:
-            principal = await anyio.to_thread.run_sync(self._services.authenticate, token)
+            request = get_http_request()
+        except RuntimeError:  # not over HTTP: no resource of ours to bind a token to
+            resource = None
+        else:
+            resource = mcp_resource(self._services.settings, request.scope)
+        try:
+            principal = await anyio.to_thread.run_sync(lambda: self._services.authenticate(token, resource=resource))
         except AuthError:
             return None  # fastmcp turns this into 401 invalid_token
         return AccessToken(

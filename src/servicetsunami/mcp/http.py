@@ -5,7 +5,9 @@ and decides the tenant and role of that request. Without one, or with one that i
 answer is 401 with a JSON body saying what to send and ``WWW-Authenticate: Bearer
 resource_metadata="<base>/.well-known/oauth-protected-resource/mcp"``: the protected-resource
 metadata of RFC 9728 (:func:`protected_resource_routes`, served at that path and at the path
-without ``/mcp``), which tells MCP clients that this resource takes bearer tokens in the header.
+without ``/mcp``), which tells MCP clients that this resource takes bearer tokens in the header and
+that this server is the OAuth authorization server that issues them (a browser sign-in,
+:mod:`servicetsunami.api.oauth`).
 The transport is stateless (nothing pinned to one worker); each POST gets its own response stream,
 so progress notifications still reach the client. The one exception: a handshake-era client that
 declares ``sampling`` gets an ``Mcp-Session-Id`` naming a record every worker can read, so the
@@ -59,6 +61,9 @@ from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from servicetsunami.errors import AuthError
 from servicetsunami.mcp import backchannel, protocol
+from servicetsunami.mcp.auth import MCP_PATH as MCP_PATH  # the path every door names
+from servicetsunami.mcp.auth import base_url as base_url
+from servicetsunami.mcp.auth import mcp_resource
 from servicetsunami.mcp.server import build_mcp_server
 from servicetsunami.security.bodies import read_at_most, replay
 from servicetsunami.security.ratelimits import RateLimiter, open_rate_limiter
@@ -79,7 +84,6 @@ class _NoStatelessTerminations(logging.Filter):
 
 logging.getLogger("mcp.server.streamable_http").addFilter(_NoStatelessTerminations())
 
-MCP_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource"
 # The MCP SDK's own ceiling for one message; files this big or bigger go through REST uploads.
 MAX_BODY_BYTES = DEFAULT_MAX_REQUEST_BODY_SIZE
@@ -247,26 +251,21 @@ async def _forbidden(send: Send, error: str, description: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def base_url(settings: Settings, scope: Scope, /) -> str:
-    """This server's address as the client reached it: ``settings.public_url`` when set, else the
-    request's scheme and ``Host`` (already checked by :class:`HostOriginGuard` on /mcp)."""
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    host = Headers(scope=scope).get("host") or f"{settings.host}:{settings.port}"
-    return f"{scope.get('scheme', 'http')}://{host}"
-
-
 def protected_resource_metadata(settings: Settings, scope: Scope, /) -> dict[str, Any]:
-    """RFC 9728 metadata of the MCP endpoint: bearer tokens in the header. No ``authorization_servers``:
-    there is no OAuth authorization server to send a client to; keys are made with ``tsunami keys
-    create`` (or REST), access tokens by ``POST /api/v1/auth/login``, and put in the client's headers."""
+    """RFC 9728 metadata of the MCP endpoint: bearer tokens in the header, and (unless
+    ``auth.oauth_enabled`` is off) this server as the authorization server that issues them, so an
+    MCP client can send its user to sign in with a browser (:mod:`servicetsunami.api.oauth`). API
+    keys (``tsunami keys create``) and access tokens of ``POST /api/v1/auth/login`` work as well."""
     base = base_url(settings, scope)
-    return {
+    metadata: dict[str, Any] = {
         "resource": f"{base}{MCP_PATH}",
         "bearer_methods_supported": ["header"],
         "resource_name": "ServiceTsunami MCP",
         "resource_documentation": f"{base}/docs",
     }
+    if settings.auth.oauth_enabled:
+        metadata["authorization_servers"] = [base]
+    return metadata
 
 
 def protected_resource_routes(settings: Settings, /) -> list[Route]:
@@ -282,8 +281,9 @@ def protected_resource_routes(settings: Settings, /) -> list[Route]:
 
 
 NO_KEY_DESCRIPTION = (
-    "send your API key (or an access token from POST /api/v1/auth/login) as 'Authorization: Bearer <key>'; "
-    "make a key with `tsunami keys create --name NAME --role analyst`"
+    "sign in through OAuth (the resource metadata names the authorization server), or send your API key (or "
+    "an access token from POST /api/v1/auth/login) as 'Authorization: Bearer <key>'; make a key with "
+    "`tsunami keys create --name NAME --role analyst`"
 )
 BAD_KEY_DESCRIPTION = (
     "the API key or access token was not accepted ({reason}); check that it was copied whole, that it "
@@ -405,7 +405,8 @@ class McpRequestGate:
             await _json(send, 401, body, _www(challenge))
             return None
         try:
-            return await anyio.to_thread.run_sync(self.services.authenticate, token)
+            resource = mcp_resource(self.services.settings, scope)
+            return await anyio.to_thread.run_sync(lambda: self.services.authenticate(token, resource=resource))
         except AuthError as exc:
             description = BAD_KEY_DESCRIPTION.format(reason=exc.message)
             quoted = description.replace("\\", "").replace('"', "'")

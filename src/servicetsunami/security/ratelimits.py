@@ -183,6 +183,7 @@ def open_rate_limiter(settings: Settings, /) -> RateLimiter:
         login=settings.auth.login_rate_limit,
         login_client=settings.auth.login_client_rate_limit,
         login_account=settings.auth.login_account_rate_limit,
+        oauth_register=settings.auth.oauth_register_rate_limit,
         query=settings.api.query_rate_limit,
         extra_limits=extra,
     )

@@ -19,6 +19,12 @@ reads the user's state through ``store.reads``, remembered until anything is com
 store by any process, so a change is seen at the next request on every worker while an unchanged
 store costs one ``PRAGMA data_version`` on SQLite (one indexed read on PostgreSQL).
 
+An access token given to an MCP client through OAuth (:meth:`TokenSigner.issue_granted`) has the
+same claims plus ``"gid"`` (its grant) and ``"cid"`` (the client), and its ``aud`` is the MCP
+resource it was issued for (``<base>/mcp``), not ``auth.audience``: REST refuses it, and ``/mcp``
+accepts it only where that resource is served (:meth:`TokenSigner.granted_principal`), and only
+while its grant is in force (:func:`require_live_grant`, read like the user's state below).
+
 A refresh token reads ``tsr_<secret>`` (32 random bytes); the store keeps its SHA-256 only (a random
 256-bit secret needs no slow KDF, as for API keys). Rotation and replay detection live in
 :mod:`servicetsunami.services.identity.users`.
@@ -46,7 +52,7 @@ from sqlalchemy import select
 
 from servicetsunami.errors import AuthError, SigningKeyError, TsunamiError
 from servicetsunami.security.secrets import _create_exclusive
-from servicetsunami.store.models import User
+from servicetsunami.store.models import OAuthGrant, User
 from servicetsunami.tenancy import Principal, Role, principal_for
 
 if TYPE_CHECKING:
@@ -75,7 +81,8 @@ class TokenSigner:
         self.audience = audience
         self.access_seconds = access_seconds
         self._catalog_prefix = catalog_prefix
-        self._verified: dict[str, tuple[Principal, float]] = {}  # token -> (principal, exp)
+        # token -> (principal, exp, grant id or None, audience of a grant's token)
+        self._verified: dict[str, tuple[Principal, float, str | None, str | None]] = {}
         self._verified_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -104,14 +111,37 @@ class TokenSigner:
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), self.access_seconds
 
-    def claims(self, token: str, /) -> dict[str, Any]:
-        """The verified claims of ``token``; ``AuthError`` for anything not issued by us, for us, now."""
+    def issue_granted(
+        self, *, user_id: str, tenant_id: str, tenant_slug: str, role: str, resource: str, grant_id: str, client_id: str
+    ) -> tuple[str, int]:
+        """A new access token of an OAuth grant, for ``resource`` only, and its lifetime in seconds."""
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": resource,
+            "sub": f"user:{user_id}",
+            "tid": tenant_id,
+            "tsl": tenant_slug,
+            "role": role,
+            "typ": "access",
+            "gid": grant_id,
+            "cid": client_id,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.access_seconds,
+            "jti": secrets.token_urlsafe(12),
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM), self.access_seconds
+
+    def claims(self, token: str, /, *, audience: str | None = None) -> dict[str, Any]:
+        """The verified claims of ``token``; ``AuthError`` for anything not issued by us, for
+        ``audience`` (default ``auth.audience``), now."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 self._key,
                 algorithms=[ALGORITHM],
-                audience=self.audience,
+                audience=audience or self.audience,
                 issuer=self.issuer,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
                 leeway=5,
@@ -124,11 +154,49 @@ class TokenSigner:
 
     def principal(self, token: str, /) -> Principal:
         known = self._verified.get(token)
-        if known is not None and known[1] > time.time():
+        if known is not None and known[1] > time.time() and known[2] is None:
             return known[0]
         claims = self.claims(token)
+        if "gid" in claims:  # only a grant's own resource takes its tokens
+            raise AuthError(INVALID_TOKEN_MESSAGE)
+        principal = self._principal_of(claims)
+        self._remember(token, principal, claims)
+        return principal
+
+    def granted_principal(self, token: str, /, *, resource: str) -> tuple[Principal, str]:
+        """The principal of an OAuth access token issued for ``resource``, and its grant's id."""
+        known = self._verified.get(token)
+        if known is not None and known[1] > time.time() and known[2] is not None and known[3] == resource:
+            return known[0], known[2]
+        claims = self.claims(token, audience=resource)
+        grant_id = claims.get("gid")
+        if not isinstance(grant_id, str) or not grant_id:
+            raise AuthError(INVALID_TOKEN_MESSAGE)
+        principal = self._principal_of(claims)
+        self._remember(token, principal, claims)
+        return principal, grant_id
+
+    def grant_of(self, token: str, /) -> tuple[str, str] | None:
+        """``(grant id, client id)`` of an OAuth access token signed by us, whatever its resource and
+        even expired (a client revoking it at ``/revoke``); None for anything else."""
         try:
-            principal = principal_for(
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                options={"verify_aud": False, "verify_exp": False, "require": ["iss", "sub"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        grant_id, client_id = claims.get("gid"), claims.get("cid")
+        if isinstance(grant_id, str) and isinstance(client_id, str):
+            return grant_id, client_id
+        return None
+
+    def _principal_of(self, claims: dict[str, Any]) -> Principal:
+        try:
+            return principal_for(
                 tenant_id=str(claims["tid"]),
                 tenant_slug=str(claims["tsl"]),
                 subject=str(claims["sub"]),
@@ -137,14 +205,17 @@ class TokenSigner:
             )
         except (KeyError, ValueError, TsunamiError):
             raise AuthError(INVALID_TOKEN_MESSAGE) from None
+
+    def _remember(self, token: str, principal: Principal, claims: dict[str, Any]) -> None:
+        grant_id = claims.get("gid")
+        audience = str(claims["aud"]) if grant_id is not None else None
         with self._verified_lock:
             if len(self._verified) >= VERIFIED_CACHE_MAX:
                 now = time.time()
                 self._verified = {t: v for t, v in self._verified.items() if v[1] > now}
                 if len(self._verified) >= VERIFIED_CACHE_MAX:
                     self._verified.clear()
-            self._verified[token] = (principal, float(claims["exp"]))
-        return principal
+            self._verified[token] = (principal, float(claims["exp"]), grant_id, audience)
 
 
 def require_current_user(store: Store, principal: Principal, /) -> None:
@@ -161,6 +232,18 @@ def require_current_user(store: Store, principal: Principal, /) -> None:
 
     state = store.reads.get(("user_state", user_id), read)
     if state != (principal.tenant_id, principal.role.value, True):
+        raise AuthError(INVALID_TOKEN_MESSAGE)
+
+
+def require_live_grant(store: Store, grant_id: str, /) -> None:
+    """``AuthError`` unless the OAuth grant ``grant_id`` is still in force (not revoked, not deleted)."""
+
+    def read() -> bool:
+        with store.session() as session:
+            revoked = session.execute(select(OAuthGrant.revoked_at).where(OAuthGrant.id == grant_id)).one_or_none()
+        return revoked is not None and revoked.revoked_at is None
+
+    if not store.reads.get(("oauth_grant_live", grant_id), read):
         raise AuthError(INVALID_TOKEN_MESSAGE)
 
 

@@ -10,11 +10,18 @@ from dataclasses import dataclass, field
 from servicetsunami.engines.base import Engine
 from servicetsunami.engines.outbox import Outbox, attach_mirror
 from servicetsunami.engines.registry import create_engine
+from servicetsunami.errors import AuthError
 from servicetsunami.runs.base import Launcher
 from servicetsunami.runs.local.launcher import LocalLauncher
 from servicetsunami.security.auth import authenticate_api_key
 from servicetsunami.security.secrets import KeyRing, load_keyring
-from servicetsunami.security.tokens import TokenSigner, load_token_signer, looks_like_jwt, require_current_user
+from servicetsunami.security.tokens import (
+    TokenSigner,
+    load_token_signer,
+    looks_like_jwt,
+    require_current_user,
+    require_live_grant,
+)
 from servicetsunami.settings import Settings
 from servicetsunami.store.db import Store
 from servicetsunami.tenancy import Principal
@@ -60,10 +67,22 @@ class Services:
         engine, mirrored or not), so reading them never waits on a network."""
         return self.store.dialect == "sqlite" and self.engine.kind == "local"
 
-    def authenticate(self, credential: str) -> Principal:
+    def authenticate(self, credential: str, /, *, resource: str | None = None) -> Principal:
         """The principal of an API key or an access JWT (every door calls this); raises ``AuthError``
-        for a missing, unknown, revoked or expired one, and for the token of a user since disabled."""
+        for a missing, unknown, revoked or expired one, and for the token of a user since disabled.
+
+        With ``resource`` (the MCP door gives its own URL, ``<base>/mcp``), an OAuth access token
+        issued for exactly that resource is accepted too, while its grant is in force."""
         if self.tokens is not None and looks_like_jwt(credential):
+            if resource is not None:
+                try:
+                    principal, grant_id = self.tokens.granted_principal(credential, resource=resource)
+                except AuthError:
+                    pass
+                else:
+                    require_live_grant(self.store, grant_id)
+                    require_current_user(self.store, principal)
+                    return principal
             principal = self.tokens.principal(credential)
             require_current_user(self.store, principal)
             return principal

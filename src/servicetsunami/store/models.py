@@ -697,3 +697,83 @@ class WebhookDelivery(_MetaMixin, Base):
     created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+OAUTH_CLIENT_SOURCES = ("registered", "document")
+
+
+class OAuthClient(_MetaMixin, Base):
+    """An OAuth client of the MCP door: registered by itself (RFC 7591, ``source`` ``registered``, a
+    random ``id``) or described by a client ID metadata document (``source`` ``document``: ``id`` is
+    the document's https URL, ``fetched_at`` says when it was last read). Not a tenant's: any user of
+    any tenant may let it act for them. A client secret is kept as its SHA-256 only; ``info`` is the
+    registration record without it."""
+
+    __tablename__ = "oauth_clients"
+    __table_args__ = (CheckConstraint(_in("source", OAUTH_CLIENT_SOURCES), name="source"),)
+
+    id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    info: Mapped[dict[str, Any]] = mapped_column(PlainJSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    fetched_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class OAuthGrant(_MetaMixin, Base):
+    """A user's consent that a client acts for them (with the user's tenant and role) at ``resource``.
+    Its authorization codes and refresh tokens hang off it; revoking it ends them and the access
+    tokens that name it."""
+
+    __tablename__ = "oauth_grants"
+    __table_args__ = (
+        Index("ix_oauth_grants_tenant_id_created_at", "tenant_id", "created_at"),
+        Index("ix_oauth_grants_user_id", "user_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    client_id: Mapped[str] = mapped_column(
+        String(500), ForeignKey("oauth_clients.id", ondelete="CASCADE"), nullable=False
+    )
+    resource: Mapped[str] = mapped_column(Text, nullable=False)
+    scopes: Mapped[list[str]] = mapped_column(PlainJSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class OAuthCode(_MetaMixin, Base):
+    """An authorization code of a grant (its SHA-256 only): used once, before ``expires_at``, by the
+    client that asked for it with the PKCE verifier of ``code_challenge``."""
+
+    __tablename__ = "oauth_codes"
+    __table_args__ = (Index("ix_oauth_codes_grant_id", "grant_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    grant_id: Mapped[str] = mapped_column(String(36), ForeignKey("oauth_grants.id", ondelete="CASCADE"), nullable=False)
+    code_challenge: Mapped[str] = mapped_column(String(128), nullable=False)
+    redirect_uri: Mapped[str] = mapped_column(Text, nullable=False)
+    redirect_uri_explicit: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class OAuthRefreshToken(_MetaMixin, Base):
+    """A refresh token of a grant (its SHA-256 only). Using it revokes it and issues the next one;
+    presenting a revoked one again revokes the grant (a stolen token was replayed)."""
+
+    __tablename__ = "oauth_refresh_tokens"
+    __table_args__ = (Index("ix_oauth_refresh_tokens_grant_id", "grant_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    grant_id: Mapped[str] = mapped_column(String(36), ForeignKey("oauth_grants.id", ondelete="CASCADE"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    replaced_by: Mapped[str | None] = mapped_column(String(36), nullable=True)

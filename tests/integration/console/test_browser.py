@@ -11,9 +11,10 @@ import pathlib
 import re
 import shutil
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
 
 from servicetsunami.services.container import Services
 from servicetsunami.services.ingestion import uploads
@@ -26,6 +27,7 @@ from tests.fakes.llm import Scripted, running_fake_llm
 from tests.helpers import make_principal
 from tests.integration.api.support import make_user
 from tests.integration.live_server import live_server
+from tests.integration.oauth.support import REDIRECT_URI, Pkce, authorization_url, exchange, register
 from tests.integration.pipelines.support import create, sql_task
 from tests.integration.serving.conftest import add_orders
 from tests.integration.vectors.conftest import build_index, write_source
@@ -384,3 +386,41 @@ def test_a_pipelines_schedule_is_set_and_paused_from_its_page(services: Services
         page.get_by_role("button", name="Pause schedule").click()
         expect(page.locator("#schedule [data-paused]")).to_have_attribute("data-paused", "true")
         expect(page.get_by_role("button", name="Resume schedule")).to_be_visible()
+
+
+def test_an_mcp_client_is_allowed_on_the_consent_page_and_shows_up_on_the_admin_page(
+    services: Services, page: Page
+) -> None:
+    email, password = make_user(services, "acme", role="admin")
+    pkce = Pkce.new()
+    with live_server(services) as base:
+        client_id = register(base, client_name="Claude").json()["client_id"]
+        landed: list[str] = []
+
+        def app_callback(route: Route) -> None:  # the app's own listener, on the user's machine
+            landed.append(route.request.url)
+            route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>Connected</title>")
+
+        page.route(f"{REDIRECT_URI}**", app_callback)
+        page.goto(base + authorization_url(client_id, pkce, state="browser-state"))
+        expect(page).to_have_url(re.compile(re.escape(f"{base}/signin?next=")))
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+
+        expect(page.get_by_role("heading", name="Allow Claude to use ServiceTsunami as you?")).to_be_visible()
+        expect(page.locator("#consent-tenant")).to_have_text("acme")
+        expect(page.locator("#consent-role")).to_have_text("admin")
+        expect(page.locator("#consent-redirect")).to_have_text("http://127.0.0.1:43117")
+        _shot(page, "57-oauth-consent")
+        page.get_by_role("button", name="Allow").click()  # the policy lets the form lead to the app
+        expect(page).to_have_title("Connected")
+        params = parse_qs(urlsplit(landed[0]).query)
+        assert params["state"] == ["browser-state"] and params["iss"] == [base]
+        assert exchange(base, client_id, params["code"][0], pkce.verifier).status_code == 200
+
+        page.goto(f"{base}/admin")
+        expect(page.locator("tr[data-grant]")).to_contain_text("Claude")
+        _shot(page, "58-admin-oauth-grants")
+        page.get_by_role("button", name=f"Revoke Claude for {email}").click()
+        expect(page.locator("tr[data-grant]")).to_contain_text("revoked")

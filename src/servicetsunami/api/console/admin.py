@@ -1,6 +1,7 @@
 """Administration (admins only; the services refuse anyone else): the tenant's users and API keys
-(a new key is shown once, on the page that created it), the tenant's settings (``mask_pii``), and
-the audit log with filters and older pages."""
+(a new key is shown once, on the page that created it), the apps its users let act for them through
+OAuth (with Revoke), the tenant's settings (``mask_pii``), and the audit log with filters and older
+pages."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from servicetsunami.api.console.render import ConsoleRoute, SessionDep, call, pa
 from servicetsunami.api.deps import ServicesDep
 from servicetsunami.api.pagination import cursor_key, page_of, timestamp
 from servicetsunami.services.governance import pii
-from servicetsunami.services.identity import users
+from servicetsunami.services.identity import oauth, users
 from servicetsunami.services.ops import audit
 from servicetsunami.tenancy import Principal
 
@@ -29,7 +30,16 @@ async def _admin_page(
     people = await call(lambda: users.list_users(services, principal))
     keys = await call(lambda: users.list_api_keys(services, principal))
     masked = await call(lambda: pii.mask_pii_enabled(services, principal))
-    context = {"users": people, "keys": keys, "mask_pii": masked, "roles": ROLES, "new_key": None, **extra}
+    grants = await call(lambda: oauth.list_grants(services, principal))
+    context = {
+        "users": people,
+        "keys": keys,
+        "grants": grants,
+        "mask_pii": masked,
+        "roles": ROLES,
+        "new_key": None,
+        **extra,
+    }
     return page(request, services, current, "admin.html", context)
 
 
@@ -76,6 +86,14 @@ async def add_key(
 async def revoke_key(request: Request, services: ServicesDep, current: SessionDep, key_id: str) -> Response:
     principal = current.principal
     await call(lambda: users.revoke_api_key(services, principal, key_id))
+    return RedirectResponse("/admin", status_code=303)
+
+
+@router.post("/admin/grants/{grant_id}/revoke")
+async def revoke_grant(request: Request, services: ServicesDep, current: SessionDep, grant_id: str) -> Response:
+    """End an app's access: its refresh tokens at once, its access tokens at their next request."""
+    principal = current.principal
+    await call(lambda: oauth.revoke_grant(services, principal, grant_id))
     return RedirectResponse("/admin", status_code=303)
 
 

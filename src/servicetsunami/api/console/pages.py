@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from servicetsunami.api.console import admin, agents, data, notebooks, pipelines, session, sources, transforms
+from servicetsunami.api.console import admin, agents, consent, data, notebooks, pipelines, session, sources, transforms
 from servicetsunami.api.console import vectors as vector_pages
 from servicetsunami.api.console.assets import CompressedStatic
 from servicetsunami.api.console.charts import day_chart
@@ -58,6 +58,7 @@ def install(app: FastAPI) -> None:
         agents.router,
         vector_pages.router,
         admin.router,
+        consent.router,
     ):
         app.include_router(area)
 
