@@ -8,6 +8,7 @@ empty store took most of each ``Services.open``. The migrations themselves run f
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +18,13 @@ import pytest
 from servicetsunami.security.auth import clear_key_cache
 from servicetsunami.services.container import Services
 from servicetsunami.settings import Settings
-from servicetsunami.store.db import Store
+from servicetsunami.store.db import CHECK_WRITE_LOCKS_VARIABLE, Store
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
+
+# Every store this run opens, in this process and the processes it starts, checks that a session that
+# reads and then writes took the write lock (servicetsunami.store.db: the write-lock check).
+os.environ[CHECK_WRITE_LOCKS_VARIABLE] = "1"
 
 pytest_plugins = ["tests.fakes.databricks.fixtures", "pytester"]
 

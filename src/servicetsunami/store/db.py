@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -113,6 +116,9 @@ class Store:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
+            if os.environ.get(CHECK_WRITE_LOCKS_VARIABLE) == "1":
+                event.listen(self.engine, "begin", _track_transaction)
+                event.listen(self.engine, "before_cursor_execute", _check_write_lock)
         self._disposed = False
         event.listen(self.engine, "checkin", self._close_after_dispose)
         self._generation = generation_for(self.dialect, parsed.database)
@@ -296,6 +302,65 @@ def set_up_sqlite(db: sqlite3.Connection, /, *statements: str) -> None:
 def _sqlite_on_begin(conn: Connection) -> None:
     mode = conn.get_execution_options().get(_BEGIN_OPTION, "")
     conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+
+# The write-lock check (CHECK_WRITE_LOCKS_VARIABLE=1, which the test suite sets for itself and the
+# processes it starts): a SQLite transaction begun deferred that reads and then writes fails at once
+# with "database is locked" when another connection commits in between (a deferred transaction cannot
+# take the write lock over a stale snapshot, and SQLite does not wait), so such a block must be
+# ``session(write_lock=True)``. With the check on, the first write after a read in a deferred
+# transaction made by the service's code raises :class:`UnlockedReadThenWrite`, whether or not
+# another connection wrote.
+CHECK_WRITE_LOCKS_VARIABLE = "SERVICETSUNAMI_CHECK_WRITE_LOCKS"
+_TXN_STATE = "tsunami_txn_state"
+_READS = frozenset({"SELECT", "WITH"})
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE"})
+
+
+class UnlockedReadThenWrite(AssertionError):
+    """A store session read, then wrote, without ``write_lock=True`` (see the write-lock check)."""
+
+
+@dataclass(slots=True)
+class _TxnState:
+    immediate: bool
+    read: bool = False
+    wrote: bool = False
+
+
+def _track_transaction(conn: Connection) -> None:
+    conn.info[_TXN_STATE] = _TxnState(immediate=conn.get_execution_options().get(_BEGIN_OPTION) == "IMMEDIATE")
+
+
+def _check_write_lock(
+    conn: Connection, _cursor: Any, statement: str, _parameters: Any, _context: Any, _executemany: bool
+) -> None:
+    state: _TxnState | None = conn.info.get(_TXN_STATE)
+    if state is None or state.immediate or state.wrote or not conn.in_transaction():
+        return
+    words = statement.split(None, 1)
+    verb = words[0].upper() if words else ""
+    if verb in _READS:
+        state.read = True
+    elif verb in _WRITES:
+        state.wrote = True
+        if state.read and _called_by_the_service():
+            raise UnlockedReadThenWrite(
+                "a store session read, then wrote, without write_lock=True: on SQLite another "
+                f"connection's commit in between fails it with 'database is locked' ({statement[:80]!r})"
+            )
+
+
+def _called_by_the_service() -> bool:
+    """Whether the statement comes from the service's code above the store (not from a test that
+    calls the repositories itself to set up its data)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith("servicetsunami.") and not module.startswith("servicetsunami.store"):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def flush_or_conflict(session: Session, message: str) -> None:

@@ -191,7 +191,7 @@ def test_last_use_is_recorded_at_most_once_a_minute(store: Store) -> None:
 
 def test_authenticate_works_inside_the_callers_session(store: Store) -> None:
     created = _key(store)
-    with store.session() as s:
+    with store.session(write_lock=True) as s:
         principal = authenticate_api_key(s, created.plaintext, catalog_prefix=PREFIX)
         assert principal.tenant_slug == "acme"
         assert s.scalar(select(ApiKey.last_used_at)) is not None
@@ -200,7 +200,7 @@ def test_authenticate_works_inside_the_callers_session(store: Store) -> None:
 def test_revoking_through_the_auth_module_evicts_the_cache(store: Store) -> None:
     created = _key(store)
     principal = authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)
-    with store.session() as s:
+    with store.session(write_lock=True) as s:
         auth.revoke_api_key(s, created.id, tenant_id=principal.tenant_id)
     with pytest.raises(AuthError):
         authenticate_api_key(store, created.plaintext, catalog_prefix=PREFIX)

@@ -280,7 +280,7 @@ def set_mask_pii(svc: Services, principal: Principal, enabled: bool, /) -> bool:
     from servicetsunami.tenancy import Scope
 
     principal.require(Scope.MANAGE)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         return bool(
             tenants_repo.set_tenant_setting(session, principal.tenant_id, "mask_pii", bool(enabled))["mask_pii"]
         )

@@ -76,7 +76,7 @@ def create_tenant(store: Store, slug: str, *, name: str | None = None, actor: st
     """Create the tenant ``slug`` (:class:`Conflict` if it exists). ``name`` defaults to the slug."""
     check_slug(slug)
     display_name = _check_name(name if name is not None else slug, what="tenant name")
-    with store.session() as session:
+    with store.session(write_lock=True) as session:
         tenant = tenants_repo.create_tenant(session, slug=slug, name=display_name)
         audit_repo.record_audit(session, action="tenant.create", subject=actor, tenant_id=tenant.id, target=slug)
         public = _tenant_public(tenant)
@@ -109,7 +109,7 @@ def create_api_key(
     key_name = _check_name(name, what="key name")
     if expires_at is not None and expires_at.tzinfo is None:
         raise InvalidInput("expires_at must carry a time zone")
-    with store.session() as session:
+    with store.session(write_lock=True) as session:
         tenant = tenants_repo.get_tenant_by_slug(session, tenant_slug)
         return _new_key(session, tenant, key_name, checked_role, expires_at=expires_at, actor=actor, tool_set=tool_set)
 
@@ -137,7 +137,7 @@ def revoke_api_key(store: Store, *, tenant_slug: str, key_id_or_prefix: str, act
     ref = key_id_or_prefix.strip()
     if ref.startswith(f"{auth.KEY_SCHEME}_"):
         ref = ref.split("_")[1]
-    with store.session() as session:
+    with store.session(write_lock=True) as session:
         tenant = tenants_repo.get_tenant_by_slug(session, tenant_slug)
         key = api_keys_repo.find_api_key(session, ref, tenant_id=tenant.id)
         already = key.revoked_at is not None

@@ -201,7 +201,7 @@ def create_connection(
         ciphertext = ring.encrypt_json(secrets, aad=secret_aad(principal.tenant_id, connection_id))
         kid = ring.active_kid
     public = entry.public(parsed)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         connections_repo.create_connection(
             session,
             tenant_id=principal.tenant_id,
@@ -232,7 +232,7 @@ def test_connection(svc: Services, principal: Principal, connection_id: str, /) 
         result = source.check()
     finally:
         source.close()
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         connections_repo.record_connection_test(
             session, connection_id, tenant_id=principal.tenant_id, ok=result.ok, detail=result.diagnosis
         )

@@ -157,7 +157,7 @@ def create_notebook(
     principal.require(Scope.WRITE)
     path = check_path(path)
     nb = _build(cells=cells, content=content, format=format, language=language)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         notebook = notebooks_repo.create_notebook(
             session,
             tenant_id=principal.tenant_id,

@@ -343,7 +343,7 @@ def _keep(
         if cell.cell_type == "code":
             cell.metadata.setdefault(sf.META, {})["status"] = statuses.get(index, {"status": "not_run"})
     try:
-        with svc.store.session() as session:
+        with svc.store.session(write_lock=True) as session:
             notebooks_repo.save_run_output(session, run_id, tenant_id=principal.tenant_id, content=sf.to_ipynb(nb))
     except Exception:
         logger.exception("the executed notebook of run %s could not be kept", run_id)

@@ -98,7 +98,7 @@ def test_webhook(svc: Services, principal: Principal, webhook_id: str, /) -> web
     """Send a ``webhook.ping`` event now and answer how it went (one attempt, never retried)."""
     principal.require(Scope.MANAGE)
     worker = svc.launcher.worker_id
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         row = repo.get_webhook(session, webhook_id, tenant_id=principal.tenant_id)
         delivery = repo.enqueue(
             session,

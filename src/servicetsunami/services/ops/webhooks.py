@@ -117,7 +117,7 @@ def create_webhook(
     plain = _check_secret(secret) if secret is not None else generate_secret()
     webhook_id = new_id()
     ciphertext, kid = _encrypt(svc, principal.tenant_id, webhook_id, plain)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         if repo.count_webhooks(session, tenant_id=principal.tenant_id) >= svc.settings.webhooks.max_per_tenant:
             raise LimitExceeded(
                 f"a tenant may have {svc.settings.webhooks.max_per_tenant} webhooks; delete one first "
@@ -171,7 +171,7 @@ def update_webhook(
     principal.require(Scope.MANAGE)
     checked_url = check_url(svc, url) if url is not None else None
     patterns = check_events(events) if events is not None else None
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         row = repo.get_webhook(session, webhook_id, tenant_id=principal.tenant_id)
         if checked_url is not None:
             row.url = checked_url
@@ -188,7 +188,7 @@ def update_webhook(
 def delete_webhook(svc: Services, principal: Principal, webhook_id: str, /) -> None:
     """Remove the subscription and its deliveries (those not yet sent never will be)."""
     principal.require(Scope.MANAGE)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         repo.delete_webhook(session, webhook_id, tenant_id=principal.tenant_id)
     logger.info("webhook deleted", extra={"webhook_id": webhook_id})
 
@@ -200,7 +200,7 @@ def rotate_secret(
     principal.require(Scope.MANAGE)
     plain = _check_secret(secret) if secret is not None else generate_secret()
     ciphertext, kid = _encrypt(svc, principal.tenant_id, webhook_id, plain)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         row = repo.get_webhook(session, webhook_id, tenant_id=principal.tenant_id)
         row.secret_ciphertext = ciphertext
         row.secret_kid = kid

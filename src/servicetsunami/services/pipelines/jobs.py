@@ -45,7 +45,7 @@ def create_job(svc: Services, principal: Principal, definition: dict[str, Any], 
     """Store a new job of the caller's tenant (:class:`~servicetsunami.errors.InvalidJob` says why not)."""
     principal.require(Scope.WRITE)
     spec = validate_job(definition, catalog=principal.catalog)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         job = jobs_repo.create_job(
             session,
             tenant_id=principal.tenant_id,

@@ -470,7 +470,7 @@ def _stop(svc: Services, ctx: RunContext, job: JobSpec, states: dict[str, TaskSt
         return
     active = [s.run_id for s in states.values() if s.state in ("queued", "running") and s.run_id]
     for run_id in active:
-        with svc.store.session() as session:
+        with svc.store.session(write_lock=True) as session:
             runs_repo.request_cancel(session, run_id, tenant_id=None)
         local = svc.launcher.local_run(run_id)
         if local is not None:

@@ -139,7 +139,7 @@ def create_agent(
     given = {"instructions": instructions, "model": model, "tools": tools}
     given |= {"vector_indexes": vector_indexes, "description": description}
     definition = definition_of({k: v for k, v in given.items() if v is not None})
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         agent = serving_repo.create_agent(
             session,
             tenant_id=principal.tenant_id,
@@ -170,7 +170,7 @@ def update_agent(
     principal.require(Scope.WRITE)
     changes = {"instructions": instructions, "model": model, "tools": tools}
     changes |= {"vector_indexes": vector_indexes, "description": description}
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         row = serving_repo.get_agent(session, agent, tenant_id=principal.tenant_id)
         merged = {**row.definition, **{k: v for k, v in changes.items() if v is not None}}
         serving_repo.update_agent(session, row, definition=definition_of(merged).model_dump())
@@ -195,7 +195,7 @@ def list_agents(svc: Services, principal: Principal, /) -> AgentList:
 def delete_agent(svc: Services, principal: Principal, agent: str, /) -> AgentPublic:
     """Delete an agent; endpoints deployed from it keep serving their copy until deleted."""
     principal.require(Scope.WRITE)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         row = serving_repo.get_agent(session, agent, tenant_id=principal.tenant_id)
         gone = public(row)
         serving_repo.delete_agent(session, row)

@@ -52,7 +52,7 @@ def chat_message(
     principal.require(Scope.READ)
     if not isinstance(message, str) or not message.strip() or len(message) > MAX_MESSAGE_CHARS:
         raise InvalidInput(f"message must be non-empty text of at most {MAX_MESSAGE_CHARS} characters")
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         if conversation_id is None:
             conversation = serving_repo.create_conversation(
                 session, tenant_id=principal.tenant_id, subject=principal.subject, agent_name=None
@@ -99,7 +99,7 @@ def chat_message(
     if error is not None:
         raise error
     assert result is not None
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         conversation = serving_repo.get_conversation(
             session, conversation_id, tenant_id=principal.tenant_id, subject=principal.subject
         )

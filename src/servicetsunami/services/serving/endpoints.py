@@ -252,7 +252,7 @@ def delete_endpoint(svc: Services, principal: Principal, name: str, /) -> Endpoi
         kind, config = endpoint.kind, dict(endpoint.config)
     if kind == workspace.KIND:
         workspace.delete_remote(svc, config)  # the workspace's endpoint first: none is left behind unseen
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         endpoint = serving_repo.get_endpoint(session, name, tenant_id=principal.tenant_id)
         gone = public(svc, endpoint)
         serving_repo.delete_endpoint(session, endpoint)

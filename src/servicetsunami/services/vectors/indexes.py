@@ -245,7 +245,7 @@ def create_vector_index(
     endpoint = workspace.endpoint_for_new_index(svc)
     if endpoint is not None and model is not None:
         model = workspace.managed_model(svc, model)
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         index = repo.create_index(
             session,
             tenant_id=principal.tenant_id,
@@ -343,7 +343,7 @@ def delete_vector_index(svc: Services, principal: Principal, index: str, /) -> V
                 runs.cancel_run(svc, principal, found.last_run_id)
         except (NotFound, Conflict):
             pass
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:
         repo.delete_index(session, repo.find_index(session, found.id, tenant_id=principal.tenant_id))
         audit_repo.record_audit(
             session,
