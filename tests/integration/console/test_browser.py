@@ -281,11 +281,13 @@ def test_the_sql_editor_charts_a_result_keeps_its_history_and_turns_words_into_s
         assert {encoding for url, encoding in scripts if "vega" in url} == {"gzip"}
         page.get_by_role("button", name="Run").click()
         expect(page.locator("#result")).to_contain_text("22.5")
+        expect(page.locator(".vega-chart svg")).to_have_count(1)  # the chart of this very statement stays
+        _shot(page, "50-sql-chart-history")
         editor.fill("SELECT COUNT(*) AS n FROM silver.orders")
         editor.press("Control+Enter")
         expect(page.locator("#result")).to_contain_text("3")
         expect(page.locator("#history li")).to_have_count(2)
-        _shot(page, "50-sql-chart-history")
+        expect(page.locator("#chart figure")).to_have_count(0)  # another statement's result: no stale chart
 
         page.locator("#history").get_by_role("button", name="SELECT region").click()  # runs it again
         expect(page.locator("#result")).to_contain_text("22.5")

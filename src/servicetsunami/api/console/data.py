@@ -165,7 +165,7 @@ async def chart(
     if spec is None:
         result = await call(lambda: query.query_sql(services, principal, statement))
         spec, made_by = columns_chart(result), "columns"
-    context = {"explained": explained, "spec": spec, "made_by": made_by, "scripts": CHART_SCRIPTS}
+    context = {"explained": explained, "spec": spec, "made_by": made_by, "scripts": CHART_SCRIPTS, "sql": statement}
     return page(request, services, current, "_chart.html", context)
 
 

@@ -78,7 +78,12 @@ document.addEventListener("htmx:afterSwap", (event) => {
   const editor = document.getElementById("sql");
   if (suggested && editor) editor.value = suggested.dataset.suggestedSql; // put in the editor, not run
   const ran = event.detail.target.querySelector(".result[data-sql]");
-  if (event.detail.target.id === "result" && ran) remember(ran.dataset.sql);
+  if (event.detail.target.id === "result" && ran) {
+    remember(ran.dataset.sql);
+    // A chart stays only beside the result of the statement it drew.
+    const charted = document.querySelector("#chart [data-sql]");
+    if (charted && charted.dataset.sql !== ran.dataset.sql) document.getElementById("chart").replaceChildren();
+  }
 });
 
 // Charts: the vega scripts are loaded (once, in order) only when a chart is shown. Vega's
