@@ -6,6 +6,7 @@ the matching output schema, so clients can validate ``structuredContent``.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -21,7 +22,10 @@ class TableList(BaseModel):
     tables: list[TableInfo] = Field(description="Tables in your catalog, by schema then name")
 
 
+@functools.cache
 def output_schema(model: type[BaseModel], /) -> dict[str, Any]:
+    """``model``'s JSON schema as a tool's output schema (made once per model: every build of the
+    server publishes the same; read only)."""
     return model.model_json_schema(mode="serialization", by_alias=True)
 
 

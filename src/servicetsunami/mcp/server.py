@@ -21,10 +21,14 @@ local paths.
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from fastmcp import FastMCP
 from fastmcp.server.middleware import Middleware
+from fastmcp.tools.function_tool import FunctionTool
 
 from servicetsunami import __version__
 from servicetsunami.mcp import prompts, resources
@@ -90,6 +94,57 @@ Errors carry a code (e.g. query_refused, not_found, permission_denied) and a mes
 to change. Analysts can read and query; uploading needs an engineer or admin key."""
 
 
+# Tools as first built, by what makes one: a tool's schema comes from its function's signature and
+# its decorator's arguments, which are the same on every build, while the function itself is a new
+# closure over that build's services and caller. Parsing a signature into its JSON schema took about
+# 5 ms a tool, half a second a server of 100 tools: each stdio start, each HTTP worker, each REST
+# listing of the tools a key sees (mcp/catalog.py). Kept without their function (which would keep
+# the first build's services alive), with the signature fastmcp gave it (a Context parameter
+# becomes an injected default), which each build's function gets too.
+_TOOL_TEMPLATES: dict[tuple[object, ...], tuple[FunctionTool, inspect.Signature | None]] = {}
+
+
+def _no_function() -> None:
+    raise AssertionError("a tool template is never called")
+
+
+class _Server(FastMCP):
+    """FastMCP whose ``@server.tool(...)`` reuses the tool a previous build made from the same code
+    and arguments, with this build's function in it."""
+
+    def tool(self, name_or_fn: Any = None, **kwargs: Any) -> Any:
+        if name_or_fn is not None or set(kwargs) - _TEMPLATE_KWARGS:
+            return super().tool(name_or_fn, **kwargs)
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            key = (
+                fn.__code__,
+                fn.__doc__,
+                repr(fn.__defaults__),
+                repr(fn.__kwdefaults__),
+                repr(fn.__annotations__),
+                repr(sorted(kwargs.items())),
+                self._support_tasks_by_default,
+            )
+            found = _TOOL_TEMPLATES.get(key)
+            if found is None:
+                made = FunctionTool.from_function(fn, task=self._support_tasks_by_default, **kwargs)
+                found = made.model_copy(update={"fn": _no_function}), made.fn.__dict__.get("__signature__")
+                _TOOL_TEMPLATES[key] = found
+            template, signature = found
+            if signature is not None:
+                fn.__signature__ = signature  # type: ignore[attr-defined]
+            self.add_tool(template.model_copy(update={"fn": fn}))
+            return fn
+
+        return register
+
+
+_TEMPLATE_KWARGS = frozenset(
+    {"name", "title", "description", "tags", "output_schema", "annotations", "meta", "timeout"}
+)
+
+
 def offered_tools(settings: Settings, /) -> ToolSet:
     """The server's tool set from settings ``tools.*``; ``InvalidInput`` names an unknown tool or preset."""
     tools = settings.tools
@@ -111,7 +166,7 @@ def build_mcp_server(
     ]
     if limiter is not None:
         middleware.append(RateLimitMiddleware(caller, limiter))
-    server: FastMCP = FastMCP(
+    server: FastMCP = _Server(
         SERVER_NAME,
         instructions=instructions(services.settings),
         version=__version__,
