@@ -96,7 +96,7 @@ def test_streaming_answers_with_server_sent_events_in_both_shapes(
     llm.script = [Scripted(tool_calls=[SQL_CALL]), Scripted(text="There are three orders.")]
     body = {"messages": [{"role": "user", "content": "how many?"}], "stream": True}
     with client.stream("POST", url, json=body, headers=auth(key)) as streamed:
-        assert streamed.headers["content-type"].startswith("text/event-stream")
+        assert streamed.headers["content-type"].startswith("text/event-stream"), streamed.read()
         text = streamed.read().decode()
     assert text.rstrip().endswith("data: [DONE]")
     chunks = sse_events(text)

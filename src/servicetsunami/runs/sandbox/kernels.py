@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,15 +77,18 @@ class Kernel:
         self.workdir = workdir
         self.log = log
 
-    def execute(self, code: str, /, *, timeout: float) -> Execution:
+    def execute(self, code: str, /, *, timeout: float, started: threading.Event | None = None) -> Execution:
         """Run ``code`` and collect what it shows; returns with status ``timeout`` if it outlives
-        ``timeout`` (it keeps running: interrupt it)."""
+        ``timeout`` (it keeps running: interrupt it). ``started`` is set once the kernel has begun
+        the code (from then on an interrupt reaches it)."""
         outputs: list[dict[str, Any]] = []
 
         def hook(msg: dict[str, Any]) -> None:
             kind = msg["header"]["msg_type"]
             content = msg["content"]
-            if kind == "stream":
+            if kind == "execute_input" and started is not None:
+                started.set()
+            elif kind == "stream":
                 outputs.append({"type": "stream", "name": content["name"], "text": content["text"]})
             elif kind in ("execute_result", "display_data"):
                 outputs.append({"type": kind, "data": dict(content.get("data", {}))})

@@ -98,6 +98,7 @@ class _Context:
     commands: dict[str, _Command] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)  # one command at a time
     current: str | None = None  # the command running now
+    started: threading.Event = field(default_factory=threading.Event)  # the kernel began the current one
     closed: bool = False
 
     def close(self) -> None:
@@ -253,10 +254,13 @@ def _run(svc: Services, ctx: _Context, cmd: _Command) -> None:
             if cmd.status == "Cancelled" or ctx.closed:
                 return
             cmd.status = "Running"
+            ctx.started.clear()
             ctx.current = cmd.id
             code = cmd.code if ctx.language == "python" or cmd.code.lstrip().startswith("%") else "%sql\n" + cmd.code
             try:
-                done = ctx.kernel.execute(code, timeout=svc.settings.sandbox.notebook_timeout_seconds)
+                done = ctx.kernel.execute(
+                    code, timeout=svc.settings.sandbox.notebook_timeout_seconds, started=ctx.started
+                )
             finally:
                 ctx.current = None
             ctx.last_used = time.monotonic()
@@ -339,12 +343,18 @@ def _cancel_command(svc: Services, principal: Principal, context_id: str, comman
 
 
 def _stop(svc: Services, ctx: _Context, command_id: str) -> None:
-    """Interrupt until the command has stopped (an interrupt that lands before the code starts is
-    lost); past the grace period the kernel is killed and the context goes with it."""
+    """Interrupt until the command has stopped; past the grace period the kernel is killed and the
+    context goes with it. A kernel ignores an interrupt that reaches it before the code starts, and
+    handles one sent twice after the first: so the interrupt goes once the kernel has begun the
+    command, and again only after a second without effect, which keeps a late duplicate from
+    reaching the next command."""
     deadline = time.monotonic() + svc.settings.sandbox.interrupt_grace_seconds
-    while ctx.current == command_id and time.monotonic() < deadline:
-        ctx.kernel.interrupt()
-        time.sleep(0.1)
+    again = 0.0
+    while ctx.current == command_id and (now := time.monotonic()) < deadline:
+        if ctx.started.is_set() and now >= again:
+            ctx.kernel.interrupt()
+            again = now + 1.0
+        time.sleep(0.02)
     if ctx.current == command_id:
         logger.warning("command %s did not stop on interrupt; its context is destroyed", command_id)
         with _registry(svc).lock:
