@@ -11,7 +11,7 @@ import pytest
 from servicetsunami.errors import Conflict, InvalidInput, LimitExceeded, ModelUnavailable, NotFound
 from servicetsunami.services.container import Services
 from servicetsunami.services.runs import service as runs
-from servicetsunami.services.serving import agents
+from servicetsunami.services.serving import agents, endpoints
 from servicetsunami.services.serving.agents import AgentDefinition
 from servicetsunami.services.serving.loop import run_agent
 from servicetsunami.services.serving.tools import DATA_NOTE, call_tool, toolbox
@@ -169,3 +169,20 @@ def test_an_agent_without_a_model_says_how_to_configure_one(services: Services) 
     with pytest.raises(ModelUnavailable):
         resolve_model(services, "endpoint:databricks-meta-llama")
     assert runs  # the run model is imported for the endpoint tests' kinds
+
+
+def test_a_deploy_whose_run_ends_before_deploy_returns_keeps_the_state_the_run_set(
+    services: Services, acme_key: tuple[Principal, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme, _ = acme_key
+    agents.create_agent(services, acme, "sales")
+    submit = runs.submit
+
+    def submit_and_finish(*args: object, **kwargs: object) -> str:  # the launcher was quicker than the caller
+        run_id = submit(*args, **kwargs)  # type: ignore[arg-type]
+        assert runs.wait_for_run(services, acme, run_id, timeout=30).finished
+        return run_id
+
+    monkeypatch.setattr(runs, "submit", submit_and_finish)
+    deployed = endpoints.deploy_agent(services, acme, "sales", "sales-ep", wait_seconds=0)
+    assert deployed.state == "READY" and deployed.run_id is not None

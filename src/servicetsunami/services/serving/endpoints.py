@@ -174,8 +174,8 @@ def deploy_agent(
             meta={"agent": row.name},
         )
     run_id = runs.submit(svc, principal, DEPLOY_KIND, params={"endpoint_id": endpoint_id}, resource_id=endpoint_id)
-    with svc.store.session() as session:
-        serving_repo.set_endpoint_state(session, endpoint_id, state="NOT_READY", run_id=run_id)
+    with svc.store.session() as session:  # the run may have ended already: its state stays
+        serving_repo.set_endpoint_run(session, endpoint_id, run_id)
     wait = svc.settings.serving.deploy_wait_seconds if wait_seconds is None else wait_seconds
     runs.wait_for_run(svc, principal, run_id, timeout=wait)
     return get_endpoint(svc, principal, endpoint_name)

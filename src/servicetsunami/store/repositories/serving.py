@@ -112,6 +112,13 @@ def set_endpoint_state(
     session.execute(update(ServingEndpoint).where(ServingEndpoint.id == endpoint_id).values(**values))
 
 
+def set_endpoint_run(session: Session, endpoint_id: str, run_id: str, /) -> None:
+    """Name the run deploying the endpoint, leaving its state alone (the run may have set it already)."""
+    session.execute(
+        update(ServingEndpoint).where(ServingEndpoint.id == endpoint_id).values(run_id=run_id, updated_at=utcnow())
+    )
+
+
 def delete_endpoint(session: Session, endpoint: ServingEndpoint, /) -> None:
     session.execute(delete(ServingEndpoint).where(ServingEndpoint.id == endpoint.id))
 
