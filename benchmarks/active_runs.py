@@ -6,7 +6,7 @@ Each start of a job run counts the job's queued and running runs against its ``m
 times through the repository, with the index ``ix_runs_resource_id_state`` (migration 0015) and, as
 the baseline in the same run, after dropping it (the plan before 0015: every run of the job through
 ``ix_runs_resource_id_created_at``). On SQLite, and on PostgreSQL too when
-``TSUNAMI_TEST_POSTGRES_URL`` is set (a scratch database is made and dropped).
+``TSUNAMI_TEST_POSTGRES_URL`` is set (a scratch database is made and dropped, as the tests do).
 
 Usage: ``python benchmarks/active_runs.py [--history 50000] [--repeat 200]``.
 """
@@ -16,32 +16,20 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, make_url, text
+from sqlalchemy import insert, text
 
 from servicetsunami.store.db import Store
 from servicetsunami.store.models import Run, Tenant, utcnow
 from servicetsunami.store.repositories import runs as runs_repo
 
-
-@contextmanager
-def postgres_scratch(url: str) -> Iterator[str]:
-    name = f"bench_runs_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the scratch database helper is the tests'
+from tests.integration.runs.support import postgres_database
 
 
 def fill(store: Store, history: int) -> str:
@@ -115,7 +103,7 @@ def main() -> None:
         measure("SQLite", f"sqlite:///{Path(folder) / 'tsunami.db'}", args.history, args.repeat)
     pg = os.environ.get("TSUNAMI_TEST_POSTGRES_URL")
     if pg:
-        with postgres_scratch(pg) as url:
+        with postgres_database() as url:
             measure("PostgreSQL", url, args.history, args.repeat)
 
 

@@ -102,6 +102,10 @@ to change. Analysts can read and query; uploading needs an engineer or admin key
 # the first build's services alive), with the signature fastmcp gave it (a Context parameter
 # becomes an injected default), which each build's function gets too.
 _TOOL_TEMPLATES: dict[tuple[object, ...], tuple[FunctionTool, inspect.Signature | None]] = {}
+# The decorator arguments our tools use; a call with any other goes to fastmcp unchanged.
+_TEMPLATE_KWARGS = frozenset(
+    {"name", "title", "description", "tags", "output_schema", "annotations", "meta", "timeout"}
+)
 
 
 def _no_function() -> None:
@@ -138,11 +142,6 @@ class _Server(FastMCP):
             return fn
 
         return register
-
-
-_TEMPLATE_KWARGS = frozenset(
-    {"name", "title", "description", "tags", "output_schema", "annotations", "meta", "timeout"}
-)
 
 
 def offered_tools(settings: Settings, /) -> ToolSet:
