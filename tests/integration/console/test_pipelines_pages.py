@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from servicetsunami.api.app import create_app
 from servicetsunami.services.container import Services
 from servicetsunami.services.pipelines import job_runs, jobs
+from servicetsunami.settings import DatabricksSettings
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 from tests.integration.console.conftest import csrf_of, sign_in_as
@@ -147,3 +149,25 @@ def test_an_analyst_sees_the_schedule_but_cannot_change_it(client: TestClient, s
         refused = client.post(f"/pipelines/{job_id}/{action}", data={"csrf_token": csrf_of(page), **data})
         assert refused.status_code == 403 and 'data-code="permission_denied"' in refused.text
     assert jobs.get_job(services, owner, job_id).schedule is not None
+
+
+def test_on_databricks_a_job_links_to_its_workspace_job_or_says_why_the_service_runs_it(
+    on_databricks: Services, fake_workspace: DatabricksSettings
+) -> None:
+    owner = make_principal(on_databricks, "acme")[0]
+    remote = create(
+        on_databricks, owner, "remote", [sql_task("one", "CREATE OR REPLACE TABLE gold.one AS SELECT 1 AS x")]
+    )
+    here = create(
+        on_databricks,
+        owner,
+        "here",
+        [{"task_key": "clean", "kind": "transform", "config": {"bronze_table": "orders"}}],
+    )
+    workspace_id = jobs.get_job(on_databricks, owner, remote).databricks_job_id
+    with TestClient(create_app(on_databricks.settings, services=on_databricks), follow_redirects=False) as client:
+        sign_in_as(client, on_databricks, "acme", role="analyst")
+        linked = client.get(f"/pipelines/{remote}").text.split('id="orchestrator"')[1].split("</p>")[0]
+        assert f'href="{fake_workspace.host.rstrip("/")}/jobs/{workspace_id}"' in linked
+        explained = client.get(f"/pipelines/{here}").text.split('id="orchestrator"')[1].split("</p>")[0]
+        assert "&#39;clean&#39; (transform)" in explained and "href" not in explained

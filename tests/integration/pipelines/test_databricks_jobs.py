@@ -8,24 +8,29 @@ import base64
 import time
 from typing import Any
 
+import psycopg
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service import jobs as dbx_jobs
 from databricks.sdk.service.workspace import ImportFormat
 
-from servicetsunami.errors import NotSupported
+from servicetsunami.errors import Conflict
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
-from servicetsunami.services.ingestion import uploads
+from servicetsunami.services.ingestion import syncs, uploads
 from servicetsunami.services.notebooks import notebooks
 from servicetsunami.services.notebooks import workspace as notebook_workspace
 from servicetsunami.services.pipelines import job_runs, jobs
+from servicetsunami.services.transforms import gold, silver
 from servicetsunami.settings import DatabricksSettings
 from servicetsunami.tenancy import Principal
 from tests.fakes.databricks.jobs import jobs_of
 from tests.fakes.databricks.server import FakeDatabricks
 from tests.helpers import make_principal
 from tests.integration.pipelines.support import DEADLINE, create, run_to_end, sql_task, states, wait_end
+from tests.integration.test_pg_sources import connect, pg_dsn, pg_table
+
+__all__ = ["pg_table"]  # the fixture, used by name below
 
 ORDERS = b"order_id,customer,amount\n1,ada,10\n2,bob,5\n3,ada,7\n4,cy,1\n"
 
@@ -164,13 +169,117 @@ def test_a_canceled_run_stops_its_running_query_on_the_workspace(on_databricks: 
     assert states(canceled) == {"big": "canceled", "after": "canceled"}
 
 
-def test_kinds_the_workspace_cannot_run_are_refused_when_the_job_is_saved(on_databricks: Services) -> None:
+@pytest.mark.postgres
+def test_a_sync_transform_and_gold_pipeline_runs_in_the_service_on_databricks_with_the_same_tables(
+    services: Services,
+    on_databricks: Services,
+    fake_workspace: DatabricksSettings,
+    databricks_fake: FakeDatabricks,
+    pg_table: str,
+) -> None:
+    answers = []
+    for svc in (services, on_databricks):
+        who, _ = make_principal(svc, "acme", "admin")
+        cid = connect(svc, who)
+        first = syncs.sync_table_to_bronze(svc, who, cid, pg_table, target_table="events", wait_seconds=120)
+        assert first.status == "succeeded", first.error
+        silver.transform_to_silver(svc, who, "events")
+        gold.create_gold_table(svc, who, "events_total", "SELECT count(*) AS n, sum(id) AS ids FROM silver.events")
+        job_id = create(
+            svc,
+            who,
+            "events_daily",
+            [
+                {
+                    "task_key": "sync",
+                    "kind": "sync",
+                    "config": {"connection_id": cid, "table_name": f"public.{pg_table}", "target_table": "events"},
+                },
+                {
+                    "task_key": "clean",
+                    "kind": "transform",
+                    "depends_on": ["sync"],
+                    "config": {"bronze_table": "events"},
+                },
+                {
+                    "task_key": "sum",
+                    "kind": "gold_refresh",
+                    "depends_on": ["clean"],
+                    "config": {"table": "events_total"},
+                },
+                sql_task(
+                    "top", "CREATE OR REPLACE TABLE gold.top AS SELECT max(id) AS top FROM silver.events", "clean"
+                ),
+            ],
+            schedule={"quartz_cron_expression": "0 0 4 * * ?", "timezone_id": "UTC"},
+        )
+        job = jobs.get_job(svc, who, job_id)
+        assert job.orchestrator == "service" and job.databricks_job_id is None
+        assert len(job.next_fire_times) == 5  # the service's ticker fires it on both engines
+        with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+            conn.execute(
+                f"INSERT INTO public.{pg_table} (id, note, updated_at) "
+                "SELECT 1000000 + n, 'late', now() FROM generate_series(1, 5) n"
+            )
+        run = run_to_end(svc, who, job_id)
+        assert set(states(run).values()) == {"succeeded"}, run.tasks
+        with psycopg.connect(pg_dsn(), autocommit=True) as conn:
+            conn.execute(f"DELETE FROM public.{pg_table} WHERE id > 1000000")
+        answers.append(
+            (
+                query_sql(svc, who, "SELECT n, ids FROM gold.events_total").rows,
+                query_sql(svc, who, "SELECT top FROM gold.top").rows,
+            )
+        )
+    assert answers[0] == answers[1]
+    assert answers[1][0][0][0] == 3005
+    assert answers[1][1] == [[1000005]]
+    local_job = jobs.list_jobs(on_databricks, make_principal(on_databricks, "acme", "admin")[0])[0]
+    assert local_job.orchestrator_reason is not None and "'sync'" in local_job.orchestrator_reason
+    assert jobs_of(databricks_fake.state(fake_workspace.token.get_secret_value())).jobs == {}  # type: ignore[union-attr]
+
+
+def test_a_job_moves_between_the_workspace_and_the_service_as_its_tasks_change(
+    on_databricks: Services, fake_workspace: DatabricksSettings
+) -> None:
     who, _ = make_principal(on_databricks, "acme", "engineer")
-    with pytest.raises(NotSupported):
-        create(on_databricks, who, "t", [{"task_key": "t", "kind": "gold_refresh", "config": {"table": "gold.x"}}])
-    with pytest.raises(NotSupported):
-        create(on_databricks, who, "p", [sql_task("p", "SELECT {{job.parameters.n}} AS n")], parameters={"n": "1"})
-    assert jobs.list_jobs(on_databricks, who) == []
+    c = _client(fake_workspace)
+    job_id = create(on_databricks, who, "moves", [sql_task("one", "CREATE OR REPLACE TABLE gold.one AS SELECT 1 AS x")])
+    first = jobs.get_job(on_databricks, who, job_id)
+    assert first.orchestrator == "databricks" and first.databricks_job_id is not None
+    assert [j.job_id for j in c.jobs.list()] == [first.databricks_job_id]
+
+    templated = [sql_task("one", "CREATE OR REPLACE TABLE gold.one AS SELECT {{job.parameters.n}} AS x")]
+    moved = jobs.update_job(on_databricks, who, job_id, {"name": "moves", "tasks": templated, "parameters": {"n": "7"}})
+    assert moved.orchestrator == "service" and moved.databricks_job_id is None
+    assert "{{...}}" in (moved.orchestrator_reason or "")
+    assert list(c.jobs.list()) == []
+    run = run_to_end(on_databricks, who, job_id, n="8")
+    assert run.state == "succeeded", run.tasks
+    assert query_sql(on_databricks, who, "SELECT x FROM gold.one").rows == [[8]]
+
+    back = jobs.update_job(on_databricks, who, job_id, {"name": "moves", "tasks": PIPELINE[:1]})
+    assert back.orchestrator == "databricks" and back.orchestrator_reason is None
+    assert [j.job_id for j in c.jobs.list()] == [back.databricks_job_id]
+
+
+def test_a_workspace_job_that_starts_another_keeps_it_in_the_workspace(on_databricks: Services) -> None:
+    who, _ = make_principal(on_databricks, "acme", "engineer")
+    child = create(on_databricks, who, "child", [sql_task("one", "CREATE OR REPLACE TABLE gold.one AS SELECT 1 AS x")])
+    parent = create(on_databricks, who, "parent", [{"task_key": "c", "kind": "run_job", "config": {"job_id": child}}])
+    assert jobs.get_job(on_databricks, who, parent).orchestrator == "databricks"
+    python = [{"task_key": "p", "kind": "python", "config": {"code": "print(1)"}}]
+    with pytest.raises(Conflict):
+        jobs.update_job(on_databricks, who, child, {"name": "child", "tasks": python})
+    assert jobs.get_job(on_databricks, who, child).orchestrator == "databricks"
+
+    jobs.delete_job(on_databricks, who, parent)
+    moved = jobs.update_job(on_databricks, who, child, {"name": "child", "tasks": python})
+    assert moved.orchestrator == "service"
+    again = create(on_databricks, who, "parent", [{"task_key": "c", "kind": "run_job", "config": {"job_id": child}}])
+    assert jobs.get_job(on_databricks, who, again).orchestrator == "service"  # its child runs here
+    run = run_to_end(on_databricks, who, again)
+    assert run.state == "failed" and states(run) == {"c": "failed"}  # python tasks run nowhere, on both engines
 
 
 def test_a_notebook_task_whose_notebook_is_missing_fails_with_a_clear_reason(on_databricks: Services) -> None:

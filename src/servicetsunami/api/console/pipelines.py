@@ -70,7 +70,15 @@ async def job_page(request: Request, services: ServicesDep, current: SessionDep,
     job = await call(lambda: jobs.get_job(services, principal, job_id))
     history = await call(lambda: job_runs.list_job_runs(services, principal, job_id=job_id, limit=HISTORY))
     tasks = [{**t, "state": None} for t in job.definition.get("tasks", [])]
-    context = {"job": job, "runs": history[:HISTORY], "stages": stages(tasks), "prefix": PARAMETER_PREFIX}
+    host = services.settings.databricks.host.rstrip("/")
+    workspace_job = f"{host}/jobs/{job.databricks_job_id}" if host and job.databricks_job_id is not None else None
+    context = {
+        "job": job,
+        "runs": history[:HISTORY],
+        "stages": stages(tasks),
+        "prefix": PARAMETER_PREFIX,
+        "workspace_job": workspace_job,
+    }
     return page(request, services, current, "pipeline.html", context)
 
 

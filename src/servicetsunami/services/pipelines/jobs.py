@@ -7,7 +7,7 @@ normalised shape, whichever shape came in. A job runs as its creator with the ro
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -36,6 +36,15 @@ class JobPublic(BaseModel):
     schedule: dict[str, Any] | None = None
     paused: bool = False
     next_fire_times: list[datetime] = Field(default_factory=list, description="Next scheduled ticks, UTC")
+    orchestrator: Literal["service", "databricks"] = Field(
+        "service",
+        description="Who runs the DAG: this service's runner (on the Databricks engine its statements still "
+        "run on the warehouse) or a Databricks workspace job",
+    )
+    databricks_job_id: int | None = Field(None, description="The workspace job, when Databricks runs it")
+    orchestrator_reason: str | None = Field(
+        None, description="On the Databricks engine: why this service runs the job rather than the workspace"
+    )
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -136,9 +145,10 @@ def set_paused(svc: Services, principal: Principal, job_id: str, /, *, paused: b
 def job_public(job: Job) -> JobPublic:
     spec = JobSpec.model_validate(job.definition)
     times: list[datetime] = []
+    remote_id = job.meta.get(remote.META_JOB_ID)
     if spec.schedule is not None and not job.paused:
         schedule = quartz.parse(spec.schedule.quartz_cron_expression, spec.schedule.timezone_id)
-        if job.meta.get(remote.META_JOB_ID) is not None:  # the workspace fires it
+        if remote_id is not None:  # the workspace fires it
             times = schedule.next_times(utcnow(), NEXT_FIRE_TIMES)
         elif job.next_fire_at is not None:
             times = [job.next_fire_at, *schedule.next_times(job.next_fire_at, NEXT_FIRE_TIMES - 1)]
@@ -150,6 +160,9 @@ def job_public(job: Job) -> JobPublic:
         schedule=spec.schedule.model_dump(mode="json") if spec.schedule else None,
         paused=job.paused,
         next_fire_times=times,
+        orchestrator="service" if remote_id is None else "databricks",
+        databricks_job_id=None if remote_id is None else int(remote_id),
+        orchestrator_reason=job.meta.get(remote.META_SERVICE_REASON),
         created_by=job.created_by,
         created_at=job.created_at,
         updated_at=job.updated_at,
@@ -158,17 +171,54 @@ def job_public(job: Job) -> JobPublic:
 
 def _push(svc: Services, principal: Principal, job: Job, spec: JobSpec, /, *, new: bool = False) -> None:
     """On the Databricks engine: create or replace the job's workspace job (the workspace fires its
-    schedule, so the local ticker is given no next tick)."""
+    schedule, so the local ticker is given no next tick), or, for a job the Jobs API cannot express,
+    keep it with this service's runner (and remove the workspace job it had)."""
     api = remote.jobs_api(svc)
     if api is None:
         return
-    settings = remote.compile_job(svc, principal, job.id, spec, api)
     remote_id = job.meta.get(remote.META_JOB_ID)
+    reason = remote.service_reason(svc, principal, spec)
+    meta = {k: v for k, v in job.meta.items() if k not in (remote.META_JOB_ID, remote.META_SERVICE_REASON)}
+    if reason is not None:
+        if remote_id is not None:
+            _leave_workspace(svc, principal, job, int(remote_id), api)
+        job.meta = {**meta, remote.META_SERVICE_REASON: reason}
+        return
+    settings = remote.compile_job(svc, principal, job.id, spec, api)
     if new or remote_id is None:
-        job.meta = {**job.meta, remote.META_JOB_ID: api.create(settings)}
+        remote_id = api.create(settings)
     else:
         api.reset(int(remote_id), settings)
+    job.meta = {**meta, remote.META_JOB_ID: remote_id}
     job.next_fire_at = None
+
+
+def _leave_workspace(svc: Services, principal: Principal, job: Job, remote_id: int, api: Any, /) -> None:
+    """Delete the workspace job of a job that now runs in this service, unless a run of it is under way
+    or another workspace job starts it (either would be cut off)."""
+    with svc.store.session() as session:
+        active = runs_repo.count_active(session, tenant_id=principal.tenant_id, kind="job_run", resource_id=job.id)
+        parents = [
+            other.name
+            for other in jobs_repo.list_jobs(session, tenant_id=principal.tenant_id)
+            if other.id != job.id
+            and other.meta.get(remote.META_JOB_ID) is not None
+            and any(
+                t.get("kind") == "run_job" and str((t.get("config") or {}).get("job_id")) == job.id
+                for t in other.definition.get("tasks") or []
+            )
+        ]
+    if active:
+        raise Conflict(
+            f"job {job.id} has {active} run(s) under way in the workspace; this change moves it to the "
+            "service's runner: cancel them or let them end first"
+        )
+    if parents:
+        raise Conflict(
+            f"job {job.id} is started from the workspace by {', '.join(sorted(parents))}; this change would "
+            "move it to the service's runner, where those jobs cannot start it"
+        )
+    api.delete(remote_id)
 
 
 def _schedule_columns(spec: JobSpec) -> dict[str, Any]:

@@ -16,12 +16,18 @@ Compilation (:func:`compile_job`):
 - ``notebook``: ``notebook_task.notebook_path`` is where ``publish_notebook`` puts the tenant's
   notebook (``<databricks.workspace_folder>/<catalog>/<notebook path>``); ``base_parameters`` pass
   through (Databricks reads the same ``{{job.parameters.x}}`` references);
-- ``run_job``: ``run_job_task`` with the other job's workspace job id;
-- ``sync``, ``transform``, ``gold_refresh`` and ``python`` are not available on this engine
-  (:class:`~servicetsunami.errors.NotSupported`).
+- ``run_job``: ``run_job_task`` with the other job's workspace job id.
 
 The schedule becomes ``quartz_cron_expression`` + ``timezone_id`` + ``pause_status``; the workspace
 fires it, so the local ticker leaves such jobs alone.
+
+A job the Jobs API cannot express (:func:`service_reason`) stays with this service's own runner, on
+the same engine: a ``sync`` (the workspace cannot reach the service's sources), a ``transform`` or
+``gold_refresh`` (the stored silver spec and gold definition, their checks and lineage, live here), a
+``python`` task, an ``sql`` statement with ``{{...}}`` references, a notebook named by id, or a
+``run_job`` of a job that is itself run here. Its statements still run on the SQL warehouse, its syncs
+land through the engine, its notebooks run as one-time workspace runs, and its schedule is fired by
+the service's ticker. :func:`describe` says which, and why, for the doors.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 META_JOB_ID = "databricks_job_id"
+META_SERVICE_REASON = "service_reason"  # on the Databricks engine: why this service runs the job
 _POLL_SECONDS = 0.5
 _CANCEL_WAIT_SECONDS = 60.0
 _RUN_IF = {"all_success": "ALL_SUCCESS", "all_done": "ALL_DONE", "at_least_one_failed": "AT_LEAST_ONE_FAILED"}
@@ -89,6 +96,36 @@ def tenant_folder(svc: Services, catalog: str, /) -> str:
 
 
 # -- compiling ----------------------------------------------------------------------------------------
+
+
+_SERVICE_KINDS = {
+    "sync": "the workspace cannot reach this service's sources",
+    "transform": "the silver spec, its checks and lineage live in this service",
+    "gold_refresh": "the gold definition and its lineage live in this service",
+    "python": "python tasks are not available on either engine (a notebook task runs code)",
+}
+
+
+def service_reason(svc: Services, principal: Principal, spec: JobSpec, /) -> str | None:
+    """Why ``spec`` cannot be a workspace job (so this service runs it on the same engine), or None.
+
+    Reads the store only for ``run_job`` targets, and writes nothing: it is asked before anything is
+    put in the workspace."""
+    for task in spec.tasks:
+        why = _SERVICE_KINDS.get(task.kind)
+        if task.kind == "sql" and _has_templates(task.config):
+            why = "its statement has {{...}} references, which a workspace SQL file cannot carry"
+        elif task.kind == "notebook" and not task.config.get("notebook_path"):
+            why = "its notebook is named by id, not by workspace path"
+        elif task.kind == "run_job":
+            other = str(task.config.get("job_id"))
+            with svc.store.session() as session:
+                target = jobs_repo.get_job(session, other, tenant_id=principal.tenant_id)
+                if target.meta.get(META_JOB_ID) is None:
+                    why = f"job {other} runs in this service, so a workspace job cannot start it"
+        if why is not None:
+            return f"task {task.task_key!r} ({task.kind}): {why}"
+    return None
 
 
 def compile_job(
