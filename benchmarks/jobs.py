@@ -12,7 +12,8 @@
    timed by calling it directly, and the overhead printed against it too: that part is not
    orchestration. The DAG's wall time is also compared with the best any runner can do at the
    DAG's width limit (``jobs.max_parallel_tasks`` tasks at once, list scheduling of the measured
-   statement times).
+   statement times), and on this machine's cores (the statements are CPU-bound: with fewer cores
+   than task slots, a fan-out runs a core's worth at a time, whatever the runner does).
 2. Schedule lag. ``--jobs`` jobs fire every ``--every`` seconds for ``--seconds`` seconds with two
    workers on one store; every tick must be queued exactly once (0 missed, 0 duplicated) and the lag
    from the tick to its run being queued (fired) is printed as p50/p99 (target p99 < 1 s), then the
@@ -163,6 +164,12 @@ def overhead(home: pathlib.Path) -> None:
         print(
             f"  best possible at {settings.jobs.max_parallel_tasks} tasks at once {width:.2f} s "
             f"({width / critical:.2f}x the critical path); DAG / that = {wall / width:.2f}x"
+        )
+        cores = min(os.cpu_count() or 1, settings.jobs.max_parallel_tasks)
+        bound = _at_width(tasks, own, cores)
+        print(
+            f"  best possible on this machine's {cores} core(s), one statement a core: {bound:.2f} s "
+            f"({bound / critical:.2f}x the critical path); DAG / that = {wall / bound:.2f}x"
         )
     finally:
         svc.close()

@@ -139,13 +139,15 @@ class Launcher(abc.ABC):
     def kick(self) -> None: ...
 
     @abc.abstractmethod
-    def notify(self) -> None: ...
+    def notify(self, run_id: str | None = None, /) -> None:
+        """Something changed here: run ``run_id`` (it started, progressed or ended), or anything."""
 
     @abc.abstractmethod
-    def wait_change(self, timeout: float, /, *, after: int | None = None) -> None:
+    def wait_change(self, timeout: float, /, *, after: int | None = None, run_id: str | None = None) -> None:
         """Wait until something changes here or ``timeout`` passes; with ``after`` (a value of
         :meth:`changes` read before the caller looked at the store), return at once when a change
-        came since, so a change between that look and this wait is not slept through."""
+        came since, so a change between that look and this wait is not slept through. With
+        ``run_id``, only a change of that run (or one not about any run) counts."""
 
     def changes(self) -> int:
         """A number that grows with every :meth:`notify` (see :meth:`wait_change`)."""

@@ -212,3 +212,34 @@ def test_tickers_keep_their_period_while_claiming_waits_for_the_store(tmp_path: 
     finally:
         launcher.stop(timeout=10)
         svc.close()
+
+
+def test_a_wait_for_one_run_sleeps_through_other_runs_changes_and_wakes_on_its_own(svc: Services) -> None:
+    launcher = svc.launcher
+    others = threading.Event()
+
+    def busy() -> None:  # other runs change all the time
+        while not others.is_set():
+            launcher.notify("another-run")
+            others.wait(0.005)
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    try:
+        started = time.monotonic()
+        launcher.wait_change(0.3, run_id="mine")
+        assert time.monotonic() - started >= 0.3  # none of them ended the wait
+
+        seen = launcher.changes()
+        launcher.notify("mine")
+        started = time.monotonic()
+        launcher.wait_change(DEADLINE, after=seen, run_id="mine")  # its change came since: no wait
+        assert time.monotonic() - started < DEADLINE / 2
+
+        seen = launcher.changes()
+        launcher.notify()  # a change not about any run counts for every waiter
+        launcher.wait_change(DEADLINE, after=seen, run_id="mine")
+        assert time.monotonic() - started < DEADLINE / 2
+    finally:
+        others.set()
+        thread.join()

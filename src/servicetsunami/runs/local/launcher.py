@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
@@ -54,6 +55,7 @@ class LocalLauncher(Launcher):
         self._stopping = threading.Event()
         self._changed = threading.Condition()
         self._changes = 0  # notify() calls so far
+        self._recent: deque[tuple[int, str | None]] = deque(maxlen=256)  # (change number, its run)
         self._loops: list[threading.Thread] = []
         self._tickers: list[Ticker] = []
         self._reserved: dict[str, int] = {}  # slots held by reserve() for runs about to be adopted
@@ -84,19 +86,30 @@ class LocalLauncher(Launcher):
     def kick(self) -> None:
         self._kicked.set()
 
-    def notify(self) -> None:
+    def notify(self, run_id: str | None = None, /) -> None:
         with self._changed:
             self._changes += 1
+            self._recent.append((self._changes, run_id))
             self._changed.notify_all()
 
     def changes(self) -> int:
         return self._changes
 
-    def wait_change(self, timeout: float, /, *, after: int | None = None) -> None:
+    def wait_change(self, timeout: float, /, *, after: int | None = None, run_id: str | None = None) -> None:
+        deadline = time.monotonic() + max(0.0, timeout)
         with self._changed:
-            if after is not None and self._changes != after:
-                return
-            self._changed.wait(max(0.0, timeout))
+            seen = self._changes if after is None else after
+            while not (self._changes != seen and self._concerns(seen, run_id)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._changed.wait(remaining)
+
+    def _concerns(self, since: int, run_id: str | None) -> bool:
+        """Whether a change after ``since`` is about ``run_id`` (any change, without one)."""
+        if run_id is None or self._changes - since > len(self._recent):  # some fell out of the window
+            return True
+        return any(n > since and changed in (None, run_id) for n, changed in self._recent)
 
     def reserve(self, kind: str, wanted: int, /) -> int:
         with self._guard:
@@ -218,7 +231,7 @@ class LocalLauncher(Launcher):
             self._active[claimed.id] = claimed
             self._threads[claimed.id] = thread
         thread.start()
-        self.notify()
+        self.notify(claimed.id)
         return True
 
     def _execute(self, run: ClaimedRun) -> None:
@@ -243,7 +256,7 @@ class LocalLauncher(Launcher):
             with self._guard:
                 self._active.pop(run.id, None)
                 self._threads.pop(run.id, None)
-            self.notify()
+            self.notify(run.id)
             self.kick()  # a slot is free
 
     # -- heartbeats, cancels, timeouts, sweeps ------------------------------------------------

@@ -116,8 +116,8 @@ def remember_flags(svc: Services, principal: Principal, table: str, flags: dict[
 
     Kept in the tenant's settings, so every worker process, and the next start, masks them too. A
     table checked and found clean is recorded with no flags (it is not checked again at query time)."""
-    current = remembered_flags(svc, principal, table)
     entry = _all_flags(svc, principal).get(table)
+    current = {c: k for c, k in (entry or {}).items() if c != _PENDING}
     if entry is not None and _PENDING not in entry and all(current.get(c) for c in flags):
         return current
     with svc.store.session(write_lock=True) as session:

@@ -99,7 +99,7 @@ class RunContext:
             alive = runs_repo.set_progress(
                 session, self.run_id, progress=dict(self._progress), worker=self._svc.launcher.worker_id
             )
-        self._svc.launcher.notify()
+        self._svc.launcher.notify(self.run_id)
         return alive
 
     @property

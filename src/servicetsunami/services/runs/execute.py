@@ -73,7 +73,7 @@ def _stopped(svc: Services, claimed: ClaimedRun, kind: RunKind, ctx: RunContext,
     elif reason == "shutdown" and kind.requeue_when_lost:
         with svc.store.session() as session:
             runs_repo.requeue(session, claimed.id, worker=svc.launcher.worker_id)
-        svc.launcher.notify()
+        svc.launcher.notify(claimed.id)
     elif reason == "shutdown":
         error = "the service stopped while the run was going; start it again"
         _end(svc, claimed, "canceled", error=error, error_code="cancelled", progress=ctx.last_progress)
@@ -106,7 +106,7 @@ def _end(
         _ENDED[claimed.id] = state
     else:
         logger.info("run %s had already ended elsewhere", claimed.id)
-    svc.launcher.notify()
+    svc.launcher.notify(claimed.id)
 
 
 def _principal(svc: Services, claimed: ClaimedRun) -> Principal | None:

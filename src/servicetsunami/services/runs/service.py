@@ -166,9 +166,10 @@ def wait_for_run(
     poll_seconds: float = 0.5,
 ) -> RunPublic:
     """Wait until the run ends or ``timeout`` passes; ``on_progress`` sees each state in between.
-    Wakes on every change made in this process, and polls the store for the others' runs."""
+    Wakes on each change of the run made in this process, and polls the store for the others' runs."""
     deadline = time.monotonic() + max(timeout, 0.0)
     while True:
+        seen = svc.launcher.changes()  # a change from here on ends the wait below at once
         status = get_run(svc, principal, run_id)
         remaining = deadline - time.monotonic()
         if status.finished or remaining <= 0:
@@ -177,7 +178,7 @@ def wait_for_run(
             return status
         if on_progress is not None:
             on_progress(status)
-        svc.launcher.wait_change(min(poll_seconds, remaining))
+        svc.launcher.wait_change(min(poll_seconds, remaining), after=seen, run_id=run_id)
 
 
 async def await_run(
