@@ -98,6 +98,14 @@ def _sign_in(page: Page, base: str, email: str, password: str) -> None:
     expect(page).to_have_url(f"{base}/datasets")
 
 
+def _write_sql(page: Page, sql: str) -> None:
+    """Replace the SQL editor's text by typing it, as a person does (select all, then type)."""
+    expect(page.locator("textarea#sql")).to_be_hidden()  # the code editor has taken the textarea's place
+    editor = page.get_by_label("Databricks SQL")
+    editor.press("Control+a")
+    editor.press_sequentially(sql)
+
+
 def test_a_new_user_uploads_a_file_previews_it_and_queries_it_in_the_browser(
     services: Services, page: Page, tmp_path: pathlib.Path
 ) -> None:
@@ -121,15 +129,14 @@ def test_a_new_user_uploads_a_file_previews_it_and_queries_it_in_the_browser(
         _shot(page, "04-dataset-preview")
 
         page.get_by_role("link", name="Query").first.click()
-        editor = page.get_by_label("Databricks SQL")
-        expect(editor).to_have_value("SELECT * FROM bronze.sales LIMIT 100")
-        editor.fill("SELECT region, SUM(amount) AS total FROM bronze.sales GROUP BY region ORDER BY region")
-        editor.press("Control+Enter")
+        expect(page.locator("textarea#sql")).to_have_value("SELECT * FROM bronze.sales LIMIT 100")
+        _write_sql(page, "SELECT region, SUM(amount) AS total FROM bronze.sales GROUP BY region ORDER BY region")
+        page.get_by_label("Databricks SQL").press("Control+Enter")
         expect(page.locator("#result")).to_contain_text("17.5")
         expect(page.locator("#result th").first).to_contain_text("region")
         _shot(page, "05-sql-result")
 
-        page.get_by_label("Databricks SQL").fill("DELETE FROM bronze.sales")
+        _write_sql(page, "DELETE FROM bronze.sales")
         page.get_by_role("button", name="Run").click()
         expect(page.locator("#result [role=alert]")).to_be_visible()
         _shot(page, "06-sql-refused")
@@ -271,8 +278,7 @@ def test_the_sql_editor_charts_a_result_keeps_its_history_and_turns_words_into_s
         page.goto(f"{base}/sql")
         expect(page.locator("#history")).to_contain_text("Statements you run show here")
         assert not any("vega" in url for url, _ in scripts)  # the chart libraries wait for a chart
-        editor = page.get_by_label("Databricks SQL")
-        editor.fill("SELECT region, SUM(amount) AS total FROM silver.orders GROUP BY region ORDER BY region")
+        _write_sql(page, "SELECT region, SUM(amount) AS total FROM silver.orders GROUP BY region ORDER BY region")
         page.get_by_role("button", name="Chart").click()
         expect(page.locator(".vega-chart")).to_have_attribute("data-drawn", "true")
         expect(page.locator(".vega-chart svg")).to_have_count(1)
@@ -283,8 +289,8 @@ def test_the_sql_editor_charts_a_result_keeps_its_history_and_turns_words_into_s
         expect(page.locator("#result")).to_contain_text("22.5")
         expect(page.locator(".vega-chart svg")).to_have_count(1)  # the chart of this very statement stays
         _shot(page, "50-sql-chart-history")
-        editor.fill("SELECT COUNT(*) AS n FROM silver.orders")
-        editor.press("Control+Enter")
+        _write_sql(page, "SELECT COUNT(*) AS n FROM silver.orders")
+        page.get_by_label("Databricks SQL").press("Control+Enter")
         expect(page.locator("#result")).to_contain_text("3")
         expect(page.locator("#history li")).to_have_count(2)
         expect(page.locator("#chart figure")).to_have_count(0)  # another statement's result: no stale chart
@@ -296,12 +302,60 @@ def test_the_sql_editor_charts_a_result_keeps_its_history_and_turns_words_into_s
         page.get_by_label("Ask in words").fill("how many orders")
         page.get_by_role("button", name="Suggest SQL").click()
         expect(page.locator("#suggestion")).to_contain_text("Answered without a model")
-        expect(page.get_by_label("Databricks SQL")).to_have_value(re.compile(r"count.*orders", re.IGNORECASE))
+        expect(page.locator("textarea#sql")).to_have_value(re.compile(r"count.*orders", re.IGNORECASE))
+        expect(page.locator(".CodeMirror")).to_contain_text(re.compile(r"count.*orders", re.IGNORECASE))
         expect(page.locator("#result")).to_contain_text("22.5")  # suggested, not run
         page.get_by_label("Ask in words").fill("why did churn rise after the spring campaign")
         page.get_by_role("button", name="Suggest SQL").click()
         expect(page.locator("#suggestion [role=alert]")).to_be_visible()
         _shot(page, "51-sql-ask")
+
+
+def test_sql_typed_into_the_code_editor_is_highlighted_and_runs_with_ctrl_enter(services: Services, page: Page) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    add_orders(services, owner)
+    email, password = make_user(services, "acme", role="analyst")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.goto(f"{base}/sql")
+        expect(page.locator("textarea#sql")).to_be_hidden()  # enhanced: the editor shows its text
+        page.get_by_text("Databricks SQL").click()  # the label leads to the editor
+        editor = page.get_by_label("Databricks SQL")
+        expect(editor).to_be_focused()
+        editor.press_sequentially("SELECT region, COUNT(*) AS n\nFROM silver.orders GROUP BY region ORDER BY region")
+        expect(page.locator(".CodeMirror .cm-keyword").first).to_have_text(re.compile("select", re.IGNORECASE))
+        expect(page.locator(".CodeMirror-line")).to_have_count(2)
+        editor.press("Control+Enter")
+        rows = page.locator("#result tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0).locator("td")).to_have_text(["north", "2"])
+        expect(rows.nth(1).locator("td")).to_have_text(["south", "1"])
+        expect(page.locator("#history li")).to_have_count(1)
+        editor.press("Tab")  # no keyboard trap: Tab goes on to the Run button
+        expect(page.get_by_role("button", name="Run")).to_be_focused()
+        _shot(page, "59-sql-code-editor")
+
+
+def test_a_notebook_cell_is_edited_in_the_code_editor_and_saved_as_a_new_version(
+    services: Services, page: Page
+) -> None:
+    owner = make_principal(services, "acme")[0]
+    notebooks.create_notebook(services, owner, "/team/edit", cells=[{"source": "x = 1"}])
+    email, password = make_user(services, "acme", role="engineer")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Notebooks").click()
+        page.get_by_role("link", name="/team/edit").click()
+        expect(page.locator(".cell .CodeMirror .cm-variable").first).to_have_text("x")  # Python, highlighted
+        cell = page.get_by_label("Cell 0")
+        cell.press("Control+End")
+        cell.press_sequentially("\nprint(x + 1)")
+        page.get_by_role("button", name="Save cells").click()
+        expect(page.get_by_text("version 2")).to_be_visible()
+        expect(page.locator(".cell .CodeMirror")).to_contain_text("print(x + 1)")
+        _shot(page, "22-notebook-code-editor")
+    saved = notebooks.get_notebook(services, owner, page.url.rsplit("/", 1)[1])
+    assert saved.cells[0].source == "x = 1\nprint(x + 1)"  # a form's CRLF line breaks are not kept
 
 
 def test_a_dataset_page_shows_lineage_a_profile_on_demand_and_an_earlier_version(
