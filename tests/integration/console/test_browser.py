@@ -408,6 +408,44 @@ def test_a_vector_index_is_found_in_the_list_and_searched_in_words(services: Ser
         _shot(page, "54-vector-search")
 
 
+def test_an_engineer_creates_a_vector_index_from_a_table_sees_it_built_and_searches_it(
+    services: Services, page: Page
+) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    write_source(
+        services,
+        owner,
+        "faq",
+        [
+            {"id": 1, "body": "how to reset a forgotten password"},
+            {"id": 2, "body": "refunds are paid back within five days"},
+        ],
+    )
+    email, password = make_user(services, "acme", role="engineer")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Vectors").click()
+        page.get_by_label("Index name").fill("answers")
+        page.get_by_label("Source table").fill("gold.faq")
+        page.get_by_label("Key column").fill("id")
+        page.get_by_label("Text column").fill("nope")
+        page.get_by_role("button", name="Create index").click()
+        expect(page.locator("[role=alert]")).to_have_attribute("data-code", "invalid_input")
+        expect(page.get_by_label("Index name")).to_have_value("answers")  # kept for the correction
+        _shot(page, "60-vector-create-refused")
+        page.get_by_label("Text column").fill("body")
+        page.get_by_role("button", name="Create index").click()
+        expect(page).to_have_url(f"{base}/vectors/answers")
+        expect(page.locator("[data-state]")).to_have_attribute("data-state", "ready", timeout=120_000)  # in place
+        page.get_by_role("link", name="Vector indexes").click()
+        expect(page.locator('tr[data-index="answers"]')).to_contain_text("gold.faq")
+        _shot(page, "61-vector-created")
+        page.get_by_role("link", name="answers").click()
+        page.get_by_label("Search for").fill("money back")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("#hits tbody tr").first).to_contain_text("refunds")
+
+
 def test_the_overview_draws_the_last_two_weeks_of_syncs_and_runs_without_script(services: Services, page: Page) -> None:
     owner = make_principal(services, "acme", role="engineer")[0]
     with services.store.session() as session:
