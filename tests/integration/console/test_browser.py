@@ -446,6 +446,30 @@ def test_an_engineer_creates_a_vector_index_from_a_table_sees_it_built_and_searc
         expect(page.locator("#hits tbody tr").first).to_contain_text("refunds")
 
 
+def test_a_platform_admin_creates_a_tenant_whose_first_admin_signs_in_to_it(services: Services, page: Page) -> None:
+    email, password = make_user(services, "acme", role="admin", platform_admin=True)
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Admin").click()
+        page.get_by_label("Slug").fill("Globex Corp")
+        page.get_by_role("button", name="Create tenant").click()
+        expect(page.locator("[role=alert]")).to_have_attribute("data-code", "invalid_identifier")
+        _shot(page, "62-tenant-refused")
+        page.get_by_label("Slug").fill("globex")
+        page.get_by_label("Tenant name").fill("Globex Corporation")
+        page.get_by_label("First admin's e-mail").fill("boss@globex.example")
+        page.get_by_label("First admin's password").fill("a-long-password-1")
+        page.get_by_role("button", name="Create tenant").click()
+        expect(page.get_by_role("status")).to_contain_text("globex")
+        _shot(page, "63-tenant-created")
+        page.get_by_role("button", name="Sign out").click()
+        page.goto(f"{base}/signin")
+        page.get_by_label("E-mail").fill("boss@globex.example")
+        page.get_by_label("Password").fill("a-long-password-1")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("header .who")).to_contain_text("globex · admin")
+
+
 def test_the_overview_draws_the_last_two_weeks_of_syncs_and_runs_without_script(services: Services, page: Page) -> None:
     owner = make_principal(services, "acme", role="engineer")[0]
     with services.store.session() as session:
