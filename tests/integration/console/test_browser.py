@@ -98,6 +98,14 @@ def _sign_in(page: Page, base: str, email: str, password: str) -> None:
     expect(page).to_have_url(f"{base}/datasets")
 
 
+def _write_sql(page: Page, sql: str) -> None:
+    """Replace the SQL editor's text by typing it, as a person does (select all, then type)."""
+    expect(page.locator("textarea#sql")).to_be_hidden()  # the code editor has taken the textarea's place
+    editor = page.get_by_label("Databricks SQL")
+    editor.press("Control+a")
+    editor.press_sequentially(sql)
+
+
 def test_a_new_user_uploads_a_file_previews_it_and_queries_it_in_the_browser(
     services: Services, page: Page, tmp_path: pathlib.Path
 ) -> None:
@@ -121,15 +129,14 @@ def test_a_new_user_uploads_a_file_previews_it_and_queries_it_in_the_browser(
         _shot(page, "04-dataset-preview")
 
         page.get_by_role("link", name="Query").first.click()
-        editor = page.get_by_label("Databricks SQL")
-        expect(editor).to_have_value("SELECT * FROM bronze.sales LIMIT 100")
-        editor.fill("SELECT region, SUM(amount) AS total FROM bronze.sales GROUP BY region ORDER BY region")
-        editor.press("Control+Enter")
+        expect(page.locator("textarea#sql")).to_have_value("SELECT * FROM bronze.sales LIMIT 100")
+        _write_sql(page, "SELECT region, SUM(amount) AS total FROM bronze.sales GROUP BY region ORDER BY region")
+        page.get_by_label("Databricks SQL").press("Control+Enter")
         expect(page.locator("#result")).to_contain_text("17.5")
         expect(page.locator("#result th").first).to_contain_text("region")
         _shot(page, "05-sql-result")
 
-        page.get_by_label("Databricks SQL").fill("DELETE FROM bronze.sales")
+        _write_sql(page, "DELETE FROM bronze.sales")
         page.get_by_role("button", name="Run").click()
         expect(page.locator("#result [role=alert]")).to_be_visible()
         _shot(page, "06-sql-refused")
@@ -271,8 +278,7 @@ def test_the_sql_editor_charts_a_result_keeps_its_history_and_turns_words_into_s
         page.goto(f"{base}/sql")
         expect(page.locator("#history")).to_contain_text("Statements you run show here")
         assert not any("vega" in url for url, _ in scripts)  # the chart libraries wait for a chart
-        editor = page.get_by_label("Databricks SQL")
-        editor.fill("SELECT region, SUM(amount) AS total FROM silver.orders GROUP BY region ORDER BY region")
+        _write_sql(page, "SELECT region, SUM(amount) AS total FROM silver.orders GROUP BY region ORDER BY region")
         page.get_by_role("button", name="Chart").click()
         expect(page.locator(".vega-chart")).to_have_attribute("data-drawn", "true")
         expect(page.locator(".vega-chart svg")).to_have_count(1)
@@ -283,8 +289,8 @@ def test_the_sql_editor_charts_a_result_keeps_its_history_and_turns_words_into_s
         expect(page.locator("#result")).to_contain_text("22.5")
         expect(page.locator(".vega-chart svg")).to_have_count(1)  # the chart of this very statement stays
         _shot(page, "50-sql-chart-history")
-        editor.fill("SELECT COUNT(*) AS n FROM silver.orders")
-        editor.press("Control+Enter")
+        _write_sql(page, "SELECT COUNT(*) AS n FROM silver.orders")
+        page.get_by_label("Databricks SQL").press("Control+Enter")
         expect(page.locator("#result")).to_contain_text("3")
         expect(page.locator("#history li")).to_have_count(2)
         expect(page.locator("#chart figure")).to_have_count(0)  # another statement's result: no stale chart
@@ -296,12 +302,60 @@ def test_the_sql_editor_charts_a_result_keeps_its_history_and_turns_words_into_s
         page.get_by_label("Ask in words").fill("how many orders")
         page.get_by_role("button", name="Suggest SQL").click()
         expect(page.locator("#suggestion")).to_contain_text("Answered without a model")
-        expect(page.get_by_label("Databricks SQL")).to_have_value(re.compile(r"count.*orders", re.IGNORECASE))
+        expect(page.locator("textarea#sql")).to_have_value(re.compile(r"count.*orders", re.IGNORECASE))
+        expect(page.locator(".CodeMirror")).to_contain_text(re.compile(r"count.*orders", re.IGNORECASE))
         expect(page.locator("#result")).to_contain_text("22.5")  # suggested, not run
         page.get_by_label("Ask in words").fill("why did churn rise after the spring campaign")
         page.get_by_role("button", name="Suggest SQL").click()
         expect(page.locator("#suggestion [role=alert]")).to_be_visible()
         _shot(page, "51-sql-ask")
+
+
+def test_sql_typed_into_the_code_editor_is_highlighted_and_runs_with_ctrl_enter(services: Services, page: Page) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    add_orders(services, owner)
+    email, password = make_user(services, "acme", role="analyst")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.goto(f"{base}/sql")
+        expect(page.locator("textarea#sql")).to_be_hidden()  # enhanced: the editor shows its text
+        page.get_by_text("Databricks SQL").click()  # the label leads to the editor
+        editor = page.get_by_label("Databricks SQL")
+        expect(editor).to_be_focused()
+        editor.press_sequentially("SELECT region, COUNT(*) AS n\nFROM silver.orders GROUP BY region ORDER BY region")
+        expect(page.locator(".CodeMirror .cm-keyword").first).to_have_text(re.compile("select", re.IGNORECASE))
+        expect(page.locator(".CodeMirror-line")).to_have_count(2)
+        editor.press("Control+Enter")
+        rows = page.locator("#result tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0).locator("td")).to_have_text(["north", "2"])
+        expect(rows.nth(1).locator("td")).to_have_text(["south", "1"])
+        expect(page.locator("#history li")).to_have_count(1)
+        editor.press("Tab")  # no keyboard trap: Tab goes on to the Run button
+        expect(page.get_by_role("button", name="Run")).to_be_focused()
+        _shot(page, "59-sql-code-editor")
+
+
+def test_a_notebook_cell_is_edited_in_the_code_editor_and_saved_as_a_new_version(
+    services: Services, page: Page
+) -> None:
+    owner = make_principal(services, "acme")[0]
+    notebooks.create_notebook(services, owner, "/team/edit", cells=[{"source": "x = 1"}])
+    email, password = make_user(services, "acme", role="engineer")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Notebooks").click()
+        page.get_by_role("link", name="/team/edit").click()
+        expect(page.locator(".cell .CodeMirror .cm-variable").first).to_have_text("x")  # Python, highlighted
+        cell = page.get_by_label("Cell 0")
+        cell.press("Control+End")
+        cell.press_sequentially("\nprint(x + 1)")
+        page.get_by_role("button", name="Save cells").click()
+        expect(page.get_by_text("version 2")).to_be_visible()
+        expect(page.locator(".cell .CodeMirror")).to_contain_text("print(x + 1)")
+        _shot(page, "22-notebook-code-editor")
+    saved = notebooks.get_notebook(services, owner, page.url.rsplit("/", 1)[1])
+    assert saved.cells[0].source == "x = 1\nprint(x + 1)"  # a form's CRLF line breaks are not kept
 
 
 def test_a_dataset_page_shows_lineage_a_profile_on_demand_and_an_earlier_version(
@@ -352,6 +406,68 @@ def test_a_vector_index_is_found_in_the_list_and_searched_in_words(services: Ser
         page.get_by_role("button", name="Search").click()
         expect(page.locator("#hits tbody tr").first).to_contain_text("forgotten password")
         _shot(page, "54-vector-search")
+
+
+def test_an_engineer_creates_a_vector_index_from_a_table_sees_it_built_and_searches_it(
+    services: Services, page: Page
+) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    write_source(
+        services,
+        owner,
+        "faq",
+        [
+            {"id": 1, "body": "how to reset a forgotten password"},
+            {"id": 2, "body": "refunds are paid back within five days"},
+        ],
+    )
+    email, password = make_user(services, "acme", role="engineer")
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Vectors").click()
+        page.get_by_label("Index name").fill("answers")
+        page.get_by_label("Source table").fill("gold.faq")
+        page.get_by_label("Key column").fill("id")
+        page.get_by_label("Text column").fill("nope")
+        page.get_by_role("button", name="Create index").click()
+        expect(page.locator("[role=alert]")).to_have_attribute("data-code", "invalid_input")
+        expect(page.get_by_label("Index name")).to_have_value("answers")  # kept for the correction
+        _shot(page, "60-vector-create-refused")
+        page.get_by_label("Text column").fill("body")
+        page.get_by_role("button", name="Create index").click()
+        expect(page).to_have_url(f"{base}/vectors/answers")
+        expect(page.locator("[data-state]")).to_have_attribute("data-state", "ready", timeout=120_000)  # in place
+        page.get_by_role("link", name="Vector indexes").click()
+        expect(page.locator('tr[data-index="answers"]')).to_contain_text("gold.faq")
+        _shot(page, "61-vector-created")
+        page.get_by_role("link", name="answers").click()
+        page.get_by_label("Search for").fill("money back")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("#hits tbody tr").first).to_contain_text("refunds")
+
+
+def test_a_platform_admin_creates_a_tenant_whose_first_admin_signs_in_to_it(services: Services, page: Page) -> None:
+    email, password = make_user(services, "acme", role="admin", platform_admin=True)
+    with live_server(services) as base:
+        _sign_in(page, base, email, password)
+        page.get_by_role("link", name="Admin").click()
+        page.get_by_label("Slug").fill("Globex Corp")
+        page.get_by_role("button", name="Create tenant").click()
+        expect(page.locator("[role=alert]")).to_have_attribute("data-code", "invalid_identifier")
+        _shot(page, "62-tenant-refused")
+        page.get_by_label("Slug").fill("globex")
+        page.get_by_label("Tenant name").fill("Globex Corporation")
+        page.get_by_label("First admin's e-mail").fill("boss@globex.example")
+        page.get_by_label("First admin's password").fill("a-long-password-1")
+        page.get_by_role("button", name="Create tenant").click()
+        expect(page.get_by_role("status")).to_contain_text("globex")
+        _shot(page, "63-tenant-created")
+        page.get_by_role("button", name="Sign out").click()
+        page.goto(f"{base}/signin")
+        page.get_by_label("E-mail").fill("boss@globex.example")
+        page.get_by_label("Password").fill("a-long-password-1")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("header .who")).to_contain_text("globex · admin")
 
 
 def test_the_overview_draws_the_last_two_weeks_of_syncs_and_runs_without_script(services: Services, page: Page) -> None:

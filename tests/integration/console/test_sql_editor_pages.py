@@ -158,3 +158,25 @@ def test_with_a_model_the_chart_caption_names_the_model_that_wrote_its_summary(
         html = _post(client, "/sql/chart", {"sql": BY_REGION})
     assert 'data-made-by="explain_data"' in html
     assert "by openai (fake-model)" in html and "North sells more than south." in html
+
+
+def test_the_code_editor_loads_only_on_pages_that_edit_code_and_crosses_the_wire_compressed(
+    client: TestClient, services: Services
+) -> None:
+    sign_in_as(client, services, "acme", role="analyst")
+
+    def scripts(path: str) -> list[str]:
+        return re.findall(r'<script src="([^"]+)"', client.get(path).text)
+
+    editor = scripts("/sql")
+    assert [s.rsplit("/", 1)[1] for s in editor[-3:]] == [
+        "codemirror-5.65.21.js",
+        "codemirror-5.65.21-sql.js",
+        "editor.js",
+    ]
+    assert 'data-editor="text/x-sparksql"' in client.get("/sql").text
+    assert not any("codemirror" in s or "editor.js" in s for s in scripts("/") + scripts("/datasets"))
+    for src in editor[-3:-1]:  # CodeMirror and its mode (editor.js is too small to gain from it)
+        packed = client.get(src, headers={"Accept-Encoding": "gzip"})
+        assert packed.status_code == 200 and packed.headers["content-encoding"] == "gzip"
+    assert client.get("/console/static/codemirror-LICENSE.txt").status_code == 200

@@ -1,4 +1,5 @@
-"""The console's vector index pages over the ASGI app: the list with states, an index searched in
+"""The console's vector index pages over the ASGI app: the list with states, an index created from
+the list's form (engineers only, refusals shown with the service's code), an index searched in
 words with scores, "Sync now" for engineers only, empty states, and another tenant's index."""
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ import re
 from fastapi.testclient import TestClient
 
 from servicetsunami.services.container import Services
+from servicetsunami.services.vectors import indexes
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
 from tests.integration.console.conftest import csrf_of, sign_in_as
-from tests.integration.vectors.conftest import build_index, write_source
+from tests.integration.vectors.conftest import build_index, built, write_source
 
 DOCS = [
     {"id": 1, "body": "how to reset a forgotten password", "topic": "account"},
@@ -74,3 +76,63 @@ def test_another_tenants_index_is_not_found(client: TestClient, services: Servic
     assert "help" not in client.get("/vectors").text.split("<main")[1]
     assert client.get("/vectors/help").status_code == 404
     assert client.get("/vectors/help/search", params={"q": "password"}).status_code == 404
+
+
+def _create_form(**fields: str) -> dict[str, str]:
+    return {"name": "help", "source_table": "gold.docs", "primary_key": "id", "text_column": "body"} | fields
+
+
+def test_an_engineer_creates_an_index_from_the_list_and_it_is_built_and_searchable(
+    client: TestClient, services: Services
+) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    write_source(services, owner, "docs", DOCS)
+    sign_in_as(client, services, "acme", role="engineer")
+    listed = client.get("/vectors").text
+    assert 'action="/vectors"' in listed
+    form = _create_form(csrf_token=csrf_of(listed), columns_to_sync="topic", embedding_model="", sync_mode="triggered")
+    created = client.post("/vectors", data=form)
+    assert created.status_code == 303 and created.headers["location"] == "/vectors/help"
+    index = indexes.describe_vector_index(services, owner, "help")
+    assert (index.source_table, index.primary_key, index.text_column, index.columns) == (
+        f"{owner.catalog}.gold.docs",
+        "id",
+        "body",
+        ["id", "body", "topic"],
+    )
+    assert index.last_run_id is not None
+    built(services, owner, index.last_run_id)
+    row = client.get("/vectors").text.split('data-index="help"')[1].split("</tr>")[0]
+    assert "ready" in row
+    found = client.get("/vectors/help/search", params={"q": "password reset"}, headers={"HX-Request": "true"})
+    assert "forgotten password" in found.text.split("<tbody>")[1].split("</tr>")[0]
+
+
+def test_an_index_the_service_refuses_shows_its_code_and_keeps_what_was_typed(
+    client: TestClient, services: Services
+) -> None:
+    _index(services)
+    sign_in_as(client, services, "acme", role="engineer")
+    token = csrf_of(client.get("/vectors").text)
+    missing = client.post("/vectors", data=_create_form(name="other", text_column="nope", csrf_token=token))
+    assert missing.status_code == 400 and 'data-code="invalid_input"' in missing.text
+    assert 'value="other"' in missing.text and 'value="nope"' in missing.text
+    taken = client.post("/vectors", data=_create_form(csrf_token=token))
+    assert taken.status_code == 409 and 'data-code="conflict"' in taken.text
+    unknown = client.post("/vectors", data=_create_form(name="x", source_table="gold.absent", csrf_token=token))
+    assert unknown.status_code == 404 and 'data-code="not_found"' in unknown.text
+
+
+def test_an_analyst_sees_no_create_form_and_a_forged_one_is_refused(client: TestClient, services: Services) -> None:
+    owner = make_principal(services, "acme", role="engineer")[0]
+    write_source(services, owner, "docs", DOCS)
+    sign_in_as(client, services, "acme", role="analyst")
+    listed = client.get("/vectors").text
+    assert 'action="/vectors"' not in listed
+    forged = client.post("/vectors", data=_create_form(csrf_token=csrf_of(listed)))
+    assert forged.status_code == 403 and 'data-code="permission_denied"' in forged.text
+    client.cookies.clear()
+    sign_in_as(client, services, "acme", role="engineer")
+    no_token = client.post("/vectors", data=_create_form())
+    assert no_token.status_code == 403 and 'data-code="permission_denied"' in no_token.text
+    assert indexes.list_vector_indexes(services, owner).indexes == []

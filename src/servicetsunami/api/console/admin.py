@@ -1,7 +1,8 @@
 """Administration (admins only; the services refuse anyone else): the tenant's users and API keys
 (a new key is shown once, on the page that created it), the apps its users let act for them through
 OAuth (with Revoke), the tenant's settings (``mask_pii``), and the audit log with filters and older
-pages."""
+pages. Platform admins (who may ``POST /api/v1/tenants``) also create tenants here; one who is not
+an admin of their own tenant sees only that."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from starlette.responses import Response
 from servicetsunami.api.console.render import ConsoleRoute, SessionDep, call, page
 from servicetsunami.api.deps import ServicesDep
 from servicetsunami.api.pagination import cursor_key, page_of, timestamp
+from servicetsunami.errors import PermissionDenied, TsunamiError
+from servicetsunami.services.container import Services
 from servicetsunami.services.governance import pii
 from servicetsunami.services.identity import oauth, users
 from servicetsunami.services.ops import audit
-from servicetsunami.tenancy import Principal
+from servicetsunami.tenancy import Principal, Scope
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 AUDIT_PAGE = 50
@@ -25,22 +28,39 @@ ROLES = ("analyst", "engineer", "admin")
 
 
 async def _admin_page(
-    request: Request, services: ServicesDep, current: Any, principal: Principal, extra: dict[str, Any]
+    request: Request,
+    services: Services,
+    current: Any,
+    principal: Principal,
+    extra: dict[str, Any],
+    *,
+    status_code: int = 200,
 ) -> Response:
-    people = await call(lambda: users.list_users(services, principal))
-    keys = await call(lambda: users.list_api_keys(services, principal))
-    masked = await call(lambda: pii.mask_pii_enabled(services, principal))
-    grants = await call(lambda: oauth.list_grants(services, principal))
-    context = {
-        "users": people,
-        "keys": keys,
-        "grants": grants,
-        "mask_pii": masked,
+    creates_tenants = await call(lambda: _may_create_tenants(services, principal))
+    context: dict[str, Any] = {
+        "creates_tenants": creates_tenants,
+        "manages": not creates_tenants or principal.can(Scope.MANAGE),
         "roles": ROLES,
         "new_key": None,
+        "new_tenant": None,
+        "tenant_form": {},
         **extra,
     }
-    return page(request, services, current, "admin.html", context)
+    if context["manages"]:  # anyone but a platform admin is shown these, or refused by them
+        context["users"] = await call(lambda: users.list_users(services, principal))
+        context["keys"] = await call(lambda: users.list_api_keys(services, principal))
+        context["mask_pii"] = await call(lambda: pii.mask_pii_enabled(services, principal))
+        context["grants"] = await call(lambda: oauth.list_grants(services, principal))
+    return page(request, services, current, "admin.html", context, status_code=status_code)
+
+
+def _may_create_tenants(services: Services, principal: Principal) -> bool:
+    """The check ``create_tenant`` makes (a platform admin), asked before showing its form."""
+    try:
+        users.require_platform_admin(services, principal)
+    except PermissionDenied:
+        return False
+    return True
 
 
 @router.get("/admin")
@@ -80,6 +100,38 @@ async def add_key(
         lambda: users.create_api_key(services, principal, name=name, role=role, tool_preset=preset or None)
     )
     return await _admin_page(request, services, current, principal, {"new_key": created})
+
+
+@router.post("/admin/tenants")
+async def add_tenant(
+    request: Request,
+    services: ServicesDep,
+    current: SessionDep,
+    slug: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    admin_email: Annotated[str, Form()] = "",
+    admin_password: Annotated[str, Form()] = "",
+) -> Response:
+    """A tenant (``create_tenant``, as ``POST /api/v1/tenants``), its catalog and optionally its first
+    admin; said on the page that made it. A refusal is shown by the form, which keeps what was
+    typed but the password."""
+    principal = current.principal
+    try:
+        created = await call(
+            lambda: users.create_tenant(
+                services,
+                principal,
+                slug.strip(),
+                name=name.strip() or None,
+                admin_email=admin_email.strip() or None,
+                admin_password=admin_password or None,
+            )
+        )
+    except TsunamiError as exc:
+        typed = {"slug": slug, "name": name, "admin_email": admin_email}
+        refusal = {"tenant_form": typed, "code": exc.code, "message": exc.message}
+        return await _admin_page(request, services, current, principal, refusal, status_code=exc.http_status)
+    return await _admin_page(request, services, current, principal, {"new_tenant": created})
 
 
 @router.post("/admin/keys/{key_id}/revoke")

@@ -76,7 +76,7 @@ async def save_cells(request: Request, services: ServicesDep, current: SessionDe
     if not version_text.isdigit():
         raise InvalidInput("the form's version is not a number: reload the page")
     version = int(version_text)
-    sources = [str(v) for v in form.getlist("source")]
+    sources = [str(v).replace("\r\n", "\n") for v in form.getlist("source")]  # browsers send CRLF
     kinds = [str(v) for v in form.getlist("cell_type")]
     if not sources or len(sources) != len(kinds):
         raise InvalidInput("the form lost its cells: reload the page")

@@ -1,6 +1,6 @@
 // The console's only script besides htmx (and the chart libraries it loads when a chart is shown):
 // the CSRF header on htmx requests, the upload's progress bar, Ctrl+Enter and the history of the
-// SQL editor, and drawing charts. No inline scripts anywhere (the pages' policy forbids them).
+// SQL editor, and drawing charts (the code editor, on the pages that have one, is editor.js). No inline scripts anywhere (the pages' policy forbids them).
 "use strict";
 document.addEventListener("htmx:configRequest", (event) => {
   const meta = document.querySelector('meta[name="csrf-token"]');
@@ -27,6 +27,14 @@ document.addEventListener("htmx:afterRequest", (event) => {
   const form = event.detail.elt;
   if (event.detail.successful && form instanceof HTMLFormElement && form.classList.contains("chat-form")) form.reset();
 });
+
+// A textarea's text set, through its code editor (editor.js) when it has one: CodeMirror keeps
+// itself in the wrapper element that follows the textarea, and copies its text back on change.
+function setText(textarea, text) {
+  const wrapper = textarea.nextElementSibling;
+  if (wrapper && wrapper.CodeMirror) wrapper.CodeMirror.setValue(text);
+  else textarea.value = text;
+}
 
 // The SQL editor's history: statements that ran, newest first, in this tab's sessionStorage.
 const HISTORY_KEY = "tsunami.sql.history";
@@ -60,7 +68,7 @@ function showHistory() {
     again.title = "Run again";
     again.addEventListener("click", () => {
       const editor = document.getElementById("sql");
-      editor.value = sql;
+      setText(editor, sql);
       editor.form.requestSubmit();
     });
     item.append(again);
@@ -76,7 +84,7 @@ document.addEventListener("DOMContentLoaded", showHistory);
 document.addEventListener("htmx:afterSwap", (event) => {
   const suggested = event.detail.target.querySelector("[data-suggested-sql]");
   const editor = document.getElementById("sql");
-  if (suggested && editor) editor.value = suggested.dataset.suggestedSql; // put in the editor, not run
+  if (suggested && editor) setText(editor, suggested.dataset.suggestedSql); // put in the editor, not run
   const ran = event.detail.target.querySelector(".result[data-sql]");
   if (event.detail.target.id === "result" && ran) {
     remember(ran.dataset.sql);
