@@ -170,8 +170,8 @@ def test_the_code_editor_loads_only_on_pages_that_edit_code_and_crosses_the_wire
 
     editor = scripts("/sql")
     assert [s.rsplit("/", 1)[1] for s in editor[-3:]] == [
-        "codemirror-5.65.21.js",
-        "codemirror-5.65.21-sql.js",
+        "codemirror-5.65.21.min.js",
+        "codemirror-5.65.21-sql.min.js",
         "editor.js",
     ]
     assert 'data-editor="text/x-sparksql"' in client.get("/sql").text
