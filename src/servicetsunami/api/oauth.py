@@ -26,10 +26,11 @@ A client ID that is an https URL names a client ID metadata document (fetched th
 guard, size and time bounded: :mod:`servicetsunami.services.identity.oauth_documents`); such clients
 need no registration.
 
-``/authorize`` checks the request (client, redirect URI, PKCE, RFC 8707 ``resource``, which must be
-this server's ``<base>/mcp`` when given), seals it (HMAC, 10 minutes) and sends the browser to
-``/oauth/consent`` (:mod:`servicetsunami.api.console.consent`), where the signed-in user allows or
-denies; the code then goes back to the client's redirect URI with ``state`` and ``iss`` (RFC 9207).
+``/authorize`` checks the request (client, redirect URI (a loopback one on any port: :class:`Client`),
+PKCE, RFC 8707 ``resource``, which must be this server's ``<base>/mcp`` when given), seals it (HMAC,
+10 minutes) and sends the browser to ``/oauth/consent`` (:mod:`servicetsunami.api.console.consent`),
+where the signed-in user allows or denies; the code then goes back to the client's redirect URI with
+``state`` and ``iss`` (RFC 9207).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from mcp.server.auth.provider import (
 from mcp.server.auth.routes import build_metadata
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.server.transport_security import RequestBodyLimitMiddleware
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from mcp.shared.auth import InvalidRedirectUriError, OAuthClientInformationFull, OAuthToken
 from pydantic import AnyHttpUrl, AnyUrl
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -212,10 +213,23 @@ class ServiceTsunamiProvider(OAuthAuthorizationServerProvider[GrantAuthorization
         )
 
 
-def client_information(record: oauth.ClientRecord, /) -> OAuthClientInformationFull:
+class Client(OAuthClientInformationFull):
+    """The SDK's view of a stored client, with our rule for redirect URIs: a native app's loopback
+    URI matches on any port (:func:`servicetsunami.services.identity.oauth.redirect_uri_registered`);
+    the SDK's own compares whole URIs only."""
+
+    def validate_redirect_uri(self, redirect_uri: AnyUrl | None) -> AnyUrl:
+        if redirect_uri is None:
+            return super().validate_redirect_uri(None)
+        if not oauth.redirect_uri_registered(str(redirect_uri), [str(uri) for uri in self.redirect_uris or []]):
+            raise InvalidRedirectUriError(f"redirect URI '{redirect_uri}' is not registered for this client")
+        return redirect_uri
+
+
+def client_information(record: oauth.ClientRecord, /) -> Client:
     """The SDK's view of a stored client. The secret stays out: :class:`HashedSecretAuthenticator`
     checks it against its hash."""
-    return OAuthClientInformationFull.model_validate({**record.info, "client_id": record.client_id})
+    return Client.model_validate({**record.info, "client_id": record.client_id})
 
 
 class HashedSecretAuthenticator(ClientAuthenticator):

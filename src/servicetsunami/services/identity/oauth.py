@@ -5,7 +5,8 @@ SDK's handlers in :mod:`servicetsunami.api.oauth`; the rules live here and nowhe
 
 - a client registers itself (redirect URIs must be https, or http on ``localhost``/``127.0.0.1``
   for a native app; no fragment) or is described by a client ID metadata document; its secret, if
-  it asked for one, is kept as a SHA-256 only;
+  it asked for one, is kept as a SHA-256 only; ``/authorize`` takes a registered redirect URI, or
+  one on a loopback host with another port (:func:`redirect_uri_registered`);
 - a **grant** is made when a signed-in user presses Allow on the consent page: the client then acts
   as that user, with the user's tenant and role, never anything the client asks for; only a user
   (not an API key) can consent;
@@ -26,6 +27,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import ip_address
@@ -141,6 +143,33 @@ def check_redirect_uri(uri: str, /) -> None:
     raise InvalidInput(
         f"redirect URI {uri!r} is not accepted: use https, or http on localhost or 127.0.0.1 for an app on the "
         "user's machine"
+    )
+
+
+def redirect_uri_registered(uri: str, registered: Iterable[str], /) -> bool:
+    """Whether ``uri`` is one of the client's ``registered`` redirect URIs: the same URI, or, for an
+    http URI on a loopback host, the same but for the port. A native app listens on a port it picks
+    when it starts (RFC 8252 section 7.3; OAuth 2.1), so it registers its URI with any port, or
+    none; scheme, host, path and query still match exactly, and other URIs match only whole."""
+    return any(uri == known or _same_but_loopback_port(uri, known) for known in registered)
+
+
+def _same_but_loopback_port(uri: str, registered: str) -> bool:
+    try:
+        asked, known = urlsplit(uri), urlsplit(registered)
+        asked_host, known_host = asked.hostname, known.hostname
+        _ = asked.port, known.port  # a port that is not a number is no match
+    except ValueError:
+        return False
+    return (
+        asked.scheme == known.scheme == "http"
+        and known_host is not None
+        and asked_host == known_host
+        and (known_host in LOOPBACK_NAMES or _is_loopback(known_host))
+        and "@" not in asked.netloc + known.netloc
+        and (asked.path or "/") == (known.path or "/")
+        and asked.query == known.query
+        and not asked.fragment
     )
 
 
