@@ -62,7 +62,7 @@ from mcp.server.auth.provider import (
 from mcp.server.auth.routes import build_metadata
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.server.transport_security import RequestBodyLimitMiddleware
-from mcp.shared.auth import InvalidRedirectUriError, OAuthClientInformationFull, OAuthToken
+from mcp.shared.auth import InvalidRedirectUriError, InvalidScopeError, OAuthClientInformationFull, OAuthToken
 from pydantic import AnyHttpUrl, AnyUrl
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -83,6 +83,8 @@ CONSENT_PATH = "/oauth/consent"
 REQUEST_SECONDS = 600
 MAX_BODY_BYTES = 64 * 1024
 _REQUEST_PURPOSE = "oauth-authorization-request"
+# Registration is open; a client may register the scopes it will ask for (the metadata's scopes_supported).
+REGISTRATION = ClientRegistrationOptions(enabled=True, valid_scopes=list(oauth.SCOPES_SUPPORTED))
 
 # The base URL of the request being served, for the provider (the SDK's handlers do not pass it on).
 _base: contextvars.ContextVar[str] = contextvars.ContextVar("oauth_base")
@@ -193,7 +195,9 @@ class ServiceTsunamiProvider(OAuthAuthorizationServerProvider[GrantAuthorization
     ) -> OAuthToken:
         try:
             issued = await anyio.to_thread.run_sync(
-                lambda: oauth.exchange_refresh_token(self.services, refresh_token.token, client_id=client.client_id)
+                lambda: oauth.exchange_refresh_token(
+                    self.services, refresh_token.token, client_id=client.client_id, scopes=scopes
+                )
             )
         except AuthError as exc:
             raise TokenError("invalid_grant", exc.message) from None
@@ -214,9 +218,17 @@ class ServiceTsunamiProvider(OAuthAuthorizationServerProvider[GrantAuthorization
 
 
 class Client(OAuthClientInformationFull):
-    """The SDK's view of a stored client, with our rule for redirect URIs: a native app's loopback
-    URI matches on any port (:func:`servicetsunami.services.identity.oauth.redirect_uri_registered`);
-    the SDK's own compares whole URIs only."""
+    """The SDK's view of a stored client, with our rules for redirect URIs (a native app's loopback
+    URI matches on any port: :func:`servicetsunami.services.identity.oauth.redirect_uri_registered`;
+    the SDK's own compares whole URIs only) and scopes (ours, and a request naming none asks for
+    the registered ones: :func:`servicetsunami.services.identity.oauth.check_scopes`; the SDK's own
+    refuses every scope of a client that registered none)."""
+
+    def validate_scope(self, requested_scope: str | None) -> list[str] | None:
+        try:
+            return oauth.check_scopes(requested_scope, registered=self.scope)
+        except InvalidInput as exc:
+            raise InvalidScopeError(exc.message) from None
 
     def validate_redirect_uri(self, redirect_uri: AnyUrl | None) -> AnyUrl:
         if redirect_uri is None:
@@ -324,7 +336,7 @@ def oauth_routes(services: Services, limiter: RateLimiter) -> list[Route]:
     """The authorization server's routes, for the parent app."""
     provider = ServiceTsunamiProvider(services)
     authenticator = HashedSecretAuthenticator(provider)
-    registration = RegistrationHandler(provider, options=ClientRegistrationOptions(enabled=True))
+    registration = RegistrationHandler(provider, options=REGISTRATION)
     token = TokenHandler(provider, authenticator)
     authorize = AuthorizationHandler(provider)
 
@@ -378,10 +390,7 @@ def authorization_server_metadata(services: Services, scope: Scope, /) -> dict[s
     """RFC 8414 metadata for the address the client used."""
     issuer = base_url(services.settings, scope)
     metadata = build_metadata(
-        AnyHttpUrl(issuer),
-        AnyHttpUrl(issuer + "/docs"),
-        ClientRegistrationOptions(enabled=True),
-        RevocationOptions(enabled=True),
+        AnyHttpUrl(issuer), AnyHttpUrl(issuer + "/docs"), REGISTRATION, RevocationOptions(enabled=True)
     )
     metadata.client_id_metadata_document_supported = True
     metadata.authorization_response_iss_parameter_supported = True

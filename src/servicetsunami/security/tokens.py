@@ -20,8 +20,9 @@ store by any process, so a change is seen at the next request on every worker wh
 store costs one ``PRAGMA data_version`` on SQLite (one indexed read on PostgreSQL).
 
 An access token given to an MCP client through OAuth (:meth:`TokenSigner.issue_granted`) has the
-same claims plus ``"gid"`` (its grant) and ``"cid"`` (the client), and its ``aud`` is the MCP
-resource it was issued for (``<base>/mcp``), not ``auth.audience``: REST refuses it, and ``/mcp``
+same claims plus ``"gid"`` (its grant), ``"cid"`` (the client) and ``"scope"`` (the permissions
+granted, space-separated: its principal has those its role has, no others), and its ``aud`` is the
+MCP resource it was issued for (``<base>/mcp``), not ``auth.audience``: REST refuses it, and ``/mcp``
 accepts it only where that resource is served (:meth:`TokenSigner.granted_principal`), and only
 while its grant is in force (:func:`require_live_grant`, read like the user's state below).
 
@@ -44,6 +45,8 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,9 +115,19 @@ class TokenSigner:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), self.access_seconds
 
     def issue_granted(
-        self, *, user_id: str, tenant_id: str, tenant_slug: str, role: str, resource: str, grant_id: str, client_id: str
+        self,
+        *,
+        user_id: str,
+        tenant_id: str,
+        tenant_slug: str,
+        role: str,
+        resource: str,
+        grant_id: str,
+        client_id: str,
+        scopes: Iterable[str],
     ) -> tuple[str, int]:
-        """A new access token of an OAuth grant, for ``resource`` only, and its lifetime in seconds."""
+        """A new access token of an OAuth grant, for ``resource`` only and ``scopes`` (of
+        :class:`~servicetsunami.tenancy.Scope`) at most, and its lifetime in seconds."""
         now = int(time.time())
         claims = {
             "iss": self.issuer,
@@ -126,6 +139,7 @@ class TokenSigner:
             "typ": "access",
             "gid": grant_id,
             "cid": client_id,
+            "scope": " ".join(scopes),
             "iat": now,
             "nbf": now,
             "exp": now + self.access_seconds,
@@ -173,6 +187,10 @@ class TokenSigner:
         if not isinstance(grant_id, str) or not grant_id:
             raise AuthError(INVALID_TOKEN_MESSAGE)
         principal = self._principal_of(claims)
+        granted = claims.get("scope")
+        if isinstance(granted, str):  # tokens issued before scopes were granted carry the role's
+            names = set(granted.split())
+            principal = replace(principal, scopes=frozenset(s for s in principal.scopes if s.value in names))
         self._remember(token, principal, claims)
         return principal, grant_id
 
