@@ -24,7 +24,8 @@ same claims plus ``"gid"`` (its grant), ``"cid"`` (the client) and ``"scope"`` (
 granted, space-separated: its principal has those its role has, no others), and its ``aud`` is the
 MCP resource it was issued for (``<base>/mcp``), not ``auth.audience``: REST refuses it, and ``/mcp``
 accepts it only where that resource is served (:meth:`TokenSigner.granted_principal`), and only
-while its grant is in force (:func:`require_live_grant`, read like the user's state below).
+while its grant is in force (:func:`require_live_grant`, read like the user's state below); its use
+is recorded on the grant at most once a minute (:func:`record_grant_use`).
 
 A refresh token reads ``tsr_<secret>`` (32 random bytes); the store keeps its SHA-256 only (a random
 256-bit secret needs no slow KDF, as for API keys). Rotation and replay detection live in
@@ -47,15 +48,17 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jwt
 from sqlalchemy import select
 
-from servicetsunami.errors import AuthError, SigningKeyError, TsunamiError
+from servicetsunami.errors import AuthError, SigningKeyError, StoreError, TsunamiError
 from servicetsunami.security.secrets import _create_exclusive
-from servicetsunami.store.models import OAuthGrant, User
+from servicetsunami.store.models import OAuthGrant, User, utcnow
+from servicetsunami.store.repositories import oauth as oauth_repo
 from servicetsunami.tenancy import Principal, Role, principal_for
 
 if TYPE_CHECKING:
@@ -70,6 +73,7 @@ REFRESH_SCHEME = "tsr"
 KEY_FILE_NAME = "jwt.key"
 INVALID_TOKEN_MESSAGE = "invalid or expired access token; log in again or use your refresh token"
 VERIFIED_CACHE_MAX = 10_000
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 WEAK_SECRETS = frozenset(
     {"", "secret", "changeme", "change-me", "changethis", "default", "development", "dev", "jwt", "password", "test"}
 )
@@ -255,14 +259,37 @@ def require_current_user(store: Store, principal: Principal, /) -> None:
 
 def require_live_grant(store: Store, grant_id: str, /) -> None:
     """``AuthError`` unless the OAuth grant ``grant_id`` is still in force (not revoked, not deleted)."""
-
-    def read() -> bool:
-        with store.session() as session:
-            revoked = session.execute(select(OAuthGrant.revoked_at).where(OAuthGrant.id == grant_id)).one_or_none()
-        return revoked is not None and revoked.revoked_at is None
-
-    if not store.reads.get(("oauth_grant_live", grant_id), read):
+    state = _grant_state(store, grant_id)
+    if state is None or not state[0]:
         raise AuthError(INVALID_TOKEN_MESSAGE)
+
+
+def record_grant_use(store: Store, grant_id: str, /) -> None:
+    """Note that an access token of the grant was used (the admin page's "last used"), as API keys'
+    use is (:mod:`servicetsunami.security.auth`): only when the grant's ``last_used_at``, read with
+    its state through ``store.reads``, is older than :data:`LAST_USED_RESOLUTION`, by one conditional
+    UPDATE. A client's requests therefore write at most once a minute, whichever worker answers."""
+    state = _grant_state(store, grant_id)
+    if state is None or (state[1] is not None and state[1] >= utcnow() - LAST_USED_RESOLUTION):
+        return
+    try:  # bookkeeping only: a busy store must not turn a valid token into a failed request
+        with store.session() as session:
+            oauth_repo.touch_grant_by_id(session, grant_id, now=utcnow(), min_interval=LAST_USED_RESOLUTION)
+    except StoreError:
+        logger.warning("could not record an OAuth grant's use", exc_info=True)
+
+
+def _grant_state(store: Store, grant_id: str) -> tuple[bool, datetime | None] | None:
+    """``(in force, last used)`` of a grant, or None when there is no such grant."""
+
+    def read() -> tuple[bool, datetime | None] | None:
+        with store.session() as session:
+            row = session.execute(
+                select(OAuthGrant.revoked_at, OAuthGrant.last_used_at).where(OAuthGrant.id == grant_id)
+            ).one_or_none()
+        return None if row is None else (row.revoked_at is None, row.last_used_at)
+
+    return store.reads.get(("oauth_grant_state", grant_id), read)
 
 
 def looks_like_jwt(value: str, /) -> bool:

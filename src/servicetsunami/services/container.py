@@ -19,6 +19,7 @@ from servicetsunami.security.tokens import (
     TokenSigner,
     load_token_signer,
     looks_like_jwt,
+    record_grant_use,
     require_current_user,
     require_live_grant,
 )
@@ -82,6 +83,7 @@ class Services:
                 else:
                     require_live_grant(self.store, grant_id)
                     require_current_user(self.store, principal)
+                    record_grant_use(self.store, grant_id)
                     return principal
             principal = self.tokens.principal(credential)
             require_current_user(self.store, principal)

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from servicetsunami.errors import AuthError, InvalidInput, PermissionDenied
+from servicetsunami.security.tokens import LAST_USED_RESOLUTION
 from servicetsunami.store.models import OAuthGrant, OAuthRefreshToken, utcnow
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import oauth as oauth_repo
@@ -59,7 +60,6 @@ CODE_PREFIX = "tsc_"
 REFRESH_PREFIX = "tso_"
 INVALID_GRANT_MESSAGE = "invalid, expired or already used authorization code or refresh token"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 CLIENT_NAME_MAX = 200
 TOOL_SCOPES: tuple[str, ...] = tuple(scope.value for scope in Scope)  # read, write, manage
 OFFLINE_ACCESS = "offline_access"
