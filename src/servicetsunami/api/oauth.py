@@ -24,7 +24,9 @@ tokens hashed). Four pieces of the SDK's ``create_auth_routes`` do not fit and a
 
 A client ID that is an https URL names a client ID metadata document (fetched through the SSRF
 guard, size and time bounded: :mod:`servicetsunami.services.identity.oauth_documents`); such clients
-need no registration.
+need no registration. A refused document is answered with ``invalid_client`` or
+``invalid_client_metadata`` and what is wrong with it (:func:`document_refusal`; at ``/token`` and
+``/revoke``, ``invalid_client``), not the SDK's "not found".
 
 ``/authorize`` checks the request (client, redirect URI (a loopback one on any port: :class:`Client`),
 PKCE, RFC 8707 ``resource``, which must be this server's ``<base>/mcp`` when given), seals it (HMAC,
@@ -105,17 +107,21 @@ class ServiceTsunamiProvider(OAuthAuthorizationServerProvider[GrantAuthorization
         self.services = services
 
     async def record(self, client_id: str) -> oauth.ClientRecord | None:
-        """The client as stored, a metadata document's client read (again) when due."""
+        """The client as stored, a metadata document's client read (again) when due; a document
+        that is refused raises ``InvalidInput`` (:func:`document_refusal` answers it)."""
         if oauth_documents.is_document_client_id(client_id):
             try:
                 return await anyio.to_thread.run_sync(lambda: oauth_documents.client_of(self.services, client_id))
             except TsunamiError as exc:
-                logger.warning("client ID metadata document refused: %s", exc.code)
-                return None
+                logger.warning("client ID metadata document refused: %s", exc.details.get("oauth_error", exc.code))
+                raise
         return await anyio.to_thread.run_sync(lambda: oauth.get_client(self.services, client_id))
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        found = await self.record(client_id)
+        try:
+            found = await self.record(client_id)
+        except TsunamiError:
+            return None
         return None if found is None else client_information(found)
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
@@ -259,7 +265,10 @@ class HashedSecretAuthenticator(ClientAuthenticator):
         client_id = form.get("client_id")
         if not isinstance(client_id, str) or not client_id:
             raise AuthenticationError("Missing client_id")
-        record = await self.provider.record(client_id)
+        try:
+            record = await self.provider.record(client_id)
+        except TsunamiError as exc:  # a refused metadata document: what is wrong with it
+            raise AuthenticationError(exc.message) from None
         if record is None:
             raise AuthenticationError("Invalid client_id")
         client = client_information(record)
@@ -343,6 +352,17 @@ def oauth_routes(services: Services, limiter: RateLimiter) -> list[Route]:
     async def metadata(request: Request) -> Response:
         return JSONResponse(authorization_server_metadata(services, request.scope))
 
+    async def authorize_request(request: Request) -> Response:
+        # A refused metadata document is answered here, saying what is wrong with it: the SDK's
+        # handler would only say that the client was not found.
+        client_id = request.query_params.get("client_id", "")
+        if oauth_documents.is_document_client_id(client_id):
+            try:
+                await provider.record(client_id)
+            except TsunamiError as exc:
+                return document_refusal(exc)
+        return await authorize.handle(request)
+
     async def revoke(request: Request) -> Response:
         # RFC 7009. Not the SDK's RevocationHandler: its request model requires a client_secret
         # field, so a public client (PKCE, no secret), which every native MCP client is, could not
@@ -379,11 +399,21 @@ def oauth_routes(services: Services, limiter: RateLimiter) -> list[Route]:
     return [
         Route(METADATA_PATH, _cors(request_response(metadata), ["GET", "OPTIONS"]), methods=["GET", "OPTIONS"]),
         # Browsers are sent here; no CORS.
-        Route("/authorize", _WithBase(services, _limited(request_response(authorize.handle))), methods=["GET"]),
+        Route("/authorize", _WithBase(services, _limited(request_response(authorize_request))), methods=["GET"]),
         Route("/token", _cors(_limited(request_response(token.handle)), post), methods=post),
         Route("/register", _cors(_limited(request_response(register)), post), methods=post),
         Route("/revoke", _cors(_limited(request_response(revoke)), post), methods=post),
     ]
+
+
+def document_refusal(exc: TsunamiError, /) -> JSONResponse:
+    """The answer to an authorization request whose client ID metadata document was refused: its
+    OAuth error and what is wrong (:mod:`servicetsunami.services.identity.oauth_documents`), shown
+    to the person at the browser (never a redirect: the client and its redirect URIs are unknown)."""
+    error = str(exc.details.get("oauth_error", oauth_documents.UNREADABLE))
+    return JSONResponse(
+        {"error": error, "error_description": exc.message}, status_code=400, headers={"Cache-Control": "no-store"}
+    )
 
 
 def authorization_server_metadata(services: Services, scope: Scope, /) -> dict[str, Any]:
