@@ -53,11 +53,14 @@ class Person:
     email: str
     password: str
     decision: str = "allow"
+    # A new connection for each request: with several workers, any of them may answer each one.
+    fresh_connections: bool = False
     http: httpx.Client = field(init=False)
     consent_pages: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.base_url, follow_redirects=False, timeout=20)
+        limits = httpx.Limits(max_keepalive_connections=0) if self.fresh_connections else httpx.Limits()
+        self.http = httpx.Client(base_url=self.base_url, follow_redirects=False, timeout=20, limits=limits)
 
     def close(self) -> None:
         self.http.close()
