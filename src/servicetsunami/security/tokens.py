@@ -257,30 +257,9 @@ def require_current_user(store: Store, principal: Principal, /) -> None:
         raise AuthError(INVALID_TOKEN_MESSAGE)
 
 
-def require_live_grant(store: Store, grant_id: str, /) -> None:
-    """``AuthError`` unless the OAuth grant ``grant_id`` is still in force (not revoked, not deleted)."""
-    state = _grant_state(store, grant_id)
-    if state is None or not state[0]:
-        raise AuthError(INVALID_TOKEN_MESSAGE)
-
-
-def record_grant_use(store: Store, grant_id: str, /) -> None:
-    """Note that an access token of the grant was used (the admin page's "last used"), as API keys'
-    use is (:mod:`servicetsunami.security.auth`): only when the grant's ``last_used_at``, read with
-    its state through ``store.reads``, is older than :data:`LAST_USED_RESOLUTION`, by one conditional
-    UPDATE. A client's requests therefore write at most once a minute, whichever worker answers."""
-    state = _grant_state(store, grant_id)
-    if state is None or (state[1] is not None and state[1] >= utcnow() - LAST_USED_RESOLUTION):
-        return
-    try:  # bookkeeping only: a busy store must not turn a valid token into a failed request
-        with store.session() as session:
-            oauth_repo.touch_grant_by_id(session, grant_id, now=utcnow(), min_interval=LAST_USED_RESOLUTION)
-    except StoreError:
-        logger.warning("could not record an OAuth grant's use", exc_info=True)
-
-
-def _grant_state(store: Store, grant_id: str) -> tuple[bool, datetime | None] | None:
-    """``(in force, last used)`` of a grant, or None when there is no such grant."""
+def require_live_grant(store: Store, grant_id: str, /) -> datetime | None:
+    """``AuthError`` unless the OAuth grant ``grant_id`` is still in force (not revoked, not deleted);
+    else when it was last used (for :func:`record_grant_use`, read with its state at no extra cost)."""
 
     def read() -> tuple[bool, datetime | None] | None:
         with store.session() as session:
@@ -289,7 +268,25 @@ def _grant_state(store: Store, grant_id: str) -> tuple[bool, datetime | None] | 
             ).one_or_none()
         return None if row is None else (row.revoked_at is None, row.last_used_at)
 
-    return store.reads.get(("oauth_grant_state", grant_id), read)
+    state = store.reads.get(("oauth_grant_state", grant_id), read)
+    if state is None or not state[0]:
+        raise AuthError(INVALID_TOKEN_MESSAGE)
+    return state[1]
+
+
+def record_grant_use(store: Store, grant_id: str, /, *, last_used: datetime | None) -> None:
+    """Note that an access token of the grant was used (the admin page's "last used"), as API keys'
+    use is (:mod:`servicetsunami.security.auth`): only when ``last_used`` (as
+    :func:`require_live_grant` read it, remembered until the next commit) is older than
+    :data:`LAST_USED_RESOLUTION`, by one conditional UPDATE. A client's requests therefore write at
+    most once a minute, whichever worker answers."""
+    if last_used is not None and last_used >= utcnow() - LAST_USED_RESOLUTION:
+        return
+    try:  # bookkeeping only: a busy store must not turn a valid token into a failed request
+        with store.session() as session:
+            oauth_repo.touch_grant_by_id(session, grant_id, now=utcnow(), min_interval=LAST_USED_RESOLUTION)
+    except StoreError:
+        logger.warning("could not record an OAuth grant's use", exc_info=True)
 
 
 def looks_like_jwt(value: str, /) -> bool:

@@ -81,9 +81,9 @@ class Services:
                 except AuthError:
                     pass
                 else:
-                    require_live_grant(self.store, grant_id)
+                    last_used = require_live_grant(self.store, grant_id)
                     require_current_user(self.store, principal)
-                    record_grant_use(self.store, grant_id)
+                    record_grant_use(self.store, grant_id, last_used=last_used)
                     return principal
             principal = self.tokens.principal(credential)
             require_current_user(self.store, principal)
