@@ -51,6 +51,7 @@ class Principal:
     catalog: str
     subject: str
     role: Role
+    # The role's scopes (ROLE_SCOPES), or fewer for an OAuth token granted fewer.
     scopes: frozenset[Scope] = field(default_factory=frozenset)
     # The API key's own tool set (``tsunami keys create --preset``); None: the role's tools.
     tools: ToolSet | None = None
@@ -59,8 +60,14 @@ class Principal:
         return scope in self.scopes
 
     def require(self, scope: Scope) -> None:
-        if scope not in self.scopes:
-            raise PermissionDenied(f"the {self.role.value} role may not do this (needs the '{scope.value}' permission)")
+        if scope in self.scopes:
+            return
+        if scope in ROLE_SCOPES[self.role]:  # narrowed below its role: an app granted fewer OAuth scopes
+            raise PermissionDenied(
+                f"this app was not granted the '{scope.value}' permission; connect it again and allow the "
+                f"'{scope.value}' scope to let it do this"
+            )
+        raise PermissionDenied(f"the {self.role.value} role may not do this (needs the '{scope.value}' permission)")
 
 
 def principal_for(

@@ -24,12 +24,15 @@ tokens hashed). Four pieces of the SDK's ``create_auth_routes`` do not fit and a
 
 A client ID that is an https URL names a client ID metadata document (fetched through the SSRF
 guard, size and time bounded: :mod:`servicetsunami.services.identity.oauth_documents`); such clients
-need no registration.
+need no registration. A refused document is answered with ``invalid_client`` or
+``invalid_client_metadata`` and what is wrong with it (:func:`document_refusal`; at ``/token`` and
+``/revoke``, ``invalid_client``), not the SDK's "not found".
 
-``/authorize`` checks the request (client, redirect URI, PKCE, RFC 8707 ``resource``, which must be
-this server's ``<base>/mcp`` when given), seals it (HMAC, 10 minutes) and sends the browser to
-``/oauth/consent`` (:mod:`servicetsunami.api.console.consent`), where the signed-in user allows or
-denies; the code then goes back to the client's redirect URI with ``state`` and ``iss`` (RFC 9207).
+``/authorize`` checks the request (client, redirect URI (a loopback one on any port: :class:`Client`),
+PKCE, RFC 8707 ``resource``, which must be this server's ``<base>/mcp`` when given), seals it (HMAC,
+10 minutes) and sends the browser to ``/oauth/consent`` (:mod:`servicetsunami.api.console.consent`),
+where the signed-in user allows or denies; the code then goes back to the client's redirect URI with
+``state`` and ``iss`` (RFC 9207).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ from mcp.server.auth.provider import (
 from mcp.server.auth.routes import build_metadata
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.server.transport_security import RequestBodyLimitMiddleware
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from mcp.shared.auth import InvalidRedirectUriError, InvalidScopeError, OAuthClientInformationFull, OAuthToken
 from pydantic import AnyHttpUrl, AnyUrl
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -82,6 +85,8 @@ CONSENT_PATH = "/oauth/consent"
 REQUEST_SECONDS = 600
 MAX_BODY_BYTES = 64 * 1024
 _REQUEST_PURPOSE = "oauth-authorization-request"
+# Registration is open; a client may register the scopes it will ask for (the metadata's scopes_supported).
+REGISTRATION = ClientRegistrationOptions(enabled=True, valid_scopes=list(oauth.SCOPES_SUPPORTED))
 
 # The base URL of the request being served, for the provider (the SDK's handlers do not pass it on).
 _base: contextvars.ContextVar[str] = contextvars.ContextVar("oauth_base")
@@ -102,17 +107,21 @@ class ServiceTsunamiProvider(OAuthAuthorizationServerProvider[GrantAuthorization
         self.services = services
 
     async def record(self, client_id: str) -> oauth.ClientRecord | None:
-        """The client as stored, a metadata document's client read (again) when due."""
+        """The client as stored, a metadata document's client read (again) when due; a document
+        that is refused raises ``InvalidInput`` (:func:`document_refusal` answers it)."""
         if oauth_documents.is_document_client_id(client_id):
             try:
                 return await anyio.to_thread.run_sync(lambda: oauth_documents.client_of(self.services, client_id))
             except TsunamiError as exc:
-                logger.warning("client ID metadata document refused: %s", exc.code)
-                return None
+                logger.warning("client ID metadata document refused: %s", exc.details.get("oauth_error", exc.code))
+                raise
         return await anyio.to_thread.run_sync(lambda: oauth.get_client(self.services, client_id))
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
-        found = await self.record(client_id)
+        try:
+            found = await self.record(client_id)
+        except TsunamiError:
+            return None
         return None if found is None else client_information(found)
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
@@ -192,7 +201,9 @@ class ServiceTsunamiProvider(OAuthAuthorizationServerProvider[GrantAuthorization
     ) -> OAuthToken:
         try:
             issued = await anyio.to_thread.run_sync(
-                lambda: oauth.exchange_refresh_token(self.services, refresh_token.token, client_id=client.client_id)
+                lambda: oauth.exchange_refresh_token(
+                    self.services, refresh_token.token, client_id=client.client_id, scopes=scopes
+                )
             )
         except AuthError as exc:
             raise TokenError("invalid_grant", exc.message) from None
@@ -212,10 +223,31 @@ class ServiceTsunamiProvider(OAuthAuthorizationServerProvider[GrantAuthorization
         )
 
 
-def client_information(record: oauth.ClientRecord, /) -> OAuthClientInformationFull:
+class Client(OAuthClientInformationFull):
+    """The SDK's view of a stored client, with our rules for redirect URIs (a native app's loopback
+    URI matches on any port: :func:`servicetsunami.services.identity.oauth.redirect_uri_registered`;
+    the SDK's own compares whole URIs only) and scopes (ours, and a request naming none asks for
+    the registered ones: :func:`servicetsunami.services.identity.oauth.check_scopes`; the SDK's own
+    refuses every scope of a client that registered none)."""
+
+    def validate_scope(self, requested_scope: str | None) -> list[str] | None:
+        try:
+            return oauth.check_scopes(requested_scope, registered=self.scope)
+        except InvalidInput as exc:
+            raise InvalidScopeError(exc.message) from None
+
+    def validate_redirect_uri(self, redirect_uri: AnyUrl | None) -> AnyUrl:
+        if redirect_uri is None:
+            return super().validate_redirect_uri(None)
+        if not oauth.redirect_uri_registered(str(redirect_uri), [str(uri) for uri in self.redirect_uris or []]):
+            raise InvalidRedirectUriError(f"redirect URI '{redirect_uri}' is not registered for this client")
+        return redirect_uri
+
+
+def client_information(record: oauth.ClientRecord, /) -> Client:
     """The SDK's view of a stored client. The secret stays out: :class:`HashedSecretAuthenticator`
     checks it against its hash."""
-    return OAuthClientInformationFull.model_validate({**record.info, "client_id": record.client_id})
+    return Client.model_validate({**record.info, "client_id": record.client_id})
 
 
 class HashedSecretAuthenticator(ClientAuthenticator):
@@ -233,7 +265,10 @@ class HashedSecretAuthenticator(ClientAuthenticator):
         client_id = form.get("client_id")
         if not isinstance(client_id, str) or not client_id:
             raise AuthenticationError("Missing client_id")
-        record = await self.provider.record(client_id)
+        try:
+            record = await self.provider.record(client_id)
+        except TsunamiError as exc:  # a refused metadata document: what is wrong with it
+            raise AuthenticationError(exc.message) from None
         if record is None:
             raise AuthenticationError("Invalid client_id")
         client = client_information(record)
@@ -310,12 +345,23 @@ def oauth_routes(services: Services, limiter: RateLimiter) -> list[Route]:
     """The authorization server's routes, for the parent app."""
     provider = ServiceTsunamiProvider(services)
     authenticator = HashedSecretAuthenticator(provider)
-    registration = RegistrationHandler(provider, options=ClientRegistrationOptions(enabled=True))
+    registration = RegistrationHandler(provider, options=REGISTRATION)
     token = TokenHandler(provider, authenticator)
     authorize = AuthorizationHandler(provider)
 
     async def metadata(request: Request) -> Response:
         return JSONResponse(authorization_server_metadata(services, request.scope))
+
+    async def authorize_request(request: Request) -> Response:
+        # A refused metadata document is answered here, saying what is wrong with it: the SDK's
+        # handler would only say that the client was not found.
+        client_id = request.query_params.get("client_id", "")
+        if oauth_documents.is_document_client_id(client_id):
+            try:
+                await provider.record(client_id)
+            except TsunamiError as exc:
+                return document_refusal(exc)
+        return await authorize.handle(request)
 
     async def revoke(request: Request) -> Response:
         # RFC 7009. Not the SDK's RevocationHandler: its request model requires a client_secret
@@ -353,21 +399,28 @@ def oauth_routes(services: Services, limiter: RateLimiter) -> list[Route]:
     return [
         Route(METADATA_PATH, _cors(request_response(metadata), ["GET", "OPTIONS"]), methods=["GET", "OPTIONS"]),
         # Browsers are sent here; no CORS.
-        Route("/authorize", _WithBase(services, _limited(request_response(authorize.handle))), methods=["GET"]),
+        Route("/authorize", _WithBase(services, _limited(request_response(authorize_request))), methods=["GET"]),
         Route("/token", _cors(_limited(request_response(token.handle)), post), methods=post),
         Route("/register", _cors(_limited(request_response(register)), post), methods=post),
         Route("/revoke", _cors(_limited(request_response(revoke)), post), methods=post),
     ]
 
 
+def document_refusal(exc: TsunamiError, /) -> JSONResponse:
+    """The answer to an authorization request whose client ID metadata document was refused: its
+    OAuth error and what is wrong (:mod:`servicetsunami.services.identity.oauth_documents`), shown
+    to the person at the browser (never a redirect: the client and its redirect URIs are unknown)."""
+    error = str(exc.details.get("oauth_error", oauth_documents.UNREADABLE))
+    return JSONResponse(
+        {"error": error, "error_description": exc.message}, status_code=400, headers={"Cache-Control": "no-store"}
+    )
+
+
 def authorization_server_metadata(services: Services, scope: Scope, /) -> dict[str, Any]:
     """RFC 8414 metadata for the address the client used."""
     issuer = base_url(services.settings, scope)
     metadata = build_metadata(
-        AnyHttpUrl(issuer),
-        AnyHttpUrl(issuer + "/docs"),
-        ClientRegistrationOptions(enabled=True),
-        RevocationOptions(enabled=True),
+        AnyHttpUrl(issuer), AnyHttpUrl(issuer + "/docs"), REGISTRATION, RevocationOptions(enabled=True)
     )
     metadata.client_id_metadata_document_supported = True
     metadata.authorization_response_iss_parameter_supported = True

@@ -68,6 +68,7 @@ from servicetsunami.mcp.server import build_mcp_server
 from servicetsunami.security.bodies import read_at_most, replay
 from servicetsunami.security.ratelimits import RateLimiter, open_rate_limiter
 from servicetsunami.services.container import Services
+from servicetsunami.services.identity import oauth
 from servicetsunami.settings import Settings
 from servicetsunami.tenancy import Principal
 
@@ -254,8 +255,9 @@ async def _forbidden(send: Send, error: str, description: str) -> None:
 def protected_resource_metadata(settings: Settings, scope: Scope, /) -> dict[str, Any]:
     """RFC 9728 metadata of the MCP endpoint: bearer tokens in the header, and (unless
     ``auth.oauth_enabled`` is off) this server as the authorization server that issues them, so an
-    MCP client can send its user to sign in with a browser (:mod:`servicetsunami.api.oauth`). API
-    keys (``tsunami keys create``) and access tokens of ``POST /api/v1/auth/login`` work as well."""
+    MCP client can send its user to sign in with a browser (:mod:`servicetsunami.api.oauth`), and
+    the scopes a token may be granted. API keys (``tsunami keys create``) and access tokens of
+    ``POST /api/v1/auth/login`` work as well."""
     base = base_url(settings, scope)
     metadata: dict[str, Any] = {
         "resource": f"{base}{MCP_PATH}",
@@ -265,6 +267,7 @@ def protected_resource_metadata(settings: Settings, scope: Scope, /) -> dict[str
     }
     if settings.auth.oauth_enabled:
         metadata["authorization_servers"] = [base]
+        metadata["scopes_supported"] = list(oauth.TOOL_SCOPES)
     return metadata
 
 

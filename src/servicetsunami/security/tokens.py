@@ -20,10 +20,12 @@ store by any process, so a change is seen at the next request on every worker wh
 store costs one ``PRAGMA data_version`` on SQLite (one indexed read on PostgreSQL).
 
 An access token given to an MCP client through OAuth (:meth:`TokenSigner.issue_granted`) has the
-same claims plus ``"gid"`` (its grant) and ``"cid"`` (the client), and its ``aud`` is the MCP
-resource it was issued for (``<base>/mcp``), not ``auth.audience``: REST refuses it, and ``/mcp``
+same claims plus ``"gid"`` (its grant), ``"cid"`` (the client) and ``"scope"`` (the permissions
+granted, space-separated: its principal has those its role has, no others), and its ``aud`` is the
+MCP resource it was issued for (``<base>/mcp``), not ``auth.audience``: REST refuses it, and ``/mcp``
 accepts it only where that resource is served (:meth:`TokenSigner.granted_principal`), and only
-while its grant is in force (:func:`require_live_grant`, read like the user's state below).
+while its grant is in force (:func:`require_live_grant`, read like the user's state below); its use
+is recorded on the grant at most once a minute (:func:`record_grant_use`).
 
 A refresh token reads ``tsr_<secret>`` (32 random bytes); the store keeps its SHA-256 only (a random
 256-bit secret needs no slow KDF, as for API keys). Rotation and replay detection live in
@@ -44,15 +46,19 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jwt
 from sqlalchemy import select
 
-from servicetsunami.errors import AuthError, SigningKeyError, TsunamiError
+from servicetsunami.errors import AuthError, SigningKeyError, StoreError, TsunamiError
 from servicetsunami.security.secrets import _create_exclusive
-from servicetsunami.store.models import OAuthGrant, User
+from servicetsunami.store.models import OAuthGrant, User, utcnow
+from servicetsunami.store.repositories import oauth as oauth_repo
 from servicetsunami.tenancy import Principal, Role, principal_for
 
 if TYPE_CHECKING:
@@ -67,6 +73,7 @@ REFRESH_SCHEME = "tsr"
 KEY_FILE_NAME = "jwt.key"
 INVALID_TOKEN_MESSAGE = "invalid or expired access token; log in again or use your refresh token"
 VERIFIED_CACHE_MAX = 10_000
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 WEAK_SECRETS = frozenset(
     {"", "secret", "changeme", "change-me", "changethis", "default", "development", "dev", "jwt", "password", "test"}
 )
@@ -112,9 +119,19 @@ class TokenSigner:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), self.access_seconds
 
     def issue_granted(
-        self, *, user_id: str, tenant_id: str, tenant_slug: str, role: str, resource: str, grant_id: str, client_id: str
+        self,
+        *,
+        user_id: str,
+        tenant_id: str,
+        tenant_slug: str,
+        role: str,
+        resource: str,
+        grant_id: str,
+        client_id: str,
+        scopes: Iterable[str],
     ) -> tuple[str, int]:
-        """A new access token of an OAuth grant, for ``resource`` only, and its lifetime in seconds."""
+        """A new access token of an OAuth grant, for ``resource`` only and ``scopes`` (of
+        :class:`~servicetsunami.tenancy.Scope`) at most, and its lifetime in seconds."""
         now = int(time.time())
         claims = {
             "iss": self.issuer,
@@ -126,6 +143,7 @@ class TokenSigner:
             "typ": "access",
             "gid": grant_id,
             "cid": client_id,
+            "scope": " ".join(scopes),
             "iat": now,
             "nbf": now,
             "exp": now + self.access_seconds,
@@ -173,6 +191,10 @@ class TokenSigner:
         if not isinstance(grant_id, str) or not grant_id:
             raise AuthError(INVALID_TOKEN_MESSAGE)
         principal = self._principal_of(claims)
+        granted = claims.get("scope")
+        if isinstance(granted, str):  # tokens issued before scopes were granted carry the role's
+            names = set(granted.split())
+            principal = replace(principal, scopes=frozenset(s for s in principal.scopes if s.value in names))
         self._remember(token, principal, claims)
         return principal, grant_id
 
@@ -235,16 +257,36 @@ def require_current_user(store: Store, principal: Principal, /) -> None:
         raise AuthError(INVALID_TOKEN_MESSAGE)
 
 
-def require_live_grant(store: Store, grant_id: str, /) -> None:
-    """``AuthError`` unless the OAuth grant ``grant_id`` is still in force (not revoked, not deleted)."""
+def require_live_grant(store: Store, grant_id: str, /) -> datetime | None:
+    """``AuthError`` unless the OAuth grant ``grant_id`` is still in force (not revoked, not deleted);
+    else when it was last used (for :func:`record_grant_use`, read with its state at no extra cost)."""
 
-    def read() -> bool:
+    def read() -> tuple[bool, datetime | None] | None:
         with store.session() as session:
-            revoked = session.execute(select(OAuthGrant.revoked_at).where(OAuthGrant.id == grant_id)).one_or_none()
-        return revoked is not None and revoked.revoked_at is None
+            row = session.execute(
+                select(OAuthGrant.revoked_at, OAuthGrant.last_used_at).where(OAuthGrant.id == grant_id)
+            ).one_or_none()
+        return None if row is None else (row.revoked_at is None, row.last_used_at)
 
-    if not store.reads.get(("oauth_grant_live", grant_id), read):
+    state = store.reads.get(("oauth_grant_state", grant_id), read)
+    if state is None or not state[0]:
         raise AuthError(INVALID_TOKEN_MESSAGE)
+    return state[1]
+
+
+def record_grant_use(store: Store, grant_id: str, /, *, last_used: datetime | None) -> None:
+    """Note that an access token of the grant was used (the admin page's "last used"), as API keys'
+    use is (:mod:`servicetsunami.security.auth`): only when ``last_used`` (as
+    :func:`require_live_grant` read it, remembered until the next commit) is older than
+    :data:`LAST_USED_RESOLUTION`, by one conditional UPDATE. A client's requests therefore write at
+    most once a minute, whichever worker answers."""
+    if last_used is not None and last_used >= utcnow() - LAST_USED_RESOLUTION:
+        return
+    try:  # bookkeeping only: a busy store must not turn a valid token into a failed request
+        with store.session() as session:
+            oauth_repo.touch_grant_by_id(session, grant_id, now=utcnow(), min_interval=LAST_USED_RESOLUTION)
+    except StoreError:
+        logger.warning("could not record an OAuth grant's use", exc_info=True)
 
 
 def looks_like_jwt(value: str, /) -> bool:

@@ -19,6 +19,7 @@ from servicetsunami.security.tokens import (
     TokenSigner,
     load_token_signer,
     looks_like_jwt,
+    record_grant_use,
     require_current_user,
     require_live_grant,
 )
@@ -80,8 +81,9 @@ class Services:
                 except AuthError:
                     pass
                 else:
-                    require_live_grant(self.store, grant_id)
+                    last_used = require_live_grant(self.store, grant_id)
                     require_current_user(self.store, principal)
+                    record_grant_use(self.store, grant_id, last_used=last_used)
                     return principal
             principal = self.tokens.principal(credential)
             require_current_user(self.store, principal)

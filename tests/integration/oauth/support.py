@@ -53,11 +53,14 @@ class Person:
     email: str
     password: str
     decision: str = "allow"
+    # A new connection for each request: with several workers, any of them may answer each one.
+    fresh_connections: bool = False
     http: httpx.Client = field(init=False)
     consent_pages: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.base_url, follow_redirects=False, timeout=20)
+        limits = httpx.Limits(max_keepalive_connections=0) if self.fresh_connections else httpx.Limits()
+        self.http = httpx.Client(base_url=self.base_url, follow_redirects=False, timeout=20, limits=limits)
 
     def close(self) -> None:
         self.http.close()
@@ -69,7 +72,7 @@ class Person:
         for _ in range(10):
             if response.status_code in (302, 303):
                 target = urljoin(str(response.request.url), response.headers["location"])
-                if not target.startswith(self.base_url):
+                if not target.startswith(self.base_url + "/"):
                     return response
                 response = self.http.get(target)
             elif response.status_code == 200 and SIGNIN_TOKEN.search(response.text):
@@ -96,10 +99,10 @@ class Person:
         )
 
 
-def redirect_params(response: httpx.Response, /) -> dict[str, str]:
-    """The query of a redirect to the app's redirect URI."""
+def redirect_params(response: httpx.Response, /, *, to: str = REDIRECT_URI) -> dict[str, str]:
+    """The query of a redirect to the app's redirect URI ``to``."""
     location = response.headers["location"]
-    assert location.startswith(REDIRECT_URI), location
+    assert location.split("?", 1)[0] == to, location
     return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
 
 
@@ -175,11 +178,13 @@ def authorization_url(client_id: str, pkce: Pkce, **params: str) -> str:
     return "/authorize?" + urlencode(query)
 
 
-def exchange(base_url: str, client_id: str, code: str, verifier: str) -> httpx.Response:
+def exchange(
+    base_url: str, client_id: str, code: str, verifier: str, *, redirect_uri: str = REDIRECT_URI
+) -> httpx.Response:
     form = {
         "grant_type": "authorization_code",
         "code": code,
-        "redirect_uri": REDIRECT_URI,
+        "redirect_uri": redirect_uri,
         "client_id": client_id,
         "code_verifier": verifier,
     }

@@ -1,6 +1,8 @@
 """Client ID metadata documents: a client whose client_id is an https URL is read from there (through
 the SSRF guard, bounded) instead of registering; a document that does not describe itself, is too
-big, or sits where the guard refuses to go is not a client."""
+big, or sits where the guard refuses to go is not a client, and the answer says which OAuth error
+it is (invalid_client: no document to read; invalid_client_metadata: a document, but not a usable
+client) and what is wrong, in words that give away nothing of the server."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -26,6 +29,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from servicetsunami.services.container import Services
 from servicetsunami.services.identity import oauth_documents
 from tests.integration.api.support import make_user
+from tests.integration.api.test_readme import free_port
 from tests.integration.live_server import live_server
 from tests.integration.oauth.support import REDIRECT_URI, MemoryStorage, Person, Pkce, authorization_url, oauth_client
 
@@ -120,26 +124,61 @@ async def test_a_client_named_by_its_metadata_document_signs_in_without_register
     assert "Doc client" in person.consent_pages[0]
 
 
+def refusal(answer: httpx.Response, services: Services, *, client_id: str) -> str:
+    """The OAuth error of a refused authorization request, once its description is checked to be
+    something to act on: present, and without the server's paths or internals (the address the
+    document's host resolved to among them)."""
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    description = body["error_description"]
+    assert description and "not found" not in description
+    internals = [str(services.settings.resolved_home), "Traceback", "Error:"]
+    named = urlsplit(client_id)
+    if named.hostname == "localhost":
+        internals.append(f"127.0.0.1:{named.port}")
+    for internal in internals:
+        assert internal not in description
+    return str(body["error"])
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "error"),
     [
-        document("https://localhost/another.json"),  # names another client
-        document("{self}", redirect_uris=["http://evil.example/cb"]),  # a redirect URI registration refuses
-        document("{self}", token_endpoint_auth_method="client_secret_post"),  # a shared secret
-        document("{self}", software_id="x" * 6000),  # larger than auth.oauth_client_document_bytes
-        b"not json",
+        (document("https://localhost/another.json"), "invalid_client_metadata"),  # names another client
+        (document("{self}", redirect_uris=["http://evil.example/cb"]), "invalid_client_metadata"),
+        (document("{self}", token_endpoint_auth_method="client_secret_post"), "invalid_client_metadata"),
+        (document("{self}", software_id="x" * 6000), "invalid_client_metadata"),  # over the size limit
+        (document("{self}", redirect_uris="not a list"), "invalid_client_metadata"),
+        (b"not json", "invalid_client_metadata"),
     ],
 )
-def test_a_metadata_document_that_does_not_describe_a_usable_client_is_refused(
-    services: Services, trusting: Path, body: bytes
+def test_a_metadata_document_that_does_not_describe_a_usable_client_is_refused_saying_why(
+    services: Services, trusting: Path, body: bytes, error: str
 ) -> None:
     documents: dict[str, bytes] = {}
     with document_server(trusting, documents) as docs, live_server(services) as base:
         client_id = f"{docs}/client.json"
         documents["/client.json"] = body.replace(b"{self}", client_id.encode())
         answer = httpx.get(base + authorization_url(client_id, Pkce.new()), timeout=20)
-    assert answer.status_code == 400
-    assert answer.json()["error"] == "invalid_request"  # no such client
+    assert refusal(answer, services, client_id=client_id) == error
+
+
+def test_a_metadata_document_that_is_not_there_is_refused_as_an_unknown_client(
+    services: Services, trusting: Path
+) -> None:
+    with document_server(trusting, {}) as docs, live_server(services) as base:
+        client_id = f"{docs}/missing.json"
+        answer = httpx.get(base + authorization_url(client_id, Pkce.new()), timeout=20)
+    assert refusal(answer, services, client_id=client_id) == "invalid_client"
+
+
+def test_a_metadata_document_on_a_server_that_does_not_answer_is_refused_as_an_unknown_client(
+    services: Services,
+) -> None:
+    with live_server(services) as base:
+        client_id = f"https://localhost:{free_port()}/client.json"
+        answer = httpx.get(base + authorization_url(client_id, Pkce.new()), timeout=20)
+    assert refusal(answer, services, client_id=client_id) == "invalid_client"
 
 
 def test_a_metadata_document_at_an_address_the_ssrf_guard_refuses_is_not_fetched(services: Services) -> None:
@@ -147,5 +186,15 @@ def test_a_metadata_document_at_an_address_the_ssrf_guard_refuses_is_not_fetched
     assert oauth_documents.is_document_client_id(client_id)
     with live_server(services) as base:
         answer = httpx.get(base + authorization_url(client_id, Pkce.new()), timeout=20)
-    assert answer.status_code == 400
-    assert answer.json()["error"] == "invalid_request"
+    assert refusal(answer, services, client_id=client_id) == "invalid_client"
+
+
+def test_the_token_endpoint_refuses_a_client_whose_document_is_refused_saying_why(
+    services: Services, trusting: Path
+) -> None:
+    with document_server(trusting, {}) as docs, live_server(services) as base:
+        form = {"grant_type": "refresh_token", "refresh_token": "tso_x", "client_id": f"{docs}/missing.json"}
+        answer = httpx.post(f"{base}/token", data=form, timeout=20)
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "invalid_client"
+    assert answer.json()["error_description"] not in ("Invalid client_id", "")

@@ -1,22 +1,38 @@
 """End to end: an MCP client signs its user in with OAuth (discovery from /mcp's 401, registration,
-sign-in and consent on the console, PKCE code, tokens) and calls tools as that user; the tenant's
-admin revokes the grant on the admin page and the client is refused at once."""
+sign-in and consent on the console, PKCE code, tokens) and calls tools as that user; the admin page
+shows when each grant was last used; the tenant's admin revokes the grant there and the client is
+refused at once."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
 from servicetsunami.services.container import Services
+from servicetsunami.services.identity import oauth
+from servicetsunami.store.models import OAuthGrant, utcnow
+from tests.helpers import make_principal
 from tests.integration.api.support import make_user
 from tests.integration.live_server import live_server
-from tests.integration.oauth.support import CSRF, MemoryStorage, Person, oauth_client
+from tests.integration.oauth.support import (
+    CSRF,
+    MemoryStorage,
+    Person,
+    Pkce,
+    authorization_url,
+    exchange,
+    oauth_client,
+    redirect_params,
+    register,
+)
 
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -143,6 +159,38 @@ async def test_refresh_tokens_rotate_and_a_used_one_presented_again_revokes_the_
     # the replay revoked the grant: the newest tokens are dead too
     assert refresh(second["refresh_token"]).json()["error"] == "invalid_grant"
     assert post_initialize(base_url, second["access_token"]).status_code == 401
+
+
+def test_a_grant_in_use_at_mcp_shows_when_it_was_last_used_written_at_most_once_a_minute(
+    services: Services, base_url: str
+) -> None:
+    email, password = make_user(services, "acme", role="analyst")
+    person = Person(base_url, email, password)
+    try:
+        client_id, pkce = register(base_url).json()["client_id"], Pkce.new()
+        code = redirect_params(person.authorize(authorization_url(client_id, pkce)))["code"]
+        access = exchange(base_url, client_id, code, pkce.verifier).json()["access_token"]
+    finally:
+        person.close()
+    long_ago = utcnow() - timedelta(hours=2)
+    with services.store.session() as session:
+        session.execute(sa.update(OAuthGrant).values(last_used_at=long_ago))
+    writes: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE OAUTH_GRANTS"):
+            writes.append(statement)
+
+    sa.event.listen(services.store.engine, "before_cursor_execute", count)
+    try:
+        answers = {post_initialize(base_url, access).status_code for _ in range(4)}
+    finally:
+        sa.event.remove(services.store.engine, "before_cursor_execute", count)
+    admin, _ = make_principal(services, "acme", "admin")
+    (grant,) = oauth.list_grants(services, admin)
+    assert answers == {200}
+    assert grant.last_used_at is not None and grant.last_used_at > utcnow() - timedelta(minutes=1)
+    assert len(writes) == 1
 
 
 def _csrf(page_html: str) -> str:

@@ -146,6 +146,7 @@ def test_a_token_for_another_audience_is_refused_at_mcp_and_login_tokens_and_key
         resource="https://other.example/mcp",
         grant_id="00000000-0000-0000-0000-000000000000",
         client_id="someone",
+        scopes=["read", "write"],
     )
     refused = post_initialize(base_url, elsewhere)
     assert refused.status_code == 401

@@ -1,5 +1,6 @@
-"""The OAuth rules that need nothing running: which redirect URIs a client may register, which
-client IDs name a metadata document, and how granted access tokens are bound to their resource."""
+"""The OAuth rules that need nothing running: which redirect URIs a client may register and use, which
+scopes a request may name and what they let a token do, which client IDs name a metadata document,
+and how granted access tokens are bound to their resource and scopes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import pytest
 
 from servicetsunami.errors import AuthError, InvalidInput
 from servicetsunami.security.tokens import TokenSigner
-from servicetsunami.services.identity.oauth import check_redirect_uri
+from servicetsunami.services.identity.oauth import (
+    check_redirect_uri,
+    check_scopes,
+    effective_scopes,
+    redirect_uri_registered,
+)
 from servicetsunami.services.identity.oauth_documents import is_document_client_id
 
 KEY = b"k" * 48
@@ -44,6 +50,72 @@ def test_other_redirect_uris_are_refused(uri: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("uri", "registered"),
+    [
+        ("http://127.0.0.1:50001/cb", "http://127.0.0.1/cb"),
+        ("http://127.0.0.1:50001/cb", "http://127.0.0.1:43117/cb"),
+        ("http://localhost:50001/cb", "http://localhost/cb"),
+        ("http://[::1]:50001/cb", "http://[::1]:8080/cb"),
+        ("https://app.example/cb", "https://app.example/cb"),
+    ],
+)
+def test_a_registered_redirect_uri_matches_and_a_loopback_one_on_any_port(uri: str, registered: str) -> None:
+    assert redirect_uri_registered(uri, [registered])
+
+
+@pytest.mark.parametrize(
+    ("uri", "registered"),
+    [
+        ("http://127.0.0.1:50001/other", "http://127.0.0.1/cb"),
+        ("http://localhost:50001/cb", "http://127.0.0.1/cb"),
+        ("https://localhost:50001/cb", "http://localhost/cb"),
+        ("http://127.0.0.1:50001/cb?x=1", "http://127.0.0.1/cb"),
+        ("http://user@127.0.0.1:50001/cb", "http://127.0.0.1/cb"),
+        ("http://127.0.0.1:50001/cb#x", "http://127.0.0.1/cb"),
+        ("https://app.example:8443/cb", "https://app.example/cb"),
+        ("https://localhost:8443/cb", "https://localhost/cb"),
+        ("http://127.0.0.1:notaport/cb", "http://127.0.0.1/cb"),
+    ],
+)
+def test_any_other_difference_from_the_registered_redirect_uri_is_no_match(uri: str, registered: str) -> None:
+    assert not redirect_uri_registered(uri, [registered])
+
+
+def test_a_request_naming_no_scope_asks_for_the_registered_ones_or_every_permission() -> None:
+    assert check_scopes(None, registered=None) == ["read", "write", "manage"]
+    assert check_scopes(None, registered="read offline_access") == ["read", "offline_access"]
+    assert check_scopes("write read write", registered=None) == ["write", "read"]
+
+
+@pytest.mark.parametrize(("requested", "registered"), [("read openid", None), ("admin", None), ("write", "read")])
+def test_an_unknown_or_unregistered_scope_is_refused(requested: str, registered: str | None) -> None:
+    with pytest.raises(InvalidInput):
+        check_scopes(requested, registered=registered)
+
+
+@pytest.mark.parametrize(
+    ("granted", "role", "effective"),
+    [
+        (["read", "write", "manage", "offline_access"], "engineer", ["read", "write", "offline_access"]),
+        (["write", "manage"], "analyst", []),
+        (["read"], "admin", ["read"]),
+        ([], "engineer", ["read", "write"]),  # a grant kept before scopes were: the role's
+    ],
+)
+def test_a_grant_does_what_both_its_scopes_and_its_users_role_allow(
+    granted: list[str], role: str, effective: list[str]
+) -> None:
+    assert effective_scopes(granted, role) == effective
+
+
+def test_a_granted_tokens_principal_has_its_scopes_that_its_role_has() -> None:
+    signer = _signer()
+    token = _granted(signer, "https://a.example/mcp", role="engineer", scopes=("read", "manage"))
+    principal, _ = signer.granted_principal(token, resource="https://a.example/mcp")
+    assert {scope.value for scope in principal.scopes} == {"read"}
+
+
+@pytest.mark.parametrize(
     ("client_id", "is_document"),
     [
         ("https://app.example/oauth/client.json", True),
@@ -63,15 +135,16 @@ def _signer() -> TokenSigner:
     )
 
 
-def _granted(signer: TokenSigner, resource: str) -> str:
+def _granted(signer: TokenSigner, resource: str, *, role: str = "analyst", scopes: tuple[str, ...] = ("read",)) -> str:
     token, _ = signer.issue_granted(
         user_id="u1",
         tenant_id="t1",
         tenant_slug="acme",
-        role="analyst",
+        role=role,
         resource=resource,
         grant_id="g1",
         client_id="c1",
+        scopes=scopes,
     )
     return token
 

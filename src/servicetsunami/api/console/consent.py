@@ -1,7 +1,8 @@
 """The OAuth consent page: where ``/authorize`` (:mod:`servicetsunami.api.oauth`) sends the browser.
 
 Nobody signed in: the sign-in page first, and back here. Then the page shows the app (its name and
-where it returns to), and the tenant and role it will act as: the signed-in user's own. Allow makes
+where it returns to), the tenant and role it will act as (the signed-in user's own) and what it may
+do: the scopes it asked for that the role has, and those it asked for that the role has not. Allow makes
 the grant and sends the browser back to the app with a code; Deny sends it back with
 ``error=access_denied``; both carry the request's ``state`` and our ``iss`` (RFC 9207). The form
 carries the page's CSRF token like every console form.
@@ -46,7 +47,11 @@ async def consent_page(
     if client is None:
         raise InvalidInput("this app is no longer registered; start connecting it again")
     me = await call(lambda: users.me(services, current.principal))
+    asked = [str(scope) for scope in pending.get("scopes") or []]
+    granted = oauth.effective_scopes(asked, current.principal.role)
     context: dict[str, Any] = {
+        "permissions": [(name, oauth.SCOPE_DESCRIPTIONS[name]) for name in granted if name in oauth.TOOL_SCOPES],
+        "withheld": [name for name in asked if name in oauth.TOOL_SCOPES and name not in granted],
         "client_name": client.name,
         "redirect_host": _origin(str(pending["redirect_uri"])) or str(pending["redirect_uri"]),
         "user_label": me.user.email if me.user is not None else current.principal.subject,

@@ -5,10 +5,15 @@ SDK's handlers in :mod:`servicetsunami.api.oauth`; the rules live here and nowhe
 
 - a client registers itself (redirect URIs must be https, or http on ``localhost``/``127.0.0.1``
   for a native app; no fragment) or is described by a client ID metadata document; its secret, if
-  it asked for one, is kept as a SHA-256 only;
+  it asked for one, is kept as a SHA-256 only; ``/authorize`` takes a registered redirect URI, or
+  one on a loopback host with another port (:func:`redirect_uri_registered`);
 - a **grant** is made when a signed-in user presses Allow on the consent page: the client then acts
-  as that user, with the user's tenant and role, never anything the client asks for; only a user
-  (not an API key) can consent;
+  as that user, in the user's tenant, with the **scopes** it asked for that the user's role has
+  (:func:`effective_scopes`), never more; only a user (not an API key) can consent;
+- the scopes are the role model's permissions (:class:`~servicetsunami.tenancy.Scope`): ``read``
+  (list, describe, query), ``write`` (load and change data) and ``manage`` (keys, connections,
+  jobs); ``offline_access`` names the refresh token every grant gets anyway. A request naming no
+  scope asks for the client's registered ones, else for all three; any other scope is refused;
 - an authorization code is random (256 bits), kept hashed, lives ``auth.oauth_code_seconds``, and
   is used once: a second use revokes the grant (RFC 6749 section 4.1.2: the code leaked);
 - access tokens are JWTs bound to the grant's resource (``<base>/mcp``) and name the grant, which
@@ -26,6 +31,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import ip_address
@@ -35,12 +41,13 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from servicetsunami.errors import AuthError, InvalidInput, PermissionDenied
+from servicetsunami.security.tokens import LAST_USED_RESOLUTION
 from servicetsunami.store.models import OAuthGrant, OAuthRefreshToken, utcnow
 from servicetsunami.store.repositories import audit as audit_repo
 from servicetsunami.store.repositories import oauth as oauth_repo
 from servicetsunami.store.repositories import tenants as tenants_repo
 from servicetsunami.store.repositories import users as users_repo
-from servicetsunami.tenancy import Principal, Role, Scope
+from servicetsunami.tenancy import ROLE_SCOPES, Principal, Role, Scope
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -53,8 +60,15 @@ CODE_PREFIX = "tsc_"
 REFRESH_PREFIX = "tso_"
 INVALID_GRANT_MESSAGE = "invalid, expired or already used authorization code or refresh token"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 CLIENT_NAME_MAX = 200
+TOOL_SCOPES: tuple[str, ...] = tuple(scope.value for scope in Scope)  # read, write, manage
+OFFLINE_ACCESS = "offline_access"
+SCOPES_SUPPORTED: tuple[str, ...] = (*TOOL_SCOPES, OFFLINE_ACCESS)
+SCOPE_DESCRIPTIONS: dict[str, str] = {
+    Scope.READ.value: "see the tenant's tables and files and run queries",
+    Scope.WRITE.value: "load, change and delete data",
+    Scope.MANAGE.value: "manage keys, connections and jobs",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +155,56 @@ def check_redirect_uri(uri: str, /) -> None:
     raise InvalidInput(
         f"redirect URI {uri!r} is not accepted: use https, or http on localhost or 127.0.0.1 for an app on the "
         "user's machine"
+    )
+
+
+def redirect_uri_registered(uri: str, registered: Iterable[str], /) -> bool:
+    """Whether ``uri`` is one of the client's ``registered`` redirect URIs: the same URI, or, for an
+    http URI on a loopback host, the same but for the port. A native app listens on a port it picks
+    when it starts (RFC 8252 section 7.3; OAuth 2.1), so it registers its URI with any port, or
+    none; scheme, host, path and query still match exactly, and other URIs match only whole."""
+    return any(uri == known or _same_but_loopback_port(uri, known) for known in registered)
+
+
+def check_scopes(requested: str | None, /, *, registered: str | None) -> list[str]:
+    """The scopes an authorization request asks for: ``requested`` (space-separated), or when it
+    names none the client's ``registered`` ones, else :data:`TOOL_SCOPES`. ``InvalidInput`` for a
+    scope this server does not know or the client did not register."""
+    asked = list(dict.fromkeys((requested or registered or " ".join(TOOL_SCOPES)).split()))
+    unknown = [scope for scope in asked if scope not in SCOPES_SUPPORTED]
+    if unknown:
+        raise InvalidInput(f"unknown scope {unknown[0]!r}: this server's scopes are {', '.join(SCOPES_SUPPORTED)}")
+    allowed = (registered or "").split()
+    if allowed and not set(asked) <= set(allowed):
+        extra = next(scope for scope in asked if scope not in allowed)
+        raise InvalidInput(f"this client did not register the scope {extra!r}; it registered {' '.join(allowed)}")
+    return asked
+
+
+def effective_scopes(granted: Iterable[str], role: Role | str, /) -> list[str]:
+    """What a grant's tokens may do: its tool scopes that ``role`` has, and ``offline_access`` if
+    granted. A grant kept with no scope (made before scopes were asked for) has the role's."""
+    names = set(granted) or set(TOOL_SCOPES)
+    held = {scope.value for scope in ROLE_SCOPES[Role(role)]}
+    return [scope for scope in SCOPES_SUPPORTED if scope in names and (scope == OFFLINE_ACCESS or scope in held)]
+
+
+def _same_but_loopback_port(uri: str, registered: str) -> bool:
+    try:
+        asked, known = urlsplit(uri), urlsplit(registered)
+        asked_host, known_host = asked.hostname, known.hostname
+        _ = asked.port, known.port  # a port that is not a number is no match
+    except ValueError:
+        return False
+    return (
+        asked.scheme == known.scheme == "http"
+        and known_host is not None
+        and asked_host == known_host
+        and (known_host in LOOPBACK_NAMES or _is_loopback(known_host))
+        and "@" not in asked.netloc + known.netloc
+        and (asked.path or "/") == (known.path or "/")
+        and asked.query == known.query
+        and not asked.fragment
     )
 
 
@@ -232,7 +296,7 @@ def consent(
             subject=principal.subject,
             tenant_id=principal.tenant_id,
             target=f"oauth_grant:{grant.id}",
-            meta={"client_id": client_id, "role": principal.role.value},
+            meta={"client_id": client_id, "role": principal.role.value, "scopes": scopes},
         )
     return code
 
@@ -304,8 +368,11 @@ def load_refresh_token(svc: Services, token: str, /) -> LiveRefreshToken | None:
         )
 
 
-def exchange_refresh_token(svc: Services, token: str, /, *, client_id: str) -> IssuedTokens:
-    """Use the refresh token (once) for new tokens; a used one presented again revokes the grant."""
+def exchange_refresh_token(
+    svc: Services, token: str, /, *, client_id: str, scopes: list[str] | None = None
+) -> IssuedTokens:
+    """Use the refresh token (once) for new tokens; a used one presented again revokes the grant.
+    ``scopes`` (a part of the grant's) narrows the new access token (RFC 6749 section 6)."""
     replayed = False
     with svc.store.session(write_lock=True) as session:
         found = oauth_repo.get_refresh_token(session, hash_secret(token))
@@ -322,7 +389,7 @@ def exchange_refresh_token(svc: Services, token: str, /, *, client_id: str) -> I
             raise AuthError(INVALID_GRANT_MESSAGE)
         else:
             row.revoked_at = now
-            issued = _issue(svc, session, grant, replaces=row.id)
+            issued = _issue(svc, session, grant, replaces=row.id, scopes=scopes)
     if replayed:
         logger.warning("a used OAuth refresh token was presented again; its grant is revoked")
         raise AuthError(INVALID_GRANT_MESSAGE)
@@ -386,7 +453,14 @@ def revoke_grant(svc: Services, principal: Principal, grant_id: str, /) -> None:
 # -- internals ------------------------------------------------------------------------------------
 
 
-def _issue(svc: Services, session: Session, grant: OAuthGrant, *, replaces: str | None = None) -> IssuedTokens:
+def _issue(
+    svc: Services,
+    session: Session,
+    grant: OAuthGrant,
+    *,
+    replaces: str | None = None,
+    scopes: list[str] | None = None,
+) -> IssuedTokens:
     signer = svc.tokens
     if signer is None:
         raise AuthError("sign-in is not available: this server has no token signing key")
@@ -394,6 +468,7 @@ def _issue(svc: Services, session: Session, grant: OAuthGrant, *, replaces: str 
     if user.disabled_at is not None:
         raise AuthError(INVALID_GRANT_MESSAGE)
     tenant = tenants_repo.get_tenant(session, grant.tenant_id)
+    granted = effective_scopes(grant.scopes if scopes is None else scopes, user.role)
     access, expires_in = signer.issue_granted(
         user_id=user.id,
         tenant_id=tenant.id,
@@ -402,6 +477,7 @@ def _issue(svc: Services, session: Session, grant: OAuthGrant, *, replaces: str 
         resource=grant.resource,
         grant_id=grant.id,
         client_id=grant.client_id,
+        scopes=[scope for scope in granted if scope != OFFLINE_ACCESS],
     )
     refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
     lifetime = svc.settings.auth.oauth_refresh_token_seconds
@@ -414,7 +490,7 @@ def _issue(svc: Services, session: Session, grant: OAuthGrant, *, replaces: str 
         if previous is not None:
             previous.replaced_by = row.id
     oauth_repo.touch_grant(session, grant, now=now, min_interval=LAST_USED_RESOLUTION)
-    return IssuedTokens(access_token=access, expires_in=expires_in, refresh_token=refresh, scopes=list(grant.scopes))
+    return IssuedTokens(access_token=access, expires_in=expires_in, refresh_token=refresh, scopes=granted)
 
 
 def _client_record(client: Any) -> ClientRecord:
