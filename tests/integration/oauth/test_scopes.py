@@ -129,3 +129,19 @@ def test_a_refresh_may_ask_for_fewer_scopes_and_not_for_more(services: Services,
     wider = refresh(narrower.json()["refresh_token"], "read write manage")
     assert wider.status_code == 400
     assert wider.json()["error"] == "invalid_scope"
+
+
+def test_the_admin_page_shows_what_each_allowed_app_may_do(services: Services, base_url: str) -> None:
+    person = person_of(services, base_url, "engineer")
+    try:
+        tokens_for(base_url, person, "read")
+    finally:
+        person.close()
+    admin = person_of(services, base_url, "admin")
+    try:
+        admin.authorize("/admin")  # signs in on the way
+        page = admin.http.get("/admin").text
+    finally:
+        admin.close()
+    row = page.split("<tr data-grant=")[1].split("</tr>")[0]
+    assert '<td class="grant-scopes">read</td>' in row

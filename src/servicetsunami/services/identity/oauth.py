@@ -38,7 +38,7 @@ from ipaddress import ip_address
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from servicetsunami.errors import AuthError, InvalidInput, PermissionDenied
 from servicetsunami.security.tokens import LAST_USED_RESOLUTION
@@ -127,6 +127,7 @@ class GrantPublic(BaseModel):
     client_name: str
     user_email: str
     role: Role
+    scopes: list[str] = Field(default_factory=list, description="What it may do: the granted scopes its role has")
     created_at: datetime
     last_used_at: datetime | None = None
     active: bool
@@ -427,6 +428,7 @@ def list_grants(svc: Services, principal: Principal) -> list[GrantPublic]:
                 client_name=client.name,
                 user_email=user.email,
                 role=Role(user.role),
+                scopes=[s for s in TOOL_SCOPES if s in grant.scopes and Scope(s) in ROLE_SCOPES[Role(user.role)]],
                 created_at=grant.created_at,
                 last_used_at=grant.last_used_at,
                 active=grant.revoked_at is None,
