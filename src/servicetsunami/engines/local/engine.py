@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -377,23 +378,16 @@ class LocalEngine(LocalReads, LocalVolumes, Engine):
 
     def list_tables(self, catalog: str, /, *, schema: str | None = None) -> list[TableDetail]:
         base = self._layout.catalog_dir(catalog)
-        if schema:
-            schemas = [schema]
-        elif base.is_dir():
-            schemas = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("_"))
-        else:
-            schemas = []
+        schemas = [schema] if schema else sorted(n for n in _folders(base) if not n.startswith("_"))
         out = []
         for s in schemas:
-            folder = base / s
-            if not folder.is_dir():
-                continue
-            for child in sorted(folder.iterdir()):
-                if Layout.is_table(child):
+            folder = os.path.join(base, s)  # names as strings: a thousand tables made a thousand paths
+            for name in sorted(_folders(folder)):
+                if os.path.isdir(os.path.join(folder, name, "_delta_log")):
                     try:
-                        out.append(self.describe(TableRef(catalog, s, child.name)))
+                        out.append(self.describe(TableRef(catalog, s, name)))
                     except TsunamiError:
-                        logger.warning("skipping unreadable table %s.%s.%s", catalog, s, child.name)
+                        logger.warning("skipping unreadable table %s.%s.%s", catalog, s, name)
         return out
 
     def describe(
@@ -530,3 +524,12 @@ def _json_value(value: Any, /) -> Any:
     if isinstance(value, list):
         return [_json_value(item) for item in value]
     return value
+
+
+def _folders(path: str | os.PathLike[str]) -> list[str]:
+    """The names of the folders in ``path`` (none when it is not a folder)."""
+    try:
+        with os.scandir(path) as it:
+            return [entry.name for entry in it if entry.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []

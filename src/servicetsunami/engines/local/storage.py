@@ -38,7 +38,7 @@ class Layout:
         return self.root / check_identifier(catalog, what="catalog")
 
     def table_dir(self, ref: TableRef) -> Path:
-        return self.root / ref.catalog / ref.schema / ref.name
+        return self.root.joinpath(ref.catalog, ref.schema, ref.name)  # one path made, not three
 
     def volume_dir(self, catalog: str, schema: str, volume: str) -> Path:
         check_identifier(schema, what="schema")
@@ -98,7 +98,7 @@ def latest_log_version(table_dir: Path) -> int | None:
     """The newest commit number in ``_delta_log`` without parsing the log (a directory listing)."""
     best = -1
     try:
-        with os.scandir(table_dir / "_delta_log") as it:
+        with os.scandir(os.path.join(table_dir, "_delta_log")) as it:
             for entry in it:
                 name = entry.name
                 if name.endswith(".json") and name[:20].isdigit() and len(name) == 25:
