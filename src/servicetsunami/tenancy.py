@@ -40,6 +40,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.ENGINEER: frozenset({Scope.READ, Scope.WRITE}),
     Role.ANALYST: frozenset({Scope.READ}),
 }
+_BY_STRENGTH = sorted(ROLE_SCOPES, key=lambda role: -len(ROLE_SCOPES[role]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,21 @@ class Principal:
 
     def can(self, scope: Scope) -> bool:
         return scope in self.scopes
+
+    @property
+    def run_role(self) -> Role:
+        """The role a run or job started by this caller acts as later, when it is rebuilt from the
+        stored role: its own, or for an OAuth token granted fewer scopes the strongest role whose
+        every scope the token has, so the run never does more than the caller may now. A token whose
+        scopes fit no role (``write`` without ``read``) starts nothing that runs later."""
+        if ROLE_SCOPES[self.role] <= self.scopes:
+            return self.role
+        for role in _BY_STRENGTH:
+            if ROLE_SCOPES[role] <= self.scopes:
+                return role
+        raise PermissionDenied(
+            "this app was granted scopes no role has on its own; connect it again and allow the 'read' scope"
+        )
 
     def require(self, scope: Scope) -> None:
         if scope in self.scopes:

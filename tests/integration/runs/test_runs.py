@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,10 +16,12 @@ from servicetsunami.errors import Conflict, NotFound
 from servicetsunami.runs.base import KindPolicy, Ticker
 from servicetsunami.runs.local.launcher import LocalLauncher
 from servicetsunami.services.container import Services
+from servicetsunami.services.pipelines import jobs
 from servicetsunami.services.runs import service as runs
 from servicetsunami.store.models import Run, utcnow
+from servicetsunami.store.repositories import jobs as jobs_repo
 from servicetsunami.store.repositories import runs as runs_repo
-from servicetsunami.tenancy import Principal
+from servicetsunami.tenancy import Principal, Scope
 from tests.helpers import make_principal
 from tests.integration.runs.support import EXECUTED, settings_for
 
@@ -243,3 +246,17 @@ def test_a_wait_for_one_run_sleeps_through_other_runs_changes_and_wakes_on_its_o
     finally:
         others.set()
         thread.join()
+
+
+def test_a_run_and_a_job_started_with_fewer_scopes_than_the_role_act_later_as_the_role_those_fit(
+    svc: Services,
+) -> None:
+    admin = make_principal(svc, "acme", "admin")[0]
+    narrowed = replace(admin, scopes=frozenset({Scope.READ, Scope.WRITE}))  # an OAuth app granted read write
+    run_id = runs.submit(svc, narrowed, "test_echo", params={})
+    job = jobs.create_job(
+        svc, narrowed, {"name": "j", "tasks": [{"task_key": "t", "kind": "sql", "config": {"sql": "SELECT 1 AS x"}}]}
+    )
+    with svc.store.session() as session:
+        assert runs_repo.get_run(session, run_id, tenant_id=None).role == "engineer"
+        assert jobs_repo.get_job(session, job.job_id, tenant_id=admin.tenant_id).meta["role"] == "engineer"

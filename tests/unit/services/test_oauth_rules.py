@@ -4,9 +4,11 @@ and how granted access tokens are bound to their resource and scopes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from servicetsunami.errors import AuthError, InvalidInput
+from servicetsunami.errors import AuthError, InvalidInput, PermissionDenied
 from servicetsunami.security.tokens import TokenSigner
 from servicetsunami.services.identity.oauth import (
     check_redirect_uri,
@@ -15,6 +17,7 @@ from servicetsunami.services.identity.oauth import (
     redirect_uri_registered,
 )
 from servicetsunami.services.identity.oauth_documents import is_document_client_id
+from servicetsunami.tenancy import ROLE_SCOPES, Role, Scope, principal_for
 
 KEY = b"k" * 48
 
@@ -172,3 +175,28 @@ def test_a_login_token_is_not_a_granted_token() -> None:
         signer.granted_principal(login, resource="servicetsunami-api")
     assert signer.grant_of(login) is None
     assert signer.grant_of(_granted(signer, "https://a.example/mcp")) == ("g1", "c1")
+
+
+@pytest.mark.parametrize(
+    ("role", "granted", "acts_as"),
+    [
+        ("admin", {"read", "write", "manage"}, "admin"),
+        ("admin", {"read", "write"}, "engineer"),
+        ("admin", {"read", "manage"}, "analyst"),
+        ("engineer", {"read"}, "analyst"),
+        ("analyst", {"read"}, "analyst"),
+    ],
+)
+def test_what_a_narrowed_token_starts_runs_later_as_no_more_than_its_scopes(
+    role: str, granted: set[str], acts_as: str
+) -> None:
+    full = principal_for(tenant_id="t", tenant_slug="acme", subject="u", role=role, catalog_prefix="tenant_")
+    narrowed = replace(full, scopes=frozenset(s for s in full.scopes if s.value in granted))
+    assert narrowed.run_role == Role(acts_as)
+    assert ROLE_SCOPES[narrowed.run_role] <= narrowed.scopes
+
+
+def test_a_token_whose_scopes_fit_no_role_starts_nothing_that_runs_later() -> None:
+    full = principal_for(tenant_id="t", tenant_slug="acme", subject="u", role="admin", catalog_prefix="tenant_")
+    with pytest.raises(PermissionDenied):
+        _ = replace(full, scopes=frozenset({Scope.WRITE})).run_role

@@ -88,7 +88,7 @@ def start_job_run(
             job,
             tenant_id=principal.tenant_id,
             subject=principal.subject,
-            role=principal.role.value,
+            role=principal.run_role.value,
             parameters=parameters or {},
             trigger=trigger,
             parent_id=parent_id,

@@ -63,7 +63,7 @@ def create_job(svc: Services, principal: Principal, definition: dict[str, Any], 
             created_by=principal.subject,
             **_schedule_columns(spec),
         )
-        job.meta = {"role": principal.role.value}
+        job.meta = {"role": principal.run_role.value}
         session.flush()
         _push(svc, principal, job, spec, new=True)
         _audit(session, principal, "create_job", job)

@@ -370,7 +370,7 @@ def _start(
                     tenant_id=principal.tenant_id,
                     kind=TASK_RUN,
                     subject=principal.subject,
-                    role=principal.role.value,
+                    role=principal.run_role.value,
                     params={
                         "job_id": job_id,
                         "job_run_id": ctx.run_id,
@@ -447,7 +447,7 @@ def _record(
             tenant_id=principal.tenant_id,
             kind=TASK_RUN,
             subject=principal.subject,
-            role=principal.role.value,
+            role=principal.run_role.value,
             params={
                 "job_id": ctx.params.get("job_id"),
                 "job_run_id": ctx.run_id,

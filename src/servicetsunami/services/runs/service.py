@@ -63,7 +63,7 @@ def submit(
             tenant_id=principal.tenant_id,
             kind=kind,
             subject=principal.subject,
-            role=principal.role.value,
+            role=principal.run_role.value,
             params=params,
             resource_id=resource_id,
             parent_id=parent_id,

@@ -415,7 +415,7 @@ def record_invocation(
             tenant_id=principal.tenant_id,
             kind=INVOCATION_KIND,
             subject=principal.subject,
-            role=principal.role.value,
+            role=principal.run_role.value,
             params=params,
             resource_id=resource_id,
         )

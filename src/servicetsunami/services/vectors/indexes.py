@@ -282,7 +282,7 @@ def _start_sync(svc: Services, principal: Principal, index_id: str, /, *, full: 
                 tenant_id=principal.tenant_id,
                 kind=KIND,
                 subject=principal.subject,
-                role=principal.role.value,
+                role=principal.run_role.value,
                 params={"index_id": index_id, "full": full},
                 resource_id=index_id,
                 dedupe_key=f"{KIND}:{index_id}",
