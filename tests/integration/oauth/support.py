@@ -18,6 +18,9 @@ from mcp.client.auth import OAuthClientProvider
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from pydantic import AnyUrl
 
+from servicetsunami.services.container import Services
+from tests.integration.api.support import make_user
+
 SIGNIN_TOKEN = re.compile(r'name="signin_token" value="([^"]+)"')
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 SEALED = re.compile(r'name="request" value="([^"]+)"')
@@ -189,3 +192,9 @@ def exchange(
         "code_verifier": verifier,
     }
     return httpx.post(f"{base_url}/token", data=form, timeout=20)
+
+
+def person_of(services: Services, base_url: str, role: str) -> Person:
+    """A new user of tenant acme with ``role``, ready to sign in at ``base_url``."""
+    email, password = make_user(services, "acme", role=role)
+    return Person(base_url, email, password)

@@ -6,12 +6,10 @@ refused at once."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
@@ -21,7 +19,6 @@ from servicetsunami.services.identity import oauth
 from servicetsunami.store.models import OAuthGrant, utcnow
 from tests.helpers import make_principal
 from tests.integration.api.support import make_user
-from tests.integration.live_server import live_server
 from tests.integration.oauth.support import (
     CSRF,
     MemoryStorage,
@@ -41,12 +38,6 @@ INITIALIZE = {
     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
 }
 MCP_ACCEPT = "application/json, text/event-stream"
-
-
-@pytest.fixture
-def base_url(services: Services) -> Iterator[str]:
-    with live_server(services) as url:
-        yield url
 
 
 def post_initialize(base_url: str, token: str) -> httpx.Response:

@@ -3,8 +3,6 @@ error code on the console), and nothing issued."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from fastmcp import Client
@@ -30,20 +28,6 @@ from tests.integration.oauth.support import (
     register,
 )
 from tests.integration.oauth.test_oauth_flow import post_initialize
-
-
-@pytest.fixture
-def base_url(services: Services) -> Iterator[str]:
-    with live_server(services) as url:
-        yield url
-
-
-@pytest.fixture
-def person(services: Services, base_url: str) -> Iterator[Person]:
-    email, password = make_user(services, "acme", role="engineer")
-    someone = Person(base_url, email, password)
-    yield someone
-    someone.close()
 
 
 def client_id_of(base_url: str) -> str:

@@ -4,28 +4,9 @@ host and path; every other redirect URI must be exactly one the client registere
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from servicetsunami.services.container import Services
-from tests.integration.api.support import make_user
-from tests.integration.live_server import live_server
 from tests.integration.oauth.support import Person, Pkce, authorization_url, exchange, redirect_params, register
-
-
-@pytest.fixture
-def base_url(services: Services) -> Iterator[str]:
-    with live_server(services) as url:
-        yield url
-
-
-@pytest.fixture
-def person(services: Services, base_url: str) -> Iterator[Person]:
-    email, password = make_user(services, "acme", role="engineer")
-    someone = Person(base_url, email, password)
-    yield someone
-    someone.close()
 
 
 def client_with(base_url: str, redirect_uri: str) -> str:

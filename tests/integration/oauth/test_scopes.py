@@ -3,29 +3,22 @@ token may do what both its granted scopes and its user's role allow; nothing els
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
 from servicetsunami.services.container import Services
-from tests.integration.api.support import make_user
-from tests.integration.live_server import live_server
 from tests.integration.mcp.support import error_code
-from tests.integration.oauth.support import Person, Pkce, authorization_url, exchange, redirect_params, register
-
-
-@pytest.fixture
-def base_url(services: Services) -> Iterator[str]:
-    with live_server(services) as url:
-        yield url
-
-
-def person_of(services: Services, base_url: str, role: str) -> Person:
-    email, password = make_user(services, "acme", role=role)
-    return Person(base_url, email, password)
+from tests.integration.oauth.support import (
+    Person,
+    Pkce,
+    authorization_url,
+    exchange,
+    person_of,
+    redirect_params,
+    register,
+)
 
 
 def tokens_for(base_url: str, person: Person, scope: str) -> dict[str, str]:

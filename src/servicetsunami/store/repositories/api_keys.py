@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import InvalidInput, NotFound
 from servicetsunami.store.db import flush_or_conflict
 from servicetsunami.store.models import ROLES, ApiKey, Tenant, utcnow
 from servicetsunami.store.repositories._keyset import bytewise, keyset
+from servicetsunami.store.repositories._session import touch_last_used
 
 
 def create_api_key(
@@ -100,18 +101,5 @@ def revoke_api_key(session: Session, key_id: str, /, *, tenant_id: str, now: dat
 
 
 def touch_api_key(session: Session, key_id: str, /, *, now: datetime, min_interval: timedelta) -> bool:
-    """Set ``last_used_at`` to ``now`` unless it was set less than ``min_interval`` ago.
-
-    One conditional UPDATE, so concurrent requests never write the row more than once a minute.
-    Returns whether the row was written.
-    """
-    result = session.execute(
-        update(ApiKey)
-        .where(
-            ApiKey.id == key_id,
-            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - min_interval),
-        )
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
+    """:func:`~._session.touch_last_used` of an API key."""
+    return touch_last_used(session, ApiKey, key_id, now=now, min_interval=min_interval)

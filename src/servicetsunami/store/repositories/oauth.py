@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import NotFound
 from servicetsunami.store.models import OAuthClient, OAuthCode, OAuthGrant, OAuthRefreshToken, User
+from servicetsunami.store.repositories._session import touch_last_used
 
 
 def save_client(
@@ -94,18 +95,8 @@ def touch_grant(session: Session, grant: OAuthGrant, /, *, now: datetime, min_in
 
 
 def touch_grant_by_id(session: Session, grant_id: str, /, *, now: datetime, min_interval: timedelta) -> bool:
-    """Set ``last_used_at`` to ``now`` unless it was set less than ``min_interval`` ago: one
-    conditional UPDATE, so the requests of every worker write the row at most once per interval.
-    Returns whether the row was written."""
-    result = session.execute(
-        update(OAuthGrant)
-        .where(
-            OAuthGrant.id == grant_id,
-            or_(OAuthGrant.last_used_at.is_(None), OAuthGrant.last_used_at < now - min_interval),
-        )
-        .values(last_used_at=now)
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    """:func:`~._session.touch_last_used` of a grant (its tokens' use at ``/mcp``)."""
+    return touch_last_used(session, OAuthGrant, grant_id, now=now, min_interval=min_interval)
 
 
 def create_code(
