@@ -95,3 +95,18 @@ def test_settings_that_could_escape_their_quoting_are_refused(changes: dict[str,
     base = {"host": "db.example.com", "database": "app", "user": "reader"}
     with pytest.raises(ValidationError):
         MySQLConfig.model_validate({**base, **changes})
+
+
+def test_a_user_whose_name_and_password_hold_url_characters_reads_rows(database: str) -> None:
+    user, password = f"r@d:{database[-4:]}", "p@ss:w/rd%?#&+ "
+    execute(database, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1), (2)")
+    for host in ("%", "localhost"):
+        execute("test", "CREATE USER %s@%s IDENTIFIED BY %s", params=(user, host, password))
+        execute("test", f"GRANT SELECT ON `{database}`.* TO %s@%s", params=(user, host))
+    source = MySQLSource(mysql_config(database, user=user, password=password))
+    try:
+        assert source.read(ReadRequest(f"{database}.t")).read_all().column("id").to_pylist() == [1, 2]
+    finally:
+        source.close()
+        for host in ("%", "localhost"):
+            execute("test", "DROP USER %s@%s", params=(user, host))

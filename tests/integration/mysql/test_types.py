@@ -13,7 +13,7 @@ import pytest
 from servicetsunami.connectors.base import ReadRequest
 from servicetsunami.connectors.mysql import MySQLSource
 from servicetsunami.engines.local.engine import LocalEngine
-from tests.integration.mysql.support import execute, mysql_config, sync
+from tests.integration.mysql.support import execute, mysql_config, sync, target
 from tests.integration.pg.support import bronze
 
 pytestmark = pytest.mark.mysql
@@ -99,7 +99,16 @@ def _kinds(database: str) -> None:
     )
 
 
-def test_every_common_type_round_trips_exactly_into_bronze(database: str, lakehouse: LocalEngine) -> None:
+@pytest.fixture(params=["connectorx", "mysql_scanner"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which reader streams the rows: ConnectorX over plain connections, mysql_scanner over TLS (made
+    to read this plain server's rows too, as no TLS server runs here)."""
+    if request.param == "mysql_scanner":
+        monkeypatch.setattr(MySQLSource, "_plain", lambda self: False)
+    return str(request.param)
+
+
+def test_every_common_type_round_trips_exactly_into_bronze(database: str, lakehouse: LocalEngine, reader: str) -> None:
     _kinds(database)
     sync(lakehouse, database, f"{database}.kinds", "kinds")
     rows = bronze(lakehouse, f"SELECT {', '.join(EXPECTED)} FROM kinds ORDER BY id")
@@ -111,6 +120,17 @@ def test_every_common_type_round_trips_exactly_into_bronze(database: str, lakeho
         else:
             assert got == value and type(got) is type(value), (name, got, value)
     assert {k: v for k, v in nulls.items() if k != "id"} == dict.fromkeys(EXPECTED.keys() - {"id"})
+
+
+def test_both_readers_land_each_column_with_the_same_type(database: str, lakehouse: LocalEngine) -> None:
+    _kinds(database)
+    sync(lakehouse, database, f"{database}.kinds", "by_connectorx")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MySQLSource, "_plain", lambda self: False)
+        sync(lakehouse, database, f"{database}.kinds", "by_scanner")
+    plain, tls = (lakehouse.describe(target(t)).columns for t in ("by_connectorx", "by_scanner"))
+    landed = [c for c in plain if not c.name.startswith("_")]  # the sync's own columns aside
+    assert len(landed) == len(EXPECTED) and plain == tls
 
 
 def test_discovery_reports_each_columns_mysql_type_and_the_primary_key(database: str) -> None:
