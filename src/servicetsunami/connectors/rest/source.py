@@ -177,7 +177,7 @@ class RestSource(Source):
         for later reads of this run."""
         with self._lock:
             stager = ChunkStager(
-                self._duckdb().cursor(),
+                _connect(threads=1),  # one core stages; the walk keeps the other
                 directory,
                 nested_json=self.config.nested == "json",
                 extra_columns=request.extra_columns,
@@ -401,13 +401,18 @@ class RestSource(Source):
     def _duckdb(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._duck is None:
-                con = duckdb.connect(":memory:")
-                con.execute("SET TimeZone = 'UTC'")
-                con.execute("SET autoinstall_known_extensions = false")
-                if self._threads:
-                    con.execute(f"SET threads = {int(self._threads)}")
-                self._duck = con
+                self._duck = _connect(threads=self._threads)
             return self._duck
+
+
+def _connect(*, threads: int) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for the spool's reads (``threads`` 0: as many as DuckDB picks)."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET autoinstall_known_extensions = false")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
 
 
 def _encoder() -> Any:
