@@ -238,18 +238,18 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(timeout=30)
     base_s = statistics.median(r["seconds"] for r in results["baseline"])
+    base_cpu = statistics.median(r["cpu"] for r in results["baseline"])
     print(f"records {args.records} over {args.pages} pages, median of {args.repeat}")
-    print(f"httpx loop (baseline)   {base_s:7.2f} s  records={results['baseline'][0]['records']}")
-    ours_s = statistics.median(r["seconds"] for r in results["ours"])
     print(
-        f"REST sync to bronze     {ours_s:7.2f} s  ratio {ours_s / base_s:4.2f}  "
-        f"records={results['ours'][0]['records']}"
+        f"httpx loop (baseline)   {base_s:7.2f} s  cpu {base_cpu:5.2f} s  records={results['baseline'][0]['records']}"
     )
-    rec_s = statistics.median(r["seconds"] for r in results["records"])
-    print(
-        f"our client, records only{rec_s:7.2f} s  ratio {rec_s / base_s:4.2f}  "
-        f"records={results['records'][0]['records']}"
-    )
+    for key, label in (("ours", "REST sync to bronze     "), ("records", "our client, records only")):
+        seconds = statistics.median(r["seconds"] for r in results[key])
+        cpu = statistics.median(r["cpu"] for r in results[key])
+        print(
+            f"{label}{seconds:7.2f} s  ratio {seconds / base_s:4.2f}  cpu {cpu:5.2f} s  "
+            f"records={results[key][0]['records']}"
+        )
     if results["dlt"]:
         dlt_s = statistics.median(r["seconds"] for r in results["dlt"])
         print(

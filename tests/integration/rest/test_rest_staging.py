@@ -1,10 +1,12 @@
 """A full REST sync staged chunk by chunk while the walk goes on: every record lands once, a field
-or a wider type that first appears in a later chunk lands every value, and a walk that fails after
-some chunks were staged commits nothing."""
+or a wider type that first appears in a later chunk lands every value, and a walk that fails or is
+cancelled after some chunks were staged commits nothing and leaves no staging thread behind."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from servicetsunami.connectors.base import ReadRequest
 from servicetsunami.connectors.rest.config import RestConfig
 from servicetsunami.connectors.rest.source import RestSource
 from servicetsunami.engines.local.engine import LocalEngine
-from servicetsunami.errors import SourceError
+from servicetsunami.errors import SourceError, SyncCancelled
 from servicetsunami.services.ingestion.sync_runner import SyncPlan, SyncRunner
 from servicetsunami.sql import guard_query
 from tests.fakes.rest_api import FakeApi
@@ -98,3 +100,34 @@ def test_a_walk_that_fails_after_some_chunks_were_staged_commits_nothing(
         _sync(engine, _source(rows_api, max_pages=15))  # 20 pages of rows: the walk stops at the 16th
     assert failed.value.code == "source_error"
     assert not engine.table_exists(target("rows"))
+
+
+def test_a_sync_cancelled_after_some_chunks_were_staged_commits_nothing(rows_api: FakeApi, engine: LocalEngine) -> None:
+    rows_api.state.rows = [_row(i) for i in range(1, 5_001)]  # 500 pages: the walk is still going when cancelled
+    source = _source(rows_api)
+    runner = SyncRunner(
+        engine, source, SyncPlan("rows", "rows", target("rows"), "full_refresh"), run_id="r", batch_rows=1
+    )
+    outcome: list[BaseException | int] = []
+    syncing = threading.Thread(target=lambda: outcome.append(_run(runner, source)))
+    syncing.start()
+    deadline = time.monotonic() + 30
+    while len(rows_api.state.requests) < 50:  # dozens of chunks handed to the stager by then
+        assert time.monotonic() < deadline and syncing.is_alive(), "the walk did not get going"
+        threading.Event().wait(0.01)
+    runner.cancel()
+    syncing.join(timeout=30)
+    assert not syncing.is_alive()
+    assert isinstance(outcome[0], SyncCancelled)
+    assert len(rows_api.state.requests) < 500  # the walk stopped at its next request
+    assert not engine.table_exists(target("rows"))
+    assert not any(t.name.startswith("rest-stage-") for t in threading.enumerate())
+
+
+def _run(runner: SyncRunner, source: RestSource) -> BaseException | int:
+    try:
+        return runner.run().rows
+    except BaseException as exc:  # handed to the test's thread
+        return exc
+    finally:
+        source.close()

@@ -79,7 +79,7 @@ class RestSource(Source):
         self.config = config
         self._client = RestClient(config, vet)
         self._threads = threads
-        self._chunk_bytes = chunk_bytes  # the spool's first chunk (see :mod:`.spool`)
+        self._chunk_bytes = chunk_bytes  # the size of the spool's chunks (see :mod:`.spool`)
         self._stager: ChunkStager | None = None
         self._dir: Path | None = None
         self._spools: dict[str, _Spool] = {}

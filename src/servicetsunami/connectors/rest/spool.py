@@ -1,19 +1,20 @@
 """Where the REST source keeps a walk's records: the spool, and the Parquet staged from it.
 
-The spool is a list of chunk files on local disk, each one JSON array of records as the API wrote
-them (:class:`SpoolWriter`), so memory stays flat however many records a walk brings. The first
-chunk is cut at ``chunk_bytes``, later ones at a quarter of what is spooled before them (at most
-64 MB), so a long walk makes few large files and its last chunk stays small.
+The spool is a list of chunk files on local disk of about ``chunk_bytes`` each, each one JSON array
+of records as the API wrote them (:class:`SpoolWriter`), so memory stays flat however many records
+a walk brings (DuckDB holds a whole chunk, several times its size, while it describes one).
 
 DuckDB reads the chunks with the schema of all their records (:func:`describe`: columns are the
 union of the records' fields; a field with values of several JSON types becomes text; strings are
 never guessed to be dates). A full read staged as Parquet does not wait for the walk to end
-(:class:`ChunkStager`): each chunk is described and written as a Parquet file on a thread while
-the walk goes on. A chunk whose fields the schema so far does not hold (a new field, a wider type)
-widens it, describing that chunk together with the chunks that made the schema what it was (the
-union over every record, as one description of all of them gives), and the parts written under a
-narrower schema are written again from their chunks at the end, so every staged file has the
-final schema and no value is lost.
+(:class:`ChunkStager`): on a thread, while the walk goes on, each chunk is described as it comes
+and the chunks are written as Parquet files of several chunks each: a file takes chunks until they
+hold a quarter of what was staged before it (at least one chunk, at most 64 MB of JSON), so a long
+walk makes few large files and what is left to write after the last page stays small. A chunk
+whose fields the schema so far does not hold (a new field, a wider type) widens it, describing that
+chunk together with the chunks that made the schema what it was (the union over every record, as
+one description of all of them gives), and the files written under a narrower schema are written
+again from their chunks at the end, so every staged file has the final schema and no value is lost.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ Columns = list[tuple[str, str]]  # (name, DuckDB type) of every field
 
 # strings never guessed to be dates; records up to 64 MB
 _READ_OPTIONS = "format='array', dateformat='NEVER', timestampformat='NEVER', maximum_object_size=67108864"
-_MAX_CHUNK_BYTES = 64 * 1024 * 1024
+_MAX_PART_BYTES = 64 * 1024 * 1024  # JSON text per staged Parquet file
 
 
 class SpoolWriter:
@@ -55,7 +56,6 @@ class SpoolWriter:
         self._on_chunk = on_chunk
         self._out: Any = None
         self._written = 0  # characters in the open chunk
-        self._spooled = 0  # characters in the closed chunks
 
     def write(self, texts: str, count: int) -> None:
         if not count:
@@ -70,7 +70,7 @@ class SpoolWriter:
         self._out.write(texts)
         self._written += len(texts)
         self.records += count
-        if self._written >= max(self._chunk_bytes, min(self._spooled // 4, _MAX_CHUNK_BYTES)):
+        if self._written >= self._chunk_bytes:
             self._cut()
 
     def close(self) -> list[Path]:
@@ -90,7 +90,6 @@ class SpoolWriter:
         self._out.write("]")
         self._out.close()
         self._out = None
-        self._spooled += self._written
         self._written = 0
         if self._on_chunk is not None:
             self._on_chunk(self.files[-1])
@@ -137,8 +136,8 @@ def copy_parquet(con: duckdb.DuckDBPyConnection, query: str, target: Path, *, fo
 
 
 class ChunkStager:
-    """Stages each chunk handed to :meth:`submit` as one Parquet file in ``directory``, on a thread,
-    while the walk goes on (see the module docstring for how the schema grows)."""
+    """Stages the chunks handed to :meth:`submit` as Parquet files in ``directory``, on a thread,
+    while the walk goes on (see the module docstring for the files' sizes and how the schema grows)."""
 
     def __init__(
         self,
@@ -156,7 +155,10 @@ class ChunkStager:
         self._stream = stream
         self.columns: Columns | None = None
         self._makers: list[Path] = []  # the chunks whose description made the schema what it is
-        self._parts: list[tuple[Path, Path, Columns]] = []  # chunk, its Parquet file, the schema it has
+        self._parts: list[tuple[list[Path], Path, Columns]] = []  # chunks, their Parquet file, its schema
+        self._pending: list[Path] = []  # described chunks not yet in a file
+        self._pending_bytes = 0
+        self._staged_bytes = 0
         self._chunks: queue.SimpleQueue[Path | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._stopped = threading.Event()
@@ -176,9 +178,10 @@ class ChunkStager:
         try:
             if self._error is not None:
                 raise self._failure()
-            for chunk, part, columns in self._parts:
+            self._flush()
+            for chunks, part, columns in self._parts:
                 if columns != self.columns:
-                    self._stage(chunk, part)
+                    self._stage(chunks, part)
         except duckdb.Error as exc:
             raise _read_failed(self._stream, exc) from None
         finally:
@@ -217,13 +220,25 @@ class ChunkStager:
                 if wider != self.columns:
                     self.columns = wider
                     self._makers.append(chunk)
-        part = self._directory / f"part-{len(self._parts):05d}.parquet"
-        self._stage(chunk, part)
-        self._parts.append((chunk, part, self.columns))
+        self._pending.append(chunk)
+        self._pending_bytes += chunk.stat().st_size
+        if self._pending_bytes >= min(self._staged_bytes // 4, _MAX_PART_BYTES):
+            self._flush()
 
-    def _stage(self, chunk: Path, part: Path) -> None:
+    def _flush(self) -> None:
+        """Write the pending chunks as one Parquet file."""
+        if not self._pending:
+            return
         assert self.columns is not None
-        copy_parquet(self._con, select([chunk], self.columns, self._extra), part, folder=False)
+        part = self._directory / f"part-{len(self._parts):05d}.parquet"
+        self._stage(self._pending, part)
+        self._parts.append((self._pending, part, self.columns))
+        self._staged_bytes += self._pending_bytes
+        self._pending, self._pending_bytes = [], 0
+
+    def _stage(self, chunks: list[Path], part: Path) -> None:
+        assert self.columns is not None
+        copy_parquet(self._con, select(chunks, self.columns, self._extra), part, folder=False)
 
     def _failure(self) -> BaseException:
         error = self._error
