@@ -178,6 +178,8 @@ class ChunkStager:
         try:
             if self._error is not None:
                 raise self._failure()
+            if self._stopped.is_set():  # interrupted between two chunks: some were skipped
+                raise SourceError(f"reading {self._stream} was cancelled")
             self._flush()
             for chunks, part, columns in self._parts:
                 if columns != self.columns:
