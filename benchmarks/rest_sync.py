@@ -72,7 +72,7 @@ def serve(port_file: Path, records: int, pages: int) -> None:
 def baseline(base: str, pages: int) -> dict[str, Any]:
     import httpx
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     records = 0
     with httpx.Client() as client:
         for page in range(1, pages + 2):  # like a paginator: until the first empty page
@@ -80,7 +80,7 @@ def baseline(base: str, pages: int) -> dict[str, Any]:
             if not got:
                 break
             records += len(got)
-    return {"seconds": time.perf_counter() - started, "records": records}
+    return {"seconds": time.perf_counter() - started, "cpu": _cpu() - cpu, "records": records}
 
 
 def ours(base: str, root: Path, pages: int) -> dict[str, Any]:
@@ -104,13 +104,14 @@ def ours(base: str, root: Path, pages: int) -> dict[str, Any]:
     engine.ensure_catalog("tenant_bench")
     source = RestSource(config, vet=lambda h, p: check_source_host(h, p, multi_tenant=False))
     plan = SyncPlan("bench", "items", TableRef("tenant_bench", "bronze", "items"), "full_refresh")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     progress = SyncRunner(engine, source, plan, run_id="bench", batch_rows=1_000_000).run()
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     source.close()
     engine.close()
     return {
         "seconds": seconds,
+        "cpu": cpu,
         "records": progress.rows,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -133,11 +134,17 @@ def records_only(base: str, pages: int) -> dict[str, Any]:
         }
     )
     source = RestSource(config, vet=lambda h, p: check_source_host(h, p, multi_tenant=False))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     spooled = source._spool(ReadRequest("items"))  # the walk alone, as a benchmark may look inside
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     source.close()
-    return {"seconds": seconds, "records": spooled.records}
+    return {"seconds": seconds, "cpu": cpu, "records": spooled.records}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process so far, all its threads (DuckDB's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 DLT = """
@@ -231,18 +238,18 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(timeout=30)
     base_s = statistics.median(r["seconds"] for r in results["baseline"])
+    base_cpu = statistics.median(r["cpu"] for r in results["baseline"])
     print(f"records {args.records} over {args.pages} pages, median of {args.repeat}")
-    print(f"httpx loop (baseline)   {base_s:7.2f} s  records={results['baseline'][0]['records']}")
-    ours_s = statistics.median(r["seconds"] for r in results["ours"])
     print(
-        f"REST sync to bronze     {ours_s:7.2f} s  ratio {ours_s / base_s:4.2f}  "
-        f"records={results['ours'][0]['records']}"
+        f"httpx loop (baseline)   {base_s:7.2f} s  cpu {base_cpu:5.2f} s  records={results['baseline'][0]['records']}"
     )
-    rec_s = statistics.median(r["seconds"] for r in results["records"])
-    print(
-        f"our client, records only{rec_s:7.2f} s  ratio {rec_s / base_s:4.2f}  "
-        f"records={results['records'][0]['records']}"
-    )
+    for key, label in (("ours", "REST sync to bronze     "), ("records", "our client, records only")):
+        seconds = statistics.median(r["seconds"] for r in results[key])
+        cpu = statistics.median(r["cpu"] for r in results[key])
+        print(
+            f"{label}{seconds:7.2f} s  ratio {seconds / base_s:4.2f}  cpu {cpu:5.2f} s  "
+            f"records={results[key][0]['records']}"
+        )
     if results["dlt"]:
         dlt_s = statistics.median(r["seconds"] for r in results["dlt"])
         print(

@@ -52,9 +52,9 @@ class RestClient(VettedClient):
 
     def get_page(
         self, url: str, params: dict[str, Any] | None, selector: list[str | int | None]
-    ) -> tuple[Any, list[str] | None, httpx.Response]:
-        """GET a page: its body as JSON, the text of each record ``selector`` picks when it can keep
-        them (:func:`.jsonpath.load_selecting`), and the response."""
+    ) -> tuple[Any, str | None, httpx.Response]:
+        """GET a page: its body as JSON, the text of the records ``selector`` picks when it can keep
+        it (:func:`.jsonpath.load_selecting`), and the response."""
         response = self.send("GET", url, params=params)
         try:
             body, texts = jsonpath.load_selecting(response.content, selector)

@@ -1,19 +1,20 @@
 """The REST source: each resource of a declarative API description (:mod:`.config`) is a stream.
 
 A read walks the resource's pages (its paginator; for a child resource, once per record of its
-parent, the path filled from that record) and spools the selected records to a newline-delimited
-JSON file on local disk, one record per line, so memory stays flat however many records there are.
-A record goes to the spool as the API wrote it when the selector is a path of member names to a
-list of objects (each page is parsed once, and each record's text kept, see
-:func:`.jsonpath.load_selecting`); otherwise (values that are not objects, wildcards, the
-``_parent_*`` fields of a child resource) the parsed record is encoded again.
+parent, the path filled from that record) and spools the selected records to chunk files of JSON
+on local disk (:mod:`.spool`), so memory stays flat however many records there are. Records go to
+the spool as the API wrote them when the selector is a path of member names to a list of objects
+(each page is parsed once, and the list's text kept, see :func:`.jsonpath.load_selecting`);
+otherwise (values that are not objects, wildcards, the ``_parent_*`` fields of a child resource)
+the parsed records are encoded again.
 DuckDB then reads the spool, or stages it as Parquet for the engine to commit, with the schema of
 all its records (columns are the union of the records' fields; a field with values of several JSON
 types becomes text), and answers the read and the cursor bounds from it: the API is walked once
-per run, and every batch of an incremental sync is a range of the same spool. Strings stay the
-API's text (dates are not guessed), numbers stay numbers; nested objects and lists land as JSON
-text (compact, read by DuckDB as JSON) or as structs and lists (``nested``). Every field's type is
-sampled from all the records once per spool and given to each read of it.
+per run, and every batch of an incremental sync is a range of the same spool. A full read staged
+as Parquet is staged chunk by chunk while the walk goes on (:class:`.spool.ChunkStager`). Strings
+stay the API's text (dates are not guessed), numbers stay numbers; nested objects and lists land as
+JSON text (compact, read by DuckDB as JSON) or as structs and lists (``nested``). Every field's type
+is sampled from all the records once per spool and given to each read of it.
 
 Incremental reads: the cursor field's values compare in their JSON type (numbers as numbers, strings
 as text, so ISO-8601 timestamps must share one format and zone to order correctly). The request
@@ -32,7 +33,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote, urljoin
 
 import duckdb
@@ -46,33 +47,40 @@ from servicetsunami.connectors.base import (
     SourceColumn,
     StreamInfo,
 )
-from servicetsunami.connectors.duckdb_support import ident, lit, sql_literal, storable_cast
+from servicetsunami.connectors.duckdb_support import ident, lit, sql_literal
 from servicetsunami.connectors.rest import jsonpath
 from servicetsunami.connectors.rest.client import Cancelled, RestClient, Vet
 from servicetsunami.connectors.rest.config import Resource, RestConfig
+from servicetsunami.connectors.rest.spool import (
+    ChunkStager,
+    Columns,
+    SpoolWriter,
+    copy_parquet,
+    describe,
+    relation,
+    select,
+)
 from servicetsunami.errors import InvalidInput, SourceError, TsunamiError
-
-# every record sampled for the schema; strings never guessed to be dates; records up to 64 MB
-_READ_OPTIONS = "format='newline_delimited', dateformat='NEVER', timestampformat='NEVER', maximum_object_size=67108864"
-_JSON_OPTIONS = f"{_READ_OPTIONS}, sample_size=-1"
 
 
 @dataclass
 class _Spool:
-    path: Path
+    files: list[Path]  # the chunks, in order
     fetched_after: Any  # the cursor value the walk started after (None: from the start)
     records: int
-    columns: list[tuple[str, str]] | None = None  # (name, DuckDB type) of every field, once described
+    columns: Columns | None = None  # (name, DuckDB type) of every field, once described
 
 
 class RestSource(Source):
     kind: ClassVar[str] = "rest"
     capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(incremental=True, stage_parquet=True)
 
-    def __init__(self, config: RestConfig, *, vet: Vet, threads: int = 0) -> None:
+    def __init__(self, config: RestConfig, *, vet: Vet, threads: int = 0, chunk_bytes: int = 4 * 1024 * 1024) -> None:
         self.config = config
         self._client = RestClient(config, vet)
         self._threads = threads
+        self._chunk_bytes = chunk_bytes  # the size of the spool's chunks (see :mod:`.spool`)
+        self._stager: ChunkStager | None = None
         self._dir: Path | None = None
         self._spools: dict[str, _Spool] = {}
         self._duck: duckdb.DuckDBPyConnection | None = None
@@ -108,12 +116,12 @@ class RestSource(Source):
 
     def _describe(self, resource: Resource) -> StreamInfo:
         """The stream with the columns of its first page's records."""
-        sample = self._workdir() / f"sample-{resource.name}.ndjson"
-        with open(sample, "w", encoding="utf-8") as out:
-            count = self._spool_records(resource, out, after=None, pages=1)
+        sample = SpoolWriter(self._workdir(), f"sample-{resource.name}", chunk_bytes=self._chunk_bytes)
+        self._spool_records(resource, sample, after=None, pages=1)
+        files = sample.close()
         columns: list[SourceColumn] = []
-        if count:
-            columns = [SourceColumn(name, kind) for name, kind in self._columns(_Spool(sample, None, count))]
+        if sample.records:
+            columns = [SourceColumn(name, kind) for name, kind in self._columns(_Spool(files, None, sample.records))]
         cursor = resource.incremental.cursor_field if resource.incremental else None
         return StreamInfo(
             name=resource.name,
@@ -152,38 +160,66 @@ class RestSource(Source):
             raise SourceError(f"reading {request.stream} failed: {str(exc).splitlines()[0][:300]}") from None
 
     def stage_parquet(self, request: ReadRequest, directory: Path, /) -> None:
-        select = self._select(request)
+        resource = self._resource(request.stream)
+        with self._lock:
+            walked = resource.name in self._spools
+        if not request.cursor_column and not walked:
+            self._stage_while_walking(resource, request, directory)
+            return
+        query = self._select(request)
         try:
-            self._duckdb().execute(
-                f"COPY ({select}) TO {lit(str(directory))} "
-                "(FORMAT parquet, COMPRESSION snappy, FILE_SIZE_BYTES '64MB', OVERWRITE_OR_IGNORE true)"
-            )
+            copy_parquet(self._duckdb(), query, directory, folder=True)
         except duckdb.Error as exc:
             raise SourceError(f"reading {request.stream} failed: {str(exc).splitlines()[0][:300]}") from None
+
+    def _stage_while_walking(self, resource: Resource, request: ReadRequest, directory: Path) -> None:
+        """A full read staged chunk by chunk on a thread while the walk goes on; the spool is kept
+        for later reads of this run."""
+        with self._lock:
+            stager = ChunkStager(
+                _connect(threads=1),  # one core stages; the walk keeps the other
+                directory,
+                nested_json=self.config.nested == "json",
+                extra_columns=request.extra_columns,
+                stream=request.stream,
+            )
+            self._stager = stager
+            writer = SpoolWriter(self._workdir(), resource.name, chunk_bytes=self._chunk_bytes, on_chunk=stager.submit)
+            try:
+                self._spool_records(resource, writer, after=None)
+                files = writer.close()
+                columns = stager.finish()
+            except BaseException:
+                writer.discard()
+                stager.abort()
+                raise
+            finally:
+                self._stager = None
+            spool = _Spool(files, None, writer.records, columns)
+            self._spools[resource.name] = spool
+            if not spool.records:
+                copy_parquet(self._duckdb(), self._select(request), directory, folder=True)
 
     def _select(self, request: ReadRequest) -> str:
         """DuckDB SQL reading the requested records from the spool, with Delta-storable types."""
         spool = self._spool(request)
-        extra = [f"{sql_literal(v)} AS {ident(k)}" for k, v in request.extra_columns.items()]
         if not spool.records:
-            return f"SELECT {', '.join(extra) or 'NULL AS empty'} LIMIT 0"
+            return select([], [], request.extra_columns)
         where = "true"
         if request.cursor_column:
             where = self._range(request, self._cursor(spool, request), upto=True)
-        parts = []
-        for name, duck_type in self._columns(spool):
-            target = storable_cast(duck_type) or _nested_json_cast(duck_type)
-            parts.append(f"CAST({ident(name)} AS {target}) AS {ident(name)}" if target else ident(name))
-        return f"SELECT {', '.join(parts + extra)} FROM {self._records(spool)} WHERE {where}"
+        return select(spool.files, self._columns(spool), request.extra_columns, where=where)
 
     def progress(self) -> float | None:
         return None
 
     def cancel(self) -> None:
         self._client.cancelled.set()
-        duck = self._duck
+        duck, stager = self._duck, self._stager
         if duck is not None:
             duck.interrupt()
+        if stager is not None:
+            stager.interrupt()
 
     def close(self) -> None:
         with self._lock:
@@ -205,26 +241,15 @@ class RestSource(Source):
             raise InvalidInput(f"cursor column {request.cursor_column!r} is not a field of {request.stream}'s records")
         return ident(str(request.cursor_column)), types[str(request.cursor_column)]
 
-    def _columns(self, spool: _Spool) -> list[tuple[str, str]]:
-        """The spool's fields and their DuckDB types, sampled from every record once per spool. With
-        ``nested: json``, objects and lists (and fields of mixed types) are read as JSON text."""
+    def _columns(self, spool: _Spool) -> Columns:
+        """The spool's fields and their DuckDB types, sampled from every record once per spool."""
         with self._lock:
             if spool.columns is None:
-                nested_json = self.config.nested == "json"
-                depth = ", maximum_depth=2" if nested_json else ""  # what is inside a nested value stays unread
-                described = self._duckdb().execute(
-                    f"DESCRIBE SELECT * FROM read_json({lit(str(spool.path))}, {_JSON_OPTIONS}{depth})"
-                )
-                spool.columns = [
-                    (str(name), "JSON" if nested_json and _is_nested(str(kind)) else str(kind))
-                    for name, kind, *_ in described.fetchall()
-                ]
+                spool.columns = describe(self._duckdb(), spool.files, nested_json=self.config.nested == "json")
             return spool.columns
 
     def _records(self, spool: _Spool) -> str:
-        """The spool as a DuckDB relation, its columns given (so a read does not sample it again)."""
-        columns = ", ".join(f"{lit(name)}: {lit(kind)}" for name, kind in self._columns(spool))
-        return f"read_json({lit(str(spool.path))}, {_READ_OPTIONS}, columns={{{columns}}})"
+        return relation(spool.files, self._columns(spool))
 
     def _range(self, request: ReadRequest, cursor: tuple[str, str], *, upto: bool) -> str:
         resource = self._resource(request.stream)
@@ -246,38 +271,34 @@ class RestSource(Source):
             known = self._spools.get(resource.name)
             if known is not None and (known.fetched_after is None or _at_or_after(after, known.fetched_after)):
                 return known
-            path = self._workdir() / f"{resource.name}.ndjson"
-            with open(path, "w", encoding="utf-8") as out:
-                count = self._spool_records(resource, out, after=after)
-            spool = _Spool(path, after, count)
+            writer = SpoolWriter(self._workdir(), resource.name, chunk_bytes=self._chunk_bytes)
+            try:
+                self._spool_records(resource, writer, after=after)
+            except BaseException:
+                writer.discard()
+                raise
+            spool = _Spool(writer.close(), after, writer.records)
             self._spools[resource.name] = spool
             return spool
 
-    def _spool_records(self, resource: Resource, out: IO[str], *, after: Any, pages: int | None = None) -> int:
-        count = 0
+    def _spool_records(self, resource: Resource, out: SpoolWriter, *, after: Any, pages: int | None = None) -> None:
         encode = _encoder()
         try:
             for parent_values in self._parents(resource, after):
                 extra = {f"_parent_{k}": v for k, v in parent_values.items()}
                 for records, texts in self._pages_of(resource, parent_values, after, limit=pages):
-                    if texts is not None and not extra:
-                        lines = texts  # the API's own text of each record, on one line
-                    else:
+                    if texts is None or extra:
                         if extra or not all(type(record) is dict for record in records):
                             records = [
                                 {**(record if isinstance(record, dict) else {"value": record}), **extra}
                                 for record in records
                             ]
-                        lines = ["".join(encode(record, 0)) for record in records]
-                    if lines:
-                        out.write("\n".join(lines))
-                        out.write("\n")
-                        count += len(lines)
-                if pages is not None and count:
+                        texts = ",".join("".join(encode(record, 0)) for record in records)
+                    out.write(texts, len(records))  # otherwise the API's own text of the records
+                if pages is not None and out.records:
                     break
         except Cancelled:
             raise SourceError(f"reading {resource.name} was cancelled") from None
-        return count
 
     def _parents(self, resource: Resource, after: Any) -> Iterator[dict[str, Any]]:
         """The path values for each call of ``resource``: one empty set for a top-level resource."""
@@ -301,9 +322,9 @@ class RestSource(Source):
 
     def _pages_of(
         self, resource: Resource, path_values: dict[str, Any], after: Any, *, limit: int | None = None
-    ) -> Iterator[tuple[list[Any], list[str] | None]]:
-        """The records of each page of one walk of ``resource``, with their texts when the page kept
-        them (:meth:`RestClient.get_page`)."""
+    ) -> Iterator[tuple[list[Any], str | None]]:
+        """The records of each page of one walk of ``resource``, with their text when the page kept
+        it (:meth:`RestClient.get_page`)."""
         path = resource.path
         for name, value in path_values.items():
             path = path.replace("{" + name + "}", quote(str(value), safe=""))
@@ -380,13 +401,18 @@ class RestSource(Source):
     def _duckdb(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._duck is None:
-                con = duckdb.connect(":memory:")
-                con.execute("SET TimeZone = 'UTC'")
-                con.execute("SET autoinstall_known_extensions = false")
-                if self._threads:
-                    con.execute(f"SET threads = {int(self._threads)}")
-                self._duck = con
+                self._duck = _connect(threads=self._threads)
             return self._duck
+
+
+def _connect(*, threads: int) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for the spool's reads (``threads`` 0: as many as DuckDB picks)."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET autoinstall_known_extensions = false")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
 
 
 def _encoder() -> Any:
@@ -400,18 +426,6 @@ def _encoder() -> Any:
         dumps = json.JSONEncoder(separators=(",", ":")).encode
         return lambda value, _level: (dumps(value),)
     return make(None, refuse, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
-
-
-def _is_nested(duck_type: str) -> bool:
-    upper = duck_type.upper()
-    return upper.endswith("]") or upper.startswith(("STRUCT", "MAP", "UNION")) or upper == "JSON"
-
-
-def _nested_json_cast(duck_type: str) -> str | None:
-    """Nested types holding DuckDB's JSON type (fields of mixed or only null values) as JSON text."""
-    if "JSON" in duck_type.upper() and duck_type.upper() != "JSON":
-        return "VARCHAR"
-    return None
 
 
 def _literal(value: Any, duck_type: str) -> str:
