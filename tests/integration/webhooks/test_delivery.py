@@ -111,8 +111,18 @@ def test_a_5xx_is_retried_with_growing_waits_until_it_is_delivered(
     assert [a.status_code for a in delivery.attempt_log] == [500, 503, 200]
     times = [a.at for a in delivery.attempt_log]
     first_wait, second_wait = ((b - a).total_seconds() for a, b in itertools.pairwise(times))
-    assert first_wait >= 0.1  # backoff 0.2 s with jitter of 50-100 %
-    assert second_wait >= 0.2 and second_wait >= first_wait  # doubled
+    # Each attempt comes at or after its due time (a busy loop makes it later, never earlier): the
+    # first wait is at least half of 0.2 s (jitter of 50-100 %), the second at least half of 0.4 s.
+    assert first_wait >= 0.1
+    assert second_wait >= 0.2
+
+
+def test_each_wait_before_a_retry_doubles_within_its_jitter(svc: Services) -> None:
+    base = svc.settings.webhooks.backoff_seconds
+    for attempts in (1, 2, 3):
+        full = base * 2 ** (attempts - 1)
+        waits = [webhook_delivery._backoff(svc, attempts, None) for _ in range(50)]
+        assert all(full * 0.5 <= wait <= full for wait in waits), (attempts, min(waits), max(waits))
 
 
 def test_a_delivery_gives_up_after_the_set_attempts_and_honours_retry_after(
