@@ -110,3 +110,7 @@ def test_a_user_whose_name_and_password_hold_url_characters_reads_rows(database:
         source.close()
         for host in ("%", "localhost"):
             execute("test", "DROP USER %s@%s", params=(user, host))
+
+
+def test_a_password_is_kept_out_of_messages_as_a_connection_url_spells_it_too() -> None:
+    assert "p%40ss" not in redact("cannot use mysql://u:p%40ss@db/x", "p@ss")

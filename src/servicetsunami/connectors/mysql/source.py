@@ -96,9 +96,9 @@ _CODES: dict[int, tuple[str, str]] = {
 
 
 def redact(text: str, secret: str | None = None) -> str:
-    """Remove passwords a driver put into a message."""
+    """Remove passwords a driver put into a message (as typed, and as a connection URL spells them)."""
     if secret:
-        text = text.replace(secret, "***")
+        text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
     return re.sub(r"(passw(?:or)?d\s*[=:]\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", text, flags=re.I)
 
 
@@ -549,21 +549,13 @@ class MySQLSource(DatabaseSource["pymysql.connections.Connection[Any]"]):
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a Rust panic arrives as a BaseException (PanicException)
-            problem, advice = diagnose(exc, self._password)
-            if problem != "error":
-                raise SourceError(
-                    f"reading {stream} failed: {advice}", transient=problem in ("refused", "timeout")
-                ) from None
-            text = redact(str(exc), self._password)
-            if self._password:
-                text = text.replace(quote(self._password, safe=""), "***")  # as the URL spelled it
-            first = text.strip().splitlines()
-            raise SourceError(f"reading {stream} failed: {(first[0] if first else type(exc).__name__)[:300]}") from None
+            raise self._translate(exc, stream) from None
 
-    def _translate(self, exc: duckdb.Error, stream: str) -> SourceError:
+    def _translate(self, exc: BaseException, stream: str) -> SourceError:
+        """A failed read (DuckDB's, or ConnectorX's) as a SourceError without the password."""
         if isinstance(exc, duckdb.InterruptException):
             return SourceError(f"reading {stream} was cancelled")
-        text = redact(str(exc), self._password)
+        text = redact(str(exc), self._password).strip()
         code, advice = diagnose(exc, self._password)
         if code != "error":
             return SourceError(f"reading {stream} failed: {advice}", transient=code in ("refused", "timeout"))
