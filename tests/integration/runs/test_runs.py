@@ -153,6 +153,18 @@ def test_a_sweep_fails_a_run_whose_worker_stopped_beating_and_requeues_one_safe_
     runs.cancel_run(svc, owner, safe)
 
 
+def test_a_sweep_leaves_a_run_this_worker_is_executing_even_when_its_heartbeat_came_late(
+    svc: Services, owner: Principal
+) -> None:
+    run_id = runs.submit(svc, owner, "test_block", params={})
+    assert _wait_until(svc, run_id, {"running"}) == "running"
+    _stale(svc, run_id)  # as if the heartbeat thread had not had the CPU for an hour
+    assert svc.launcher.sweep() == []
+    assert _state(svc, run_id) == "running"
+    runs.cancel_run(svc, owner, run_id)
+    assert _wait_until(svc, run_id, {"canceled"}) == "canceled"
+
+
 def test_many_concurrent_claims_of_one_run_have_exactly_one_winner(svc: Services, owner: Principal) -> None:
     with svc.store.session() as session:
         runs_repo.create_run(session, tenant_id=owner.tenant_id, kind="test_echo", subject="x", role="a", params={})

@@ -299,7 +299,12 @@ class LocalLauncher(Launcher):
         with self.store.session() as session:  # SQLite's write lock only when there is something to sweep
             if not runs_repo.has_stale(session, stale_before=stale_before):
                 return []
+        with self._guard:
+            alive = list(self._active)
         with self.store.session(write_lock=True) as session:
+            # This process's own runs are alive whatever their heartbeat says: a beat that came late
+            # (the machine busy) must not get a run it is still executing failed under it.
+            runs_repo.beat(session, alive, worker=self.worker_id)
             changed = runs_repo.sweep(session, stale_before=stale_before, requeue_kinds=requeue)
         for run_id, state in changed:
             logger.warning("run %s lost its worker; now %s", run_id, state)
