@@ -97,6 +97,15 @@ def test_a_finished_sync_is_delivered_with_its_start_when_asked_for_every_sync_e
     assert len(hook.received) == 2
 
 
+def test_a_job_runs_task_is_delivered_when_it_starts_and_when_it_ends(
+    svc: Services, admin: Principal, hook: Receiver
+) -> None:
+    webhook_id = subscribe(svc, admin, hook, "task_run.*")
+    failing_job_run(svc, admin)
+    assert {d.status for d in settled(svc, admin, webhook_id)} == {"succeeded"}
+    assert sorted(r.json["type"] for r in hook.received) == ["task_run.failed", "task_run.started"]
+
+
 def test_a_5xx_is_retried_with_growing_waits_until_it_is_delivered(
     svc: Services, admin: Principal, hook: Receiver
 ) -> None:

@@ -65,6 +65,8 @@ def create_run(
     )
     session.add(run)
     session.flush()
+    if worker is not None:
+        webhooks_repo.enqueue_run_event(session, run.id)  # it starts as it is created: its "started" event
     return run
 
 
