@@ -66,6 +66,7 @@ class ClaimedRun:
     attempt: int
     max_attempts: int
     timeout_seconds: float | None
+    tenant_slug: str | None = None  # known already when a coordinator adopts a run it created
     started: float = field(default_factory=time.monotonic)
     cancel_reason: CancelReason | None = None
     live: Callable[[], dict[str, Any]] | None = None  # progress known in memory, fresher than the store's

@@ -56,6 +56,20 @@ def test_a_timed_out_task_is_retried_only_when_it_says_so(svc: Services, owner: 
     assert (run.tasks[0]["state"], run.tasks[0]["attempts"]) == ("timed_out", 2)
 
 
+def test_a_running_job_runs_progress_counts_its_tasks_by_state(svc: Services, owner: Principal) -> None:
+    job_id = create(svc, owner, "progress", [sql_task("first", "SELECT 1"), sql_task("endless", ENDLESS, "first")])
+    run_id = job_runs.start_job_run(svc, owner, job_id)
+
+    def shown() -> dict[str, object]:
+        return job_runs.get_job_run(svc, owner, run_id).progress.detail.get("tasks") or {}
+
+    wait_for(lambda: shown() == {"succeeded": 1, "running": 1}, svc, "progress of one task done, one running")
+    progress = job_runs.get_job_run(svc, owner, run_id).progress
+    assert (progress.done, progress.total, progress.unit) == (1, 2, "tasks")
+    job_runs.cancel_job_run(svc, owner, run_id)
+    assert states(wait_end(svc, owner, run_id)) == {"first": "succeeded", "endless": "canceled"}
+
+
 def test_canceling_a_job_run_stops_its_running_task_and_cancels_the_rest(svc: Services, owner: Principal) -> None:
     job_id = create(svc, owner, "cancel_me", [sql_task("endless", ENDLESS), sql_task("after", "SELECT 1", "endless")])
     run_id = job_runs.start_job_run(svc, owner, job_id)

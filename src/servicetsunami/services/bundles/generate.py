@@ -52,7 +52,7 @@ from servicetsunami.services.catalog.views import expand_views
 from servicetsunami.services.notebooks import notebooks
 from servicetsunami.services.notebooks import source_format as sf
 from servicetsunami.services.pipelines import remote
-from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, _has_templates
+from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, has_templates
 from servicetsunami.services.pipelines.tasks import (
     GoldRefreshConfig,
     SqlConfig,
@@ -350,7 +350,7 @@ class _Builder:
         catalog = self.principal.catalog
         header = f"-- Task {task.task_key} ({task.kind})\nUSE CATALOG IDENTIFIER(:catalog);\n"
         if task.kind == "sql":
-            if _has_templates(task.config):
+            if has_templates(task.config):
                 self._leave_out(
                     file,
                     where,

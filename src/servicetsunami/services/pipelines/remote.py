@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, cast
 from servicetsunami.errors import EngineError, JobRunFailed, NotFound, NotSupported, TsunamiError
 from servicetsunami.services.catalog.views import expand_views
 from servicetsunami.services.notebooks.workspace import workspace_path as notebook_workspace_path
-from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, _has_templates
+from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, has_templates
 from servicetsunami.services.pipelines.tasks import SqlConfig, plan_sql, statement_text
 from servicetsunami.store.repositories import jobs as jobs_repo
 
@@ -113,7 +113,7 @@ def service_reason(svc: Services, principal: Principal, spec: JobSpec, /) -> str
     put in the workspace."""
     for task in spec.tasks:
         why = _SERVICE_KINDS.get(task.kind)
-        if task.kind == "sql" and _has_templates(task.config):
+        if task.kind == "sql" and has_templates(task.config):
             why = "its statement has {{...}} references, which a workspace SQL file cannot carry"
         elif task.kind == "notebook" and not task.config.get("notebook_path"):
             why = "its notebook is named by id, not by workspace path"
@@ -166,7 +166,7 @@ def _task(
     out = task_settings(task)
     if task.kind == "sql":
         config = SqlConfig.model_validate(task.config)
-        if _has_templates(task.config):
+        if has_templates(task.config):
             raise NotSupported(
                 f"task {task.task_key!r}: sql tasks with {{{{...}}}} references are not available on the "
                 "Databricks engine; write the values into the statement"

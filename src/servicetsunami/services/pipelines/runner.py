@@ -37,7 +37,7 @@ from servicetsunami.errors import InvalidInput, JobRunFailed, TaskKindUnavailabl
 from servicetsunami.logs import redact
 from servicetsunami.runs.base import ClaimedRun
 from servicetsunami.services.pipelines import kinds
-from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, render
+from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, has_templates, render
 from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.kinds import RunKind, register
 from servicetsunami.services.runs.stops import Stops
@@ -136,7 +136,8 @@ class TaskState:
 class StatesMemo:
     """What :func:`task_states` keeps between the rounds of one coordinator. A task run's key,
     repair and order never change, nor does a finished task run: a task whose runs have all
-    finished keeps the state worked out for it (a round then costs the tasks under way, not all)."""
+    finished, or that has none yet, keeps the state worked out for it (a round then costs the tasks
+    under way, not all). The states kept are shared between rounds: read them, never change them."""
 
     # run id -> (task key, repair, order among the task's runs)
     facts: dict[str, tuple[str, int, tuple[datetime, int]]] = field(default_factory=dict)
@@ -163,15 +164,19 @@ def task_states(
     states: dict[str, TaskState] = {}
     for task in job.tasks:
         key = task.task_key
-        mine = sorted(by_key.get(key, ()), key=lambda c: memo.facts[c.id][2])
-        ids = tuple(c.id for c in mine)
+        mine = by_key.get(key)
+        if mine is not None and len(mine) > 1:
+            mine.sort(key=lambda c: memo.facts[c.id][2])
+        ids = tuple(c.id for c in mine) if mine else ()
         kept = memo.settled.get(key)
         if kept is not None and kept[0] == ids:
             states[key] = kept[1]
             continue
         state = TaskState(key, task.kind, list(task.depends_on), run_ids=list(ids))
         states[key] = state
-        if mine:
+        if not mine:
+            memo.settled[key] = ((), state)  # pending until its first task run: the same each round
+        else:
             _settle(state, task, mine, known.get(task.kind))
             if all(c.finished for c in mine):
                 memo.settled[key] = (ids, state)
@@ -252,7 +257,8 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
     repair = int(params.get("repair", 0))
     rerun = set(params.get("rerun", []))
     principal = ctx.principal
-    order = list(graphlib.TopologicalSorter(job.graph()).static_order())
+    by_key = {t.task_key: t for t in job.tasks}
+    order = [by_key[key] for key in graphlib.TopologicalSorter(job.graph()).static_order()]
     lookup = _lookup(params, ctx.run_id)
     reported: list[tuple[str, str]] = []
     children = _Children(svc, ctx.run_id)
@@ -264,23 +270,29 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
             if ctx.cancelled:
                 _stop(svc, ctx, job, states, repair)
                 ctx.raise_if_cancelled()
-            started = _advance(svc, ctx, principal, job, states, order, lookup, repair)
+            recorded, started = _advance(svc, ctx, principal, job, states, order, lookup, repair)
         except TsunamiError as exc:
             if not exc.is_transient or ctx.cancelled:
                 raise
             logger.warning("job run %s: %s; trying again", ctx.run_id, exc.message)  # the store was busy
             svc.launcher.wait_change(_ROUND_SECONDS)
             continue
-        if started:
-            continue  # read again: what was just recorded may free the next tasks
-        now_seen = [(k, s.state) for k, s in states.items()]
-        ended = all(s.terminal for s in states.values())
-        if now_seen != reported or ended:
+        if recorded:
+            continue  # read again: a task recorded as ended (skipped, failed to start) may free others
+        # What was started frees nothing until it ends, which wakes the wait below (as does any
+        # change since this round's read), so the store is not read again before then.
+        shown = {k: started.get(k, s.state) for k, s in states.items()}
+        now_seen = list(shown.items())
+        ended = all(state in TERMINAL_STATES for state in shown.values())
+        if now_seen != reported or ended or ctx.progress_held == 0.0:
             reported = now_seen
-            _report_quietly(ctx, states, final=ended)
+            _report_quietly(ctx, shown, final=ended)
         if ended:
             break
-        svc.launcher.wait_change(_next_wake(states), after=seen)
+        wake = _next_wake(states)
+        if (held := ctx.progress_held) is not None:  # written once the rate limit allows
+            wake = min(wake, held)
+        svc.launcher.wait_change(wake, after=seen)
     summary = {k: s.public() for k, s in states.items()}
     bad = [s for s in states.values() if s.state in FAILED_STATES or s.error_code == "upstream_failed"]
     if bad:
@@ -302,19 +314,20 @@ def _advance(
     principal: Principal,
     job: JobSpec,
     states: dict[str, TaskState],
-    order: list[str],
+    order: list[TaskSpec],
     lookup: dict[str, str],
     repair: int,
-) -> bool:
-    """Start or skip what can be (the new task runs are queued in one transaction); True when
-    anything was recorded."""
+) -> tuple[bool, dict[str, str]]:
+    """Start or skip what can be (the new task runs are queued in one transaction); whether a task
+    was recorded as ended (skipped, or failed to start), and the tasks started (key -> the state
+    their new task run is in: ``running`` when this process executes it, else ``queued``)."""
     now = utcnow()
     values: dict[str, str] | None = None
     starts: list[tuple[TaskSpec, TaskState, dict[str, Any]]] = []
     changed = False
-    tasks = {t.task_key: t for t in job.tasks}
-    for key in order:
-        state, task = states[key], tasks[key]
+    for task in order:
+        key = task.task_key
+        state = states[key]
         if state.state not in ("pending", "waiting_retry"):
             continue
         if state.state == "waiting_retry" and state.retry_at is not None and state.retry_at > now:
@@ -329,20 +342,22 @@ def _advance(
             continue
         if len(starts) >= svc.settings.jobs.max_parallel_tasks:
             break  # more cannot start at once; _start trims to what the tenant has room for
-        if values is None:
-            values = dict(lookup)
-            for dep_key, dep in states.items():
-                for name, value in dep.values.items():
-                    values[f"tasks.{dep_key}.values.{name}"] = str(value)
-        try:
-            config = render(task.config, values)
-        except InvalidInput as exc:
-            _record(svc, ctx, principal, job, task, repair, state="failed", code=exc.code, error=exc.message)
-            changed = True
-            continue
+        config = task.config
+        if has_templates(config):
+            if values is None:
+                values = dict(lookup)
+                for dep_key, dep in states.items():
+                    for name, value in dep.values.items():
+                        values[f"tasks.{dep_key}.values.{name}"] = str(value)
+            try:
+                config = render(config, values)
+            except InvalidInput as exc:
+                _record(svc, ctx, principal, job, task, repair, state="failed", code=exc.code, error=exc.message)
+                changed = True
+                continue
         starts.append((task, state, config))
-    started = _start(svc, ctx, principal, starts, repair) if starts else 0
-    return changed or started > 0
+    started = _start(svc, ctx, principal, starts, repair) if starts else {}
+    return changed, started
 
 
 def _start(
@@ -351,8 +366,9 @@ def _start(
     principal: Principal,
     starts: list[tuple[TaskSpec, TaskState, dict[str, Any]]],
     repair: int,
-) -> int:
-    """Queue the task runs there is room for (the tenant's limit); returns how many."""
+) -> dict[str, str]:
+    """Queue the task runs there is room for (the tenant's limit); returns their tasks' keys and
+    states (the first ``here`` are created claimed by this process and run at once)."""
     job_id = ctx.params.get("job_id")
     launcher = svc.launcher
     here = 0  # slots of this process held for task runs created already claimed (they skip the queue)
@@ -387,7 +403,7 @@ def _start(
                     worker=launcher.worker_id if i < here else None,
                 )
                 created.append(row)
-            claimed = [_claimed(row) for row in created[:here]]
+            claimed = [_claimed(row, principal.tenant_slug) for row in created[:here]]
         # Committed: the task runs claimed here start now; the others wait in the queue for any worker.
         for run in claimed:
             launcher.adopt(run)
@@ -398,14 +414,19 @@ def _start(
     if len(starts) > len(adopted):
         runs.ensure_worker(svc)
         launcher.kick()
-    return len(starts)
+    mine = {run.id for run in adopted}
+    return {
+        task.task_key: "running" if row.id in mine else "queued"
+        for (task, _, _), row in zip(starts, created, strict=True)
+    }
 
 
-def _claimed(row: Run) -> ClaimedRun:
+def _claimed(row: Run, tenant_slug: str) -> ClaimedRun:
     return ClaimedRun(
         id=row.id,
         kind=row.kind,
         tenant_id=row.tenant_id,
+        tenant_slug=tenant_slug,
         subject=row.subject,
         role=row.role,
         params=dict(row.params or {}),
@@ -497,19 +518,19 @@ def _stop(svc: Services, ctx: RunContext, job: JobSpec, states: dict[str, TaskSt
             svc.launcher.wait_change(_ROUND_SECONDS)
 
 
-def _report(ctx: RunContext, states: dict[str, TaskState], *, final: bool = False) -> None:
-    """Progress in tasks; written at most every quarter second, and always at the end."""
-    done = sum(1 for s in states.values() if s.terminal)
+def _report(ctx: RunContext, shown: dict[str, str], *, final: bool = False) -> None:
+    """Progress in tasks (task key -> state); written at most every quarter second, and always at the end."""
+    done = sum(1 for state in shown.values() if state in TERMINAL_STATES)
     counts: dict[str, int] = {}
-    for s in states.values():
-        counts[s.state] = counts.get(s.state, 0) + 1
+    for state in shown.values():
+        counts[state] = counts.get(state, 0) + 1
     message = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    ctx.progress(done=done, total=len(states), unit="tasks", message=message, force=final, tasks=counts)
+    ctx.progress(done=done, total=len(shown), unit="tasks", message=message, force=final, tasks=counts)
 
 
-def _report_quietly(ctx: RunContext, states: dict[str, TaskState], *, final: bool) -> None:
+def _report_quietly(ctx: RunContext, shown: dict[str, str], *, final: bool) -> None:
     try:
-        _report(ctx, states, final=final)
+        _report(ctx, shown, final=final)
     except TsunamiError as exc:  # progress is for show; the task runs hold the states
         logger.warning("job run %s: progress not recorded: %s", ctx.run_id, exc.message)
 

@@ -212,7 +212,7 @@ def _check_task(job: JobSpec, task: TaskSpec, upstream: set[str], catalog: str) 
         raise InvalidJob(
             f"task {task.task_key!r} ({task.kind}): {_first_errors(exc)}", task_key=task.task_key
         ) from None
-    if kind.check is not None and not _has_templates(task.config):
+    if kind.check is not None and not has_templates(task.config):
         try:
             kind.check(config, catalog)
         except (InvalidInput, PermissionDenied, NotSupported) as exc:
@@ -240,7 +240,7 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _has_templates(config: dict[str, Any]) -> bool:
+def has_templates(config: dict[str, Any]) -> bool:
     return any(TEMPLATE.search(s) for s in _strings(config))
 
 

@@ -25,6 +25,7 @@ class RunContext:
         self._principal = principal
         self._progress: dict[str, Any] = {}
         self._written_at = 0.0
+        self._held = False  # a report was held back by the rate limit and not written since
 
     @property
     def run_id(self) -> str:
@@ -93,14 +94,23 @@ class RunContext:
         self._progress.update(detail)
         now = time.monotonic()
         if not force and now - self._written_at < _PROGRESS_EVERY_SECONDS:
+            self._held = True
             return True
-        self._written_at = now
+        self._written_at, self._held = now, False
         with self._svc.store.session() as session:
             alive = runs_repo.set_progress(
                 session, self.run_id, progress=dict(self._progress), worker=self._svc.launcher.worker_id
             )
         self._svc.launcher.notify(self.run_id)
         return alive
+
+    @property
+    def progress_held(self) -> float | None:
+        """Seconds until progress held back by the rate limit may be written (report again then, if
+        nothing else will); None when every report was written."""
+        if not self._held:
+            return None
+        return max(0.0, self._written_at + _PROGRESS_EVERY_SECONDS - time.monotonic())
 
     @property
     def last_progress(self) -> dict[str, Any]:

@@ -112,9 +112,10 @@ def _end(
 def _principal(svc: Services, claimed: ClaimedRun) -> Principal | None:
     if claimed.tenant_id is None:
         return None
-    with svc.store.session() as session:
-        tenant = tenants_repo.get_tenant(session, claimed.tenant_id)
-        slug = tenant.slug
+    slug = claimed.tenant_slug
+    if slug is None:
+        with svc.store.session() as session:
+            slug = tenants_repo.get_tenant(session, claimed.tenant_id).slug
     return principal_for(
         tenant_id=claimed.tenant_id,
         tenant_slug=slug,
