@@ -224,24 +224,38 @@ def children_of(svc: Services, job_run_id: str, /, *, tenant_id: str | None) -> 
 
 
 class _Children:
-    """A job run's task runs, read again each round; finished ones never change, so only the ids
-    and states of all and the rows of the others are read."""
+    """A job run's task runs, read again each round. Finished ones never change, so a round reads
+    the ids and states of the unfinished ones and how many there are in all, then the rows of those
+    whose state changed; all ids and states only when runs were created unseen (already ended)."""
 
     def __init__(self, svc: Services, job_run_id: str) -> None:
         self._svc = svc
         self._job_run_id = job_run_id
         self._finished: dict[str, Run] = {}
+        self._open: dict[str, Run] = {}  # unfinished when last read
 
     def read(self) -> list[Run]:
         with self._svc.store.session() as session:
-            states = runs_repo.child_states(session, self._job_run_id)
-            fresh = [run_id for run_id, state in states if run_id not in self._finished]
+            active, total = runs_repo.active_children(session, self._job_run_id)
+            ended = [run_id for run_id in self._open if run_id not in active]
+            if total == len(self._finished) + len(ended) + len(active):
+                states = [*((run_id, "") for run_id in ended), *active.items()]
+            else:
+                states = runs_repo.child_states(session, self._job_run_id)
+            fresh = [
+                run_id
+                for run_id, state in states
+                if run_id not in self._finished and (run_id not in self._open or self._open[run_id].state != state)
+            ]
             rows = runs_repo.get_runs(session, fresh) if fresh else []
             session.expunge_all()
         for row in rows:
             if row.finished:
                 self._finished[row.id] = row
-        return [*self._finished.values(), *(r for r in rows if not r.finished)]
+                self._open.pop(row.id, None)
+            else:
+                self._open[row.id] = row
+        return [*self._finished.values(), *self._open.values()]
 
 
 # -- the job run (coordinator) -----------------------------------------------------------------------
@@ -379,15 +393,13 @@ def _start(
             active = runs_repo.count_active(session, tenant_id=principal.tenant_id, kind=TASK_RUN)
             starts = starts[: max(0, svc.settings.jobs.max_parallel_tasks - active)]
             here = launcher.reserve(TASK_RUN, len(starts))
-            created = []
-            for i, (task, state, config) in enumerate(starts):
-                row = runs_repo.create_run(
-                    session,
-                    tenant_id=principal.tenant_id,
-                    kind=TASK_RUN,
-                    subject=principal.subject,
-                    role=principal.run_role.value,
-                    params={
+            rows = [
+                {
+                    "tenant_id": principal.tenant_id,
+                    "kind": TASK_RUN,
+                    "subject": principal.subject,
+                    "role": principal.run_role.value,
+                    "params": {
                         "job_id": job_id,
                         "job_run_id": ctx.run_id,
                         "task_key": task.task_key,
@@ -397,13 +409,15 @@ def _start(
                         "attempt": state.attempts + 1,
                         "resumed": state.resume,
                     },
-                    resource_id=job_id,
-                    parent_id=ctx.run_id,
-                    timeout_seconds=task.timeout_seconds,
-                    worker=launcher.worker_id if i < here else None,
-                )
-                created.append(row)
-            claimed = [_claimed(row, principal.tenant_slug) for row in created[:here]]
+                    "resource_id": job_id,
+                    "parent_id": ctx.run_id,
+                    "timeout_seconds": task.timeout_seconds,
+                }
+                for task, state, config in starts
+            ]
+            ids = runs_repo.create_runs(session, rows, worker=launcher.worker_id, claimed=here)
+            pairs = zip(ids[:here], rows[:here], strict=True)
+            claimed = [_claimed(run_id, row, principal.tenant_slug) for run_id, row in pairs]
         # Committed: the task runs claimed here start now; the others wait in the queue for any worker.
         for run in claimed:
             launcher.adopt(run)
@@ -416,23 +430,24 @@ def _start(
         launcher.kick()
     mine = {run.id for run in adopted}
     return {
-        task.task_key: "running" if row.id in mine else "queued"
-        for (task, _, _), row in zip(starts, created, strict=True)
+        task.task_key: "running" if run_id in mine else "queued"
+        for (task, _, _), run_id in zip(starts, ids, strict=True)
     }
 
 
-def _claimed(row: Run, tenant_slug: str) -> ClaimedRun:
+def _claimed(run_id: str, row: dict[str, Any], tenant_slug: str) -> ClaimedRun:
+    """A task run created already claimed by this process (its first attempt)."""
     return ClaimedRun(
-        id=row.id,
-        kind=row.kind,
-        tenant_id=row.tenant_id,
+        id=run_id,
+        kind=TASK_RUN,
+        tenant_id=row["tenant_id"],
         tenant_slug=tenant_slug,
-        subject=row.subject,
-        role=row.role,
-        params=dict(row.params or {}),
-        attempt=row.attempts,
-        max_attempts=row.max_attempts,
-        timeout_seconds=row.timeout_seconds,
+        subject=row["subject"],
+        role=row["role"],
+        params=dict(row["params"]),
+        attempt=1,
+        max_attempts=1,
+        timeout_seconds=row["timeout_seconds"],
     )
 
 

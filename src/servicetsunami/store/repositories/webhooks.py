@@ -152,22 +152,23 @@ def replace_webhook_secret(
 def enqueue_run_event(session: Session, run_id: str, /) -> int:
     """Queue the deliveries of the state ``run_id`` is now in, one per enabled subscription of its
     tenant that asked for it; how many. Service-owned runs (no tenant) and states without an event
-    (``queued``) queue nothing. One query when the tenant has no subscription."""
-    rows = session.execute(
-        select(Webhook.id, Webhook.events, Run)
-        .join(Run, Run.tenant_id == Webhook.tenant_id)
-        .where(Run.id == run_id, Webhook.enabled.is_(True))
-        .execution_options(populate_existing=True)  # the run was just changed by a bulk UPDATE
+    (``queued``) queue nothing. One light query when the tenant has no subscription (every run
+    starts and ends here, most with no one listening)."""
+    tenant = select(Run.tenant_id).where(Run.id == run_id).scalar_subquery()
+    hooks = session.execute(
+        select(Webhook.id, Webhook.events).where(Webhook.tenant_id == tenant, Webhook.enabled.is_(True))
     ).all()
-    if not rows:
+    if not hooks:
         return 0
-    run: Run = rows[0][2]
+    run = session.scalars(
+        select(Run).where(Run.id == run_id).execution_options(populate_existing=True)  # just changed by an UPDATE
+    ).one()
     event = _STATE_EVENTS.get(run.state)
     if event is None:
         return 0
     event_type = f"{run.kind}.{event}"
     queued = 0
-    for webhook_id, patterns, _ in rows:
+    for webhook_id, patterns in hooks:
         if matches(patterns or [], event_type):
             tenant_id = run.tenant_id or ""
             data = run_event_data(run)
