@@ -59,6 +59,9 @@ class LocalLauncher(Launcher):
         self._loops: list[threading.Thread] = []
         self._tickers: list[Ticker] = []
         self._reserved: dict[str, int] = {}  # slots held by reserve() for runs about to be adopted
+        # Whether the last claim found a kind with no free slot: only then can a slot that frees up
+        # let a queued run start before the next poll (most runs end with nothing waiting for them).
+        self._short_of_slots = False
 
     # -- the port -----------------------------------------------------------------------------
 
@@ -144,7 +147,7 @@ class LocalLauncher(Launcher):
             return
         with self._guard:
             self._reserved[kind] = max(0, self._reserved.get(kind, 0) - count)
-        self.kick()  # a slot is free
+        self._slot_freed()
 
     def local_run(self, run_id: str, /) -> ClaimedRun | None:
         with self._guard:
@@ -201,18 +204,25 @@ class LocalLauncher(Launcher):
                     next_ticks[i] = min(next_ticks[i], time.monotonic() + max(_MIN_TICK_SECONDS, sooner))
             self._stopping.wait(max(0.0, min(next_ticks) - time.monotonic()))
 
+    def _slot_freed(self) -> None:
+        if self._short_of_slots:
+            self.kick()
+
     def _eligible(self) -> list[str]:
         with self._guard:
             if len(self._active) + sum(self._reserved.values()) >= self.settings.max_parallel:
+                self._short_of_slots = True
                 return []
             counts: dict[str, int] = dict(self._reserved)
             for run in self._active.values():
                 counts[run.kind] = counts.get(run.kind, 0) + 1
-        return [
-            kind
-            for kind, policy in self._kinds.items()
-            if policy.max_parallel is None or counts.get(kind, 0) < policy.max_parallel
-        ]
+            kinds = [
+                kind
+                for kind, policy in self._kinds.items()
+                if policy.max_parallel is None or counts.get(kind, 0) < policy.max_parallel
+            ]
+            self._short_of_slots = len(kinds) < len(self._kinds)
+        return kinds
 
     def _claim_one(self) -> bool:
         kinds = self._eligible()
@@ -257,7 +267,7 @@ class LocalLauncher(Launcher):
                 self._active.pop(run.id, None)
                 self._threads.pop(run.id, None)
             self.notify(run.id)
-            self.kick()  # a slot is free
+            self._slot_freed()
 
     # -- heartbeats, cancels, timeouts, sweeps ------------------------------------------------
 
