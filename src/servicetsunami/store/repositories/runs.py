@@ -38,12 +38,8 @@ def create_run(
     dedupe_key: str | None = None,
     max_attempts: int = 1,
     timeout_seconds: float | None = None,
-    worker: str | None = None,
 ) -> Run:
-    """A queued run; with ``worker``, one already claimed by that worker (running, first attempt,
-    beating): a coordinator that executes the run itself skips the queue, and a sweep ends the run
-    like any other if that worker dies."""
-    now = utcnow() if worker is not None else None
+    """A queued run (:func:`create_runs` also creates runs already claimed by a worker)."""
     run = Run(
         tenant_id=tenant_id,
         kind=kind,
@@ -53,37 +49,34 @@ def create_run(
         resource_id=resource_id,
         parent_id=parent_id,
         dedupe_key=dedupe_key,
-        state="queued" if worker is None else "running",
-        attempts=0 if worker is None else 1,
+        state="queued",
+        attempts=0,
         max_attempts=max_attempts,
         timeout_seconds=timeout_seconds,
         cancel_requested=False,
         progress={},
-        worker=worker,
-        started_at=now,
-        heartbeat_at=now,
     )
     session.add(run)
     session.flush()
-    if worker is not None:
-        webhooks_repo.enqueue_run_event(session, run.id)  # it starts as it is created: its "started" event
     return run
 
 
 def create_runs(
     session: Session, rows: list[dict[str, Any]], /, *, worker: str | None = None, claimed: int = 0
 ) -> list[str]:
-    """Create many runs in one statement (each row: :func:`create_run`'s keywords without ``worker``,
-    the same keys in every row); the first ``claimed`` already claimed by ``worker`` as
-    :func:`create_run` does, the others queued. Returns their ids, in order. For batches where a
-    round trip per run is what costs: the schedule ticker's ticks, a coordinator's task runs."""
+    """Create many runs in one statement (each row: :func:`create_run`'s keywords, the same keys in
+    every row). The first ``claimed`` are already claimed by ``worker`` (running, first attempt,
+    beating): a coordinator that executes them itself skips the queue, and a sweep ends them like any
+    other run if that worker dies; the others are queued. Returns their ids, in order. For batches
+    where a round trip per run is what costs: the schedule ticker's ticks, a coordinator's task runs."""
     if not rows:
         return []
     table = cast(Table, Run.__table__)  # Core: one executemany, no ORM bookkeeping per row
     now = utcnow()
+    claimed = claimed if worker is not None else 0
     made = []
     for i, row in enumerate(rows):
-        mine = worker is not None and i < claimed
+        mine = i < claimed
         made.append(
             {
                 **row,
@@ -99,7 +92,7 @@ def create_runs(
             }
         )
     session.execute(insert(table), made)
-    for row in made[:claimed] if worker is not None else ():
+    for row in made[:claimed]:
         webhooks_repo.enqueue_run_event(session, row["id"])  # they start as they are created
     return [row["id"] for row in made]
 
