@@ -256,7 +256,7 @@ class Run(_MetaMixin, Base):
         Index("ix_runs_resource_id_created_at", "resource_id", "created_at"),
         Index("ix_runs_resource_id_state", "resource_id", "state"),  # a job's active runs (0015)
         Index("ix_runs_tenant_id_kind_state", "tenant_id", "kind", "state"),  # a tenant's active task runs (0016)
-        Index("ix_runs_parent_id", "parent_id"),
+        Index("ix_runs_parent_id_state", "parent_id", "state"),  # a job run's unfinished task runs (0016)
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

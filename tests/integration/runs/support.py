@@ -5,11 +5,13 @@ which executes runs in a process of its own so a test can kill it):
 
 - ``test_echo`` returns its parameters and records who executed it in ``EXECUTED``;
 - ``test_block`` reports progress, prints ``running <id>`` when it starts, then waits until canceled;
-- ``test_block_requeue`` is ``test_block`` marked safe to run again after its worker died.
+- ``test_block_requeue`` is ``test_block`` marked safe to run again after its worker died;
+- ``test_context`` returns its thread and the value of ``CONTEXT`` it found, then sets it.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import secrets
 import threading
@@ -52,6 +54,15 @@ def _block(svc: Services, ctx: RunContext) -> dict[str, Any]:
     return {"attempt": ctx.attempt}
 
 
+CONTEXT: contextvars.ContextVar[str] = contextvars.ContextVar("test_context", default="unset")
+
+
+def _context(svc: Services, ctx: RunContext) -> dict[str, Any]:
+    found = CONTEXT.get()
+    CONTEXT.set(ctx.run_id)
+    return {"thread": threading.get_ident(), "found": found}
+
+
 def _fail(svc: Services, ctx: RunContext) -> dict[str, Any]:
     raise Cancelled("never") if ctx.params.get("cancel") else RuntimeError("boom: secret details")
 
@@ -60,6 +71,7 @@ register(RunKind("test_echo", _echo))
 register(RunKind("test_block", _block))
 register(RunKind("test_block_requeue", _block, requeue_when_lost=True))
 register(RunKind("test_crash", _fail))
+register(RunKind("test_context", _context))
 
 
 def settings_for(home: Path, database_url: str = "") -> Settings:

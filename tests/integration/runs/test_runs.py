@@ -65,6 +65,20 @@ def test_a_submitted_run_is_executed_and_its_result_and_progress_are_kept(svc: S
     assert set(seen) <= {"queued", "running"}
 
 
+def test_a_thread_that_executed_a_run_executes_the_next_in_a_context_of_its_own(
+    svc: Services, owner: Principal
+) -> None:
+    first = runs.wait_for_run(svc, owner, runs.submit(svc, owner, "test_context", params={}), timeout=DEADLINE)
+    deadline = time.monotonic() + DEADLINE
+    while svc.launcher._pool._idle == 0:  # type: ignore[attr-defined]  # its thread waits for the next run
+        assert time.monotonic() < deadline, "the thread of the first run never became idle"
+        time.sleep(0.01)
+    second = runs.wait_for_run(svc, owner, runs.submit(svc, owner, "test_context", params={}), timeout=DEADLINE)
+    assert first.result is not None and second.result is not None
+    assert second.result["thread"] == first.result["thread"]  # the same thread, kept idle in between
+    assert (first.result["found"], second.result["found"]) == ("unset", "unset")
+
+
 def test_another_tenant_cannot_see_list_or_cancel_a_run(svc: Services, owner: Principal) -> None:
     other = make_principal(svc, "globex")[0]
     run_id = runs.submit(svc, owner, "test_block", params={})

@@ -15,18 +15,25 @@ A coordinator (a job run) may skip the queue for the runs it starts: it holds sl
 transaction that counts its limits, and hands them to :meth:`~LocalLauncher.adopt`; they are then
 beaten, timed out, canceled and swept like claimed runs. Reserved slots count against
 ``max_parallel`` and the kinds' limits.
+
+Runs execute in daemon threads kept for the next run while idle (:class:`_Threads`): starting a
+thread waits until the new thread holds the interpreter, which takes milliseconds while other
+threads are busy in Python (a coordinator starting tasks next to running ones), whereas handing a
+run to a waiting thread does not wait. Each run executes in a context of its own, as in a new thread.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
+import queue
 import socket
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 from servicetsunami.errors import TsunamiError
@@ -49,7 +56,8 @@ class LocalLauncher(Launcher):
         self._executor: Executor | None = None
         self._kinds: dict[str, KindPolicy] = {}
         self._active: dict[str, ClaimedRun] = {}
-        self._threads: dict[str, threading.Thread] = {}
+        self._done: dict[str, threading.Event] = {}  # run id -> set once its execution has returned
+        self._pool = _Threads(self._execute)
         self._guard = threading.Lock()
         self._kicked = threading.Event()
         self._stopping = threading.Event()
@@ -128,19 +136,18 @@ class LocalLauncher(Launcher):
             return held
 
     def adopt(self, run: ClaimedRun, /) -> None:
-        thread = threading.Thread(target=self._execute, args=(run,), name=f"run-{run.kind}", daemon=True)
         with self._guard:
             self._reserved[run.kind] = max(0, self._reserved.get(run.kind, 0) - 1)
             stopping = self._stopping.is_set()
             if not stopping:
                 self._active[run.id] = run
-                self._threads[run.id] = thread
+                self._done[run.id] = threading.Event()
         if stopping:  # stop() came between the reservation and now: leave the run to the next worker
             with self.store.session() as session:
                 runs_repo.requeue(session, run.id, worker=self.worker_id)
             self.notify()
             return
-        thread.start()
+        self._pool.submit(run)
 
     def release(self, kind: str, count: int, /) -> None:
         if count <= 0:
@@ -158,13 +165,16 @@ class LocalLauncher(Launcher):
         self._kicked.set()
         with self._guard:
             active = list(self._active.values())
-            threads = list(self._threads.values())
+            done = list(self._done.values())
             loops, self._loops = self._loops, []
         for run in active:
             run.request_cancel("shutdown")
         deadline = time.monotonic() + timeout
-        for thread in [*threads, *loops]:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        for event in done:
+            event.wait(max(0.0, deadline - time.monotonic()))
+        for loop in loops:
+            loop.join(max(0.0, deadline - time.monotonic()))
+        self._pool.close()
         self.notify()
 
     # -- claiming -----------------------------------------------------------------------------
@@ -236,11 +246,10 @@ class LocalLauncher(Launcher):
             claimed = _claimed(run) if run is not None else None
         if claimed is None:
             return False
-        thread = threading.Thread(target=self._execute, args=(claimed,), name=f"run-{claimed.kind}", daemon=True)
         with self._guard:
             self._active[claimed.id] = claimed
-            self._threads[claimed.id] = thread
-        thread.start()
+            self._done[claimed.id] = threading.Event()
+        self._pool.submit(claimed)
         self.notify(claimed.id)
         return True
 
@@ -265,7 +274,9 @@ class LocalLauncher(Launcher):
         finally:
             with self._guard:
                 self._active.pop(run.id, None)
-                self._threads.pop(run.id, None)
+                done = self._done.pop(run.id, None)
+            if done is not None:
+                done.set()
             self.notify(run.id)
             self._slot_freed()
 
@@ -322,6 +333,55 @@ class LocalLauncher(Launcher):
             self.notify()
             self.kick()
         return changed
+
+
+class _Threads:
+    """Daemon threads that execute runs, each waiting up to :attr:`IDLE_SECONDS` for the next one
+    once its run is done. ``_idle`` counts the waiting threads no run was handed to yet: a run goes
+    to one of them, or to a new thread when there is none."""
+
+    IDLE_SECONDS = 30.0
+
+    def __init__(self, execute: Callable[[ClaimedRun], None]) -> None:
+        self._execute = execute
+        self._work: queue.SimpleQueue[ClaimedRun | None] = queue.SimpleQueue()  # None: leave
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, run: ClaimedRun, /) -> None:
+        with self._lock:
+            waiting = self._idle > 0
+            if waiting:
+                self._idle -= 1  # that thread's now: it stays for this run
+        self._work.put(run)
+        if not waiting:
+            threading.Thread(target=self._loop, name=f"run-{run.kind}", daemon=True).start()
+
+    def close(self) -> None:
+        """Let the waiting threads go (the launcher stopped; a later run starts a thread again)."""
+        with self._lock:
+            waiting, self._idle = self._idle, 0
+        for _ in range(waiting):
+            self._work.put(None)
+
+    def _loop(self) -> None:
+        thread = threading.current_thread()
+        while True:
+            try:
+                run = self._work.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0:  # still counted as waiting: leave
+                        self._idle -= 1
+                        return
+                continue  # a run was handed over as the wait ended: take it
+            if run is None:
+                return
+            thread.name = f"run-{run.kind}"
+            contextvars.Context().run(self._execute, run)  # a fresh context, as a new thread has
+            thread.name = "run-idle"
+            with self._lock:
+                self._idle += 1
 
 
 def _claimed(run: Run) -> ClaimedRun:

@@ -38,6 +38,7 @@ from servicetsunami.logs import redact
 from servicetsunami.runs.base import ClaimedRun
 from servicetsunami.services.pipelines import kinds
 from servicetsunami.services.pipelines.spec import JobSpec, TaskSpec, has_templates, render
+from servicetsunami.services.runs import execute
 from servicetsunami.services.runs import service as runs
 from servicetsunami.services.runs.kinds import RunKind, register
 from servicetsunami.services.runs.stops import Stops
@@ -226,7 +227,9 @@ def children_of(svc: Services, job_run_id: str, /, *, tenant_id: str | None) -> 
 class _Children:
     """A job run's task runs, read again each round. Finished ones never change, so a round reads
     the ids and states of the unfinished ones and how many there are in all, then the rows of those
-    whose state changed; all ids and states only when runs were created unseen (already ended)."""
+    whose state changed; all ids and states only when runs were created unseen (already ended).
+    The runs the coordinator created are known from their insert, and the ends this process
+    recorded from what they wrote (:func:`execute.take_end`): neither is read back."""
 
     def __init__(self, svc: Services, job_run_id: str) -> None:
         self._svc = svc
@@ -247,7 +250,10 @@ class _Children:
                 for run_id, state in states
                 if run_id not in self._finished and (run_id not in self._open or self._open[run_id].state != state)
             ]
-            rows = runs_repo.get_runs(session, fresh) if fresh else []
+            rows = [row for run_id in fresh if (row := self._ended_here(run_id)) is not None]
+            if len(rows) < len(fresh):
+                known = {row.id for row in rows}
+                rows += runs_repo.get_runs(session, [run_id for run_id in fresh if run_id not in known])
             session.expunge_all()
         for row in rows:
             if row.finished:
@@ -256,6 +262,21 @@ class _Children:
             else:
                 self._open[row.id] = row
         return [*self._finished.values(), *self._open.values()]
+
+    def added(self, created: list[Run], /) -> None:
+        """Task runs this coordinator just created (committed): known without reading them."""
+        for run in created:
+            self._open[run.id] = run
+
+    def _ended_here(self, run_id: str) -> Run | None:
+        """A run known open whose end this process recorded: the row as that end left it."""
+        run = self._open.get(run_id)
+        written = execute.take_end(run_id) if run is not None else None
+        if run is None or written is None:
+            return None
+        for name, value in written.items():
+            setattr(run, name, value)
+        return run
 
 
 # -- the job run (coordinator) -----------------------------------------------------------------------
@@ -284,7 +305,7 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
             if ctx.cancelled:
                 _stop(svc, ctx, job, states, repair)
                 ctx.raise_if_cancelled()
-            recorded, started = _advance(svc, ctx, principal, job, states, order, lookup, repair)
+            recorded, started = _advance(svc, ctx, principal, job, states, order, lookup, repair, children)
         except TsunamiError as exc:
             if not exc.is_transient or ctx.cancelled:
                 raise
@@ -331,6 +352,7 @@ def _advance(
     order: list[TaskSpec],
     lookup: dict[str, str],
     repair: int,
+    children: _Children,
 ) -> tuple[bool, dict[str, str]]:
     """Start or skip what can be (the new task runs are queued in one transaction); whether a task
     was recorded as ended (skipped, or failed to start), and the tasks started (key -> the state
@@ -370,7 +392,7 @@ def _advance(
                 changed = True
                 continue
         starts.append((task, state, config))
-    started = _start(svc, ctx, principal, starts, repair) if starts else {}
+    started = _start(svc, ctx, principal, starts, repair, children) if starts else {}
     return changed, started
 
 
@@ -380,6 +402,7 @@ def _start(
     principal: Principal,
     starts: list[tuple[TaskSpec, TaskState, dict[str, Any]]],
     repair: int,
+    children: _Children,
 ) -> dict[str, str]:
     """Queue the task runs there is room for (the tenant's limit); returns their tasks' keys and
     states (the first ``here`` are created claimed by this process and run at once)."""
@@ -415,10 +438,12 @@ def _start(
                 }
                 for task, state, config in starts
             ]
-            ids = runs_repo.create_runs(session, rows, worker=launcher.worker_id, claimed=here)
+            created = runs_repo.create_runs(session, rows, worker=launcher.worker_id, claimed=here)
+            ids = [run.id for run in created]
             pairs = zip(ids[:here], rows[:here], strict=True)
             claimed = [_claimed(run_id, row, principal.tenant_slug) for run_id, row in pairs]
         # Committed: the task runs claimed here start now; the others wait in the queue for any worker.
+        children.added(created)
         for run in claimed:
             launcher.adopt(run)
             here -= 1

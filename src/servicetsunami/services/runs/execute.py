@@ -4,7 +4,9 @@ way it ended (result, error code, canceled, timed out) is recorded once."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from servicetsunami import metrics
@@ -35,6 +37,37 @@ def execute(svc: Services, claimed: ClaimedRun, /) -> None:
 
 # run id -> the state its execution ended it in (read back by execute() for the metrics)
 _ENDED: dict[str, str] = {}
+
+
+class _Written:
+    """What the ends recorded here wrote to their runs (run id -> attribute -> value), for whoever
+    follows them in this process (a job run's coordinator reads its task runs' ends from here rather
+    than from the store). Bounded: ends nobody takes are forgotten, oldest first."""
+
+    MAX = 1024
+
+    def __init__(self) -> None:
+        self._ends: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, run_id: str, values: dict[str, Any]) -> None:
+        with self._lock:
+            self._ends[run_id] = values
+            while len(self._ends) > self.MAX:
+                self._ends.popitem(last=False)
+
+    def take(self, run_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._ends.pop(run_id, None)
+
+
+_WRITTEN = _Written()
+
+
+def take_end(run_id: str, /) -> dict[str, Any] | None:
+    """The values the end of ``run_id`` wrote to its row, once, if it was ended by this process since
+    it was last asked (committed: the store holds the same); None otherwise."""
+    return _WRITTEN.take(run_id)
 
 
 def _execute(svc: Services, claimed: ClaimedRun, /) -> None:
@@ -102,8 +135,9 @@ def _end(
             progress=progress or None,
             worker=svc.launcher.worker_id,
         )
-    if ended:
+    if ended is not None:
         _ENDED[claimed.id] = state
+        _WRITTEN.put(claimed.id, ended)
     else:
         logger.info("run %s had already ended elsewhere", claimed.id)
     svc.launcher.notify(claimed.id)

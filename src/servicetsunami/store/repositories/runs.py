@@ -63,11 +63,12 @@ def create_run(
 
 def create_runs(
     session: Session, rows: list[dict[str, Any]], /, *, worker: str | None = None, claimed: int = 0
-) -> list[str]:
+) -> list[Run]:
     """Create many runs in one statement (each row: :func:`create_run`'s keywords, the same keys in
     every row). The first ``claimed`` are already claimed by ``worker`` (running, first attempt,
     beating): a coordinator that executes them itself skips the queue, and a sweep ends them like any
-    other run if that worker dies; the others are queued. Returns their ids, in order. For batches
+    other run if that worker dies; the others are queued. Returns them, in order, as rows that no
+    session holds (what was inserted, to read, never to change). For batches
     where a round trip per run is what costs: the schedule ticker's ticks, a coordinator's task runs."""
     if not rows:
         return []
@@ -88,13 +89,14 @@ def create_runs(
                 "heartbeat_at": now if mine else None,
                 "cancel_requested": False,
                 "progress": {},
-                "metadata": {},
+                "created_at": now,
+                "updated_at": now,
             }
         )
-    session.execute(insert(table), made)
+    session.execute(insert(table), [{**row, "metadata": {}} for row in made])
     for row in made[:claimed]:
         webhooks_repo.enqueue_run_event(session, row["id"])  # they start as they are created
-    return [row["id"] for row in made]
+    return [Run(**row, meta={}) for row in made]
 
 
 def get_run(session: Session, run_id: str, /, *, tenant_id: str | None) -> Run:
@@ -216,8 +218,9 @@ def finish(
     error_code: str | None = None,
     progress: dict[str, Any] | None = None,
     worker: str | None = None,
-) -> bool:
-    """End an active run; False when it had already ended (the first end wins)."""
+) -> dict[str, Any] | None:
+    """End an active run; the values written (attribute -> value), or None when it had already
+    ended (the first end wins)."""
     if state not in FINISHED_RUN_STATES:
         raise InvalidInput(f"a run ends as one of {', '.join(sorted(FINISHED_RUN_STATES))}, not {state!r}")
     query = update(Run).where(Run.id == run_id, Run.state.in_(ACTIVE_STATES))
@@ -237,9 +240,9 @@ def finish(
         values["progress"] = progress
     done = session.execute(query.values(**values).execution_options(synchronize_session=False))
     if _rowcount(done) != 1:
-        return False
+        return None
     webhooks_repo.enqueue_run_event(session, run_id)
-    return True
+    return values
 
 
 def requeue(session: Session, run_id: str, /, *, worker: str) -> bool:
