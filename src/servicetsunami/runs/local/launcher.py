@@ -5,7 +5,7 @@ Three threads of its own: the dispatcher claims queued runs while there is room 
 ``sweep_seconds``); the ticker thread calls the tickers, each on its period or sooner when it asks
 (so a schedule's tick is not held up by claiming, nor claiming by a long tick); the beater marks this
 process's runs alive, passes cancel requests on, and cancels runs past their timeout. Each claimed
-run executes in a thread of its own.
+run executes on a thread of its own while it lasts.
 
 With ``tsunami serve --workers N`` every worker process has one launcher over the same store; the
 claim is a compare-and-set in the store, so exactly one of them executes a run.
