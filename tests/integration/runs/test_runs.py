@@ -17,6 +17,7 @@ from servicetsunami.runs.base import KindPolicy, Ticker
 from servicetsunami.runs.local.launcher import LocalLauncher
 from servicetsunami.services.container import Services
 from servicetsunami.services.pipelines import jobs
+from servicetsunami.services.runs import execute
 from servicetsunami.services.runs import service as runs
 from servicetsunami.store.models import Run, utcnow
 from servicetsunami.store.repositories import jobs as jobs_repo
@@ -102,6 +103,25 @@ def test_a_wait_is_bounded_and_a_cancel_stops_the_run(svc: Services, owner: Prin
     assert (canceled.state, canceled.error_code) == ("canceled", "cancelled")
     with pytest.raises(Conflict):
         runs.cancel_run(svc, owner, run_id)
+
+
+def test_only_the_ends_of_followed_runs_are_kept_in_memory_and_each_is_taken_once(
+    svc: Services, owner: Principal
+) -> None:
+    followed = runs.submit(svc, owner, "test_block", params={})
+    execute.follow_ends([followed])
+    _wait_until(svc, followed, {"running"})
+    runs.cancel_run(svc, owner, followed)
+    unfollowed = runs.submit(svc, owner, "test_echo", params={})
+    for run_id in (followed, unfollowed):
+        assert runs.wait_for_run(svc, owner, run_id, timeout=DEADLINE).finished
+    deadline = time.monotonic() + DEADLINE
+    while any(svc.launcher.local_run(run_id) is not None for run_id in (followed, unfollowed)):
+        assert time.monotonic() < deadline, "the runs were still executing"  # their ends recorded, then let go
+        svc.launcher.wait_change(0.1)
+    written = execute.take_end(followed)
+    assert written is not None and (written["state"], written["error_code"]) == ("canceled", "cancelled")
+    assert (execute.take_end(followed), execute.take_end(unfollowed)) == (None, None)
 
 
 def test_a_queued_run_is_canceled_before_it_starts(svc: Services, owner: Principal) -> None:

@@ -246,14 +246,15 @@ class _Children:
             else:
                 states = runs_repo.child_states(session, self._job_run_id)
             fresh = [
-                run_id
+                (run_id, state)
                 for run_id, state in states
                 if run_id not in self._finished and (run_id not in self._open or self._open[run_id].state != state)
             ]
-            rows = [row for run_id in fresh if (row := self._ended_here(run_id)) is not None]
+            ended_here = (self._ended_here(run_id) for run_id, state in fresh if state not in runs_repo.ACTIVE_STATES)
+            rows = [row for row in ended_here if row is not None]
             if len(rows) < len(fresh):
                 known = {row.id for row in rows}
-                rows += runs_repo.get_runs(session, [run_id for run_id in fresh if run_id not in known])
+                rows += runs_repo.get_runs(session, [run_id for run_id, _ in fresh if run_id not in known])
             session.expunge_all()
         for row in rows:
             if row.finished:
@@ -264,14 +265,16 @@ class _Children:
         return [*self._finished.values(), *self._open.values()]
 
     def added(self, created: list[Run], /) -> None:
-        """Task runs this coordinator just created (committed): known without reading them."""
+        """Task runs this coordinator just created (committed): known without reading them, and
+        their ends followed (before any of them starts)."""
+        execute.follow_ends([run.id for run in created])
         for run in created:
             self._open[run.id] = run
 
     def _ended_here(self, run_id: str) -> Run | None:
-        """A run known open whose end this process recorded: the row as that end left it."""
+        """A run known open, now ended, whose end this process recorded: the row as that end left it."""
+        written = execute.take_end(run_id)
         run = self._open.get(run_id)
-        written = execute.take_end(run_id) if run is not None else None
         if run is None or written is None:
             return None
         for name, value in written.items():

@@ -40,33 +40,50 @@ _ENDED: dict[str, str] = {}
 
 
 class _Written:
-    """What the ends recorded here wrote to their runs (run id -> attribute -> value), for whoever
-    follows them in this process (a job run's coordinator reads its task runs' ends from here rather
-    than from the store). Bounded: ends nobody takes are forgotten, oldest first."""
+    """What the ends recorded here wrote to the runs someone in this process follows (a job run's
+    coordinator follows the task runs it creates, and takes their ends from here rather than from the
+    store). Only followed runs are kept, each until taken; both maps are bounded, oldest first, for
+    followers that stop taking (a coordinator that ended or moved to another process)."""
 
-    MAX = 1024
+    MAX = 4096
 
     def __init__(self) -> None:
+        self._followed: OrderedDict[str, None] = OrderedDict()
         self._ends: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def follow(self, run_ids: list[str]) -> None:
+        with self._lock:
+            for run_id in run_ids:
+                self._followed[run_id] = None
+            while len(self._followed) > self.MAX:
+                self._followed.popitem(last=False)
+
     def put(self, run_id: str, values: dict[str, Any]) -> None:
         with self._lock:
-            self._ends[run_id] = values
-            while len(self._ends) > self.MAX:
-                self._ends.popitem(last=False)
+            if run_id in self._followed:
+                del self._followed[run_id]
+                self._ends[run_id] = values
+                while len(self._ends) > self.MAX:
+                    self._ends.popitem(last=False)
 
     def take(self, run_id: str) -> dict[str, Any] | None:
         with self._lock:
+            self._followed.pop(run_id, None)
             return self._ends.pop(run_id, None)
 
 
 _WRITTEN = _Written()
 
 
+def follow_ends(run_ids: list[str], /) -> None:
+    """Keep what the ends of ``run_ids`` write, when this process records them, for :func:`take_end`."""
+    _WRITTEN.follow(run_ids)
+
+
 def take_end(run_id: str, /) -> dict[str, Any] | None:
-    """The values the end of ``run_id`` wrote to its row, once, if it was ended by this process since
-    it was last asked (committed: the store holds the same); None otherwise."""
+    """The values the end of a followed ``run_id`` wrote to its row, once, if this process recorded
+    it (committed: the store holds the same); None otherwise. Either way the run is no longer followed."""
     return _WRITTEN.take(run_id)
 
 
