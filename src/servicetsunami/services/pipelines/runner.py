@@ -442,11 +442,11 @@ def _start(
                 for task, state, config in starts
             ]
             created = runs_repo.create_runs(session, rows, worker=launcher.worker_id, claimed=here)
-            ids = [run.id for run in created]
+            ids = [row["id"] for row in created]
             pairs = zip(ids[:here], rows[:here], strict=True)
             claimed = [_claimed(run_id, row, principal.tenant_slug) for run_id, row in pairs]
         # Committed: the task runs claimed here start now; the others wait in the queue for any worker.
-        children.added(created)
+        children.added(runs_repo.detached(created))
         for run in claimed:
             launcher.adopt(run)
             here -= 1

@@ -63,12 +63,12 @@ def create_run(
 
 def create_runs(
     session: Session, rows: list[dict[str, Any]], /, *, worker: str | None = None, claimed: int = 0
-) -> list[Run]:
+) -> list[dict[str, Any]]:
     """Create many runs in one statement (each row: :func:`create_run`'s keywords, the same keys in
     every row). The first ``claimed`` are already claimed by ``worker`` (running, first attempt,
     beating): a coordinator that executes them itself skips the queue, and a sweep ends them like any
-    other run if that worker dies; the others are queued. Returns them, in order, as rows that no
-    session holds (what was inserted, to read, never to change). For batches
+    other run if that worker dies; the others are queued. Returns what was inserted, in order (see
+    :func:`detached`; to read, never to change). For batches
     where a round trip per run is what costs: the schedule ticker's ticks, a coordinator's task runs."""
     if not rows:
         return []
@@ -78,6 +78,7 @@ def create_runs(
     made = []
     for i, row in enumerate(rows):
         mine = i < claimed
+        created = utcnow()  # each its own, as the column's default would give: claims go by created_at
         made.append(
             {
                 **row,
@@ -89,14 +90,20 @@ def create_runs(
                 "heartbeat_at": now if mine else None,
                 "cancel_requested": False,
                 "progress": {},
-                "created_at": now,
-                "updated_at": now,
+                "created_at": created,
+                "updated_at": created,
             }
         )
     session.execute(insert(table), [{**row, "metadata": {}} for row in made])
     for row in made[:claimed]:
         webhooks_repo.enqueue_run_event(session, row["id"])  # they start as they are created
-    return [Run(**row, meta={}) for row in made]
+    return made
+
+
+def detached(rows: list[dict[str, Any]], /) -> list[Run]:
+    """Runs as :func:`create_runs` inserted them, as rows no session holds (to read, never to
+    change). Built outside the transaction: the ORM's bookkeeping is not worth holding a lock for."""
+    return [Run(**row, meta={}) for row in rows]
 
 
 def get_run(session: Session, run_id: str, /, *, tenant_id: str | None) -> Run:
