@@ -250,11 +250,10 @@ class _Children:
                 for run_id, state in states
                 if run_id not in self._finished and (run_id not in self._open or self._open[run_id].state != state)
             ]
-            ended_here = (self._ended_here(run_id) for run_id, state in fresh if state not in runs_repo.ACTIVE_STATES)
-            rows = [row for row in ended_here if row is not None]
-            if len(rows) < len(fresh):
-                known = {row.id for row in rows}
-                rows += runs_repo.get_runs(session, [run_id for run_id, _ in fresh if run_id not in known])
+            rows = [row for run_id, state in fresh if (row := self._ended_here(run_id, state)) is not None]
+            known = {row.id for row in rows}
+            if unread := [run_id for run_id, _ in fresh if run_id not in known]:
+                rows += runs_repo.get_runs(session, unread)
             session.expunge_all()
         for row in rows:
             if row.finished:
@@ -271,8 +270,10 @@ class _Children:
         for run in created:
             self._open[run.id] = run
 
-    def _ended_here(self, run_id: str) -> Run | None:
+    def _ended_here(self, run_id: str, state: str) -> Run | None:
         """A run known open, now ended, whose end this process recorded: the row as that end left it."""
+        if state in runs_repo.ACTIVE_STATES:
+            return None
         written = execute.take_end(run_id)
         run = self._open.get(run_id)
         if run is None or written is None:

@@ -42,35 +42,30 @@ _ENDED: dict[str, str] = {}
 class _Written:
     """What the ends recorded here wrote to the runs someone in this process follows (a job run's
     coordinator follows the task runs it creates, and takes their ends from here rather than from the
-    store). Only followed runs are kept, each until taken; both maps are bounded, oldest first, for
-    followers that stop taking (a coordinator that ended or moved to another process)."""
+    store): run id -> None while followed, then the values its end wrote, until taken. Bounded,
+    oldest first, for followers that stop taking (a coordinator that ended or moved elsewhere)."""
 
     MAX = 4096
 
     def __init__(self) -> None:
-        self._followed: OrderedDict[str, None] = OrderedDict()
-        self._ends: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._runs: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._lock = threading.Lock()
 
     def follow(self, run_ids: list[str]) -> None:
         with self._lock:
             for run_id in run_ids:
-                self._followed[run_id] = None
-            while len(self._followed) > self.MAX:
-                self._followed.popitem(last=False)
+                self._runs[run_id] = None
+            while len(self._runs) > self.MAX:
+                self._runs.popitem(last=False)
 
     def put(self, run_id: str, values: dict[str, Any]) -> None:
         with self._lock:
-            if run_id in self._followed:
-                del self._followed[run_id]
-                self._ends[run_id] = values
-                while len(self._ends) > self.MAX:
-                    self._ends.popitem(last=False)
+            if run_id in self._runs:
+                self._runs[run_id] = values
 
     def take(self, run_id: str) -> dict[str, Any] | None:
         with self._lock:
-            self._followed.pop(run_id, None)
-            return self._ends.pop(run_id, None)
+            return self._runs.pop(run_id, None)
 
 
 _WRITTEN = _Written()

@@ -68,8 +68,8 @@ def create_runs(
     every row). The first ``claimed`` are already claimed by ``worker`` (running, first attempt,
     beating): a coordinator that executes them itself skips the queue, and a sweep ends them like any
     other run if that worker dies; the others are queued. Returns what was inserted, in order (see
-    :func:`detached`; to read, never to change). For batches
-    where a round trip per run is what costs: the schedule ticker's ticks, a coordinator's task runs."""
+    :func:`detached`; to read, never to change). For batches where a round trip per run is what
+    costs: the schedule ticker's ticks, a coordinator's task runs."""
     if not rows:
         return []
     table = cast(Table, Run.__table__)  # Core: one executemany, no ORM bookkeeping per row
