@@ -105,6 +105,21 @@ def test_a_wait_is_bounded_and_a_cancel_stops_the_run(svc: Services, owner: Prin
         runs.cancel_run(svc, owner, run_id)
 
 
+def test_a_wait_without_progress_reads_only_the_state_until_it_returns_and_not_another_tenants_run(
+    svc: Services, owner: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = runs.submit(svc, owner, "test_block", params={})
+    _wait_until(svc, run_id, {"running"})
+    whole: list[str] = []
+    get_run = runs.get_run
+    monkeypatch.setattr(runs, "get_run", lambda *args: whole.append(args[2]) or get_run(*args))
+    waited = runs.wait_for_run(svc, owner, run_id, timeout=0.3, poll_seconds=0.02)  # about 15 looks
+    assert (waited.state, whole) == ("running", [run_id])
+    with pytest.raises(NotFound):
+        runs.wait_for_run(svc, make_principal(svc, "globex")[0], run_id, timeout=0.3)
+    assert runs.cancel_run(svc, owner, run_id).state == "canceled"
+
+
 def test_only_the_ends_of_followed_runs_are_kept_in_memory_and_each_is_taken_once(
     svc: Services, owner: Principal
 ) -> None:

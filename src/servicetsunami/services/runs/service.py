@@ -21,6 +21,7 @@ from servicetsunami.runs.base import Ticker
 from servicetsunami.services.runs.execute import execute
 from servicetsunami.services.runs.kinds import registered
 from servicetsunami.services.runs.model import RunPublic, run_public
+from servicetsunami.store.models import FINISHED_RUN_STATES
 from servicetsunami.store.repositories import runs as runs_repo
 from servicetsunami.tenancy import Principal, Scope
 
@@ -166,13 +167,23 @@ def wait_for_run(
     poll_seconds: float = 0.5,
 ) -> RunPublic:
     """Wait until the run ends or ``timeout`` passes; ``on_progress`` sees each state in between.
-    Wakes on each change of the run made in this process, and polls the store for the others' runs."""
+    Wakes on each change of the run made in this process, and polls the store for the others' runs.
+    Without ``on_progress``, only the run's state is read until it ends (a job run's row holds its
+    whole definition and the states of all its tasks)."""
+    if principal is not None:
+        principal.require(Scope.READ)
     deadline = time.monotonic() + max(timeout, 0.0)
     while True:
         seen = svc.launcher.changes()  # a change from here on ends the wait below at once
-        status = get_run(svc, principal, run_id)
+        status = get_run(svc, principal, run_id) if on_progress is not None else None
+        if status is None:
+            with svc.store.session() as session:
+                ended = runs_repo.run_state(session, run_id, tenant_id=_tenant(principal)) in FINISHED_RUN_STATES
+        else:
+            ended = status.finished
         remaining = deadline - time.monotonic()
-        if status.finished or remaining <= 0:
+        if ended or remaining <= 0:
+            status = status if status is not None else get_run(svc, principal, run_id)
             if not status.finished:
                 status.hint = f"still {status.state}; poll get_run('{run_id}') or cancel_run('{run_id}')"
             return status
