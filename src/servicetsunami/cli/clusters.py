@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from servicetsunami.cli.common import console, key_principal, open_services, print_json_rows, remote
+from servicetsunami.cli.common import console, id_column, key_principal, open_services, print_json_rows, remote
 
 if TYPE_CHECKING:
     from servicetsunami.services.container import Services
@@ -72,7 +72,7 @@ def clusters_list(as_json: Annotated[bool, typer.Option("--json", help="Print th
     if as_json:
         print_json_rows(found)
         return
-    table = Table("id", "name", "state", "workers", "engine")
+    table = Table(id_column("id"), "name", "state", "workers", "engine")
     for c in found:
         workers = (
             f"{c.autoscale.min_workers}-{c.autoscale.max_workers}"

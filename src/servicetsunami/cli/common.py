@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.table import Column
 
 from servicetsunami.errors import AuthError, NotFound, TsunamiError
 from servicetsunami.settings import Settings, unknown_environment_names
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
 
 console = Console()
 err = Console(stderr=True)
+
+
+def id_column(header: str) -> Column:
+    """A table column of ids (UUIDs), which the next command is given: kept whole on one line, so a
+    narrow terminal shortens the other columns instead (``--json`` prints everything)."""
+    return Column(header, no_wrap=True, min_width=36)
 
 
 # The commands that may run against a server (--server): those with a REST twin.

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from servicetsunami.cli.common import console, key_principal, open_services
+from servicetsunami.cli.common import console, id_column, key_principal, open_services
 
 app = typer.Typer(help="Data source connections (as the principal of TSUNAMI_API_KEY).", no_args_is_help=True)
 
@@ -59,7 +59,7 @@ def connections_list() -> None:
 
     with open_services() as svc:
         rows = list_connections(svc, key_principal(svc))
-    table = Table("id", "name", "kind", "where", "last test")
+    table = Table(id_column("id"), "name", "kind", "where", "last test")
     for r in rows:
         last = "-" if r.last_test_ok is None else ("ok" if r.last_test_ok else f"failed: {r.last_test_detail}")
         c = r.config

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from servicetsunami.cli.common import console, key_principal, open_services, print_json_rows
+from servicetsunami.cli.common import console, id_column, key_principal, open_services, print_json_rows
 
 if TYPE_CHECKING:
     from servicetsunami.services.pipelines.job_runs import JobRunPublic
@@ -30,7 +30,7 @@ def jobs_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         print_json_rows(found)
         return
-    table = Table("job", "name", "tasks", "schedule", "next fire (UTC)", "version")
+    table = Table(id_column("job"), "name", "tasks", "schedule", "next fire (UTC)", "version")
     for job in found:
         schedule = job.schedule or {}
         cron = f"{schedule.get('quartz_cron_expression')} {schedule.get('timezone_id')}" if schedule else ""
@@ -120,7 +120,7 @@ def jobs_runs(
     if as_json:
         print_json_rows(found)
         return
-    table = Table("run", "job", "status", "trigger", "tasks", "started", "seconds", "error")
+    table = Table(id_column("run"), "job", "status", "trigger", "tasks", "started", "seconds", "error")
     for run in found:
         p = run.progress
         tasks = f"{p.done:g}/{p.total:g}" if p.done is not None and p.total else ""

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from servicetsunami.cli.common import console, key_principal, open_services, print_json_rows, progress_bar, remote
+from servicetsunami.cli.common import (
+    console,
+    id_column,
+    key_principal,
+    open_services,
+    print_json_rows,
+    progress_bar,
+    remote,
+)
 
 app = typer.Typer(help="Runs: syncs, mirror replays and everything else that takes time.", no_args_is_help=True)
 
@@ -37,7 +45,7 @@ def runs_list(
     if as_json:
         print_json_rows(found)
         return
-    table = Table("run", "kind", "state", "progress", "started", "seconds", "error")
+    table = Table(id_column("run"), "kind", "state", "progress", "started", "seconds", "error")
     for run in found:
         p = run.progress
         done = f"{p.done:g} {p.unit or ''}".strip() if p.done is not None else ""

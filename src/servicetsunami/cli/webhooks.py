@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from servicetsunami.cli.common import console, key_principal, open_services, print_json_rows
+from servicetsunami.cli.common import console, id_column, key_principal, open_services, print_json_rows
 
 app = typer.Typer(help="Webhooks: run events posted to your URLs, signed.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def webhooks_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     if as_json:
         print_json_rows(found)
         return
-    table = Table("id", "url", "events", "enabled", "description")
+    table = Table(id_column("id"), "url", "events", "enabled", "description")
     for hook in found:
         table.add_row(hook.id, hook.url, ", ".join(hook.events), "yes" if hook.enabled else "no", hook.description)
     console.print(table)

@@ -217,6 +217,8 @@ def test_the_cli_creates_a_job_from_yaml_and_runs_it_with_a_task_table(
     listed = runner.invoke(cli_app, ["jobs", "runs", job_id, "--json"])
     runs_json = json.loads(listed.output)
     assert [r["status"] for r in runs_json] == ["Succeeded"] and runs_json[0]["parameters"] == {"rows": "7"}
+    tables = [runner.invoke(cli_app, ["jobs", *args], env={"COLUMNS": "80"}).output for args in (["list"], ["runs"])]
+    assert job_id in tables[0] and runs_json[0]["run_id"] in tables[1]  # whole on a narrow terminal, to be copied
     failed = runner.invoke(cli_app, ["jobs", "repair", runs_json[0]["run_id"]])
     assert failed.exit_code != 0 and "succeeded" in failed.output
 
