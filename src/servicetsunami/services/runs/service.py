@@ -187,7 +187,7 @@ def wait_for_run(
             if not status.finished:
                 status.hint = f"still {status.state}; poll get_run('{run_id}') or cancel_run('{run_id}')"
             return status
-        if on_progress is not None:
+        if on_progress is not None and status is not None:
             on_progress(status)
         svc.launcher.wait_change(min(poll_seconds, remaining), after=seen, run_id=run_id)
 
