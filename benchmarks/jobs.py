@@ -13,7 +13,9 @@
    orchestration. The DAG's wall time is also compared with the best any runner can do at the
    DAG's width limit (``jobs.max_parallel_tasks`` tasks at once, list scheduling of the measured
    statement times), and on this machine's cores (the statements are CPU-bound: with fewer cores
-   than task slots, a fan-out runs a core's worth at a time, whatever the runner does).
+   than task slots, a fan-out runs a core's worth at a time, whatever the runner does); and,
+   measured, with the same work (the statements, then the sql kind's own work) run on that many
+   threads of this process with no runner at all.
 2. Schedule lag. ``--jobs`` jobs fire every ``--every`` seconds for ``--seconds`` seconds with two
    workers on one store; every tick must be queued exactly once (0 missed, 0 duplicated) and the lag
    from the tick to its run being queued (fired) is printed as p50/p99 (target p99 < 1 s), then the
