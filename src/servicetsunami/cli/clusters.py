@@ -72,7 +72,7 @@ def clusters_list(as_json: Annotated[bool, typer.Option("--json", help="Print th
     if as_json:
         print_json_rows(found)
         return
-    table = Table(id_column("id"), "name", "state", "workers", "engine")
+    table = Table(id_column("id", (c.id for c in found)), "name", "state", "workers", "engine")
     for c in found:
         workers = (
             f"{c.autoscale.min_workers}-{c.autoscale.max_workers}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -33,10 +33,10 @@ console = Console()
 err = Console(stderr=True)
 
 
-def id_column(header: str) -> Column:
-    """A table column of ids (UUIDs), which the next command is given: kept whole on one line, so a
+def id_column(header: str, ids: Iterable[str]) -> Column:
+    """A table column of ``ids``, which the next command is given: kept whole on one line, so a
     narrow terminal shortens the other columns instead (``--json`` prints everything)."""
-    return Column(header, no_wrap=True, min_width=36)
+    return Column(header, no_wrap=True, min_width=max([len(header), *(len(i) for i in ids)]))
 
 
 # The commands that may run against a server (--server): those with a REST twin.

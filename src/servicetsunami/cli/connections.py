@@ -59,7 +59,7 @@ def connections_list() -> None:
 
     with open_services() as svc:
         rows = list_connections(svc, key_principal(svc))
-    table = Table(id_column("id"), "name", "kind", "where", "last test")
+    table = Table(id_column("id", (r.id for r in rows)), "name", "kind", "where", "last test")
     for r in rows:
         last = "-" if r.last_test_ok is None else ("ok" if r.last_test_ok else f"failed: {r.last_test_detail}")
         c = r.config

@@ -30,7 +30,9 @@ def jobs_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         print_json_rows(found)
         return
-    table = Table(id_column("job"), "name", "tasks", "schedule", "next fire (UTC)", "version")
+    table = Table(
+        id_column("job", (j.job_id for j in found)), "name", "tasks", "schedule", "next fire (UTC)", "version"
+    )
     for job in found:
         schedule = job.schedule or {}
         cron = f"{schedule.get('quartz_cron_expression')} {schedule.get('timezone_id')}" if schedule else ""
@@ -120,7 +122,9 @@ def jobs_runs(
     if as_json:
         print_json_rows(found)
         return
-    table = Table(id_column("run"), "job", "status", "trigger", "tasks", "started", "seconds", "error")
+    table = Table(
+        id_column("run", (r.run_id for r in found)), "job", "status", "trigger", "tasks", "started", "seconds", "error"
+    )
     for run in found:
         p = run.progress
         tasks = f"{p.done:g}/{p.total:g}" if p.done is not None and p.total else ""

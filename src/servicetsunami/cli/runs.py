@@ -45,7 +45,9 @@ def runs_list(
     if as_json:
         print_json_rows(found)
         return
-    table = Table(id_column("run"), "kind", "state", "progress", "started", "seconds", "error")
+    table = Table(
+        id_column("run", (r.run_id for r in found)), "kind", "state", "progress", "started", "seconds", "error"
+    )
     for run in found:
         p = run.progress
         done = f"{p.done:g} {p.unit or ''}".strip() if p.done is not None else ""

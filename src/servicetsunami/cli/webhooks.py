@@ -24,7 +24,7 @@ def webhooks_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     if as_json:
         print_json_rows(found)
         return
-    table = Table(id_column("id"), "url", "events", "enabled", "description")
+    table = Table(id_column("id", (h.id for h in found)), "url", "events", "enabled", "description")
     for hook in found:
         table.add_row(hook.id, hook.url, ", ".join(hook.events), "yes" if hook.enabled else "no", hook.description)
     console.print(table)
