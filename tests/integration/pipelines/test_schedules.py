@@ -78,7 +78,7 @@ def test_a_due_tick_taken_by_many_workers_at_once_queues_exactly_one_run(
     second = Services.open(settings_for(tmp_path / "home", database_url))  # another process's view
     try:
         job_id = _job(svc, owner, "0 0 * * * ?")
-        due = utcnow().replace(microsecond=0) - timedelta(seconds=1)
+        due = utcnow().replace(minute=0, second=10, microsecond=0)  # the second after it holds no other tick
         _set_next(svc, job_id, due)
         queued: list[int] = []
         start = threading.Barrier(8)
@@ -179,7 +179,9 @@ def test_two_workers_split_a_burst_of_due_ticks_and_queue_each_exactly_once(
     ]
     shared = 0
     try:
-        base = utcnow().replace(microsecond=0) - timedelta(seconds=60)
+        # Each round's tick is due a second before the workers look, and the jobs fire hourly: the
+        # ticks sit just after an hour's start, so that second never holds another tick of theirs.
+        base = utcnow().replace(minute=0, second=10, microsecond=0) - timedelta(hours=1)
         # A round where both workers queue some ticks shows the split. About half the rounds do (the
         # workers may begin at the same batch, and one may hold the write lock for all three), so
         # rounds go on until one does, up to 30.
