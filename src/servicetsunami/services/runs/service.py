@@ -176,20 +176,23 @@ def wait_for_run(
     while True:
         seen = svc.launcher.changes()  # a change from here on ends the wait below at once
         status = get_run(svc, principal, run_id) if on_progress is not None else None
-        if status is None:
-            with svc.store.session() as session:
-                ended = runs_repo.run_state(session, run_id, tenant_id=_tenant(principal)) in FINISHED_RUN_STATES
-        else:
-            ended = status.finished
+        ended = status.finished if status is not None else _ended(svc, principal, run_id)
         remaining = deadline - time.monotonic()
         if ended or remaining <= 0:
-            status = status if status is not None else get_run(svc, principal, run_id)
+            if status is None:
+                status = get_run(svc, principal, run_id)
             if not status.finished:
                 status.hint = f"still {status.state}; poll get_run('{run_id}') or cancel_run('{run_id}')"
             return status
         if on_progress is not None and status is not None:
             on_progress(status)
         svc.launcher.wait_change(min(poll_seconds, remaining), after=seen, run_id=run_id)
+
+
+def _ended(svc: Services, principal: Principal | None, run_id: str, /) -> bool:
+    """Whether the run ended, from its state alone (its row's JSON is not decoded)."""
+    with svc.store.session() as session:
+        return runs_repo.run_state(session, run_id, tenant_id=_tenant(principal)) in FINISHED_RUN_STATES
 
 
 async def await_run(
