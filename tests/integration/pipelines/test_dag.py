@@ -11,7 +11,7 @@ import pytest
 
 from servicetsunami.services.catalog.query import query_sql
 from servicetsunami.services.container import Services
-from servicetsunami.services.pipelines import job_runs
+from servicetsunami.services.pipelines import job_runs, runner
 from servicetsunami.store.repositories import runs as runs_repo
 from servicetsunami.tenancy import Principal
 from tests.helpers import make_principal
@@ -190,6 +190,30 @@ def test_no_more_task_runs_than_the_tenant_limit_run_at_once(svc: Services, owne
     spans = sorted((t["started_at"], t["finished_at"]) for t in run.tasks)
     most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
     assert most <= 2
+
+
+def test_a_chain_run_in_this_process_is_followed_without_reading_the_store_for_each_task(
+    svc: Services, owner: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "_ROUND_SECONDS", 60.0)  # no timed reads: only what the coordinator needs
+    reads = 0
+    read = runs_repo.active_children
+
+    def counted(*args: object, **kwargs: object) -> tuple[dict[str, str], int]:
+        nonlocal reads
+        reads += 1
+        return read(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runs_repo, "active_children", counted)
+    tasks = [sql_task("c0", "CREATE OR REPLACE TABLE silver.c0 AS SELECT 0 AS n")]
+    tasks += [
+        sql_task(f"c{i}", f"CREATE OR REPLACE TABLE silver.c{i} AS SELECT n + 1 AS n FROM silver.c{i - 1}", f"c{i - 1}")
+        for i in range(1, 20)
+    ]
+    run = run_to_end(svc, owner, create(svc, owner, "chain20", tasks))
+    assert run.state == "succeeded", run.tasks
+    assert _rows(svc, owner, "SELECT n FROM silver.c19") == [[19]]
+    assert reads <= 2  # the first look (a job run may be resumed with tasks already run), not one per task
 
 
 def test_unknown_parameters_are_refused(svc: Services, owner: Principal) -> None:

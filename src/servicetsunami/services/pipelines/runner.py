@@ -229,15 +229,39 @@ class _Children:
     the ids and states of the unfinished ones and how many there are in all, then the rows of those
     whose state changed; all ids and states only when runs were created unseen (already ended).
     The runs the coordinator created are known from their insert, and the ends this process
-    recorded from what they wrote (:func:`execute.take_end`): neither is read back."""
+    recorded from what they wrote (:func:`execute.take_end`): neither is read back.
+
+    When every unfinished one is running in this process or has just ended here, the round knows
+    all that changed without the store, and does not read it: a chain of tasks run here costs no
+    read per task. The store is read whenever that is not so (a run queued for any worker, or
+    ended elsewhere), when ``full`` asks (runs were created unseen), and at least every
+    :data:`_ROUND_SECONDS`."""
 
     def __init__(self, svc: Services, job_run_id: str) -> None:
         self._svc = svc
         self._job_run_id = job_run_id
         self._finished: dict[str, Run] = {}
         self._open: dict[str, Run] = {}  # unfinished when last read
+        self._taken: dict[str, dict[str, Any]] = {}  # ends taken from execute but not yet applied
+        self._read_at: float | None = None  # time.monotonic() of the last read of the store
 
-    def read(self) -> list[Run]:
+    def read(self, *, full: bool = False) -> list[Run]:
+        recent = self._read_at is not None and time.monotonic() - self._read_at < _ROUND_SECONDS
+        if not full and recent and (known_ends := self._ended_here_only()) is not None:
+            rows = [self._apply(run_id, written) for run_id, written in known_ends.items()]
+        else:
+            rows = self._read_store()
+        for row in rows:
+            if row.finished:
+                self._finished[row.id] = row
+                self._open.pop(row.id, None)
+            else:
+                self._open[row.id] = row
+        return [*self._finished.values(), *self._open.values()]
+
+    def _read_store(self) -> list[Run]:
+        """The rows of the runs that changed since the last look, read from the store."""
+        self._read_at = time.monotonic()
         with self._svc.store.session() as session:
             active, total = runs_repo.active_children(session, self._job_run_id)
             ended = [run_id for run_id in self._open if run_id not in active]
@@ -255,13 +279,7 @@ class _Children:
             if unread := [run_id for run_id, _ in fresh if run_id not in known]:
                 rows += runs_repo.get_runs(session, unread)
             session.expunge_all()
-        for row in rows:
-            if row.finished:
-                self._finished[row.id] = row
-                self._open.pop(row.id, None)
-            else:
-                self._open[row.id] = row
-        return [*self._finished.values(), *self._open.values()]
+        return rows
 
     def added(self, created: list[Run], /) -> None:
         """Task runs this coordinator just created (committed): known without reading them, and
@@ -270,14 +288,33 @@ class _Children:
         for run in created:
             self._open[run.id] = run
 
+    def _ended_here_only(self) -> dict[str, dict[str, Any]] | None:
+        """What the ends of the open runs wrote (run id -> values), when every open run is known to
+        be running in this process or to have ended here; None when one may have changed elsewhere."""
+        launcher = self._svc.launcher
+        ended: dict[str, dict[str, Any]] = {}
+        for run_id, run in self._open.items():
+            if run.state == "running" and launcher.local_run(run_id) is not None:
+                continue  # its end, recorded here, is put before it stops being local
+            written = self._taken.pop(run_id, None) or execute.take_end(run_id)
+            if written is None:
+                self._taken.update(ended)  # kept for the read of the store that follows
+                return None
+            ended[run_id] = written
+        return ended
+
     def _ended_here(self, run_id: str, state: str) -> Run | None:
         """A run known open, now ended, whose end this process recorded: the row as that end left it."""
         if state in runs_repo.ACTIVE_STATES:
             return None
-        written = execute.take_end(run_id)
-        run = self._open.get(run_id)
-        if run is None or written is None:
+        written = self._taken.pop(run_id, None) or execute.take_end(run_id)
+        if run_id not in self._open or written is None:
             return None
+        return self._apply(run_id, written)
+
+    def _apply(self, run_id: str, written: dict[str, Any]) -> Run:
+        """An open run as its end, recorded here, left its row."""
+        run = self._open[run_id]
         for name, value in written.items():
             setattr(run, name, value)
         return run
@@ -302,10 +339,11 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
     reported: list[tuple[str, str]] = []
     children = _Children(svc, ctx.run_id)
     memo = StatesMemo()
+    full = True  # read the store (not only what this process knows) at the next round
     while True:
         seen = svc.launcher.changes()  # a task that ends from here on wakes the wait below at once
         try:
-            states = task_states(job, children.read(), repair=repair, rerun=rerun, memo=memo)
+            states = task_states(job, children.read(full=full), repair=repair, rerun=rerun, memo=memo)
             if ctx.cancelled:
                 _stop(svc, ctx, job, states, repair)
                 ctx.raise_if_cancelled()
@@ -314,8 +352,10 @@ def _run_job(svc: Services, ctx: RunContext) -> dict[str, Any]:
             if not exc.is_transient or ctx.cancelled:
                 raise
             logger.warning("job run %s: %s; trying again", ctx.run_id, exc.message)  # the store was busy
+            full = True
             svc.launcher.wait_change(_ROUND_SECONDS)
             continue
+        full = recorded  # task runs recorded as ended when created are only known from the store
         if recorded:
             continue  # read again: a task recorded as ended (skipped, failed to start) may free others
         # What was started frees nothing until it ends, which wakes the wait below (as does any
