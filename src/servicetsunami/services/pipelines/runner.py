@@ -1,8 +1,10 @@
 """The DAG runner on the run model: a ``job_run`` run starts ``task_run`` child runs as their
 dependencies allow.
 
-A job run's handler is the coordinator. Each round it reads its task runs from the store (so it can
-be resumed by another worker after its own died), works out each task's state, and then:
+A job run's handler is the coordinator. Each round it takes its task runs as the store holds them (so
+it can be resumed by another worker after its own died; what changed only through this process, a
+task run it ran here ending, it knows without reading: see :class:`_Children`), works out each
+task's state, and then:
 
 - starts every task whose dependencies ended and whose ``run_if`` holds (``all_success``,
   ``all_done``, ``at_least_one_failed``), while the tenant has fewer than ``jobs.max_parallel_tasks``
