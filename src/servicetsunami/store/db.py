@@ -20,6 +20,7 @@ a transient :class:`~servicetsunami.errors.StoreError`, anything else a terminal
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -120,6 +121,7 @@ class Store:
                 event.listen(self.engine, "begin", _track_transaction)
                 event.listen(self.engine, "before_cursor_execute", _check_write_lock)
         self._disposed = False
+        self._writer = threading.RLock()  # see _writing
         event.listen(self.engine, "checkin", self._close_after_dispose)
         self._generation = generation_for(self.dialect, parsed.database)
         self.reads = ReadCache(self._generation)  # see servicetsunami.store.cache
@@ -145,18 +147,36 @@ class Store:
         changes nothing on PostgreSQL. Errors from the database come out translated.
         """
         factory = self._locked_sessions if write_lock else self._sessions
-        session = factory()
+        with self._writing() if write_lock else contextlib.nullcontext():
+            session = factory()
+            try:
+                yield session
+                session.commit()
+            except SQLAlchemyError as exc:
+                session.rollback()
+                raise _translate_error(exc, doing="reading or writing data") from exc
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """On SQLite, this process's write-lock sessions take turns on a lock of the process first.
+        They would otherwise meet at SQLite's lock, whose busy handler sleeps 1, 2, 5, 10 ms and
+        more between tries however soon the lock is free again; here the next one starts as soon
+        as the last commits. Other processes still wait at SQLite's lock. Bounded like SQLite's
+        wait: after the busy timeout the store is busy, as it would be there."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        if not self._writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise StoreError("the system store is unavailable while writing data (busy); try again", transient=True)
         try:
-            yield session
-            session.commit()
-        except SQLAlchemyError as exc:
-            session.rollback()
-            raise _translate_error(exc, doing="reading or writing data") from exc
-        except BaseException:
-            session.rollback()
-            raise
+            yield
         finally:
-            session.close()
+            self._writer.release()
 
     def ping(self) -> float:
         """Run ``SELECT 1`` and return how long it took in milliseconds; raise StoreError if it fails."""

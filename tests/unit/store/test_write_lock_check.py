@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from servicetsunami.errors import StoreError
+from servicetsunami.store import db
 from servicetsunami.store.db import CHECK_WRITE_LOCKS_VARIABLE, Store, UnlockedReadThenWrite
 
 
@@ -68,4 +71,64 @@ def test_the_check_refuses_a_service_session_that_reads_then_writes_without_the_
         session.execute(text("UPDATE counts SET n = n + 1"))
     with store.session() as session:
         assert session.execute(text("SELECT count(*) FROM counts")).scalar_one() == 4  # the refused block left none
+    store.dispose()
+
+
+def test_a_write_session_waits_for_its_turn_in_the_process_without_holding_a_connection(tmp_path: Path) -> None:
+    store = _store(tmp_path / "store.db")
+    holding, release, waiting = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.session(write_lock=True) as session:
+            session.execute(text("INSERT INTO counts VALUES (1)"))
+            holding.set()
+            release.wait(10)
+
+    def wait_turn() -> None:
+        waiting.set()
+        with store.session(write_lock=True) as session:
+            session.execute(text("INSERT INTO counts VALUES (2)"))
+
+    holder, waiter = threading.Thread(target=hold), threading.Thread(target=wait_turn)
+    holder.start()
+    assert holding.wait(10)
+    waiter.start()
+    assert waiting.wait(10)
+    watch_until = time.monotonic() + 0.3
+    while time.monotonic() < watch_until:  # the waiter queues on the process's lock, not at SQLite's
+        assert store.engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # QueuePool
+        time.sleep(0.01)
+    release.set()
+    holder.join(10)
+    waiter.join(10)
+    with store.session() as session:
+        assert session.execute(text("SELECT n FROM counts ORDER BY n")).scalars().all() == [1, 2]
+    store.dispose()
+
+
+def test_a_write_session_that_waits_past_the_busy_timeout_is_told_the_store_is_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(tmp_path / "store.db")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.session(write_lock=True) as session:
+            session.execute(text("INSERT INTO counts VALUES (1)"))
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    try:
+        with pytest.raises(StoreError) as busy, store.session(write_lock=True) as session:
+            session.execute(text("INSERT INTO counts VALUES (2)"))
+    finally:
+        release.set()
+        holder.join(10)
+    assert busy.value.code == "store_error" and busy.value.is_transient
+    with store.session() as session:
+        assert session.execute(text("SELECT n FROM counts")).scalars().all() == [1]  # nothing half-written
     store.dispose()

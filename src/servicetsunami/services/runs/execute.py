@@ -136,7 +136,7 @@ def _end(
     error_code: str | None = None,
     progress: dict[str, Any] | None = None,
 ) -> None:
-    with svc.store.session() as session:
+    with svc.store.session(write_lock=True) as session:  # it writes: queued with the process's other writers
         ended = runs_repo.finish(
             session,
             claimed.id,
