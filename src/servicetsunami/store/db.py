@@ -143,8 +143,9 @@ class Store:
         """A session in one transaction: committed when the block ends, rolled back on any error.
 
         ``write_lock=True`` takes SQLite's write lock at the start (``BEGIN IMMEDIATE``) so a
-        read-then-write block cannot fail half-way because another process wrote in between; it
-        changes nothing on PostgreSQL. Errors from the database come out translated.
+        read-then-write block cannot fail half-way because another process wrote in between (the
+        process's own such sessions take turns before that: :meth:`_writing`); it changes nothing
+        on PostgreSQL. Errors from the database come out translated.
         """
         factory = self._locked_sessions if write_lock else self._sessions
         with self._writing() if write_lock else contextlib.nullcontext():
