@@ -74,9 +74,9 @@ def test_the_check_refuses_a_service_session_that_reads_then_writes_without_the_
     store.dispose()
 
 
-def test_a_write_session_waits_for_its_turn_in_the_process_without_holding_a_connection(tmp_path: Path) -> None:
-    store = _store(tmp_path / "store.db")
-    holding, release, waiting = threading.Event(), threading.Event(), threading.Event()
+def _holding_a_write_session(store: Store, release: threading.Event) -> threading.Thread:
+    """A thread in a write session that has inserted 1, holding it until ``release`` is set."""
+    holding = threading.Event()
 
     def hold() -> None:
         with store.session(write_lock=True) as session:
@@ -84,14 +84,23 @@ def test_a_write_session_waits_for_its_turn_in_the_process_without_holding_a_con
             holding.set()
             release.wait(10)
 
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    return holder
+
+
+def test_a_write_session_waits_for_its_turn_in_the_process_without_holding_a_connection(tmp_path: Path) -> None:
+    store = _store(tmp_path / "store.db")
+    release, waiting = threading.Event(), threading.Event()
+
     def wait_turn() -> None:
         waiting.set()
         with store.session(write_lock=True) as session:
             session.execute(text("INSERT INTO counts VALUES (2)"))
 
-    holder, waiter = threading.Thread(target=hold), threading.Thread(target=wait_turn)
-    holder.start()
-    assert holding.wait(10)
+    holder = _holding_a_write_session(store, release)
+    waiter = threading.Thread(target=wait_turn)
     waiter.start()
     assert waiting.wait(10)
     watch_until = time.monotonic() + 0.3
@@ -110,17 +119,8 @@ def test_a_write_session_that_waits_past_the_busy_timeout_is_told_the_store_is_b
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = _store(tmp_path / "store.db")
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.session(write_lock=True) as session:
-            session.execute(text("INSERT INTO counts VALUES (1)"))
-            holding.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert holding.wait(10)
+    release = threading.Event()
+    holder = _holding_a_write_session(store, release)
     monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)
     try:
         with pytest.raises(StoreError) as busy, store.session(write_lock=True) as session:

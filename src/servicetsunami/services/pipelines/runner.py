@@ -298,7 +298,7 @@ class _Children:
         for run_id, run in self._open.items():
             if run.state == "running" and launcher.local_run(run_id) is not None:
                 continue  # its end, recorded here, is put before it stops being local
-            written = self._taken.pop(run_id, None) or execute.take_end(run_id)
+            written = self._take_end(run_id)
             if written is None:
                 self._taken.update(ended)  # kept for the read of the store that follows
                 return None
@@ -309,10 +309,14 @@ class _Children:
         """A run known open, now ended, whose end this process recorded: the row as that end left it."""
         if state in runs_repo.ACTIVE_STATES:
             return None
-        written = self._taken.pop(run_id, None) or execute.take_end(run_id)
+        written = self._take_end(run_id)
         if run_id not in self._open or written is None:
             return None
         return self._apply(run_id, written)
+
+    def _take_end(self, run_id: str) -> dict[str, Any] | None:
+        """What the end of ``run_id`` wrote, if this process recorded it (once)."""
+        return self._taken.pop(run_id, None) or execute.take_end(run_id)
 
     def _apply(self, run_id: str, written: dict[str, Any]) -> Run:
         """An open run as its end, recorded here, left its row."""
