@@ -16,3 +16,8 @@ def make_principal(svc: Services, slug: str, role: str = "admin") -> tuple[Princ
     key = tenants.create_api_key(svc.store, tenant_slug=slug, name=f"{slug}-{role}", role=role)
     svc.engine.ensure_catalog(svc.settings.catalog_prefix + slug)
     return svc.authenticate(key.plaintext), key.plaintext
+
+
+def altered(secret: str) -> str:
+    """``secret`` with its last character changed: a forged copy that is never, by chance, the secret."""
+    return secret[:-1] + ("B" if secret[-1] == "A" else "A")

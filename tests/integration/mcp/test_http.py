@@ -15,7 +15,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from servicetsunami.mcp.http import MAX_BODY_BYTES
 from servicetsunami.mcp.protocol import SUPPORTED_PROTOCOL_VERSIONS
 from servicetsunami.services.identity import users
-from tests.helpers import make_principal
+from tests.helpers import altered, make_principal
 from tests.integration.mcp.support import SALES_CSV, HttpServer, Keys, b64, error_code, result_text
 
 INITIALIZE = {
@@ -47,7 +47,7 @@ def test_a_request_without_a_key_gets_401_with_a_bearer_challenge(http_server: H
 
 
 def test_a_request_with_a_wrong_key_gets_401(http_server: HttpServer, keys: Keys) -> None:
-    forged = keys.acme_engineer[:-4] + "AAAA"
+    forged = altered(keys.acme_engineer)
     for token in (forged, "not-a-key-at-all"):
         response = post_initialize(http_server, Authorization=f"Bearer {token}")
         assert response.status_code == 401

@@ -14,6 +14,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
 from servicetsunami.services.container import Services
+from tests.helpers import altered
 from tests.integration.mcp.support import SALES_CSV, WAIT_SECONDS, Keys, error_code, result_text
 
 
@@ -94,7 +95,7 @@ def test_without_a_key_the_stdio_server_exits_2_and_says_how_to_make_one(service
 
 
 def test_with_a_refused_key_the_stdio_server_exits_2(services: Services, keys: Keys, tmp_path: Path) -> None:
-    completed = run_without_protocol(services, keys.acme_engineer[:-4] + "AAAA", tmp_path)
+    completed = run_without_protocol(services, altered(keys.acme_engineer), tmp_path)
     assert completed.returncode == 2
     assert "not accepted" in completed.stderr
     assert completed.stdout == ""

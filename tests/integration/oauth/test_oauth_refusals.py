@@ -11,7 +11,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from servicetsunami.services.container import Services
 from servicetsunami.services.identity import users
 from servicetsunami.settings import Settings
-from tests.helpers import make_principal
+from tests.helpers import altered, make_principal
 from tests.integration.api.support import make_user
 from tests.integration.live_server import live_server
 from tests.integration.oauth.support import (
@@ -259,7 +259,7 @@ def test_a_confidential_client_with_a_wrong_secret_gets_no_tokens(base_url: str,
             return httpx.post(f"{base_url}/token", data=form, auth=(client_id, with_secret), timeout=20)
         return httpx.post(f"{base_url}/token", data={**form, "client_secret": with_secret}, timeout=20)
 
-    wrong = token(secret[:-2] + "00")
+    wrong = token(altered(secret))
     assert wrong.status_code == 401
     assert wrong.json()["error"] == "invalid_client"
     right = token(secret)
