@@ -14,8 +14,8 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, null, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import BindParameter, Table, and_, bindparam, func, insert, null, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from servicetsunami.errors import InvalidInput, NotFound
 from servicetsunami.store.models import FINISHED_RUN_STATES, RUN_STATES, Run, new_id, utcnow
@@ -23,6 +23,37 @@ from servicetsunami.store.repositories import webhooks as webhooks_repo
 from servicetsunami.store.repositories._keyset import bytewise, keyset
 
 ACTIVE_STATES = ("queued", "running")
+
+
+# The statements every run makes (a task of a job run: counted, created, ended) are built once, with
+# parameters: building one costs more than running it (SQLAlchemy's compiled cache keeps the SQL).
+def _param(column: InstrumentedAttribute[Any]) -> BindParameter[Any]:
+    return bindparam(f"p_{column.key}", type_=column.type)
+
+
+_FINISH_VALUES = ("state", "result", "error", "error_code", "finished_at", "updated_at", "dedupe_key")
+
+
+def _finish_statement(*, by_worker: bool, with_progress: bool) -> Any:
+    query = update(Run).where(Run.id == _param(Run.id), Run.state.in_(ACTIVE_STATES))
+    if by_worker:
+        query = query.where(Run.worker == _param(Run.worker))
+    names = (*_FINISH_VALUES, "progress") if with_progress else _FINISH_VALUES
+    values = {name: _param(getattr(Run, name)) for name in names}
+    return query.values(**values).execution_options(synchronize_session=False)
+
+
+_FINISH = {
+    (by_worker, with_progress): _finish_statement(by_worker=by_worker, with_progress=with_progress)
+    for by_worker in (False, True)
+    for with_progress in (False, True)
+}
+_COUNT_ACTIVE = select(func.count()).where(
+    Run.tenant_id == _param(Run.tenant_id), Run.kind == _param(Run.kind), Run.state.in_(ACTIVE_STATES)
+)
+_COUNT_ACTIVE_OF = _COUNT_ACTIVE.where(Run.resource_id == _param(Run.resource_id))
+_ACTIVE_CHILDREN = select(Run.id, Run.state).where(Run.parent_id == _param(Run.parent_id), Run.state.in_(ACTIVE_STATES))
+_COUNT_CHILDREN = select(func.count()).where(Run.parent_id == _param(Run.parent_id))
 
 
 def create_run(
@@ -95,8 +126,11 @@ def create_runs(
             }
         )
     session.execute(insert(table), [{**row, "metadata": {}} for row in made])
-    for row in made[:claimed]:
-        webhooks_repo.enqueue_run_event(session, row["id"])  # they start as they are created
+    by_tenant: dict[str | None, list[str]] = {}
+    for row in made[:claimed]:  # they start as they are created
+        by_tenant.setdefault(row["tenant_id"], []).append(row["id"])
+    for tenant_id, run_ids in by_tenant.items():
+        webhooks_repo.enqueue_run_events(session, run_ids, tenant_id=tenant_id)
     return made
 
 
@@ -241,9 +275,6 @@ def finish(
     ended (the first end wins)."""
     if state not in FINISHED_RUN_STATES:
         raise InvalidInput(f"a run ends as one of {', '.join(sorted(FINISHED_RUN_STATES))}, not {state!r}")
-    query = update(Run).where(Run.id == run_id, Run.state.in_(ACTIVE_STATES))
-    if worker is not None:
-        query = query.where(Run.worker == worker)
     now = utcnow()
     values: dict[str, Any] = {
         "state": state,
@@ -256,7 +287,11 @@ def finish(
     }
     if progress is not None:
         values["progress"] = progress
-    done = session.execute(query.values(**values).execution_options(synchronize_session=False))
+    query = _FINISH[(worker is not None, progress is not None)]
+    params = {"p_id": run_id, **{f"p_{name}": value for name, value in values.items()}}
+    if worker is not None:
+        params["p_worker"] = worker
+    done = session.execute(query, params)
     if _rowcount(done) != 1:
         return None
     webhooks_repo.enqueue_run_event(session, run_id)
@@ -361,10 +396,10 @@ def lock_slots(session: Session, /, *, tenant_id: str, kind: str) -> None:
 
 def count_active(session: Session, /, *, tenant_id: str, kind: str, resource_id: str | None = None) -> int:
     """How many runs of ``kind`` of the tenant (of ``resource_id``) are queued or running."""
-    query = select(func.count()).where(Run.tenant_id == tenant_id, Run.kind == kind, Run.state.in_(ACTIVE_STATES))
-    if resource_id is not None:
-        query = query.where(Run.resource_id == resource_id)
-    return int(session.scalar(query) or 0)
+    if resource_id is None:
+        return int(session.scalar(_COUNT_ACTIVE, {"p_tenant_id": tenant_id, "p_kind": kind}) or 0)
+    params = {"p_tenant_id": tenant_id, "p_kind": kind, "p_resource_id": resource_id}
+    return int(session.scalar(_COUNT_ACTIVE_OF, params) or 0)
 
 
 def count_active_by_resource(session: Session, resource_ids: Collection[str], /, *, kind: str) -> dict[str, int]:
@@ -414,9 +449,9 @@ def child_states(session: Session, parent_id: str, /) -> list[tuple[str, str]]:
 def active_children(session: Session, parent_id: str, /) -> tuple[dict[str, str], int]:
     """(id -> state of the queued and running runs whose parent is ``parent_id``, how many runs it has
     in all): what changed since a coordinator's last look, in two index reads."""
-    query = select(Run.id, Run.state).where(Run.parent_id == parent_id, Run.state.in_(ACTIVE_STATES))
-    active = {run_id: state for run_id, state in session.execute(query)}
-    total = int(session.scalar(select(func.count()).where(Run.parent_id == parent_id)) or 0)
+    params = {"p_parent_id": parent_id}
+    active = {run_id: state for run_id, state in session.execute(_ACTIVE_CHILDREN, params)}
+    total = int(session.scalar(_COUNT_CHILDREN, params) or 0)
     return active, total
 
 

@@ -22,7 +22,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import NotFound
@@ -149,17 +149,37 @@ def replace_webhook_secret(
 # -- the outbox ---------------------------------------------------------------------------------
 
 
+# Built once: every run's start and end asks (building the statement cost more than running it).
+_HOOKS_OF_TENANT = select(Webhook.id, Webhook.events).where(
+    Webhook.tenant_id == bindparam("p_tenant_id", type_=Webhook.tenant_id.type), Webhook.enabled.is_(True)
+)
+_HOOKS_OF_RUN = select(Webhook.id, Webhook.events).where(
+    Webhook.tenant_id
+    == select(Run.tenant_id).where(Run.id == bindparam("p_run_id", type_=Run.id.type)).scalar_subquery(),
+    Webhook.enabled.is_(True),
+)
+
+
 def enqueue_run_event(session: Session, run_id: str, /) -> int:
     """Queue the deliveries of the state ``run_id`` is now in, one per enabled subscription of its
     tenant that asked for it; how many. Service-owned runs (no tenant) and states without an event
     (``queued``) queue nothing. One light query when the tenant has no subscription (every run
     starts and ends here, most with no one listening)."""
-    tenant = select(Run.tenant_id).where(Run.id == run_id).scalar_subquery()
-    hooks = session.execute(
-        select(Webhook.id, Webhook.events).where(Webhook.tenant_id == tenant, Webhook.enabled.is_(True))
-    ).all()
-    if not hooks:
+    hooks = session.execute(_HOOKS_OF_RUN, {"p_run_id": run_id}).all()
+    return _enqueue(session, run_id, hooks) if hooks else 0
+
+
+def enqueue_run_events(session: Session, run_ids: Collection[str], /, *, tenant_id: str | None) -> int:
+    """:func:`enqueue_run_event` for runs of one tenant that just changed state (a batch of runs
+    created started): one light query for all of them when the tenant has no subscription."""
+    if tenant_id is None or not run_ids:
         return 0
+    hooks = session.execute(_HOOKS_OF_TENANT, {"p_tenant_id": tenant_id}).all()
+    return sum(_enqueue(session, run_id, hooks) for run_id in run_ids) if hooks else 0
+
+
+def _enqueue(session: Session, run_id: str, hooks: Sequence[Any], /) -> int:
+    """Queue the deliveries of the run's state to those of ``hooks`` (its tenant's) that asked for it."""
     run = session.scalars(
         select(Run).where(Run.id == run_id).execution_options(populate_existing=True)  # just changed by an UPDATE
     ).one()
