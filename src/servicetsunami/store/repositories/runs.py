@@ -14,8 +14,8 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Table, and_, bindparam, func, insert, null, select, update
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import BindParameter, Column, Table, Update, and_, bindparam, func, insert, null, select, update
+from sqlalchemy.orm import Session
 
 from servicetsunami.errors import InvalidInput, NotFound
 from servicetsunami.store.models import FINISHED_RUN_STATES, RUN_STATES, Run, new_id, utcnow
@@ -25,22 +25,26 @@ from servicetsunami.store.repositories._keyset import bytewise, keyset
 ACTIVE_STATES = ("queued", "running")
 
 
-# The statements every run makes (a task of a job run: counted, created, ended) are built once, with
-# parameters: building one costs more than running it (SQLAlchemy's compiled cache keeps the SQL).
-def _param(column: InstrumentedAttribute[Any]) -> BindParameter[Any]:
+# The statements every run makes (a task of a job run: counted, created, ended) are built once, on
+# the table (Core), with parameters: building one, or going through the ORM's execution, costs more
+# than running it on SQLite (SQLAlchemy's compiled cache keeps the SQL).
+_RUNS = cast(Table, Run.__table__)
+
+
+def _param(column: Column[Any]) -> BindParameter[Any]:
     return bindparam(f"p_{column.key}", type_=column.type)
 
 
 _FINISH_VALUES = ("state", "result", "error", "error_code", "finished_at", "updated_at", "dedupe_key")
 
 
-def _finish_statement(*, by_worker: bool, with_progress: bool) -> Any:
-    query = update(Run).where(Run.id == _param(Run.id), Run.state.in_(ACTIVE_STATES))
+def _finish_statement(*, by_worker: bool, with_progress: bool) -> Update:
+    c = _RUNS.c
+    query = update(_RUNS).where(c.id == _param(c.id), c.state.in_(ACTIVE_STATES))
     if by_worker:
-        query = query.where(Run.worker == _param(Run.worker))
+        query = query.where(c.worker == _param(c.worker))
     names = (*_FINISH_VALUES, "progress") if with_progress else _FINISH_VALUES
-    values = {name: _param(getattr(Run, name)) for name in names}
-    return query.values(**values).execution_options(synchronize_session=False)
+    return query.values({name: _param(c[name]) for name in names})
 
 
 _FINISH = {
@@ -49,11 +53,15 @@ _FINISH = {
     for with_progress in (False, True)
 }
 _COUNT_ACTIVE = select(func.count()).where(
-    Run.tenant_id == _param(Run.tenant_id), Run.kind == _param(Run.kind), Run.state.in_(ACTIVE_STATES)
+    _RUNS.c.tenant_id == _param(_RUNS.c.tenant_id),
+    _RUNS.c.kind == _param(_RUNS.c.kind),
+    _RUNS.c.state.in_(ACTIVE_STATES),
 )
-_COUNT_ACTIVE_OF = _COUNT_ACTIVE.where(Run.resource_id == _param(Run.resource_id))
-_ACTIVE_CHILDREN = select(Run.id, Run.state).where(Run.parent_id == _param(Run.parent_id), Run.state.in_(ACTIVE_STATES))
-_COUNT_CHILDREN = select(func.count()).where(Run.parent_id == _param(Run.parent_id))
+_COUNT_ACTIVE_OF = _COUNT_ACTIVE.where(_RUNS.c.resource_id == _param(_RUNS.c.resource_id))
+_ACTIVE_CHILDREN = select(_RUNS.c.id, _RUNS.c.state).where(
+    _RUNS.c.parent_id == _param(_RUNS.c.parent_id), _RUNS.c.state.in_(ACTIVE_STATES)
+)
+_COUNT_CHILDREN = select(func.count()).where(_RUNS.c.parent_id == _param(_RUNS.c.parent_id))
 
 
 def create_run(
@@ -103,7 +111,6 @@ def create_runs(
     costs: the schedule ticker's ticks, a coordinator's task runs."""
     if not rows:
         return []
-    table = cast(Table, Run.__table__)  # Core: one executemany, no ORM bookkeeping per row
     now = utcnow()
     claimed = claimed if worker is not None else 0
     made = []
@@ -125,7 +132,7 @@ def create_runs(
                 "updated_at": created,
             }
         )
-    session.execute(insert(table), [{**row, "metadata": {}} for row in made])
+    session.execute(insert(_RUNS), [{**row, "metadata": {}} for row in made])  # Core: one executemany
     by_tenant: dict[str | None, list[str]] = {}
     for row in made[:claimed]:  # they start as they are created
         by_tenant.setdefault(row["tenant_id"], []).append(row["id"])

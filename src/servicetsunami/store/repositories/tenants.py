@@ -3,9 +3,9 @@ conventions)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import Table, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import Conflict, NotFound
@@ -49,8 +49,9 @@ def has_tenants(session: Session, /) -> bool:
 # settings
 
 
-# Built once: read on the hot paths (a query's masking, a written table's personal-data check).
-_META = select(Tenant.meta).where(Tenant.id == bindparam("p_id", type_=Tenant.id.type))
+# Built once, on the table (Core): read on the hot paths (a query's masking, a written table's personal-data check).
+_TENANTS = cast(Table, Tenant.__table__)
+_META = select(_TENANTS.c.metadata).where(_TENANTS.c.id == bindparam("p_id", type_=_TENANTS.c.id.type))
 
 
 def tenant_settings(session: Session, tenant_id: str, /) -> dict[str, Any]:

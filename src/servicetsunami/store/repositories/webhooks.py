@@ -20,9 +20,9 @@ import json
 import secrets as _random
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import NotFound
@@ -149,14 +149,17 @@ def replace_webhook_secret(
 # -- the outbox ---------------------------------------------------------------------------------
 
 
-# Built once: every run's start and end asks (building the statement cost more than running it).
-_HOOKS_OF_TENANT = select(Webhook.id, Webhook.events).where(
-    Webhook.tenant_id == bindparam("p_tenant_id", type_=Webhook.tenant_id.type), Webhook.enabled.is_(True)
+# Built once, on the tables (Core): every run's start and end asks (building the statement, or going
+# through the ORM's execution, cost more than running it).
+_HOOKS = cast(Table, Webhook.__table__)
+_RUNS = cast(Table, Run.__table__)
+_HOOKS_OF_TENANT = select(_HOOKS.c.id, _HOOKS.c.events).where(
+    _HOOKS.c.tenant_id == bindparam("p_tenant_id", type_=_HOOKS.c.tenant_id.type), _HOOKS.c.enabled.is_(True)
 )
-_HOOKS_OF_RUN = select(Webhook.id, Webhook.events).where(
-    Webhook.tenant_id
-    == select(Run.tenant_id).where(Run.id == bindparam("p_run_id", type_=Run.id.type)).scalar_subquery(),
-    Webhook.enabled.is_(True),
+_HOOKS_OF_RUN = select(_HOOKS.c.id, _HOOKS.c.events).where(
+    _HOOKS.c.tenant_id
+    == select(_RUNS.c.tenant_id).where(_RUNS.c.id == bindparam("p_run_id", type_=_RUNS.c.id.type)).scalar_subquery(),
+    _HOOKS.c.enabled.is_(True),
 )
 
 
