@@ -23,6 +23,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,18 +88,20 @@ class FakeContext:
     commands: dict[str, FakeCommand] = field(default_factory=dict)
     queue: queue.Queue[FakeCommand | None] = field(default_factory=queue.Queue)
     running: str | None = None
+    started: threading.Event = field(default_factory=threading.Event)  # the kernel began the running one
+
+    finished: threading.Event = field(default_factory=threading.Event)  # its thread has closed the kernel
 
     def close(self) -> None:
+        """Destroy the context: its thread stops after the running command (interrupted) and closes
+        the kernel itself, as the only thread using the kernel's sockets; one that ignores the
+        interrupt is killed after a while."""
         self.status = "Destroyed"
         self.queue.put(None)
-        if self.kernel is not None:
+        if self.kernel is not None and self.running is not None:
             self.kernel.interrupt()
-            self.kernel.close()
-        if self.server is not None:
-            self.server.close()
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-        release_thread_loop()
+        if not self.finished.wait(10) and self.kernel is not None:
+            self.kernel.kill()
 
 
 def contexts_of(state: WorkspaceState) -> dict[str, FakeContext]:
@@ -158,7 +161,7 @@ def routes(handler: Any, fake: FakeDatabricks) -> list[Route]:
         return JSONResponse({"id": ctx.id})
 
     def serve(state: WorkspaceState, ctx: FakeContext) -> None:
-        """Start the kernel, then run the context's commands in order until it is destroyed."""
+        """Start the kernel, run the context's commands in order until it is destroyed, then close it."""
         workdir = Path(tempfile.mkdtemp(prefix="fdbx-ctx-"))
         ctx.workdir = workdir
         ctx.server = BridgeServer(
@@ -174,19 +177,21 @@ def routes(handler: Any, fake: FakeDatabricks) -> list[Route]:
                 hide=(state.root,),
                 start_seconds=60,
             )
-        except TsunamiError:
-            ctx.status = "Error"
-            return
-        if ctx.status == "Destroyed":
-            ctx.close()
-            return
-        ctx.status = "Running"
-        try:
+            if ctx.status == "Destroyed":
+                return
+            ctx.status = "Running"
             while (cmd := ctx.queue.get()) is not None:
                 if cmd.status == "Queued":
                     run(state, ctx, cmd)
+        except TsunamiError:
+            ctx.status = "Error"
         finally:
+            if ctx.kernel is not None:
+                ctx.kernel.close()
+            ctx.server.close()
+            shutil.rmtree(workdir, ignore_errors=True)
             release_thread_loop()
+            ctx.finished.set()
 
     def run(state: WorkspaceState, ctx: FakeContext, cmd: FakeCommand) -> None:
         assert ctx.kernel is not None
@@ -205,9 +210,10 @@ def routes(handler: Any, fake: FakeDatabricks) -> list[Route]:
             cmd.status = "Finished"
             return
         code = cmd.code if cmd.language == "python" else "%sql\n" + cmd.code
+        ctx.started.clear()
         ctx.running = cmd.id
         try:
-            done = ctx.kernel.execute(code, timeout=_COMMAND_SECONDS)
+            done = ctx.kernel.execute(code, timeout=_COMMAND_SECONDS, started=ctx.started)
         finally:
             ctx.running = None
         if cmd.status == "Cancelling":
@@ -281,11 +287,15 @@ def routes(handler: Any, fake: FakeDatabricks) -> list[Route]:
         return JSONResponse({"id": cmd.id})
 
     def interrupt(ctx: FakeContext, cmd: FakeCommand) -> None:
-        """Interrupt until the command has stopped (an interrupt landing before the code starts is lost)."""
-        stopped = threading.Event()
-        while ctx.running == cmd.id and ctx.kernel is not None and not stopped.wait(0.1):
-            ctx.kernel.interrupt()
-        release_thread_loop()
+        """Interrupt until the command has stopped: once the kernel has begun it (an interrupt landing
+        before is lost), then again after each second without effect (a kernel handles a second one
+        sent at once after the first, and a late one would reach the next command)."""
+        again = 0.0
+        while ctx.running == cmd.id and ctx.kernel is not None:
+            if ctx.started.is_set() and (now := time.monotonic()) >= again:
+                ctx.kernel.interrupt()
+                again = now + 1.0
+            time.sleep(0.02)
 
     return [
         Route("/api/1.2/contexts/create", handler(create), methods=["POST"]),

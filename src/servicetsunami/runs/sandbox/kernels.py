@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import KernelManager
@@ -76,6 +77,10 @@ class Kernel:
         self.kc = kc
         self.workdir = workdir
         self.log = log
+        # Interrupts come from other threads than the one running code: they have a control socket
+        # of their own, used under a lock (a zmq socket is not safe across threads).
+        self._control: zmq.Socket[bytes] | None = None
+        self._control_lock = threading.Lock()
 
     def execute(self, code: str, /, *, timeout: float, started: threading.Event | None = None) -> Execution:
         """Run ``code`` and collect what it shows; returns with status ``timeout`` if it outlives
@@ -105,10 +110,19 @@ class Kernel:
         return Execution(str(reply["content"].get("status", "error")), outputs)
 
     def interrupt(self) -> None:
-        """Interrupt the running code (from any thread: a cancel callback, a timer)."""
-        with contextlib.suppress(Exception):  # a kernel already gone cannot be interrupted
-            self.km.interrupt_kernel()
-        release_thread_loop()
+        """Interrupt the running code (from any thread: a cancel callback, a timer): an
+        ``interrupt_request`` on the control channel, sent at once (no event loop)."""
+        with self._control_lock, contextlib.suppress(Exception):  # a kernel already gone cannot be interrupted
+            if self._control is None:
+                self._control = self.km.connect_control()
+                self._control.linger = 100
+            self.km.session.send(self._control, "interrupt_request", content={})
+
+    def _close_control(self) -> None:
+        with self._control_lock:
+            if self._control is not None:
+                self._control.close(linger=0)
+                self._control = None
 
     def alive(self) -> bool:
         try:
@@ -117,6 +131,7 @@ class Kernel:
             return False
 
     def kill(self) -> None:
+        self._close_control()
         with contextlib.suppress(Exception):
             self.km.shutdown_kernel(now=True)
         release_thread_loop()

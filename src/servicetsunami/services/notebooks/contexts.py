@@ -101,12 +101,22 @@ class _Context:
     started: threading.Event = field(default_factory=threading.Event)  # the kernel began the current one
     closed: bool = False
 
-    def close(self) -> None:
+    def close(self, *, grace: float = 0.0) -> None:
+        """Close the kernel. A command still running is interrupted and given ``grace`` seconds to end
+        first, so that its thread is done with the kernel's sockets before they close (a zmq socket
+        closed under another thread's poll is not safe)."""
         if not self.closed:
             metrics.SANDBOX_CONTEXTS.dec()
         self.closed = True
-        self.server.close()
-        self.kernel.close()
+        if self.current is not None:
+            self.kernel.interrupt()
+        held = self.lock.acquire(timeout=grace) if grace > 0 else self.lock.acquire(blocking=False)
+        try:
+            self.server.close()
+            self.kernel.close()
+        finally:
+            if held:
+                self.lock.release()
 
 
 class _Registry:
@@ -147,7 +157,7 @@ def _close_all(svc: Services) -> None:
         every = list(reg.contexts.values())
         reg.contexts.clear()
     for ctx in every:
-        ctx.close()
+        ctx.close(grace=svc.settings.sandbox.interrupt_grace_seconds)
 
 
 def live_contexts(svc: Services, tenant_id: str, /) -> int:
@@ -229,8 +239,7 @@ def _destroy_context(svc: Services, principal: Principal, context_id: str, /) ->
     ctx = _get(svc, principal, context_id)
     with _registry(svc).lock:
         _registry(svc).contexts.pop(context_id, None)
-    ctx.kernel.interrupt()
-    ctx.close()
+    ctx.close(grace=svc.settings.sandbox.interrupt_grace_seconds)
 
 
 def execute_command(svc: Services, principal: Principal, context_id: str, command: str, /) -> CommandPublic:
