@@ -6,9 +6,12 @@ DuckDB, then, in the same run:
 1. times ``upload_file`` of the same CSV with the write-time personal-data check, and with that check
    replaced by nothing (the baseline): the ratio is what flagging adds to an upload;
 2. times ``query_sql`` on several query shapes with ``mask_pii`` off (the baseline) and on: the
-   ratio per shape, and the milliseconds masking adds to a query (p50).
+   ratio per shape, and the milliseconds masking adds to a query (p50);
+3. times recording one table's check (a new table, and one already checked) in a tenant whose
+   other ``--tables`` tables are checked, against the same in a tenant with none: the ratio says
+   whether recording grows with the tenant's tables (every write of a table records one).
 
-Usage: ``python benchmarks/pii_masking.py [--rows 200000] [--repeat 15]``.
+Usage: ``python benchmarks/pii_masking.py [--rows 200000] [--repeat 15] [--tables 2000]``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from servicetsunami.services.governance import pii
 from servicetsunami.services.identity import tenants
 from servicetsunami.services.ingestion import uploads
 from servicetsunami.settings import QuerySettings, Settings
+from servicetsunami.store.repositories import tenants as tenants_repo
 from servicetsunami.tenancy import Principal, TableRef
 
 QUERIES = {
@@ -78,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--tables", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = pathlib.Path(tmp)
@@ -95,9 +100,35 @@ def main() -> None:
                 uploads.upload_file(svc, masked, file_name=csv.name, dataset_name=csv.stem, path=csv)
             pii.set_mask_pii(svc, masked, True)
             measure_queries(svc, plain, masked, args.repeat)
+            measure_recording(svc, tenant(svc, "few"), tenant(svc, "many"), args.tables, args.repeat)
             print(f"upload with the write-time check / without: {upload_ratio:.2f}")
         finally:
             svc.close()
+
+
+def measure_recording(svc: Services, few: Principal, many: Principal, tables: int, repeat: int) -> None:
+    for i in range(tables):
+        pii.remember_flags(svc, many, f"silver.t{i}", {"contact": "email"} if i % 3 == 0 else {})
+    for principal in (few, many):
+        pii.remember_flags(svc, principal, "silver.known", {"contact": "email"})
+    rounds = max(repeat, 200)
+    for label, record in (
+        ("a new table", lambda p, i: pii.remember_flags(svc, p, f"silver.new{i}", {"contact": "email"})),
+        ("a table already checked", lambda p, i: pii.remember_flags(svc, p, "silver.known", {"contact": "email"})),
+    ):
+        times: dict[str, list[float]] = {"few": [], "many": []}
+        for i in range(rounds):  # alternated, after a commit each time (as in a job run: no cached read)
+            for name, principal in (("few", few), ("many", many)):
+                with svc.store.session(write_lock=True) as session:
+                    tenants_repo.set_tenant_setting(session, principal.tenant_id, "bench_round", i)
+                started = time.perf_counter()
+                record(principal, i)
+                times[name].append(time.perf_counter() - started)
+        one, all_ = statistics.median(times["few"]), statistics.median(times["many"])
+        print(
+            f"recording the check of {label}: {one * 1000:.2f} ms, "
+            f"{all_ * 1000:.2f} ms with {tables} more tables checked: ratio {all_ / one:.2f}"
+        )
 
 
 def tenant(svc: Services, slug: str) -> Principal:

@@ -35,6 +35,7 @@ from servicetsunami.store.db import Store
 from servicetsunami.store.models import ApiKey, Base, Run, new_id, utcnow
 from servicetsunami.store.repositories import connections as connections_repo
 from servicetsunami.store.repositories import datasets as datasets_repo
+from servicetsunami.store.repositories import pii_flags as flags_repo
 from servicetsunami.store.repositories import runs as runs_repo
 from servicetsunami.store.repositories import syncs as syncs_repo
 from servicetsunami.store.repositories import tenants as tenants_repo
@@ -310,6 +311,26 @@ def test_concurrent_upserts_of_one_dataset_leave_one_row_on_postgres(store: Stor
         [dataset] = datasets_repo.list_datasets(s, tenant_id=tenant_id)
         assert dataset.meta == {"columns": {"order_id": "Order ID"}}
         assert datasets_repo.delete_dataset(s, "orders", tenant_id=tenant_id)
+
+
+def test_concurrent_records_of_one_tables_flags_keep_every_column_on_postgres(store: Store, migrated_url: str) -> None:
+    tenants.create_tenant(store, "acme")
+    with store.session() as s:
+        tenant_id = tenants_repo.get_tenant_by_slug(s, "acme").id
+    stores = [Store(migrated_url) for _ in range(4)]
+
+    def record(i: int) -> dict[str, str]:
+        with stores[i].session() as s:
+            return flags_repo.merge_flags(s, tenant_id, "silver.people", {f"col{i}": "email"})
+
+    try:
+        _, errors = _in_threads(4, record)
+    finally:
+        for st in stores:
+            st.dispose()
+    assert errors == []
+    with store.session() as s:
+        assert flags_repo.flags_of(s, tenant_id, "silver.people") == ({f"col{i}": "email" for i in range(4)}, False)
 
 
 # --- connections, syncs and runs -------------------------------------------------------------

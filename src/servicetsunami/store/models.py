@@ -401,6 +401,21 @@ class LineageEdge(Base):
     upstream_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
+class PiiFlags(Base):
+    """The personal data found in one table of a tenant (``schema.table``): column -> kind. A table
+    checked and found clean has a row with no flags; ``pending`` when its last check failed (it is
+    checked again at its next read). One row per table: a write costs the same however many tables
+    the tenant has."""
+
+    __tablename__ = "pii_flags"
+
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    flags: Mapped[dict[str, str]] = mapped_column(PlainJSON, nullable=False, default=dict)
+    pending: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    checked_at: Mapped[datetime] = mapped_column(nullable=False, default=utcnow)
+
+
 # -- Mirror (outbox of writes copied to a second engine) ----------------------------------------
 
 MIRROR_STATUSES = ("pending", "synced", "failed")

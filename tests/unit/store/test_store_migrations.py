@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ from servicetsunami.errors import Conflict, StoreError
 from servicetsunami.store.db import Store
 from servicetsunami.store.migrations import alembic_config
 from servicetsunami.store.models import Base
+from servicetsunami.store.repositories import pii_flags as flags_repo
 from servicetsunami.store.repositories import tenants as tenants_repo
 
 TABLES = {"tenants", "api_keys", "datasets", "audit_log", "alembic_version"}
@@ -198,3 +200,26 @@ def test_the_migrations_downgrade_to_nothing_and_back(store: Store, sqlite_url: 
     assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
     store.migrate()
     assert set(inspect(store.engine).get_table_names()) >= TABLES
+
+
+def test_flags_kept_in_a_tenants_settings_move_to_rows_of_their_own_and_back(store: Store, sqlite_url: str) -> None:
+    config = alembic_config(sqlite_url)
+    command.downgrade(config, "0016")
+    flags = {"silver.people": {"email": "email"}, "bronze.raw": {"": "pending"}}
+    meta = {"settings": {"mask_pii": True, "pii_flags": flags}}
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tenants (id, slug, name, created_at, metadata) VALUES ('t1', 'acme', 'Acme', :at, :meta)"
+            ),
+            {"at": "2026-01-01 00:00:00", "meta": json.dumps(meta)},
+        )
+    command.upgrade(config, "head")
+    with store.session() as s:
+        assert flags_repo.flags_of(s, "t1", "silver.people") == ({"email": "email"}, False)
+        assert flags_repo.flags_of(s, "t1", "bronze.raw") == ({}, True)
+        assert tenants_repo.tenant_settings(s, "t1") == {"mask_pii": True}
+    command.downgrade(config, "0016")
+    with store.engine.connect() as conn:
+        assert json.loads(conn.execute(text("SELECT metadata FROM tenants")).scalar_one()) == meta
+    command.upgrade(config, "head")

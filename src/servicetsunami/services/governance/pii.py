@@ -5,8 +5,8 @@ Kinds: ``email``, ``phone``, ``national_id`` (US SSN, UK NI number, IBAN-like an
 ``derived`` for a column written from personal data, ``untraced`` for a column written by a query
 whose lineage could not be proven.
 
-Columns are flagged (kept per table in the tenant's settings, so every worker and the next start
-see them) whenever a table is written (:func:`flag_table`: uploads, sync batches, silver and gold
+Columns are flagged (kept per table in the system store, so every worker and the next start see
+them) whenever a table is written (:func:`flag_table`: uploads, sync batches, silver and gold
 builds), by a profile (:func:`remember_flags`), and at the first query of a table not yet checked.
 Flags are sticky: a later write adds flags, never removes them. A sample is flagged by content when
 a fifth of its text looks like e-mails or national ids, or most of it like phones or names.
@@ -32,6 +32,7 @@ from servicetsunami.errors import InvalidInput, TsunamiError
 from servicetsunami.services.models import QueryResult
 from servicetsunami.sql import GuardedQuery, guard_query
 from servicetsunami.sql.columns import SourceColumn, output_sources
+from servicetsunami.store.repositories import pii_flags as flags_repo
 from servicetsunami.store.repositories import tenants as tenants_repo
 from servicetsunami.tenancy import Principal, TableRef
 
@@ -66,9 +67,6 @@ SAMPLE_ROWS = 1000
 #: Values of a result column whose content is checked (evenly spread over the rows).
 _RESULT_SAMPLE = 500
 _NESTED = ("ARRAY", "STRUCT", "MAP", "VARIANT")
-
-_PENDING = ""  # in a table's flags (no column has an empty name): its last check failed, check again
-_FLAGS_KEY = "pii_flags"  # tenant setting: schema.table -> column -> kind, written by profile_table
 
 
 def kind_by_name(column: str, /) -> str | None:
@@ -114,34 +112,38 @@ def _texts(values: Iterable[Any], *, nested: bool) -> Iterable[str]:
 def remember_flags(svc: Services, principal: Principal, table: str, flags: dict[str, str], /) -> dict[str, str]:
     """Add the PII columns found in ``table`` (``schema.table``) to its flags; returns them all.
 
-    Kept in the tenant's settings, so every worker process, and the next start, masks them too. A
+    Kept in the system store, so every worker process, and the next start, masks them too. A
     table checked and found clean is recorded with no flags (it is not checked again at query time)."""
-    entry = _all_flags(svc, principal).get(table)
-    current = {c: k for c, k in (entry or {}).items() if c != _PENDING}
-    if entry is not None and _PENDING not in entry and all(current.get(c) for c in flags):
-        return current
+    found = {c: k for c, k in flags.items() if k}
+    entry = _entry(svc, principal, table)
+    if entry is not None and not entry[1] and all(entry[0].get(c) == k for c, k in found.items()):
+        return dict(entry[0])
     with svc.store.session(write_lock=True) as session:
-        known = dict(tenants_repo.tenant_settings(session, principal.tenant_id).get(_FLAGS_KEY) or {})
-        merged = {**dict(known.get(table) or {}), **{c: k for c, k in flags.items() if k}}
-        merged.pop(_PENDING, None)  # checked now
-        if table not in known or merged != known[table]:
-            known[table] = merged
-            tenants_repo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
-        return merged
+        return flags_repo.merge_flags(session, principal.tenant_id, table, found)
 
 
 def forget_flags(svc: Services, principal: Principal, table: str, /) -> None:
     """Drop a dropped table's flags (a new table of the same name is checked afresh)."""
-    if table not in _all_flags(svc, principal):
+    if _entry(svc, principal, table) is None:
         return
     with svc.store.session(write_lock=True) as session:
-        known = dict(tenants_repo.tenant_settings(session, principal.tenant_id).get(_FLAGS_KEY) or {})
-        if known.pop(table, None) is not None:
-            tenants_repo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
+        flags_repo.drop_flags(session, principal.tenant_id, table)
 
 
 def remembered_flags(svc: Services, principal: Principal, table: str, /) -> dict[str, str]:
-    return {c: k for c, k in (_all_flags(svc, principal).get(table) or {}).items() if c != _PENDING}
+    entry = _entry(svc, principal, table)
+    return dict(entry[0]) if entry is not None else {}
+
+
+def _entry(svc: Services, principal: Principal, table: str) -> tuple[dict[str, str], bool] | None:
+    """A table's flags and whether its last check failed (None: never checked), read once per
+    change of the store (every masked query asks). Shared between callers: never change it."""
+
+    def read() -> tuple[dict[str, str], bool] | None:
+        with svc.store.session() as session:
+            return flags_repo.flags_of(session, principal.tenant_id, table)
+
+    return svc.store.reads.get(("pii_flags", principal.tenant_id, table), read)
 
 
 def flag_written(
@@ -165,13 +167,7 @@ def flag_written(
             remember_flags(svc, principal, table, dict.fromkeys(columns, "untraced"))
             return
         with svc.store.session(write_lock=True) as session:
-            known = dict(tenants_repo.tenant_settings(session, principal.tenant_id).get(_FLAGS_KEY) or {})
-            known[table] = {**dict(known.get(table) or {}), _PENDING: "pending"}
-            tenants_repo.set_tenant_setting(session, principal.tenant_id, _FLAGS_KEY, known)
-
-
-def _all_flags(svc: Services, principal: Principal) -> dict[str, Any]:
-    return dict(_settings(svc, principal).get(_FLAGS_KEY) or {})
+            flags_repo.mark_pending(session, principal.tenant_id, table)
 
 
 def flag_table(
@@ -230,10 +226,9 @@ def _holds_text(type_name: str) -> bool:
 def _known_flags(svc: Services, principal: Principal, table: TableRef) -> dict[str, str]:
     """A table's flags, checking the table first when it never was (fail closed: a table written
     before flags were kept, or by a path that did not flag it, is still classified)."""
-    key = f"{table.schema}.{table.name}"
-    entry = _all_flags(svc, principal).get(key)
-    if entry is not None and _PENDING not in entry:
-        return remembered_flags(svc, principal, key)
+    entry = _entry(svc, principal, f"{table.schema}.{table.name}")
+    if entry is not None and not entry[1]:
+        return dict(entry[0])
     return flag_table(svc, principal, table)
 
 

@@ -7,7 +7,8 @@ a :class:`~sqlalchemy.orm.Session`.
   syncs (their runs are runs of kind ``sync``);
 - :mod:`.runs`: every run (syncs, mirror replays, ...): create, claim, beat, finish, cancel, sweep;
 - :mod:`.transforms`: silver specs, gold definitions and their lineage edges;
-- :mod:`.oauth`: OAuth clients of the MCP door, users' grants, their codes and refresh tokens.
+- :mod:`.oauth`: OAuth clients of the MCP door, users' grants, their codes and refresh tokens;
+- :mod:`.pii_flags`: the personal-data flags of each table.
 
 Callers import the module of the aggregate they need
 (``from servicetsunami.store.repositories import datasets as datasets_repo``).
