@@ -3,6 +3,7 @@ cancelled, a tenant's contexts are its own and limited in number, idle ones are 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -65,6 +66,22 @@ def test_a_running_command_is_cancelled_and_the_context_keeps_its_state(services
     assert contexts.cancel_command(services, acme, ctx.id, queued.id).status == "Cancelled"
     after = run(services, acme, ctx.id, "print(kept)")
     assert after.results is not None and after.results.data == "yes"
+
+
+def test_destroying_a_context_stops_its_running_command_before_the_kernel_closes(
+    services: Services, acme: Principal
+) -> None:
+    ctx = contexts.create_context(services, acme)
+    queued = contexts.execute_command(services, acme, ctx.id, "import time\nwhile True:\n    time.sleep(0.05)")
+    deadline = time.monotonic() + 30
+    while contexts.get_command_status(services, acme, ctx.id, queued.id).status != "Running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    contexts.destroy_context(services, acme, ctx.id)
+    running = [t for t in threading.enumerate() if t.name == f"command-{queued.id[:8]}"]
+    assert running == []  # its thread was done with the kernel's sockets before they closed
+    with pytest.raises(NotFound):
+        contexts.context_status(services, acme, ctx.id)
 
 
 def test_another_tenant_cannot_use_a_context(services: Services, acme: Principal, globex: Principal) -> None:
