@@ -11,8 +11,9 @@
    The sql kind's own work (the statement plus the personal-data check of what it wrote) is also
    timed by calling it directly, and the overhead printed against it too: that part is not
    orchestration (the DAG is also compared with the critical path of that work). The DAG's wall
-   time is also compared with the best any runner can do at the DAG's width limit (``jobs.max_parallel_tasks`` tasks at once, list scheduling of the measured
-   statement times), and on this machine's cores (the statements are CPU-bound: with fewer cores
+   time is also compared with the best any runner can do at the DAG's width limit
+   (``jobs.max_parallel_tasks`` tasks at once, list scheduling of the measured statement times),
+   and on this machine's cores (the statements are CPU-bound: with fewer cores
    than task slots, a fan-out runs a core's worth at a time, whatever the runner does); and,
    measured, with the same work (the statements, then the sql kind's own work) run on that many
    threads of this process with no runner at all. ``--dag-store postgres``: the system store (runs,
