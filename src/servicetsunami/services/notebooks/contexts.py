@@ -102,21 +102,34 @@ class _Context:
     closed: bool = False
 
     def close(self, *, grace: float = 0.0) -> None:
-        """Close the kernel. A command still running is interrupted and given ``grace`` seconds to end
-        first, so that its thread is done with the kernel's sockets before they close (a zmq socket
-        closed under another thread's poll is not safe)."""
+        """Close the kernel. A command still running is interrupted (as :func:`_stop` does) and given
+        ``grace`` seconds to end first, so that its thread is done with the kernel's sockets before
+        they close (a zmq socket closed under another thread's poll is not safe)."""
         if not self.closed:
             metrics.SANDBOX_CONTEXTS.dec()
         self.closed = True
-        if self.current is not None:
-            self.kernel.interrupt()
-        held = self.lock.acquire(timeout=grace) if grace > 0 else self.lock.acquire(blocking=False)
+        held = self._quiet(grace)
         try:
             self.server.close()
             self.kernel.close()
         finally:
             if held:
                 self.lock.release()
+
+    def _quiet(self, grace: float) -> bool:
+        """Take the context's lock, interrupting the command that holds it for up to ``grace``
+        seconds; whether it was taken."""
+        deadline = time.monotonic() + grace
+        again = 0.0
+        while not self.lock.acquire(blocking=False):
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            if self.started.is_set() and now >= again:
+                self.kernel.interrupt()
+                again = now + 1.0
+            time.sleep(0.02)
+        return True
 
 
 class _Registry:
