@@ -11,6 +11,7 @@ from servicetsunami.services.ingestion import uploads as ingestion
 from servicetsunami.services.transforms import gold
 from servicetsunami.services.transforms import silver as transforms
 from servicetsunami.tenancy import Principal
+from tests.fakes.databricks.server import FakeDatabricks
 from tests.helpers import make_principal
 from tests.integration.governance.test_pii_adversarial import PEOPLE
 from tests.integration.test_silver import MESSY_CSV
@@ -56,3 +57,15 @@ def test_personal_data_is_flagged_and_masked_the_same_way_on_databricks(
         answers.append((pii.remembered_flags(svc, who, "bronze.people"), query_sql(svc, who, sql).rows))
     assert answers[0] == answers[1]
     assert answers[1][1][0] == [1, "Paris", pii.MASK]
+
+
+def test_a_silver_build_on_databricks_describes_the_table_it_wrote_once(
+    on_databricks: Services, databricks_fake: FakeDatabricks
+) -> None:
+    remote, _ = make_principal(on_databricks, "acme", "admin")
+    ingestion.upload_file(on_databricks, remote, file_name="orders.csv", dataset_name="orders", content=MESSY_CSV)
+    before = len(databricks_fake.statements_seen)
+    transforms.transform_to_silver(on_databricks, remote, "bronze.orders")
+    seen = databricks_fake.statements_seen[before:]
+    details = [s for s in seen if s.lstrip().upper().startswith("DESCRIBE DETAIL") and "silver" in s]
+    assert len(details) == 1, details  # four statements on a warehouse each time: the check reuses it

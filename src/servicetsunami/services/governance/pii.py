@@ -37,6 +37,7 @@ from servicetsunami.store.repositories import tenants as tenants_repo
 from servicetsunami.tenancy import Principal, TableRef
 
 if TYPE_CHECKING:
+    from servicetsunami.engines.base import TableDetail
     from servicetsunami.services.container import Services
 
 logger = logging.getLogger(__name__)
@@ -154,12 +155,14 @@ def flag_written(
     *,
     columns: Iterable[str],
     written_by: GuardedQuery | None = None,
+    detail: TableDetail | None = None,
 ) -> None:
     """:func:`flag_table` after a write that has committed: when the check itself fails (a timeout,
     a lost engine), the write still stands and the table is left to be checked at its next read,
-    or, written by a query whose lineage is now unknown, every column of it is flagged ``untraced``."""
+    or, written by a query whose lineage is now unknown, every column of it is flagged ``untraced``.
+    ``detail``: the description of the version just written, when the caller has it."""
     try:
-        flag_table(svc, principal, ref, written_by=written_by)
+        flag_table(svc, principal, ref, written_by=written_by, detail=detail)
     except TsunamiError as exc:
         table = f"{ref.schema}.{ref.name}"
         logger.warning("the personal-data check of %s failed (%s); it is made again at its next read", table, exc.code)
@@ -171,14 +174,22 @@ def flag_written(
 
 
 def flag_table(
-    svc: Services, principal: Principal, ref: TableRef, /, *, written_by: GuardedQuery | None = None
+    svc: Services,
+    principal: Principal,
+    ref: TableRef,
+    /,
+    *,
+    written_by: GuardedQuery | None = None,
+    detail: TableDetail | None = None,
 ) -> dict[str, str]:
     """Flag the personal data of a table just written (or not yet checked); returns all its flags.
 
     A sample of :data:`SAMPLE_ROWS` rows is classified by content, every column by name, and when
     ``written_by`` (the query that wrote it) is given, each column computed from a flagged column,
-    or whose lineage cannot be proven, is flagged too."""
-    detail = svc.engine.describe(ref)
+    or whose lineage cannot be proven, is flagged too. ``detail``: the table's description when the
+    caller has it (on Databricks, describing a table takes four statements on the warehouse)."""
+    if detail is None:
+        detail = svc.engine.describe(ref)
     table = f"{ref.schema}.{ref.name}"
     flags: dict[str, str] = {}
     for column in detail.columns:

@@ -147,7 +147,7 @@ def upload_file(
         )
         dataset_id = dataset.id
     logger.info("ingested %s rows into %s (version %s)", result.rows, ref, result.version)
-    pii.flag_written(svc, principal, ref, columns=[c.name for c in detail.columns])
+    pii.flag_written(svc, principal, ref, columns=[c.name for c in detail.columns], detail=detail)
     return UploadResult(
         dataset_id=dataset_id,
         table=f"{ref.schema}.{ref.name}",

@@ -100,8 +100,9 @@ def _build(svc: Services, principal: Principal, ref: TableRef, guarded: GuardedQ
             timeout_seconds=svc.settings.query.write_timeout_seconds,
         )
         version, rows = result.version, result.rows
-        columns = svc.engine.describe(ref, version=version).columns
-        pii.flag_written(svc, principal, ref, columns=[c.name for c in columns], written_by=expanded)
+        detail = svc.engine.describe(ref, version=version)
+        columns = detail.columns
+        pii.flag_written(svc, principal, ref, columns=[c.name for c in columns], written_by=expanded, detail=detail)
     else:
         columns = view_columns(svc, expanded)
     with svc.store.session(write_lock=True) as session:  # read, then write: SQLite's lock from the start

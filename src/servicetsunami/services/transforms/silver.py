@@ -98,7 +98,9 @@ def transform_to_silver(
         timeout_seconds=svc.settings.query.write_timeout_seconds,
     )
     detail = svc.engine.describe(plan.target, version=result.version)
-    pii.flag_written(svc, principal, plan.target, columns=[c.name for c in detail.columns], written_by=guarded)
+    pii.flag_written(
+        svc, principal, plan.target, columns=[c.name for c in detail.columns], written_by=guarded, detail=detail
+    )
     spec_json = plan.spec.model_dump(mode="json")
     target = f"{plan.target.schema}.{plan.target.name}"
     source = f"{plan.source.schema}.{plan.source.name}"
