@@ -84,24 +84,28 @@ class FakeContext:
     catalog: str | None = None
     kernel: Kernel | None = None
     server: BridgeServer | None = None
-    workdir: Path | None = None
     commands: dict[str, FakeCommand] = field(default_factory=dict)
     queue: queue.Queue[FakeCommand | None] = field(default_factory=queue.Queue)
     running: str | None = None
     started: threading.Event = field(default_factory=threading.Event)  # the kernel began the running one
-
     finished: threading.Event = field(default_factory=threading.Event)  # its thread has closed the kernel
 
     def close(self) -> None:
-        """Destroy the context: its thread stops after the running command (interrupted) and closes
-        the kernel itself, as the only thread using the kernel's sockets; one that ignores the
-        interrupt is killed after a while."""
+        """Destroy the context: its thread stops after the running command (interrupted as a cancel
+        does) and closes the kernel itself, as the only thread using the kernel's sockets; a kernel
+        still busy after 10 s is killed."""
         self.status = "Destroyed"
         self.queue.put(None)
-        if self.kernel is not None and self.running is not None:
-            self.kernel.interrupt()
-        if not self.finished.wait(10) and self.kernel is not None:
-            self.kernel.kill()
+        deadline, again = time.monotonic() + 10, 0.0
+        while not self.finished.wait(0.02):
+            now = time.monotonic()
+            if now >= deadline:
+                if self.kernel is not None:
+                    self.kernel.kill()
+                return
+            if self.kernel is not None and self.running is not None and self.started.is_set() and now >= again:
+                self.kernel.interrupt()
+                again = now + 1.0
 
 
 def contexts_of(state: WorkspaceState) -> dict[str, FakeContext]:
@@ -163,7 +167,6 @@ def routes(handler: Any, fake: FakeDatabricks) -> list[Route]:
     def serve(state: WorkspaceState, ctx: FakeContext) -> None:
         """Start the kernel, run the context's commands in order until it is destroyed, then close it."""
         workdir = Path(tempfile.mkdtemp(prefix="fdbx-ctx-"))
-        ctx.workdir = workdir
         ctx.server = BridgeServer(
             workdir / BRIDGE_SOCKET, _ContextWarehouse(state, fake, ctx), uid=None, max_payload=1 << 30
         )
