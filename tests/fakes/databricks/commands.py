@@ -23,7 +23,6 @@ import re
 import shutil
 import tempfile
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,16 +95,11 @@ class FakeContext:
         still busy after 10 s is killed."""
         self.status = "Destroyed"
         self.queue.put(None)
-        deadline, again = time.monotonic() + 10, 0.0
-        while not self.finished.wait(0.02):
-            now = time.monotonic()
-            if now >= deadline:
-                if self.kernel is not None:
-                    self.kernel.kill()
-                return
-            if self.kernel is not None and self.running is not None and self.started.is_set() and now >= again:
-                self.kernel.interrupt()
-                again = now + 1.0
+        if self.kernel is not None and not self.kernel.interrupt_until(
+            self.finished.is_set, started=self.started, seconds=10
+        ):
+            self.kernel.kill()
+        self.finished.wait(10)
 
 
 def contexts_of(state: WorkspaceState) -> dict[str, FakeContext]:
@@ -219,6 +213,7 @@ def routes(handler: Any, fake: FakeDatabricks) -> list[Route]:
             done = ctx.kernel.execute(code, timeout=_COMMAND_SECONDS, started=ctx.started)
         finally:
             ctx.running = None
+            ctx.started.clear()
         if cmd.status == "Cancelling":
             cmd.status = "Cancelled"
             cmd.results = {"resultType": "error", "summary": "Command cancelled", "cause": "CommandCancelledException"}
@@ -293,12 +288,8 @@ def routes(handler: Any, fake: FakeDatabricks) -> list[Route]:
         """Interrupt until the command has stopped: once the kernel has begun it (an interrupt landing
         before is lost), then again after each second without effect (a kernel handles a second one
         sent at once after the first, and a late one would reach the next command)."""
-        again = 0.0
-        while ctx.running == cmd.id and ctx.kernel is not None:
-            if ctx.started.is_set() and (now := time.monotonic()) >= again:
-                ctx.kernel.interrupt()
-                again = now + 1.0
-            time.sleep(0.02)
+        if ctx.kernel is not None:
+            ctx.kernel.interrupt_until(lambda: ctx.running != cmd.id, started=ctx.started, seconds=_COMMAND_SECONDS)
 
     return [
         Route("/api/1.2/contexts/create", handler(create), methods=["POST"]),

@@ -15,7 +15,8 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,24 @@ class Kernel:
                 self._control = self.km.connect_control()
                 self._control.linger = 100
             self.km.session.send(self._control, "interrupt_request", content={})
+
+    def interrupt_until(self, done: Callable[[], bool], /, *, started: threading.Event, seconds: float) -> bool:
+        """Interrupt the running code until ``done()``, for up to ``seconds``; whether it came. A
+        kernel ignores an interrupt that reaches it before the code starts, and handles one sent
+        again right after the first: so the interrupt goes once ``started`` is set (the kernel has
+        begun the code), and again only after a second without effect, which keeps a late duplicate
+        from reaching the next code."""
+        deadline = time.monotonic() + seconds
+        again = 0.0
+        while not done():
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            if started.is_set() and now >= again:
+                self.interrupt()
+                again = now + 1.0
+            time.sleep(0.02)
+        return True
 
     def _close_control(self) -> None:
         with self._control_lock:

@@ -102,34 +102,21 @@ class _Context:
     closed: bool = False
 
     def close(self, *, grace: float = 0.0) -> None:
-        """Close the kernel. A command still running is interrupted (as :func:`_stop` does) and given
-        ``grace`` seconds to end first, so that its thread is done with the kernel's sockets before
-        they close (a zmq socket closed under another thread's poll is not safe)."""
+        """Close the kernel. A command still running is interrupted and given ``grace`` seconds to
+        end first, so that its thread is done with the kernel's sockets before they close (a zmq
+        socket closed under another thread's poll is not safe)."""
         if not self.closed:
             metrics.SANDBOX_CONTEXTS.dec()
         self.closed = True
-        held = self._quiet(grace)
+        held = self.kernel.interrupt_until(
+            lambda: self.lock.acquire(blocking=False), started=self.started, seconds=grace
+        )
         try:
             self.server.close()
             self.kernel.close()
         finally:
             if held:
                 self.lock.release()
-
-    def _quiet(self, grace: float) -> bool:
-        """Take the context's lock, interrupting the command that holds it for up to ``grace``
-        seconds; whether it was taken."""
-        deadline = time.monotonic() + grace
-        again = 0.0
-        while not self.lock.acquire(blocking=False):
-            now = time.monotonic()
-            if now >= deadline:
-                return False
-            if self.started.is_set() and now >= again:
-                self.kernel.interrupt()
-                again = now + 1.0
-            time.sleep(0.02)
-        return True
 
 
 class _Registry:
@@ -365,19 +352,10 @@ def _cancel_command(svc: Services, principal: Principal, context_id: str, comman
 
 
 def _stop(svc: Services, ctx: _Context, command_id: str) -> None:
-    """Interrupt until the command has stopped; past the grace period the kernel is killed and the
-    context goes with it. A kernel ignores an interrupt that reaches it before the code starts, and
-    handles one sent twice after the first: so the interrupt goes once the kernel has begun the
-    command, and again only after a second without effect, which keeps a late duplicate from
-    reaching the next command."""
-    deadline = time.monotonic() + svc.settings.sandbox.interrupt_grace_seconds
-    again = 0.0
-    while ctx.current == command_id and (now := time.monotonic()) < deadline:
-        if ctx.started.is_set() and now >= again:
-            ctx.kernel.interrupt()
-            again = now + 1.0
-        time.sleep(0.02)
-    if ctx.current == command_id:
+    """Interrupt until the command has stopped (:meth:`Kernel.interrupt_until`); past the grace
+    period the kernel is killed and the context goes with it."""
+    grace = svc.settings.sandbox.interrupt_grace_seconds
+    if not ctx.kernel.interrupt_until(lambda: ctx.current != command_id, started=ctx.started, seconds=grace):
         logger.warning("command %s did not stop on interrupt; its context is destroyed", command_id)
         with _registry(svc).lock:
             _registry(svc).contexts.pop(ctx.id, None)
