@@ -319,16 +319,17 @@ def test_concurrent_records_of_one_tables_flags_keep_every_column_on_postgres(st
         tenant_id = tenants_repo.get_tenant_by_slug(s, "acme").id
     stores = [Store(migrated_url) for _ in range(4)]
 
-    def record(i: int) -> dict[str, str]:
+    def record(i: int) -> tuple[int, dict[str, str]]:
         with stores[i].session() as s:
-            return flags_repo.merge_flags(s, tenant_id, "silver.people", {f"col{i}": "email"})
+            return i, flags_repo.merge_flags(s, tenant_id, "silver.people", {f"col{i}": "email"})
 
     try:
-        _, errors = _in_threads(4, record)
+        results, errors = _in_threads(4, record)
     finally:
         for st in stores:
             st.dispose()
     assert errors == []
+    assert all(f"col{i}" in flags for i, flags in results)  # each record answers with what it added
     with store.session() as s:
         assert flags_repo.flags_of(s, tenant_id, "silver.people") == ({f"col{i}": "email" for i in range(4)}, False)
 

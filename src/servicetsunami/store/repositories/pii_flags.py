@@ -5,24 +5,25 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import NotFound
 from servicetsunami.store.models import PiiFlags, utcnow
+from servicetsunami.store.repositories._statements import param
 
 # Built once, on the table (Core): read at every write of a table and every masked query.
 _FLAGS = cast(Table, PiiFlags.__table__)
 _ONE = select(_FLAGS.c.flags, _FLAGS.c.pending).where(
-    _FLAGS.c.tenant_id == bindparam("p_tenant", type_=_FLAGS.c.tenant_id.type),
-    _FLAGS.c.table_name == bindparam("p_table", type_=_FLAGS.c.table_name.type),
+    _FLAGS.c.tenant_id == param(_FLAGS.c.tenant_id),
+    _FLAGS.c.table_name == param(_FLAGS.c.table_name),
 )
 
 
 def flags_of(session: Session, tenant_id: str, table: str, /) -> tuple[dict[str, str], bool] | None:
     """A table's flags (column -> kind) and whether its last check failed; None if never checked."""
-    row = session.execute(_ONE, {"p_tenant": tenant_id, "p_table": table}).first()
+    row = session.execute(_ONE, {"p_tenant_id": tenant_id, "p_table_name": table}).first()
     return None if row is None else (dict(row[0] or {}), bool(row[1]))
 
 
@@ -30,8 +31,7 @@ def merge_flags(session: Session, tenant_id: str, table: str, found: dict[str, s
     """Add ``found`` to a table's flags and record it checked; returns all its flags."""
     row = _locked(session, tenant_id, table)
     if row is None:
-        _insert(session, PiiFlags(tenant_id=tenant_id, table_name=table, flags=dict(found), pending=False))
-        return dict(found)
+        return _insert(session, PiiFlags(tenant_id=tenant_id, table_name=table, flags=dict(found), pending=False))
     merged = {**dict(row.flags or {}), **found}
     if row.pending or merged != row.flags:
         row.flags, row.pending, row.checked_at = merged, False, utcnow()
@@ -57,11 +57,13 @@ def _locked(session: Session, tenant_id: str, table: str) -> PiiFlags | None:
     return session.get(PiiFlags, (tenant_id, table), with_for_update=True, populate_existing=True)
 
 
-def _insert(session: Session, row: PiiFlags) -> None:
-    """Insert ``row``; the loser of a concurrent insert of the same table merges into the winner's."""
+def _insert(session: Session, row: PiiFlags) -> dict[str, str]:
+    """Insert ``row``; the loser of a concurrent insert of the same table merges into the winner's.
+    Returns the table's flags."""
     try:
         with session.begin_nested():
             session.add(row)
+        return dict(row.flags)
     except IntegrityError:
         winner = _locked(session, row.tenant_id, row.table_name)
         if winner is None:  # the conflict was not on the table (an unknown tenant)
@@ -69,3 +71,4 @@ def _insert(session: Session, row: PiiFlags) -> None:
         winner.flags = {**dict(winner.flags or {}), **dict(row.flags or {})}
         winner.pending, winner.checked_at = row.pending, utcnow()
         session.flush()
+        return dict(winner.flags)

@@ -14,13 +14,14 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Column, Table, Update, and_, bindparam, func, insert, null, select, update
+from sqlalchemy import Table, Update, and_, func, insert, null, select, update
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import InvalidInput, NotFound
 from servicetsunami.store.models import FINISHED_RUN_STATES, RUN_STATES, Run, new_id, utcnow
 from servicetsunami.store.repositories import webhooks as webhooks_repo
 from servicetsunami.store.repositories._keyset import bytewise, keyset
+from servicetsunami.store.repositories._statements import param
 
 ACTIVE_STATES = ("queued", "running")
 
@@ -31,20 +32,16 @@ ACTIVE_STATES = ("queued", "running")
 _RUNS = cast(Table, Run.__table__)
 
 
-def _param(column: Column[Any]) -> BindParameter[Any]:
-    return bindparam(f"p_{column.key}", type_=column.type)
-
-
 _FINISH_VALUES = ("state", "result", "error", "error_code", "finished_at", "updated_at", "dedupe_key")
 
 
 def _finish_statement(*, by_worker: bool, with_progress: bool) -> Update:
     c = _RUNS.c
-    query = update(_RUNS).where(c.id == _param(c.id), c.state.in_(ACTIVE_STATES))
+    query = update(_RUNS).where(c.id == param(c.id), c.state.in_(ACTIVE_STATES))
     if by_worker:
-        query = query.where(c.worker == _param(c.worker))
+        query = query.where(c.worker == param(c.worker))
     names = (*_FINISH_VALUES, "progress") if with_progress else _FINISH_VALUES
-    return query.values({name: _param(c[name]) for name in names})
+    return query.values({name: param(c[name]) for name in names})
 
 
 _FINISH = {
@@ -53,15 +50,15 @@ _FINISH = {
     for with_progress in (False, True)
 }
 _COUNT_ACTIVE = select(func.count()).where(
-    _RUNS.c.tenant_id == _param(_RUNS.c.tenant_id),
-    _RUNS.c.kind == _param(_RUNS.c.kind),
+    _RUNS.c.tenant_id == param(_RUNS.c.tenant_id),
+    _RUNS.c.kind == param(_RUNS.c.kind),
     _RUNS.c.state.in_(ACTIVE_STATES),
 )
-_COUNT_ACTIVE_OF = _COUNT_ACTIVE.where(_RUNS.c.resource_id == _param(_RUNS.c.resource_id))
+_COUNT_ACTIVE_OF = _COUNT_ACTIVE.where(_RUNS.c.resource_id == param(_RUNS.c.resource_id))
 _ACTIVE_CHILDREN = select(_RUNS.c.id, _RUNS.c.state).where(
-    _RUNS.c.parent_id == _param(_RUNS.c.parent_id), _RUNS.c.state.in_(ACTIVE_STATES)
+    _RUNS.c.parent_id == param(_RUNS.c.parent_id), _RUNS.c.state.in_(ACTIVE_STATES)
 )
-_COUNT_CHILDREN = select(func.count()).where(_RUNS.c.parent_id == _param(_RUNS.c.parent_id))
+_COUNT_CHILDREN = select(func.count()).where(_RUNS.c.parent_id == param(_RUNS.c.parent_id))
 
 
 def create_run(

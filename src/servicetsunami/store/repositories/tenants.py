@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, select
+from sqlalchemy import Table, exists, select
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import Conflict, NotFound
 from servicetsunami.store.db import flush_or_conflict
 from servicetsunami.store.models import Tenant
+from servicetsunami.store.repositories._statements import param
 
 
 def create_tenant(session: Session, /, *, slug: str, name: str, meta: dict[str, Any] | None = None) -> Tenant:
@@ -51,7 +52,7 @@ def has_tenants(session: Session, /) -> bool:
 
 # Built once, on the table (Core): read on the hot paths (a query's masking, a written table's personal-data check).
 _TENANTS = cast(Table, Tenant.__table__)
-_META = select(_TENANTS.c.metadata).where(_TENANTS.c.id == bindparam("p_id", type_=_TENANTS.c.id.type))
+_META = select(_TENANTS.c.metadata).where(_TENANTS.c.id == param(_TENANTS.c.id))
 
 
 def tenant_settings(session: Session, tenant_id: str, /) -> dict[str, Any]:

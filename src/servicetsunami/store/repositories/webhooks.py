@@ -22,12 +22,13 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from servicetsunami.errors import NotFound
 from servicetsunami.store.models import Run, Webhook, WebhookDelivery, utcnow
 from servicetsunami.store.repositories._keyset import bytewise, keyset
+from servicetsunami.store.repositories._statements import param
 from servicetsunami.store.repositories.connections import ConnectionSecret
 
 RUN_EVENTS = ("started", "succeeded", "failed", "canceled", "timed_out", "skipped")
@@ -154,11 +155,10 @@ def replace_webhook_secret(
 _HOOKS = cast(Table, Webhook.__table__)
 _RUNS = cast(Table, Run.__table__)
 _HOOKS_OF_TENANT = select(_HOOKS.c.id, _HOOKS.c.events).where(
-    _HOOKS.c.tenant_id == bindparam("p_tenant_id", type_=_HOOKS.c.tenant_id.type), _HOOKS.c.enabled.is_(True)
+    _HOOKS.c.tenant_id == param(_HOOKS.c.tenant_id), _HOOKS.c.enabled.is_(True)
 )
 _HOOKS_OF_RUN = select(_HOOKS.c.id, _HOOKS.c.events).where(
-    _HOOKS.c.tenant_id
-    == select(_RUNS.c.tenant_id).where(_RUNS.c.id == bindparam("p_run_id", type_=_RUNS.c.id.type)).scalar_subquery(),
+    _HOOKS.c.tenant_id == select(_RUNS.c.tenant_id).where(_RUNS.c.id == param(_RUNS.c.id)).scalar_subquery(),
     _HOOKS.c.enabled.is_(True),
 )
 
@@ -168,7 +168,7 @@ def enqueue_run_event(session: Session, run_id: str, /) -> int:
     tenant that asked for it; how many. Service-owned runs (no tenant) and states without an event
     (``queued``) queue nothing. One light query when the tenant has no subscription (every run
     starts and ends here, most with no one listening)."""
-    hooks = session.execute(_HOOKS_OF_RUN, {"p_run_id": run_id}).all()
+    hooks = session.execute(_HOOKS_OF_RUN, {"p_id": run_id}).all()
     return _enqueue(session, run_id, hooks) if hooks else 0
 
 
